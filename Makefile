@@ -1,0 +1,35 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+# Both create the virtual environment and install on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast test-slow bench asyncapi clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## Start nats-server, the four services and the gateway (127.0.0.1:8000); Ctrl-C stops all.
+run: $(STAMP)
+	$(BIN)/python infra/devrun.py
+
+## Install what is needed and run the whole suite (fast and slow tests).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+## Only the fast tests / only the fault-injection and load tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m slow
+
+## Regenerate the AsyncAPI document of all integration events.
+asyncapi: $(STAMP)
+	$(BIN)/python -m shared.contracts.asyncapi > docs/asyncapi.json
+
+clean:
+	rm -rf var/ .pytest_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Assignment: who handles a registered suggestion, and by when (交办)."""

@@ -1,0 +1,1 @@
+"""Intake: citizen messages and deputy suggestions up to a registered, classified suggestion."""

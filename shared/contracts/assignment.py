@@ -1,0 +1,44 @@
+"""Events published by the assignment service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shared.contracts.base import IntegrationEvent
+
+
+class _Assignment(IntegrationEvent):
+    producer: ClassVar[str] = "assignment"
+
+
+class SuggestionAssignedV1(_Assignment):
+    name: ClassVar[str] = "suggestion_assigned"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = "A registered suggestion was assigned (交办) to a lead unit and co-units."
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    lead_unit_id: str
+    co_unit_ids: list[str] = Field(default_factory=list)
+    task_ids: list[str]
+    routing_rule_id: str | None = None
+    automatic: bool = False
+
+
+class TaskAssignedV1(_Assignment):
+    name: ClassVar[str] = "task_assigned"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = "One handling unit's task for a case, with its deadline (办理时限)."
+    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+
+    task_id: str
+    unit_id: str
+    role: Literal["lead", "co"]
+    assigned_at: datetime
+    deadline: date
+    title: str
+    category: str
+    urgency: Literal["red", "yellow", "blue"]
+    number: str | None = None

@@ -1,0 +1,233 @@
+"""Event-store plumbing shared by every service's ``eventsourcing`` Application.
+
+- The store is a SQLite file under ``var/`` by default, PostgreSQL (one schema per service)
+  when ``EVENT_STORE=postgres``.
+- Every recorded event carries metadata (who caused it, the trace context, the upstream
+  event that caused it) under the reserved key ``_meta``. Aggregates never read it: the
+  library passes only a method's own parameters when replaying.
+- Tracking is multi-row (one row per processed upstream notification) so that upstream
+  messages may be processed out of order and by several replicas; ``is_tracked`` asks for an
+  exact (upstream, notification id) pair.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Tracking, Transcoding
+from eventsourcing.utils import get_topic
+
+from shared.settings import ServiceSettings
+from shared.telemetry import current_trace_carrier
+
+META_KEY = "_meta"
+OUTBOX_TRACKING_NAME = "__outbox__"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a signed-in user, a service reacting to an event, or the system."""
+
+    username: str
+    role: str
+    unit_id: str | None = None
+    deputy_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Actor:
+        data = data or {}
+        return cls(
+            username=str(data.get("username", "system")),
+            role=str(data.get("role", "system")),
+            unit_id=data.get("unit_id"),
+            deputy_id=data.get("deputy_id"),
+        )
+
+
+SYSTEM_ACTOR = Actor("system", "system")
+
+
+@dataclass
+class EventMetadata:
+    actor: Actor = SYSTEM_ACTOR
+    causation_id: str | None = None  # "<service>:<notification id>" of the upstream event
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_current_metadata: contextvars.ContextVar[EventMetadata] = contextvars.ContextVar(
+    "event_metadata", default=EventMetadata()
+)
+
+
+@contextmanager
+def recording_as(actor: Actor, causation_id: str | None = None) -> Iterator[EventMetadata]:
+    """Events recorded inside this block carry this actor and causation id."""
+    metadata = EventMetadata(actor=actor, causation_id=causation_id)
+    token = _current_metadata.set(metadata)
+    try:
+        yield metadata
+    finally:
+        _current_metadata.reset(token)
+
+
+class MetadataMapper(Mapper):
+    """Adds actor, causation and trace context to every stored event."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        topic = get_topic(domain_event.__class__)
+        event_state = dict(vars(domain_event))
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        if META_KEY not in event_state:
+            metadata = _current_metadata.get()
+            event_state[META_KEY] = {
+                "actor": metadata.actor.as_dict(),
+                "causation_id": metadata.causation_id,
+                "trace": current_trace_carrier(),
+                **metadata.extra,
+            }
+        stored_state = self.transcoder.encode(event_state)
+        if self.compressor:
+            stored_state = self.compressor.compress(stored_state)
+        if self.cipher:
+            stored_state = self.cipher.encrypt(stored_state)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=stored_state,
+        )
+
+
+def event_metadata(domain_event: Any) -> dict[str, Any]:
+    return getattr(domain_event, META_KEY, None) or {}
+
+
+def store_environment(settings: ServiceSettings) -> dict[str, str]:
+    """The ``eventsourcing`` persistence environment for one service."""
+    env = {"SINGLE_ROW_TRACKING": "n"}
+    if settings.event_store == "postgres":
+        ensure_postgres_schema(settings)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=settings.postgres_dbname,
+            POSTGRES_HOST=settings.postgres_host,
+            POSTGRES_PORT=str(settings.postgres_port),
+            POSTGRES_USER=settings.postgres_user,
+            POSTGRES_PASSWORD=settings.postgres_password,
+            POSTGRES_SCHEMA=settings.postgres_schema,
+            POSTGRES_POOL_SIZE=str(settings.postgres_pool_size),
+            POSTGRES_ENABLE_DB_FUNCTIONS="y",
+        )
+    else:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(settings.sqlite_path),
+            SQLITE_LOCK_TIMEOUT="10",
+        )
+    return env
+
+
+def postgres_conninfo(settings: ServiceSettings) -> str:
+    parts = [
+        f"host={settings.postgres_host}",
+        f"port={settings.postgres_port}",
+        f"dbname={settings.postgres_dbname}",
+        f"user={settings.postgres_user}",
+    ]
+    if settings.postgres_password:
+        parts.append(f"password={settings.postgres_password}")
+    return " ".join(parts)
+
+
+def ensure_postgres_schema(settings: ServiceSettings) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema))
+        )
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application):
+    """Base of every service's application: process recorder, metadata, settings-driven store."""
+
+    def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        merged = store_environment(settings)
+        merged.update(env or {})
+        super().__init__(env=merged)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def construct_recorder(self):  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    def construct_mapper(self) -> Mapper:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=MetadataMapper
+        )
+
+    def record_processing(self, processing: ProcessingEvent) -> None:
+        """Record the events of a processed upstream message with its tracking, atomically."""
+        self._record(processing)
+        self._take_snapshots(processing)
+
+    # --- tracking of upstream positions -------------------------------------------------
+
+    def is_tracked(self, upstream: str, notification_id: int) -> bool:
+        recorder: Any = self.recorder
+        if self.settings.event_store == "postgres":
+            from psycopg import sql
+
+            query = sql.SQL(
+                "SELECT 1 FROM {}.{} WHERE application_name = %s AND notification_id = %s"
+            ).format(
+                sql.Identifier(recorder.datastore.schema),
+                sql.Identifier(recorder.tracking_table_name),
+            )
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(query, (upstream, notification_id))
+                return curs.fetchone() is not None
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT 1 FROM tracking WHERE application_name = ? AND notification_id = ?",
+                (upstream, notification_id),
+            )
+            return c.fetchone() is not None
+
+    def outbox_position(self) -> int:
+        return self.recorder.max_tracking_id(OUTBOX_TRACKING_NAME) or 0  # type: ignore[attr-defined]
+
+    def record_outbox_position(self, notification_id: int) -> None:
+        self.recorder.insert_tracking(Tracking(OUTBOX_TRACKING_NAME, notification_id))  # type: ignore[attr-defined]
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0

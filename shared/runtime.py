@@ -1,0 +1,258 @@
+"""A service process: its application, its bus adapters, the outbox relay, health and signals.
+
+Each service builds one ``ServiceRuntime`` in its entry point, registers its request/reply
+routes (``command`` for changes, ``query`` for reads) and its upstream consumers, and runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.nats import NatsBroker, NatsMessage, PullSub
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from shared.consumer import ExactlyOnceConsumer, Handler
+from shared.contracts import IntegrationEvent
+from shared.eventstore import Actor, ServiceApplication, recording_as
+from shared.outbox import OutboxRelay, Translator
+from shared.projection import LogProjection
+from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
+from shared.settings import ServiceSettings
+from shared.streams import (
+    consumer_config,
+    declare_streams,
+    durable_name,
+    stream_ref,
+)
+from shared.telemetry import build_tracer_provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Route:
+    name: str
+    fn: Callable[[Any, Actor], Any]
+    model: type[BaseModel] | None
+    mutates: bool
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        app: ServiceApplication,
+        translate: Translator,
+        *,
+        projections: Iterable[LogProjection] = (),
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.app = app
+        self.projections = list(projections)
+        self.tracer_provider = tracer_provider or build_tracer_provider(self.service, settings)
+        self.tracer = self.tracer_provider.get_tracer(f"duty.{self.service}")
+        self.broker = NatsBroker(
+            settings.nats_servers(),
+            middlewares=[NatsTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            logger=None,
+            name=f"duty-{self.service}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=2,
+        )
+        self.relay = OutboxRelay(
+            self.service,
+            app,
+            self.broker,
+            translate,
+            self.tracer,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+        )
+        self.routes: dict[str, Route] = {}
+        self.consumers: dict[str, ExactlyOnceConsumer] = {}
+        self.ready = False
+        self.query("health")(self._health)
+
+    # --- registration -------------------------------------------------------------------
+
+    def command(self, name: str, model: type[BaseModel] | None = None):
+        """Register a request/reply route that changes state (the relay is woken after it)."""
+
+        def register(fn: Callable[[Any, Actor], Any]) -> Callable[[Any, Actor], Any]:
+            self.routes[name] = Route(name, fn, model, mutates=True)
+            return fn
+
+        return register
+
+    def query(self, name: str, model: type[BaseModel] | None = None):
+        """Register a read-only request/reply route (read models catch up first)."""
+
+        def register(fn: Callable[[Any, Actor], Any]) -> Callable[[Any, Actor], Any]:
+            self.routes[name] = Route(name, fn, model, mutates=False)
+            return fn
+
+        return register
+
+    def consume(self, producer: str, handlers: dict[type[IntegrationEvent], Handler]) -> None:
+        """Process events from one upstream service exactly once (durable consumer)."""
+        self.consumers[producer] = ExactlyOnceConsumer(
+            self.service,
+            self.app,
+            self.broker,
+            handlers,
+            self.tracer,
+            max_delivery_attempts=self.settings.max_delivery_attempts,
+            backoff_seconds=self.settings.retry_backoff_seconds,
+            after_commit=self.relay.wake,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            reraise=True,
+        ):
+            with attempt:
+                await self.broker.connect()
+        await declare_streams(
+            self.broker.config.connection_state.stream, replicas=self.settings.stream_replicas
+        )
+        for route in self.routes.values():
+            self.broker.subscriber(
+                rpc_subject(self.service, route.name), queue=f"{self.service}-rpc"
+            )(self._rpc_handler(route))
+        for producer, consumer in self.consumers.items():
+            self.broker.subscriber(
+                f"duty.{producer}.>",
+                stream=stream_ref(producer),
+                durable=durable_name(self.service, producer),
+                pull_sub=PullSub(batch_size=self.settings.consumer_batch_size, timeout=1.0),
+                config=consumer_config(self.settings.max_delivery_attempts),
+                ack_policy=AckPolicy.MANUAL,
+            )(self._consumer_handler(consumer))
+        await asyncio.to_thread(self.catch_up)
+        await self.broker.start()
+        self.relay.start()
+        self.relay.wake()
+        self.ready = True
+        log.info("%s ready (store: %s)", self.service, self.settings.event_store)
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.relay.stop()
+        await self.broker.stop()
+        await asyncio.to_thread(self.app.close)
+        log.info("%s stopped", self.service)
+
+    def catch_up(self) -> None:
+        for projection in self.projections:
+            projection.catch_up()
+
+    # --- adapters -----------------------------------------------------------------------
+
+    def _consumer_handler(self, consumer: ExactlyOnceConsumer):
+        async def on_upstream_event(msg: NatsMessage) -> None:
+            await consumer.handle(msg)
+
+        on_upstream_event.__name__ = f"{self.service}_consumes_{id(consumer)}"
+        return on_upstream_event
+
+    def _rpc_handler(self, route: Route):
+        async def on_request(msg: NatsMessage) -> dict[str, Any]:
+            return await self.serve(route, msg.body)
+
+        on_request.__name__ = f"{self.service}_{route.name}"
+        return on_request
+
+    async def serve(self, route: Route, body: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("request must be an object")
+            actor = Actor.from_dict(request.get("actor"))
+            payload = request.get("payload") or {}
+        except ValueError as exc:
+            return Invalid(f"malformed request: {exc}").to_reply()
+        with self.tracer.start_as_current_span(f"{self.service}.{route.name}") as span:
+            span.set_attribute("duty.actor", actor.username)
+            try:
+                args = route.model.model_validate(payload) if route.model else payload
+            except ValidationError as exc:
+                return Invalid("the request has invalid fields", validation_errors(exc)).to_reply()
+
+            def call() -> Any:
+                with recording_as(actor):
+                    if not route.mutates:
+                        self.catch_up()
+                    result = route.fn(args, actor)
+                    if route.mutates:
+                        self.catch_up()
+                    return result
+
+            try:
+                result = await asyncio.to_thread(call)
+            except ServiceError as exc:
+                span.set_attribute("duty.error_status", exc.status)
+                return exc.to_reply()
+            except Exception as exc:
+                log.exception("%s.%s failed", self.service, route.name)
+                span.record_exception(exc)
+                return {"ok": False, "status": 500, "title": "Internal error",
+                        "detail": f"{self.service} could not complete {route.name}", "errors": []}
+        if route.mutates:
+            self.relay.wake()
+        return ok(result)
+
+    def _health(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
+        max_id = self.app.max_notification_id()
+        return {
+            "service": self.service,
+            "ready": self.ready,
+            "nats_connected": self.broker.config.connection_state.connection.is_connected
+            if self.ready else False,
+            "store": self.settings.event_store,
+            "recorded": max_id,
+            "outbox_lag": max_id - self.app.outbox_position(),
+            "consumers": {p: vars(c.stats) | {"handlers_seconds": None}
+                          for p, c in self.consumers.items()},
+        }
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("nats").setLevel(logging.WARNING)
+
+
+def run_service(build: Callable[[], ServiceRuntime]) -> None:
+    """Entry point body: build, start, wait for SIGTERM/SIGINT, stop gracefully."""
+    configure_logging()
+
+    async def main() -> None:
+        runtime = build()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await runtime.start()
+        await stopping.wait()
+        await runtime.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,65 @@
+"""One settings object per service process, read from environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service process shares; each service adds its own on a subclass.
+
+    Variables are read unprefixed (``NATS_URL``, ``EVENT_STORE`` ...) so that one environment
+    configures the whole system, as ``make run`` and docker-compose do.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = Field("service", description="set by each service's entry point")
+    nats_url: str = Field("nats://127.0.0.1:4222", description="comma-separated server URLs")
+
+    event_store: Literal["sqlite", "postgres"] = "sqlite"
+    var_dir: Path = Path("var")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_dbname: str = "duty"
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_schema_prefix: str = "duty_"
+    postgres_pool_size: int = 5
+
+    config_dir: Path = Path(__file__).resolve().parent.parent / "config"
+
+    otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
+
+    stream_replicas: int = 1
+    rpc_timeout_seconds: float = 5.0
+    # A failing message is redelivered with back-off this many times, then parked.
+    max_delivery_attempts: int = 5
+    retry_backoff_seconds: float = 0.5
+    relay_poll_seconds: float = 0.5
+    relay_batch_size: int = 500
+    consumer_batch_size: int = 50
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / f"{self.service_name}.sqlite"
+
+    @property
+    def postgres_schema(self) -> str:
+        return f"{self.postgres_schema_prefix}{self.service_name}"
+
+    def nats_servers(self) -> list[str]:
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+
+def load_config(settings: ServiceSettings, name: str) -> list[dict]:
+    """Read one reference-data file (``config/<name>.yaml``) as a list of records."""
+    import yaml
+
+    with (settings.config_dir / f"{name}.yaml").open(encoding="utf-8") as f:
+        return list(yaml.safe_load(f) or [])

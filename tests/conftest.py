@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import NatsServer
+
+
+def _postgres_available() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+    except OSError as exc:
+        return f"PostgreSQL does not answer on 127.0.0.1:5432 ({exc})"
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", connect_timeout=2):
+            return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"PostgreSQL at 127.0.0.1:5432 refused the connection ({exc})"
+
+
+POSTGRES_SKIP_REASON = _postgres_available()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    server = NatsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server of this test's own (streams start empty)."""
+    server = NatsServer(store_dir=tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _sqlite_store(tmp_path: Path) -> dict[str, Any]:
+    return {"event_store": "sqlite", "var_dir": tmp_path / "var"}
+
+
+def _postgres_store() -> Iterator[dict[str, Any]]:
+    import psycopg
+
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    yield {"event_store": "postgres", "postgres_host": "127.0.0.1", "postgres_port": 5432,
+           "postgres_dbname": "test", "postgres_user": "postgres",
+           "postgres_schema_prefix": prefix}
+    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
+                         autocommit=True) as conn:
+        for service in ("intake", "assignment", "supervision", "points"):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}{service}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Event-store settings for every service: SQLite files, and PostgreSQL where it answers."""
+    if request.param == "sqlite":
+        yield _sqlite_store(tmp_path)
+        return
+    if POSTGRES_SKIP_REASON:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    yield from _postgres_store()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> dict[str, Any]:
+    return _sqlite_store(tmp_path)

