@@ -1,0 +1,350 @@
+"""The gateway's FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any
+
+import nats.errors
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.rpc import rpc_subject
+from shared.settings import ServiceSettings, load_config
+from shared.telemetry import build_tracer_provider
+from services.gateway.auth import Authenticator, Principal, require
+
+log = logging.getLogger(__name__)
+
+DEV_SECRET = "development-only-secret-change-me-in-production"
+SERVICES = ("intake", "assignment", "supervision", "points")
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "gateway"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    jwt_secret: str = DEV_SECRET
+    jwt_issuer: str = "duty-liaison-gateway"
+    jwt_audience: str = "duty-liaison-api"
+    jwt_ttl_minutes: int = 60
+    health_timeout_seconds: float = 1.0
+
+
+class ServiceUnavailable(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ServiceFailure(Exception):
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+
+
+class Services:
+    """Request/reply client for the services behind the gateway."""
+
+    def __init__(self, broker: NatsBroker, timeout: float) -> None:
+        self.broker = broker
+        self.timeout = timeout
+
+    async def call(self, service: str, command: str, payload: dict[str, Any] | None = None,
+                   principal: Principal | None = None, timeout: float | None = None) -> Any:
+        body = {"actor": principal.actor() if principal else {"username": "anonymous",
+                                                              "role": "anonymous"},
+                "payload": payload or {}}
+        try:
+            response = await self.broker.request(
+                json.dumps(body).encode(), rpc_subject(service, command),
+                timeout=timeout or self.timeout,
+            )
+        except nats.errors.NoRespondersError:
+            raise ServiceUnavailable(503, f"the {service} service is not running") from None
+        except (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError):
+            raise ServiceUnavailable(
+                504, f"the {service} service did not answer within {timeout or self.timeout:g}s"
+            ) from None
+        reply = json.loads(response.body)
+        if not reply.get("ok"):
+            raise ServiceFailure(reply)
+        return reply["result"]
+
+
+def problem(status_code: int, title: str, detail: str, errors: list | None = None,
+            **extra: Any) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status_code, "detail": detail,
+         "errors": errors or [], **extra},
+        status_code=status_code,
+        media_type="application/problem+json",
+    )
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+Any_ = Annotated[Principal, Depends(require())]
+Office = Annotated[Principal, Depends(require("office"))]
+Deputy = Annotated[Principal, Depends(require("deputy"))]
+Staff = Annotated[Principal, Depends(require("office", "leader", "unit", "deputy"))]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SubmitSuggestionBody(StrictBody):
+    title: str = Field(min_length=1, max_length=200, examples=["小区路灯长期不亮"])
+    body: str = Field(min_length=1, max_length=20000)
+    category: str = Field(examples=["safety_hazard"])
+    co_signers: list[str] = Field(default_factory=list)
+    station_id: str | None = None
+
+
+class RegisterBody(StrictBody):
+    category: str | None = None
+    urgency: str = Field(pattern="^(red|yellow|blue)$", examples=["yellow"])
+
+
+class DeclineBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AssignmentBody(StrictBody):
+    lead_unit_id: str | None = None
+    co_unit_ids: list[str] = Field(default_factory=list)
+    deadline: str | None = None
+
+
+def create_app(settings: GatewaySettings | None = None,
+               tracer_provider: TracerProvider | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    if settings.jwt_secret == DEV_SECRET:
+        log.warning("JWT_SECRET is not set: using the development secret")
+    tracer_provider = tracer_provider or build_tracer_provider("gateway", settings)
+    broker = NatsBroker(
+        settings.nats_servers(),
+        middlewares=[NatsTelemetryMiddleware(tracer_provider=tracer_provider)],
+        logger=None, name="duty-gateway", max_reconnect_attempts=-1, reconnect_time_wait=1,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.start()
+        yield
+        await broker.stop()
+
+    app = FastAPI(
+        title="Deputy liaison platform — gateway API",
+        version="1.0.0",
+        description="Staff API in front of the intake, assignment, supervision and points services.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = Services(broker, settings.rpc_timeout_seconds)
+    app.state.authenticator = Authenticator(
+        load_config(settings, "users"), settings.jwt_secret, settings.jwt_issuer,
+        settings.jwt_audience, timedelta(minutes=settings.jwt_ttl_minutes),
+    )
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider,
+                                       excluded_urls="health")
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
+        title = "Gateway timeout" if exc.status_code == 504 else "Service unavailable"
+        return problem(exc.status_code, title, exc.detail)
+
+    @app.exception_handler(ServiceFailure)
+    async def _failure(_: Request, exc: ServiceFailure) -> JSONResponse:
+        r = dict(exc.reply)
+        r.pop("ok", None)
+        return problem(int(r.pop("status", 500)), r.pop("title", "Error"), r.pop("detail", ""),
+                       r.pop("errors", []), **r)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return problem(422, "Invalid input", "the request has invalid fields", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem(exc.status_code, "Error", str(exc.detail))
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+    register_routes(app)
+    return app
+
+
+def register_routes(app: FastAPI) -> None:
+    api = "/api/v1"
+
+    @app.get("/health", tags=["ops"], summary="200 once every service is ready")
+    async def health(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        timeout = request.app.state.settings.health_timeout_seconds
+
+        async def one(name: str) -> tuple[str, Any]:
+            try:
+                return name, await services.call(name, "health", timeout=timeout)
+            except (ServiceUnavailable, ServiceFailure) as exc:
+                return name, {"ready": False, "error": getattr(exc, "detail", str(exc))}
+
+        results = dict(await asyncio.gather(*(one(s) for s in SERVICES)))
+        ready = all(r.get("ready") for r in results.values())
+        return JSONResponse({"status": "ok" if ready else "starting", "services": results},
+                            status_code=200 if ready else 503)
+
+    @app.post(f"{api}/auth/token", tags=["auth"], summary="OAuth2 password flow → bearer JWT")
+    async def token(request: Request,
+                    form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, str]:
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = await asyncio.to_thread(authenticator.authenticate, form.username, form.password)
+        if principal is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return {"access_token": authenticator.issue(principal), "token_type": "bearer"}
+
+    @app.get(f"{api}/me", tags=["auth"])
+    async def me(principal: Any_) -> dict[str, Any]:
+        return principal.model_dump(exclude_none=True)
+
+    async def reference(services: Services, principal: Principal) -> dict[str, Any]:
+        return await services.call("intake", "reference", principal=principal)
+
+    @app.get(f"{api}/categories", tags=["reference"])
+    async def categories(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
+        return (await reference(services, principal))["categories"]
+
+    @app.get(f"{api}/stations", tags=["reference"])
+    async def stations(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
+        return (await reference(services, principal))["stations"]
+
+    @app.get(f"{api}/deputies", tags=["reference"])
+    async def deputies(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
+        return (await reference(services, principal))["deputies"]
+
+    @app.get(f"{api}/units", tags=["reference"])
+    async def units(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
+        return await services.call("assignment", "units", principal=principal)
+
+    @app.post(f"{api}/suggestions", status_code=201, tags=["suggestions"],
+              summary="A deputy submits a suggestion")
+    async def submit(body: SubmitSuggestionBody, services: ServicesDep,
+                     principal: Deputy) -> dict[str, Any]:
+        return await services.call("intake", "submit_suggestion", body.model_dump(), principal)
+
+    @app.post(f"{api}/suggestions/{{suggestion_id}}/register", tags=["suggestions"],
+              summary="The office registers (立案) a suggestion")
+    async def register(suggestion_id: str, body: RegisterBody, services: ServicesDep,
+                       principal: Office) -> dict[str, Any]:
+        return await services.call("intake", "register_suggestion",
+                                   {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
+
+    @app.post(f"{api}/suggestions/{{suggestion_id}}/decline", tags=["suggestions"])
+    async def decline(suggestion_id: str, body: DeclineBody, services: ServicesDep,
+                      principal: Office) -> dict[str, Any]:
+        return await services.call("intake", "decline_suggestion",
+                                   {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
+
+    @app.get(f"{api}/suggestions", tags=["suggestions"])
+    async def list_suggestions(services: ServicesDep, principal: Staff,
+                               status_: Annotated[str | None, Query(alias="status")] = None,
+                               category: str | None = None,
+                               urgency: str | None = None) -> list[dict[str, Any]]:
+        return await services.call("intake", "list_suggestions",
+                                   {"status": status_, "category": category, "urgency": urgency},
+                                   principal)
+
+    @app.get(f"{api}/suggestions/{{suggestion_id}}", tags=["suggestions"],
+             summary="Current state of a suggestion across all services")
+    async def get_suggestion(suggestion_id: str, services: ServicesDep,
+                             principal: Staff) -> dict[str, Any]:
+        suggestion = await services.call("intake", "get_suggestion",
+                                         {"suggestion_id": suggestion_id}, principal)
+        ref = {"case_id": suggestion_id}
+        assignment, tasks, points = await asyncio.gather(
+            _optional(services.call("assignment", "case_assignment", ref, principal)),
+            services.call("supervision", "list_tasks", ref, principal),
+            services.call("points", "case_points", ref, principal),
+        )
+        if principal.role == "unit" and not any(t["unit_id"] == principal.unit_id for t in tasks):
+            raise HTTPException(404, f"no suggestion {suggestion_id}")
+        return {
+            **suggestion,
+            "assignment_status": assignment["status"] if assignment else None,
+            "units": {
+                "lead": assignment["lead_unit_id"] if assignment else None,
+                "co": assignment["co_unit_ids"] if assignment else [],
+            },
+            "tasks": tasks,
+            "deadlines": {t["unit_id"]: t["deadline"] for t in tasks},
+            "reply": None,
+            "rating": None,
+            "points_awarded": points,
+        }
+
+    @app.post(f"{api}/suggestions/{{suggestion_id}}/assignment", tags=["assignment"],
+              summary="The office assigns (交办) a suggestion; without units the routing rule's proposal is used")
+    async def assign(suggestion_id: str, services: ServicesDep, principal: Office,
+                     body: AssignmentBody | None = None) -> dict[str, Any]:
+        body = body or AssignmentBody()
+        return await services.call("assignment", "assign_suggestion",
+                                   {"suggestion_id": suggestion_id,
+                                    "lead_unit_id": body.lead_unit_id,
+                                    "co_unit_ids": body.co_unit_ids}, principal)
+
+    @app.get(f"{api}/tasks", tags=["tasks"], summary="Supervised tasks (a unit sees only its own)")
+    async def list_tasks(services: ServicesDep, principal: Staff,
+                         unit_id: str | None = None,
+                         status_: Annotated[str | None, Query(alias="status")] = None,
+                         ) -> list[dict[str, Any]]:
+        if principal.role == "unit":
+            if unit_id and unit_id != principal.unit_id:
+                raise HTTPException(403, "a unit sees only its own tasks")
+            unit_id = principal.unit_id
+        return await services.call("supervision", "list_tasks",
+                                   {"unit_id": unit_id, "status": status_}, principal)
+
+    @app.get(f"{api}/tasks/{{task_id}}", tags=["tasks"])
+    async def get_task(task_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
+        return await services.call("supervision", "get_task", {"task_id": task_id}, principal)
+
+    @app.get(f"{api}/deputies/{{deputy_id}}/points", tags=["points"],
+             summary="A deputy's duty points: total and ledger lines with their cause")
+    async def deputy_points(deputy_id: str, services: ServicesDep, principal: Staff,
+                            year: int | None = None) -> dict[str, Any]:
+        if principal.role == "deputy" and principal.deputy_id != deputy_id:
+            raise HTTPException(403, "a deputy sees only their own points")
+        if principal.role == "unit":
+            raise HTTPException(403, "units do not see duty points")
+        return await services.call("points", "deputy_points",
+                                   {"deputy_id": deputy_id, "year": year}, principal)
+
+
+async def _optional(call: Any) -> Any:
+    try:
+        return await call
+    except ServiceFailure as exc:
+        if exc.reply.get("status") == 404:
+            return None
+        raise

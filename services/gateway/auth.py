@@ -1,0 +1,99 @@
+"""Authentication: OAuth2 password flow issuing signed JWTs (PyJWT, algorithm pinned)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel
+
+from services.gateway.passwords import verify_password
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+ROLES = ("office", "unit", "deputy", "leader", "citizen")
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
+
+
+class Principal(BaseModel):
+    username: str
+    role: str
+    unit_id: str | None = None
+    deputy_id: str | None = None
+
+    def actor(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class Authenticator:
+    def __init__(self, users: list[dict[str, Any]], secret: str, issuer: str, audience: str,
+                 ttl: timedelta) -> None:
+        self.users = {u["username"]: u for u in users}
+        self.secret = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+
+    def authenticate(self, username: str, password: str) -> Principal | None:
+        user = self.users.get(username)
+        if user is None or not verify_password(password, user["password_hash"]):
+            return None
+        return Principal(username=username, role=user["role"], unit_id=user.get("unit_id"),
+                         deputy_id=user.get("deputy_id"))
+
+    def issue(self, principal: Principal) -> str:
+        now = datetime.now(timezone.utc)
+        claims = {
+            "sub": principal.username,
+            "role": principal.role,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.ttl,
+        }
+        if principal.unit_id:
+            claims["unit_id"] = principal.unit_id
+        if principal.deputy_id:
+            claims["deputy_id"] = principal.deputy_id
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=[ALGORITHM], audience=self.audience,
+                issuer=self.issuer, options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
+                headers={"WWW-Authenticate": "Bearer"},
+            ) from None
+        if claims.get("role") not in ROLES:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: unknown role")
+        return Principal(username=claims["sub"], role=claims["role"],
+                         unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    return request.app.state.authenticator
+
+
+def require(*roles: str):
+    """A dependency that admits only the given roles (any signed-in user when none given)."""
+    def dependency(
+        token: Annotated[str, Depends(oauth2_scheme)],
+        authenticator: Annotated[Authenticator, Depends(get_authenticator)],
+    ) -> Principal:
+        principal = authenticator.decode(token)
+        if roles and principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs the role {' or '.join(roles)}")
+        return principal
+
+    return dependency

@@ -1,0 +1,149 @@
+"""One case through the gateway and all four services, over a real nats-server and real stores."""
+
+from __future__ import annotations
+
+from tests.harness import eventually, rpc
+
+SUGGESTION = {
+    "title": "建议加装老旧小区电梯",
+    "body": "鱼复街道多个老旧小区无电梯，老人上下楼困难，建议纳入加装计划。",
+    "category": "livelihood",
+    "co_signers": ["deputy-2"],
+}
+
+
+async def submit_and_register(api) -> tuple[str, str]:
+    r = await api.post("deputy-1", "/api/v1/suggestions", SUGGESTION)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "submitted"
+    suggestion_id = r.json()["id"]
+    r = await api.post("office", f"/api/v1/suggestions/{suggestion_id}/register",
+                       {"urgency": "yellow"})
+    assert r.status_code == 200, r.text
+    return suggestion_id, r.json()["number"]
+
+
+async def test_a_case_travels_through_every_service(api, system):
+    suggestion_id, number = await submit_and_register(api)
+    assert number.endswith("-0001")
+
+    async def unit_sees_task():
+        r = await api.get("unit-b", "/api/v1/tasks")
+        return r.status_code == 200 and [t for t in r.json() if t["case_id"] == suggestion_id]
+
+    tasks = await eventually(unit_sees_task)
+    assert tasks[0]["role"] == "lead" and tasks[0]["status"] == "open"
+    assert tasks[0]["colour"] == "green"
+
+    async def lead_has_points():
+        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
+        return r.json()["total"] > 0 and r.json()
+
+    points = await eventually(lead_has_points)
+    assert points["total"] == 3.0
+    assert points["lines"][0]["cause_kind"] == "suggestion_registered"
+    assert points["lines"][0]["cause_ref"] == suggestion_id
+
+    async def co_signer_points():
+        r = await api.get("deputy-2", "/api/v1/deputies/deputy-2/points")
+        return r.json()["total"] == 1.0
+
+    await eventually(co_signer_points)
+
+    r = await api.get("office", f"/api/v1/suggestions/{suggestion_id}")
+    view = r.json()
+    assert view["status"] == "registered" and view["number"] == number
+    assert view["urgency"] == "yellow" and view["category"] == "livelihood"
+    assert view["units"] == {"lead": "unit-b", "co": []}
+    assert view["deadlines"]["unit-b"] == tasks[0]["deadline"]
+    assert sorted(p["points"] for p in view["points_awarded"]) == [1.0, 3.0]
+
+    # Each service's own state, asked directly.
+    intake = system.app("intake")
+    assert intake.repository.get(__import__("uuid").UUID(suggestion_id)).status == "registered"
+    assignment = await rpc(system.nats_url, "assignment", "case_assignment", {"case_id": suggestion_id})
+    assert assignment["result"]["status"] == "assigned"
+    assert assignment["result"]["routing_rule_id"] == "rule-livelihood"
+    supervision = await rpc(system.nats_url, "supervision", "list_tasks", {"case_id": suggestion_id})
+    assert [t["unit_id"] for t in supervision["result"]] == ["unit-b"]
+
+    # The other unit does not see it.
+    r = await api.get("unit-a", "/api/v1/tasks")
+    assert all(t["case_id"] != suggestion_id for t in r.json())
+    r = await api.get("unit-a", "/api/v1/tasks", unit_id="unit-b")
+    assert r.status_code == 403
+
+
+async def test_one_trace_spans_the_gateway_and_all_four_services(api, system, span_exporter):
+    suggestion_id, _ = await submit_and_register(api)
+
+    async def points_awarded():
+        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
+        return r.json()["total"] > 0
+
+    await eventually(points_awarded)
+
+    def register_trace_services():
+        spans = span_exporter.get_finished_spans()
+        roots = [s for s in spans if s.name.startswith("POST /api/v1/suggestions/{suggestion_id}/register")
+                 and s.resource.attributes["service.name"] == "gateway"]
+        if not roots:
+            return set(), []
+        trace_id = roots[0].context.trace_id
+        in_trace = [s for s in spans if s.context.trace_id == trace_id]
+        return {s.resource.attributes["service.name"] for s in in_trace}, in_trace
+
+    async def all_services_in_trace():
+        services, _ = register_trace_services()
+        return services >= {"gateway", "intake", "assignment", "supervision", "points"}
+
+    await eventually(all_services_in_trace)
+    _, spans = register_trace_services()
+    names = {s.name for s in spans}
+    assert "intake.register_suggestion" in names
+    assert "intake outbox publish" in names
+    assert "assignment handle suggestion_registered" in names
+    assert "points handle suggestion_registered" in names
+    assert "assignment outbox publish" in names
+    assert "supervision handle task_assigned" in names
+
+
+async def test_bad_input_gets_field_level_errors(api, system):
+    r = await api.post("deputy-1", "/api/v1/suggestions",
+                       {**SUGGESTION, "category": "nonsense", "co_signers": ["deputy-1", "deputy-9"]})
+    assert r.status_code == 422
+    locs = {tuple(e["loc"]) for e in r.json()["errors"]}
+    assert ("body", "category") in locs
+    assert ("body", "co_signers", 0) in locs and ("body", "co_signers", 1) in locs
+
+    r = await api.post("deputy-1", "/api/v1/suggestions", {**SUGGESTION, "title": "", "extra": 1})
+    assert r.status_code == 422
+    locs = {tuple(e["loc"]) for e in r.json()["errors"]}
+    assert ("body", "title") in locs and ("body", "extra") in locs
+
+    r = await api.post("office", "/api/v1/suggestions", SUGGESTION)
+    assert r.status_code == 403
+    r = await api.post("office", "/api/v1/suggestions/not-a-suggestion/register", {"urgency": "red"})
+    assert r.status_code == 404
+    r = await api.client.get("/api/v1/me")
+    assert r.status_code == 401
+
+    r = await api.post("deputy-1", "/api/v1/suggestions", SUGGESTION)
+    sid = r.json()["id"]
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "purple"})
+    assert r.status_code == 422
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "red"})
+    assert r.status_code == 200
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "red"})
+    assert r.status_code == 409
+
+
+async def test_a_service_that_does_not_answer_gives_504(api, system):
+    await system.stop("points")
+    r = await api.get("office", "/api/v1/deputies/deputy-1/points")
+    assert r.status_code in (503, 504)
+    assert "points" in r.json()["detail"]
+    health = await api.client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["services"]["points"]["ready"] is False
+    assert health.json()["services"]["intake"]["ready"] is True
