@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +76,9 @@ class ExactlyOnceConsumer:
         self.backoff_seconds = backoff_seconds
         self.after_commit = after_commit
         self.stats = ConsumerStats()
+        # FastStream may hand us several fetched messages at once; processing them one at a
+        # time keeps each upstream's order and avoids conflicts on shared aggregates.
+        self._one_at_a_time = asyncio.Lock()
         # Fault hook for tests: called after the commit and before the ack.
         self.fault_after_commit: Callable[[IntegrationEvent], None] | None = None
 
@@ -100,7 +105,8 @@ class ExactlyOnceConsumer:
                         "messaging.delivery_attempt": attempt},
         ):
             try:
-                outcome = await asyncio.to_thread(self._process, event, handler)
+                async with self._one_at_a_time:
+                    outcome = await asyncio.to_thread(self._process, event, handler)
             except PermanentFailure as exc:
                 await self.park(msg, f"rejected: {exc}", attempt)
                 return
@@ -126,7 +132,9 @@ class ExactlyOnceConsumer:
 
     def _process(self, event: IntegrationEvent, handler: Handler) -> str:
         upstream, position = event.source_service, event.source_notification_id
-        for _ in range(5):
+        for conflict in range(20):
+            if conflict:
+                time.sleep(random.uniform(0, 0.01 * conflict))  # a replica got there first
             if self.app.is_tracked(upstream, position):
                 return "duplicate"
             actor = Actor.from_dict(event.actor.model_dump())

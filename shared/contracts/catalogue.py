@@ -102,12 +102,55 @@ def _constraints(field: FieldInfo) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def fields_table(fields: dict[str, FieldInfo]) -> list[str]:
+# Notes shown where a contract field has no description of its own, keyed by field name or by
+# (contract class name, field name). Prefer moving them into the contracts' Field(description=).
+FIELD_NOTES: dict[str | tuple[str, str], str] = {
+    "source_service": "the producing service; with `source_notification_id`, the key consumers track",
+    "source_notification_id": "position of the domain event in the producer's notification log",
+    ("ActorRef", "username"): "user name, or `system` for a step no person took",
+    ("ActorRef", "role"): "`office`, `unit`, `deputy`, `leader`, `citizen` or `system`",
+    ("ActorRef", "unit_id"): "the handling unit, for role `unit`",
+    ("ActorRef", "deputy_id"): "the deputy, for role `deputy`",
+    "title": "the suggestion's title",
+    "category": "category code from config/categories.yaml, e.g. `safety_hazard` (安全隐患)",
+    "urgency": "urgency colour (红黄蓝)",
+    "lead_deputy_id": "the lead deputy (领衔代表)",
+    "co_signer_ids": "co-signing deputies (附议代表)",
+    "station_id": "liaison station (代表联络站) the suggestion came from",
+    "district": "district of that station (routing rules may use it)",
+    "reason": "why it was not registered (不予立案)",
+    "lead_unit_id": "the lead unit (主办单位)",
+    "co_unit_ids": "the co-handling units (协办单位)",
+    "task_ids": "one task per unit, the lead unit's first",
+    "routing_rule_id": "the routing rule (config/routing.yaml) that proposed the units, if any",
+    "automatic": "true when a routing rule assigned it at registration without the office",
+    "task_id": "the task's id, made by assignment; supervision tracks the task under the same id",
+    "unit_id": "the handling unit (承办单位)",
+    "role": "`lead` (主办) or `co` (协办)",
+    "assigned_at": "when the task was assigned (交办)",
+    "deadline": "reply due date (办理时限), China time; three months after assignment for a suggestion",
+    ("TaskAssignedV1", "number"): "the case's registration number, if it has one",
+    "deputy_id": "the deputy whose ledger it is",
+    "year": "the ledger's year",
+    "points": "points added to the ledger",
+    "cause_kind": "what earned them, e.g. `suggestion_registered`",
+    "cause_ref": "what the cause refers to, e.g. the case id",
+    "rule_version": "version of the scoring rules applied (config/points.yaml), e.g. `2026.1`",
+}
+
+
+def _note(owner: str, name: str, field: FieldInfo) -> str:
+    if field.description:
+        return field.description
+    return FIELD_NOTES.get((owner, name)) or FIELD_NOTES.get(name, "")
+
+
+def fields_table(owner: type[BaseModel], fields: dict[str, FieldInfo]) -> list[str]:
     lines = ["| field | type | presence | description |", "|---|---|---|---|"]
     for name, field in fields.items():
         lines.append(
             f"| `{name}` | {_cell(json_type(field.annotation) + _constraints(field))} "
-            f"| {_default(field)} | {_cell(field.description or '')} |"
+            f"| {_default(field)} | {_cell(_note(owner.__name__, name, field))} |"
         )
     return lines
 
@@ -207,11 +250,11 @@ Every event carries these fields before its own:
 
 ### Tolerant readers
 
-- Consumers ignore fields they do not know (`extra="ignore"` on every contract), so they never
-  break on what a producer adds in a new version's class they have not adopted.
-- Events on the stream that a consumer has no handler for are acknowledged and skipped.
-- Consumers read only the fields they need, treat optional fields as possibly null and do not
-  rely on field order.
+- Consumers ignore fields they do not know (every contract has `extra="ignore"`): a reader is
+  never broken by a field it does not use.
+- Events on a stream that a consumer has no handler for are acknowledged and skipped.
+- Consumers read only the fields they need, treat optional fields as possibly null, do not
+  rely on field order and do not validate more strictly than the contract does.
 
 ### De-duplication and exactly-once processing
 
@@ -241,6 +284,19 @@ inside the trace of the command that recorded it, so one trace follows a request
 service it reaches.
 """
 
+ADDING = """\
+## Adding or changing an event
+
+1. Add a class to the producer's module in `shared/contracts/` (a subclass of its `_<Producer>`
+   base) with `name`, `version`, `summary` and `consumers`, and describe its fields with
+   `Field(description=...)`. A change to a published event is a new class `...V<N+1>`.
+2. Map the domain event to it in the producer's `translate` (`services/<producer>/bus.py`).
+3. Register the consumer's handler with `runtime.consume("<producer>", {Contract: handler})`
+   and add the consumer to the contract's `consumers`.
+4. Regenerate the documents: `make asyncapi` and
+   `python -m shared.contracts.catalogue > docs/events.md`.
+"""
+
 DEAD_LETTERS = f"""\
 ## Dead letters
 
@@ -267,8 +323,8 @@ tracking makes a replay of an event it already processed harmless.
 
 
 def _envelope_section() -> tuple[str, str]:
-    envelope = "\n".join(fields_table(dict(IntegrationEvent.model_fields)))
-    actor = "\n".join(fields_table(dict(ActorRef.model_fields)))
+    envelope = "\n".join(fields_table(IntegrationEvent, dict(IntegrationEvent.model_fields)))
+    actor = "\n".join(fields_table(ActorRef, dict(ActorRef.model_fields)))
     return envelope, actor
 
 
@@ -304,7 +360,7 @@ def _event_section(subject: str, model: type[IntegrationEvent]) -> list[str]:
     ]
     fields = payload_fields(model)
     if fields:
-        lines += ["Payload, after the envelope:", "", *fields_table(fields)]
+        lines += ["Payload, after the envelope:", "", *fields_table(model, fields)]
     else:
         lines.append("No payload fields beyond the envelope.")
     return lines + [""]
@@ -342,10 +398,13 @@ def catalogue_markdown() -> str:
         "## Who publishes and consumes what\n",
         "\n".join(_services_table(contracts)) + "\n",
         "## Event details\n",
+        "Field descriptions come from the contracts; where a contract gives none, the "
+        "catalogue's own note is shown.\n",
     ]
     for subject, model in contracts:
         parts.append("\n".join(_event_section(subject, model)))
     parts.append(DEAD_LETTERS.replace("{dlq_subjects}", dlq))
+    parts.append(ADDING)
     text = "\n".join(parts)
     return text.rstrip("\n") + "\n"
 
