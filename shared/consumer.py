@@ -2,7 +2,8 @@
 
 For each message from an upstream service's stream:
 
-1. Decode it against its contract. A message that does not decode is parked at once on
+1. A subject this service has no handler for is acknowledged and ignored. A message on a
+   handled subject that does not decode is parked at once on
    ``duty.dlq.<service>`` with the reason: retrying cannot fix it.
 2. If the (upstream service, notification id) pair is already tracked, it was processed
    before (a redelivery, or a replica beat us): acknowledge and stop.
@@ -71,6 +72,7 @@ class ExactlyOnceConsumer:
         self.app = app
         self.broker = broker
         self.handlers = handlers
+        self.subjects = {contract.subject() for contract in handlers}
         self.tracer = tracer
         self.max_delivery_attempts = max_delivery_attempts
         self.backoff_seconds = backoff_seconds
@@ -89,16 +91,17 @@ class ExactlyOnceConsumer:
         raw = msg.raw_message
         subject = raw.subject
         attempt = raw.metadata.num_delivered
+        if subject not in self.subjects:
+            # Another event of this producer (perhaps one newer than this service): not ours.
+            self.stats.ignored += 1
+            await msg.ack()
+            return
         try:
             event = decode_event(subject, msg.body)
         except MalformedEvent as exc:
             await self.park(msg, f"malformed: {exc}", attempt)
             return
-        handler = self.handlers.get(type(event))
-        if handler is None:
-            self.stats.ignored += 1
-            await msg.ack()
-            return
+        handler = self.handlers[type(event)]
         with self.tracer.start_as_current_span(
             f"{self.service} handle {type(event).name}",
             attributes={"duty.event_id": event.event_id, "duty.case_id": event.case_id,

@@ -214,6 +214,13 @@ def register_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ok" if ready else "starting", "services": results},
                             status_code=200 if ready else 503)
 
+    @app.get("/asyncapi.json", tags=["ops"],
+             summary="AsyncAPI document of every integration event on the bus")
+    async def asyncapi() -> dict[str, Any]:
+        from shared.contracts.asyncapi import asyncapi_document
+
+        return await asyncio.to_thread(asyncapi_document)
+
     @app.post(f"{api}/auth/token", tags=["auth"], summary="OAuth2 password flow → bearer JWT")
     async def token(request: Request,
                     form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, str]:
