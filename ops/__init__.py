@@ -1,0 +1,1 @@
+"""Operations tooling: the ``duty-ops`` command line (dead letters, streams and lag)."""

@@ -1,0 +1,87 @@
+"""``python -m ops`` (also installed as ``duty-ops``): operate the platform's bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ops.dead_letters import list_parked, replay
+from ops.status import bus_status
+from shared.settings import ServiceSettings
+
+app = typer.Typer(help="Operate the deputy liaison platform's bus.", no_args_is_help=True)
+dlq = typer.Typer(help="Parked (dead-letter) messages.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+console = Console()
+
+NatsOption = typer.Option(None, "--nats-url", envvar="NATS_URL", help="NATS server URL(s)")
+
+
+def _url(nats_url: str | None) -> str:
+    return nats_url or ServiceSettings().nats_url
+
+
+@dlq.command("list")
+def dlq_list(consumer: str = typer.Option(None, help="only this consumer service"),
+             nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List parked messages with their error."""
+    parked = asyncio.run(list_parked(_url(nats_url), consumer))
+    if as_json:
+        typer.echo(json.dumps([p.summary() for p in parked], ensure_ascii=False, indent=2))
+        return
+    table = Table("seq", "consumer", "original subject", "orig seq", "attempts", "error")
+    for p in parked:
+        table.add_row(str(p.sequence), p.consumer, p.original_subject, str(p.original_sequence),
+                      str(p.attempts), p.error[:120])
+    console.print(table)
+
+
+@dlq.command("show")
+def dlq_show(sequence: int, nats_url: str = NatsOption) -> None:
+    """Show one parked message: headers and body."""
+    parked = {p.sequence: p for p in asyncio.run(list_parked(_url(nats_url)))}
+    if sequence not in parked:
+        typer.echo(f"no parked message with sequence {sequence}", err=True)
+        raise typer.Exit(1)
+    p = parked[sequence]
+    typer.echo(json.dumps({**p.summary(), "body": p.body.decode("utf-8", "replace")},
+                          ensure_ascii=False, indent=2))
+
+
+@dlq.command("replay")
+def dlq_replay(sequences: list[int], nats_url: str = NatsOption) -> None:
+    """Publish parked messages again on their original subjects and remove them from the DLQ."""
+    for seq in sequences:
+        try:
+            item = asyncio.run(replay(_url(nats_url), seq))
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"replayed {seq} → {item.original_subject}")
+
+
+@app.command()
+def status(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Streams, durable consumers and lag (messages not yet delivered)."""
+    result = asyncio.run(bus_status(_url(nats_url)))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("stream", "messages", "consumer", "lag", "ack pending", "redelivered")
+    for s in result["streams"]:
+        if s.get("missing"):
+            table.add_row(s["stream"], "missing", "", "", "", "")
+            continue
+        table.add_row(s["stream"], str(s["messages"]), "", "", "", "")
+        for c in s["consumers"]:
+            table.add_row("", "", c["consumer"], str(c["pending"]), str(c["ack_pending"]),
+                          str(c["redelivered"]))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

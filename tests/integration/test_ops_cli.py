@@ -1,0 +1,75 @@
+"""The ops CLI lists, shows and replays parked messages, and shows streams and lag."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import nats
+
+from services.points.application import ScoringRules
+from tests.harness import ROOT, eventually, rpc
+
+OFFICE = {"username": "office", "role": "office"}
+
+
+async def ops(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "ops", *args, "--nats-url", url],
+        cwd=ROOT, capture_output=True, text=True)
+
+
+async def test_a_parked_message_is_listed_then_replayed_after_the_cause_is_fixed(system):
+    url = system.nats_url
+    event = {
+        "event_id": "intake:424242", "case_id": "00000000-0000-0000-0000-000000000042",
+        "actor": OFFICE, "occurred_at": datetime(2019, 5, 1, tzinfo=timezone.utc).isoformat(),
+        "source_service": "intake", "source_notification_id": 424242, "number": "2019-0042",
+        "title": "旧建议", "category": "livelihood", "urgency": "blue", "lead_deputy_id": "deputy-1",
+    }
+    nc = await nats.connect(url)
+    await nc.jetstream().publish("duty.intake.suggestion_registered.v1", json.dumps(event).encode(),
+                                 headers={"Nats-Msg-Id": "intake:424242"})
+    await nc.close()
+
+    async def parked():
+        r = await ops(url, "dlq", "list", "--json", "--consumer", "points")
+        return r.returncode == 0 and json.loads(r.stdout)
+
+    [entry] = await eventually(parked, timeout=30, interval=0.3)
+    assert entry["original_subject"] == "duty.intake.suggestion_registered.v1"
+    assert entry["attempts"] == 5 and "no scoring rule" in entry["error"]
+    shown = await ops(url, "dlq", "show", str(entry["sequence"]))
+    assert json.loads(shown.stdout)["body"].startswith('{"event_id": "intake:424242"')
+
+    # The office publishes the 2019 scoring rule; the message can now be processed.
+    system.app("points").rules = ScoringRules([
+        {"version": "2019.1", "effective_from": "2019-01-01",
+         "automatic": {"suggestion_registered": {"lead": 2.0, "co_signer": 1.0}}},
+        *system.app("points").rules.versions,
+    ])
+    replayed = await ops(url, "dlq", "replay", str(entry["sequence"]))
+    assert replayed.returncode == 0, replayed.stderr
+
+    async def awarded():
+        r = await rpc(url, "points", "deputy_points", {"deputy_id": "deputy-1", "year": 2019})
+        return r["result"]["total"] == 2.0
+
+    await eventually(awarded)
+    assert json.loads((await ops(url, "dlq", "list", "--json")).stdout) == []
+    assert (await ops(url, "dlq", "replay", str(entry["sequence"]))).returncode == 1
+
+    async def no_lag():
+        r = await ops(url, "status", "--json")
+        streams = {s["stream"]: s for s in json.loads(r.stdout)["streams"]}
+        consumers = {c["consumer"]: c for c in streams["DUTY_INTAKE"]["consumers"]}
+        return consumers.get("points--intake", {}).get("pending") == 0 and streams
+
+    streams = await eventually(no_lag)
+    assert {"assignment--intake", "points--intake"} <= {
+        c["consumer"] for c in streams["DUTY_INTAKE"]["consumers"]}
+    # Replaying went to every consumer of the stream; assignment had processed it already.
+    assert system.runtimes["assignment"].consumers["intake"].stats.duplicates >= 1
