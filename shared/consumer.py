@@ -25,7 +25,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import ProcessingEvent
@@ -53,7 +53,6 @@ class ConsumerStats:
     ignored: int = 0
     retried: int = 0
     parked: int = 0
-    handlers_seconds: list[float] = field(default_factory=list)
 
 
 class ExactlyOnceConsumer:

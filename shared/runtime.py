@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import signal
+from contextlib import asynccontextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,9 @@ class ServiceRuntime:
         self.routes: dict[str, Route] = {}
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.query("health")(self._health)
 
     # --- registration -------------------------------------------------------------------
@@ -152,12 +156,35 @@ class ServiceRuntime:
         self.ready = True
         log.info("%s ready (store: %s)", self.service, self.settings.event_store)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Graceful stop: take no new messages, let in-flight ones finish (and be acked or
+        answered), publish what is left in the outbox, then disconnect."""
         self.ready = False
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=drain_seconds)
+        except asyncio.TimeoutError:
+            log.warning("%s: %d messages still in flight at shutdown", self.service, self._in_flight)
         await self.relay.stop()
+        try:
+            await asyncio.wait_for(self.relay.publish_pending(), timeout=drain_seconds)
+        except Exception:  # the next start publishes it: the log is the outbox
+            log.warning("%s: outbox not fully published at shutdown", self.service, exc_info=True)
         await self.broker.stop()
         await asyncio.to_thread(self.app.close)
         log.info("%s stopped", self.service)
+
+    @asynccontextmanager
+    async def _handling(self):
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     def catch_up(self) -> None:
         for projection in self.projections:
@@ -167,14 +194,16 @@ class ServiceRuntime:
 
     def _consumer_handler(self, consumer: ExactlyOnceConsumer):
         async def on_upstream_event(msg: NatsMessage) -> None:
-            await consumer.handle(msg)
+            async with self._handling():
+                await consumer.handle(msg)
 
         on_upstream_event.__name__ = f"{self.service}_consumes_{id(consumer)}"
         return on_upstream_event
 
     def _rpc_handler(self, route: Route):
         async def on_request(msg: NatsMessage) -> dict[str, Any]:
-            return await self.serve(route, msg.body)
+            async with self._handling():
+                return await self.serve(route, msg.body)
 
         on_request.__name__ = f"{self.service}_{route.name}"
         return on_request
@@ -228,8 +257,7 @@ class ServiceRuntime:
             "store": self.settings.event_store,
             "recorded": max_id,
             "outbox_lag": max_id - self.app.outbox_position(),
-            "consumers": {p: vars(c.stats) | {"handlers_seconds": None}
-                          for p, c in self.consumers.items()},
+            "consumers": {p: vars(c.stats) for p, c in self.consumers.items()},
         }
 
 

@@ -167,7 +167,9 @@ class ServiceProcess:
 def process_env(nats_url: str, store_env: dict[str, str], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "POSTGRES_"))}
     env.update(NATS_URL=nats_url, RELAY_POLL_SECONDS="0.2", RETRY_BACKOFF_SECONDS="0.1",
-               PYTHONPATH=str(ROOT), **store_env, **extra)
+               PYTHONPATH=str(ROOT))
+    env.update(store_env)
+    env.update(extra)
     return env
 
 

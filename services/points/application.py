@@ -44,12 +44,14 @@ class ScoringRules:
 
 class PointsApplication(ServiceApplication):
     name = "points"
+    # A deputy's yearly ledger grows with every line; snapshots keep loading it cheap.
+    snapshotting_intervals = {DutyLedger: 50}
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
         self.rules = ScoringRules(load_config(settings, "points"))
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
-        super().__init__(settings)
+        super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
 
     def ledger(self, deputy_id: str, year: int) -> DutyLedger:
         try:
