@@ -95,19 +95,25 @@ async def test_one_trace_spans_the_gateway_and_all_four_services(api, system, sp
         in_trace = [s for s in spans if s.context.trace_id == trace_id]
         return {s.resource.attributes["service.name"] for s in in_trace}, in_trace
 
-    async def all_services_in_trace():
-        services, _ = register_trace_services()
-        return services >= {"gateway", "intake", "assignment", "supervision", "points"}
+    expected_spans = {
+        "intake.register_suggestion",
+        "intake outbox publish",
+        "assignment handle suggestion_registered",
+        "points handle suggestion_registered",
+        "assignment outbox publish",
+        "supervision handle task_assigned",
+    }
 
-    await eventually(all_services_in_trace)
+    async def whole_flow_in_one_trace():
+        services, spans = register_trace_services()
+        return (services >= {"gateway", "intake", "assignment", "supervision", "points"}
+                and expected_spans <= {s.name for s in spans})
+
+    await eventually(whole_flow_in_one_trace)
     _, spans = register_trace_services()
-    names = {s.name for s in spans}
-    assert "intake.register_suggestion" in names
-    assert "intake outbox publish" in names
-    assert "assignment handle suggestion_registered" in names
-    assert "points handle suggestion_registered" in names
-    assert "assignment outbox publish" in names
-    assert "supervision handle task_assigned" in names
+    assert len({s.context.trace_id for s in spans}) == 1
+    handles = [s for s in spans if s.name.endswith("handle task_assigned")]
+    assert handles[0].resource.attributes["service.name"] == "supervision"
 
 
 async def test_bad_input_gets_field_level_errors(api, system):
