@@ -75,7 +75,8 @@ class Authenticator:
                 headers={"WWW-Authenticate": "Bearer"},
             ) from None
         if claims.get("role") not in ROLES:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: unknown role")
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: unknown role",
+                                headers={"WWW-Authenticate": "Bearer"})
         return Principal(username=claims["sub"], role=claims["role"],
                          unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
 
