@@ -65,6 +65,31 @@ def dlq_replay(sequences: list[int], nats_url: str = NatsOption) -> None:
 
 
 @app.command()
+def rebuild(service: str = typer.Argument(..., help="intake, assignment, supervision or points"),
+            nats_url: str = NatsOption) -> None:
+    """Drop a running service's read models and rebuild them from its event store."""
+    import nats
+
+    async def call() -> dict:
+        nc = await nats.connect(_url(nats_url))
+        try:
+            msg = await nc.request(f"duty.rpc.{service}.rebuild_read_models",
+                                   json.dumps({"actor": {"username": "ops", "role": "ops"}}).encode(),
+                                   timeout=300)
+            return json.loads(msg.data)
+        finally:
+            await nc.close()
+
+    with console.status(f"rebuilding {service}'s read models from its event store"):
+        reply = asyncio.run(call())
+    if not reply.get("ok"):
+        typer.echo(reply.get("detail", reply), err=True)
+        raise typer.Exit(1)
+    for name, count in reply["result"]["events_applied"].items():
+        typer.echo(f"{service}: {name} rebuilt from {count} events")
+
+
+@app.command()
 def status(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """Streams, durable consumers and lag (messages not yet delivered)."""
     result = asyncio.run(bus_status(_url(nats_url)))

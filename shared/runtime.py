@@ -89,6 +89,7 @@ class ServiceRuntime:
         self._idle = asyncio.Event()
         self._idle.set()
         self.query("health")(self._health)
+        self.query("rebuild_read_models")(self._rebuild_read_models)
 
     # --- registration -------------------------------------------------------------------
 
@@ -246,6 +247,14 @@ class ServiceRuntime:
         if route.mutates:
             self.relay.wake()
         return ok(result)
+
+    def _rebuild_read_models(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
+        """Drop every read model and rebuild it from this service's event store."""
+        rebuilt = {}
+        for projection in self.projections:
+            projection.reset()
+            rebuilt[type(projection).__name__] = projection.catch_up()
+        return {"service": self.service, "events_applied": rebuilt}
 
     def _health(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
         max_id = self.app.max_notification_id()

@@ -73,3 +73,30 @@ async def test_a_parked_message_is_listed_then_replayed_after_the_cause_is_fixed
         c["consumer"] for c in streams["DUTY_INTAKE"]["consumers"]}
     # Replaying went to every consumer of the stream; assignment had processed it already.
     assert system.runtimes["assignment"].consumers["intake"].stats.duplicates >= 1
+
+
+async def test_rebuilding_read_models_gives_the_same_answers(system):
+    url = system.nats_url
+    from tests.integration.test_delivery import register_one, wait_for_points
+
+    for category in ("livelihood", "ecology"):
+        await register_one(url, category=category)
+    await wait_for_points(url, 6.0)
+
+    async def tasks():
+        return (await rpc(url, "supervision", "list_tasks", {}))["result"]
+
+    async def three_tasks():
+        return len(await tasks()) == 3
+
+    await eventually(three_tasks)
+    before = {s: (await rpc(url, s, q, {}))["result"] for s, q in
+              (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
+    for service in ("intake", "assignment", "supervision", "points"):
+        r = await ops(url, "rebuild", service)
+        assert r.returncode == 0, r.stderr
+        assert "rebuilt from" in r.stdout
+    after = {s: (await rpc(url, s, q, {}))["result"] for s, q in
+             (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
+    assert after == before
+    assert "SupervisedTaskIndex rebuilt from" in (await ops(url, "rebuild", "supervision")).stdout
