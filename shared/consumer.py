@@ -66,6 +66,7 @@ class ExactlyOnceConsumer:
         max_delivery_attempts: int = 5,
         backoff_seconds: float = 0.5,
         after_commit: Callable[[], None] | None = None,
+        metrics: Any = None,
     ) -> None:
         self.service = service
         self.app = app
@@ -76,12 +77,18 @@ class ExactlyOnceConsumer:
         self.max_delivery_attempts = max_delivery_attempts
         self.backoff_seconds = backoff_seconds
         self.after_commit = after_commit
+        self.metrics = metrics
         self.stats = ConsumerStats()
         # FastStream may hand us several fetched messages at once; processing them one at a
         # time keeps each upstream's order and avoids conflicts on shared aggregates.
         self._one_at_a_time = asyncio.Lock()
         # Fault hook for tests: called after the commit and before the ack.
         self.fault_after_commit: Callable[[IntegrationEvent], None] | None = None
+
+    def _count(self, upstream: str, outcome: str) -> None:
+        setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
+        if self.metrics:
+            self.metrics.consumed.labels(upstream, outcome).inc()
 
     def backoff(self, attempt: int) -> float:
         return min(self.backoff_seconds * 2 ** (attempt - 1), 30.0)
@@ -92,7 +99,7 @@ class ExactlyOnceConsumer:
         attempt = raw.metadata.num_delivered
         if subject not in self.subjects:
             # Another event of this producer (perhaps one newer than this service): not ours.
-            self.stats.ignored += 1
+            self._count(subject.split(".")[1], "ignored")
             await msg.ack()
             return
         try:
@@ -108,7 +115,11 @@ class ExactlyOnceConsumer:
         ):
             try:
                 async with self._one_at_a_time:
+                    started = time.perf_counter()
                     outcome = await asyncio.to_thread(self._process, event, handler)
+                    if self.metrics:
+                        self.metrics.handler_seconds.labels(event.source_service).observe(
+                            time.perf_counter() - started)
             except PermanentFailure as exc:
                 await self.park(msg, f"rejected: {exc}", attempt)
                 return
@@ -117,19 +128,19 @@ class ExactlyOnceConsumer:
                     await self.park(msg, f"failed after {attempt} attempts: {exc!r}", attempt,
                                     trace_text=traceback.format_exc())
                     return
-                self.stats.retried += 1
+                self._count(event.source_service, "retried")
                 log.warning("%s: %s failed (attempt %d), retrying: %r",
                             self.service, event.event_id, attempt, exc)
                 await msg.nack(delay=self.backoff(attempt))
                 return
         if outcome == "processed":
-            self.stats.processed += 1
+            self._count(event.source_service, "processed")
             if self.after_commit:
                 self.after_commit()
             if self.fault_after_commit:
                 self.fault_after_commit(event)
         else:
-            self.stats.duplicates += 1
+            self._count(event.source_service, "duplicates")
         await msg.ack()
 
     def _process(self, event: IntegrationEvent, handler: Handler) -> str:
@@ -171,7 +182,7 @@ class ExactlyOnceConsumer:
                   metadata.sequence.stream, reason)
         await self.broker.publish(msg.body, subject=dlq_subject(self.service),
                                   stream=DLQ_STREAM, headers=headers)
-        self.stats.parked += 1
+        self._count(raw.subject.split(".")[1], "parked")
         await msg.ack()
 
 

@@ -62,6 +62,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.published_count = 0
+        self.on_published: Callable[[float], None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -127,6 +128,8 @@ class OutboxRelay:
             await asyncio.to_thread(self.app.record_outbox_position, last_id)
             sent += len(messages)
             self.published_count += len(messages)
+            if self.on_published and messages:
+                self.on_published(len(messages))
 
     async def _publish(self, event: IntegrationEvent, carrier: dict[str, Any]) -> None:
         with attached_trace_context(carrier):

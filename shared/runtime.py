@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.contracts import IntegrationEvent
 from shared.eventstore import Actor, ServiceApplication, recording_as
+from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
 from shared.projection import LogProjection
 from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
@@ -82,6 +83,8 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
         )
+        self.metrics = ServiceMetrics(self.service)
+        self.relay.on_published = self.metrics.published.inc
         self.routes: dict[str, Route] = {}
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
@@ -90,6 +93,8 @@ class ServiceRuntime:
         self._idle.set()
         self.query("health")(self._health)
         self.query("rebuild_read_models")(self._rebuild_read_models)
+        self.query("metrics")(lambda _p, _a: {"text": self.metrics.render(
+            self.app.max_notification_id, self.app.outbox_position)})
 
     # --- registration -------------------------------------------------------------------
 
@@ -122,6 +127,7 @@ class ServiceRuntime:
             max_delivery_attempts=self.settings.max_delivery_attempts,
             backoff_seconds=self.settings.retry_backoff_seconds,
             after_commit=self.relay.wake,
+            metrics=self.metrics,
         )
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -204,7 +210,8 @@ class ServiceRuntime:
     def _rpc_handler(self, route: Route):
         async def on_request(msg: NatsMessage) -> dict[str, Any]:
             async with self._handling():
-                return await self.serve(route, msg.body)
+                with self.metrics.rpc_seconds.labels(route.name).time():
+                    return await self.serve(route, msg.body)
 
         on_request.__name__ = f"{self.service}_{route.name}"
         return on_request

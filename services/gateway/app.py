@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import nats.errors
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
@@ -213,6 +213,14 @@ def register_routes(app: FastAPI) -> None:
         ready = all(r.get("ready") for r in results.values())
         return JSONResponse({"status": "ok" if ready else "starting", "services": results},
                             status_code=200 if ready else 503)
+
+    @app.get("/metrics/{service}", tags=["ops"], response_class=PlainTextResponse,
+             summary="Prometheus metrics of one service (scrape each service as a target)")
+    async def metrics(service: str, request: Request) -> PlainTextResponse:
+        if service not in SERVICES:
+            raise HTTPException(404, f"no service {service}")
+        result = await request.app.state.services.call(service, "metrics")
+        return PlainTextResponse(result["text"], media_type="text/plain; version=0.0.4")
 
     @app.get("/asyncapi.json", tags=["ops"],
              summary="AsyncAPI document of every integration event on the bus")

@@ -169,3 +169,23 @@ async def test_a_service_that_does_not_answer_in_time_gives_504(api, system):
     assert health.status_code == 503
     assert health.json()["services"]["points"]["ready"] is False
     assert health.json()["services"]["intake"]["ready"] is True
+
+
+async def test_each_service_exposes_prometheus_metrics_that_move_with_the_flow(api, system):
+    suggestion_id, _ = await submit_and_register(api)
+
+    async def assigned_and_awarded():
+        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
+        t = await api.get("unit-b", "/api/v1/tasks")
+        return r.json()["total"] == 3.0 and t.json()
+
+    await eventually(assigned_and_awarded)
+    r = await api.client.get("/metrics/assignment")
+    assert r.status_code == 200
+    text = r.text
+    assert 'duty_messages_consumed_total{outcome="processed",upstream="intake"} 1.0' in text
+    assert 'duty_handler_seconds_count{upstream="intake"} 1.0' in text
+    intake = (await api.client.get("/metrics/intake")).text
+    assert "duty_events_published_total 2.0" in intake  # submitted + registered
+    assert "duty_outbox_lag 0.0" in intake
+    assert (await api.client.get("/metrics/nonsense")).status_code == 404
