@@ -59,8 +59,10 @@ def _postgres_store() -> Iterator[dict[str, Any]]:
            "postgres_schema_prefix": prefix}
     with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
                          autocommit=True) as conn:
-        for service in ("intake", "assignment", "supervision", "points"):
-            conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}{service}" CASCADE')
+        schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                               (f"{prefix}%",)).fetchall()
+        for (schema,) in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
