@@ -33,3 +33,7 @@ asyncapi: $(STAMP)
 
 clean:
 	rm -rf var/ .pytest_cache test-artifacts
+
+## Throughput/latency benchmark (not a test): appends its table to docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
