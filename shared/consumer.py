@@ -138,7 +138,7 @@ class ExactlyOnceConsumer:
             if self.after_commit:
                 self.after_commit()
             if self.fault_after_commit:
-                self.fault_after_commit(event)
+                self.fault_after_commit(event)  # may raise: the message then goes un-acked
         else:
             self._count(event.source_service, "duplicates")
         await msg.ack()

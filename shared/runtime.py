@@ -153,7 +153,8 @@ class ServiceRuntime:
                 stream=stream_ref(producer),
                 durable=durable_name(self.service, producer),
                 pull_sub=PullSub(batch_size=self.settings.consumer_batch_size, timeout=1.0),
-                config=consumer_config(self.settings.max_delivery_attempts),
+                config=consumer_config(self.settings.max_delivery_attempts,
+                                       self.settings.ack_wait_seconds),
                 ack_policy=AckPolicy.MANUAL,
             )(self._consumer_handler(consumer))
         await asyncio.to_thread(self.catch_up)

@@ -41,6 +41,8 @@ class ServiceSettings(BaseSettings):
     # A failing message is redelivered with back-off this many times, then parked.
     max_delivery_attempts: int = 5
     retry_backoff_seconds: float = 0.5
+    # A delivered message not acknowledged within this time is delivered again.
+    ack_wait_seconds: float = 30.0
     relay_poll_seconds: float = 0.5
     relay_batch_size: int = 500
     consumer_batch_size: int = 50
