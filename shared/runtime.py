@@ -88,6 +88,9 @@ class ServiceRuntime:
         self.routes: dict[str, Route] = {}
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
+        self._periodic: list[tuple[float, str, Callable[[], Any]]] = []
+        self._periodic_tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -115,6 +118,29 @@ class ServiceRuntime:
             return fn
 
         return register
+
+    def every(self, seconds: float, name: str):
+        """Register a periodic job (sync, run in a thread) that runs while the service runs.
+        It stops before the service drains and closes its store; a truthy result wakes the
+        outbox relay (the job recorded events)."""
+
+        def register(fn: Callable[[], Any]) -> Callable[[], Any]:
+            self._periodic.append((seconds, name, fn))
+            return fn
+
+        return register
+
+    async def _run_periodic(self, seconds: float, name: str, fn: Callable[[], Any]) -> None:
+        while not self._stopping.is_set():
+            try:
+                if await asyncio.to_thread(fn):
+                    self.relay.wake()
+            except Exception:
+                log.warning("%s: periodic job %s failed", self.service, name, exc_info=True)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            except asyncio.TimeoutError:
+                pass
 
     def consume(self, producer: str, handlers: dict[type[IntegrationEvent], Handler]) -> None:
         """Process events from one upstream service exactly once (durable consumer)."""
@@ -161,6 +187,11 @@ class ServiceRuntime:
         await self.broker.start()
         self.relay.start()
         self.relay.wake()
+        self._stopping.clear()
+        self._periodic_tasks = [
+            asyncio.create_task(self._run_periodic(seconds, name, fn), name=f"{self.service}-{name}")
+            for seconds, name, fn in self._periodic
+        ]
         self.ready = True
         log.info("%s ready (store: %s)", self.service, self.settings.event_store)
 
@@ -168,6 +199,9 @@ class ServiceRuntime:
         """Graceful stop: take no new messages, let in-flight ones finish (and be acked or
         answered), publish what is left in the outbox, then disconnect."""
         self.ready = False
+        self._stopping.set()
+        for task in self._periodic_tasks:
+            await task  # a job that is running finishes before the store closes
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         try:

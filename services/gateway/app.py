@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import nats.errors
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordRequestForm
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.rpc import rpc_subject
 from shared.settings import ServiceSettings, load_config
 from shared.telemetry import build_tracer_provider
-from services.gateway.auth import Authenticator, Principal, require
+from services.gateway.auth import Authenticator, Principal, get_authenticator, require
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,56 @@ class AssignmentBody(StrictBody):
     lead_unit_id: str | None = None
     co_unit_ids: list[str] = Field(default_factory=list)
     deadline: str | None = None
+
+
+class PostMessageBody(StrictBody):
+    content: str = Field(min_length=1, max_length=5000, examples=["小区路灯长期不亮，夜间出行不便"])
+    category: str | None = Field(None, examples=["safety_hazard"])
+    contact_name: str | None = Field(None, min_length=1, max_length=50)
+    contact_phone: str | None = Field(
+        None, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", examples=["13812345678"],
+        description="kept encrypted; shown masked (138****5678) to everyone but the office")
+    grid: str | None = Field(None, examples=["鱼复-01"])
+
+
+class AnswerBody(StrictBody):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class ConvertBody(StrictBody):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = None
+
+
+class ForwardBody(StrictBody):
+    unit_id: str = Field(min_length=1, examples=["unit-a"])
+
+
+class RatingBody(StrictBody):
+    rating: str = Field(pattern="^(satisfied|basically_satisfied|unsatisfied)$",
+                        examples=["satisfied"])
+    token: str | None = Field(None, max_length=200,
+                              description="the follow-up token (or header X-Follow-Up-Token)")
+
+
+def optional_principal(
+    request: Request,
+    authenticator: Annotated[Authenticator, Depends(get_authenticator)],
+) -> Principal | None:
+    """The signed-in user when a bearer token is sent (it must be valid), else None."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid authorization header",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return authenticator.decode(token)
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+FollowUpToken = Annotated[str | None, Header(alias="X-Follow-Up-Token", max_length=200)]
+DeputyOrOffice = Annotated[Principal, Depends(require("deputy", "office"))]
 
 
 def create_app(settings: GatewaySettings | None = None,
@@ -354,6 +404,96 @@ def register_routes(app: FastAPI) -> None:
             raise HTTPException(403, "units do not see duty points")
         return await services.call("points", "deputy_points",
                                    {"deputy_id": deputy_id, "year": year}, principal)
+
+
+    register_message_routes(app)
+
+
+def register_message_routes(app: FastAPI) -> None:
+    """Citizen messages (群众意见): posted anonymously at a station, handled by deputies."""
+    api = "/api/v1"
+    tags = ["citizen messages"]
+
+    @app.post(f"{api}/stations/{{station_id}}/messages", status_code=201, tags=tags,
+              summary="A citizen leaves a message at a station (anonymous); keep the follow_up_token")
+    async def post_message(station_id: str, body: PostMessageBody,
+                           services: ServicesDep) -> dict[str, Any]:
+        return await services.call("intake", "post_message",
+                                   {"station_id": station_id, **body.model_dump()})
+
+    async def message_command(command: str, message_id: str, principal: Principal,
+                              services: Services, **fields: Any) -> dict[str, Any]:
+        return await services.call("intake", command, {"message_id": message_id, **fields},
+                                   principal)
+
+    @app.post(f"{api}/messages/{{message_id}}/claim", tags=tags,
+              summary="A deputy claims a message (held for the claim time limit)")
+    async def claim_message(message_id: str, services: ServicesDep,
+                            principal: Deputy) -> dict[str, Any]:
+        return await message_command("claim_message", message_id, principal, services)
+
+    @app.post(f"{api}/messages/{{message_id}}/release", tags=tags,
+              summary="The deputy holding a message gives it back to the pool")
+    async def release_message(message_id: str, services: ServicesDep,
+                              principal: Deputy) -> dict[str, Any]:
+        return await message_command("give_up_message", message_id, principal, services)
+
+    @app.post(f"{api}/messages/{{message_id}}/answer", tags=tags,
+              summary="The deputy holding a message answers it directly")
+    async def answer_message(message_id: str, body: AnswerBody, services: ServicesDep,
+                             principal: Deputy) -> dict[str, Any]:
+        return await message_command("answer_message", message_id, principal, services,
+                                     **body.model_dump())
+
+    @app.post(f"{api}/messages/{{message_id}}/convert", status_code=201, tags=tags,
+              summary="The deputy holding a message turns it into a suggestion")
+    async def convert_message(message_id: str, services: ServicesDep, principal: Deputy,
+                              body: ConvertBody | None = None) -> dict[str, Any]:
+        body = body or ConvertBody()
+        return await message_command("convert_message", message_id, principal, services,
+                                     **body.model_dump())
+
+    @app.post(f"{api}/messages/{{message_id}}/forward", tags=tags,
+              summary="Forward a message to a handling unit (deputy holding it, or the office)")
+    async def forward_message(message_id: str, body: ForwardBody, services: ServicesDep,
+                              principal: DeputyOrOffice) -> dict[str, Any]:
+        return await message_command("forward_message", message_id, principal, services,
+                                     **body.model_dump())
+
+    @app.post(f"{api}/messages/{{message_id}}/rating", tags=tags,
+              summary="The citizen rates the handling, with the follow-up token")
+    async def rate_message(message_id: str, body: RatingBody, services: ServicesDep,
+                           x_follow_up_token: FollowUpToken = None) -> dict[str, Any]:
+        token = x_follow_up_token or body.token
+        return await services.call("intake", "rate_message",
+                                   {"message_id": message_id, "rating": body.rating,
+                                    "token": token})
+
+    @app.post(f"{api}/messages/{{message_id}}/erasure", tags=tags,
+              summary="The office erases the poster's personal data (the history stays)")
+    async def erase_personal_data(message_id: str, services: ServicesDep,
+                                  principal: Office) -> dict[str, Any]:
+        return await message_command("erase_personal_data", message_id, principal, services)
+
+    @app.get(f"{api}/messages/{{message_id}}", tags=tags,
+             summary="A message (staff; the citizen with the follow-up token)")
+    async def get_message(message_id: str, services: ServicesDep, principal: MaybePrincipal,
+                          x_follow_up_token: FollowUpToken = None) -> dict[str, Any]:
+        if principal is None and not x_follow_up_token:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                "sign in, or send the follow-up token (X-Follow-Up-Token)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return await services.call("intake", "get_message",
+                                   {"message_id": message_id, "token": x_follow_up_token},
+                                   principal)
+
+    @app.get(f"{api}/messages", tags=tags, summary="Messages by station and status (staff)")
+    async def list_messages(services: ServicesDep, principal: Staff,
+                            station_id: str | None = None,
+                            status_: Annotated[str | None, Query(alias="status")] = None,
+                            ) -> list[dict[str, Any]]:
+        return await services.call("intake", "list_messages",
+                                   {"station_id": station_id, "status": status_}, principal)
 
 
 async def _optional(call: Any) -> Any:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from shared.clock import CHINA_TZ, Clock, SystemClock
 from shared.eventstore import Actor, ServiceApplication
@@ -15,7 +20,35 @@ from shared.projection import LogProjection
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
-from services.intake.domain import URGENCIES, RegistrationSequence, Suggestion
+from services.intake.domain import (
+    RATINGS,
+    URGENCIES,
+    CitizenMessage,
+    RegistrationSequence,
+    Suggestion,
+)
+from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone
+
+PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+STAFF_ROLES = ("office", "leader", "unit", "deputy")
+
+
+class IntakeSettings(ServiceSettings):
+    """Intake's own settings on top of the shared ones (same unprefixed environment)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # A claimed message not handled within this time returns to the pool (CLAIM_TIME_LIMIT,
+    # an ISO 8601 duration such as PT24H or P1D).
+    claim_time_limit: timedelta = timedelta(hours=24)
+    # How often the runtime sweeps expired claims back to the pool (CLAIM_SWEEP_SECONDS).
+    claim_sweep_seconds: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> IntakeSettings:
+        if isinstance(settings, IntakeSettings):
+            return settings
+        return cls(**settings.model_dump())
 
 
 class SubmitSuggestion(Command):
@@ -55,16 +88,73 @@ class ListSuggestions(Command):
     deputy_id: str | None = None
 
 
+class PostMessage(Command):
+    station_id: str
+    content: str = Field(min_length=1, max_length=5000)
+    category: str | None = None
+    contact_name: str | None = Field(None, min_length=1, max_length=50)
+    contact_phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    grid: str | None = None
+
+
+class MessageRef(Command):
+    message_id: str
+    token: str | None = Field(None, max_length=200)
+
+
+class AnswerMessage(Command):
+    message_id: str
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class ConvertMessage(Command):
+    message_id: str
+    title: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = None
+
+
+class ForwardMessage(Command):
+    message_id: str
+    unit_id: str = Field(min_length=1)
+
+
+class RateMessage(Command):
+    message_id: str
+    rating: str
+    token: str | None = Field(None, max_length=200)
+
+    @field_validator("rating")
+    @classmethod
+    def _rating(cls, value: str) -> str:
+        if value not in RATINGS:
+            raise ValueError(f"rating must be one of {', '.join(RATINGS)}")
+        return value
+
+
+class ListMessages(Command):
+    station_id: str | None = None
+    status: str | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class IntakeApplication(ServiceApplication):
     name = "intake"
     snapshotting_intervals = {RegistrationSequence: 50}
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
+        settings = IntakeSettings.from_settings(settings)
+        self.claim_time_limit = settings.claim_time_limit
         self.categories = {c["code"]: c for c in load_config(settings, "categories")}
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         self.stations = {s["id"]: s for s in load_config(settings, "stations")}
+        self.units = {u["id"]: u for u in load_config(settings, "units")}
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
+        self.keys = KeyStore(settings)
+        self.message_index = MessageIndex(self)
 
     # --- commands -----------------------------------------------------------------------
 
@@ -149,9 +239,239 @@ class IntakeApplication(ServiceApplication):
 
     def _suggestion(self, suggestion_id: str) -> Suggestion:
         try:
-            return self.repository.get(UUID(suggestion_id))
+            suggestion = self.repository.get(UUID(suggestion_id))
         except (ValueError, AggregateNotFoundError):
             raise NotFound(f"no suggestion {suggestion_id}") from None
+        if not isinstance(suggestion, Suggestion):
+            raise NotFound(f"no suggestion {suggestion_id}")
+        return suggestion
+
+    # --- citizen messages: commands -----------------------------------------------------
+
+    def post_message(self, cmd: PostMessage, actor: Actor) -> dict[str, Any]:
+        station = self.stations.get(cmd.station_id)
+        if station is None:
+            raise NotFound(f"no station {cmd.station_id}")
+        errors: list[dict[str, Any]] = []
+        if cmd.category is not None and cmd.category not in self.categories:
+            errors.append({"loc": ["body", "category"], "msg": f"unknown category {cmd.category!r}"})
+        if cmd.grid is not None and cmd.grid not in station.get("grids", []):
+            errors.append({"loc": ["body", "grid"],
+                           "msg": f"grid {cmd.grid!r} does not belong to station {cmd.station_id}"})
+        if errors:
+            raise Invalid("the message has invalid fields", errors)
+        token = secrets.token_urlsafe(24)
+        personal = {k: v for k, v in (("name", cmd.contact_name), ("phone", cmd.contact_phone)) if v}
+        subject_id = ciphertext = None
+        if personal:
+            subject_id = str(uuid4())
+            ciphertext = self.keys.encrypt(subject_id, personal)
+        message = CitizenMessage(
+            station_id=cmd.station_id,
+            grid=cmd.grid,
+            content=cmd.content,
+            category=cmd.category,
+            follow_up_token_hash=token_hash(token),
+            personal_data_ref=subject_id,
+            personal_data=ciphertext,
+            received_at=self.clock.now(),
+        )
+        self.save(message)
+        return {"id": str(message.id), "status": message.status, "follow_up_token": token}
+
+    def claim_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
+        deputy_id = self._deputy(actor, "claim a message")
+        message = self._message(ref.message_id)
+        message.claim(deputy_id, claimed_at=self.clock.now(), time_limit=self.claim_time_limit)
+        self._save_message(message)
+        return self.message_view(message, actor)
+
+    def give_up_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
+        deputy_id = self._deputy(actor, "give up a claim")
+        message = self._message(ref.message_id)
+        message.give_up(deputy_id, released_at=self.clock.now())
+        self._save_message(message)
+        return self.message_view(message, actor)
+
+    def answer_message(self, cmd: AnswerMessage, actor: Actor) -> dict[str, Any]:
+        deputy_id = self._deputy(actor, "answer a message")
+        message = self._message(cmd.message_id)
+        message.answer_directly(deputy_id, text=cmd.text, answered_at=self.clock.now())
+        self._save_message(message)
+        return self.message_view(message, actor)
+
+    def convert_message(self, cmd: ConvertMessage, actor: Actor) -> dict[str, Any]:
+        deputy_id = self._deputy(actor, "turn a message into a suggestion")
+        message = self._message(cmd.message_id)
+        message.ensure_held_by(deputy_id)
+        category = cmd.category or message.category
+        if category is None:
+            raise Invalid.field(["body", "category"],
+                                "the message has no category: give one for the suggestion")
+        if category not in self.categories:
+            raise Invalid.field(["body", "category"], f"unknown category {category!r}")
+        if deputy_id not in self.deputies:
+            raise Invalid.field(["actor"], f"unknown deputy {deputy_id!r}")
+        now = self.clock.now()
+        title = cmd.title or " ".join(message.content.split())[:60]
+        suggestion = Suggestion(
+            title=title,
+            body=message.content,
+            category=category,
+            lead_deputy_id=deputy_id,
+            co_signer_ids=[],
+            station_id=message.station_id,
+            submitted_at=now,
+            from_message_id=str(message.id),
+        )
+        message.convert(deputy_id, suggestion_id=str(suggestion.id), converted_at=now)
+        self._save_message(message, suggestion)
+        return {"id": str(message.id), "status": message.status,
+                "suggestion_id": str(suggestion.id)}
+
+    def forward_message(self, cmd: ForwardMessage, actor: Actor) -> dict[str, Any]:
+        if actor.role not in ("deputy", "office"):
+            raise Forbidden("only a deputy or the office can forward a message")
+        if cmd.unit_id not in self.units:
+            raise Invalid.field(["body", "unit_id"], f"unknown unit {cmd.unit_id!r}")
+        message = self._message(cmd.message_id)
+        if actor.role == "office":
+            message.forward(cmd.unit_id, self.clock.now(), by_office=True)
+        else:
+            message.forward(cmd.unit_id, self.clock.now(), by_deputy=actor.deputy_id)
+        self._save_message(message)
+        return self.message_view(message, actor)
+
+    def rate_message(self, cmd: RateMessage, actor: Actor) -> dict[str, Any]:
+        message = self._message(cmd.message_id)
+        self._check_token(message, cmd.token)
+        message.rate(cmd.rating, rated_at=self.clock.now())
+        self._save_message(message)
+        return {"id": str(message.id), "status": message.status, "rating": message.rating}
+
+    def erase_personal_data(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office can erase personal data")
+        message = self._message(ref.message_id)
+        message.erase_personal_data(erased_at=self.clock.now())
+        if message.personal_data_ref:
+            self.keys.delete(message.personal_data_ref)
+        self._save_message(message)
+        return self.message_view(message, actor)
+
+    def release_expired_claims(self, _payload: Any = None, _actor: Actor | None = None,
+                               ) -> dict[str, Any]:
+        """The sweep: every claim past its time limit goes back to the pool."""
+        self.message_index.catch_up()
+        now = self.clock.now()
+        released = []
+        for message_id in self.message_index.claims_expired_by(now):
+            try:
+                message = self._message(message_id)  # releases it when expired
+            except (NotFound, Conflict):
+                continue
+            if message.status == "received":
+                released.append(message_id)
+        return {"released": released}
+
+    # --- citizen messages: queries ------------------------------------------------------
+
+    def get_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
+        message = self._message(ref.message_id)
+        if actor.role not in STAFF_ROLES:
+            self._check_token(message, ref.token)
+        elif actor.role == "unit" and message.unit_id != actor.unit_id:
+            raise NotFound(f"no message {ref.message_id}")
+        return self.message_view(message, actor)
+
+    def list_messages(self, q: ListMessages, actor: Actor) -> list[dict[str, Any]]:
+        if actor.role not in STAFF_ROLES:
+            raise Forbidden("only staff can list messages")
+        self.release_expired_claims()
+        self.message_index.catch_up()
+        unit_id = actor.unit_id if actor.role == "unit" else None
+        return self.message_index.query(q, unit_id=unit_id)
+
+    # --- citizen messages: helpers ------------------------------------------------------
+
+    def _deputy(self, actor: Actor, what: str) -> str:
+        if actor.role != "deputy" or not actor.deputy_id:
+            raise Forbidden(f"only a deputy can {what}")
+        return actor.deputy_id
+
+    def _message(self, message_id: str) -> CitizenMessage:
+        """Load a message; a claim past its time limit is released first (and recorded)."""
+        for _ in range(5):
+            try:
+                message = self.repository.get(UUID(message_id))
+            except (ValueError, AggregateNotFoundError):
+                raise NotFound(f"no message {message_id}") from None
+            if not isinstance(message, CitizenMessage):
+                raise NotFound(f"no message {message_id}")
+            if not message.claim_expired(self.clock.now()):
+                return message
+            assert message.claim_expires_at is not None
+            message.release_claim("expired", released_at=message.claim_expires_at)
+            try:
+                self.save(message)
+            except IntegrityError:
+                continue  # someone else changed it meanwhile: load again
+            return message
+        raise Conflict("the message changed meanwhile; try again")
+
+    def _save_message(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict("the message changed meanwhile; reload it") from None
+
+    def _check_token(self, message: CitizenMessage, token: str | None) -> None:
+        if not token or not hmac.compare_digest(token_hash(token), message.follow_up_token_hash):
+            raise Forbidden("a valid follow-up token is needed for this message")
+
+    def personal_data(self, message: CitizenMessage) -> dict[str, Any] | None:
+        if not message.personal_data_ref or not message.personal_data:
+            return None
+        if message.personal_data_erased:
+            return None
+        return self.keys.decrypt(message.personal_data_ref, message.personal_data)
+
+    def message_view(self, m: CitizenMessage, actor: Actor) -> dict[str, Any]:
+        contact_name = contact_phone = None
+        if m.personal_data_ref:
+            data = self.personal_data(m)
+            if data is None:
+                contact_name = contact_phone = ERASED
+            else:
+                contact_name, contact_phone = data.get("name"), data.get("phone")
+                if actor.role != "office":
+                    contact_name, contact_phone = mask_name(contact_name), mask_phone(contact_phone)
+        station = self.stations.get(m.station_id, {})
+        view = {
+            "id": str(m.id),
+            "status": m.status,
+            "station_id": m.station_id,
+            "district": station.get("district"),
+            "grid": m.grid,
+            "content": m.content,
+            "category": m.category,
+            "contact_name": contact_name,
+            "contact_phone": contact_phone,
+            "personal_data_erased": m.personal_data_erased,
+            "received_at": m.received_at.isoformat(),
+            "claimed_by": m.claimed_by,
+            "claimed_at": m.claimed_at.isoformat() if m.claimed_at else None,
+            "claim_expires_at": m.claim_expires_at.isoformat() if m.claim_expires_at else None,
+            "answer": m.answer,
+            "suggestion_id": m.suggestion_id,
+            "unit_id": m.unit_id,
+            "rating": m.rating,
+            "version": m.version,
+        }
+        if actor.role not in STAFF_ROLES:  # the citizen, with the follow-up token
+            for key in ("claimed_by", "claimed_at", "claim_expires_at", "version"):
+                view.pop(key)
+        return view
 
 
 def suggestion_view(s: Suggestion) -> dict[str, Any]:
@@ -169,6 +489,7 @@ def suggestion_view(s: Suggestion) -> dict[str, Any]:
         "submitted_at": s.submitted_at.isoformat(),
         "registered_at": s.registered_at.isoformat() if s.registered_at else None,
         "decline_reason": s.decline_reason,
+        "from_message_id": s.from_message_id,
         "version": s.version,
     }
 
@@ -216,3 +537,70 @@ class SuggestionIndex(LogProjection):
             and (q.deputy_id is None or q.deputy_id in r["deputy_ids"])
         ]
         return sorted(out, key=lambda r: r["submitted_at"])
+
+
+class MessageIndex(LogProjection):
+    """Read model: citizen messages by station, status and unit (no personal data)."""
+
+    def __init__(self, app: ServiceApplication) -> None:
+        super().__init__(app)
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        key = str(domain_event.originator_id)
+        if isinstance(domain_event, CitizenMessage.Received):
+            self.rows[key] = {
+                "id": key,
+                "station_id": domain_event.station_id,
+                "grid": domain_event.grid,
+                "category": domain_event.category,
+                "content": domain_event.content,
+                "status": "received",
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "suggestion_id": None,
+                "unit_id": None,
+                "rating": None,
+                "received_at": domain_event.received_at.isoformat(),
+                "_expires": None,
+            }
+            return
+        row = self.rows.get(key)
+        if row is None:
+            return
+        if isinstance(domain_event, CitizenMessage.Claimed):
+            row.update(status="claimed", claimed_by=domain_event.deputy_id,
+                       claim_expires_at=domain_event.claim_expires_at.isoformat(),
+                       _expires=domain_event.claim_expires_at)
+        elif isinstance(domain_event, CitizenMessage.ClaimReleased):
+            row.update(status="received", claimed_by=None, claim_expires_at=None, _expires=None)
+        elif isinstance(domain_event, CitizenMessage.Answered):
+            row.update(status="answered", _expires=None, claim_expires_at=None)
+        elif isinstance(domain_event, CitizenMessage.Converted):
+            row.update(status="converted", suggestion_id=domain_event.suggestion_id,
+                       _expires=None, claim_expires_at=None)
+        elif isinstance(domain_event, CitizenMessage.Forwarded):
+            row.update(status="forwarded", unit_id=domain_event.unit_id, _expires=None,
+                       claim_expires_at=None)
+        elif isinstance(domain_event, CitizenMessage.Rated):
+            row.update(status="closed", rating=domain_event.rating)
+
+    def claims_expired_by(self, now: Any) -> list[str]:
+        with self._lock:
+            return [r["id"] for r in self.rows.values()
+                    if r["status"] == "claimed" and r["_expires"] is not None
+                    and now >= r["_expires"]]
+
+    def query(self, q: ListMessages, unit_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            out = [
+                {k: v for k, v in r.items() if not k.startswith("_")}
+                for r in self.rows.values()
+                if (q.station_id is None or r["station_id"] == q.station_id)
+                and (q.status is None or r["status"] == q.status)
+                and (unit_id is None or r["unit_id"] == unit_id)
+            ]
+        return sorted(out, key=lambda r: r["received_at"])

@@ -9,6 +9,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.intake import (
+    CitizenMessageReceivedV1,
+    MessageClaimedV1,
+    MessageConvertedV1,
+    MessageForwardedV1,
     SuggestionDeclinedV1,
     SuggestionRegisteredV1,
     SuggestionSubmittedV1,
@@ -18,15 +22,23 @@ from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
 from services.intake.application import (
+    AnswerMessage,
+    ConvertMessage,
     DeclineSuggestion,
+    ForwardMessage,
     IntakeApplication,
+    IntakeSettings,
+    ListMessages,
     ListSuggestions,
+    MessageRef,
+    PostMessage,
+    RateMessage,
     RegisterSuggestion,
     SubmitSuggestion,
     SuggestionIndex,
     SuggestionRef,
 )
-from services.intake.domain import Suggestion
+from services.intake.domain import CitizenMessage, Suggestion
 
 SERVICE = "intake"
 
@@ -59,7 +71,38 @@ def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any]) -> I
         suggestion = app.repository.get(event.originator_id, version=event.originator_version)
         return SuggestionDeclinedV1(**envelope, reason=event.reason,
                                     lead_deputy_id=suggestion.lead_deputy_id)
-    return None
+    return translate_message_event(app, event, envelope)
+
+
+def translate_message_event(app: IntakeApplication, event: Any,
+                            envelope: dict[str, Any]) -> IntegrationEvent | None:
+    """Citizen-message events; none of them carries personal data or the free text."""
+    if isinstance(event, CitizenMessage.Received):
+        station = app.stations.get(event.station_id, {})
+        return CitizenMessageReceivedV1(
+            **envelope,
+            station_id=event.station_id,
+            district=station.get("district"),
+            grid=event.grid,
+            category=event.category,
+            has_contact=event.personal_data_ref is not None,
+        )
+    if not isinstance(event, (CitizenMessage.Claimed, CitizenMessage.Forwarded,
+                              CitizenMessage.Converted)):
+        return None
+    message: CitizenMessage = app.repository.get(event.originator_id,
+                                                 version=event.originator_version)
+    if isinstance(event, CitizenMessage.Claimed):
+        return MessageClaimedV1(**envelope, deputy_id=event.deputy_id,
+                                station_id=message.station_id, claimed_at=event.claimed_at,
+                                claim_expires_at=event.claim_expires_at)
+    if isinstance(event, CitizenMessage.Forwarded):
+        deputy_id = envelope["actor"].deputy_id if envelope["actor"].role == "deputy" else None
+        return MessageForwardedV1(**envelope, unit_id=event.unit_id,
+                                  station_id=message.station_id, category=message.category,
+                                  deputy_id=deputy_id)
+    return MessageConvertedV1(**envelope, suggestion_id=event.suggestion_id,
+                              deputy_id=event.deputy_id, station_id=message.station_id)
 
 
 def build_runtime(
@@ -68,11 +111,11 @@ def build_runtime(
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> ServiceRuntime:
-    settings = settings or ServiceSettings()
-    settings = settings.model_copy(update={"service_name": SERVICE})
+    settings = IntakeSettings.from_settings(
+        (settings or IntakeSettings()).model_copy(update={"service_name": SERVICE}))
     app = IntakeApplication(settings, clock=clock)
     index = SuggestionIndex(app)
-    runtime = ServiceRuntime(settings, app, translate, projections=[index],
+    runtime = ServiceRuntime(settings, app, translate, projections=[index, app.message_index],
                              tracer_provider=tracer_provider)
 
     runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
@@ -85,6 +128,25 @@ def build_runtime(
         if actor.role == "deputy":
             q = q.model_copy(update={"deputy_id": actor.deputy_id})
         return index.query(q)
+
+    # Citizen messages (群众意见).
+    runtime.command("post_message", PostMessage)(app.post_message)
+    runtime.command("claim_message", MessageRef)(app.claim_message)
+    runtime.command("give_up_message", MessageRef)(app.give_up_message)
+    runtime.command("answer_message", AnswerMessage)(app.answer_message)
+    runtime.command("convert_message", ConvertMessage)(app.convert_message)
+    runtime.command("forward_message", ForwardMessage)(app.forward_message)
+    runtime.command("rate_message", RateMessage)(app.rate_message)
+    runtime.command("erase_personal_data", MessageRef)(app.erase_personal_data)
+    # A query route may still record a lapsed claim's release, so these are commands too
+    # (the relay is woken after them).
+    runtime.command("get_message", MessageRef)(app.get_message)
+    runtime.command("list_messages", ListMessages)(app.list_messages)
+    runtime.command("release_expired_claims")(app.release_expired_claims)
+    @runtime.every(settings.claim_sweep_seconds, "claim-sweep")
+    def sweep_expired_claims() -> int:
+        """Expired claims go back to the pool even when nobody looks at the message."""
+        return app.release_expired_claims()["released"]
 
     @runtime.query("reference")
     def reference(_: Any, __: Actor) -> dict[str, Any]:

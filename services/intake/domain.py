@@ -1,8 +1,9 @@
-"""Intake's aggregates: the suggestion (代表建议) and the yearly registration sequence."""
+"""Intake's aggregates: the suggestion (代表建议), the yearly registration sequence and the
+citizen message (群众意见)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -25,6 +26,7 @@ class Suggestion(Aggregate):
         co_signer_ids: list[str],
         station_id: str | None,
         submitted_at: datetime,
+        from_message_id: str | None = None,
     ) -> None:
         self.title = title
         self.body = body
@@ -38,6 +40,8 @@ class Suggestion(Aggregate):
         self.urgency: str | None = None
         self.registered_at: datetime | None = None
         self.decline_reason: str | None = None
+        # The citizen message this suggestion was made from (None for older events).
+        self.from_message_id = from_message_id
 
     @property
     def deputy_ids(self) -> list[str]:
@@ -93,3 +97,164 @@ class RegistrationSequence(Aggregate):
     @property
     def last_number(self) -> str:
         return f"{self.year}-{self.last:04d}"
+
+
+RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
+RELEASE_REASONS = ("expired", "given_up")
+# received → claimed → answered | converted | forwarded → closed (rated by the citizen);
+# a claim released (expired or given up) returns the message to the pool (received);
+# the office may forward a message that is received or claimed (dispatch).
+RATEABLE = ("answered", "converted", "forwarded")
+
+
+class CitizenMessage(Aggregate):
+    """A citizen's message left at a liaison station (群众意见), from receipt to rating.
+
+    Personal data never lives here in plaintext: ``personal_data`` is ciphertext under the
+    data subject's own key (kept outside the event log), ``personal_data_ref`` names that key.
+    No clock is read here: every time is passed in.
+    """
+
+    @event("Received")
+    def __init__(
+        self,
+        station_id: str,
+        grid: str | None,
+        content: str,
+        category: str | None,
+        follow_up_token_hash: str,
+        personal_data_ref: str | None,
+        personal_data: str | None,
+        received_at: datetime,
+    ) -> None:
+        self.station_id = station_id
+        self.grid = grid
+        self.content = content
+        self.category = category
+        self.follow_up_token_hash = follow_up_token_hash
+        self.personal_data_ref = personal_data_ref
+        self.personal_data = personal_data
+        self.received_at = received_at
+        self.status = "received"
+        self.claimed_by: str | None = None
+        self.claimed_at: datetime | None = None
+        self.claim_expires_at: datetime | None = None
+        self.answer: str | None = None
+        self.answered_by: str | None = None
+        self.suggestion_id: str | None = None
+        self.unit_id: str | None = None
+        self.rating: str | None = None
+        self.personal_data_erased = False
+
+    # --- claims -------------------------------------------------------------------------
+
+    def claim_expired(self, now: datetime) -> bool:
+        return (self.status == "claimed" and self.claim_expires_at is not None
+                and now >= self.claim_expires_at)
+
+    def claim(self, deputy_id: str, claimed_at: datetime, time_limit: timedelta) -> None:
+        if self.status == "claimed" and self.claimed_by == deputy_id:
+            raise Conflict("you already hold this message", status_now=self.status)
+        if self.status == "claimed":
+            raise Conflict("another deputy holds this message", status_now=self.status)
+        if self.status != "received":
+            raise Conflict(f"message is already {self.status}", status_now=self.status)
+        self._claimed(deputy_id=deputy_id, claimed_at=claimed_at,
+                      claim_expires_at=claimed_at + time_limit)
+
+    @event("Claimed")
+    def _claimed(self, deputy_id: str, claimed_at: datetime, claim_expires_at: datetime) -> None:
+        self.status = "claimed"
+        self.claimed_by = deputy_id
+        self.claimed_at = claimed_at
+        self.claim_expires_at = claim_expires_at
+
+    def release_claim(self, reason: str, released_at: datetime) -> None:
+        if reason not in RELEASE_REASONS:
+            raise ValueError(f"unknown release reason {reason!r}")
+        if self.status != "claimed":
+            raise Conflict(f"message is {self.status}, not claimed", status_now=self.status)
+        self._claim_released(deputy_id=self.claimed_by, reason=reason, released_at=released_at)
+
+    def give_up(self, deputy_id: str, released_at: datetime) -> None:
+        self.ensure_held_by(deputy_id)
+        self.release_claim("given_up", released_at)
+
+    @event("ClaimReleased")
+    def _claim_released(self, deputy_id: str | None, reason: str, released_at: datetime) -> None:
+        self.status = "received"
+        self.claimed_by = None
+        self.claimed_at = None
+        self.claim_expires_at = None
+
+    def ensure_held_by(self, deputy_id: str) -> None:
+        if self.status != "claimed":
+            raise Conflict(f"message is {self.status}; claim it first", status_now=self.status)
+        if self.claimed_by != deputy_id:
+            raise Conflict("another deputy holds this message", status_now=self.status)
+
+    # --- handling -----------------------------------------------------------------------
+
+    def answer_directly(self, deputy_id: str, text: str, answered_at: datetime) -> None:
+        self.ensure_held_by(deputy_id)
+        self._answered(deputy_id=deputy_id, text=text, answered_at=answered_at)
+
+    @event("Answered")
+    def _answered(self, deputy_id: str, text: str, answered_at: datetime) -> None:
+        self.status = "answered"
+        self.answer = text
+        self.answered_by = deputy_id
+
+    def convert(self, deputy_id: str, suggestion_id: str, converted_at: datetime) -> None:
+        self.ensure_held_by(deputy_id)
+        self._converted(deputy_id=deputy_id, suggestion_id=suggestion_id,
+                        converted_at=converted_at)
+
+    @event("Converted")
+    def _converted(self, deputy_id: str, suggestion_id: str, converted_at: datetime) -> None:
+        self.status = "converted"
+        self.suggestion_id = suggestion_id
+
+    def forward(self, unit_id: str, forwarded_at: datetime, *, by_deputy: str | None = None,
+                by_office: bool = False) -> None:
+        if by_office:
+            if self.status not in ("received", "claimed"):
+                raise Conflict(f"message is already {self.status}", status_now=self.status)
+        else:
+            if by_deputy is None:
+                raise Conflict("only the deputy holding the message or the office can forward it")
+            self.ensure_held_by(by_deputy)
+        self._forwarded(unit_id=unit_id, forwarded_at=forwarded_at)
+
+    @event("Forwarded")
+    def _forwarded(self, unit_id: str, forwarded_at: datetime) -> None:
+        self.status = "forwarded"
+        self.unit_id = unit_id
+        self.claim_expires_at = None
+
+    def rate(self, rating: str, rated_at: datetime) -> None:
+        if rating not in RATINGS:
+            raise ValueError(f"unknown rating {rating!r}")
+        if self.rating is not None:
+            raise Conflict("the message is already rated", status_now=self.status)
+        if self.status not in RATEABLE:
+            raise Conflict(f"message is {self.status}; it can be rated once it is handled",
+                           status_now=self.status)
+        self._rated(rating=rating, rated_at=rated_at)
+
+    @event("Rated")
+    def _rated(self, rating: str, rated_at: datetime) -> None:
+        self.rating = rating
+        self.status = "closed"
+
+    # --- personal data ------------------------------------------------------------------
+
+    def erase_personal_data(self, erased_at: datetime) -> None:
+        if self.personal_data_erased:
+            raise Conflict("personal data is already erased", status_now=self.status)
+        self._personal_data_erased(erased_at=erased_at)
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, erased_at: datetime) -> None:
+        # The ciphertext stays in the log; its key is deleted, so it can no longer be read.
+        self.personal_data_erased = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -55,3 +56,67 @@ class SuggestionDeclinedV1(_Intake):
 
     reason: str
     lead_deputy_id: str
+
+
+# --- citizen messages (群众意见) -------------------------------------------------------------
+# No personal data travels on the bus: no name, no phone, and not the free-text content
+# (a citizen may write personal details into it); consumers read the message through intake.
+
+class CitizenMessageReceivedV1(_Intake):
+    name: ClassVar[str] = "citizen_message_received"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A citizen left a message at a liaison station; it waits in the pool to be claimed. "
+        "case_id is the message id. Carries no personal data and not the content."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    station_id: str
+    district: str | None = None
+    grid: str | None = None
+    category: str | None = None
+    has_contact: bool = Field(False, description="the citizen left a name or phone (kept encrypted in intake)")
+
+
+class MessageClaimedV1(_Intake):
+    name: ClassVar[str] = "message_claimed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A deputy claimed a citizen message; the claim lapses at claim_expires_at unless the "
+        "deputy answers, converts or forwards it."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    deputy_id: str
+    station_id: str
+    claimed_at: datetime
+    claim_expires_at: datetime
+
+
+class MessageForwardedV1(_Intake):
+    name: ClassVar[str] = "message_forwarded"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A citizen message was forwarded to a handling unit for time-limited feedback "
+        "(部门限时反馈), by the deputy holding it or by the office."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    unit_id: str
+    station_id: str
+    category: str | None = None
+    deputy_id: str | None = Field(None, description="the deputy who forwarded it; null when the office did")
+
+
+class MessageConvertedV1(_Intake):
+    name: ClassVar[str] = "message_converted"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A deputy turned a citizen message into a suggestion; the suggestion (suggestion_id) "
+        "records the message it came from."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    suggestion_id: str
+    deputy_id: str
+    station_id: str

@@ -1,0 +1,135 @@
+"""Personal data (citizens' names and phone numbers) encrypted per data subject.
+
+Each message poster is one data subject with its own AES-256-GCM key. The events carry only
+the ciphertext and the subject's reference; the keys live outside the event log, in the
+table ``personal_data_keys``:
+
+- SQLite mode: a separate file ``<var_dir>/intake-keys.sqlite`` (never the event store file);
+- PostgreSQL mode: a table in the service's own schema (``duty_intake.personal_data_keys``).
+
+Erasure deletes the key (crypto-shredding): the events stay intact and replayable, the
+personal fields can no longer be decrypted and are shown as ``[erased]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.settings import ServiceSettings
+
+ERASED = "[erased]"
+KEY_FILE_NAME = "intake-keys.sqlite"
+
+
+class KeyStore:
+    """One AES-GCM key per data subject, outside the event log."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.postgres = settings.event_store == "postgres"
+        self._lock = threading.Lock()
+        if self.postgres:
+            from psycopg import sql
+
+            self._table = sql.SQL("{}.{}").format(sql.Identifier(settings.postgres_schema),
+                                                  sql.Identifier("personal_data_keys"))
+            self._pg("CREATE TABLE IF NOT EXISTS {t} (subject_id TEXT PRIMARY KEY, "
+                     "key BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL)")
+        else:
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+            self.path = settings.var_dir / KEY_FILE_NAME
+            self._sqlite("CREATE TABLE IF NOT EXISTS personal_data_keys (subject_id TEXT PRIMARY "
+                         "KEY, key BLOB NOT NULL, created_at TEXT NOT NULL)")
+
+    # --- backends -----------------------------------------------------------------------
+
+    def _pg(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+        from psycopg import sql
+
+        from shared.eventstore import postgres_conninfo
+
+        query = sql.SQL(statement).format(t=self._table)
+        with psycopg.connect(postgres_conninfo(self.settings), autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def _sqlite(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            conn = sqlite3.connect(self.path, timeout=10)
+            try:
+                with conn:
+                    return conn.execute(statement, params).fetchall()
+            finally:
+                conn.close()
+
+    def _run(self, sqlite_stmt: str, pg_stmt: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self._pg(pg_stmt, params) if self.postgres else self._sqlite(sqlite_stmt, params)
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def create(self, subject_id: str) -> bytes:
+        key = AESGCM.generate_key(bit_length=256)
+        now = datetime.now(timezone.utc)
+        self._run("INSERT INTO personal_data_keys (subject_id, key, created_at) VALUES (?, ?, ?)",
+                  "INSERT INTO {t} (subject_id, key, created_at) VALUES (%s, %s, %s)",
+                  (subject_id, key, now.isoformat() if not self.postgres else now))
+        return key
+
+    def get(self, subject_id: str) -> bytes | None:
+        rows = self._run("SELECT key FROM personal_data_keys WHERE subject_id = ?",
+                         "SELECT key FROM {t} WHERE subject_id = %s", (subject_id,))
+        return bytes(rows[0][0]) if rows else None
+
+    def delete(self, subject_id: str) -> bool:
+        before = self.get(subject_id) is not None
+        self._run("DELETE FROM personal_data_keys WHERE subject_id = ?",
+                  "DELETE FROM {t} WHERE subject_id = %s", (subject_id,))
+        return before
+
+    # --- encryption ---------------------------------------------------------------------
+
+    def encrypt(self, subject_id: str, data: dict[str, Any]) -> str:
+        """Ciphertext (base64 of nonce + AES-GCM output) under a new key for this subject."""
+        key = self.create(subject_id)
+        nonce = os.urandom(12)
+        plaintext = json.dumps(data, ensure_ascii=False).encode()
+        sealed = AESGCM(key).encrypt(nonce, plaintext, subject_id.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, subject_id: str, ciphertext: str) -> dict[str, Any] | None:
+        """The personal data, or None when the subject's key is gone (erased)."""
+        key = self.get(subject_id)
+        if key is None:
+            return None
+        raw = base64.b64decode(ciphertext)
+        try:
+            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], subject_id.encode())
+        except InvalidTag:
+            return None
+        return json.loads(plaintext)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: the first three and the last four digits stay."""
+    if not phone:
+        return phone
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """王** : only the first character stays."""
+    if not name:
+        return name
+    return name[0] + "*" * max(len(name) - 1, 1)
