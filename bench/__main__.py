@@ -10,7 +10,6 @@ import platform
 import subprocess
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from bench.ceilings import nats_ceilings, postgres_ceilings, sqlite_ceilings

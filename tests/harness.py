@@ -47,8 +47,18 @@ class NatsServer:
 
     def __init__(self, store_dir: Path | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
+        self._own_store = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="nats-store-"))
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._own_store:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -77,7 +87,11 @@ class NatsServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
