@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.rpc import rpc_subject
 from shared.settings import ServiceSettings, load_config
 from shared.telemetry import build_tracer_provider
+from services.gateway.station_pages import register_station_pages
 from services.gateway.auth import Authenticator, Principal, get_authenticator, require
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class GatewaySettings(ServiceSettings):
     jwt_audience: str = "duty-liaison-api"
     jwt_ttl_minutes: int = 60
     health_timeout_seconds: float = 1.0
+    # The address citizens reach the gateway at, for station QR codes (default: as requested).
+    public_base_url: str | None = None
 
 
 class ServiceUnavailable(Exception):
@@ -242,6 +245,7 @@ def create_app(settings: GatewaySettings | None = None,
         return response
 
     register_routes(app)
+    register_station_pages(app)
     return app
 
 
