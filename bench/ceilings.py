@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from bench.common import NatsServer, postgres_available
+from bench.common import NatsServer, postgres_available, read_and_decode
 
 # About the size of one integration event on the bus (an envelope plus a few fields).
 PAYLOAD = json.dumps({
@@ -112,15 +112,7 @@ def store_ceilings(app: Any, n_save: int, prefix: str) -> dict[str, Any]:
     decoded = 0
     start = time.perf_counter()
     for _pass in range(50):
-        position = 0
-        while True:
-            notifications = app.recorder.select_notifications(start=position + 1, limit=1000)
-            if not notifications:
-                break
-            for n in notifications:
-                app.mapper.to_domain_event(n)
-                position = n.id
-                decoded += 1
+        decoded += read_and_decode(app)
         if time.perf_counter() - start >= 0.5:
             break
     out[f"{prefix}_read_decode"] = (decoded, time.perf_counter() - start)

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.harness import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["ROOT", "NatsServer", "percentile", "postgres_available", "rate"]
+__all__ = ["ROOT", "NatsServer", "percentile", "postgres_available", "rate", "read_and_decode"]
 
 
 def postgres_available() -> str | None:
@@ -24,6 +24,20 @@ def postgres_available() -> str | None:
             return None
     except Exception as exc:  # noqa: BLE001 - any failure means "skip"
         return f"{type(exc).__name__}: {exc}"
+
+
+def read_and_decode(app) -> int:
+    """Read a store's whole notification log and decode every event, keeping nothing."""
+    decoded = 0
+    position = 0
+    while True:
+        notifications = app.recorder.select_notifications(start=position + 1, limit=1000)
+        if not notifications:
+            return decoded
+        for n in notifications:
+            app.mapper.to_domain_event(n)
+            position = n.id
+            decoded += 1
 
 
 def rate(count: float, seconds: float) -> float:

@@ -70,19 +70,12 @@ def generate(var_dir: Path, n_events: int) -> dict:
 
 def decode(var_dir: Path) -> dict:
     """The bare ceiling: read and decode the whole notification log, keep nothing."""
+    from bench.common import read_and_decode
+
     app = _app(var_dir)
     try:
-        decoded = 0
-        position = 0
         start = time.perf_counter()
-        while True:
-            notifications = app.recorder.select_notifications(start=position + 1, limit=1000)
-            if not notifications:
-                break
-            for n in notifications:
-                app.mapper.to_domain_event(n)
-                position = n.id
-                decoded += 1
+        decoded = read_and_decode(app)
         return {"decoded": decoded, "seconds": time.perf_counter() - start,
                 "rss_after_mib": _rss_mib()}
     finally:

@@ -127,12 +127,12 @@ class AssignmentApplication(ServiceApplication):
     def case_assignment(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
         assignment = self._assignment(ref.case_id)
         view = assignment.view()
-        view["tasks"] = [self.repository.get(_uuid(t)).view() for t in assignment.task_ids]
+        view["tasks"] = [self.repository.get(UUID(t)).view() for t in assignment.task_ids]
         return view
 
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         try:
-            task: Task = self.repository.get(_uuid(ref.task_id))
+            task: Task = self.repository.get(UUID(ref.task_id))
         except (ValueError, AggregateNotFoundError):
             raise NotFound(f"no task {ref.task_id}") from None
         if actor.role == "unit" and actor.unit_id != task.unit_id:
@@ -144,10 +144,6 @@ class AssignmentApplication(ServiceApplication):
             return self.repository.get(Assignment.create_id(case_id))
         except AggregateNotFoundError:
             raise NotFound(f"suggestion {case_id} is not registered for assignment (yet)") from None
-
-
-def _uuid(value: str) -> UUID:
-    return UUID(value)
 
 
 class TaskIndex(LogProjection):
