@@ -42,3 +42,36 @@ class TaskAssignedV1(_Assignment):
     category: str
     urgency: Literal["red", "yellow", "blue"]
     number: str | None = None
+    case_kind: Literal["suggestion", "message"] = Field(
+        "suggestion", description="a deputy suggestion, or a citizen message forwarded for feedback")
+
+
+class TaskWithdrawnV1(_Assignment):
+    name: ClassVar[str] = "task_withdrawn"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A unit's task was withdrawn: the office accepted the unit's return request and "
+        "reassigned the work (replaced_by_task_id is the new unit's task, announced by its own "
+        "task_assigned). The old task's clock stops; its history is kept."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+
+    task_id: str
+    unit_id: str
+    reason: str
+    replaced_by_task_id: str | None = None
+
+
+class LeadershipDesignatedV1(_Assignment):
+    name: ClassVar[str] = "leadership_designated"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office designated a leader or a special committee to lead (领导领办) or to "
+        "supervise (重点督办) a case. Supervision escalates overdue work to the designee."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+
+    designee_id: str
+    designee_name: str
+    designee_kind: Literal["leader", "committee"]
+    mode: Literal["lead", "supervise"]

@@ -120,3 +120,75 @@ class MessageConvertedV1(_Intake):
     suggestion_id: str
     deputy_id: str
     station_id: str
+
+
+class MessageAnsweredV1(_Intake):
+    name: ClassVar[str] = "message_answered"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The deputy holding a citizen message answered it directly (the answer text stays in "
+        "intake). Closes the deputy's part of the message loop."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
+
+    deputy_id: str
+    station_id: str
+
+
+class MessageRatedV1(_Intake):
+    name: ClassVar[str] = "message_rated"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The citizen rated the outcome of their message with the follow-up token; the message "
+        "is closed."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points")
+
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    station_id: str
+    handled_by: Literal["deputy", "suggestion", "unit"] = Field(
+        description="how the message was handled: answered by a deputy, converted, or forwarded")
+    deputy_id: str | None = Field(None, description="the deputy who held the message, if any")
+
+
+class PersonalDataErasedV1(_Intake):
+    name: ClassVar[str] = "personal_data_erased"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The personal data of a citizen message's poster was erased (key deleted); every event "
+        "stays readable with the personal fields shown as erased."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+
+class SuggestionMergedV1(_Intake):
+    name: ClassVar[str] = "suggestion_merged"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office merged a suggestion (case_id, the source) into another (into_suggestion_id) "
+        "as the same matter: the source is handled, rated and counted through the target; its "
+        "deputies rate the target's reply. A merge of a registered source moves its "
+        "registration, so registration points earned by the source are revoked."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points")
+
+    into_suggestion_id: str
+    lead_deputy_id: str = Field(description="the source's lead deputy")
+    co_signer_ids: list[str] = Field(default_factory=list, description="the source's co-signers")
+    source_number: str | None = Field(None, description="the source's registration number, if it had one")
+    score: float | None = Field(None, description="similarity score shown to the office when merging")
+
+
+class SuggestionMergeUndoneV1(_Intake):
+    name: ClassVar[str] = "suggestion_merge_undone"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office undid a merge: the source (case_id) stands on its own again, in the state it "
+        "had before the merge; consumers reverse what they did on suggestion_merged."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points")
+
+    into_suggestion_id: str
+    lead_deputy_id: str
+    co_signer_ids: list[str] = Field(default_factory=list)
+    reason: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from shared.contracts.base import IntegrationEvent
 
 
@@ -22,3 +24,151 @@ class TaskOpenedV1(_Supervision):
     unit_id: str
     role: Literal["lead", "co"]
     deadline: date
+
+
+ResultClass = Literal["A", "B", "C"]
+Rating = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+
+
+class TaskSignedForV1(_Supervision):
+    name: ClassVar[str] = "task_signed_for"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = "A handling unit signed for (签收) its task."
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    task_id: str
+    unit_id: str
+
+
+class ReplySubmittedV1(_Supervision):
+    name: ClassVar[str] = "reply_submitted"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The lead unit replied (答复) with a result class: A solved or adopted, B being solved "
+        "or planned (with a commitment date), C explained for reference. Deputies may now rate."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    task_id: str
+    unit_id: str
+    result_class: ResultClass
+    commitment_date: date | None = None
+    round: int = Field(ge=1, description="1 for the first handling, 2+ for re-handling rounds")
+    on_time: bool = Field(description="replied on or before the task's deadline")
+
+
+class SuggestionRatedV1(_Supervision):
+    name: ClassVar[str] = "suggestion_rated"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = "A deputy of the suggestion rated the reply of the current round (测评)."
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    deputy_id: str
+    rating: Rating
+    round: int = Field(ge=1)
+    result_class: ResultClass
+
+
+class RatingLapsedV1(_Supervision):
+    name: ClassVar[str] = "rating_lapsed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "Deputies did not rate within the rating period; recorded as no rating, which does not "
+        "block close-out."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    deputy_ids: list[str]
+    round: int = Field(ge=1)
+
+
+class RehandlingStartedV1(_Supervision):
+    name: ClassVar[str] = "rehandling_started"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "An unsatisfied rating or a failed follow-up review reopened the case (重新办理): the "
+        "lead task has a new deadline and must reply again."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    round: int = Field(ge=2)
+    task_id: str
+    unit_id: str
+    deadline: date
+    reason: Literal["unsatisfied", "review_not_kept", "review_partly_kept"]
+
+
+class FollowUpReviewScheduledV1(_Supervision):
+    name: ClassVar[str] = "follow_up_review_scheduled"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A follow-up review (回头看) is due on due_on: the reply was class B (due at its "
+        "commitment date) or a deputy rated it basically satisfied."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    review_id: str
+    due_on: date
+    reason: Literal["class_b_commitment", "basically_satisfied"]
+
+
+class FollowUpReviewRecordedV1(_Supervision):
+    name: ClassVar[str] = "follow_up_review_recorded"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = "The outcome of a follow-up review: kept, partly kept or not kept."
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    review_id: str
+    outcome: Literal["kept", "partly_kept", "not_kept"]
+    reopened: bool
+
+
+class DeadlineWarningV1(_Supervision):
+    name: ClassVar[str] = "deadline_warning"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A task crossed a deadline threshold: yellow (a configured number of working days "
+        "before the deadline) or red (overdue). Emitted once per task, threshold and deadline."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    task_id: str
+    unit_id: str
+    level: Literal["yellow", "red"]
+    deadline: date
+
+
+class CaseEscalatedV1(_Supervision):
+    name: ClassVar[str] = "case_escalated"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A case was escalated to its supervising leader or committee (or the office when none "
+        "is designated): a task is overdue by more than the configured days, or re-handling "
+        "went past the cap of rounds."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    reason: Literal["overdue", "rehandling_cap"]
+    escalated_to: str
+    task_id: str | None = None
+
+
+class CaseClosedV1(_Supervision):
+    name: ClassVar[str] = "case_closed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office closed out (销号) a case: it has a reply, ratings (or their recorded "
+        "absence) and no due follow-up review. all_satisfied is true when every deputy who "
+        "rated the last round rated it satisfied and at least one did."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
+
+    case_kind: Literal["suggestion", "message"] = "suggestion"
+    result_class: ResultClass
+    lead_deputy_id: str | None = None
+    co_signer_ids: list[str] = Field(default_factory=list)
+    ratings: dict[str, Rating | None] = Field(
+        default_factory=dict, description="deputy id → last round's rating (null: lapsed)")
+    all_satisfied: bool
+    rounds: int = Field(ge=1)
+    replied_on_time: bool

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.assignment.calendar import CalendarNotConfigured, WorkingCalendar
+from shared.calendar import CalendarNotConfigured, WorkingCalendar
 
 HOLIDAYS_YAML = Path(__file__).resolve().parents[2] / "config" / "holidays.yaml"
 
