@@ -22,6 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.settings import ServiceSettings, load_config
 from shared.telemetry import build_tracer_provider
+from services.gateway.routes_assignment import register_assignment_routes
+from services.gateway.routes_intake import register_intake_routes
+from services.gateway.routes_points import register_points_routes
+from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import (
@@ -340,6 +344,10 @@ def register_routes(app: FastAPI) -> None:
 
 
     register_message_routes(app)
+    register_intake_routes(app)
+    register_assignment_routes(app)
+    register_supervision_routes(app)
+    register_points_routes(app)
 
 
 def register_message_routes(app: FastAPI) -> None:
