@@ -284,10 +284,11 @@ def register_routes(app: FastAPI) -> None:
         suggestion = await services.call("intake", "get_suggestion",
                                          {"suggestion_id": suggestion_id}, principal)
         ref = {"case_id": suggestion_id}
-        assignment, tasks, points = await asyncio.gather(
+        assignment, tasks, points, supervision = await asyncio.gather(
             _optional(services.call("assignment", "case_assignment", ref, principal)),
             services.call("supervision", "list_tasks", ref, principal),
             services.call("points", "case_points", ref, principal),
+            _optional(services.call("supervision", "get_case", ref, principal)),
         )
         if principal.role == "unit" and not any(t["unit_id"] == principal.unit_id for t in tasks):
             raise HTTPException(404, f"no suggestion {suggestion_id}")
@@ -300,8 +301,9 @@ def register_routes(app: FastAPI) -> None:
             },
             "tasks": tasks,
             "deadlines": {t["unit_id"]: t["deadline"] for t in tasks},
-            "reply": None,
-            "rating": None,
+            "reply": supervision["reply"] if supervision else None,
+            "rating": supervision["rating"] if supervision else None,
+            "supervision": supervision,
             "points_awarded": points,
         }
 

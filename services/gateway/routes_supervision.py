@@ -1,11 +1,174 @@
-"""Gateway routes owned by the supervision service (see ../shared/API.md)."""
+"""Gateway routes owned by the supervision service (see ../shared/API.md, Supervision)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.responses import HTMLResponse
+from pydantic import Field
+
+from services.gateway.auth import Principal, require
+from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody
 
 API = "/api/v1"
+Unit = Annotated[Principal, Depends(require("unit", "office"))]
+OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
+
+NOT_ALLOWED = {403: {"description": "the role may not do this"},
+               404: {"description": "no such task or case (or not yours)"},
+               409: {"description": "the task or case is not in a state that allows it; "
+                                    "`detail` says why"}}
+
+
+class NoteBody(StrictBody):
+    note: str = Field(min_length=1, max_length=5000, examples=["已电话联系王代表，约定现场查看时间"])
+
+
+class WaiverBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=2000, examples=["代表书面表示无需办前联系"])
+
+
+class OpinionBody(StrictBody):
+    text: str = Field(min_length=1, max_length=20000)
+
+
+class ReplyBody(StrictBody):
+    result_class: Literal["A", "B", "C"] = Field(
+        description="A solved or adopted; B being solved or planned (needs commitment_date); "
+                    "C explained, kept for reference")
+    text: str = Field(min_length=1, max_length=20000)
+    commitment_date: date | None = Field(None, description="required for class B")
+
+
+class CaseRatingBody(StrictBody):
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    comment: str | None = Field(None, max_length=2000)
+
+
+class ReviewBody(StrictBody):
+    outcome: Literal["kept", "partly_kept", "not_kept"]
+    note: str = Field(min_length=1, max_length=5000)
+    reopen: bool | None = Field(None, description="for partly kept: reopen for re-handling")
+
+
+class BulletinBody(StrictBody):
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$", examples=["2026-03", "2026-Q1"])
 
 
 def register_supervision_routes(app: FastAPI) -> None:
-    """Add the supervision routes to the gateway app."""
+    """Task handling, rating, follow-up reviews, close-out, board, statistics, bulletins."""
+    tags = ["supervision"]
+
+    async def task_command(services: ServicesDep, principal: Principal, command: str,
+                           task_id: str, **fields: Any) -> dict[str, Any]:
+        return await services.call("supervision", command, {"task_id": task_id, **fields}, principal)
+
+    @app.post(f"{API}/tasks/{{task_id}}/acknowledge", tags=tags, responses=NOT_ALLOWED,
+              summary="The unit signs for (签收) its task")
+    async def acknowledge(task_id: str, services: ServicesDep, principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "acknowledge_task", task_id)
+
+    @app.post(f"{API}/tasks/{{task_id}}/contact", tags=tags, responses=NOT_ALLOWED,
+              summary="Record the contact with the deputy before handling (办前联系)")
+    async def contact(task_id: str, body: NoteBody, services: ServicesDep,
+                      principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "record_contact", task_id, note=body.note)
+
+    @app.post(f"{API}/tasks/{{task_id}}/contact/waiver", tags=tags, responses=NOT_ALLOWED,
+              summary="Waive the contact before the reply, with a reason")
+    async def waive(task_id: str, body: WaiverBody, services: ServicesDep,
+                    principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "waive_contact", task_id, reason=body.reason)
+
+    @app.post(f"{API}/tasks/{{task_id}}/progress", tags=tags, responses=NOT_ALLOWED,
+              summary="A progress note")
+    async def progress(task_id: str, body: NoteBody, services: ServicesDep,
+                       principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "note_progress", task_id, note=body.note)
+
+    @app.post(f"{API}/tasks/{{task_id}}/opinion", tags=tags, responses=NOT_ALLOWED,
+              summary="A co-handling unit sends its opinion to the lead unit")
+    async def opinion(task_id: str, body: OpinionBody, services: ServicesDep,
+                      principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "submit_opinion", task_id, text=body.text)
+
+    @app.post(f"{API}/tasks/{{task_id}}/reply", tags=tags, responses=NOT_ALLOWED,
+              summary="The lead unit's reply (答复) with result class A / B / C")
+    async def reply(task_id: str, body: ReplyBody, services: ServicesDep,
+                    principal: Unit) -> dict[str, Any]:
+        return await task_command(services, principal, "reply", task_id,
+                                  **body.model_dump(mode="json"))
+
+    @app.get(f"{API}/reply-templates", tags=tags,
+             summary="The reply template for a category and result class")
+    async def reply_template(services: ServicesDep, principal: Staff,
+                             result_class: Literal["A", "B", "C"],
+                             category: str | None = None) -> dict[str, Any]:
+        return await services.call("supervision", "reply_template",
+                                   {"category": category, "result_class": result_class}, principal)
+
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/rating", tags=tags, responses=NOT_ALLOWED,
+              summary="A deputy of the suggestion rates the reply; unsatisfied reopens it")
+    async def rate(suggestion_id: str, body: CaseRatingBody, services: ServicesDep,
+                   principal: Deputy) -> dict[str, Any]:
+        return await services.call("supervision", "rate_case",
+                                   {"case_id": suggestion_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/reviews/{{review_id}}", tags=tags,
+              responses=NOT_ALLOWED, summary="Record a follow-up review's (回头看) outcome")
+    async def review(suggestion_id: str, review_id: str, body: ReviewBody,
+                     services: ServicesDep, principal: OfficeOrLeader) -> dict[str, Any]:
+        return await services.call("supervision", "record_review",
+                                   {"case_id": suggestion_id, "review_id": review_id,
+                                    **body.model_dump()}, principal)
+
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/close", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "something is missing; `missing` lists each item"}},
+        summary="Close out (销号): refused while a reply, rating or due review is missing")
+    async def close(suggestion_id: str, services: ServicesDep, principal: Office) -> dict[str, Any]:
+        return await services.call("supervision", "close_case", {"case_id": suggestion_id}, principal)
+
+    @app.get(f"{API}/cases/{{case_id}}/supervision", tags=tags, responses=NOT_ALLOWED,
+             summary="Where a case stands: round, replies, ratings, reviews, what close-out lacks")
+    async def case(case_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
+        return await services.call("supervision", "get_case", {"case_id": case_id}, principal)
+
+    @app.get(f"{API}/board", tags=tags,
+             summary="The progress board: counts and cases by unit, category and colour")
+    async def board(services: ServicesDep, principal: Staff, unit_id: str | None = None,
+                    category: str | None = None,
+                    colour: Literal["green", "yellow", "red", "closed"] | None = None,
+                    as_of: date | None = None) -> dict[str, Any]:
+        return await services.call("supervision", "board",
+                                   {"unit_id": unit_id, "category": category, "colour": colour,
+                                    "as_of": as_of.isoformat() if as_of else None}, principal)
+
+    @app.get(f"{API}/stats", tags=tags,
+             summary="On-time reply, resolution, satisfaction and re-handling rates for a period")
+    async def stats(services: ServicesDep, principal: Staff,
+                    from_: Annotated[date, Query(alias="from")],
+                    to: date) -> dict[str, Any]:
+        return await services.call("supervision", "stats",
+                                   {"from": from_.isoformat(), "to": to.isoformat()}, principal)
+
+    @app.post(f"{API}/bulletins", tags=tags, status_code=201, responses=NOT_ALLOWED,
+              summary="Publish the monthly dispatch or quarterly bulletin of an ended period")
+    async def publish(body: BulletinBody, services: ServicesDep, principal: Office) -> dict[str, Any]:
+        return await services.call("supervision", "publish_bulletin", body.model_dump(), principal)
+
+    @app.get(f"{API}/bulletins/{{period}}", tags=tags, summary="A published bulletin's figures")
+    async def bulletin(period: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
+        return await services.call("supervision", "get_bulletin", {"period": period}, principal)
+
+    @app.get(f"{API}/bulletins/{{period}}/page", tags=tags, response_class=HTMLResponse,
+             summary="A published bulletin as a printable page (Chinese, with a chart)")
+    async def bulletin_page(period: str, services: ServicesDep, principal: Staff) -> HTMLResponse:
+        result = await services.call("supervision", "bulletin_html", {"period": period}, principal)
+        return HTMLResponse(result["html"])
+
+    @app.post(f"{API}/supervision/deadline-clock", tags=["ops"],
+              summary="Run the deadline clock now (it also runs periodically)")
+    async def deadline_clock(services: ServicesDep, principal: Office) -> dict[str, Any]:
+        return await services.call("supervision", "sweep_now", {}, principal)

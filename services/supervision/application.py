@@ -2,19 +2,139 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
 from uuid import UUID
 
+import yaml
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel, Field, model_validator
 
+from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import CHINA_TZ, Clock, SystemClock
-from shared.contracts.assignment import TaskAssignedV1
+from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
+from shared.contracts.intake import (
+    MessageRatedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
+    SuggestionRegisteredV1,
+)
 from shared.eventstore import Actor, ServiceApplication
-from shared.projection import LogProjection
-from shared.rpc import Command, NotFound
+from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
-from services.supervision.domain import SupervisedTask
+from services.supervision.domain import CITIZEN, RuleViolation, SupervisedCase, SupervisedTask
+
+log = logging.getLogger(__name__)
+
+
+class SupervisionRules(BaseModel):
+    """config/supervision.yaml."""
+
+    warning_working_days: int = Field(5, ge=0)
+    escalation_overdue_working_days: int = Field(5, ge=0)
+    rehandling_working_days: int = Field(20, ge=1)
+    max_rehandling_rounds: int = Field(2, ge=0)
+    rating_period_days: int = Field(30, ge=1)
+    review_after_basically_satisfied_days: int = Field(90, ge=1)
+    contact_required_before_reply: bool = True
+    escalate_to_by_default: str = "office"
+    reply_templates: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, config_dir: Path) -> SupervisionRules:
+        with (config_dir / "supervision.yaml").open(encoding="utf-8") as f:
+            return cls.model_validate(yaml.safe_load(f) or {})
+
+
+class Days:
+    """Working-day arithmetic; a year without a configured holiday schedule falls back to
+    Monday–Friday (logged once), so the deadline clock keeps running."""
+
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        self.calendar = calendar
+        self._warned: set[int] = set()
+
+    def _fallback(self, exc: CalendarNotConfigured) -> None:
+        if exc.year not in self._warned:
+            self._warned.add(exc.year)
+            log.warning("%s — counting Monday to Friday as working days meanwhile", exc)
+
+    def add(self, start: date, n: int) -> date:
+        try:
+            return self.calendar.add_working_days(start, n)
+        except CalendarNotConfigured as exc:
+            self._fallback(exc)
+            d = start
+            while n:
+                d += timedelta(days=1)
+                n -= d.weekday() < 5
+            return d
+
+    def between(self, a: date, b: date) -> int:
+        """Working days in (a, b]; negative when b is before a."""
+        if b < a:
+            return -self.between(b, a)
+        try:
+            return self.calendar.working_days_between(a, b)
+        except CalendarNotConfigured as exc:
+            self._fallback(exc)
+            return sum(1 for i in range(1, (b - a).days + 1) if (a + timedelta(days=i)).weekday() < 5)
+
+
+# --- commands and queries ------------------------------------------------------------------
+
+class TaskRef(Command):
+    task_id: str
+
+
+class TaskNote(Command):
+    task_id: str
+    note: str = Field(min_length=1, max_length=5000)
+
+
+class WaiveContact(Command):
+    task_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SubmitOpinion(Command):
+    task_id: str
+    text: str = Field(min_length=1, max_length=20000)
+
+
+class ReplyToTask(Command):
+    task_id: str
+    result_class: Literal["A", "B", "C"]
+    text: str = Field(min_length=1, max_length=20000)
+    commitment_date: date | None = None
+
+    @model_validator(mode="after")
+    def _b_needs_commitment(self) -> ReplyToTask:
+        if self.result_class == "B" and self.commitment_date is None:
+            raise ValueError("commitment_date is required for a class B reply (being solved or planned)")
+        return self
+
+
+class CaseRef(Command):
+    case_id: str
+
+
+class RateCase(Command):
+    case_id: str
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    comment: str | None = Field(None, max_length=2000)
+
+
+class RecordReview(Command):
+    case_id: str
+    review_id: str
+    outcome: Literal["kept", "partly_kept", "not_kept"]
+    note: str = Field(min_length=1, max_length=5000)
+    reopen: bool | None = Field(None, description="partly kept: reopen for re-handling (default no)")
 
 
 class ListTasks(Command):
@@ -23,8 +143,13 @@ class ListTasks(Command):
     status: str | None = None
 
 
-class TaskRef(Command):
-    task_id: str
+class ReplyTemplate(Command):
+    category: str | None = None
+    result_class: Literal["A", "B", "C"]
+
+
+def _china_today(clock: Clock) -> date:
+    return clock.now().astimezone(CHINA_TZ).date()
 
 
 class SupervisionApplication(ServiceApplication):
@@ -32,10 +157,129 @@ class SupervisionApplication(ServiceApplication):
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
+        self.rules = SupervisionRules.load(settings.config_dir)
+        self.days = Days(WorkingCalendar.from_config(settings.config_dir / "holidays.yaml"))
         super().__init__(settings)
 
-    def today(self):
-        return self.clock.now().astimezone(CHINA_TZ).date()
+    def today(self) -> date:
+        return _china_today(self.clock)
+
+    # --- colours --------------------------------------------------------------------------
+
+    def task_colour(self, task: SupervisedTask, day: date | None = None) -> str:
+        """green on time, yellow near the deadline, red overdue, closed; as on ``day``.
+
+        A unit that has replied (or sent its opinion) stops its clock: the reply day counts.
+        """
+        day = day or self.today()
+        if task.status == "withdrawn":
+            return "withdrawn"
+        if task.closed_on is not None and task.closed_on <= day:
+            return "closed"
+        deadline = task.deadline_on(day)
+        answered = task.answered_as_of(day)
+        if answered is not None and answered <= day:
+            return "red" if answered > deadline else "green"
+        if day > deadline:
+            return "red"
+        if self.days.between(day, deadline) <= self.rules.warning_working_days:
+            return "yellow"
+        return "green"
+
+    def task_view(self, task: SupervisedTask) -> dict[str, Any]:
+        today = self.today()
+        return {
+            "task_id": str(task.id),
+            "case_id": task.case_id,
+            "case_kind": task.case_kind,
+            "unit_id": task.unit_id,
+            "role": task.role,
+            "deadline": task.deadline.isoformat(),
+            "working_days_left": self.days.between(today, task.deadline) if task.is_active else None,
+            "opened_at": task.opened_at.isoformat(),
+            "title": task.title,
+            "category": task.category,
+            "urgency": task.urgency,
+            "number": task.number,
+            "status": task.status,
+            "colour": self.task_colour(task, today),
+            "round": task.round,
+            "signed_for_at": task.signed_for_at.isoformat() if task.signed_for_at else None,
+            "contacts": task.contacts,
+            "contact_waiver": task.contact_waiver,
+            "progress": task.progress,
+            "opinion": _jsonable(task.opinion),
+            "replies": _jsonable(task.replies),
+            "warnings": task.warnings,
+            "escalated": bool(task.escalations),
+            "withdrawn_reason": task.withdrawn_reason,
+            "replaced_by_task_id": task.replaced_by,
+        }
+
+    def case_view(self, case: SupervisedCase) -> dict[str, Any]:
+        today = self.today()
+        reply = case.current_reply() or (case.replies[-1] if case.replies else None)
+        return {
+            "case_id": case.case_id,
+            "case_kind": case.case_kind,
+            "status": self.case_status(case),
+            "round": case.round,
+            "lead_task_id": case.lead_task_id,
+            "tasks": case.tasks,
+            "raters": case.raters(),
+            "leadership": case.designee,
+            "reply": _jsonable(reply),
+            "replies": _jsonable(case.replies),
+            "ratings": _jsonable(case.ratings),
+            "rating": case.ratings_of_round(case.round) or None,
+            "rating_lapsed": sorted(case.lapsed_of_round(case.round)),
+            "rehandling_rounds": _jsonable(case.rehandling),
+            "follow_up_reviews": _jsonable(sorted(case.reviews.values(), key=lambda r: r["due_on"])),
+            "escalations": case.escalations,
+            "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
+            "closed_on": case.closed_on.isoformat() if case.closed_on else None,
+        }
+
+    @staticmethod
+    def case_status(case: SupervisedCase) -> str:
+        if case.is_closed:
+            return "closed"
+        if case.lead_task_id is None:
+            return "awaiting_assignment"
+        if case.current_reply() is None:
+            return "rehandling" if case.round > 1 else "handling"
+        return "replied"
+
+    # --- loading and saving ---------------------------------------------------------------
+
+    def _task(self, task_id: str, actor: Actor | None = None) -> SupervisedTask:
+        try:
+            task: SupervisedTask = self.repository.get(SupervisedTask.create_id(task_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no task {task_id}") from None
+        if actor is not None and actor.role == "unit" and actor.unit_id != task.unit_id:
+            raise NotFound(f"no task {task_id}")
+        return task
+
+    def _case(self, case_id: str) -> SupervisedCase:
+        try:
+            return self.repository.get(SupervisedCase.create_id(case_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no supervised case {case_id} (not assigned yet?)") from None
+
+    def _case_or_new(self, case_id: str, kind: str = "suggestion") -> SupervisedCase:
+        try:
+            return self.repository.get(SupervisedCase.create_id(case_id))
+        except AggregateNotFoundError:
+            return SupervisedCase(case_id=case_id, case_kind=kind)
+
+    def _save(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict("the case changed meanwhile; reload it and try again") from None
+
+    # --- upstream events ------------------------------------------------------------------
 
     def on_task_assigned(self, event: TaskAssignedV1) -> list[Any]:
         try:
@@ -44,53 +288,316 @@ class SupervisionApplication(ServiceApplication):
         except AggregateNotFoundError:
             pass
         task = SupervisedTask(
-            task_id=event.task_id,
-            case_id=event.case_id,
-            unit_id=event.unit_id,
-            role=event.role,
-            deadline=event.deadline,
-            opened_at=event.occurred_at,
-            title=event.title,
-            category=event.category,
-            urgency=event.urgency,
-            number=event.number,
+            task_id=event.task_id, case_id=event.case_id, unit_id=event.unit_id, role=event.role,
+            deadline=event.deadline, opened_at=event.assigned_at, title=event.title,
+            category=event.category, urgency=event.urgency, number=event.number,
+            case_kind=event.case_kind,
         )
+        case = self._case_or_new(event.case_id, event.case_kind)
+        case.task_linked(task_id=event.task_id, unit_id=event.unit_id, role=event.role)
+        if case.is_closed or case.round > 1:
+            log.warning("task %s assigned to case %s after it was %s", event.task_id,
+                        event.case_id, "closed" if case.is_closed else "reopened")
+        return [task, case]
+
+    def on_task_withdrawn(self, event: TaskWithdrawnV1) -> list[Any]:
+        try:
+            task = self._task(event.task_id)
+        except NotFound:
+            return []  # never opened here: nothing to stop
+        task.withdraw(reason=event.reason, replaced_by=event.replaced_by_task_id, at=event.occurred_at)
+        case = self._case_or_new(event.case_id, task.case_kind)
+        case.task_unlinked(task_id=event.task_id, replaced_by=event.replaced_by_task_id)
+        return [task, case]
+
+    def on_leadership_designated(self, event: LeadershipDesignatedV1) -> list[Any]:
+        case = self._case_or_new(event.case_id)
+        case.leadership_designated(designee_id=event.designee_id, designee_name=event.designee_name,
+                                   designee_kind=event.designee_kind, mode=event.mode)
+        return [case]
+
+    def on_suggestion_registered(self, event: SuggestionRegisteredV1) -> list[Any]:
+        case = self._case_or_new(event.case_id)
+        case.deputies_known(lead_deputy_id=event.lead_deputy_id, co_signer_ids=event.co_signer_ids)
+        return [case]
+
+    def on_suggestion_merged(self, event: SuggestionMergedV1) -> list[Any]:
+        target = self._case_or_new(event.into_suggestion_id)
+        target.merged_source_added(source_id=event.case_id,
+                                   deputy_ids=[event.lead_deputy_id, *event.co_signer_ids])
+        return [target]
+
+    def on_suggestion_merge_undone(self, event: SuggestionMergeUndoneV1) -> list[Any]:
+        target = self._case_or_new(event.into_suggestion_id)
+        target.merged_source_removed(source_id=event.case_id)
+        return [target]
+
+    def on_message_rated(self, event: MessageRatedV1) -> list[Any]:
+        try:
+            case = self._case(event.case_id)
+        except NotFound:
+            return []  # answered by a deputy or converted: no unit task to follow here
+        if case.current_reply() is None or CITIZEN in case.ratings_of_round(case.round) \
+                or case.is_closed:
+            log.info("citizen rating of %s ignored: nothing to rate in round %s",
+                     event.case_id, case.round)
+            return []
+        return self._apply_rating(case, CITIZEN, event.rating, None)
+
+    # --- task handling (units) ------------------------------------------------------------
+
+    def _unit_task(self, task_id: str, actor: Actor) -> SupervisedTask:
+        if actor.role not in ("unit", "office"):
+            raise Forbidden("only the handling unit (or the office) acts on a task")
+        return self._task(task_id, actor)
+
+    def _by(self, actor: Actor) -> str:
+        return actor.unit_id or actor.username
+
+    def acknowledge(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(ref.task_id, actor)
+        self._rule(task.sign_for, at=self.clock.now(), by=self._by(actor))
+        self._save(task)
+        return self.task_view(task)
+
+    def record_contact(self, cmd: TaskNote, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        self._rule(task.record_contact, note=cmd.note, at=self.clock.now(), by=self._by(actor))
+        self._save(task)
+        return self.task_view(task)
+
+    def waive_contact(self, cmd: WaiveContact, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        self._rule(task.waive_contact, reason=cmd.reason, at=self.clock.now(), by=self._by(actor))
+        self._save(task)
+        return self.task_view(task)
+
+    def note_progress(self, cmd: TaskNote, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        self._rule(task.note_progress, note=cmd.note, at=self.clock.now(), by=self._by(actor))
+        self._save(task)
+        return self.task_view(task)
+
+    def submit_opinion(self, cmd: SubmitOpinion, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        self._rule(task.submit_opinion, text=cmd.text, at=self.clock.now(), by=self._by(actor))
+        self._save(task)
+        return self.task_view(task)
+
+    def reply(self, cmd: ReplyToTask, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        today = self.today()
+        if cmd.commitment_date is not None and cmd.commitment_date < today:
+            raise Invalid.field(["body", "commitment_date"], "the commitment date is in the past")
+        case = self._case(task.case_id)
+        self._rule(task.reply, result_class=cmd.result_class, text=cmd.text,
+                   commitment_date=cmd.commitment_date, on=today, at=self.clock.now(),
+                   by=self._by(actor), contact_required=self.rules.contact_required_before_reply
+                   and task.case_kind == "suggestion")
+        case.reply_recorded(task_id=str(task.id), unit_id=task.unit_id,
+                            result_class=cmd.result_class, commitment_date=cmd.commitment_date,
+                            round=task.round, replied_on=today, on_time=today <= task.deadline)
+        if cmd.result_class == "B":
+            case.review_scheduled(review_id=f"r{len(case.reviews) + 1}", due_on=cmd.commitment_date,
+                                  reason="class_b_commitment", round=task.round)
+        self._save(task, case)
+        return self.task_view(task)
+
+    # --- rating, re-handling, reviews, close-out (deputies, office) ----------------------
+
+    def rate(self, cmd: RateCase, actor: Actor) -> dict[str, Any]:
+        if actor.role != "deputy" or not actor.deputy_id:
+            raise Forbidden("only the suggestion's deputies rate it")
+        case = self._case(cmd.case_id)
+        if case.case_kind != "suggestion":
+            raise Conflict("a citizen message is rated by the citizen with the follow-up token")
+        if actor.deputy_id not in case.raters():
+            raise Forbidden(f"{actor.deputy_id} is not a deputy of this suggestion")
+        self._save(*self._apply_rating(case, actor.deputy_id, cmd.rating, cmd.comment))
+        return self.case_view(case)
+
+    def _apply_rating(self, case: SupervisedCase, rater: str, rating: str,
+                      comment: str | None) -> list[Any]:
+        today = self.today()
+        self._rule(case.rate, deputy_id=rater, rating=rating, comment=comment, on=today)
+        changed: list[Any] = [case]
+        if rating == "unsatisfied":
+            changed += self._reopen(case, "unsatisfied")
+        elif rating == "basically_satisfied":
+            case.review_scheduled(
+                review_id=f"r{len(case.reviews) + 1}",
+                due_on=today + timedelta(days=self.rules.review_after_basically_satisfied_days),
+                reason="basically_satisfied", round=case.round)
+        return changed
+
+    def _reopen(self, case: SupervisedCase, reason: str) -> list[Any]:
+        """Start a re-handling round, or escalate when the rounds are used up."""
+        if len(case.rehandling) >= self.rules.max_rehandling_rounds:
+            case.escalated(reason="rehandling_cap", escalated_to=self._escalation_target(case),
+                           round=case.round)
+            return []
+        lead_id = case.lead_task_id
+        if lead_id is None:
+            raise Conflict("the case has no active lead task to reopen")
+        task = self._task(lead_id)
+        today = self.today()
+        deadline = self.days.add(today, self.rules.rehandling_working_days)
+        round = case.round + 1
+        case.rehandling_started(round=round, task_id=lead_id, unit_id=task.unit_id,
+                                deadline=deadline, reason=reason, started_on=today)
+        task.reopen(round=round, deadline=deadline, reason=reason, at=self.clock.now())
         return [task]
 
+    def _escalation_target(self, case: SupervisedCase) -> str:
+        return case.designee["id"] if case.designee else self.rules.escalate_to_by_default
+
+    def record_review(self, cmd: RecordReview, actor: Actor) -> dict[str, Any]:
+        if actor.role not in ("office", "leader"):
+            raise Forbidden("follow-up reviews are recorded by the office or a leader")
+        case = self._case(cmd.case_id)
+        reopen = cmd.outcome == "not_kept" or (cmd.outcome == "partly_kept" and bool(cmd.reopen))
+        self._rule(case.record_review, review_id=cmd.review_id, outcome=cmd.outcome,
+                   note=cmd.note, reopened=reopen)
+        changed: list[Any] = [case]
+        if reopen:
+            changed += self._reopen(case, f"review_{cmd.outcome}")
+        self._save(*changed)
+        return self.case_view(case)
+
+    def close_case(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office closes out a case")
+        case = self._case(ref.case_id)
+        missing = case.missing_for_close_out(self.today()) if not case.is_closed else []
+        if missing:
+            raise Conflict("the case cannot be closed out yet", missing=missing,
+                           errors=[{"loc": ["case", m["item"]], "msg": m["detail"]} for m in missing])
+        self._rule(case.close, today=self.today())
+        tasks = []
+        for task_id in case.tasks:
+            task = self._task(task_id)
+            task.close(on=self.today(), at=self.clock.now())
+            tasks.append(task)
+        self._save(case, *tasks)
+        return self.case_view(case)
+
+    def get_case(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
+        case = self._case(ref.case_id)
+        if actor.role == "unit" and not any(t["unit_id"] == actor.unit_id for t in case.tasks.values()):
+            raise NotFound(f"no supervised case {ref.case_id}")
+        if actor.role == "deputy" and actor.deputy_id not in case.raters():
+            raise NotFound(f"no supervised case {ref.case_id}")
+        return self.case_view(case)
+
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+        return self.task_view(self._task(ref.task_id, actor))
+
+    def reply_template(self, q: ReplyTemplate, actor: Actor) -> dict[str, Any]:
+        templates = self.rules.reply_templates
+        chosen = templates.get(q.category or "", {}).get(q.result_class)
+        source = q.category if chosen else "default"
+        chosen = chosen or templates.get("default", {}).get(q.result_class, "")
+        return {"category": q.category, "result_class": q.result_class, "source": source,
+                "text": chosen}
+
+    # --- the deadline clock (periodic, every replica) -------------------------------------
+
+    def sweep(self, task_ids: list[str], case_ids: list[str]) -> int:
+        """Raise due warnings and escalations and record lapsed ratings. Each change is saved
+        on its own; a conflict means another replica recorded it first, so it is skipped:
+        every threshold is recorded once."""
+        recorded = 0
+        today = self.today()
+        for task_id in task_ids:
+            recorded += self._sweep_task(task_id, today)
+        for case_id in case_ids:
+            recorded += self._sweep_case(case_id, today)
+        return recorded
+
+    def _save_once(self, *aggregates: Any) -> int:
         try:
-            task: SupervisedTask = self.repository.get(UUID(ref.task_id))
-        except (ValueError, AggregateNotFoundError):
-            raise NotFound(f"no task {ref.task_id}") from None
-        if actor.role == "unit" and actor.unit_id != task.unit_id:
-            raise NotFound(f"no task {ref.task_id}")
-        return task.view(self.today())
+            self.save(*aggregates)
+            return 1
+        except IntegrityError:
+            return 0  # recorded by another replica meanwhile
+
+    def _sweep_task(self, task_id: str, today: date) -> int:
+        task = self._task(task_id)
+        if not task.is_active:
+            return 0
+        now = self.clock.now()
+        if today > task.deadline:
+            if not task.has_warning("red"):
+                task.raise_warning("red", at=now)
+            overdue = self.days.between(task.deadline, today)
+            if overdue > self.rules.escalation_overdue_working_days and not task.is_escalated():
+                try:
+                    target = self._escalation_target(self._case(task.case_id))
+                except NotFound:
+                    target = self.rules.escalate_to_by_default
+                task.escalate(escalated_to=target, at=now)
+        elif self.days.between(today, task.deadline) <= self.rules.warning_working_days \
+                and not task.has_warning("yellow"):
+            task.raise_warning("yellow", at=now)
+        if not task.pending_events:
+            return 0
+        return self._save_once(task)
+
+    def _sweep_case(self, case_id: str, today: date) -> int:
+        case = self._case(case_id)
+        reply = case.current_reply()
+        if case.is_closed or reply is None:
+            return 0
+        if today <= reply["replied_on"] + timedelta(days=self.rules.rating_period_days):
+            return 0
+        unrated = case.unrated()
+        if not unrated:
+            return 0
+        case.rating_lapsed(deputy_ids=unrated, round=case.round)
+        return self._save_once(case)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _rule(method: Any, **kwargs: Any) -> None:
+        try:
+            method(**kwargs)
+        except RuleViolation as exc:
+            raise Conflict(str(exc)) from None
 
 
-class SupervisedTaskIndex(LogProjection):
-    """Read model: supervised tasks per unit and case."""
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
 
-    def __init__(self, app: SupervisionApplication) -> None:
-        super().__init__(app)
-        self.app: SupervisionApplication = app
-        self.tasks: dict[str, SupervisedTask] = {}
 
-    def clear(self) -> None:
-        self.tasks.clear()
+class PublishBulletin(Command):
+    period: str = Field(examples=["2026-03", "2026-Q1"],
+                        description="a month (monthly dispatch) or a quarter (quarterly bulletin)")
 
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
-        if isinstance(domain_event, SupervisedTask.Opened):
-            self.tasks[key] = domain_event.mutate(None)
-        elif key in self.tasks:
-            domain_event.mutate(self.tasks[key])
 
-    def query(self, q: ListTasks) -> list[dict[str, Any]]:
-        today = self.app.today()
-        views = [
-            t.view(today) for t in self.tasks.values()
-            if (q.unit_id is None or t.unit_id == q.unit_id)
-            and (q.case_id is None or t.case_id == q.case_id)
-            and (q.status is None or t.status == q.status)
-        ]
-        return sorted(views, key=lambda v: (v["deadline"], v["task_id"]))
+class BulletinRef(Command):
+    period: str
+
+
+class BoardQuery(Command):
+    unit_id: str | None = None
+    category: str | None = None
+    colour: Literal["green", "yellow", "red", "closed"] | None = None
+    as_of: date | None = None
+
+
+class StatsQuery(Command):
+    from_: date = Field(alias="from")
+    to: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StatsQuery:
+        if self.to < self.from_:
+            raise ValueError("'to' is before 'from'")
+        return self

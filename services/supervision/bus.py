@@ -1,39 +1,122 @@
-"""Supervision's bus adapters."""
+"""Supervision's bus adapters: upstream events in, integration events out, request/reply routes."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.application import AggregateNotFoundError
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.assignment import TaskAssignedV1
-from shared.contracts.supervision import TaskOpenedV1
+from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
+from shared.contracts.intake import (
+    MessageRatedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
+    SuggestionRegisteredV1,
+)
+from shared.contracts.supervision import (
+    CaseClosedV1,
+    CaseEscalatedV1,
+    DeadlineWarningV1,
+    FollowUpReviewRecordedV1,
+    FollowUpReviewScheduledV1,
+    RatingLapsedV1,
+    RehandlingStartedV1,
+    ReplySubmittedV1,
+    SuggestionRatedV1,
+    TaskOpenedV1,
+    TaskSignedForV1,
+)
 from shared.eventstore import Actor
+from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, load_config
 
 from services.supervision.application import (
+    BoardQuery,
+    BulletinRef,
+    CaseRef,
     ListTasks,
-    SupervisedTaskIndex,
+    PublishBulletin,
+    RateCase,
+    RecordReview,
+    ReplyTemplate,
+    ReplyToTask,
+    StatsQuery,
+    SubmitOpinion,
     SupervisionApplication,
+    TaskNote,
     TaskRef,
+    WaiveContact,
 )
-from services.supervision.domain import SupervisedTask
+from services.supervision.bulletins import bulletin_view, period_bounds, render_bulletin_html
+from services.supervision.domain import Bulletin, SupervisedCase, SupervisedTask
+from services.supervision.read_models import SupervisionIndex
 
 SERVICE = "supervision"
 
 
+class SupervisionSettings(ServiceSettings):
+    supervision_sweep_seconds: float = 30.0
+
+
 def translate(app: SupervisionApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
+    """The integration event published for a domain event, if any."""
+    if isinstance(event, SupervisedTask.Event):
+        return _task_event(event, envelope)
+    if isinstance(event, SupervisedCase.Event):
+        return _case_event(app, event, {**envelope, "case_id": str(event.originator_id)})
+    return None
+
+
+def _task_event(event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
+    task_id = str(event.originator_id)
+    env = {**envelope, "case_id": event.case_id}
     if isinstance(event, SupervisedTask.Opened):
-        return TaskOpenedV1(
-            **{**envelope, "case_id": event.case_id},
-            task_id=str(event.originator_id),
-            unit_id=event.unit_id,
-            role=event.role,
-            deadline=event.deadline,
-        )
+        return TaskOpenedV1(**env, task_id=task_id, unit_id=event.unit_id, role=event.role,
+                            deadline=event.deadline)
+    if isinstance(event, SupervisedTask.SignedFor):
+        return TaskSignedForV1(**env, task_id=task_id, unit_id=event.unit_id)
+    if isinstance(event, SupervisedTask.Replied):
+        return ReplySubmittedV1(**env, task_id=task_id, unit_id=event.unit_id,
+                                result_class=event.result_class,
+                                commitment_date=event.commitment_date, round=event.round,
+                                on_time=event.on_time)
+    if isinstance(event, SupervisedTask.WarningRaised):
+        return DeadlineWarningV1(**env, task_id=task_id, unit_id=event.unit_id,
+                                 level=event.level, deadline=event.deadline)
+    if isinstance(event, SupervisedTask.Escalated):
+        return CaseEscalatedV1(**env, reason="overdue", escalated_to=event.escalated_to,
+                               task_id=task_id)
+    return None
+
+
+def _case_event(app: SupervisionApplication, event: Any, env: dict[str, Any]) -> IntegrationEvent | None:
+    if isinstance(event, SupervisedCase.Rated):
+        return SuggestionRatedV1(**env, deputy_id=event.deputy_id, rating=event.rating,
+                                 round=event.round, result_class=event.result_class)
+    if isinstance(event, SupervisedCase.RatingLapsed):
+        return RatingLapsedV1(**env, deputy_ids=event.deputy_ids, round=event.round)
+    if isinstance(event, SupervisedCase.RehandlingStarted):
+        return RehandlingStartedV1(**env, round=event.round, task_id=event.task_id,
+                                   unit_id=event.unit_id, deadline=event.deadline,
+                                   reason=event.reason)
+    if isinstance(event, SupervisedCase.ReviewScheduled):
+        return FollowUpReviewScheduledV1(**env, review_id=event.review_id, due_on=event.due_on,
+                                         reason=event.reason)
+    if isinstance(event, SupervisedCase.ReviewRecorded):
+        return FollowUpReviewRecordedV1(**env, review_id=event.review_id, outcome=event.outcome,
+                                        reopened=event.reopened)
+    if isinstance(event, SupervisedCase.Escalated):
+        return CaseEscalatedV1(**env, reason=event.reason, escalated_to=event.escalated_to)
+    if isinstance(event, SupervisedCase.Closed):
+        case: SupervisedCase = app.repository.get(event.originator_id, version=event.originator_version)
+        return CaseClosedV1(**env, case_kind=case.case_kind, result_class=event.result_class,
+                            lead_deputy_id=case.lead_deputy_id, co_signer_ids=case.co_signer_ids,
+                            ratings=event.ratings, all_satisfied=event.all_satisfied,
+                            rounds=case.round, replied_on_time=event.replied_on_time)
     return None
 
 
@@ -43,18 +126,101 @@ def build_runtime(
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> ServiceRuntime:
-    settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
+    settings = SupervisionSettings(**(settings or ServiceSettings()).model_dump()).model_copy(
+        update={"service_name": SERVICE})
     app = SupervisionApplication(settings, clock=clock)
-    index = SupervisedTaskIndex(app)
+    index = SupervisionIndex(app)
     runtime = ServiceRuntime(settings, app, translate, projections=[index],
                              tracer_provider=tracer_provider)
-    runtime.consume("assignment", {TaskAssignedV1: app.on_task_assigned})
+    runtime.consume("assignment", {
+        TaskAssignedV1: app.on_task_assigned,
+        TaskWithdrawnV1: app.on_task_withdrawn,
+        LeadershipDesignatedV1: app.on_leadership_designated,
+    })
+    runtime.consume("intake", {
+        SuggestionRegisteredV1: app.on_suggestion_registered,
+        SuggestionMergedV1: app.on_suggestion_merged,
+        SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
+        MessageRatedV1: app.on_message_rated,
+    })
+
+    runtime.command("acknowledge_task", TaskRef)(app.acknowledge)
+    runtime.command("record_contact", TaskNote)(app.record_contact)
+    runtime.command("waive_contact", WaiveContact)(app.waive_contact)
+    runtime.command("note_progress", TaskNote)(app.note_progress)
+    runtime.command("submit_opinion", SubmitOpinion)(app.submit_opinion)
+    runtime.command("reply", ReplyToTask)(app.reply)
+    runtime.command("rate_case", RateCase)(app.rate)
+    runtime.command("record_review", RecordReview)(app.record_review)
+    runtime.command("close_case", CaseRef)(app.close_case)
     runtime.query("get_task", TaskRef)(app.get_task)
+    runtime.query("get_case", CaseRef)(app.get_case)
+    runtime.query("reply_template", ReplyTemplate)(app.reply_template)
 
     @runtime.query("list_tasks", ListTasks)
     def list_tasks(q: ListTasks, actor: Actor) -> list[dict[str, Any]]:
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
-        return index.query(q)
+        return index.list_tasks(q.unit_id, q.case_id, q.status)
+
+    @runtime.query("board", BoardQuery)
+    def board(q: BoardQuery, actor: Actor) -> dict[str, Any]:
+        unit_id = actor.unit_id if actor.role == "unit" else q.unit_id
+        return index.board(q.as_of or app.today(), unit_id, q.category, q.colour)
+
+    @runtime.query("stats", StatsQuery)
+    def stats(q: StatsQuery, actor: Actor) -> dict[str, Any]:
+        return index.stats(q.from_, q.to)
+
+    @runtime.command("publish_bulletin", PublishBulletin)
+    def publish_bulletin(cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office publishes bulletins")
+        try:
+            kind, start, end = period_bounds(cmd.period)
+        except ValueError as exc:
+            raise Invalid.field(["body", "period"], str(exc)) from None
+        if end >= app.today():
+            raise Conflict(f"the period {cmd.period} ends on {end.isoformat()}; a bulletin is "
+                           "published after its period has ended")
+        try:
+            existing: Bulletin = app.repository.get(Bulletin.create_id(cmd.period))
+            return {**bulletin_view(existing), "already_published": True}
+        except AggregateNotFoundError:
+            pass
+        bulletin = Bulletin(period=cmd.period, kind=kind, start=start, end=end,
+                            published_at=app.clock.now(), published_by=actor.username,
+                            board=index.board(end), stats=index.stats(start, end))
+        app.save(bulletin)  # a concurrent publication of the same period conflicts: one wins
+        return bulletin_view(bulletin)
+
+    def _bulletin(period: str) -> Bulletin:
+        try:
+            return app.repository.get(Bulletin.create_id(period))
+        except AggregateNotFoundError:
+            raise NotFound(f"no bulletin published for {period}") from None
+
+    @runtime.query("get_bulletin", BulletinRef)
+    def get_bulletin(ref: BulletinRef, actor: Actor) -> dict[str, Any]:
+        return bulletin_view(_bulletin(ref.period))
+
+    units = {u["id"]: u.get("name", u["id"]) for u in load_config(settings, "units")}
+    categories = {c["code"]: c.get("name_zh", c["code"]) for c in load_config(settings, "categories")}
+
+    @runtime.query("bulletin_html", BulletinRef)
+    def bulletin_html(ref: BulletinRef, actor: Actor) -> dict[str, Any]:
+        return {"html": render_bulletin_html(bulletin_view(_bulletin(ref.period)), units, categories)}
+
+    @runtime.every(settings.supervision_sweep_seconds, "deadline-clock")
+    def deadline_clock() -> int:
+        index.catch_up()
+        return app.sweep(index.active_task_ids(), index.case_ids_awaiting_ratings())
+
+    @runtime.command("sweep_now", Command)
+    def sweep_now(_: Command, actor: Actor) -> dict[str, Any]:
+        """Run the deadline clock at once (ops and tests; the periodic job does the same)."""
+        if actor.role not in ("office", "system"):
+            raise Forbidden("only the office runs the deadline clock by hand")
+        return {"recorded": deadline_clock()}
 
     return runtime

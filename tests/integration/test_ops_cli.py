@@ -99,4 +99,4 @@ async def test_rebuilding_read_models_gives_the_same_answers(system):
     after = {s: (await rpc(url, s, q, {}))["result"] for s, q in
              (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
     assert after == before
-    assert "SupervisedTaskIndex rebuilt from" in (await ops(url, "rebuild", "supervision")).stdout
+    assert "SupervisionIndex rebuilt from" in (await ops(url, "rebuild", "supervision")).stdout
