@@ -110,3 +110,32 @@ def status(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--js
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("verify-export")
+def verify_export(path: typer.FileText = typer.Argument(..., help="a file saved from GET /api/v1/cases/{id}/export"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check an exported case offline: recompute every hash chain in the file.
+
+    Needs nothing but the file: no service, store or network. Exits 1 when a chain breaks.
+    """
+    from shared.audit import verify_chain
+
+    data = json.load(path)
+    results = []
+    for service, aggregates in data.get("services", {}).items():
+        for aggregate_id, records in aggregates.items():
+            results.append({"service": service, "aggregate_id": aggregate_id,
+                            **verify_chain(records)})
+    broken = [r for r in results if not r["ok"]]
+    if as_json:
+        typer.echo(json.dumps({"case_id": data.get("case_id"), "ok": not broken,
+                               "chains": results}, ensure_ascii=False, indent=2))
+    else:
+        table = Table("service", "aggregate", "events", "result")
+        for r in results:
+            verdict = "ok" if r["ok"] else f"BROKEN at version {r['broken_at']}: {r['reason']}"
+            table.add_row(r["service"], r["aggregate_id"], str(r["events"]), verdict)
+        console.print(table)
+    if broken or not results:
+        raise typer.Exit(1)

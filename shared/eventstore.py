@@ -5,6 +5,8 @@
 - Every recorded event carries metadata (who caused it, the trace context, the upstream
   event that caused it) under the reserved key ``_meta``. Aggregates never read it: the
   library passes only a method's own parameters when replaying.
+- Every aggregate's events form a hash chain (``_chain``), so a changed stored event is
+  detected (shared/audit.py).
 - Tracking is multi-row (one row per processed upstream notification) so that upstream
   messages may be processed out of order and by several replicas; ``is_tracked`` asks for an
   exact (upstream, notification id) pair.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,9 +23,18 @@ from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Tracking, Transcoding
 from eventsourcing.utils import get_topic
 
+from shared.audit import (
+    CHAIN_KEY,
+    ChainLinker,
+    aggregate_state,
+    as_uuid,
+    history_entry,
+    verify_chain,
+)
 from shared.settings import ServiceSettings
 from shared.telemetry import current_trace_carrier
 
@@ -80,7 +92,19 @@ def recording_as(actor: Actor, causation_id: str | None = None) -> Iterator[Even
 
 
 class MetadataMapper(Mapper):
-    """Adds actor, causation and trace context to every stored event."""
+    """Adds actor, causation and trace context to every stored event, and links each
+    aggregate's events into a hash chain (see shared/audit.py)."""
+
+    chain: ChainLinker | None = None
+
+    def raw_state(self, stored: StoredEvent) -> dict[str, Any]:
+        """A stored event's state as plain JSON (transcoded values as ``_type_``/``_data_``)."""
+        state = stored.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return json.loads(state)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         topic = get_topic(domain_event.__class__)
@@ -99,6 +123,10 @@ class MetadataMapper(Mapper):
                 **metadata.extra,
             }
         stored_state = self.transcoder.encode(event_state)
+        if self.chain is not None and not isinstance(domain_event, Snapshot):
+            raw = json.loads(stored_state)
+            raw[CHAIN_KEY] = self.chain.link(originator_id, originator_version, topic, raw)
+            stored_state = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
         if self.compressor:
             stored_state = self.compressor.compress(stored_state)
         if self.cipher:
@@ -193,9 +221,72 @@ class ServiceApplication(Application):
         return self.factory.process_recorder()
 
     def construct_mapper(self) -> Mapper:
-        return self.factory.mapper(
+        mapper = self.factory.mapper(
             transcoder=self.construct_transcoder(), mapper_class=MetadataMapper
         )
+        mapper.chain = ChainLinker(self._stored_chain_hash)
+        return mapper
+
+    def _record(self, processing_event: ProcessingEvent) -> Any:
+        self.mapper.chain.batch.clear()  # type: ignore[attr-defined]
+        try:
+            return super()._record(processing_event)
+        finally:
+            self.mapper.chain.batch.clear()  # type: ignore[attr-defined]
+
+    # --- audit: hash chains and case histories ------------------------------------------
+
+    def stored_records(self, originator_id: Any) -> list[dict[str, Any]]:
+        """An aggregate's stored events as plain records, in version order."""
+        mapper: MetadataMapper = self.mapper  # type: ignore[assignment]
+        return [
+            {"originator_id": str(e.originator_id), "version": e.originator_version,
+             "topic": e.topic, "state": mapper.raw_state(e)}
+            for e in self.recorder.select_events(originator_id)
+        ]
+
+    def _stored_chain_hash(self, originator_id: Any, version: int) -> str:
+        found = self.recorder.select_events(originator_id, gt=version - 1, lte=version)
+        if not found:
+            return "missing"
+        chain = self.mapper.raw_state(found[0]).get(CHAIN_KEY)  # type: ignore[attr-defined]
+        return chain["hash"] if chain else "unchained"
+
+    def audit(self, aggregate_ids: list[Any], include: Any = None,
+              as_of: Any = None) -> dict[str, Any]:
+        """The history of some aggregates with each chain verified.
+
+        ``include(entry)`` keeps only some entries (a ledger lists only the case's lines; its
+        chain is still verified over all its events); ``as_of`` (aware datetime) keeps entries
+        recorded up to then.
+        """
+        entries, chains = [], []
+        last_version: dict[str, int] = {}
+        for aggregate_id in aggregate_ids:
+            records = self.stored_records(aggregate_id)
+            if not records:
+                continue
+            result = verify_chain(records)
+            chains.append({"service": self.name, "aggregate_id": str(aggregate_id), **result})
+            for record in records:
+                ok = result["ok"] or record["version"] < result["broken_at"]
+                entry = history_entry(self.name, record, ok)
+                if include is not None and not include(entry):
+                    continue
+                if as_of is not None and entry["time"] and \
+                        _aware(entry["time"]) > as_of:
+                    continue
+                entries.append(entry)
+                last_version[str(aggregate_id)] = record["version"]
+        states = {}
+        for aggregate_id, version in last_version.items():
+            try:
+                aggregate = self.repository.get(as_uuid(aggregate_id), version=version)
+            except Exception:  # a chain that no longer decodes is reported by the chain check
+                continue
+            states[aggregate_id] = {"type": type(aggregate).__name__, "version": version,
+                                    **aggregate_state(aggregate)}
+        return {"service": self.name, "events": entries, "chains": chains, "state": states}
 
     def record_processing(self, processing: ProcessingEvent) -> None:
         """Record the events of a processed upstream message with its tracking, atomically."""
@@ -233,3 +324,10 @@ class ServiceApplication(Application):
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+def _aware(text: str) -> Any:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from shared.consumer import ExactlyOnceConsumer, Handler
@@ -39,6 +39,16 @@ from shared.streams import (
 from shared.telemetry import build_tracer_provider
 
 log = logging.getLogger(__name__)
+
+
+CaseScope = Callable[[str], "tuple[list[Any], Callable[[dict[str, Any]], bool] | None]"]
+
+
+class CaseHistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    as_of: AwareDatetime | None = None
 
 
 @dataclass
@@ -94,6 +104,7 @@ class ServiceRuntime:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.case_scope: CaseScope | None = None
         self.query("health")(self._health)
         self.query("rebuild_read_models")(self._rebuild_read_models)
         self.query("metrics")(lambda _p, _a: {"text": self.metrics.render(
@@ -118,6 +129,26 @@ class ServiceRuntime:
             return fn
 
         return register
+
+    def audit_cases(self, scope: CaseScope) -> None:
+        """Serve ``case_history`` and ``verify_case`` for this service: ``scope(case_id)``
+        names the aggregates that belong to a case (and optionally which of their events)."""
+        self.case_scope = scope
+        self.query("case_history", CaseHistoryQuery)(self._case_history)
+        self.query("verify_case", CaseHistoryQuery)(self._case_history)
+        self.query("case_records", CaseHistoryQuery)(self._case_records)
+
+    def _case_records(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
+        """The raw stored records of a case's aggregates, for offline verification."""
+        assert self.case_scope is not None
+        aggregate_ids, _ = self.case_scope(q.case_id)
+        return {"service": self.service,
+                "aggregates": {str(a): self.app.stored_records(a) for a in aggregate_ids}}
+
+    def _case_history(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
+        assert self.case_scope is not None
+        aggregate_ids, include = self.case_scope(q.case_id)
+        return self.app.audit(aggregate_ids, include, q.as_of)
 
     def every(self, seconds: float, name: str):
         """Register a periodic job (sync, run in a thread) that runs while the service runs.

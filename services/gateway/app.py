@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.settings import ServiceSettings, load_config
 from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
+from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
@@ -350,6 +351,7 @@ def register_routes(app: FastAPI) -> None:
     register_assignment_routes(app)
     register_supervision_routes(app)
     register_points_routes(app)
+    register_audit_routes(app)
 
 
 def register_message_routes(app: FastAPI) -> None:

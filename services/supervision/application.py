@@ -228,6 +228,7 @@ class SupervisionApplication(ServiceApplication):
             "tasks": case.tasks,
             "raters": case.raters(),
             "leadership": case.designee,
+            "co_opinions": self._co_opinions(case),
             "reply": _jsonable(reply),
             "replies": _jsonable(case.replies),
             "ratings": _jsonable(case.ratings),
@@ -239,6 +240,17 @@ class SupervisionApplication(ServiceApplication):
             "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
             "closed_on": case.closed_on.isoformat() if case.closed_on else None,
         }
+
+    def _co_opinions(self, case: SupervisedCase) -> list[dict[str, Any]]:
+        """The co-handling units' opinions, for the lead unit's reply."""
+        opinions = []
+        for task_id, link in case.tasks.items():
+            if link["role"] == "co":
+                task = self._task(task_id)
+                if task.opinion:
+                    opinions.append({"task_id": task_id, "unit_id": task.unit_id,
+                                     **_jsonable(task.opinion)})
+        return opinions
 
     @staticmethod
     def case_status(case: SupervisedCase) -> str:
@@ -470,7 +482,8 @@ class SupervisionApplication(ServiceApplication):
         case = self._case(ref.case_id)
         missing = case.missing_for_close_out(self.today()) if not case.is_closed else []
         if missing:
-            raise Conflict("the case cannot be closed out yet", missing=missing,
+            raise Conflict("the case cannot be closed out yet: "
+                           + "; ".join(m["detail"] for m in missing), missing=missing,
                            errors=[{"loc": ["case", m["item"]], "msg": m["detail"]} for m in missing])
         self._rule(case.close, today=self.today())
         tasks = []
@@ -488,6 +501,14 @@ class SupervisionApplication(ServiceApplication):
         if actor.role == "deputy" and actor.deputy_id not in case.raters():
             raise NotFound(f"no supervised case {ref.case_id}")
         return self.case_view(case)
+
+    def case_scope(self, case_id: str) -> tuple[list[Any], None]:
+        """The aggregates of a case here: the case and every task it had."""
+        try:
+            case = self._case(case_id)
+        except NotFound:
+            return [], None
+        return [case.id, *(UUID(t) for t in case.tasks)], None
 
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         return self.task_view(self._task(ref.task_id, actor))

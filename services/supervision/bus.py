@@ -144,6 +144,7 @@ def build_runtime(
         MessageRatedV1: app.on_message_rated,
     })
 
+    runtime.audit_cases(app.case_scope)
     runtime.command("acknowledge_task", TaskRef)(app.acknowledge)
     runtime.command("record_contact", TaskNote)(app.record_contact)
     runtime.command("waive_contact", WaiveContact)(app.waive_contact)
