@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-slow bench asyncapi clean
+.PHONY: run test test-fast test-slow test-postgres bench asyncapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m slow
+## The whole suite on PostgreSQL (127.0.0.1:5432, database test) instead of SQLite.
+test-postgres: $(STAMP)
+	TEST_EVENT_STORE=postgres $(BIN)/python -m pytest -q -ra -m "not sqlite_only"
 
 ## Regenerate the AsyncAPI document of all integration events.
 asyncapi: $(STAMP)

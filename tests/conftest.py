@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -65,7 +66,17 @@ def _postgres_store() -> Iterator[dict[str, Any]]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# TEST_EVENT_STORE=both (default) runs every store-parametrised test on SQLite and on
+# PostgreSQL; =postgres runs them (and the broker-restart test) on PostgreSQL only; =sqlite on
+# SQLite only. `make test-postgres` is the whole suite on PostgreSQL.
+TEST_EVENT_STORE = os.environ.get("TEST_EVENT_STORE", "both")
+if TEST_EVENT_STORE not in ("both", "sqlite", "postgres"):
+    raise pytest.UsageError(f"TEST_EVENT_STORE must be both, sqlite or postgres, not {TEST_EVENT_STORE!r}")
+STORE_PARAMS = [p for p in ("sqlite", pytest.param("postgres", marks=pytest.mark.postgres))
+                if TEST_EVENT_STORE == "both" or getattr(p, "values", (p,))[0] == TEST_EVENT_STORE]
+
+
+@pytest.fixture(params=STORE_PARAMS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Event-store settings for every service: SQLite files, and PostgreSQL where it answers."""
     if request.param == "sqlite":
@@ -77,5 +88,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> dict[str, Any]:
-    return _sqlite_store(tmp_path)
+def sqlite_store(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The embedded default store (PostgreSQL when the suite runs with TEST_EVENT_STORE=postgres)."""
+    if TEST_EVENT_STORE == "postgres":
+        yield from _postgres_store()
+        return
+    yield _sqlite_store(tmp_path)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 DEPUTY = {"username": "deputy-1", "role": "deputy", "deputy_id": "deputy-1"}
 OFFICE = {"username": "office", "role": "office"}

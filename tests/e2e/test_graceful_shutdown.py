@@ -12,7 +12,7 @@ import pytest
 
 from tests.harness import ServiceProcess, eventually, process_env, rpc
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 DEPUTY = {"username": "deputy-1", "role": "deputy", "deputy_id": "deputy-1"}
 

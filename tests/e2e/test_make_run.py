@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness import ROOT, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 
 def test_the_launcher_runs_the_whole_system_and_stops_it(tmp_path):
