@@ -1,11 +1,173 @@
-"""Gateway routes owned by the points service (see ../shared/API.md)."""
+"""Gateway routes owned by the points service (see ../shared/API.md, "Duty points").
+
+Who sees what: a deputy only their own points, record, report and activities (rankings are
+shown to every deputy: 晾晒比拼); units nothing here; the office and leaders everything. Only
+the office reviews activities, revokes points and recalculates; a deputy never reviews their
+own activity (refused by the points service whatever the role).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+from pydantic import Field
+
+from services.gateway.auth import Principal, require
+from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody
 
 API = "/api/v1"
+TAGS = ["points"]
+
+OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
+Year = Annotated[int | None, Query(ge=2000, le=2100, description="calendar year; default this year")]
+
+
+class ActivityBody(StrictBody):
+    kind: str = Field(examples=["reception_day"],
+                      description="an activity kind of the rule in force on the date (GET /points/rules)")
+    date: Date = Field(examples=["2026-03-16"], description="the day of the activity (not in the future)")
+    description: str = Field(max_length=5000, examples=["代表联系服务群众日在联络站接待群众 6 人次"])
+    evidence: str | None = Field(None, max_length=2000,
+                                 description="where the evidence is, e.g. a photo or sign-in sheet reference")
+
+
+class ReasonBody(StrictBody):
+    reason: str = Field(max_length=2000, examples=["佐证材料不足"])
+
+
+class RecalculationBody(StrictBody):
+    year: int = Field(ge=2000, le=2100, examples=[2026])
+    rule_version: str = Field(examples=["2026.1"])
+    reason: str = Field("", max_length=2000)
+
+
+class RevocationBody(StrictBody):
+    year: int = Field(ge=2000, le=2100)
+    line_no: int = Field(ge=1, description="the award line to revoke")
+    reason: str = Field(max_length=2000)
+
+
+def _own_or_all(principal: Principal, deputy_id: str) -> None:
+    if principal.role == "unit":
+        raise HTTPException(403, "units do not see duty points")
+    if principal.role == "deputy" and principal.deputy_id != deputy_id:
+        raise HTTPException(403, "a deputy sees only their own duty record")
 
 
 def register_points_routes(app: FastAPI) -> None:
     """Add the points routes to the gateway app."""
+
+    @app.get(f"{API}/deputies/{{deputy_id}}/points", tags=TAGS,
+             summary="A deputy's duty points: total and ledger lines with their cause")
+    async def deputy_points(deputy_id: str, services: ServicesDep, principal: Staff,
+                            year: Year = None) -> dict[str, Any]:
+        _own_or_all(principal, deputy_id)
+        return await services.call("points", "deputy_points",
+                                   {"deputy_id": deputy_id, "year": year}, principal)
+
+    @app.post(f"{API}/deputies/{{deputy_id}}/activities", status_code=201, tags=TAGS,
+              summary="A deputy reports one of their own duty activities (pending review)")
+    async def submit_activity(deputy_id: str, body: ActivityBody, services: ServicesDep,
+                              principal: Deputy) -> dict[str, Any]:
+        if principal.deputy_id != deputy_id:
+            raise HTTPException(403, "a deputy reports only their own activities")
+        return await services.call("points", "submit_activity",
+                                   {"deputy_id": deputy_id, **body.model_dump(mode="json")},
+                                   principal)
+
+    @app.get(f"{API}/activities", tags=TAGS,
+             summary="Self-reported activities (the office's review queue with status=pending); "
+                     "a deputy sees only their own")
+    async def list_activities(services: ServicesDep, principal: Staff,
+                              status_: Annotated[str | None, Query(
+                                  alias="status", pattern="^(pending|approved|rejected)$")] = None,
+                              deputy_id: str | None = None,
+                              year: Year = None) -> list[dict[str, Any]]:
+        if principal.role == "unit":
+            raise HTTPException(403, "units do not see duty activities")
+        if principal.role == "deputy":
+            if deputy_id and deputy_id != principal.deputy_id:
+                raise HTTPException(403, "a deputy sees only their own activities")
+            deputy_id = principal.deputy_id
+        return await services.call("points", "list_activities",
+                                   {"status": status_, "deputy_id": deputy_id, "year": year},
+                                   principal)
+
+    @app.get(f"{API}/activities/{{activity_id}}", tags=TAGS, summary="One self-reported activity")
+    async def get_activity(activity_id: str, services: ServicesDep,
+                           principal: Staff) -> dict[str, Any]:
+        if principal.role == "unit":
+            raise HTTPException(403, "units do not see duty activities")
+        return await services.call("points", "get_activity", {"activity_id": activity_id},
+                                   principal)
+
+    @app.post(f"{API}/activities/{{activity_id}}/approve", tags=TAGS,
+              summary="The office approves an activity: it scores under the rule in force on its "
+                      "date, subject to caps (a capped activity scores 0 and names the cap)")
+    async def approve_activity(activity_id: str, services: ServicesDep,
+                               principal: Office) -> dict[str, Any]:
+        return await services.call("points", "approve_activity", {"activity_id": activity_id},
+                                   principal)
+
+    @app.post(f"{API}/activities/{{activity_id}}/reject", tags=TAGS,
+              summary="The office rejects an activity with a reason")
+    async def reject_activity(activity_id: str, body: ReasonBody, services: ServicesDep,
+                              principal: Office) -> dict[str, Any]:
+        return await services.call("points", "reject_activity",
+                                   {"activity_id": activity_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/deputies/{{deputy_id}}/points/revocations", status_code=201, tags=TAGS,
+              summary="The office revokes one award line of a deputy's ledger, with a reason")
+    async def revoke_points(deputy_id: str, body: RevocationBody, services: ServicesDep,
+                            principal: Office) -> dict[str, Any]:
+        return await services.call("points", "revoke_points",
+                                   {"deputy_id": deputy_id, **body.model_dump()}, principal)
+
+    @app.get(f"{API}/rankings", tags=TAGS,
+             summary="Duty-point rankings per year (and deputy group). Order: total points desc, "
+                     "then approved activities desc, then deputy id asc; every row has a "
+                     "distinct rank, tied_on_points marks equal totals")
+    async def rankings(services: ServicesDep, principal: Staff, year: Year = None,
+                       group: str | None = None, level: str | None = None) -> dict[str, Any]:
+        if principal.role == "unit":
+            raise HTTPException(403, "units do not see duty points")
+        return await services.call("points", "rankings",
+                                   {"year": year, "group": group, "level": level}, principal)
+
+    @app.get(f"{API}/deputies/{{deputy_id}}/record", tags=TAGS,
+             summary="A deputy's duty record (履职档案) for a year: every activity, suggestion, "
+                     "citizen message and point with dates, the eight indicators and the rank")
+    async def deputy_record(deputy_id: str, services: ServicesDep, principal: Staff,
+                            year: Year = None) -> dict[str, Any]:
+        _own_or_all(principal, deputy_id)
+        return await services.call("points", "deputy_record",
+                                   {"deputy_id": deputy_id, "year": year}, principal)
+
+    @app.get(f"{API}/deputies/{{deputy_id}}/report", tags=TAGS, response_class=HTMLResponse,
+             summary="The annual duty report (年度履职报告): a printable, self-contained HTML page")
+    async def deputy_report(deputy_id: str, services: ServicesDep, principal: Staff,
+                            year: Year = None) -> HTMLResponse:
+        _own_or_all(principal, deputy_id)
+        result = await services.call("points", "deputy_report",
+                                     {"deputy_id": deputy_id, "year": year}, principal)
+        return HTMLResponse(result["html"])
+
+    @app.get(f"{API}/points/rules", tags=TAGS,
+             summary="The scoring rule versions: activity kinds, points, caps, indicators")
+    async def scoring_rules(services: ServicesDep, principal: Staff) -> list[dict[str, Any]]:
+        return await services.call("points", "rules", {}, principal)
+
+    @app.post(f"{API}/points/recalculations", status_code=201, tags=TAGS,
+              summary="The office recalculates a year's points under a rule version; each "
+                      "changed line gets an adjustment line (recorded, repeatable)")
+    async def recalculate(body: RecalculationBody, services: ServicesDep,
+                          principal: Office) -> dict[str, Any]:
+        return await services.call("points", "recalculate", body.model_dump(), principal)
+
+    @app.get(f"{API}/points/recalculations", tags=TAGS, summary="Recorded recalculations")
+    async def recalculations(services: ServicesDep, principal: OfficeOrLeader,
+                             year: Year = None) -> list[dict[str, Any]]:
+        return await services.call("points", "list_recalculations", {"year": year}, principal)

@@ -1,45 +1,133 @@
-"""Points' commands and queries over its event store."""
+"""Points' commands, queries and upstream handlers over its event store.
+
+- A deputy's ledger (per year) is rebuilt from its events only.
+- Self-reported activities are aggregates of their own; approving one adds the award line to
+  the deputy's ledger in the same transaction.
+- Upstream handlers return the ledgers they changed; the runtime records them with the
+  upstream tracking row atomically. Each handler is also idempotent on its own (a cause scores
+  once per deputy), so a second event about the same case does not score twice.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable, Iterable
+from datetime import date as Date
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from pydantic import Field
 
 from shared.clock import CHINA_TZ, Clock, SystemClock
-from shared.contracts.intake import SuggestionRegisteredV1
+from shared.contracts.intake import (
+    MessageAnsweredV1,
+    MessageRatedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
+    SuggestionRegisteredV1,
+)
+from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
-from shared.rpc import Command, NotFound
+from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
-from services.points.domain import DutyLedger
+from services.points import rules as R
+from services.points.domain import (
+    Activity,
+    DomainError,
+    DutyLedger,
+    NotPending,
+    Recalculation,
+    SelfReviewRefused,
+)
+from services.points.rules import ScoringRules
 
+__all__ = ["ScoringRules", "PointsApplication", "CasePoints", "Rankings", "ActivityIndex"]
+
+SEE_ALL_ROLES = ("office", "leader", "system")
+
+
+# --- request models ------------------------------------------------------------------------
 
 class DeputyPoints(Command):
     deputy_id: str
-    year: int | None = None
+    year: int | None = Field(None, ge=2000, le=2100)
 
 
 class CaseRef(Command):
     case_id: str
 
 
-class ScoringRules:
-    """Versioned scoring rules: the version in force on a date applies to points earned then."""
+class SubmitActivity(Command):
+    deputy_id: str
+    kind: str
+    date: Date
+    description: str = Field(max_length=5000)
+    evidence: str | None = Field(None, max_length=2000)
 
-    def __init__(self, versions: list[dict[str, Any]]) -> None:
-        self.versions = sorted(versions, key=lambda v: str(v["effective_from"]))
 
-    def in_force(self, on: date) -> dict[str, Any]:
-        current = None
-        for version in self.versions:
-            if date.fromisoformat(str(version["effective_from"])) <= on:
-                current = version
-        if current is None:
-            raise LookupError(f"no scoring rule is in force on {on}")
-        return current
+class ActivityRef(Command):
+    activity_id: str
+
+
+class RejectActivity(Command):
+    activity_id: str
+    reason: str = Field(max_length=2000)
+
+
+class ActivitiesQuery(Command):
+    status: str | None = Field(None, pattern="^(pending|approved|rejected)$")
+    deputy_id: str | None = None
+    year: int | None = None
+
+
+class RankingsQuery(Command):
+    year: int | None = Field(None, ge=2000, le=2100)
+    group: str | None = None
+    level: str | None = None
+
+
+class Recalculate(Command):
+    year: int = Field(ge=2000, le=2100)
+    rule_version: str
+    reason: str = Field("", max_length=2000)
+
+
+class RecalculationsQuery(Command):
+    year: int | None = None
+
+
+class RevokePoints(Command):
+    deputy_id: str
+    year: int = Field(ge=2000, le=2100)
+    line_no: int = Field(ge=1)
+    reason: str = Field(max_length=2000)
+
+
+class _Ledgers:
+    """The ledgers one handler touches, each loaded once (so two changes to the same ledger
+    land on one object and are saved together)."""
+
+    def __init__(self, app: PointsApplication) -> None:
+        self.app = app
+        self.loaded: dict[tuple[str, int], DutyLedger] = {}
+
+    def get(self, deputy_id: str, year: int) -> DutyLedger:
+        key = (deputy_id, year)
+        if key not in self.loaded:
+            self.loaded[key] = self.app.ledger(deputy_id, year)
+        return self.loaded[key]
+
+    def changed(self) -> list[DutyLedger]:
+        # A ledger only looked into (opened but still empty) is not saved.
+        return [l for l in self.loaded.values() if l.pending_events and (l.lines or l.facts)]
+
+
+def _china_date(moment: datetime) -> Date:
+    return moment.astimezone(CHINA_TZ).date()
 
 
 class PointsApplication(ServiceApplication):
@@ -51,7 +139,11 @@ class PointsApplication(ServiceApplication):
         self.clock = clock or SystemClock()
         self.rules = ScoringRules(load_config(settings, "points"))
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
+        # Deputies with a ledger in a year (set by the runtime to the rankings read model).
+        self.known_ledgers: Callable[[int], Iterable[str]] = lambda year: ()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
+
+    # --- loading ----------------------------------------------------------------------------
 
     def ledger(self, deputy_id: str, year: int) -> DutyLedger:
         try:
@@ -59,50 +151,377 @@ class PointsApplication(ServiceApplication):
         except AggregateNotFoundError:
             return DutyLedger(deputy_id=deputy_id, year=year)
 
+    def activity(self, activity_id: str) -> Activity:
+        try:
+            aggregate = self.repository.get(UUID(activity_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no activity {activity_id}") from None
+        if not isinstance(aggregate, Activity):
+            raise NotFound(f"no activity {activity_id}")
+        return aggregate
+
+    def today(self) -> Date:
+        return _china_date(self.clock.now())
+
+    def this_year(self) -> int:
+        return self.today().year
+
+    # --- authorization ----------------------------------------------------------------------
+
+    def check_may_see(self, actor: Actor, deputy_id: str) -> None:
+        if actor.role in SEE_ALL_ROLES:
+            return
+        if actor.role == "deputy" and actor.deputy_id == deputy_id:
+            return
+        if actor.role == "deputy":
+            raise Forbidden("a deputy sees only their own duty record")
+        raise Forbidden("duty points are seen by the deputy, the office and leaders only")
+
+    def known_deputy(self, deputy_id: str) -> dict[str, Any]:
+        deputy = self.deputies.get(deputy_id)
+        if deputy is None:
+            raise NotFound(f"no deputy {deputy_id}")
+        return deputy
+
+    # --- upstream handlers ------------------------------------------------------------------
+
+    def _award_automatic(self, ledger: DutyLedger, rule: dict[str, Any], cause_kind: str,
+                         points: float, cause_ref: str, case_id: str | None, event: Any,
+                         on: Date, details: dict[str, Any], cap: dict[str, Any] | None = None,
+                         ) -> None:
+        capped_by = None
+        if cap:
+            already = ledger.used_in_period(cause_kind, cap.get("period", "year"), on)
+            points, capped_by = R.capped(points, cap, cause_kind, on, already)
+        ledger.award(
+            points=float(points), cause_kind=cause_kind, cause_ref=cause_ref, case_id=case_id,
+            rule_version=str(rule["version"]), awarded_at=event.occurred_at, earned_on=on,
+            capped_by=capped_by, event_id=event.event_id, details=details,
+        )
+
     def on_suggestion_registered(self, event: SuggestionRegisteredV1) -> list[DutyLedger]:
-        registered_on = event.occurred_at.astimezone(CHINA_TZ).date()
-        rule = self.rules.in_force(registered_on)
-        split = rule["automatic"]["suggestion_registered"]
-        awards = [(event.lead_deputy_id, split["lead"])]
-        awards += [(co, split["co_signer"]) for co in event.co_signer_ids]
-        ledgers = []
-        for deputy_id, points in awards:
-            ledger = self.ledger(deputy_id, registered_on.year)
-            if ledger.has_cause("suggestion_registered", event.case_id):
+        registered_on = _china_date(event.occurred_at)
+        rule = self.rules.in_force(registered_on)  # none in force: retried, then parked
+        split = R.automatic(rule, "suggestion_registered") or {}
+        ledgers = _Ledgers(self)
+        roles = [(event.lead_deputy_id, "lead")]
+        roles += [(co, "co_signer") for co in event.co_signer_ids if co != event.lead_deputy_id]
+        for deputy_id, role in roles:
+            ledger = ledgers.get(deputy_id, registered_on.year)
+            details = {"role": role, "number": event.number, "title": event.title,
+                       "category": event.category}
+            if not ledger.has_fact("suggestion_registered", event.case_id):
+                ledger.record_fact("suggestion_registered", event.case_id, registered_on,
+                                   details, event.event_id)
+            if role in split and not ledger.has_cause("suggestion_registered", event.case_id):
+                self._award_automatic(ledger, rule, "suggestion_registered", float(split[role]),
+                                      event.case_id, event.case_id, event, registered_on, details)
+        return ledgers.changed()
+
+    def _find_registration(self, ledgers: _Ledgers, deputy_id: str, case_id: str, year: int,
+                           live: bool) -> tuple[DutyLedger, dict[str, Any]] | None:
+        """The ledger (this year or last) holding a deputy's registration award for a case."""
+        for y in (year, year - 1):
+            ledger = ledgers.get(deputy_id, y)
+            line = (ledger.live_award if live else ledger.revoked_award)(
+                "suggestion_registered", case_id)
+            if line:
+                return ledger, line
+        return None
+
+    def on_suggestion_merged(self, event: SuggestionMergedV1) -> list[DutyLedger]:
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        reason = (f"建议已并入 {event.into_suggestion_id}，立案积分撤销 "
+                  f"(merged into {event.into_suggestion_id}: registration points revoked)")
+        for deputy_id in dict.fromkeys([event.lead_deputy_id, *event.co_signer_ids]):
+            found = self._find_registration(ledgers, deputy_id, event.case_id, on.year, live=True)
+            if found:
+                ledger, line = found
+                ledger.revoke_line(line["line_no"], reason, event.occurred_at, event.event_id)
+            ledger = ledgers.get(deputy_id, on.year)
+            if not ledger.has_fact("suggestion_merged", event.case_id, event.event_id):
+                ledger.record_fact("suggestion_merged", event.case_id, on,
+                                   {"into": event.into_suggestion_id,
+                                    "source_number": event.source_number}, event.event_id)
+        return ledgers.changed()
+
+    def on_suggestion_merge_undone(self, event: SuggestionMergeUndoneV1) -> list[DutyLedger]:
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        for deputy_id in dict.fromkeys([event.lead_deputy_id, *event.co_signer_ids]):
+            found = self._find_registration(ledgers, deputy_id, event.case_id, on.year, live=False)
+            if found and found[0].line(found[1]["revoked_by"])["event_id"]:
+                # Restored only when an upstream event (the merge) revoked it, never when the
+                # office revoked it by decision.
+                ledger, line = found
+                revocation = ledger.line(line["revoked_by"])
+                ledger.award(
+                    points=round(-float(revocation["points"]), 2),
+                    cause_kind="suggestion_registered", cause_ref=event.case_id,
+                    case_id=event.case_id, rule_version=line["current_rule_version"],
+                    awarded_at=event.occurred_at, earned_on=Date.fromisoformat(line["earned_on"]),
+                    event_id=event.event_id,
+                    details={**line["details"], "restores_line": line["line_no"],
+                             "reason": f"合并已撤销 (merge undone): {event.reason}"},
+                )
+            ledger = ledgers.get(deputy_id, on.year)
+            if not ledger.has_fact("suggestion_merge_undone", event.case_id, event.event_id):
+                ledger.record_fact("suggestion_merge_undone", event.case_id, on,
+                                   {"into": event.into_suggestion_id, "reason": event.reason},
+                                   event.event_id)
+        return ledgers.changed()
+
+    def on_case_closed(self, event: CaseClosedV1) -> list[DutyLedger]:
+        if event.case_kind != "suggestion" or not event.lead_deputy_id:
+            return []
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        qualifies = event.result_class == "A" and event.all_satisfied
+        rule = self.rules.in_force(on) if qualifies else None
+        split = (R.automatic(rule, "suggestion_resolved") or {}) if rule else {}
+        roles = [(event.lead_deputy_id, "lead")]
+        roles += [(co, "co_signer") for co in event.co_signer_ids if co != event.lead_deputy_id]
+        for deputy_id, role in roles:
+            ledger = ledgers.get(deputy_id, on.year)
+            details = {"role": role, "result_class": event.result_class,
+                       "all_satisfied": event.all_satisfied, "rating": event.ratings.get(deputy_id),
+                       "rounds": event.rounds, "replied_on_time": event.replied_on_time}
+            if not ledger.has_fact("case_closed", event.case_id):
+                ledger.record_fact("case_closed", event.case_id, on, details, event.event_id)
+            if rule and role in split and not ledger.has_cause("suggestion_resolved", event.case_id):
+                self._award_automatic(ledger, rule, "suggestion_resolved", float(split[role]),
+                                      event.case_id, event.case_id, event, on, details)
+        return ledgers.changed()
+
+    def on_message_answered(self, event: MessageAnsweredV1) -> list[DutyLedger]:
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, on.year)
+        details = {"station_id": event.station_id}
+        if not ledger.has_fact("message_answered", event.case_id):
+            ledger.record_fact("message_answered", event.case_id, on, details, event.event_id)
+            rule = self.rules.in_force(on)
+            spec = R.automatic(rule, "message_answered")
+            if spec and not ledger.has_cause("message_answered", event.case_id):
+                self._award_automatic(ledger, rule, "message_answered", float(spec["points"]),
+                                      event.case_id, event.case_id, event, on, details,
+                                      cap=spec.get("cap"))
+        return ledgers.changed()
+
+    def on_message_rated(self, event: MessageRatedV1) -> list[DutyLedger]:
+        if event.handled_by != "deputy" or not event.deputy_id:
+            return []
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, on.year)
+        details = {"rating": event.rating, "station_id": event.station_id}
+        if not ledger.has_fact("message_rated", event.case_id):
+            ledger.record_fact("message_rated", event.case_id, on, details, event.event_id)
+            if event.rating == "satisfied":
+                rule = self.rules.in_force(on)
+                spec = R.automatic(rule, "message_rated_satisfied")
+                if spec and not ledger.has_cause("message_rated_satisfied", event.case_id):
+                    self._award_automatic(ledger, rule, "message_rated_satisfied",
+                                          float(spec["points"]), event.case_id, event.case_id,
+                                          event, on, details, cap=spec.get("cap"))
+        return ledgers.changed()
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def _saving(self, attempt: Callable[[], Any]) -> Any:
+        """Run a load-change-save step again when a consumer changed the ledger meanwhile."""
+        for _ in range(10):
+            try:
+                return attempt()
+            except IntegrityError:
                 continue
-            ledger.award(
-                points=float(points),
-                cause_kind="suggestion_registered",
-                cause_ref=event.case_id,
-                case_id=event.case_id,
-                rule_version=str(rule["version"]),
-                awarded_at=event.occurred_at,
-            )
-            ledgers.append(ledger)
-        return ledgers
+        raise Conflict("the ledger kept changing; try again")
+
+    def submit_activity(self, cmd: SubmitActivity, actor: Actor) -> dict[str, Any]:
+        if not (actor.role == "deputy" and actor.deputy_id == cmd.deputy_id):
+            raise Forbidden("a deputy reports only their own activities")
+        self.known_deputy(cmd.deputy_id)
+        errors = []
+        today = self.today()
+        rule = None
+        if cmd.date > today:
+            errors.append({"loc": ["body", "date"],
+                           "msg": f"the date {cmd.date} is in the future (today is {today})"})
+        else:
+            try:
+                rule = self.rules.in_force(cmd.date)
+            except LookupError:
+                errors.append({"loc": ["body", "date"],
+                               "msg": f"no scoring rule is in force on {cmd.date}"})
+        if rule is not None and cmd.kind not in R.activities(rule):
+            known = ", ".join(R.activities(rule))
+            errors.append({"loc": ["body", "kind"],
+                           "msg": f"unknown activity kind {cmd.kind!r}; one of: {known}"})
+        if not cmd.description:
+            errors.append({"loc": ["body", "description"], "msg": "the description is empty"})
+        if errors:
+            raise Invalid("the activity has invalid fields", errors)
+        activity = Activity(deputy_id=cmd.deputy_id, kind=cmd.kind, on=cmd.date,
+                            description=cmd.description, evidence=cmd.evidence or None,
+                            submitted_by=actor.username, submitted_at=self.clock.now())
+        self.save(activity)
+        return activity.as_dict()
+
+    def _reviewable(self, activity_id: str, actor: Actor) -> Activity:
+        if actor.role != "office":
+            raise Forbidden("only the office reviews activities")
+        activity = self.activity(activity_id)
+        try:
+            activity.check_reviewable_by(actor.username, actor.deputy_id)
+        except SelfReviewRefused as exc:
+            raise Forbidden(str(exc)) from None
+        except NotPending as exc:
+            raise Conflict(str(exc)) from None
+        return activity
+
+    def approve_activity(self, cmd: ActivityRef, actor: Actor) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            activity = self._reviewable(cmd.activity_id, actor)
+            try:
+                rule = self.rules.in_force(activity.on)
+            except LookupError as exc:
+                raise Conflict(str(exc)) from None
+            spec = R.activities(rule).get(activity.kind)
+            ledger = self.ledger(activity.deputy_id, activity.on.year)
+            if spec is None:
+                points, capped_by = 0.0, (f"{activity.kind}: 规则 {rule['version']} 不计分 "
+                                          f"(not scored by rule {rule['version']})")
+            else:
+                cap = spec.get("cap")
+                already = (ledger.used_in_period(f"activity:{activity.kind}",
+                                                 cap.get("period", "year"), activity.on)
+                           if cap else 0.0)
+                points, capped_by = R.capped(float(spec["points"]), cap, activity.kind,
+                                             activity.on, already)
+            now = self.clock.now()
+            ledger.award(points=points, cause_kind="activity", cause_ref=str(activity.id),
+                         case_id=None, rule_version=str(rule["version"]), awarded_at=now,
+                         earned_on=activity.on, activity_kind=activity.kind, capped_by=capped_by,
+                         details={"description": activity.description[:200]})
+            activity.approve(reviewed_by=actor.username, reviewed_at=now, points=points,
+                             rule_version=str(rule["version"]), capped_by=capped_by,
+                             line_no=ledger.lines[-1]["line_no"])
+            self.save(activity, ledger)
+            return activity.as_dict()
+
+        return self._saving(attempt)
+
+    def reject_activity(self, cmd: RejectActivity, actor: Actor) -> dict[str, Any]:
+        if not cmd.reason:
+            raise Invalid.field(["body", "reason"], "a rejection needs a reason")
+
+        def attempt() -> dict[str, Any]:
+            activity = self._reviewable(cmd.activity_id, actor)
+            activity.reject(reviewed_by=actor.username, reviewed_at=self.clock.now(),
+                            reason=cmd.reason)
+            self.save(activity)
+            return activity.as_dict()
+
+        return self._saving(attempt)
+
+    def revoke_points(self, cmd: RevokePoints, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office revokes points")
+        self.known_deputy(cmd.deputy_id)
+        if not cmd.reason:
+            raise Invalid.field(["body", "reason"], "a revocation needs a reason")
+
+        def attempt() -> dict[str, Any]:
+            ledger = self.ledger(cmd.deputy_id, cmd.year)
+            try:
+                line = ledger.revoke_line(cmd.line_no, cmd.reason, self.clock.now())
+            except DomainError as exc:
+                raise Conflict(str(exc)) from None
+            self.save(ledger)
+            return line
+
+        return self._saving(attempt)
+
+    def recalculate(self, cmd: Recalculate, actor: Actor) -> dict[str, Any]:
+        """Price every live line of a year again under one rule version (recorded)."""
+        if actor.role != "office":
+            raise Forbidden("only the office recalculates points")
+        rule = self.rules.version(cmd.rule_version)
+        if rule is None:
+            known = ", ".join(str(v["version"]) for v in self.rules.versions)
+            raise Invalid.field(["body", "rule_version"],
+                                f"no rule version {cmd.rule_version!r}; one of: {known}")
+        reason = cmd.reason or f"按 {rule['version']} 版规则重新计算 (recalculated under {rule['version']})"
+
+        def attempt() -> dict[str, Any]:
+            now = self.clock.now()
+            deputy_ids = sorted(set(self.deputies) | set(self.known_ledgers(cmd.year)))
+            changed: list[tuple[DutyLedger, list[dict[str, Any]]]] = []
+            summary = []
+            for deputy_id in deputy_ids:
+                ledger = self.ledger(deputy_id, cmd.year)
+                if not ledger.lines:
+                    continue
+                results = R.recalculate(rule, ledger.lines)
+                if not results:
+                    continue
+                changed.append((ledger, results))
+                summary.append({"deputy_id": deputy_id,
+                                "delta": round(sum(r["delta"] for r in results), 2),
+                                "lines_priced": len(results),
+                                "lines_adjusted": sum(1 for r in results if r["delta"])})
+            record = Recalculation(year=cmd.year, rule_version=str(rule["version"]),
+                                   reason=reason, requested_by=actor.username,
+                                   requested_at=now, ledgers=summary)
+            for ledger, results in changed:
+                ledger.recalculated(recalculation_id=str(record.id),
+                                    rule_version=str(rule["version"]), adjustments=results,
+                                    reason=reason, recalculated_at=now)
+            self.save(record, *(ledger for ledger, _ in changed))
+            return record.as_dict()
+
+        return self._saving(attempt)
+
+    # --- queries ----------------------------------------------------------------------------
 
     def deputy_points(self, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
-        if q.deputy_id not in self.deputies:
-            raise NotFound(f"no deputy {q.deputy_id}")
-        year = q.year or self.clock.now().astimezone(CHINA_TZ).year
+        self.known_deputy(q.deputy_id)
+        self.check_may_see(actor, q.deputy_id)
+        year = q.year or self.this_year()
         ledger = self.ledger(q.deputy_id, year)
-        return {"deputy_id": q.deputy_id, "year": year, "total": ledger.total, "lines": ledger.lines}
+        by_cause: dict[str, float] = {}
+        for line in ledger.lines:
+            by_cause[line["cause_kind"]] = round(by_cause.get(line["cause_kind"], 0) + line["points"], 2)
+        return {"deputy_id": q.deputy_id, "year": year, "total": ledger.total,
+                "by_cause": by_cause, "approved_activities": ledger.approved_activities(),
+                "lines": ledger.lines}
 
+
+# --- read models -----------------------------------------------------------------------------
 
 class CasePoints(LogProjection):
-    """Read model: points awarded per case (for the suggestion view)."""
+    """Read model: points lines per case (for the suggestion view)."""
 
     def __init__(self, app: PointsApplication) -> None:
         super().__init__(app)
         self.by_case: dict[str, list[dict[str, Any]]] = {}
         self.ledger_owner: dict[str, str] = {}
+        self.aggregates_by_case: dict[str, set[str]] = {}
 
     def clear(self) -> None:
         self.by_case.clear()
         self.ledger_owner.clear()
+        self.aggregates_by_case.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
+        case_ref = (getattr(domain_event, "case_id", None) if not isinstance(
+            domain_event, DutyLedger.FactRecorded) else domain_event.ref)
+        if isinstance(domain_event, Activity.Submitted):
+            case_ref = key  # an activity is its own case for the audit history
+        if case_ref and isinstance(domain_event, (DutyLedger.Event, Activity.Event)):
+            self.aggregates_by_case.setdefault(case_ref, set()).add(key)
         if isinstance(domain_event, DutyLedger.Opened):
             self.ledger_owner[key] = domain_event.deputy_id
         elif isinstance(domain_event, DutyLedger.PointsAwarded) and domain_event.case_id:
@@ -112,6 +531,153 @@ class CasePoints(LogProjection):
                 "cause_kind": domain_event.cause_kind,
                 "rule_version": domain_event.rule_version,
             })
+        elif isinstance(domain_event, DutyLedger.PointsRevoked) and domain_event.case_id:
+            self.by_case.setdefault(domain_event.case_id, []).append({
+                "deputy_id": self.ledger_owner.get(key),
+                "points": domain_event.points,
+                "cause_kind": domain_event.cause_kind,
+                "rule_version": None,
+                "revoked": True,
+                "reason": domain_event.reason,
+            })
 
     def query(self, case_id: str) -> list[dict[str, Any]]:
         return list(self.by_case.get(case_id, []))
+
+    def audit_scope(self, case_id: str) -> tuple[list[UUID], Callable[[dict[str, Any]], bool]]:
+        """For the audit history: the ledgers with lines or facts about a case (only those
+        entries are listed; each ledger's chain is still verified whole), or the activity."""
+        ids = sorted(self.aggregates_by_case.get(case_id, ()))
+
+        def include(entry: dict[str, Any]) -> bool:
+            data = entry.get("data") or {}
+            return (entry.get("aggregate") == "Activity" or data.get("case_id") == case_id
+                    or data.get("ref") == case_id)
+
+        return [UUID(i) for i in ids], include
+
+
+class Rankings(LogProjection):
+    """Read model: each deputy's total and approved activities per year (积分排名).
+
+    Derived from the ledgers' events only; dropping and rebuilding it gives the same rankings.
+    """
+
+    def __init__(self, app: PointsApplication) -> None:
+        super().__init__(app)
+        self.owner: dict[str, tuple[str, int]] = {}
+        self.totals: dict[tuple[int, str], float] = {}
+        self.activities: dict[tuple[int, str], int] = {}
+
+    def clear(self) -> None:
+        self.owner.clear()
+        self.totals.clear()
+        self.activities.clear()
+
+    def _add(self, key: str, points: float, activities: int = 0) -> None:
+        deputy_id, year = self.owner[key]
+        k = (year, deputy_id)
+        self.totals[k] = round(self.totals.get(k, 0.0) + points, 2)
+        self.activities[k] = self.activities.get(k, 0) + activities
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        key = str(domain_event.originator_id)
+        if isinstance(domain_event, DutyLedger.Opened):
+            self.owner[key] = (domain_event.deputy_id, domain_event.year)
+            self.totals.setdefault((domain_event.year, domain_event.deputy_id), 0.0)
+            self.activities.setdefault((domain_event.year, domain_event.deputy_id), 0)
+        elif isinstance(domain_event, DutyLedger.PointsAwarded):
+            self._add(key, domain_event.points, int(domain_event.cause_kind == "activity"))
+        elif isinstance(domain_event, DutyLedger.PointsRevoked):
+            self._add(key, domain_event.points, -int(domain_event.cause_kind == "activity"))
+        elif isinstance(domain_event, DutyLedger.Recalculated):
+            self._add(key, sum(a["delta"] for a in domain_event.adjustments))
+
+    def deputies_in(self, year: int) -> list[str]:
+        return [d for (y, d) in self.totals if y == year]
+
+    def query(self, deputies: dict[str, dict[str, Any]], year: int, group: str | None = None,
+              level: str | None = None) -> list[dict[str, Any]]:
+        ids = set(deputies) | set(self.deputies_in(year))
+        rows = []
+        for deputy_id in ids:
+            info = deputies.get(deputy_id, {})
+            if group and info.get("group") != group:
+                continue
+            if level and level not in (info.get("level"), info.get("level_zh")):
+                continue
+            rows.append({
+                "deputy_id": deputy_id, "name": info.get("name"), "group": info.get("group"),
+                "level": info.get("level"), "level_zh": info.get("level_zh"),
+                "station": info.get("station"),
+                "total": self.totals.get((year, deputy_id), 0.0),
+                "approved_activities": self.activities.get((year, deputy_id), 0),
+            })
+        return R.rank(rows)
+
+
+class ActivityIndex(LogProjection):
+    """Read model: every self-reported activity with its review state."""
+
+    def __init__(self, app: PointsApplication) -> None:
+        super().__init__(app)
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        key = str(domain_event.originator_id)
+        if isinstance(domain_event, Activity.Submitted):
+            self.items[key] = {
+                "id": key, "deputy_id": domain_event.deputy_id, "kind": domain_event.kind,
+                "date": domain_event.on.isoformat(), "description": domain_event.description,
+                "evidence": domain_event.evidence, "status": "pending",
+                "submitted_by": domain_event.submitted_by,
+                "submitted_at": domain_event.submitted_at.isoformat(),
+                "reviewed_by": None, "reviewed_at": None, "reason": None, "points": None,
+                "rule_version": None, "capped_by": None, "line_no": None,
+            }
+        elif isinstance(domain_event, Activity.Approved) and key in self.items:
+            self.items[key].update(
+                status="approved", reviewed_by=domain_event.reviewed_by,
+                reviewed_at=domain_event.reviewed_at.isoformat(), points=domain_event.points,
+                rule_version=domain_event.rule_version, capped_by=domain_event.capped_by,
+                line_no=domain_event.line_no)
+        elif isinstance(domain_event, Activity.Rejected) and key in self.items:
+            self.items[key].update(
+                status="rejected", reviewed_by=domain_event.reviewed_by,
+                reviewed_at=domain_event.reviewed_at.isoformat(), reason=domain_event.reason)
+
+    def query(self, status: str | None = None, deputy_id: str | None = None,
+              year: int | None = None) -> list[dict[str, Any]]:
+        found = [dict(a) for a in self.items.values()
+                 if (status is None or a["status"] == status)
+                 and (deputy_id is None or a["deputy_id"] == deputy_id)
+                 and (year is None or a["date"].startswith(f"{year}-"))]
+        return sorted(found, key=lambda a: (a["date"], a["submitted_at"], a["id"]))
+
+
+class RecalculationIndex(LogProjection):
+    """Read model: the recorded recalculations."""
+
+    def __init__(self, app: PointsApplication) -> None:
+        super().__init__(app)
+        self.items: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if isinstance(domain_event, Recalculation.Recorded):
+            self.items.append({
+                "id": str(domain_event.originator_id), "year": domain_event.year,
+                "rule_version": domain_event.rule_version, "reason": domain_event.reason,
+                "requested_by": domain_event.requested_by,
+                "requested_at": domain_event.requested_at.isoformat(),
+                "ledgers": domain_event.ledgers,
+                "total_delta": round(sum(l["delta"] for l in domain_event.ledgers), 2),
+            })
+
+    def query(self, year: int | None = None) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.items if year is None or r["year"] == year]

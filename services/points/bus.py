@@ -1,4 +1,4 @@
-"""Points' bus adapters."""
+"""Points' bus adapters: integration events out, upstream consumers in, request/reply routes."""
 
 from __future__ import annotations
 
@@ -8,29 +8,86 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.intake import SuggestionRegisteredV1
-from shared.contracts.points import PointsAwardedV1
+from shared.contracts.intake import (
+    MessageAnsweredV1,
+    MessageRatedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
+    SuggestionRegisteredV1,
+)
+from shared.contracts.points import (
+    ActivityReviewedV1,
+    PointsAwardedV1,
+    PointsRecalculatedV1,
+    PointsRevokedV1,
+)
+from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor
+from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
-from services.points.application import CasePoints, CaseRef, DeputyPoints, PointsApplication
-from services.points.domain import DutyLedger
+from services.points.application import (
+    ActivitiesQuery,
+    ActivityIndex,
+    ActivityRef,
+    CasePoints,
+    CaseRef,
+    DeputyPoints,
+    PointsApplication,
+    Rankings,
+    RankingsQuery,
+    Recalculate,
+    RecalculationIndex,
+    RecalculationsQuery,
+    RejectActivity,
+    RevokePoints,
+    SubmitActivity,
+)
+from services.points.domain import Activity, DutyLedger
+from services.points.record import deputy_record
+from services.points.report import render_report
 
 SERVICE = "points"
 
 
 def translate(app: PointsApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
-    if isinstance(event, DutyLedger.PointsAwarded):
+    if isinstance(event, (DutyLedger.PointsAwarded, DutyLedger.PointsRevoked,
+                          DutyLedger.Recalculated)):
         ledger: DutyLedger = app.repository.get(event.originator_id, version=event.originator_version)
-        return PointsAwardedV1(
-            **{**envelope, "case_id": event.case_id or envelope["case_id"]},
-            deputy_id=ledger.deputy_id,
-            year=ledger.year,
-            points=event.points,
-            cause_kind=event.cause_kind,
-            cause_ref=event.cause_ref,
-            rule_version=event.rule_version,
+        if isinstance(event, DutyLedger.PointsAwarded):
+            return PointsAwardedV1(
+                **{**envelope, "case_id": event.case_id or event.cause_ref},
+                deputy_id=ledger.deputy_id,
+                year=ledger.year,
+                points=event.points,
+                cause_kind=event.cause_kind,
+                cause_ref=event.cause_ref,
+                rule_version=event.rule_version,
+            )
+        if isinstance(event, DutyLedger.PointsRevoked):
+            line = ledger.lines[-1]
+            return PointsRevokedV1(
+                **{**envelope, "case_id": event.case_id or line["cause_ref"]},
+                deputy_id=ledger.deputy_id, year=ledger.year, points=event.points,
+                cause_kind=event.cause_kind, cause_ref=line["cause_ref"],
+                revoked_line=event.line_no, reason=event.reason,
+            )
+        return PointsRecalculatedV1(
+            **{**envelope, "case_id": event.recalculation_id},
+            deputy_id=ledger.deputy_id, year=ledger.year,
+            recalculation_id=event.recalculation_id, rule_version=event.rule_version,
+            delta=round(sum(a["delta"] for a in event.adjustments), 2),
+            adjusted_lines=[a["line_no"] for a in event.adjustments if a["delta"]],
+        )
+    if isinstance(event, (Activity.Approved, Activity.Rejected)):
+        activity: Activity = app.repository.get(event.originator_id, version=event.originator_version)
+        return ActivityReviewedV1(
+            **envelope,
+            activity_id=str(activity.id), deputy_id=activity.deputy_id, kind=activity.kind,
+            activity_date=activity.on, decision=activity.status,
+            points=activity.points, capped_by=activity.capped_by,
+            rule_version=activity.rule_version, reason=activity.reason,
         )
     return None
 
@@ -44,13 +101,92 @@ def build_runtime(
     settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
     app = PointsApplication(settings, clock=clock)
     case_points = CasePoints(app)
-    runtime = ServiceRuntime(settings, app, translate, projections=[case_points],
+    rankings = Rankings(app)
+    activities = ActivityIndex(app)
+    recalculations = RecalculationIndex(app)
+    runtime = ServiceRuntime(settings, app, translate,
+                             projections=[case_points, rankings, activities, recalculations],
                              tracer_provider=tracer_provider)
-    runtime.consume("intake", {SuggestionRegisteredV1: app.on_suggestion_registered})
+
+    def known_ledgers(year: int) -> list[str]:
+        rankings.catch_up()
+        return rankings.deputies_in(year)
+
+    app.known_ledgers = known_ledgers
+
+    runtime.consume("intake", {
+        SuggestionRegisteredV1: app.on_suggestion_registered,
+        SuggestionMergedV1: app.on_suggestion_merged,
+        SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
+        MessageAnsweredV1: app.on_message_answered,
+        MessageRatedV1: app.on_message_rated,
+    })
+    runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
+
+    runtime.command("submit_activity", SubmitActivity)(app.submit_activity)
+    runtime.command("approve_activity", ActivityRef)(app.approve_activity)
+    runtime.command("reject_activity", RejectActivity)(app.reject_activity)
+    runtime.command("revoke_points", RevokePoints)(app.revoke_points)
+    runtime.command("recalculate", Recalculate)(app.recalculate)
     runtime.query("deputy_points", DeputyPoints)(app.deputy_points)
 
     @runtime.query("case_points", CaseRef)
     def points_for_case(ref: CaseRef, actor: Actor) -> list[dict[str, Any]]:
         return case_points.query(ref.case_id)
+
+    if hasattr(runtime, "audit_cases"):  # the case history (GET /cases/{id}/history)
+        def audit_scope(case_id: str):
+            case_points.catch_up()
+            return case_points.audit_scope(case_id)
+
+        runtime.audit_cases(audit_scope)
+
+    @runtime.query("rankings", RankingsQuery)
+    def ranking(q: RankingsQuery, actor: Actor) -> dict[str, Any]:
+        if actor.role not in ("office", "leader", "deputy", "system"):
+            raise Forbidden("rankings are shown to deputies, the office and leaders")
+        year = q.year or app.this_year()
+        return {"year": year, "group": q.group, "level": q.level,
+                "order": "total points desc, then approved activities desc, then deputy id asc",
+                "rows": rankings.query(app.deputies, year, q.group, q.level)}
+
+    @runtime.query("list_activities", ActivitiesQuery)
+    def list_activities(q: ActivitiesQuery, actor: Actor) -> list[dict[str, Any]]:
+        deputy_id = q.deputy_id
+        if actor.role == "deputy":
+            if deputy_id and deputy_id != actor.deputy_id:
+                raise Forbidden("a deputy sees only their own activities")
+            deputy_id = actor.deputy_id
+        elif actor.role not in ("office", "leader", "system"):
+            raise Forbidden("activities are seen by the deputy, the office and leaders only")
+        return activities.query(q.status, deputy_id, q.year)
+
+    @runtime.query("get_activity", ActivityRef)
+    def get_activity(ref: ActivityRef, actor: Actor) -> dict[str, Any]:
+        activity = app.activity(ref.activity_id)
+        app.check_may_see(actor, activity.deputy_id)
+        return activity.as_dict()
+
+    def record_for(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        app.known_deputy(q.deputy_id)
+        app.check_may_see(actor, q.deputy_id)
+        return deputy_record(app, rankings, activities, q.deputy_id, q.year or app.this_year())
+
+    runtime.query("deputy_record", DeputyPoints)(record_for)
+
+    @runtime.query("deputy_report", DeputyPoints)
+    def report(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        record = record_for(q, actor)
+        return {"html": render_report(record, generated_at=app.clock.now())}
+
+    @runtime.query("rules")
+    def scoring_rules(_payload: Any, actor: Actor) -> list[dict[str, Any]]:
+        return app.rules.describe()
+
+    @runtime.query("list_recalculations", RecalculationsQuery)
+    def list_recalculations(q: RecalculationsQuery, actor: Actor) -> list[dict[str, Any]]:
+        if actor.role not in ("office", "leader", "system"):
+            raise Forbidden("recalculations are seen by the office and leaders")
+        return recalculations.query(q.year)
 
     return runtime
