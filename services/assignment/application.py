@@ -1,29 +1,70 @@
-"""Assignment's commands and queries over its event store."""
+"""Assignment's commands and queries over its event store.
+
+Configuration, read once at start:
+
+- ``config/units.yaml`` — the handling units;
+- ``config/routing.yaml`` — routing rules (category → proposed lead and co units);
+- ``config/assignment.yaml`` — deadline rules, co-unit offset, return window
+  (:class:`~services.assignment.domain.AssignmentPolicy`);
+- ``config/holidays.yaml`` — the working-day calendar (``shared.calendar.WorkingCalendar``);
+- ``config/leaders.yaml`` — leaders and special committees who may lead or supervise a case;
+- ``config/categories.yaml`` — category codes (a forwarded message without a known category
+  is filed as ``other``).
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 from uuid import UUID
 
+import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
+from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import Clock, SystemClock
-from shared.contracts.intake import SuggestionRegisteredV1
+from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
+from shared.contracts.supervision import CaseClosedV1, RehandlingStartedV1, ReplySubmittedV1
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
-from shared.rpc import Command, Conflict, Invalid, NotFound
+from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
 from shared.settings import ServiceSettings, load_config
 
-from services.assignment.domain import Assignment, Task, deadline_after
+from services.assignment.domain import (
+    AssignmentPolicy,
+    Assignment,
+    DeadlineRule,
+    Task,
+    due_date,
+    local_day,
+)
 
+MESSAGE_TITLE = "群众意见"  # the content of a citizen message is not on the bus
+OTHER_CATEGORY = "other"
+
+
+class CalendarNotReady(ServiceError):
+    """A deadline needs a year that config/holidays.yaml does not have yet."""
+
+    status = 503
+    title = "Working calendar not configured"
+
+    @classmethod
+    def from_exc(cls, exc: CalendarNotConfigured) -> CalendarNotReady:
+        return cls(str(exc), missing_year=exc.year,
+                   configured_years=list(exc.configured_years))
+
+
+# --- commands and queries ----------------------------------------------------------------
 
 class AssignSuggestion(Command):
     suggestion_id: str
     lead_unit_id: str | None = None
     co_unit_ids: list[str] = Field(default_factory=list)
+    deadline: date | None = Field(
+        None, description="an earlier deadline for the lead unit than the rule gives (a working day)")
 
 
 class CaseRef(Command):
@@ -37,6 +78,35 @@ class TaskRef(Command):
 class ListTasks(Command):
     unit_id: str | None = None
     case_id: str | None = None
+    status: str | None = None
+
+
+class RequestReturn(Command):
+    task_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RefuseReturn(Command):
+    task_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReassignTask(Command):
+    task_id: str
+    unit_id: str = Field(min_length=1)
+    reason: str | None = Field(None, min_length=1, max_length=2000)
+
+
+class DesignateLeadership(Command):
+    case_id: str
+    designee_id: str = Field(min_length=1)
+    designee_kind: Literal["leader", "committee"]
+    mode: Literal["lead", "supervise"]
+
+
+class WorkloadQuery(Command):
+    unit_id: str | None = None
+    nearest: int = Field(5, ge=0, le=100)
 
 
 class RoutingRules:
@@ -55,6 +125,15 @@ class RoutingRules:
         return None
 
 
+def load_mapping(settings: ServiceSettings, name: str) -> dict[str, Any]:
+    """Read ``config/<name>.yaml`` as a mapping (empty when the file is missing)."""
+    path = settings.config_dir / f"{name}.yaml"
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as f:
+        return dict(yaml.safe_load(f) or {})
+
+
 class AssignmentApplication(ServiceApplication):
     name = "assignment"
 
@@ -62,18 +141,25 @@ class AssignmentApplication(ServiceApplication):
         self.clock = clock or SystemClock()
         self.units = {u["id"]: u for u in load_config(settings, "units")}
         self.routing = RoutingRules(load_config(settings, "routing"))
+        self.policy = AssignmentPolicy.from_config(load_mapping(settings, "assignment"))
+        self.calendar = WorkingCalendar.from_config(settings.config_dir / "holidays.yaml")
+        self.leaders = {d["id"]: d for d in load_config(settings, "leaders")}
+        self.categories = {c["code"] for c in load_config(settings, "categories")}
         super().__init__(settings)
+
+    def today(self) -> date:
+        return local_day(self.clock.now())
 
     # --- reactions to upstream events ---------------------------------------------------
 
     def on_suggestion_registered(self, event: SuggestionRegisteredV1) -> list[Any]:
-        """Open the case for assignment with the routing proposal; assign at once if automatic."""
-        assignment_id = Assignment.create_id(event.case_id)
-        try:
-            self.repository.get(assignment_id)
+        """Open the case for assignment with the routing proposal; assign at once if automatic.
+
+        The clock starts now (the service's clock). If the working calendar cannot give the
+        deadline, the case is held for the office with the reason instead.
+        """
+        if self._exists(event.case_id):
             return []  # already opened (e.g. an earlier delivery under another event id)
-        except AggregateNotFoundError:
-            pass
         rule = self.routing.match(event.category, event.district)
         assignment = Assignment(
             case_id=event.case_id,
@@ -86,18 +172,97 @@ class AssignmentApplication(ServiceApplication):
             proposed_co_unit_ids=list(rule.get("co_units", [])) if rule else [],
             routing_rule_id=rule["id"] if rule else None,
         )
-        tasks: list[Task] = []
-        if rule and rule.get("automatic"):
-            tasks = assignment.assign(
-                rule["lead_unit"], list(rule.get("co_units", [])),
-                assigned_at=event.occurred_at, automatic=True,
-            )
+        if not (rule and rule.get("automatic")):
+            return [assignment]
+        return self._assign_automatically(assignment, rule["lead_unit"], list(rule.get("co_units", [])))
+
+    def on_message_forwarded(self, event: MessageForwardedV1) -> list[Any]:
+        """A citizen message forwarded to a unit (部门限时反馈): one assignment with one lead
+        task for that unit, due in working days by the message's urgency."""
+        if self._exists(event.case_id):
+            return []
+        category = event.category if event.category in self.categories else OTHER_CATEGORY
+        assignment = Assignment(
+            case_id=event.case_id,
+            number=None,
+            title=MESSAGE_TITLE,
+            category=category,
+            urgency=self.policy.message_urgency(event.category),
+            district=None,
+            proposed_lead_unit_id=event.unit_id,
+            proposed_co_unit_ids=[],
+            routing_rule_id=None,
+            case_kind="message",
+        )
+        if event.unit_id not in self.units:
+            assignment.hold(f"unknown unit {event.unit_id!r}: the office assigns the message")
+            return [assignment]
+        return self._assign_automatically(assignment, event.unit_id, [])
+
+    def on_reply_submitted(self, event: ReplySubmittedV1) -> list[Any]:
+        """The lead unit replied: its task no longer counts as open work."""
+        task = self._maybe_task(event.task_id)
+        if task and task.note_handling("replied", event.round, noted_at=event.occurred_at):
+            return [task]
+        return []
+
+    def on_rehandling_started(self, event: RehandlingStartedV1) -> list[Any]:
+        """The deputy was not satisfied (or a review found the promise not kept): the task is
+        open work again, in a new round (supervision keeps the round's deadline)."""
+        task = self._maybe_task(event.task_id)
+        if task and task.note_handling("open", event.round, noted_at=event.occurred_at):
+            return [task]
+        return []
+
+    def on_case_closed(self, event: CaseClosedV1) -> list[Any]:
+        """The case was closed out (销号): none of its tasks is open work any more."""
+        try:
+            assignment = self.repository.get(Assignment.create_id(event.case_id))
+        except AggregateNotFoundError:
+            return []
+        changed = []
+        for task_id in assignment.task_ids:
+            task = self._maybe_task(task_id)
+            if task and task.note_handling("closed", task.round, noted_at=event.occurred_at):
+                changed.append(task)
+        return changed
+
+    def _maybe_task(self, task_id: str) -> Task | None:
+        try:
+            return self._task(task_id)
+        except NotFound:
+            return None
+
+    def _assign_automatically(self, assignment: Assignment, lead: str, co: list[str]) -> list[Any]:
+        now = self.clock.now()
+        lead_rule = self.policy.lead_rule(assignment.case_kind, assignment.urgency)
+        try:
+            self._check_calendar(now, lead_rule, with_co=bool(co))
+        except CalendarNotReady as exc:
+            assignment.hold(f"automatic assignment held: {exc.detail}")
+            return [assignment]
+        tasks = assignment.assign(lead, co, assigned_at=now, automatic=True, policy=self.policy)
         return [assignment, *tasks]
+
+    def _check_calendar(self, assigned_at: datetime, lead_rule: DeadlineRule, with_co: bool) -> None:
+        """Make sure every date a new task needs can be computed, before recording it."""
+        try:
+            due_date(lead_rule, assigned_at, self.calendar)
+            if with_co:
+                due_date(self.policy.co_rule(lead_rule, assigned_at), assigned_at, self.calendar)
+            self.calendar.add_working_days(local_day(assigned_at),
+                                           self.policy.return_window_working_days)
+        except CalendarNotConfigured as exc:
+            raise CalendarNotReady.from_exc(exc) from None
 
     # --- commands -----------------------------------------------------------------------
 
     def assign_suggestion(self, cmd: AssignSuggestion, actor: Actor) -> dict[str, Any]:
+        """The office assigns (交办) a case: one lead unit, any co-units, optionally an earlier
+        deadline. Two concurrent assignments: one wins, the other gets 409 with the state."""
         assignment = self._assignment(cmd.suggestion_id)
+        if assignment.status == "assigned":
+            raise Conflict("the suggestion is already assigned", current=assignment.view())
         lead = cmd.lead_unit_id or assignment.proposed_lead_unit_id
         co = cmd.co_unit_ids if cmd.lead_unit_id else (cmd.co_unit_ids or assignment.proposed_co_unit_ids)
         if not lead:
@@ -114,68 +279,286 @@ class AssignmentApplication(ServiceApplication):
             errors.append({"loc": ["body", "co_unit_ids"], "msg": "duplicate co-units"})
         if errors:
             raise Invalid("the assignment has invalid fields", errors)
-        tasks = assignment.assign(lead, co, assigned_at=self.clock.now(), automatic=False)
+        now = self.clock.now()
+        lead_rule = self.policy.lead_rule(assignment.case_kind, assignment.urgency)
+        self._check_calendar(now, lead_rule, with_co=bool(co))
+        if cmd.deadline is not None:
+            lead_rule = self._office_deadline(cmd.deadline, now, lead_rule)
+        tasks = assignment.assign(lead, co, assigned_at=now, automatic=False,
+                                  policy=self.policy, lead_rule=lead_rule)
         try:
             self.save(assignment, *tasks)
         except IntegrityError:
             current = self._assignment(cmd.suggestion_id)
             raise Conflict("the suggestion was assigned meanwhile", current=current.view()) from None
-        return {"task_ids": [str(t.id) for t in tasks], **assignment.view()}
+        return {"task_ids": [str(t.id) for t in tasks], **assignment.view(),
+                "tasks": [t.view(self.calendar) for t in tasks]}
+
+    def _office_deadline(self, deadline: date, now: datetime, lead_rule: DeadlineRule) -> DeadlineRule:
+        """An office-set deadline: a working day after today, not later than the rule allows."""
+        limit = due_date(lead_rule, now, self.calendar)
+        try:
+            working = self.calendar.is_working_day(deadline)
+        except CalendarNotConfigured as exc:
+            raise Invalid.field(["body", "deadline"], str(exc)) from None
+        if deadline <= local_day(now):
+            raise Invalid.field(["body", "deadline"], "the deadline must be after the day of assignment")
+        if deadline > limit:
+            raise Invalid.field(["body", "deadline"],
+                                f"the deadline cannot be later than {limit.isoformat()} (the time limit)")
+        if not working:
+            raise Invalid.field(["body", "deadline"], f"{deadline.isoformat()} is not a working day")
+        return {"kind": "fixed", "date": deadline.isoformat()}
+
+    def request_return(self, cmd: RequestReturn, actor: Actor) -> dict[str, Any]:
+        """A unit asks to return (申请退回) its own task within the return window."""
+        if actor.role != "unit":
+            raise Forbidden("only the unit holding the task can ask to return it")
+        task = self._task(cmd.task_id, actor)
+        try:
+            task.request_return(cmd.reason, requested_at=self.clock.now(), calendar=self.calendar)
+        except CalendarNotConfigured as exc:
+            raise CalendarNotReady.from_exc(exc) from None
+        self._save(task)
+        return task.view(self.calendar)
+
+    def refuse_return(self, cmd: RefuseReturn, actor: Actor) -> dict[str, Any]:
+        """The office refuses a unit's return request: the task stays with the unit."""
+        self._require_office(actor)
+        task = self._task(cmd.task_id)
+        task.refuse_return(cmd.reason, refused_at=self.clock.now())
+        self._save(task)
+        return task.view(self.calendar)
+
+    def reassign_task(self, cmd: ReassignTask, actor: Actor) -> dict[str, Any]:
+        """The office reassigns (改办) a task to another unit: the old task is withdrawn, a new
+        task for the new unit starts a new clock. Usually this accepts the unit's return
+        request; the office may also reassign without one."""
+        self._require_office(actor)
+        if cmd.unit_id not in self.units:
+            raise Invalid.field(["body", "unit_id"], f"unknown unit {cmd.unit_id!r}")
+        task = self._task(cmd.task_id)
+        if task.status == "withdrawn":
+            raise Conflict("the task was already withdrawn", task=task.view(self.calendar))
+        assignment = self._assignment(task.case_id)
+        lead_task = None
+        now = self.clock.now()
+        if task.role == "co":
+            current = [self._task(t) for t in assignment.task_ids]
+            lead_task = next(t for t in current if t.role == "lead")
+            rule = self.policy.co_rule(lead_task.deadline_rule, lead_task.assigned_at)
+        else:
+            rule = self.policy.lead_rule(assignment.case_kind, assignment.urgency)
+        try:
+            due_date(rule, now, self.calendar)
+            self.calendar.add_working_days(local_day(now), self.policy.return_window_working_days)
+        except CalendarNotConfigured as exc:
+            raise CalendarNotReady.from_exc(exc) from None
+        pending = task.pending_return_request
+        reason = cmd.reason or (f"退回改办: {pending['reason']}" if pending else "改办 by the office")
+        new_task = assignment.reassign(task, cmd.unit_id, reason=reason, reassigned_at=now,
+                                       policy=self.policy, lead_task=lead_task)
+        # The old task's withdrawal is recorded (and published) before the new task.
+        self._save(task, new_task, assignment)
+        return {"withdrawn": task.view(self.calendar), "task": new_task.view(self.calendar),
+                "assignment": assignment.view()}
+
+    def designate_leadership(self, cmd: DesignateLeadership, actor: Actor) -> dict[str, Any]:
+        """The office designates a leader or special committee to lead (领办) or supervise
+        (重点督办) a case; tasks assigned afterwards carry the designation."""
+        self._require_office(actor)
+        designee = self.leaders.get(cmd.designee_id)
+        if designee is None:
+            raise Invalid.field(["body", "designee_id"], f"unknown leader or committee {cmd.designee_id!r}")
+        if designee["kind"] != cmd.designee_kind:
+            raise Invalid.field(["body", "designee_kind"],
+                                f"{cmd.designee_id} is a {designee['kind']}, not a {cmd.designee_kind}")
+        assignment = self._assignment(cmd.case_id)
+        assignment.designate_leadership(cmd.designee_id, designee["name_zh"], cmd.designee_kind,
+                                        cmd.mode, designated_at=self.clock.now())
+        self._save(assignment)
+        return self.case_assignment(CaseRef(case_id=cmd.case_id), actor)
 
     # --- queries ------------------------------------------------------------------------
 
     def case_assignment(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
         assignment = self._assignment(ref.case_id)
         view = assignment.view()
-        view["tasks"] = [self.repository.get(UUID(t)).view() for t in assignment.task_ids]
+        tasks = [self._task(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
+        if actor.role == "unit" and not any(t.unit_id == actor.unit_id for t in tasks):
+            raise NotFound(f"no case {ref.case_id}")
+        view["tasks"] = sorted((t.view(self.calendar) for t in tasks), key=lambda t: t["assigned_at"])
         return view
 
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+        return self._task(ref.task_id, actor).view(self.calendar)
+
+    def workload(self, q: WorkloadQuery, actor: Actor, index: TaskIndex) -> dict[str, Any]:
+        """Open tasks per unit and the nearest deadlines (a unit sees only its own)."""
+        if actor.role == "unit":
+            if q.unit_id and q.unit_id != actor.unit_id:
+                raise Forbidden("a unit sees only its own workload")
+            q = q.model_copy(update={"unit_id": actor.unit_id})
+        elif actor.role not in ("office", "leader"):
+            raise Forbidden("the workload is for the office, leaders and the units themselves")
+        if q.unit_id is not None and q.unit_id not in self.units:
+            raise NotFound(f"no unit {q.unit_id}")
+        unit_ids = [q.unit_id] if q.unit_id else list(self.units)
+        return {"as_of": self.today().isoformat(), "units": index.workload(unit_ids, q.nearest)}
+
+    def leaders_list(self, _: Any, __: Actor) -> list[dict[str, Any]]:
+        return list(self.leaders.values())
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_office(actor: Actor) -> None:
+        if actor.role != "office":
+            raise Forbidden("this needs the role office")
+
+    def _save(self, *aggregates: Any) -> None:
         try:
-            task: Task = self.repository.get(UUID(ref.task_id))
-        except (ValueError, AggregateNotFoundError):
-            raise NotFound(f"no task {ref.task_id}") from None
-        if actor.role == "unit" and actor.unit_id != task.unit_id:
-            raise NotFound(f"no task {ref.task_id}")
-        return task.view()
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict("the task or case changed meanwhile; reload it and try again") from None
+
+    def _exists(self, case_id: str) -> bool:
+        try:
+            self.repository.get(Assignment.create_id(case_id))
+            return True
+        except AggregateNotFoundError:
+            return False
 
     def _assignment(self, case_id: str) -> Assignment:
         try:
             return self.repository.get(Assignment.create_id(case_id))
         except AggregateNotFoundError:
-            raise NotFound(f"suggestion {case_id} is not registered for assignment (yet)") from None
+            raise NotFound(f"case {case_id} is not registered for assignment (yet)") from None
+
+    def _task(self, task_id: str, actor: Actor | None = None) -> Task:
+        try:
+            task = self.repository.get(UUID(task_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no task {task_id}") from None
+        if not isinstance(task, Task):
+            raise NotFound(f"no task {task_id}")
+        if actor is not None and actor.role == "unit" and actor.unit_id != task.unit_id:
+            raise NotFound(f"no task {task_id}")
+        return task
 
 
 class TaskIndex(LogProjection):
-    """Read model: tasks per unit and per case."""
+    """Read model: every task with its status and derived deadline, per unit and per case;
+    the units' workload (open tasks, nearest deadlines)."""
 
     def __init__(self, app: AssignmentApplication) -> None:
         super().__init__(app)
+        self.assignment_app = app
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.case_of: dict[str, str] = {}  # assignment id → case id
+        self.leadership: dict[str, dict[str, Any]] = {}  # case id → current designation
 
     def clear(self) -> None:
         self.tasks.clear()
+        self.case_of.clear()
+        self.leadership.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
+        originator = str(domain_event.originator_id)
         if isinstance(domain_event, Task.Assigned):
-            self.tasks[str(domain_event.originator_id)] = {
-                "task_id": str(domain_event.originator_id),
+            # Events recorded before some fields existed lack them: read with defaults.
+            rule = Task.rule_of(getattr(domain_event, "deadline_rule", None),
+                                getattr(domain_event, "time_limit_months", None))
+            try:  # derived exactly as the aggregate derives it
+                deadline: str | None = due_date(rule, domain_event.assigned_at,
+                                                self.assignment_app.calendar).isoformat()
+            except ValueError:
+                deadline = None
+            self.tasks[originator] = {
+                "task_id": originator,
                 "case_id": domain_event.case_id,
+                "case_kind": getattr(domain_event, "case_kind", "suggestion"),
                 "unit_id": domain_event.unit_id,
                 "role": domain_event.role,
-                "deadline": _deadline(domain_event).isoformat(),
+                "status": "assigned",
+                "handling": "open",
+                "assigned_at": domain_event.assigned_at.isoformat(),
+                "deadline": deadline,
                 "title": domain_event.title,
+                "category": domain_event.category,
+                "urgency": domain_event.urgency,
                 "number": domain_event.number,
+                "replaces_task_id": getattr(domain_event, "replaces_task_id", None),
+                "replaced_by_task_id": None,
             }
+        elif isinstance(domain_event, Task.ReturnRequested):
+            self.tasks[originator]["status"] = "return_requested"
+        elif isinstance(domain_event, Task.ReturnRefused):
+            self.tasks[originator]["status"] = "assigned"
+        elif isinstance(domain_event, Task.Withdrawn):
+            self.tasks[originator].update(status="withdrawn",
+                                          replaced_by_task_id=domain_event.replaced_by_task_id)
+        elif isinstance(domain_event, Task.HandlingNoted):
+            self.tasks[originator]["handling"] = domain_event.handling
+        elif isinstance(domain_event, Assignment.Opened):
+            self.case_of[originator] = domain_event.case_id
+        elif isinstance(domain_event, Assignment.LeadershipDesignated):
+            self.leadership[self.case_of[originator]] = {
+                "designee_id": domain_event.designee_id,
+                "designee_name": domain_event.designee_name,
+                "designee_kind": domain_event.designee_kind,
+                "mode": domain_event.mode,
+            }
+
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "leadership": self.leadership.get(row["case_id"])}
 
     def query(self, q: ListTasks) -> list[dict[str, Any]]:
         return sorted(
-            (t for t in self.tasks.values()
+            (self._row(t) for t in self.tasks.values()
              if (q.unit_id is None or t["unit_id"] == q.unit_id)
-             and (q.case_id is None or t["case_id"] == q.case_id)),
-            key=lambda t: (t["deadline"], t["task_id"]),
+             and (q.case_id is None or t["case_id"] == q.case_id)
+             and (q.status is None or t["status"] == q.status)),
+            key=lambda t: (t["deadline"] or "9999", t["task_id"]),
         )
 
+    def workload(self, unit_ids: list[str], nearest: int) -> list[dict[str, Any]]:
+        """Per unit: open tasks (assigned, not withdrawn, not yet replied or closed), by role,
+        return requests waiting, overdue, and the ``nearest`` deadlines first."""
+        app = self.assignment_app
+        today = app.today()
+        out = []
+        for unit_id in unit_ids:
+            open_tasks = sorted(
+                (t for t in self.tasks.values()
+                 if t["unit_id"] == unit_id and t["status"] != "withdrawn" and t["handling"] == "open"),
+                key=lambda t: (t["deadline"] or "9999", t["task_id"]))
+            overdue = [t for t in open_tasks if t["deadline"] and t["deadline"] < today.isoformat()]
+            out.append({
+                "unit_id": unit_id,
+                "unit_name": app.units.get(unit_id, {}).get("name"),
+                "open_tasks": len(open_tasks),
+                "lead_tasks": sum(t["role"] == "lead" for t in open_tasks),
+                "co_tasks": sum(t["role"] == "co" for t in open_tasks),
+                "return_requests_pending": sum(t["status"] == "return_requested" for t in open_tasks),
+                "overdue": len(overdue),
+                "nearest_deadline": open_tasks[0]["deadline"] if open_tasks else None,
+                "nearest_deadlines": [
+                    {**self._row(t), "working_days_left": self._working_days_left(today, t["deadline"])}
+                    for t in open_tasks[:nearest]
+                ],
+            })
+        return out
 
-def _deadline(event: Any) -> date:
-    return deadline_after(event.assigned_at, event.time_limit_months)
+    def _working_days_left(self, today: date, deadline: str | None) -> int | None:
+        """Working days from today to the deadline; negative when overdue."""
+        if deadline is None:
+            return None
+        day = date.fromisoformat(deadline)
+        calendar = self.assignment_app.calendar
+        try:
+            if day >= today:
+                return calendar.working_days_between(today, day)
+            return -calendar.working_days_between(day, today)
+        except ValueError:
+            return None

@@ -1,4 +1,5 @@
-"""Assignment's bus adapters: consumes registrations, answers requests, publishes tasks."""
+"""Assignment's bus adapters: consumes registrations, forwarded messages and supervision's
+handling news, answers requests, publishes assignments, tasks and their changes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.assignment import SuggestionAssignedV1, TaskAssignedV1
-from shared.contracts.intake import SuggestionRegisteredV1
+from shared.contracts.assignment import (
+    LeadershipDesignatedV1,
+    SuggestionAssignedV1,
+    TaskAssignedV1,
+    TaskReturnRefusedV1,
+    TaskReturnRequestedV1,
+    TaskWithdrawnV1,
+)
+from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
+from shared.contracts.supervision import CaseClosedV1, RehandlingStartedV1, ReplySubmittedV1
 from shared.eventstore import Actor
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -18,9 +27,14 @@ from services.assignment.application import (
     AssignmentApplication,
     AssignSuggestion,
     CaseRef,
+    DesignateLeadership,
     ListTasks,
+    ReassignTask,
+    RefuseReturn,
+    RequestReturn,
     TaskIndex,
     TaskRef,
+    WorkloadQuery,
 )
 from services.assignment.domain import Assignment, Task
 
@@ -28,8 +42,11 @@ SERVICE = "assignment"
 
 
 def translate(app: AssignmentApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
+    """Domain event → integration event (or None: not published)."""
     if isinstance(event, Assignment.Assigned):
         assignment: Assignment = app.repository.get(event.originator_id, version=event.originator_version)
+        if assignment.case_kind != "suggestion":
+            return None  # a forwarded message has only its task_assigned
         return SuggestionAssignedV1(
             **{**envelope, "case_id": assignment.case_id},
             lead_unit_id=event.lead_unit_id,
@@ -38,21 +55,42 @@ def translate(app: AssignmentApplication, event: Any, envelope: dict[str, Any]) 
             routing_rule_id=assignment.routing_rule_id,
             automatic=event.automatic,
         )
+    if isinstance(event, Assignment.LeadershipDesignated):
+        assignment = app.repository.get(event.originator_id, version=event.originator_version)
+        return LeadershipDesignatedV1(
+            **{**envelope, "case_id": assignment.case_id},
+            designee_id=event.designee_id,
+            designee_name=event.designee_name,
+            designee_kind=event.designee_kind,
+            mode=event.mode,
+        )
+    if not isinstance(event, (Task.Assigned, Task.Withdrawn, Task.ReturnRequested, Task.ReturnRefused)):
+        return None
+    task: Task = app.repository.get(event.originator_id, version=event.originator_version)
+    envelope = {**envelope, "case_id": task.case_id}
     if isinstance(event, Task.Assigned):
-        task: Task = app.repository.get(event.originator_id, version=event.originator_version)
         return TaskAssignedV1(
-            **{**envelope, "case_id": task.case_id},
+            **envelope,
             task_id=str(task.id),
             unit_id=task.unit_id,
             role=task.role,
             assigned_at=task.assigned_at,
-            deadline=task.deadline,
+            deadline=task.deadline(app.calendar),
             title=task.title,
             category=task.category,
             urgency=task.urgency,
             number=task.number,
+            case_kind=task.case_kind,
         )
-    return None
+    if isinstance(event, Task.Withdrawn):
+        return TaskWithdrawnV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+                               reason=event.reason, replaced_by_task_id=event.replaced_by_task_id)
+    if isinstance(event, Task.ReturnRequested):
+        return TaskReturnRequestedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+                                     reason=event.reason,
+                                     window_end=task.return_window_end(app.calendar))
+    return TaskReturnRefusedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+                               reason=event.reason)
 
 
 def build_runtime(
@@ -66,16 +104,33 @@ def build_runtime(
     index = TaskIndex(app)
     runtime = ServiceRuntime(settings, app, translate, projections=[index],
                              tracer_provider=tracer_provider)
-    runtime.consume("intake", {SuggestionRegisteredV1: app.on_suggestion_registered})
+    runtime.consume("intake", {
+        SuggestionRegisteredV1: app.on_suggestion_registered,
+        MessageForwardedV1: app.on_message_forwarded,
+    })
+    runtime.consume("supervision", {
+        ReplySubmittedV1: app.on_reply_submitted,
+        RehandlingStartedV1: app.on_rehandling_started,
+        CaseClosedV1: app.on_case_closed,
+    })
     runtime.command("assign_suggestion", AssignSuggestion)(app.assign_suggestion)
+    runtime.command("request_return", RequestReturn)(app.request_return)
+    runtime.command("refuse_return", RefuseReturn)(app.refuse_return)
+    runtime.command("reassign_task", ReassignTask)(app.reassign_task)
+    runtime.command("designate_leadership", DesignateLeadership)(app.designate_leadership)
     runtime.query("case_assignment", CaseRef)(app.case_assignment)
     runtime.query("get_task", TaskRef)(app.get_task)
+    runtime.query("leaders")(app.leaders_list)
 
     @runtime.query("list_tasks", ListTasks)
     def list_tasks(q: ListTasks, actor: Actor) -> list[dict[str, Any]]:
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
         return index.query(q)
+
+    @runtime.query("workload", WorkloadQuery)
+    def workload(q: WorkloadQuery, actor: Actor) -> dict[str, Any]:
+        return app.workload(q, actor, index)
 
     @runtime.query("units")
     def units(_: Any, __: Actor) -> list[dict[str, Any]]:

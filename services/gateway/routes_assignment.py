@@ -1,11 +1,138 @@
-"""Gateway routes owned by the assignment service (see ../shared/API.md)."""
+"""Gateway routes owned by the assignment service (see ../shared/API.md).
+
+The assignment itself (``POST /api/v1/suggestions/{id}/assignment``) is in app.py; these are
+the routes around it: return requests and reassignment (申请退回 / 改办), leadership
+designation (领导领办 / 重点督办), the assignment view of a case, and the units' workload.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query
+from pydantic import Field
+
+from services.gateway.auth import Principal, require
+from services.gateway.deps import Any_, Office, ServicesDep, StrictBody
 
 API = "/api/v1"
+
+Unit = Annotated[Principal, Depends(require("unit"))]
+OfficeLeaderOrUnit = Annotated[Principal, Depends(require("office", "leader", "unit"))]
+OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
+
+NOT_ALLOWED = {403: {"description": "not this role"}, 404: {"description": "no such task or case"}}
+
+
+class ReturnRequestBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=2000, examples=["该事项属于区交通运输局职责"])
+
+
+class RefuseReturnBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=2000, examples=["该事项由贵单位牵头办理"])
+
+
+class ReassignBody(StrictBody):
+    unit_id: str = Field(min_length=1, examples=["unit-c"])
+    reason: str | None = Field(None, min_length=1, max_length=2000,
+                               description="defaults to the unit's return request reason")
+
+
+class LeadershipBody(StrictBody):
+    designee_id: str = Field(min_length=1, examples=["leader-1"],
+                             description="a leader or committee of GET /api/v1/leaders")
+    designee_kind: Literal["leader", "committee"]
+    mode: Literal["lead", "supervise"] = Field(
+        description="lead: the designee leads the handling (领办); supervise: key supervision (重点督办)")
 
 
 def register_assignment_routes(app: FastAPI) -> None:
     """Add the assignment routes to the gateway app."""
+    tags = ["assignment"]
+
+    @app.post(f"{API}/tasks/{{task_id}}/return-request", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "the return window has closed (the body names it "
+                                            "and its end date), or a request is already waiting"}},
+              summary="A unit asks to return (申请退回) its own task, within the return window")
+    async def request_return(task_id: str, body: ReturnRequestBody, services: ServicesDep,
+                             principal: Unit) -> dict[str, Any]:
+        """Allowed within the configured window (default 5 working days after the day of
+        assignment). The task shows ``status: return_requested`` until the office reassigns
+        it or refuses the request."""
+        return await services.call("assignment", "request_return",
+                                   {"task_id": task_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/tasks/{{task_id}}/return-request/refuse", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "no return request is waiting"}},
+              summary="The office refuses a unit's return request; the task stays with the unit")
+    async def refuse_return(task_id: str, body: RefuseReturnBody, services: ServicesDep,
+                            principal: Office) -> dict[str, Any]:
+        return await services.call("assignment", "refuse_return",
+                                   {"task_id": task_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/tasks/{{task_id}}/reassign", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "the task was withdrawn already, or the unit "
+                                            "already handles the case"}},
+              summary="The office reassigns (改办) a task to another unit")
+    async def reassign(task_id: str, body: ReassignBody, services: ServicesDep,
+                       principal: Office) -> dict[str, Any]:
+        """Withdraws the task (``task_withdrawn``) and gives its role to ``unit_id`` in a new
+        task with a new clock (``task_assigned``); both stay in the case's history.
+
+        This is how the office accepts a unit's return request, but it does not need one: the
+        office may reassign any current task of a case it assigned (e.g. a misassignment it
+        noticed itself). A new lead task starts the case's time limit again; a new co-unit
+        task is due the configured working days before the current lead's deadline."""
+        return await services.call("assignment", "reassign_task",
+                                   {"task_id": task_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/leadership", tags=tags, responses=NOT_ALLOWED,
+              summary="The office designates a leader or committee to lead or supervise a case")
+    async def designate_leadership(suggestion_id: str, body: LeadershipBody,
+                                   services: ServicesDep, principal: Office) -> dict[str, Any]:
+        """Publishes ``leadership_designated``. The designation shows on the assignment view
+        (``GET .../assignment``) and on every task assigned afterwards; a new designation
+        replaces the current one. Returns the assignment view."""
+        return await services.call("assignment", "designate_leadership",
+                                   {"case_id": suggestion_id, **body.model_dump()}, principal)
+
+    async def case_assignment(case_id: str, services: Any, principal: Principal) -> dict[str, Any]:
+        return await services.call("assignment", "case_assignment", {"case_id": case_id}, principal)
+
+    @app.get(f"{API}/suggestions/{{suggestion_id}}/assignment", tags=tags, responses=NOT_ALLOWED,
+             summary="The assignment of a suggestion: units, tasks with deadlines, "
+                     "reassignments and leadership")
+    async def get_suggestion_assignment(suggestion_id: str, services: ServicesDep,
+                                        principal: OfficeLeaderOrUnit) -> dict[str, Any]:
+        """Every task of the case, current and withdrawn, with its deadline, the rule that
+        gives it, its return requests and (when designated before it was assigned) the
+        leadership. A unit sees only cases it has a task in."""
+        return await case_assignment(suggestion_id, services, principal)
+
+    @app.get(f"{API}/cases/{{case_id}}/assignment", tags=tags, responses=NOT_ALLOWED,
+             summary="The assignment of a case (a suggestion or a forwarded citizen message)")
+    async def get_case_assignment(case_id: str, services: ServicesDep,
+                                  principal: OfficeLeaderOrUnit) -> dict[str, Any]:
+        return await case_assignment(case_id, services, principal)
+
+    @app.get(f"{API}/leaders", tags=["reference"],
+             summary="Leaders and special committees who may lead or supervise a case")
+    async def leaders(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
+        return await services.call("assignment", "leaders", principal=principal)
+
+    @app.get(f"{API}/units/workload", tags=tags, responses=NOT_ALLOWED,
+             summary="Open tasks per unit and their nearest deadlines (office, leaders)")
+    async def workload(services: ServicesDep, principal: OfficeOrLeader,
+                       nearest: Annotated[int, Query(ge=0, le=100)] = 5) -> dict[str, Any]:
+        """Per unit: ``open_tasks`` (assigned, not withdrawn, not yet replied or closed),
+        ``lead_tasks``, ``co_tasks``, ``return_requests_pending``, ``overdue``, and the
+        ``nearest`` earliest deadlines with the working days left (negative: overdue)."""
+        return await services.call("assignment", "workload", {"nearest": nearest}, principal)
+
+    @app.get(f"{API}/units/{{unit_id}}/workload", tags=tags, responses=NOT_ALLOWED,
+             summary="One unit's open tasks and nearest deadlines (a unit sees only its own)")
+    async def unit_workload(unit_id: str, services: ServicesDep, principal: OfficeLeaderOrUnit,
+                            nearest: Annotated[int, Query(ge=0, le=100)] = 5) -> dict[str, Any]:
+        result = await services.call("assignment", "workload",
+                                     {"unit_id": unit_id, "nearest": nearest}, principal)
+        return {"as_of": result["as_of"], **result["units"][0]}

@@ -75,3 +75,33 @@ class LeadershipDesignatedV1(_Assignment):
     designee_name: str
     designee_kind: Literal["leader", "committee"]
     mode: Literal["lead", "supervise"]
+
+
+class TaskReturnRequestedV1(_Assignment):
+    name: ClassVar[str] = "task_return_requested"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A handling unit asked to return (申请退回) its task within the return window, with a "
+        "reason; the office reassigns it (task_withdrawn + task_assigned) or refuses "
+        "(task_return_refused). Published for the audit trail."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    task_id: str
+    unit_id: str
+    reason: str
+    window_end: date = Field(description="the last day of the return window")
+
+
+class TaskReturnRefusedV1(_Assignment):
+    name: ClassVar[str] = "task_return_refused"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office refused a unit's return request: the task stays with the unit and its "
+        "deadline is unchanged. Published for the audit trail."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    task_id: str
+    unit_id: str
+    reason: str
