@@ -108,8 +108,6 @@ def status(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--js
     console.print(table)
 
 
-if __name__ == "__main__":
-    app()
 
 
 @app.command("verify-export")
@@ -139,3 +137,52 @@ def verify_export(path: typer.FileText = typer.Argument(..., help="a file saved 
         console.print(table)
     if broken or not results:
         raise typer.Exit(1)
+
+
+@app.command()
+def verify(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check every hash chain in every service's store and reconcile across services
+    (registered suggestions have tasks; resolved, satisfied cases have their points)."""
+    from ops.verify import verify_platform
+
+    with console.status("verifying hash chains and reconciling the services"):
+        result = asyncio.run(verify_platform(_url(nats_url)))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        table = Table("service", "aggregates", "events", "broken chains")
+        for service, c in result["chains"].items():
+            table.add_row(service, str(c["aggregates"]), str(c["events"]), str(len(c["broken"])))
+        console.print(table)
+        r = result["reconciliation"]
+        console.print(f"registered suggestions: {r['registered_suggestions']}, without a task: "
+                      f"{len(r['registered_without_task'])}; closed cases: {r['closed_cases']}, "
+                      f"resolved without points: {len(r['resolved_without_points'])}")
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay_log(service: str = typer.Argument(..., help="intake, assignment, supervision or points"),
+           start: int = typer.Option(..., "--from", help="first notification id"),
+           end: int = typer.Option(..., "--to", help="last notification id (inclusive)"),
+           nats_url: str = NatsOption) -> None:
+    """Republish a range of a service's event log to its stream (same message ids: the stream
+    drops copies within its duplicate window and consumers ignore what they have processed)."""
+    from ops.verify import _call
+    import nats
+
+    async def call() -> dict:
+        nc = await nats.connect(_url(nats_url))
+        try:
+            return await _call(nc, service, "republish", {"start": start, "end": end})
+        finally:
+            await nc.close()
+
+    with console.status(f"republishing {service} notifications {start}..{end}"):
+        result = asyncio.run(call())
+    typer.echo(f"{service}: republished {result['republished']} integration events")
+
+
+if __name__ == "__main__":
+    app()

@@ -24,7 +24,14 @@ from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Tracking, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Tracking,
+    Transcoding,
+)
 from eventsourcing.utils import get_topic
 
 from shared.audit import (
@@ -242,7 +249,7 @@ class ServiceApplication(Application):
         return [
             {"originator_id": str(e.originator_id), "version": e.originator_version,
              "topic": e.topic, "state": mapper.raw_state(e)}
-            for e in self.recorder.select_events(originator_id)
+            for e in self.recorder.select_events(as_uuid(originator_id))
         ]
 
     def _stored_chain_hash(self, originator_id: Any, version: int) -> str:
@@ -320,7 +327,10 @@ class ServiceApplication(Application):
         return self.recorder.max_tracking_id(OUTBOX_TRACKING_NAME) or 0  # type: ignore[attr-defined]
 
     def record_outbox_position(self, notification_id: int) -> None:
-        self.recorder.insert_tracking(Tracking(OUTBOX_TRACKING_NAME, notification_id))  # type: ignore[attr-defined]
+        try:
+            self.recorder.insert_tracking(Tracking(OUTBOX_TRACKING_NAME, notification_id))  # type: ignore[attr-defined]
+        except IntegrityError:
+            pass  # another replica published the same batch (de-duplicated by Nats-Msg-Id)
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -131,6 +131,29 @@ class OutboxRelay:
             if self.on_published and messages:
                 self.on_published(len(messages))
 
+    async def republish(self, start: int, end: int) -> int:
+        """Publish notifications ``start..end`` again, whatever the recorded position."""
+        sent = 0
+        position = start
+        while position <= end:
+            batch = await asyncio.to_thread(
+                self.app.recorder.select_notifications, start=position,
+                limit=min(self.batch_size, end - position + 1))
+            batch = [n for n in batch if n.id <= end]
+            if not batch:
+                break
+            messages = []
+            for notification in batch:
+                domain_event = self.app.mapper.to_domain_event(notification)
+                envelope = envelope_for(self.service, domain_event, notification.id)
+                integration_event = self.translate(self.app, domain_event, envelope)
+                if integration_event is not None:
+                    messages.append((integration_event, event_metadata(domain_event).get("trace") or {}))
+            await asyncio.gather(*(self._publish(e, c) for e, c in messages))
+            sent += len(messages)
+            position = batch[-1].id + 1
+        return sent
+
     async def _publish(self, event: IntegrationEvent, carrier: dict[str, Any]) -> None:
         with attached_trace_context(carrier):
             with self.tracer.start_as_current_span(

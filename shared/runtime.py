@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import socket
 from contextlib import asynccontextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from shared.consumer import ExactlyOnceConsumer, Handler
@@ -39,9 +41,23 @@ from shared.streams import (
 from shared.telemetry import build_tracer_provider
 
 log = logging.getLogger(__name__)
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # tells replicas apart in health answers
 
 
 CaseScope = Callable[[str], "tuple[list[Any], Callable[[dict[str, Any]], bool] | None]"]
+
+
+class VerifyStore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, description="stop after this many broken chains")
+
+
+class Republish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(ge=1, description="first notification id")
+    end: int = Field(ge=1, description="last notification id (inclusive)")
 
 
 class CaseHistoryQuery(BaseModel):
@@ -107,6 +123,8 @@ class ServiceRuntime:
         self.case_scope: CaseScope | None = None
         self.query("health")(self._health)
         self.query("rebuild_read_models")(self._rebuild_read_models)
+        self.query("verify_store", VerifyStore)(self._verify_store)
+        self.query("republish", Republish)(self._republish)
         self.query("metrics")(lambda _p, _a: {"text": self.metrics.render(
             self.app.max_notification_id, self.app.outbox_position)})
 
@@ -215,6 +233,7 @@ class ServiceRuntime:
                 ack_policy=AckPolicy.MANUAL,
             )(self._consumer_handler(consumer))
         await asyncio.to_thread(self.catch_up)
+        self._loop = asyncio.get_running_loop()
         await self.broker.start()
         self.relay.start()
         self.relay.wake()
@@ -329,10 +348,43 @@ class ServiceRuntime:
             rebuilt[type(projection).__name__] = projection.catch_up()
         return {"service": self.service, "events_applied": rebuilt}
 
+    def _verify_store(self, q: VerifyStore, _actor: Actor) -> dict[str, Any]:
+        """Check the hash chain of every aggregate in this service's store."""
+        from shared.audit import verify_chain
+
+        seen: dict[Any, None] = {}
+        start = 1
+        while True:
+            batch = self.app.recorder.select_notifications(start=start, limit=1000)
+            if not batch:
+                break
+            for n in batch:
+                seen.setdefault(n.originator_id, None)
+            start = batch[-1].id + 1
+        broken = []
+        events = 0
+        for aggregate_id in seen:
+            result = verify_chain(self.app.stored_records(aggregate_id))
+            events += result["events"]
+            if not result["ok"]:
+                broken.append({"aggregate_id": str(aggregate_id), **result})
+                if len(broken) >= q.limit:
+                    break
+        return {"service": self.service, "aggregates": len(seen), "events": events,
+                "broken": broken, "ok": not broken}
+
+    def _republish(self, q: Republish, _actor: Actor) -> dict[str, Any]:
+        """Publish a range of this service's log again (same Nats-Msg-Id: the stream drops
+        copies inside its duplicate window; consumers are idempotent beyond it)."""
+        future = asyncio.run_coroutine_threadsafe(
+            self.relay.republish(q.start, q.end), self._loop)
+        return {"service": self.service, "republished": future.result(timeout=600)}
+
     def _health(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
         max_id = self.app.max_notification_id()
         return {
             "service": self.service,
+            "instance": INSTANCE,
             "ready": self.ready,
             "nats_connected": self.broker.config.connection_state.connection.is_connected
             if self.ready else False,

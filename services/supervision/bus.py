@@ -164,6 +164,12 @@ def build_runtime(
             q = q.model_copy(update={"unit_id": actor.unit_id})
         return index.list_tasks(q.unit_id, q.case_id, q.status)
 
+    @runtime.query("closed_cases", Command)
+    def closed_cases(_: Command, actor: Actor) -> list[dict[str, Any]]:
+        """Every closed case with its outcome (for reconciliation with points)."""
+        return [{"case_id": c.case_id, "case_kind": c.case_kind, **c.final}
+                for c in index.cases.values() if c.is_closed]
+
     @runtime.query("board", BoardQuery)
     def board(q: BoardQuery, actor: Actor) -> dict[str, Any]:
         unit_id = actor.unit_id if actor.role == "unit" else q.unit_id

@@ -100,3 +100,40 @@ async def test_rebuilding_read_models_gives_the_same_answers(system):
              (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
     assert after == before
     assert "SupervisionIndex rebuilt from" in (await ops(url, "rebuild", "supervision")).stdout
+
+
+async def test_verify_reconciles_and_finds_an_edited_event_and_replay_changes_nothing(system):
+    url = system.nats_url
+    from tests.integration.test_audit_chains import tamper
+    from tests.integration.test_delivery import register_one, wait_for_points
+
+    for category in ("livelihood", "ecology"):
+        await register_one(url, category=category)
+    await wait_for_points(url, 6.0)
+
+    async def verified():
+        r = await ops(url, "verify", "--json")
+        assert r.stdout, r.stderr
+        result = json.loads(r.stdout)
+        return r.returncode == 0 and result["reconciliation"]["registered_suggestions"] == 2 and result
+
+    result = await eventually(verified, timeout=30, interval=0.5)
+    assert result["reconciliation"]["registered_without_task"] == []
+    assert all(c["ok"] and c["aggregates"] > 0 for c in result["chains"].values())
+
+    # Replaying intake's whole log republishes it; nothing happens twice downstream.
+    tasks_before = (await rpc(url, "supervision", "list_tasks", {}))["result"]
+    last = system.app("intake").max_notification_id()
+    r = await ops(url, "replay", "intake", "--from", "1", "--to", str(last))
+    assert r.returncode == 0, r.stderr
+    assert "republished" in r.stdout
+    await asyncio.sleep(1.0)
+    assert (await rpc(url, "supervision", "list_tasks", {}))["result"] == tasks_before
+
+    # Someone edits a supervision event in the database: verify names the aggregate.
+    task_id = tasks_before[0]["task_id"]
+    tamper(system.app("supervision"), task_id, 1, lambda s: s.update(unit_id="unit-z"))
+    r = await ops(url, "verify", "--json")
+    assert r.returncode == 1
+    broken = json.loads(r.stdout)["chains"]["supervision"]["broken"]
+    assert [b["aggregate_id"] for b in broken] == [task_id] and broken[0]["broken_at"] == 1
