@@ -24,10 +24,13 @@ from services.intake.domain import (
     RATINGS,
     URGENCIES,
     CitizenMessage,
+    PersonalDataAccessLog,
     RegistrationSequence,
     Suggestion,
+    merge_refusal,
 )
-from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone
+from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone, seal
+from services.intake.similarity import SimilarityIndex, excerpt
 
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 STAFF_ROLES = ("office", "leader", "unit", "deputy")
@@ -100,6 +103,27 @@ class PostMessage(Command):
 class MessageRef(Command):
     message_id: str
     token: str | None = Field(None, max_length=200)
+    # Why the office opens the personal data (kept in the access log), e.g. "回访" (follow-up call).
+    purpose: str | None = Field(None, max_length=200)
+
+
+class AccessLogRef(Command):
+    message_id: str
+
+
+class MergeSuggestion(Command):
+    suggestion_id: str
+    into: str = Field(min_length=1)
+
+
+class UndoMerge(Command):
+    suggestion_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SimilarRef(Command):
+    suggestion_id: str
+    limit: int = Field(20, ge=1, le=100)
 
 
 class AnswerMessage(Command):
@@ -155,6 +179,7 @@ class IntakeApplication(ServiceApplication):
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
         self.keys = KeyStore(settings)
         self.message_index = MessageIndex(self)
+        self.similarity = SimilarityProjection(self)
 
     # --- commands -----------------------------------------------------------------------
 
@@ -262,19 +287,20 @@ class IntakeApplication(ServiceApplication):
             raise Invalid("the message has invalid fields", errors)
         token = secrets.token_urlsafe(24)
         personal = {k: v for k, v in (("name", cmd.contact_name), ("phone", cmd.contact_phone)) if v}
-        subject_id = ciphertext = None
-        if personal:
-            subject_id = str(uuid4())
-            ciphertext = self.keys.encrypt(subject_id, personal)
+        # Every poster is a data subject with a key of their own, anonymous ones too: the free
+        # text may hold personal details, and erasing the key makes it unreadable.
+        subject_id = str(uuid4())
+        key = self.keys.create(subject_id)
         message = CitizenMessage(
             station_id=cmd.station_id,
             grid=cmd.grid,
-            content=cmd.content,
+            content=None,
             category=cmd.category,
             follow_up_token_hash=token_hash(token),
             personal_data_ref=subject_id,
-            personal_data=ciphertext,
+            personal_data=seal(key, subject_id, personal) if personal else None,
             received_at=self.clock.now(),
+            sealed_content=seal(key, subject_id, cmd.content, "content"),
         )
         self.save(message)
         return {"id": str(message.id), "status": message.status, "follow_up_token": token}
@@ -285,6 +311,80 @@ class IntakeApplication(ServiceApplication):
         message.claim(deputy_id, claimed_at=self.clock.now(), time_limit=self.claim_time_limit)
         self._save_message(message)
         return self.message_view(message, actor)
+
+    # --- suggestions: merging and similar matters ---------------------------------------
+
+    def merge_suggestion(self, cmd: MergeSuggestion, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office can merge suggestions")
+        if cmd.into == cmd.suggestion_id:
+            raise Conflict("a suggestion cannot be merged into itself")
+        source = self._suggestion(cmd.suggestion_id)
+        try:
+            target = self._suggestion(cmd.into)
+        except NotFound:
+            raise Invalid.field(["body", "into"], f"no suggestion {cmd.into}") from None
+        source.ensure_mergeable_source()
+        target.ensure_merge_target()
+        refusal = merge_refusal(str(source.id), str(target.id), self._merge_links(str(target.id)))
+        if refusal:
+            raise Conflict(refusal, status_now=source.status)
+        self.similarity.catch_up()
+        score = self.similarity.index.score(str(source.id), str(target.id))
+        now = self.clock.now()
+        source.merge_into(str(target.id), merged_at=now,
+                          score=round(score, 4) if score is not None else None)
+        target.source_merged(str(source.id), merged_at=now)
+        try:
+            self.save(source, target)
+        except IntegrityError:
+            raise Conflict("a suggestion changed meanwhile; reload it") from None
+        return {**suggestion_view(source), "target": suggestion_view(target)}
+
+    def undo_merge(self, cmd: UndoMerge, actor: Actor) -> dict[str, Any]:
+        if actor.role != "office":
+            raise Forbidden("only the office can undo a merge")
+        source = self._suggestion(cmd.suggestion_id)
+        if source.status != "merged" or source.merged_into is None:
+            raise Conflict(f"suggestion is {source.status}, not merged", status_now=source.status)
+        target = self._suggestion(source.merged_into)
+        now = self.clock.now()
+        source.undo_merge(reason=cmd.reason, undone_at=now)
+        target.source_unmerged(str(source.id), reason=cmd.reason, undone_at=now)
+        try:
+            self.save(source, target)
+        except IntegrityError:
+            raise Conflict("a suggestion changed meanwhile; reload it") from None
+        return {**suggestion_view(source), "target": suggestion_view(target)}
+
+    def _merge_links(self, start: str) -> dict[str, str | None]:
+        """merged_into along the chain from start (for the cycle check)."""
+        links: dict[str, str | None] = {}
+        current: str | None = start
+        while current is not None and current not in links and len(links) < 1000:
+            try:
+                nxt = self._suggestion(current).merged_into
+            except NotFound:
+                nxt = None
+            links[current] = nxt
+            current = nxt
+        return links
+
+    def similar_suggestions(self, ref: SimilarRef, actor: Actor) -> list[dict[str, Any]]:
+        if actor.role != "office":
+            raise Forbidden("only the office looks for similar matters")
+        suggestion = self._suggestion(ref.suggestion_id)
+        self.similarity.catch_up()
+        exclude = {suggestion.from_message_id} if suggestion.from_message_id else set()
+        return self.similarity.index.similar(str(suggestion.id), limit=ref.limit,
+                                             exclude=exclude)
+
+    def similar_messages(self, ref: MessageRef, actor: Actor) -> list[dict[str, Any]]:
+        if actor.role != "office":
+            raise Forbidden("only the office looks for similar matters")
+        message = self._message(ref.message_id)
+        self.similarity.catch_up()
+        return self.similarity.index.similar(str(message.id))
 
     def give_up_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "give up a claim")
@@ -313,10 +413,14 @@ class IntakeApplication(ServiceApplication):
         if deputy_id not in self.deputies:
             raise Invalid.field(["actor"], f"unknown deputy {deputy_id!r}")
         now = self.clock.now()
-        title = cmd.title or " ".join(message.content.split())[:60]
+        content = self.message_content(message)
+        if content == ERASED:
+            raise Conflict("the message's content is erased; it cannot become a suggestion",
+                           status_now=message.status)
+        title = cmd.title or " ".join(content.split())[:60]
         suggestion = Suggestion(
             title=title,
-            body=message.content,
+            body=content,
             category=category,
             lead_deputy_id=deputy_id,
             co_signer_ids=[],
@@ -340,7 +444,7 @@ class IntakeApplication(ServiceApplication):
         else:
             message.forward(cmd.unit_id, self.clock.now(), by_deputy=actor.deputy_id)
         self._save_message(message)
-        return self.message_view(message, actor)
+        return self.message_view(message, actor, route="forward_message")
 
     def rate_message(self, cmd: RateMessage, actor: Actor) -> dict[str, Any]:
         message = self._message(cmd.message_id)
@@ -382,7 +486,35 @@ class IntakeApplication(ServiceApplication):
             self._check_token(message, ref.token)
         elif actor.role == "unit" and message.unit_id != actor.unit_id:
             raise NotFound(f"no message {ref.message_id}")
-        return self.message_view(message, actor)
+        return self.message_view(message, actor, route="get_message", purpose=ref.purpose)
+
+    def access_log(self, ref: AccessLogRef, actor: Actor) -> list[dict[str, Any]]:
+        if actor.role != "office":
+            raise Forbidden("only the office reads the personal-data access log")
+        message = self._message(ref.message_id)
+        try:
+            log = self.repository.get(PersonalDataAccessLog.create_id(str(message.id)))
+        except AggregateNotFoundError:
+            return []
+        return [{**r, "read_at": r["read_at"].isoformat()} for r in log.reads]
+
+    def _record_access(self, message: CitizenMessage, actor: Actor, fields: list[str],
+                       route: str, purpose: str | None) -> None:
+        """One entry in the message's access log; the data is not shown if this fails."""
+        log_id = PersonalDataAccessLog.create_id(str(message.id))
+        for _ in range(10):
+            try:
+                log = self.repository.get(log_id)
+            except AggregateNotFoundError:
+                log = PersonalDataAccessLog(message_id=str(message.id))
+            log.record_read(username=actor.username, role=actor.role, fields=fields,
+                            route=route, purpose=purpose, read_at=self.clock.now())
+            try:
+                self.save(log)
+                return
+            except IntegrityError:
+                continue  # another read was recorded meanwhile: append after it
+        raise Conflict("could not record the access to personal data; try again")
 
     def list_messages(self, q: ListMessages, actor: Actor) -> list[dict[str, Any]]:
         if actor.role not in STAFF_ROLES:
@@ -436,9 +568,28 @@ class IntakeApplication(ServiceApplication):
             return None
         return self.keys.decrypt(message.personal_data_ref, message.personal_data)
 
-    def message_view(self, m: CitizenMessage, actor: Actor) -> dict[str, Any]:
+    def message_content(self, m: CitizenMessage) -> str:
+        """The free text: decrypted (newer events) or as recorded (older ones); ERASED once
+        the poster's personal data is erased."""
+        if m.personal_data_erased:
+            return ERASED
+        return self.content_of(m.personal_data_ref, m.sealed_content, m.content)
+
+    def content_of(self, subject_id: str | None, sealed: str | None,
+                   plain: str | None) -> str:
+        if sealed is None:
+            return plain if plain is not None else ""
+        if subject_id is None:
+            return ERASED
+        text = self.keys.decrypt(subject_id, sealed, "content")
+        return text if isinstance(text, str) else ERASED
+
+    def message_view(self, m: CitizenMessage, actor: Actor, route: str | None = None,
+                     purpose: str | None = None) -> dict[str, Any]:
+        """The message as this actor may see it. When the office is shown a name or phone
+        unmasked and a route is given, the read is recorded in the access log first."""
         contact_name = contact_phone = None
-        if m.personal_data_ref:
+        if m.personal_data_ref and m.personal_data:
             data = self.personal_data(m)
             if data is None:
                 contact_name = contact_phone = ERASED
@@ -446,6 +597,13 @@ class IntakeApplication(ServiceApplication):
                 contact_name, contact_phone = data.get("name"), data.get("phone")
                 if actor.role != "office":
                     contact_name, contact_phone = mask_name(contact_name), mask_phone(contact_phone)
+                elif route is not None:
+                    fields = [f for f, v in (("contact_name", contact_name),
+                                             ("contact_phone", contact_phone)) if v]
+                    if fields:
+                        self._record_access(m, actor, fields, route, purpose)
+        elif m.personal_data_erased and m.personal_data:
+            contact_name = contact_phone = ERASED
         station = self.stations.get(m.station_id, {})
         view = {
             "id": str(m.id),
@@ -453,7 +611,7 @@ class IntakeApplication(ServiceApplication):
             "station_id": m.station_id,
             "district": station.get("district"),
             "grid": m.grid,
-            "content": m.content,
+            "content": self.message_content(m),
             "category": m.category,
             "contact_name": contact_name,
             "contact_phone": contact_phone,
@@ -490,6 +648,9 @@ def suggestion_view(s: Suggestion) -> dict[str, Any]:
         "registered_at": s.registered_at.isoformat() if s.registered_at else None,
         "decline_reason": s.decline_reason,
         "from_message_id": s.from_message_id,
+        "merged_into": s.merged_into,
+        "merged_at": s.merged_at.isoformat() if s.merged_at else None,
+        "merged_sources": list(s.merged_sources),
         "version": s.version,
     }
 
@@ -516,6 +677,8 @@ class SuggestionIndex(LogProjection):
                 "number": None,
                 "deputy_ids": [domain_event.lead_deputy_id, *domain_event.co_signer_ids],
                 "submitted_at": domain_event.submitted_at.isoformat(),
+                "merged_into": None,
+                "merged_sources": [],
             }
             return
         row = self.rows.get(key)
@@ -526,6 +689,15 @@ class SuggestionIndex(LogProjection):
                        category=domain_event.category, urgency=domain_event.urgency)
         elif isinstance(domain_event, Suggestion.Declined):
             row.update(status="declined")
+        elif isinstance(domain_event, Suggestion.MergedInto):
+            row.update(status="merged", merged_into=domain_event.into_suggestion_id)
+        elif isinstance(domain_event, Suggestion.MergeUndone):
+            row.update(status=domain_event.restored_status, merged_into=None)
+        elif isinstance(domain_event, Suggestion.SourceMerged):
+            row.update(merged_sources=[*row["merged_sources"], domain_event.source_id])
+        elif isinstance(domain_event, Suggestion.SourceUnmerged):
+            row.update(merged_sources=[s for s in row["merged_sources"]
+                                       if s != domain_event.source_id])
 
     def query(self, q: ListSuggestions) -> list[dict[str, Any]]:
         rows = self.rows.values()
@@ -542,8 +714,9 @@ class SuggestionIndex(LogProjection):
 class MessageIndex(LogProjection):
     """Read model: citizen messages by station, status and unit (no personal data)."""
 
-    def __init__(self, app: ServiceApplication) -> None:
+    def __init__(self, app: IntakeApplication) -> None:
         super().__init__(app)
+        self.app: IntakeApplication = app
         self.rows: dict[str, dict[str, Any]] = {}
 
     def clear(self) -> None:
@@ -552,12 +725,16 @@ class MessageIndex(LogProjection):
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, CitizenMessage.Received):
+            # The text is held in memory only (decrypted here; gone once erased).
+            content = self.app.content_of(domain_event.personal_data_ref,
+                                          getattr(domain_event, "sealed_content", None),
+                                          domain_event.content)
             self.rows[key] = {
                 "id": key,
                 "station_id": domain_event.station_id,
                 "grid": domain_event.grid,
                 "category": domain_event.category,
-                "content": domain_event.content,
+                "content": content,
                 "status": "received",
                 "claimed_by": None,
                 "claim_expires_at": None,
@@ -587,6 +764,8 @@ class MessageIndex(LogProjection):
                        claim_expires_at=None)
         elif isinstance(domain_event, CitizenMessage.Rated):
             row.update(status="closed", rating=domain_event.rating)
+        elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
+            row.update(content=ERASED)
 
     def claims_expired_by(self, now: Any) -> list[str]:
         with self._lock:
@@ -604,3 +783,37 @@ class MessageIndex(LogProjection):
                 and (unit_id is None or r["unit_id"] == unit_id)
             ]
         return sorted(out, key=lambda r: r["received_at"])
+
+
+class SimilarityProjection(LogProjection):
+    """Read model: the similar-matters index (in memory) over suggestions and messages.
+
+    Open = a submitted or registered suggestion; a message not yet closed, converted (its
+    suggestion stands for it) or erased (its text is dropped from memory)."""
+
+    def __init__(self, app: IntakeApplication) -> None:
+        super().__init__(app)
+        self.app: IntakeApplication = app
+        self.index = SimilarityIndex()
+
+    def clear(self) -> None:
+        self.index.clear()
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        key = str(domain_event.originator_id)
+        if isinstance(domain_event, Suggestion.Submitted):
+            self.index.add(key, "suggestion", f"{domain_event.title}\n{domain_event.body}",
+                           notification_id, label=domain_event.title)
+        elif isinstance(domain_event, (Suggestion.Declined, Suggestion.MergedInto,
+                                       CitizenMessage.Converted, CitizenMessage.Rated)):
+            self.index.set_open(key, False)
+        elif isinstance(domain_event, Suggestion.MergeUndone):
+            self.index.set_open(key, domain_event.restored_status in ("submitted", "registered"))
+        elif isinstance(domain_event, CitizenMessage.Received):
+            text = self.app.content_of(domain_event.personal_data_ref,
+                                       getattr(domain_event, "sealed_content", None),
+                                       domain_event.content)
+            if text and text != ERASED:
+                self.index.add(key, "message", text, notification_id, label=excerpt(text))
+        elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
+            self.index.remove(key)

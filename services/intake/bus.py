@@ -10,10 +10,15 @@ from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
+    MessageAnsweredV1,
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    MessageRatedV1,
+    PersonalDataErasedV1,
     SuggestionDeclinedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
     SuggestionSubmittedV1,
 )
@@ -22,6 +27,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
 from services.intake.application import (
+    AccessLogRef,
     AnswerMessage,
     ConvertMessage,
     DeclineSuggestion,
@@ -30,13 +36,16 @@ from services.intake.application import (
     IntakeSettings,
     ListMessages,
     ListSuggestions,
+    MergeSuggestion,
     MessageRef,
     PostMessage,
     RateMessage,
     RegisterSuggestion,
+    SimilarRef,
     SubmitSuggestion,
     SuggestionIndex,
     SuggestionRef,
+    UndoMerge,
 )
 from services.intake.domain import CitizenMessage, Suggestion
 
@@ -71,6 +80,18 @@ def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any]) -> I
         suggestion = app.repository.get(event.originator_id, version=event.originator_version)
         return SuggestionDeclinedV1(**envelope, reason=event.reason,
                                     lead_deputy_id=suggestion.lead_deputy_id)
+    if isinstance(event, (Suggestion.MergedInto, Suggestion.MergeUndone)):
+        # case_id is the source; the target's own SourceMerged/SourceUnmerged stay inside.
+        source: Suggestion = app.repository.get(event.originator_id,
+                                                version=event.originator_version)
+        if isinstance(event, Suggestion.MergedInto):
+            return SuggestionMergedV1(**envelope, into_suggestion_id=event.into_suggestion_id,
+                                      lead_deputy_id=source.lead_deputy_id,
+                                      co_signer_ids=source.co_signer_ids,
+                                      source_number=source.number, score=event.score)
+        return SuggestionMergeUndoneV1(**envelope, into_suggestion_id=event.into_suggestion_id,
+                                       lead_deputy_id=source.lead_deputy_id,
+                                       co_signer_ids=source.co_signer_ids, reason=event.reason)
     return translate_message_event(app, event, envelope)
 
 
@@ -85,10 +106,13 @@ def translate_message_event(app: IntakeApplication, event: Any,
             district=station.get("district"),
             grid=event.grid,
             category=event.category,
-            has_contact=event.personal_data_ref is not None,
+            has_contact=event.personal_data is not None,
         )
+    if isinstance(event, CitizenMessage.PersonalDataErased):
+        return PersonalDataErasedV1(**envelope)
     if not isinstance(event, (CitizenMessage.Claimed, CitizenMessage.Forwarded,
-                              CitizenMessage.Converted)):
+                              CitizenMessage.Converted, CitizenMessage.Answered,
+                              CitizenMessage.Rated)):
         return None
     message: CitizenMessage = app.repository.get(event.originator_id,
                                                  version=event.originator_version)
@@ -101,8 +125,23 @@ def translate_message_event(app: IntakeApplication, event: Any,
         return MessageForwardedV1(**envelope, unit_id=event.unit_id,
                                   station_id=message.station_id, category=message.category,
                                   deputy_id=deputy_id)
+    if isinstance(event, CitizenMessage.Answered):
+        return MessageAnsweredV1(**envelope, deputy_id=event.deputy_id,
+                                 station_id=message.station_id)
+    if isinstance(event, CitizenMessage.Rated):
+        return MessageRatedV1(**envelope, rating=event.rating, station_id=message.station_id,
+                              handled_by=handled_by(message), deputy_id=message.claimed_by)
     return MessageConvertedV1(**envelope, suggestion_id=event.suggestion_id,
                               deputy_id=event.deputy_id, station_id=message.station_id)
+
+
+def handled_by(message: CitizenMessage) -> str:
+    """How a rated message had been handled: converted, forwarded to a unit, or answered."""
+    if message.suggestion_id is not None:
+        return "suggestion"
+    if message.unit_id is not None:
+        return "unit"
+    return "deputy"
 
 
 def build_runtime(
@@ -115,13 +154,17 @@ def build_runtime(
         (settings or IntakeSettings()).model_copy(update={"service_name": SERVICE}))
     app = IntakeApplication(settings, clock=clock)
     index = SuggestionIndex(app)
-    runtime = ServiceRuntime(settings, app, translate, projections=[index, app.message_index],
+    runtime = ServiceRuntime(settings, app, translate,
+                             projections=[index, app.message_index, app.similarity],
                              tracer_provider=tracer_provider)
 
     runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
     runtime.command("register_suggestion", RegisterSuggestion)(app.register_suggestion)
     runtime.command("decline_suggestion", DeclineSuggestion)(app.decline_suggestion)
     runtime.query("get_suggestion", SuggestionRef)(app.get_suggestion)
+    runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
+    runtime.command("undo_merge", UndoMerge)(app.undo_merge)
+    runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
 
     @runtime.query("list_suggestions", ListSuggestions)
     def list_suggestions(q: ListSuggestions, actor: Actor) -> list[dict[str, Any]]:
@@ -142,6 +185,8 @@ def build_runtime(
     # (the relay is woken after them).
     runtime.command("get_message", MessageRef)(app.get_message)
     runtime.command("list_messages", ListMessages)(app.list_messages)
+    runtime.command("similar_messages", MessageRef)(app.similar_messages)
+    runtime.query("message_access_log", AccessLogRef)(app.access_log)
     runtime.command("release_expired_claims")(app.release_expired_claims)
     @runtime.every(settings.claim_sweep_seconds, "claim-sweep")
     def sweep_expired_claims() -> int:

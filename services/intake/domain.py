@@ -42,6 +42,11 @@ class Suggestion(Aggregate):
         self.decline_reason: str | None = None
         # The citizen message this suggestion was made from (None for older events).
         self.from_message_id = from_message_id
+        # Merging (从“一件事”到“一类事”): a source points to its target, a target lists its sources.
+        self.merged_into: str | None = None
+        self.merged_at: datetime | None = None
+        self.status_before_merge: str | None = None
+        self.merged_sources: list[str] = []
 
     @property
     def deputy_ids(self) -> list[str]:
@@ -72,6 +77,89 @@ class Suggestion(Aggregate):
     def _declined(self, reason: str, declined_at: datetime) -> None:
         self.status = "declined"
         self.decline_reason = reason
+
+    # --- merging ------------------------------------------------------------------------
+
+    def ensure_mergeable_source(self) -> None:
+        if self.status not in MERGEABLE:
+            raise Conflict(f"suggestion is {self.status}; only a submitted or registered "
+                           "suggestion can be merged", status_now=self.status)
+        if self.merged_sources:
+            raise Conflict("other suggestions are merged into this one: undo those merges "
+                           "first", status_now=self.status)
+
+    def ensure_merge_target(self) -> None:
+        if self.status not in MERGEABLE:
+            raise Conflict(f"the target suggestion is {self.status}; merge only into a "
+                           "submitted or registered suggestion", status_now=self.status)
+
+    def merge_into(self, target_id: str, merged_at: datetime, score: float | None = None) -> None:
+        if target_id == str(self.id):
+            raise Conflict("a suggestion cannot be merged into itself", status_now=self.status)
+        self.ensure_mergeable_source()
+        self._merged_into(into_suggestion_id=target_id, previous_status=self.status,
+                          merged_at=merged_at, score=score)
+
+    @event("MergedInto")
+    def _merged_into(self, into_suggestion_id: str, previous_status: str, merged_at: datetime,
+                     score: float | None = None) -> None:
+        self.status_before_merge = previous_status
+        self.status = "merged"
+        self.merged_into = into_suggestion_id
+        self.merged_at = merged_at
+
+    def source_merged(self, source_id: str, merged_at: datetime) -> None:
+        self.ensure_merge_target()
+        if source_id in self.merged_sources:
+            raise Conflict("that suggestion is already merged into this one", status_now=self.status)
+        self._source_merged(source_id=source_id, merged_at=merged_at)
+
+    @event("SourceMerged")
+    def _source_merged(self, source_id: str, merged_at: datetime) -> None:
+        self.merged_sources = [*self.merged_sources, source_id]
+
+    def undo_merge(self, reason: str, undone_at: datetime) -> None:
+        if self.status != "merged" or self.merged_into is None:
+            raise Conflict(f"suggestion is {self.status}, not merged", status_now=self.status)
+        self._merge_undone(into_suggestion_id=self.merged_into,
+                           restored_status=self.status_before_merge or "submitted",
+                           reason=reason, undone_at=undone_at)
+
+    @event("MergeUndone")
+    def _merge_undone(self, into_suggestion_id: str, restored_status: str, reason: str,
+                      undone_at: datetime) -> None:
+        self.status = restored_status
+        self.merged_into = None
+        self.merged_at = None
+        self.status_before_merge = None
+
+    def source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
+        if source_id not in self.merged_sources:
+            raise Conflict("that suggestion is not merged into this one", status_now=self.status)
+        self._source_unmerged(source_id=source_id, reason=reason, undone_at=undone_at)
+
+    @event("SourceUnmerged")
+    def _source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
+        self.merged_sources = [s for s in self.merged_sources if s != source_id]
+
+
+MERGEABLE = ("submitted", "registered")
+
+
+def merge_refusal(source_id: str, target_id: str, merged_into: dict[str, str | None]) -> str | None:
+    """Why merging source into target would make a cycle (None if it would not): following
+    the targets' own merges from target must never lead back to source."""
+    seen = {target_id}
+    current: str | None = target_id
+    while current is not None:
+        if current == source_id:
+            return "merging these would make a cycle"
+        current = merged_into.get(current)
+        if current in seen:
+            return "the target is part of a merge cycle"
+        if current is not None:
+            seen.add(current)
+    return None
 
 
 class RegistrationSequence(Aggregate):
@@ -110,8 +198,10 @@ RATEABLE = ("answered", "converted", "forwarded")
 class CitizenMessage(Aggregate):
     """A citizen's message left at a liaison station (群众意见), from receipt to rating.
 
-    Personal data never lives here in plaintext: ``personal_data`` is ciphertext under the
-    data subject's own key (kept outside the event log), ``personal_data_ref`` names that key.
+    Personal data never lives here in plaintext: ``personal_data`` (name and phone) and
+    ``sealed_content`` (the free text) are ciphertext under the data subject's own key (kept
+    outside the event log), ``personal_data_ref`` names that key. Older events carry the
+    content in plain text (``content``); both forms are read.
     No clock is read here: every time is passed in.
     """
 
@@ -120,16 +210,20 @@ class CitizenMessage(Aggregate):
         self,
         station_id: str,
         grid: str | None,
-        content: str,
+        content: str | None,
         category: str | None,
         follow_up_token_hash: str,
         personal_data_ref: str | None,
         personal_data: str | None,
         received_at: datetime,
+        sealed_content: str | None = None,
     ) -> None:
         self.station_id = station_id
         self.grid = grid
+        # Messages recorded before the content was encrypted carry it in plain text here;
+        # newer ones carry None here and the content sealed under the poster's own key.
         self.content = content
+        self.sealed_content = sealed_content
         self.category = category
         self.follow_up_token_hash = follow_up_token_hash
         self.personal_data_ref = personal_data_ref
@@ -258,3 +352,23 @@ class CitizenMessage(Aggregate):
     def _personal_data_erased(self, erased_at: datetime) -> None:
         # The ciphertext stays in the log; its key is deleted, so it can no longer be read.
         self.personal_data_erased = True
+
+
+class PersonalDataAccessLog(Aggregate):
+    """Who read a message's personal data unmasked, when, which fields, and why (one log per
+    message, apart from the message so that reading never conflicts with handling it)."""
+
+    @staticmethod
+    def create_id(message_id: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"duty:intake:personal-data-access:{message_id}")
+
+    @event("Started")
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        self.reads: list[dict[str, object]] = []
+
+    @event("Read")
+    def record_read(self, username: str, role: str, fields: list[str], route: str,
+                    purpose: str | None, read_at: datetime) -> None:
+        self.reads.append({"username": username, "role": role, "fields": list(fields),
+                           "route": route, "purpose": purpose, "read_at": read_at})

@@ -7,6 +7,9 @@ table ``personal_data_keys``:
 - SQLite mode: a separate file ``<var_dir>/intake-keys.sqlite`` (never the event store file);
 - PostgreSQL mode: a table in the service's own schema (``duty_intake.personal_data_keys``).
 
+The message's free text (content) is sealed under the same key (every message has a
+subject, anonymous ones too: a citizen may write personal details into the text).
+
 Erasure deletes the key (crypto-shredding): the events stay intact and replayable, the
 personal fields can no longer be decrypted and are shown as ``[erased]``.
 """
@@ -100,23 +103,37 @@ class KeyStore:
 
     def encrypt(self, subject_id: str, data: dict[str, Any]) -> str:
         """Ciphertext (base64 of nonce + AES-GCM output) under a new key for this subject."""
-        key = self.create(subject_id)
-        nonce = os.urandom(12)
-        plaintext = json.dumps(data, ensure_ascii=False).encode()
-        sealed = AESGCM(key).encrypt(nonce, plaintext, subject_id.encode())
-        return base64.b64encode(nonce + sealed).decode()
+        return seal(self.create(subject_id), subject_id, data)
 
-    def decrypt(self, subject_id: str, ciphertext: str) -> dict[str, Any] | None:
+    def decrypt(self, subject_id: str, ciphertext: str, purpose: str = "") -> Any | None:
         """The personal data, or None when the subject's key is gone (erased)."""
         key = self.get(subject_id)
         if key is None:
             return None
-        raw = base64.b64decode(ciphertext)
-        try:
-            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], subject_id.encode())
-        except InvalidTag:
-            return None
-        return json.loads(plaintext)
+        return unseal(key, subject_id, ciphertext, purpose)
+
+
+def _aad(subject_id: str, purpose: str) -> bytes:
+    # The personal data (name, phone) is bound to the subject alone, as it always was; other
+    # fields (the content) to the subject and the field, so the two cannot be swapped.
+    return (subject_id if not purpose else f"{subject_id}|{purpose}").encode()
+
+
+def seal(key: bytes, subject_id: str, value: Any, purpose: str = "") -> str:
+    """Base64 of nonce + AES-GCM(JSON of value), bound to the subject (and purpose)."""
+    nonce = os.urandom(12)
+    plaintext = json.dumps(value, ensure_ascii=False).encode()
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext,
+                                                        _aad(subject_id, purpose))).decode()
+
+
+def unseal(key: bytes, subject_id: str, ciphertext: str, purpose: str = "") -> Any | None:
+    raw = base64.b64decode(ciphertext)
+    try:
+        plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(subject_id, purpose))
+    except InvalidTag:
+        return None
+    return json.loads(plaintext)
 
 
 def mask_phone(phone: str | None) -> str | None:

@@ -51,7 +51,8 @@ def raw_store_bytes(system) -> bytes:
 
 
 def personal_data_forms() -> list[bytes]:
-    return [PHONE.encode(), NAME.encode(), json.dumps(NAME).encode()]
+    return [PHONE.encode(), NAME.encode(), json.dumps(NAME).encode(),
+            MESSAGE["content"].encode(), json.dumps(MESSAGE["content"]).encode()]
 
 
 async def test_post_claim_convert_links_both_ways_and_the_suggestion_registers(api, system):
@@ -312,12 +313,15 @@ async def test_personal_data_is_encrypted_masked_and_erasable(api, system):
     app = system.app("intake")
     events = list(app.repository.event_store.get(UUID(mid)))
     assert [type(e).__name__ for e in events] == ["Received", "Claimed", "PersonalDataErased"]
-    assert events[0].personal_data and events[0].content == MESSAGE["content"]
+    # The content is sealed under the poster's key too: erased with it.
+    assert events[0].personal_data and events[0].sealed_content and events[0].content is None
     assert app.keys.get(events[0].personal_data_ref) is None
     for who in ("office", "deputy-1"):
         r = await api.get(who, f"/api/v1/messages/{mid}")
         assert r.json()["contact_phone"] == "[erased]" and r.json()["status"] == "claimed"
-        assert r.json()["content"] == MESSAGE["content"]
+        assert r.json()["content"] == "[erased]"
+    r = await api.get("office", "/api/v1/messages", station_id=STATION)
+    assert {m["id"]: m["content"] for m in r.json()}[mid] == "[erased]"
     r = await api.post("deputy-1", f"/api/v1/messages/{mid}/answer", {"text": "已处理"})
     assert r.status_code == 200 and r.json()["contact_phone"] == "[erased]"
     assert isinstance(app.repository.get(UUID(mid)), CitizenMessage)
