@@ -16,6 +16,7 @@ clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from os import PathLike
@@ -23,7 +24,7 @@ from typing import Any
 
 __all__ = ["CalendarNotConfigured", "WorkingCalendar"]
 
-_ALLOWED_KEYS = frozenset({"holidays", "makeup_workdays", "source"})
+_ALLOWED_KEYS = frozenset({"holidays", "makeup_workdays", "source", "provisional"})
 _SATURDAY = 5  # date.weekday(): Monday == 0 ... Sunday == 6
 _ONE_DAY = timedelta(days=1)
 
@@ -95,6 +96,7 @@ class WorkingCalendar:
         holidays: set[date] = set()
         makeup: set[date] = set()
         sources: dict[int, str] = {}
+        provisional: set[int] = set()
         for key, entry in years.items():
             year = _as_year(key)
             if year in sources:
@@ -126,7 +128,10 @@ class WorkingCalendar:
             holidays |= year_holidays
             makeup |= year_makeup
             sources[year] = str(entry.get("source") or "")
+            if entry.get("provisional"):
+                provisional.add(year)
         self._holidays = frozenset(holidays)
+        self._provisional = frozenset(provisional)
         self._makeup = frozenset(makeup)
         self._sources = sources
 
@@ -156,12 +161,22 @@ class WorkingCalendar:
             data = yaml.safe_load(fh)
         if data is None:
             data = {}
-        return cls(data)
+        calendar = cls(data)
+        for year in sorted(calendar._provisional):
+            logging.getLogger(__name__).warning(
+                "holiday schedule %d is provisional (statutory days only, no make-up working "
+                "days): replace it with the State Council notice in %s", year, path)
+        return calendar
 
     @property
     def configured_years(self) -> tuple[int, ...]:
         """The years with a holiday schedule, ascending."""
         return tuple(sorted(self._sources))
+
+    def is_provisional(self, year: int) -> bool:
+        """True for a year configured ahead of its official notice (statutory days only):
+        deadlines in it are derived again from the events once the notice is configured."""
+        return year in self._provisional
 
     def source(self, year: int) -> str:
         """Where the schedule of ``year`` comes from (free text from the config)."""

@@ -87,8 +87,8 @@ def test_the_day_of_assignment_is_the_day_in_china():
 
 def test_a_year_missing_from_the_calendar_is_an_error_not_a_guess(cal, policy):
     rule = policy.lead_rule("suggestion", "yellow")
-    with pytest.raises(CalendarNotConfigured, match="2027"):
-        due_date(rule, at("2026-11-30"), cal)
+    with pytest.raises(CalendarNotConfigured, match="2028"):
+        due_date(rule, at("2027-11-30"), cal)
 
 
 # --- citizen messages: working days by urgency -------------------------------------------
@@ -228,7 +228,7 @@ def envelope(n: int, case_id: str) -> dict:
 
 @pytest.fixture
 def app(tmp_path) -> AssignmentApplication:
-    clock = ManualClock(at("2026-11-23"))  # three months later is in 2027: not configured
+    clock = ManualClock(at("2027-11-23"))  # three months later is in 2028: not configured
     application = AssignmentApplication(ServiceSettings(var_dir=tmp_path), clock=clock)
     yield application
     application.close()
@@ -240,18 +240,18 @@ def test_without_the_next_years_calendar_automatic_assignment_is_held(app):
                                         lead_deputy_id="deputy-1")
     (assignment,) = app.on_suggestion_registered(registered)
     assert assignment.status == "proposed"
-    assert "2027" in assignment.held_reason and "holidays.yaml" in assignment.held_reason
+    assert "2028" in assignment.held_reason and "holidays.yaml" in assignment.held_reason
     app.save(assignment)
     with pytest.raises(CalendarNotReady) as error:
         app.assign_suggestion(AssignSuggestion(suggestion_id="s1"), OFFICE)
-    assert error.value.status == 503 and error.value.extra["missing_year"] == 2027
-    # A forwarded message (15 working days) still fits in 2026.
+    assert error.value.status == 503 and error.value.extra["missing_year"] == 2028
+    # A forwarded message (15 working days) still fits in 2027.
     forwarded = MessageForwardedV1(**envelope(2, "m1"), unit_id="unit-a", station_id="st-1")
     assignment, task = app.on_message_forwarded(forwarded)
     assert (assignment.case_kind, task.case_kind, task.category) == ("message", "message", "other")
-    assert task.deadline(app.calendar) == d("2026-12-14")
+    assert task.deadline(app.calendar) == d("2027-12-14")
     app.save(assignment, task)
-    app.clock.set(at("2026-12-01"))  # the window ended on 30 November
+    app.clock.set(at("2027-12-01"))  # the window ended on 30 November
     with pytest.raises(Conflict, match="return window"):
         app.request_return(RequestReturn(task_id=str(task.id), reason="r"),
                            Actor("unit-a", "unit", unit_id="unit-a"))

@@ -27,7 +27,7 @@ def d(iso: str) -> date:
 
 
 def test_config_has_2025_and_2026_with_sources(cal: WorkingCalendar) -> None:
-    assert cal.configured_years == (2025, 2026)
+    assert cal.configured_years == (2025, 2026, 2027)  # 2027 provisional, see below
     assert "2026" in cal.source(2026) and "国务院办公厅" in cal.source(2026)
     assert "2025" in cal.source(2025) and "国务院办公厅" in cal.source(2025)
 
@@ -154,12 +154,12 @@ def test_working_days_between(cal: WorkingCalendar, a: str, b: str, expected: in
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda c: c.is_working_day(date(2027, 1, 4)), id="is_working_day-2027"),
+        pytest.param(lambda c: c.is_working_day(date(2028, 1, 4)), id="is_working_day-2028"),
         pytest.param(lambda c: c.is_working_day(date(2024, 12, 31)), id="is_working_day-2024"),
-        pytest.param(lambda c: c.add_working_days(date(2026, 12, 31), 1), id="add-runs-into-2027"),
-        pytest.param(lambda c: c.add_working_days(date(2026, 12, 18), 15), id="add-15-runs-into-2027"),
+        pytest.param(lambda c: c.add_working_days(date(2027, 12, 31), 1), id="add-runs-into-2028"),
+        pytest.param(lambda c: c.add_working_days(date(2027, 12, 17), 15), id="add-15-runs-into-2028"),
         pytest.param(lambda c: c.add_working_days(date(2024, 6, 3), 0), id="add-0-from-2024"),
-        pytest.param(lambda c: c.working_days_between(date(2026, 12, 1), date(2027, 1, 10)), id="between-into-2027"),
+        pytest.param(lambda c: c.working_days_between(date(2027, 12, 1), date(2028, 1, 10)), id="between-into-2028"),
         pytest.param(lambda c: c.working_days_between(date(2024, 12, 30), date(2025, 1, 2)), id="between-from-2024"),
     ],
 )
@@ -167,7 +167,7 @@ def test_unconfigured_year_raises(cal: WorkingCalendar, call) -> None:
     with pytest.raises(CalendarNotConfigured) as info:
         call(cal)
     assert isinstance(info.value, ValueError)
-    assert info.value.year in (2024, 2027)
+    assert info.value.year in (2024, 2028)
     assert str(info.value.year) in str(info.value)
 
 
@@ -223,3 +223,10 @@ def test_bad_arguments(cal: WorkingCalendar) -> None:
         cal.working_days_between(date(2026, 3, 3), date(2026, 3, 2))
     with pytest.raises(TypeError):
         cal.is_working_day(datetime(2026, 10, 1, 9, 0))
+
+
+def test_the_next_year_is_provisional_until_its_notice_is_configured(cal: WorkingCalendar) -> None:
+    assert cal.is_provisional(2027) and not cal.is_provisional(2026)
+    assert "PROVISIONAL" in cal.source(2027)
+    assert not cal.is_working_day(date(2027, 2, 8))  # 春节 (statutory days only)
+    assert cal.is_working_day(date(2027, 2, 9))
