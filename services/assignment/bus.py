@@ -4,6 +4,7 @@ handling news, answers requests, publishes assignments, tasks and their changes.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -136,4 +137,14 @@ def build_runtime(
     def units(_: Any, __: Actor) -> list[dict[str, Any]]:
         return list(app.units.values())
 
+    def case_scope(case_id: str) -> tuple[list[Any], None]:
+        """A case here is its assignment and every task it had (withdrawn ones too)."""
+        try:
+            assignment = app.repository.get(Assignment.create_id(case_id))
+        except Exception:  # not assigned (yet), or not an id
+            return [], None
+        tasks = [UUID(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
+        return [assignment.id, *tasks], None
+
+    runtime.audit_cases(case_scope)
     return runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -47,7 +48,7 @@ from services.intake.application import (
     SuggestionRef,
     UndoMerge,
 )
-from services.intake.domain import CitizenMessage, Suggestion
+from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
 
 SERVICE = "intake"
 
@@ -201,4 +202,13 @@ def build_runtime(
             "stations": list(app.stations.values()),
         }
 
+    def case_scope(case_id: str) -> tuple[list[Any], None]:
+        """A case here is the suggestion or message itself, and a message's access log."""
+        try:
+            case = UUID(case_id)
+        except ValueError:
+            return [], None
+        return [case, PersonalDataAccessLog.create_id(case_id)], None
+
+    runtime.audit_cases(case_scope)
     return runtime
