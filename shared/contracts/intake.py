@@ -36,7 +36,7 @@ class SuggestionRegisteredV1(_Intake):
         "The office registered (立案) a suggestion: it has a yearly number, a category and an "
         "urgency, and is ready to be assigned."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points")
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points", "supervision")
 
     number: str = Field(description="yearly registration number, e.g. 2026-0001")
     title: str
@@ -100,7 +100,7 @@ class MessageForwardedV1(_Intake):
         "A citizen message was forwarded to a handling unit for time-limited feedback "
         "(部门限时反馈), by the deputy holding it or by the office."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
 
     unit_id: str
     station_id: str

@@ -47,7 +47,7 @@ class ReplySubmittedV1(_Supervision):
         "The lead unit replied (答复) with a result class: A solved or adopted, B being solved "
         "or planned (with a commitment date), C explained for reference. Deputies may now rate."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
 
     task_id: str
     unit_id: str
@@ -89,7 +89,7 @@ class RehandlingStartedV1(_Supervision):
         "An unsatisfied rating or a failed follow-up review reopened the case (重新办理): the "
         "lead task has a new deadline and must reply again."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
 
     round: int = Field(ge=2)
     task_id: str
@@ -161,7 +161,7 @@ class CaseClosedV1(_Supervision):
         "absence) and no due follow-up review. all_satisfied is true when every deputy who "
         "rated the last round rated it satisfied and at least one did."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("points",)
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points")
 
     case_kind: Literal["suggestion", "message"] = "suggestion"
     result_class: ResultClass

@@ -137,14 +137,15 @@ async def test_poison_messages_are_parked_and_the_flow_goes_on(system: InProcess
 
     async def parked():
         msgs = await stream_messages(url, DLQ_STREAM)
-        return len(msgs) >= 3 and msgs
+        return len(msgs) >= 4 and msgs
 
     msgs = await eventually(parked, timeout=30)
     by_consumer = {}
     for m in msgs:
         by_consumer.setdefault(m.headers["Duty-Consumer"], []).append(m)
-    assert len(by_consumer["assignment"]) == 1  # only the undecodable one
-    assert "malformed" in by_consumer["assignment"][0].headers["Duty-Error"]
+    for consumer in ("assignment", "supervision"):  # only the undecodable one
+        assert len(by_consumer[consumer]) == 1
+        assert "malformed" in by_consumer[consumer][0].headers["Duty-Error"]
     points_errors = sorted(m.headers["Duty-Error"] for m in by_consumer["points"])
     assert points_errors[0].startswith("failed after 5 attempts")
     assert "scoring rule" in points_errors[0]

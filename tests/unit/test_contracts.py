@@ -39,3 +39,23 @@ def test_a_malformed_event_names_the_bad_fields():
         decode_event("duty.intake.suggestion_registered.v1", b'{"event_id": "intake:1"}')
     with pytest.raises(MalformedEvent, match="no contract"):
         decode_event("duty.intake.unknown.v1", b"{}")
+
+
+def test_declared_consumers_are_the_services_that_subscribe(tmp_path):
+    """Each contract's `consumers` (shown in the catalogue and AsyncAPI) names exactly the
+    services whose runtime handles it."""
+    from shared.settings import ServiceSettings
+    from tests.harness import SERVICES, build
+
+    handled: dict[str, set[str]] = {}
+    for service in SERVICES:
+        runtime = build(service, ServiceSettings(var_dir=tmp_path / service))
+        try:
+            for consumer in runtime.consumers.values():
+                for contract in consumer.handlers:
+                    handled.setdefault(contract.subject(), set()).add(service)
+        finally:
+            runtime.app.close()
+    declared = {subject: set(c.consumers) for subject, c in registered_contracts().items()
+                if c.consumers}
+    assert declared == handled
