@@ -16,7 +16,7 @@ from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-WORKLOAD = int(__import__("os").environ.get("REPLICA_WORKLOAD", "300"))
+WORKLOAD = int(__import__("os").environ.get("REPLICA_WORKLOAD", "200"))
 
 
 def count(schema: str, topic_suffix: str) -> tuple[int, int]:
