@@ -35,6 +35,7 @@ class SupervisionRules(BaseModel):
     """config/supervision.yaml."""
 
     warning_working_days: int = Field(5, ge=0)
+    message_warning_working_days: int = Field(1, ge=0)
     escalation_overdue_working_days: int = Field(5, ge=0)
     rehandling_working_days: int = Field(20, ge=1)
     max_rehandling_rounds: int = Field(2, ge=0)
@@ -182,9 +183,15 @@ class SupervisionApplication(ServiceApplication):
             return "red" if answered > deadline else "green"
         if day > deadline:
             return "red"
-        if self.days.between(day, deadline) <= self.rules.warning_working_days:
+        if self.days.between(day, deadline) <= self.warning_days(task):
             return "yellow"
         return "green"
+
+    def warning_days(self, task: SupervisedTask) -> int:
+        """Citizen messages have limits of days, not months: their warning comes later."""
+        if task.case_kind == "message":
+            return self.rules.message_warning_working_days
+        return self.rules.warning_working_days
 
     def task_view(self, task: SupervisedTask) -> dict[str, Any]:
         today = self.today()
@@ -557,7 +564,7 @@ class SupervisionApplication(ServiceApplication):
                 except NotFound:
                     target = self.rules.escalate_to_by_default
                 task.escalate(escalated_to=target, at=now)
-        elif self.days.between(today, task.deadline) <= self.rules.warning_working_days \
+        elif self.days.between(today, task.deadline) <= self.warning_days(task) \
                 and not task.has_warning("yellow"):
             task.raise_warning("yellow", at=now)
         if not task.pending_events:

@@ -48,8 +48,8 @@ async def stream_subjects(nats_url: str, subject: str) -> list[bytes]:
                 for m in await sub.fetch(50, timeout=0.5):
                     found.append(m.data)
                     await m.ack()
-        except nats.errors.TimeoutError:
-            pass
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            pass  # nothing more to fetch
         return found
     finally:
         await nc.close()
@@ -267,3 +267,37 @@ async def test_board_bulletin_and_reply_templates(api, system):
     assert r.status_code == 200 and "<svg" in r.text and "月度督办通报" in r.text
     r = await api.post("deputy-1", "/api/v1/bulletins", {"period": "2026-03"})
     assert r.status_code == 403
+
+
+async def test_a_forwarded_citizen_message_is_followed_to_feedback_rating_and_close_out(api, system):
+    from tests.integration.test_citizen_messages import post_message
+
+    message = await post_message(api)
+    r = await api.post("office", f"/api/v1/messages/{message['id']}/forward", {"unit_id": "unit-a"})
+    assert r.status_code == 200, r.text
+
+    async def feedback_task():
+        r = await api.get("unit-a", "/api/v1/tasks")
+        found = [t for t in r.json() if t["case_id"] == message["id"]]
+        return found[0] if found else None
+
+    task = await eventually(feedback_task)
+    assert task["case_kind"] == "message" and task["colour"] == "green"
+    # The unit's time-limited feedback (no contact with a deputy is needed for a message).
+    r = await api.post("unit-a", f"/api/v1/tasks/{task['task_id']}/reply",
+                       {"result_class": "A", "text": "已安排维修，三日内完成"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{message['id']}/close")
+    assert r.status_code == 409 and "citizen" in r.json()["detail"]
+
+    r = await api.client.post(f"/api/v1/messages/{message['id']}/rating",
+                              json={"rating": "satisfied", "token": message["follow_up_token"]})
+    assert r.status_code == 200, r.text
+
+    async def citizen_rating_arrived():
+        r = await api.get("office", f"/api/v1/cases/{message['id']}/supervision")
+        return r.json()["rating"] == {"citizen": "satisfied"}
+
+    await eventually(citizen_rating_arrived)
+    r = await api.post("office", f"/api/v1/suggestions/{message['id']}/close")
+    assert r.status_code == 200 and r.json()["case_kind"] == "message"
