@@ -86,9 +86,20 @@ class ChainLinker:
     so a failed recording leaves nothing behind).
     """
 
-    def __init__(self, previous_hash: Callable[[Any, int], str] | None = None) -> None:
+    def __init__(self, previous_hash: Callable[[Any, int], str] | None = None,
+                 remember: int = 20_000) -> None:
         self.previous_hash = previous_hash
         self.batch: dict[tuple[str, int], str] = {}
+        # hashes of committed events (immutable once stored): saves a read per save
+        self.committed: dict[tuple[str, int], str] = {}
+        self.remember = remember
+
+    def commit(self) -> None:
+        """The current recording was stored: keep its hashes for the next links."""
+        self.committed.update(self.batch)
+        while len(self.committed) > self.remember:
+            self.committed.pop(next(iter(self.committed)))
+        self.batch.clear()
 
     def link(self, originator_id: Any, version: int, topic: str, state: dict[str, Any]) -> dict[str, str]:
         key = str(originator_id)
@@ -96,6 +107,8 @@ class ChainLinker:
             prev = GENESIS
         elif (key, version - 1) in self.batch:
             prev = self.batch[(key, version - 1)]
+        elif (key, version - 1) in self.committed:
+            prev = self.committed[(key, version - 1)]
         elif self.previous_hash is not None:
             prev = self.previous_hash(originator_id, version - 1)
         else:

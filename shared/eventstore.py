@@ -235,11 +235,15 @@ class ServiceApplication(Application):
         return mapper
 
     def _record(self, processing_event: ProcessingEvent) -> Any:
-        self.mapper.chain.batch.clear()  # type: ignore[attr-defined]
+        chain: ChainLinker = self.mapper.chain  # type: ignore[attr-defined]
+        chain.batch.clear()
         try:
-            return super()._record(processing_event)
-        finally:
-            self.mapper.chain.batch.clear()  # type: ignore[attr-defined]
+            recordings = super()._record(processing_event)
+        except BaseException:
+            chain.batch.clear()  # not stored: its hashes must not be linked to
+            raise
+        chain.commit()
+        return recordings
 
     # --- audit: hash chains and case histories ------------------------------------------
 
