@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -37,3 +38,35 @@ class ManualClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when
+
+
+class FileClock:
+    """The time written in a file (ISO 8601 with offset), re-read when the file changes.
+
+    For staging and fault tests that move time in several processes at once
+    (``CLOCK_FILE``); never set in production.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._now = datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        with self._lock:
+            try:
+                stat = self.path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if stamp != self._stamp:
+                    self._now = datetime.fromisoformat(self.path.read_text().strip())
+                    self._stamp = stamp
+            except (OSError, ValueError):
+                pass  # keep the last good time
+            return self._now
+
+
+def clock_from_settings(settings: Any) -> Clock:
+    """The system clock, or a FileClock when ``CLOCK_FILE`` is set."""
+    path = getattr(settings, "clock_file", None)
+    return FileClock(path) if path else SystemClock()

@@ -44,6 +44,8 @@ class ServiceSettings(BaseSettings):
     # A delivered message not acknowledged within this time is delivered again.
     ack_wait_seconds: float = 30.0
     relay_poll_seconds: float = 0.5
+    # Staging and time-travel tests only: read "now" from this file (see shared/clock.py).
+    clock_file: Path | None = None
     relay_batch_size: int = 500
     consumer_batch_size: int = 50
 

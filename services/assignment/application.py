@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_from_settings
 from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
 from shared.contracts.supervision import CaseClosedV1, RehandlingStartedV1, ReplySubmittedV1
 from shared.eventstore import Actor, ServiceApplication
@@ -138,7 +138,7 @@ class AssignmentApplication(ServiceApplication):
     name = "assignment"
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_settings(settings)
         self.units = {u["id"]: u for u in load_config(settings, "units")}
         self.routing = RoutingRules(load_config(settings, "routing"))
         self.policy = AssignmentPolicy.from_config(load_mapping(settings, "assignment"))

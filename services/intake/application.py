@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.clock import CHINA_TZ, Clock, SystemClock
+from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
@@ -169,7 +169,7 @@ class IntakeApplication(ServiceApplication):
     snapshotting_intervals = {RegistrationSequence: 50}
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_settings(settings)
         settings = IntakeSettings.from_settings(settings)
         self.claim_time_limit = settings.claim_time_limit
         self.categories = {c["code"]: c for c in load_config(settings, "categories")}

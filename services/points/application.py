@@ -20,7 +20,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
-from shared.clock import CHINA_TZ, Clock, SystemClock
+from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.intake import (
     MessageAnsweredV1,
     MessageRatedV1,
@@ -136,7 +136,7 @@ class PointsApplication(ServiceApplication):
     snapshotting_intervals = {DutyLedger: 50}
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_settings(settings)
         self.rules = ScoringRules(load_config(settings, "points"))
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         # Deputies with a ledger in a year (set by the runtime to the rankings read model).

@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, Field, model_validator
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
-from shared.clock import CHINA_TZ, Clock, SystemClock
+from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
 from shared.contracts.intake import (
     MessageRatedV1,
@@ -157,7 +157,7 @@ class SupervisionApplication(ServiceApplication):
     name = "supervision"
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_settings(settings)
         self.rules = SupervisionRules.load(settings.config_dir)
         self.days = Days(WorkingCalendar.from_config(settings.config_dir / "holidays.yaml"))
         super().__init__(settings)
