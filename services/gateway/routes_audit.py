@@ -113,6 +113,8 @@ def register_audit_routes(app: FastAPI) -> None:
         if principal.role not in ("office", "leader"):
             raise HTTPException(403, "exports are for the office and leaders")
         parts = await _each_service(services, "case_records", {"case_id": case_id}, principal)
+        if not any(p["aggregates"] for p in parts):
+            raise HTTPException(404, f"no case {case_id}")
         return {"case_id": case_id, "format": "duty-liaison-case-export/1",
                 "services": {p["service"]: p["aggregates"] for p in parts}}
 
