@@ -25,9 +25,11 @@ from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
 from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
+from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
+from services.gateway.ratelimit import install_citizen_rate_limit
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import (
     Any_,
@@ -64,6 +66,8 @@ class GatewaySettings(ServiceSettings):
     health_timeout_seconds: float = 1.0
     # The address citizens reach the gateway at, for station QR codes (default: as requested).
     public_base_url: str | None = None
+    # Per client IP on the anonymous citizen endpoints (see ratelimit.py); "" or "off": none.
+    citizen_rate_limit: str = "10/minute"
 
 
 
@@ -180,6 +184,8 @@ def create_app(settings: GatewaySettings | None = None,
 
     register_routes(app)
     register_station_pages(app)
+    register_open311_routes(app)
+    install_citizen_rate_limit(app, settings.citizen_rate_limit)
     return app
 
 
@@ -313,10 +319,13 @@ def register_routes(app: FastAPI) -> None:
     async def assign(suggestion_id: str, services: ServicesDep, principal: Office,
                      body: AssignmentBody | None = None) -> dict[str, Any]:
         body = body or AssignmentBody()
+        # A concurrent assignment of the same case gets 409 with the current assignment
+        # (``current``); ``deadline`` (a working day, ISO date) sets an earlier lead deadline.
         return await services.call("assignment", "assign_suggestion",
                                    {"suggestion_id": suggestion_id,
                                     "lead_unit_id": body.lead_unit_id,
-                                    "co_unit_ids": body.co_unit_ids}, principal)
+                                    "co_unit_ids": body.co_unit_ids,
+                                    "deadline": body.deadline}, principal)
 
     @app.get(f"{api}/tasks", tags=["tasks"], summary="Supervised tasks (a unit sees only its own)")
     async def list_tasks(services: ServicesDep, principal: Staff,
@@ -334,17 +343,7 @@ def register_routes(app: FastAPI) -> None:
     async def get_task(task_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
         return await services.call("supervision", "get_task", {"task_id": task_id}, principal)
 
-    @app.get(f"{api}/deputies/{{deputy_id}}/points", tags=["points"],
-             summary="A deputy's duty points: total and ledger lines with their cause")
-    async def deputy_points(deputy_id: str, services: ServicesDep, principal: Staff,
-                            year: int | None = None) -> dict[str, Any]:
-        if principal.role == "deputy" and principal.deputy_id != deputy_id:
-            raise HTTPException(403, "a deputy sees only their own points")
-        if principal.role == "unit":
-            raise HTTPException(403, "units do not see duty points")
-        return await services.call("points", "deputy_points",
-                                   {"deputy_id": deputy_id, "year": year}, principal)
-
+    # GET /deputies/{deputy_id}/points and the other duty-point routes: routes_points.py.
 
     register_message_routes(app)
     register_intake_routes(app)
@@ -423,13 +422,19 @@ def register_message_routes(app: FastAPI) -> None:
     @app.get(f"{api}/messages/{{message_id}}", tags=tags,
              summary="A message (staff; the citizen with the follow-up token)")
     async def get_message(message_id: str, services: ServicesDep, principal: MaybePrincipal,
-                          x_follow_up_token: FollowUpToken = None) -> dict[str, Any]:
+                          x_follow_up_token: FollowUpToken = None,
+                          purpose: Annotated[str | None, Query(
+                              max_length=200,
+                              description="why the office opens the contact details "
+                                          "(kept in the access log)")] = None,
+                          ) -> dict[str, Any]:
         if principal is None and not x_follow_up_token:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 "sign in, or send the follow-up token (X-Follow-Up-Token)",
                                 headers={"WWW-Authenticate": "Bearer"})
         return await services.call("intake", "get_message",
-                                   {"message_id": message_id, "token": x_follow_up_token},
+                                   {"message_id": message_id, "token": x_follow_up_token,
+                                    "purpose": purpose},
                                    principal)
 
     @app.get(f"{api}/messages", tags=tags, summary="Messages by station and status (staff)")

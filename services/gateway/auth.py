@@ -77,6 +77,13 @@ class Authenticator:
         if claims.get("role") not in ROLES:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: unknown role",
                                 headers={"WWW-Authenticate": "Bearer"})
+        # Fail closed: a unit or deputy token without its id would otherwise pass the
+        # "only your own" filters (they compare with None and some fall back to "all").
+        if ((claims["role"] == "unit" and not claims.get("unit_id"))
+                or (claims["role"] == "deputy" and not claims.get("deputy_id"))):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                f"invalid token: a {claims['role']} token must name its "
+                                f"{claims['role']}", headers={"WWW-Authenticate": "Bearer"})
         return Principal(username=claims["sub"], role=claims["role"],
                          unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
 

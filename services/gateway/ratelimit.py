@@ -1,0 +1,147 @@
+"""Rate limits on the anonymous citizen endpoints, per client IP (the `limits` library).
+
+What is limited (POST only): posting a message at a station
+(``/api/v1/stations/{id}/messages``, which the station page's form posts to, and any form
+post under ``/s/{id}``), filing an Open311 request (``/open311/v2/requests.json|.xml``) and
+rating a message with the follow-up token (``/api/v1/messages/{id}/rating``). Posting and
+rating are counted separately ("message" and "rating" buckets), each against the same limit.
+
+The limit is ``CITIZEN_RATE_LIMIT`` (``GatewaySettings.citizen_rate_limit``), in the `limits`
+notation: ``"10/minute"``, or several at once, ``"10/minute;100/hour"``; empty or ``off``
+turns it off. Counters are kept in memory in the gateway process (moving window), so with
+several gateway replicas each counts on its own. The client is ``request.client.host``:
+behind a reverse proxy run uvicorn with ``--proxy-headers --forwarded-allow-ips=<proxy>`` so
+that it is the citizen's address rather than the proxy's.
+
+Over the limit the answer is 429 with ``Retry-After`` (seconds) and a problem+json body; on
+the Open311 paths the body is an Open311 error list (``[{"code":429,"description":…}]``, or
+``<errors>`` for ``.xml``), as Open311 clients expect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from xml.sax.saxutils import escape
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# (method, path pattern, bucket)
+CITIZEN_ENDPOINTS: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"^/api/v1/stations/[^/]+/messages/?$"), "message"),
+    ("POST", re.compile(r"^/open311/v2/requests\.[^/]+$"), "message"),
+    ("POST", re.compile(r"^/s/[^/]+(/.*)?$"), "message"),
+    ("POST", re.compile(r"^/api/v1/messages/[^/]+/rating/?$"), "rating"),
+]
+OPEN311 = re.compile(r"^/open311/")
+OFF = ("", "off", "none", "0", "false", "no")
+
+
+def parse_limits(spec: str | None) -> list[RateLimitItem]:
+    """``"10/minute;100/hour"`` → limit items; empty or ``off`` → none (no limit).
+    A malformed value raises ValueError (the gateway then refuses to start)."""
+    if spec is None or spec.strip().lower() in OFF:
+        return []
+    return parse_many(spec)
+
+
+class CitizenRateLimiter:
+    """Moving-window counters per (bucket, client IP), in memory."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.spec = spec
+        self.items = parse_limits(spec)
+        self.storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.items)
+
+    def hit(self, bucket: str, client: str) -> int | None:
+        """Count one request; None when allowed, else the seconds to wait (≥ 1). A request
+        refused by one limit is not counted against the others."""
+        for item in self.items:
+            if not self.limiter.test(item, bucket, client):
+                reset = self.limiter.get_window_stats(item, bucket, client).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        for item in self.items:
+            self.limiter.hit(item, bucket, client)
+        return None
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+def bucket_for(method: str, path: str) -> str | None:
+    for m, pattern, bucket in CITIZEN_ENDPOINTS:
+        if method == m and pattern.match(path):
+            return bucket
+    return None
+
+
+def _too_many(path: str, retry_after: int, spec: str | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    detail = f"too many requests from this address (limit {spec}); try again in {retry_after}s"
+    headers = [(b"retry-after", str(retry_after).encode())]
+    if OPEN311.match(path):
+        if path.endswith(".xml"):
+            body = ('<?xml version="1.0" encoding="utf-8"?>\n<errors><error><code>429</code>'
+                    f"<description>{escape(detail)}</description></error></errors>").encode()
+            headers.append((b"content-type", b"text/xml; charset=utf-8"))
+        else:
+            body = json.dumps([{"code": 429, "description": detail}], ensure_ascii=False).encode()
+            headers.append((b"content-type", b"application/json; charset=utf-8"))
+    else:
+        body = json.dumps({"type": "about:blank", "title": "Too many requests", "status": 429,
+                           "detail": detail, "errors": [], "retry_after": retry_after},
+                          ensure_ascii=False).encode()
+        headers.append((b"content-type", b"application/problem+json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return 429, headers, body
+
+
+class CitizenRateLimitMiddleware:
+    """Pure ASGI middleware: counts the citizen endpoints' requests before routing."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 limiter: CitizenRateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limiter.enabled:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        bucket = bucket_for(scope.get("method", ""), path)
+        if bucket is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        retry_after = self.limiter.hit(bucket, address)
+        if retry_after is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = _too_many(path, retry_after, self.limiter.spec)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_citizen_rate_limit(app: Any, spec: str | None) -> CitizenRateLimiter:
+    """Add the middleware to a FastAPI app; the limiter is kept at
+    ``app.state.citizen_rate_limiter``."""
+    limiter = CitizenRateLimiter(spec)
+    app.state.citizen_rate_limiter = limiter
+    app.add_middleware(CitizenRateLimitMiddleware, limiter=limiter)
+    return limiter
