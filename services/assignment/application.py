@@ -97,6 +97,11 @@ class ReassignTask(Command):
     reason: str | None = Field(None, min_length=1, max_length=2000)
 
 
+class PauseClock(Command):
+    task_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class DesignateLeadership(Command):
     case_id: str
     designee_id: str = Field(min_length=1)
@@ -322,6 +327,26 @@ class AssignmentApplication(ServiceApplication):
         self._save(task)
         return task.view(self.calendar)
 
+    def pause_clock(self, cmd: PauseClock, actor: Actor) -> dict[str, Any]:
+        """The office pauses a task's clock (暂停计时), with a reason."""
+        self._require_office(actor)
+        task = self._task(cmd.task_id)
+        task.pause_clock(cmd.reason, at=self.clock.now())
+        self._save(task)
+        return task.view(self.calendar)
+
+    def resume_clock(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+        """The office resumes a paused clock: the deadline moves on by the paused working days."""
+        self._require_office(actor)
+        task = self._task(ref.task_id)
+        task.resume_clock(at=self.clock.now())
+        try:
+            task.deadline(self.calendar)
+        except CalendarNotConfigured as exc:
+            raise CalendarNotReady.from_exc(exc) from None
+        self._save(task)
+        return task.view(self.calendar)
+
     def refuse_return(self, cmd: RefuseReturn, actor: Actor) -> dict[str, Any]:
         """The office refuses a unit's return request: the task stays with the unit."""
         self._require_office(actor)
@@ -498,6 +523,16 @@ class TaskIndex(LogProjection):
         elif isinstance(domain_event, Task.Withdrawn):
             self.tasks[originator].update(status="withdrawn",
                                           replaced_by_task_id=domain_event.replaced_by_task_id)
+        elif isinstance(domain_event, (Task.ClockPaused, Task.ClockResumed)):
+            task = self.assignment_app.repository.get(domain_event.originator_id,
+                                                      version=domain_event.originator_version)
+            try:
+                deadline = task.deadline(self.assignment_app.calendar).isoformat()
+            except ValueError:
+                deadline = None
+            self.tasks[originator].update(
+                deadline=deadline,
+                paused_since=task.paused_since.isoformat() if task.paused_since else None)
         elif isinstance(domain_event, Task.HandlingNoted):
             self.tasks[originator]["handling"] = domain_event.handling
         elif isinstance(domain_event, Assignment.Opened):

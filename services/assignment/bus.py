@@ -14,6 +14,7 @@ from shared.contracts.assignment import (
     LeadershipDesignatedV1,
     SuggestionAssignedV1,
     TaskAssignedV1,
+    TaskDeadlineChangedV1,
     TaskReturnRefusedV1,
     TaskReturnRequestedV1,
     TaskWithdrawnV1,
@@ -25,6 +26,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
 from services.assignment.application import (
+    PauseClock,
     AssignmentApplication,
     AssignSuggestion,
     CaseRef,
@@ -65,7 +67,8 @@ def translate(app: AssignmentApplication, event: Any, envelope: dict[str, Any]) 
             designee_kind=event.designee_kind,
             mode=event.mode,
         )
-    if not isinstance(event, (Task.Assigned, Task.Withdrawn, Task.ReturnRequested, Task.ReturnRefused)):
+    if not isinstance(event, (Task.Assigned, Task.Withdrawn, Task.ReturnRequested, Task.ReturnRefused,
+                              Task.ClockPaused, Task.ClockResumed)):
         return None
     task: Task = app.repository.get(event.originator_id, version=event.originator_version)
     envelope = {**envelope, "case_id": task.case_id}
@@ -83,6 +86,11 @@ def translate(app: AssignmentApplication, event: Any, envelope: dict[str, Any]) 
             number=task.number,
             case_kind=task.case_kind,
         )
+    if isinstance(event, (Task.ClockPaused, Task.ClockResumed)):
+        return TaskDeadlineChangedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+                                     paused=isinstance(event, Task.ClockPaused),
+                                     deadline=task.deadline(app.calendar),
+                                     reason=getattr(event, "reason", None))
     if isinstance(event, Task.Withdrawn):
         return TaskWithdrawnV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
                                reason=event.reason, replaced_by_task_id=event.replaced_by_task_id)
@@ -117,6 +125,8 @@ def build_runtime(
     runtime.command("assign_suggestion", AssignSuggestion)(app.assign_suggestion)
     runtime.command("request_return", RequestReturn)(app.request_return)
     runtime.command("refuse_return", RefuseReturn)(app.refuse_return)
+    runtime.command("pause_clock", PauseClock)(app.pause_clock)
+    runtime.command("resume_clock", TaskRef)(app.resume_clock)
     runtime.command("reassign_task", ReassignTask)(app.reassign_task)
     runtime.command("designate_leadership", DesignateLeadership)(app.designate_leadership)
     runtime.query("case_assignment", CaseRef)(app.case_assignment)

@@ -100,6 +100,14 @@ def due_date(rule: DeadlineRule, assigned_at: datetime, calendar: WorkingCalenda
     raise ValueError(f"unknown deadline rule {rule!r}")
 
 
+def with_pauses(base: date, pauses: list[dict[str, Any]], calendar: WorkingCalendar) -> date:
+    """A deadline moved on by the working days of every finished pause of the clock
+    (暂停计时): the days from the pause to the resumption do not count."""
+    extra = sum(calendar.working_days_between(local_day(p["from"]), local_day(p["to"]))
+                for p in pauses if p.get("to") is not None)
+    return calendar.add_working_days(base, extra) if extra else base
+
+
 def describe_rule(rule: DeadlineRule) -> str:
     """A short label of a rule, for staff."""
     kind = rule.get("kind")
@@ -470,6 +478,7 @@ class Task(Aggregate):
         self.replaced_by_task_id: str | None = None
         self.handling = "open"  # as supervision reports it: open, replied, closed
         self.round = 1
+        self.pauses: list[dict[str, Any]] = []  # {"from", "to", "reason"}: the clock stood still
 
     @staticmethod
     def rule_of(deadline_rule: DeadlineRule | None, time_limit_months: int | None) -> DeadlineRule:
@@ -482,8 +491,38 @@ class Task(Aggregate):
     # --- derived values ----------------------------------------------------------------
 
     def deadline(self, calendar: WorkingCalendar) -> date:
-        """The task's deadline, derived from its assignment time and rule."""
-        return due_date(self.deadline_rule, self.assigned_at, calendar)
+        """The task's deadline, derived from its assignment time, rule and finished pauses."""
+        return with_pauses(due_date(self.deadline_rule, self.assigned_at, calendar),
+                           self.pauses, calendar)
+
+    @property
+    def paused_since(self) -> datetime | None:
+        return self.pauses[-1]["from"] if self.pauses and self.pauses[-1]["to"] is None else None
+
+    # --- pausing the clock (暂停计时), by the office ---------------------------------------
+
+    def pause_clock(self, reason: str, at: datetime) -> None:
+        """The office stops the task's clock (e.g. waiting for the deputy's material)."""
+        if self.status == "withdrawn":
+            raise Conflict("the task was withdrawn; its clock no longer runs")
+        if self.handling != "open":
+            raise Conflict(f"the task is already {self.handling}; its clock no longer runs")
+        if self.paused_since is not None:
+            raise Conflict(f"the clock is already paused since {self.paused_since.isoformat()}")
+        self._clock_paused(reason=reason, at=at)
+
+    @event("ClockPaused")
+    def _clock_paused(self, reason: str, at: datetime) -> None:
+        self.pauses.append({"from": at, "to": None, "reason": reason})
+
+    def resume_clock(self, at: datetime) -> None:
+        if self.paused_since is None:
+            raise Conflict("the clock is not paused")
+        self._clock_resumed(at=at)
+
+    @event("ClockResumed")
+    def _clock_resumed(self, at: datetime) -> None:
+        self.pauses[-1] = {**self.pauses[-1], "to": at}
 
     def return_window_end(self, calendar: WorkingCalendar) -> date:
         """The last day on which the unit may ask to return the task."""
@@ -596,6 +635,9 @@ class Task(Aggregate):
             "replaced_by_task_id": self.replaced_by_task_id,
             "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
             "withdrawn_reason": self.withdrawn_reason,
+            "paused_since": self.paused_since.isoformat() if self.paused_since else None,
+            "pauses": [{**p, "from": p["from"].isoformat(),
+                        "to": p["to"].isoformat() if p["to"] else None} for p in self.pauses],
         }
 
 

@@ -32,6 +32,10 @@ class RefuseReturnBody(StrictBody):
     reason: str = Field(min_length=1, max_length=2000, examples=["该事项由贵单位牵头办理"])
 
 
+class PauseBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=2000, examples=["等待代表补充材料"])
+
+
 class ReassignBody(StrictBody):
     unit_id: str = Field(min_length=1, examples=["unit-c"])
     reason: str | None = Field(None, min_length=1, max_length=2000,
@@ -69,6 +73,20 @@ def register_assignment_routes(app: FastAPI) -> None:
                             principal: Office) -> dict[str, Any]:
         return await services.call("assignment", "refuse_return",
                                    {"task_id": task_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/tasks/{{task_id}}/clock/pause", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "already paused, withdrawn or replied"}},
+              summary="The office pauses a task's clock (暂停计时), with a reason")
+    async def pause_clock(task_id: str, body: PauseBody, services: ServicesDep,
+                          principal: Office) -> dict[str, Any]:
+        return await services.call("assignment", "pause_clock",
+                                   {"task_id": task_id, **body.model_dump()}, principal)
+
+    @app.post(f"{API}/tasks/{{task_id}}/clock/resume", tags=tags, responses={
+        **NOT_ALLOWED, 409: {"description": "the clock is not paused"}},
+              summary="The office resumes the clock; the deadline moves on by the paused working days")
+    async def resume_clock(task_id: str, services: ServicesDep, principal: Office) -> dict[str, Any]:
+        return await services.call("assignment", "resume_clock", {"task_id": task_id}, principal)
 
     @app.post(f"{API}/tasks/{{task_id}}/reassign", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "the task was withdrawn already, or the unit "

@@ -15,7 +15,12 @@ from pydantic import BaseModel, Field, model_validator
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
-from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
+from shared.contracts.assignment import (
+    LeadershipDesignatedV1,
+    TaskAssignedV1,
+    TaskDeadlineChangedV1,
+    TaskWithdrawnV1,
+)
 from shared.contracts.intake import (
     MessageRatedV1,
     SuggestionMergedV1,
@@ -183,6 +188,8 @@ class SupervisionApplication(ServiceApplication):
             return "red" if answered > deadline else "green"
         if day > deadline:
             return "red"
+        if task.is_paused:
+            return "green"
         if self.days.between(day, deadline) <= self.warning_days(task):
             return "yellow"
         return "green"
@@ -219,6 +226,7 @@ class SupervisionApplication(ServiceApplication):
             "replies": _jsonable(task.replies),
             "warnings": task.warnings,
             "escalated": bool(task.escalations),
+            "paused": task.is_paused,
             "withdrawn_reason": task.withdrawn_reason,
             "replaced_by_task_id": task.replaced_by,
         }
@@ -328,6 +336,15 @@ class SupervisionApplication(ServiceApplication):
         case = self._case_or_new(event.case_id, task.case_kind)
         case.task_unlinked(task_id=event.task_id, replaced_by=event.replaced_by_task_id)
         return [task, case]
+
+    def on_task_deadline_changed(self, event: TaskDeadlineChangedV1) -> list[Any]:
+        try:
+            task = self._task(event.task_id)
+        except NotFound:
+            return []
+        task.change_deadline(deadline=event.deadline, paused=event.paused, reason=event.reason,
+                             at=self.clock.now())
+        return [task]
 
     def on_leadership_designated(self, event: LeadershipDesignatedV1) -> list[Any]:
         case = self._case_or_new(event.case_id)
@@ -551,7 +568,7 @@ class SupervisionApplication(ServiceApplication):
 
     def _sweep_task(self, task_id: str, today: date) -> int:
         task = self._task(task_id)
-        if not task.is_active:
+        if not task.is_active or task.is_paused:
             return 0
         now = self.clock.now()
         if today > task.deadline:

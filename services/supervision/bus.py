@@ -9,7 +9,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
+from shared.contracts.assignment import (
+    LeadershipDesignatedV1,
+    TaskAssignedV1,
+    TaskDeadlineChangedV1,
+    TaskWithdrawnV1,
+)
 from shared.contracts.intake import (
     MessageRatedV1,
     SuggestionMergedV1,
@@ -135,6 +140,7 @@ def build_runtime(
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,
         TaskWithdrawnV1: app.on_task_withdrawn,
+        TaskDeadlineChangedV1: app.on_task_deadline_changed,
         LeadershipDesignatedV1: app.on_leadership_designated,
     })
     runtime.consume("intake", {

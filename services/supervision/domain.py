@@ -74,8 +74,12 @@ class SupervisedTask(Aggregate):
 
     @property
     def is_active(self) -> bool:
-        """Still being handled: the clock runs."""
+        """Still being handled."""
         return self.status in ("open", "signed_for")
+
+    @property
+    def is_paused(self) -> bool:
+        return getattr(self, "paused", False)
 
     @property
     def answered_on(self) -> date | None:
@@ -194,6 +198,22 @@ class SupervisedTask(Aggregate):
         self.deadlines.append({"from": at.date().isoformat(), "deadline": deadline})
         self.status = "signed_for" if self.signed_for_at else "open"
         self.closed_on = None
+
+    def change_deadline(self, deadline: date, paused: bool, reason: str | None,
+                        at: datetime) -> None:
+        """Assignment paused or resumed the clock: while paused no warning is raised."""
+        if self.status in ("withdrawn", "closed"):
+            return
+        self._deadline_changed(case_id=self.case_id, deadline=deadline, paused=paused,
+                               reason=reason, at=at)
+
+    @event("DeadlineChanged")
+    def _deadline_changed(self, case_id: str, deadline: date, paused: bool, reason: str | None,
+                          at: datetime) -> None:
+        self.paused = paused
+        if deadline != self.deadline:
+            self.deadline = deadline
+            self.deadlines.append({"from": at.date().isoformat(), "deadline": deadline})
 
     def raise_warning(self, level: str, at: datetime) -> None:
         if self.has_warning(level):

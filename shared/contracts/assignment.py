@@ -105,3 +105,19 @@ class TaskReturnRefusedV1(_Assignment):
     task_id: str
     unit_id: str
     reason: str
+
+
+class TaskDeadlineChangedV1(_Assignment):
+    name: ClassVar[str] = "task_deadline_changed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office paused (暂停计时) or resumed a task's clock. While paused the deadline "
+        "does not run; on resumption it moves on by the working days the clock stood still."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+
+    task_id: str
+    unit_id: str
+    paused: bool
+    deadline: date = Field(description="the deadline now in force (moved on after a pause)")
+    reason: str | None = None

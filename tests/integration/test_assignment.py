@@ -331,3 +331,39 @@ async def test_the_workload_counts_open_tasks_and_nearest_deadlines(api, system)
 
     own = await eventually(replied_not_open)
     assert [t["case_id"] for t in own["nearest_deadlines"]] == [gov]
+
+
+async def test_a_paused_clock_moves_the_deadline_on_by_the_paused_working_days(api, system):
+    """暂停计时: the office pauses a task's clock and resumes it later; assignment derives the
+    new deadline from the pause events and supervision follows it (no warning while paused)."""
+    from datetime import date, timedelta
+
+    from tests.integration.test_supervision import assigned_case
+
+    case_id, task = await assigned_case(api)
+    task_id, deadline = task["task_id"], date.fromisoformat(task["deadline"])
+    r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/clock/pause", {"reason": "x"})
+    assert r.status_code == 403
+    r = await api.post("office", f"/api/v1/tasks/{task_id}/clock/resume")
+    assert r.status_code == 409 and "not paused" in r.json()["detail"]
+    r = await api.post("office", f"/api/v1/tasks/{task_id}/clock/pause", {"reason": "等待代表补充材料"})
+    assert r.status_code == 200, r.text
+    assert r.json()["paused_since"] and r.json()["deadline"] == deadline.isoformat()
+
+    async def supervision_paused():
+        r = await api.get("office", f"/api/v1/tasks/{task_id}")
+        return r.json()["paused"]
+
+    await eventually(supervision_paused)
+    system.clock.advance(timedelta(days=14))  # two weeks: ten working days in March 2026
+    r = await api.post("office", f"/api/v1/tasks/{task_id}/clock/resume")
+    assert r.status_code == 200, r.text
+    calendar = system.app("assignment").calendar
+    expected = calendar.add_working_days(deadline, 10)
+    assert r.json()["deadline"] == expected.isoformat() and r.json()["paused_since"] is None
+
+    async def supervision_follows():
+        r = await api.get("office", f"/api/v1/tasks/{task_id}")
+        return r.json()["deadline"] == expected.isoformat() and not r.json()["paused"]
+
+    await eventually(supervision_follows)

@@ -48,6 +48,8 @@ MATRIX = {
     "POST /api/v1/tasks/{task_id}/return-request": "unit",
     "POST /api/v1/tasks/{task_id}/return-request/refuse": "office",
     "POST /api/v1/tasks/{task_id}/reassign": "office",
+    "POST /api/v1/tasks/{task_id}/clock/pause": "office",
+    "POST /api/v1/tasks/{task_id}/clock/resume": "office",
     "GET /api/v1/units/workload": "office leader",
     "GET /api/v1/units/{unit_id}/workload": "office leader unit",
     "POST /api/v1/stations/{station_id}/messages": "anon " + STAFF,
