@@ -26,7 +26,12 @@ from pydantic import Field
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import Clock, clock_from_settings
 from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
-from shared.contracts.supervision import CaseClosedV1, RehandlingStartedV1, ReplySubmittedV1
+from shared.contracts.supervision import (
+    CaseClosedV1,
+    CoOpinionSubmittedV1,
+    RehandlingStartedV1,
+    ReplySubmittedV1,
+)
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
@@ -208,6 +213,13 @@ class AssignmentApplication(ServiceApplication):
         """The lead unit replied: its task no longer counts as open work."""
         task = self._maybe_task(event.task_id)
         if task and task.note_handling("replied", event.round, noted_at=event.occurred_at):
+            return [task]
+        return []
+
+    def on_co_opinion_submitted(self, event: CoOpinionSubmittedV1) -> list[Any]:
+        """A co-unit sent its opinion to the lead unit: its task no longer counts as open."""
+        task = self._maybe_task(event.task_id)
+        if task and task.note_handling("replied", task.round, noted_at=event.occurred_at):
             return [task]
         return []
 

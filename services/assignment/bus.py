@@ -20,7 +20,12 @@ from shared.contracts.assignment import (
     TaskWithdrawnV1,
 )
 from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
-from shared.contracts.supervision import CaseClosedV1, RehandlingStartedV1, ReplySubmittedV1
+from shared.contracts.supervision import (
+    CaseClosedV1,
+    CoOpinionSubmittedV1,
+    RehandlingStartedV1,
+    ReplySubmittedV1,
+)
 from shared.eventstore import Actor
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -119,6 +124,7 @@ def build_runtime(
     })
     runtime.consume("supervision", {
         ReplySubmittedV1: app.on_reply_submitted,
+        CoOpinionSubmittedV1: app.on_co_opinion_submitted,
         RehandlingStartedV1: app.on_rehandling_started,
         CaseClosedV1: app.on_case_closed,
     })

@@ -24,6 +24,7 @@ from shared.contracts.intake import (
 from shared.contracts.supervision import (
     CaseClosedV1,
     CaseEscalatedV1,
+    CoOpinionSubmittedV1,
     DeadlineWarningV1,
     FollowUpReviewRecordedV1,
     FollowUpReviewScheduledV1,
@@ -70,13 +71,14 @@ class SupervisionSettings(ServiceSettings):
 def translate(app: SupervisionApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
     """The integration event published for a domain event, if any."""
     if isinstance(event, SupervisedTask.Event):
-        return _task_event(event, envelope)
+        return _task_event(app, event, envelope)
     if isinstance(event, SupervisedCase.Event):
         return _case_event(app, event, {**envelope, "case_id": str(event.originator_id)})
     return None
 
 
-def _task_event(event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
+def _task_event(app: SupervisionApplication, event: Any,
+                envelope: dict[str, Any]) -> IntegrationEvent | None:
     task_id = str(event.originator_id)
     env = {**envelope, "case_id": event.case_id}
     if isinstance(event, SupervisedTask.Opened):
@@ -89,6 +91,10 @@ def _task_event(event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None
                                 result_class=event.result_class,
                                 commitment_date=event.commitment_date, round=event.round,
                                 on_time=event.on_time)
+    if isinstance(event, SupervisedTask.OpinionSubmitted):
+        task = app.repository.get(event.originator_id, version=event.originator_version)
+        return CoOpinionSubmittedV1(**env, task_id=task_id, unit_id=task.unit_id,
+                                    on_time=event.on <= task.deadline)
     if isinstance(event, SupervisedTask.WarningRaised):
         return DeadlineWarningV1(**env, task_id=task_id, unit_id=event.unit_id,
                                  level=event.level, deadline=event.deadline)

@@ -172,3 +172,17 @@ class CaseClosedV1(_Supervision):
     all_satisfied: bool
     rounds: int = Field(ge=1)
     replied_on_time: bool
+
+
+class CoOpinionSubmittedV1(_Supervision):
+    name: ClassVar[str] = "co_opinion_submitted"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "A co-handling unit sent its opinion (会办意见) to the lead unit: its part of the case "
+        "is done (the text stays in supervision)."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
+
+    task_id: str
+    unit_id: str
+    on_time: bool

@@ -367,3 +367,26 @@ async def test_a_paused_clock_moves_the_deadline_on_by_the_paused_working_days(a
         return r.json()["deadline"] == expected.isoformat() and not r.json()["paused"]
 
     await eventually(supervision_follows)
+
+
+async def test_a_co_units_opinion_ends_its_open_work(api, system):
+    """Supervision publishes the co-unit's opinion; assignment stops counting the task as open."""
+    from tests.integration.test_delivery import register_one
+
+    case_id = await register_one(system.nats_url, category="ecology")  # a lead and a co-unit
+
+    async def co_task():
+        r = await api.get("office", "/api/v1/tasks")
+        found = [t for t in r.json() if t["case_id"] == case_id and t["role"] == "co"]
+        return found[0] if found else None
+
+    task = await eventually(co_task)
+    unit = task["unit_id"]
+    r = await api.post(unit, f"/api/v1/tasks/{task['task_id']}/opinion", {"text": "建议结合河道整治统筹安排"})
+    assert r.status_code == 200, r.text
+
+    async def no_longer_open():
+        r = await rpc(system.nats_url, "assignment", "get_task", {"task_id": task["task_id"]})
+        return r["result"]["handling"] == "replied"
+
+    await eventually(no_longer_open)
