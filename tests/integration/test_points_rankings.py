@@ -1,0 +1,90 @@
+"""A ranking of 300 deputies against a hand-computed fixture, through points' real handlers and
+store (SQLite and PostgreSQL), and the same ranking after the read model is dropped and rebuilt.
+
+Fixture (2026 rules: a registered suggestion gives its lead deputy 3 points and each co-signer
+1 point): deputy d{i:03}, i = 1..300, leads i % 5 registered suggestions and co-signs
+i % 3 + 1 more, each led by the helper deputy "zz-lead". So d{i}'s total is
+3·(i % 5) + (i % 3) + 1, from 1 to 15, and zz-lead's is 3 · Σ(i % 3 + 1) = 3 · 600 = 1800."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from itertools import count
+
+import pytest
+
+from services.points.bus import build_runtime
+from shared.clock import CHINA_TZ, ManualClock
+from shared.contracts.base import ActorRef
+from shared.contracts.intake import SuggestionRegisteredV1
+from shared.eventstore import Actor
+from tests.harness import service_settings
+
+OFFICE = Actor(username="office", role="office")
+pytestmark = pytest.mark.slow  # about 1,200 recorded events per store
+
+
+@pytest.fixture
+def points(store):
+    runtime = build_runtime(service_settings("nats://127.0.0.1:1", store),
+                            clock=ManualClock(datetime(2026, 12, 1, 9, tzinfo=CHINA_TZ)))
+    yield runtime
+    runtime.app.close()
+
+
+def registered(n: int, lead: str, co: list[str]) -> SuggestionRegisteredV1:
+    return SuggestionRegisteredV1(
+        event_id=f"intake:{n}", case_id=f"00000000-0000-0000-0000-{n:012d}",
+        actor=ActorRef(username="office", role="office"),
+        occurred_at=datetime(2026, 6, 1, 10, tzinfo=CHINA_TZ), source_service="intake",
+        source_notification_id=n, number=f"2026-{n:04d}", title="建议", category="livelihood",
+        urgency="blue", lead_deputy_id=lead, co_signer_ids=co)
+
+
+def ranking(runtime) -> list[dict]:
+    route = runtime.routes["rankings"]
+    runtime.catch_up()
+    return route.fn(route.model(year=2026), OFFICE)["rows"]
+
+
+def test_a_ranking_of_300_deputies_matches_the_hand_computed_fixture(points):
+    app = points.app
+    n = count(1)
+    for i in range(1, 301):
+        deputy = f"d{i:03}"
+        for _ in range(i % 5):
+            app.save(*app.on_suggestion_registered(registered(next(n), deputy, [])))
+        for _ in range(i % 3 + 1):
+            app.save(*app.on_suggestion_registered(registered(next(n), "zz-lead", [deputy])))
+
+    all_rows = ranking(points)
+    rows = [r for r in all_rows if r["deputy_id"] == "zz-lead" or re.fullmatch(r"d\d{3}", r["deputy_id"])]
+    assert len(rows) == 301
+    assert (rows[0]["deputy_id"], rows[0]["total"], rows[0]["rank"]) == ("zz-lead", 1800.0, 1)
+    # 15 points: i % 5 == 4 and i % 3 == 2, i.e. i % 15 == 14: d014, d029, ..., d299 (20 deputies),
+    # tied on points and ordered by id.
+    top = rows[1:21]
+    assert [r["deputy_id"] for r in top] == [f"d{i:03}" for i in range(14, 300, 15)]
+    assert all(r["total"] == 15.0 and r["tied_on_points"] for r in top)
+    assert [r["rank"] for r in top] == list(range(2, 22))
+    # 14 points: i % 15 == 4 (i % 5 == 4, i % 3 == 1): d004, d019, ... (20 deputies)
+    assert [r["deputy_id"] for r in rows[21:41]] == [f"d{i:03}" for i in range(4, 300, 15)]
+    # 1 point: i % 15 == 0: d015, d030, ..., d300 — last of the fixture, by id.
+    assert [r["deputy_id"] for r in rows[-20:]] == [f"d{i:03}" for i in range(15, 301, 15)]
+    assert all(r["total"] == 1.0 for r in rows[-20:])
+    # Every total from 1 to 15 occurs for exactly 20 deputies (15 residues of i mod 15).
+    totals = [r["total"] for r in rows[1:]]
+    assert sorted(set(totals)) == [float(t) for t in range(1, 16)]
+    assert all(totals.count(float(t)) == 20 for t in range(1, 16))
+    # d123: 123 % 5 = 3 leads, 123 % 3 = 0 → 1 co-sign → 10 points, rank among all rows
+    d123 = next(r for r in rows if r["deputy_id"] == "d123")
+    assert d123["total"] == 10.0
+    # ahead of it: zz-lead, 5 totals above 10 × 20 deputies, and d{i} with 10 points and a
+    # smaller id: 10 points = i % 15 == 3 (3+0+1... 3·3+0+1) → d003, d018, ..., d108 (8 of them)
+    assert [r["deputy_id"] for r in all_rows].index("d123") == 1 + 5 * 20 + 8
+
+    # The ranking is a projection: dropped and rebuilt from the ledgers' events, the same.
+    before = ranking(points)
+    points.routes["rebuild_read_models"].fn(None, OFFICE)
+    assert ranking(points) == before
