@@ -263,3 +263,48 @@ async def test_the_annual_report_is_a_printable_chinese_page(api, system):
     in_force = next(v for v in rules if v["version"] == "2026.1")
     assert in_force["activities"]["reception_day"]["cap"] == {"period": "month", "max_points": 2.0}
     assert len(in_force["indicators"]) == 8
+
+
+async def test_a_merge_through_intake_revokes_the_sources_points_and_undo_restores_them(api, system):
+    """The real upstream flow: intake publishes suggestion_merged / _merge_undone."""
+    from tests.harness import eventually
+
+    async def registered(deputy: str, title: str) -> str:
+        r = await api.post(deputy, "/api/v1/suggestions",
+                           {"title": title, "body": f"{title}，请尽快处理。", "category": "livelihood"})
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+        r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
+        assert r.status_code == 200, r.text
+        return sid
+
+    async def total(deputy: str) -> float:
+        r = await api.get("office", f"/api/v1/deputies/{deputy}/points")
+        return r.json()["total"]
+
+    target = await registered("deputy-1", "幸福小区加装电梯")
+    source = await registered("deputy-3", "幸福小区老楼加装电梯")
+
+    async def both_scored():
+        return await total("deputy-1") == 3.0 and await total("deputy-3") == 3.0
+
+    await eventually(both_scored)
+    r = await api.post("office", f"/api/v1/suggestions/{source}/merge", {"into": target})
+    assert r.status_code == 200, r.text
+
+    async def source_revoked():
+        return await total("deputy-3") == 0.0
+
+    await eventually(source_revoked)
+    r = await api.get("office", "/api/v1/deputies/deputy-3/points")
+    revoked = [line for line in r.json()["lines"] if line.get("revoked") or line["points"] < 0]
+    assert revoked, r.json()
+    assert await total("deputy-1") == 3.0
+
+    r = await api.post("office", f"/api/v1/suggestions/{source}/merge/undo", {"reason": "并案有误"})
+    assert r.status_code == 200, r.text
+
+    async def restored():
+        return await total("deputy-3") == 3.0
+
+    await eventually(restored)
