@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +203,16 @@ async def rpc(nats_url: str, service: str, command: str, payload: dict[str, Any]
         return json.loads(msg.data)
     finally:
         await nc.close()
+
+
+async def wait_until_ready(nats_url: str, services: Iterable[str] = SERVICES,
+                           timeout: float = 60) -> None:
+    """Wait until each service answers its health query as ready."""
+    for name in services:
+        async def ready(name: str = name) -> bool:
+            try:
+                return (await rpc(nats_url, name, "health", timeout=1))["result"]["ready"]
+            except Exception:
+                return False
+
+        await eventually(ready, timeout=timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc
+from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -53,14 +53,7 @@ async def test_kill_9_of_a_consumer_halfway_loses_nothing_and_does_nothing_twice
     for p in procs.values():
         p.start()
     try:
-        for name in SERVICES:
-            async def ready(name=name):
-                try:
-                    return (await rpc(fresh_nats.url, name, "health", timeout=1))["result"]["ready"]
-                except Exception:
-                    return False
-
-            await eventually(ready, timeout=60)
+        await wait_until_ready(fresh_nats.url, timeout=60)
 
         assignment_db = var / "assignment.sqlite"
         first = await submit_and_register(fresh_nats.url, 100, 0)

@@ -17,7 +17,15 @@ import pytest
 from shared.calendar import WorkingCalendar
 from shared.clock import CHINA_TZ
 from tests.e2e.test_crash_recovery import submit_and_register
-from tests.harness import ROOT, SERVICES, ServiceProcess, eventually, process_env, rpc
+from tests.harness import (
+    ROOT,
+    SERVICES,
+    ServiceProcess,
+    eventually,
+    process_env,
+    rpc,
+    wait_until_ready,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -54,14 +62,7 @@ async def test_warnings_once_with_two_supervision_processes_and_a_restart(fresh_
     for p in [*procs, second]:
         p.start()
     try:
-        for name in SERVICES:
-            async def ready(name=name):
-                try:
-                    return (await rpc(fresh_nats.url, name, "health", timeout=1))["result"]["ready"]
-                except Exception:
-                    return False
-
-            await eventually(ready, timeout=60)
+        await wait_until_ready(fresh_nats.url, timeout=60)
         async def two_supervision_instances():
             seen = set()
             for _ in range(30):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import POSTGRES_SKIP_REASON
 from tests.e2e.test_crash_recovery import submit_and_register
-from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc
+from tests.harness import SERVICES, ServiceProcess, eventually, process_env, rpc, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -54,14 +54,7 @@ async def test_two_replicas_of_every_service_share_the_work_and_lose_nothing(fre
         p.log_path.parent.mkdir(parents=True, exist_ok=True)
         p.start()
     try:
-        for name in SERVICES:
-            async def ready(name=name):
-                try:
-                    return (await rpc(fresh_nats.url, name, "health", timeout=1))["result"]["ready"]
-                except Exception:
-                    return False
-
-            await eventually(ready, timeout=90)
+        await wait_until_ready(fresh_nats.url, timeout=90)
 
         first = await submit_and_register(fresh_nats.url, WORKLOAD // 2, 0)
         # kill -9 one of the two assignment replicas; the other carries on alone
