@@ -22,7 +22,7 @@ from faststream.nats import NatsBroker, NatsMessage, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.contracts import IntegrationEvent
@@ -99,6 +99,9 @@ class ServiceRuntime:
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             connect_timeout=2,
+            # a silent partition is noticed after ~30 s instead of nats-py's default ~4 min
+            ping_interval=10,
+            max_outstanding_pings=3,
         )
         self.relay = OutboxRelay(
             self.service,
@@ -215,9 +218,18 @@ class ServiceRuntime:
         ):
             with attempt:
                 await self.broker.connect()
-        await declare_streams(
-            self.broker.config.connection_state.stream, replicas=self.settings.stream_replicas
-        )
+        # A cluster may still be electing its meta leader: declaring streams is retried too.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            stop=stop_after_delay(120),
+            reraise=True,
+        ):
+            with attempt:
+                await declare_streams(
+                    self.broker.config.connection_state.stream,
+                    replicas=self.settings.stream_replicas,
+                )
         for route in self.routes.values():
             self.broker.subscriber(
                 rpc_subject(self.service, route.name), queue=f"{self.service}-rpc"
