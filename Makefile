@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-slow test-postgres bench asyncapi clean
+.PHONY: run test test-fast test-slow test-postgres bench asyncapi clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,20 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python infra/devrun.py
 
+## Debian's Chromium (and a CJK font for readable screenshots) for the browser tests
+## (tests/browser); tolerant: without it those tests are skipped with the reason.
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-wqy-microhei) \
+	  || echo "chromium could not be installed: the browser tests will be skipped"
+
 ## Install what is needed and run the whole suite (fast and slow tests).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -ra
 
 ## Only the fast tests / only the fault-injection and load tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(BIN)/python -m pytest -q -ra -m slow
 ## The whole suite on PostgreSQL (127.0.0.1:5432, database test) instead of SQLite.
 test-postgres: $(STAMP)

@@ -29,6 +29,7 @@ from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
+from services.gateway.web import register_web
 from services.gateway.ratelimit import install_citizen_rate_limit
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import (
@@ -184,6 +185,7 @@ def create_app(settings: GatewaySettings | None = None,
 
     register_routes(app)
     register_station_pages(app)
+    register_web(app)  # the staff web application under /app/
     register_open311_routes(app)
     install_citizen_rate_limit(app, settings.citizen_rate_limit)
     return app

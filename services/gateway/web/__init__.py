@@ -1,0 +1,26 @@
+"""The staff web application (Chinese, server-rendered with Jinja2 and htmx) under ``/app/``.
+
+``register_web(app)`` adds the pages and the vendored static files to the gateway. Every page
+calls the services through the gateway's ``Services`` client as the signed-in user; nothing
+is loaded from the internet at run time.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from services.gateway.web.common import BASE, HERE
+
+
+def register_web(app: FastAPI) -> None:
+    from services.gateway.web import pages_common, pages_deputy, pages_office, pages_unit, exports
+
+    app.mount(f"{BASE}/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
+    for module in (pages_common, pages_office, pages_unit, pages_deputy, exports):
+        app.include_router(module.router, include_in_schema=False)
+
+    @app.get(BASE, include_in_schema=False)
+    async def app_root() -> RedirectResponse:
+        return RedirectResponse(f"{BASE}/", status_code=307)

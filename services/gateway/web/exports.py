@@ -1,0 +1,229 @@
+"""Exports (台账): the suggestion-handling ledger and the duty-points ledger, as CSV and Excel.
+
+Both are gathered from the services' existing queries, as the signed-in user (office or
+leaders), and filtered like the board: unit, category and colour for suggestions; year,
+deputy group and category for duty points.
+
+Where each lifecycle timestamp comes from:
+- submitted, registered — intake ``get_suggestion`` (``submitted_at``, ``registered_at``)
+- assigned — assignment ``case_assignment`` (``assigned_at``)
+- signed for, replied — supervision ``list_tasks`` of the case, lead task
+  (``signed_for_at``; ``replies[].at`` of the latest reply)
+- rated, closed — supervision ``get_case`` (``ratings[].rated_on``, ``closed_on``): the
+  service keeps these as dates only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from services.gateway.auth import Principal
+from services.gateway.web.common import (
+    BASE, CAUSE_ZH, COLOUR_ZH, RATING_ZH, SUGGESTION_STATUS_ZH, URGENCY_ZH, WebRoute, label, need,
+    optional, reference, services,
+)
+
+router = APIRouter(route_class=WebRoute)
+Viewer = Annotated[Principal, Depends(need("office", "leader"))]
+
+LEDGER_COLUMNS = [
+    ("number", "编号"), ("title", "标题"), ("category", "类别"), ("urgency", "紧急程度"),
+    ("status", "状态"), ("lead_deputy", "领衔代表"), ("co_signers", "附议代表"),
+    ("lead_unit", "主办单位"), ("co_units", "协办单位"), ("deadline", "办理时限"),
+    ("colour", "督办颜色"), ("submitted_at", "提交时间"), ("registered_at", "立案时间"),
+    ("assigned_at", "交办时间"), ("signed_for_at", "签收时间"), ("replied_at", "答复时间"),
+    ("result_class", "答复类别"), ("rating", "代表评价"), ("rated_on", "评价日期"),
+    ("closed_on", "办结日期"), ("case_id", "案件ID"),
+]
+POINTS_COLUMNS = [
+    ("deputy_id", "代表ID"), ("deputy", "代表"), ("group", "代表小组"), ("year", "年度"),
+    ("line_no", "行号"), ("type", "类型"), ("points", "积分"), ("current_points", "当前积分"),
+    ("cause", "来由"), ("cause_ref", "来源"), ("case_number", "建议编号"),
+    ("case_title", "标题"), ("category", "类别"), ("earned_on", "获得日期"),
+    ("awarded_at", "入账时间"), ("rule_version", "规则版本"), ("revoked_by", "撤销")]
+
+
+def _iso(value: Any) -> str:
+    """Timestamps as ISO 8601 with offset (the services' own values); empty when missing."""
+    if value in (None, ""):
+        return ""
+    return str(value)
+
+
+async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
+                      category: str | None, colour: str | None) -> list[dict[str, Any]]:
+    svc = services(request)
+    suggestions, ref = await asyncio.gather(
+        svc.call("intake", "list_suggestions", {"category": category or None}, user),
+        reference(request, user))
+    if unit_id or colour:
+        board = await svc.call("supervision", "board", {
+            "unit_id": unit_id or None, "category": category or None, "colour": colour or None},
+            user)
+        on_board = {c["case_id"] for cell in board["cells"] for c in cell["cases"]}
+        suggestions = [s for s in suggestions if s["id"] in on_board]
+    limit = asyncio.Semaphore(8)
+
+    async def one(s: dict[str, Any]) -> dict[str, Any]:
+        async with limit:
+            detail, assignment, tasks, case = await asyncio.gather(
+                svc.call("intake", "get_suggestion", {"suggestion_id": s["id"]}, user),
+                optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user)),
+                svc.call("supervision", "list_tasks", {"case_id": s["id"]}, user),
+                optional(svc.call("supervision", "get_case", {"case_id": s["id"]}, user)))
+        return _ledger_row(detail, assignment, tasks, case, ref)
+
+    return list(await asyncio.gather(*(one(s) for s in suggestions)))
+
+
+def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: list[dict[str, Any]],
+                case: dict[str, Any] | None, ref: dict[str, Any]) -> dict[str, Any]:
+    unit = lambda u: ref["units"].get(u, {}).get("name", u)  # noqa: E731
+    deputy = lambda d: ref["deputies"].get(d, {}).get("name", d)  # noqa: E731
+    live = [t for t in tasks if t["status"] != "withdrawn"]
+    lead = next((t for t in live if t["role"] == "lead"), None)
+    replies = (lead or {}).get("replies") or []
+    ratings = (case or {}).get("ratings") or []
+    latest: dict[str, dict[str, Any]] = {}
+    for r in ratings:
+        latest[r["deputy_id"]] = r
+    colour = lead["colour"] if lead else ""
+    return {
+        "case_id": s["id"], "number": s.get("number") or "", "title": s.get("title", ""),
+        "category": ref["categories"].get(s.get("category"), {}).get("name_zh", s.get("category")),
+        "urgency": label(URGENCY_ZH, s.get("urgency")) if s.get("urgency") else "",
+        "status": ("已办结" if case and case.get("closed_on") else
+                   label(SUGGESTION_STATUS_ZH, s.get("status"))),
+        "lead_deputy": deputy(s.get("lead_deputy_id")),
+        "co_signers": "、".join(deputy(d) for d in s.get("co_signers") or []),
+        "lead_unit": unit(assignment["lead_unit_id"]) if assignment and assignment.get("lead_unit_id") else "",
+        "co_units": "、".join(unit(u) for u in (assignment or {}).get("co_unit_ids") or []),
+        "deadline": (lead or {}).get("deadline") or "",
+        "colour": label(COLOUR_ZH, colour) if colour else "",
+        "submitted_at": _iso(s.get("submitted_at")),
+        "registered_at": _iso(s.get("registered_at")),
+        "assigned_at": _iso((assignment or {}).get("assigned_at")),
+        "signed_for_at": _iso((lead or {}).get("signed_for_at")),
+        "replied_at": _iso(replies[-1].get("at") if replies else None),
+        "result_class": replies[-1].get("result_class", "") if replies else "",
+        "rating": "；".join(f"{deputy(d)}：{label(RATING_ZH, r['rating'])}" for d, r in latest.items()),
+        "rated_on": max((r["rated_on"] for r in latest.values()), default=""),
+        "closed_on": _iso((case or {}).get("closed_on")),
+    }
+
+
+async def points_rows(request: Request, user: Principal, year: int | None, group: str | None,
+                      category: str | None) -> list[dict[str, Any]]:
+    svc = services(request)
+    ref = await reference(request, user)
+    deputies = [d for d in ref["deputies"].values() if not group or d.get("group") == group]
+    limit = asyncio.Semaphore(8)
+
+    async def one(d: dict[str, Any]) -> dict[str, Any]:
+        async with limit:
+            return await svc.call("points", "deputy_points", {"deputy_id": d["id"], "year": year},
+                                  user)
+
+    ledgers = await asyncio.gather(*(one(d) for d in deputies))
+    rows = []
+    for d, ledger in zip(deputies, ledgers):
+        for line in ledger["lines"]:
+            details = line.get("details") or {}
+            if category and details.get("category") != category:
+                continue
+            rows.append({
+                "deputy_id": d["id"], "deputy": d.get("name", d["id"]), "group": d.get("group", ""),
+                "year": ledger["year"], "line_no": line["line_no"], "type": line["type"],
+                "points": line["points"], "current_points": line.get("current_points"),
+                "cause": label(CAUSE_ZH, line.get("activity_kind") and "activity"
+                               or line.get("cause_kind")),
+                "cause_ref": line.get("cause_ref") or "",
+                "case_number": details.get("number", ""), "case_title": details.get("title", ""),
+                "category": ref["categories"].get(details.get("category"), {}).get(
+                    "name_zh", details.get("category") or ""),
+                "earned_on": _iso(line.get("earned_on")), "awarded_at": _iso(line.get("awarded_at")),
+                "rule_version": line.get("rule_version") or "",
+                "revoked_by": "" if line.get("revoked_by") in (None, "") else str(line["revoked_by"]),
+            })
+    return rows
+
+
+def _csv(columns: list[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([title for _, title in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
+
+
+def _xlsx(columns: list[tuple[str, str]], rows: Iterable[dict[str, Any]], sheet: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    ws = book.active
+    ws.title = sheet
+    ws.append([title for _, title in columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(["" if row.get(k) is None else row.get(k) for k, _ in columns])
+    ws.freeze_panes = "A2"
+    for i, (_, title) in enumerate(columns, start=1):
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(title) * 2 + 4)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _download(content: bytes, filename: str, media: str) -> Response:
+    ascii_name = filename.encode("ascii", "ignore").decode() or "export"
+    return Response(content, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(filename)}",
+        "Cache-Control": "no-store"})
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(f"{BASE}/exports/ledger.{{fmt}}")
+async def export_ledger(request: Request, fmt: str, user: Viewer, unit_id: str | None = None,
+                        category: str | None = None, colour: str | None = None) -> Response:
+    if fmt not in ("csv", "xlsx"):
+        raise HTTPException(404, "导出格式为 csv 或 xlsx")
+    if colour not in (None, "", "green", "yellow", "red", "closed"):
+        raise HTTPException(422, "颜色只能是 green、yellow、red 或 closed")
+    rows = await ledger_rows(request, user, unit_id, category, colour)
+    rows.sort(key=lambda r: (r["number"] or "~", r["submitted_at"]))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        return _download(_csv(LEDGER_COLUMNS, rows), f"suggestion-ledger-{stamp}.csv",
+                         "text/csv; charset=utf-8")
+    return _download(_xlsx(LEDGER_COLUMNS, rows, "建议办理台账"),
+                     f"suggestion-ledger-{stamp}.xlsx", XLSX)
+
+
+@router.get(f"{BASE}/exports/points.{{fmt}}")
+async def export_points(request: Request, fmt: str, user: Viewer,
+                        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+                        group: str | None = None, category: str | None = None) -> Response:
+    if fmt not in ("csv", "xlsx"):
+        raise HTTPException(404, "导出格式为 csv 或 xlsx")
+    rows = await points_rows(request, user, year, group, category)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        return _download(_csv(POINTS_COLUMNS, rows), f"duty-points-ledger-{stamp}.csv",
+                         "text/csv; charset=utf-8")
+    return _download(_xlsx(POINTS_COLUMNS, rows, "履职积分台账"),
+                     f"duty-points-ledger-{stamp}.xlsx", XLSX)

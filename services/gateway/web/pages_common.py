@@ -1,0 +1,221 @@
+"""Sign-in and sign-out, the home per role, the progress board, the case page, rankings and
+bulletins."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.gateway.auth import Principal
+from services.gateway.deps import ServiceFailure
+from services.gateway.routes_audit import _each_service, _mask, _may_see
+from services.gateway.web.charts import bar_chart, stacked_colour_bars
+from services.gateway.web.common import (
+    BASE, act, check_csrf, clear_session, current_user, need, optional, redirect, reference, names,
+    render, services, set_session, today, WebRoute,
+)
+
+router = APIRouter(route_class=WebRoute)
+HOME = {"office": f"{BASE}/board", "leader": f"{BASE}/board", "unit": f"{BASE}/unit",
+        "deputy": f"{BASE}/deputy"}
+Anyone = Annotated[Principal, Depends(need("office", "leader", "unit", "deputy"))]
+BoardViewer = Annotated[Principal, Depends(need("office", "leader"))]
+
+
+@router.get(f"{BASE}/")
+async def home(request: Request) -> Response:
+    user = current_user(request)
+    if user is None or user.role not in HOME:
+        return RedirectResponse(f"{BASE}/login", status_code=303)
+    return RedirectResponse(HOME[user.role], status_code=303)
+
+
+@router.get(f"{BASE}/login")
+async def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", {"error": None, "username": ""})
+
+
+@router.post(f"{BASE}/login", dependencies=[Depends(check_csrf)])
+async def login(request: Request, username: Annotated[str, Form(max_length=100)],
+                password: Annotated[str, Form(max_length=200)]) -> Response:
+    auth = request.app.state.authenticator
+    user = await asyncio.to_thread(auth.authenticate, username, password)
+    if user is None or user.role not in HOME:
+        return render(request, "login.html", {"error": "用户名或密码错误", "username": username},
+                      status_code=401)
+    response = RedirectResponse(HOME[user.role], status_code=303)
+    set_session(request, response, auth.issue(user), int(auth.ttl.total_seconds()))
+    return response
+
+
+@router.post(f"{BASE}/logout", dependencies=[Depends(check_csrf)])
+async def logout() -> Response:
+    response = redirect(f"{BASE}/login", "已退出登录")
+    clear_session(response)
+    return response
+
+
+# --- the progress board (进度看板) --------------------------------------------------------
+
+
+def _filters(unit_id: str | None, category: str | None, colour: str | None) -> dict[str, str]:
+    return {k: v for k, v in (("unit_id", unit_id), ("category", category),
+                              ("colour", colour)) if v}
+
+
+async def _board_context(request: Request, user: Principal, unit_id: str | None,
+                         category: str | None, colour: str | None) -> dict[str, Any]:
+    if colour not in (None, "", "green", "yellow", "red", "closed"):
+        raise HTTPException(422, "颜色只能是 green、yellow、red 或 closed")
+    svc = services(request)
+    board, ref = await asyncio.gather(
+        svc.call("supervision", "board", {"unit_id": unit_id or None,
+                                          "category": category or None,
+                                          "colour": colour or None}, user),
+        reference(request, user))
+    lookup = names(ref)
+    return {
+        "board": board, "filters": _filters(unit_id, category, colour), **lookup,
+        "unit_chart": stacked_colour_bars(
+            board["by_unit"], {k: lookup["unit_name"](k) for k in board["by_unit"]},
+            "各承办单位任务颜色分布"),
+        "category_chart": stacked_colour_bars(
+            board["by_category"], {k: lookup["category_name"](k) for k in board["by_category"]},
+            "各类别任务颜色分布"),
+    }
+
+
+@router.get(f"{BASE}/board")
+async def board_page(request: Request, user: BoardViewer, unit_id: str | None = None,
+                     category: str | None = None, colour: str | None = None) -> HTMLResponse:
+    context = await _board_context(request, user, unit_id, category, colour)
+    return render(request, "board.html", context)
+
+
+@router.get(f"{BASE}/board/fragment")
+async def board_fragment(request: Request, user: BoardViewer, unit_id: str | None = None,
+                         category: str | None = None, colour: str | None = None) -> HTMLResponse:
+    context = await _board_context(request, user, unit_id, category, colour)
+    return render(request, "_board.html", context, fragment=True)
+
+
+# --- the case page -------------------------------------------------------------------------
+
+
+def _summary(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fields of an event worth showing in the timeline, shortened."""
+    out = []
+    for key, value in data.items():
+        if key in ("originator_topic", "event_id") or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else str(value)
+        out.append((key, text if len(text) <= 120 else text[:117] + "…"))
+    return out[:8]
+
+
+@router.get(f"{BASE}/cases/{{case_id}}")
+async def case_page(request: Request, case_id: str, user: Anyone) -> HTMLResponse:
+    svc = services(request)
+    await _may_see(case_id, svc, user)
+    payload = {"case_id": case_id, "as_of": None}
+    parts, verify_parts, suggestion, supervision, tasks, ref = await asyncio.gather(
+        _each_service(svc, "case_history", payload, user),
+        _each_service(svc, "verify_case", {"case_id": case_id}, user),
+        optional(svc.call("intake", "get_suggestion", {"suggestion_id": case_id}, user)),
+        optional(svc.call("supervision", "get_case", {"case_id": case_id}, user)),
+        svc.call("supervision", "list_tasks", {"case_id": case_id}, user),
+        reference(request, user),
+    )
+    events = sorted((e for p in parts for e in p["events"]),
+                    key=lambda e: (e["time"] or "", e["service"], e["aggregate_id"], e["version"]))
+    if not events:
+        raise HTTPException(404, f"没有案件 {case_id}")
+    events = _mask(events, user.role)
+    for event in events:
+        event["summary"] = _summary(event.get("data") or {})
+    chains = [c for p in verify_parts for c in p["chains"]]
+    broken = [c for c in chains if not c["ok"]]
+    rated = {r["deputy_id"] for r in (supervision or {}).get("ratings", [])
+             if r.get("round") == (supervision or {}).get("round")}
+    return render(request, "case.html", {
+        "case_id": case_id, "events": events, "chains": chains, "broken": broken,
+        "verified": bool(chains) and not broken, "suggestion": suggestion,
+        "supervision": supervision, "tasks": tasks, "rated": rated, **names(ref),
+    })
+
+
+@router.post(f"{BASE}/cases/{{case_id}}/close", dependencies=[Depends(check_csrf)])
+async def close_case(request: Request, case_id: str,
+                     user: Annotated[Principal, Depends(need("office"))]) -> Response:
+    return await act(request, services(request).call("supervision", "close_case",
+                                                     {"case_id": case_id}, user),
+                     f"{BASE}/cases/{case_id}", "已办结销号")
+
+
+# --- rankings and bulletins ------------------------------------------------------------------
+
+
+def _recent_periods(day: date) -> list[str]:
+    months, quarters = [], []
+    y, m = day.year, day.month
+    for _ in range(3):
+        m -= 1
+        if m == 0:
+            y, m = y - 1, 12
+        months.append(f"{y}-{m:02d}")
+    q, qy = (day.month - 1) // 3 + 1, day.year
+    for _ in range(2):
+        q -= 1
+        if q == 0:
+            qy, q = qy - 1, 4
+        quarters.append(f"{qy}-Q{q}")
+    return months + quarters
+
+
+@router.get(f"{BASE}/rankings")
+async def rankings_page(request: Request,
+                        user: Annotated[Principal, Depends(need("office", "leader", "deputy"))],
+                        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+                        group: str | None = None) -> HTMLResponse:
+    svc = services(request)
+    result, ref = await asyncio.gather(
+        svc.call("points", "rankings", {"year": year, "group": group or None}, user),
+        reference(request, user))
+    groups = sorted({d.get("group") for d in ref["deputies"].values() if d.get("group")})
+    rows = result["rows"]
+    chart = bar_chart(rows, label_key="name", value_key="total",
+                      title=f"{result['year']} 年度履职积分" + (f"（{group}）" if group else ""),
+                      highlight=user.deputy_id, highlight_key="deputy_id")
+    this_year = today().year
+    return render(request, "rankings.html", {
+        "result": result, "rows": rows, "chart": chart, "groups": groups, "group": group or "",
+        "years": list(range(this_year, this_year - 4, -1)) if result["year"] <= this_year
+        else [result["year"], *range(this_year, this_year - 3, -1)],
+        "periods": _recent_periods(today()), **names(ref),
+    })
+
+
+@router.get(f"{BASE}/bulletins/{{period}}")
+async def bulletin_page(request: Request, period: str, user: Anyone) -> HTMLResponse:
+    try:
+        result = await services(request).call("supervision", "bulletin_html",
+                                              {"period": period}, user)
+    except ServiceFailure as exc:
+        if exc.reply.get("status") != 404:
+            raise
+        return render(request, "bulletin_missing.html", {"period": period}, status_code=404)
+    return HTMLResponse(result["html"])
+
+
+@router.post(f"{BASE}/bulletins", dependencies=[Depends(check_csrf)])
+async def publish_bulletin(request: Request, user: Annotated[Principal, Depends(need("office"))],
+                           period: Annotated[str, Form(pattern=r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$")]
+                           ) -> Response:
+    return await act(request, services(request).call("supervision", "publish_bulletin",
+                                                     {"period": period}, user),
+                     f"{BASE}/bulletins/{period}", f"已发布 {period} 通报",
+                     back_url=f"{BASE}/rankings")
