@@ -277,14 +277,29 @@ def register_routes(app: FastAPI) -> None:
         return await services.call("intake", "decline_suggestion",
                                    {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
 
-    @app.get(f"{api}/suggestions", tags=["suggestions"])
+    @app.get(f"{api}/suggestions", tags=["suggestions"],
+             summary="Suggestions by status, category, urgency; by handling unit and overdue "
+                     "(from supervision's tasks)")
     async def list_suggestions(services: ServicesDep, principal: Staff,
                                status_: Annotated[str | None, Query(alias="status")] = None,
                                category: str | None = None,
-                               urgency: str | None = None) -> list[dict[str, Any]]:
-        return await services.call("intake", "list_suggestions",
-                                   {"status": status_, "category": category, "urgency": urgency},
-                                   principal)
+                               urgency: str | None = None,
+                               unit_id: str | None = None,
+                               overdue: bool | None = None) -> list[dict[str, Any]]:
+        found = await services.call("intake", "list_suggestions",
+                                    {"status": status_, "category": category, "urgency": urgency},
+                                    principal)
+        if unit_id is None and overdue is None:
+            return found
+        tasks = await services.call("supervision", "list_tasks", {"unit_id": unit_id}, principal)
+        tasks = [t for t in tasks if t["status"] != "withdrawn"]
+        if unit_id is not None:
+            handled = {t["case_id"] for t in tasks}
+            found = [s for s in found if s["id"] in handled]
+        if overdue is not None:
+            late = {t["case_id"] for t in tasks if t["colour"] == "red"}
+            found = [s for s in found if (s["id"] in late) == overdue]
+        return found
 
     @app.get(f"{api}/suggestions/{{suggestion_id}}", tags=["suggestions"],
              summary="Current state of a suggestion across all services")

@@ -301,3 +301,18 @@ async def test_a_forwarded_citizen_message_is_followed_to_feedback_rating_and_cl
     await eventually(citizen_rating_arrived)
     r = await api.post("office", f"/api/v1/suggestions/{message['id']}/close")
     assert r.status_code == 200 and r.json()["case_kind"] == "message"
+
+
+async def test_suggestions_filter_by_handling_unit_and_overdue(api, system):
+    case_id, task = await assigned_case(api)  # unit-b
+    r = await api.get("office", "/api/v1/suggestions", unit_id="unit-b")
+    assert [s["id"] for s in r.json()] == [case_id]
+    r = await api.get("office", "/api/v1/suggestions", unit_id="unit-a")
+    assert r.json() == []
+    r = await api.get("office", "/api/v1/suggestions", overdue="true")
+    assert r.json() == []
+    system.clock.advance(timedelta(days=120))  # past the three-month deadline
+    r = await api.get("office", "/api/v1/suggestions", overdue="true")
+    assert [s["id"] for s in r.json()] == [case_id]
+    r = await api.get("office", "/api/v1/suggestions", overdue="false")
+    assert r.json() == []
