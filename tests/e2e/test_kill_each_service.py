@@ -1,4 +1,4 @@
-"""kill -9 of each service in turn, mid-stream, under a workload of a thousand suggestions
+"""kill -9 of each service in turn, mid-stream, under a workload of two thousand suggestions
 (KILL_TEST_SUGGESTIONS to change it): every service is restarted, and the reconciliation —
 counted in every service's SQLite event store — is exact: nothing lost, nothing done twice.
 
@@ -19,7 +19,7 @@ from tests.harness import SERVICES, ServiceProcess, eventually, process_env, wai
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
-SUGGESTIONS = int(os.environ.get("KILL_TEST_SUGGESTIONS", "1000"))
+SUGGESTIONS = int(os.environ.get("KILL_TEST_SUGGESTIONS", "2000"))
 # (share of the workload registered, service killed then)
 KILLS = [(0.15, "intake"), (0.35, "assignment"), (0.55, "supervision"), (0.75, "points")]
 
