@@ -44,5 +44,6 @@ clean:
 	rm -rf var/ .pytest_cache test-artifacts
 
 ## Throughput/latency benchmark (not a test): appends its table to docs/benchmarks.md.
+## BENCH_ARGS=--quick for a short run; --growth-max adds 10^6-event stores (long).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -8,14 +8,18 @@ import asyncio
 import os
 import platform
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
 from bench.ceilings import nats_ceilings, postgres_ceilings, sqlite_ceilings
 from bench.common import ROOT, percentile, rate
 from bench.e2e import run_e2e
+from bench.growth import CONSUMERS, replica_catchup, run_growth
 from bench.replay import run as run_replay
+from bench.system import rmtree
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
@@ -43,6 +47,29 @@ It is not part of the test suite and asserts nothing.
 - **Replay** rebuilds intake's suggestion index (`LogProjection.catch_up`) from a SQLite store
   of N events, in a fresh interpreter; peak RSS (`VmHWM`; `ru_maxrss` on Linux keeps the
   forked parent's peak across exec) before and after the rebuild.
+- **Latency** (open loop): after the closed-loop run, a fixed-rate driver offers cases at 50 %,
+  80 % and 100 % of the closed-loop *cases/s* for a window each (a new case every 1/rate s,
+  whatever is still in flight), and reports p50 / p95 / p99 from the register reply to the
+  *last* downstream effect of the case (the later of `task_opened` and `points_awarded` on the
+  bus). The ratio column is p99 / 100 ms (the target at 80 %: <= 1).
+- **Gateway** runs `python -m services.gateway` (uvicorn, as `make run`: access log on, OTel
+  instrumentation, no export) against the same services, and a trivial FastAPI app served by
+  uvicorn the same way (`bench/bare_app.py`). `wrk -t1 -c50` (Debian's `wrk`; an httpx
+  closed-loop driver otherwise), 1 s warm-up then a few seconds per endpoint: GET
+  `/api/v1/categories` with an office bearer token vs bare GET, POST `/api/v1/suggestions` as
+  deputy-1 vs a bare POST validating the same pydantic body. Non-2xx answers are counted and
+  the first of each status is shown.
+- **Replay of every service** and **growth**: the four stores of the e2e run are the template;
+  a store of N events repeats the template's log with every UUID remapped per copy (new
+  cases, not overwrites), outbox position at the end. In fresh interpreters: bare read +
+  decode, the service's own runtime (`build_runtime`, not started) rebuilding *all* its read
+  models (`ServiceRuntime.catch_up`, what a process does before it is ready), and saving
+  one-event aggregates at the end of the store. Sizes 10^4 and 10^5 (quick: 10^4, 3·10^4;
+  `--growth-max` adds 10^6). The growth table follows the main table.
+- **Replica**: on one nats-server, a consumer service started on an empty store, then replica 1
+  on a store of N events, then replica 2 on the *same* store while replica 1 runs; seconds
+  from spawn to the first `health` answer of that instance with `ready` (a process is ready
+  only after its read models caught up). Ratio: to the empty-store start.
 - **Ratios are the output**: they compare the system with the ceilings measured minutes apart
   on the same machine, so they travel between machines better than the absolute numbers.
   A ratio of e2e events/s to the bare save rate above 1 is possible: services save several
@@ -50,11 +77,12 @@ It is not part of the test suite and asserts nothing.
 
 ## Not yet measured (open items)
 
-- The gateway over HTTP (JWT, FastAPI, NATS request/reply) under `wrk`/`oha` load.
-- Growth from 10^4 to 10^6 events per store: save, replay and query times as the logs grow.
-- Latency at 50 %, 80 % and 100 % of the sustained rate (an open-loop, fixed-rate driver);
-  today's driver is closed-loop, so its latency is the latency at saturation.
 - PostgreSQL end to end (`EVENT_STORE=postgres`), `sync_interval: always`, three replicas.
+- The gateway's share of end-to-end latency (the driver talks NATS request/reply to intake;
+  the HTTP hop is measured separately, as requests/s under 50 clients).
+- 10^6-event growth runs only with `--growth-max` (not in the default run: it takes long);
+  growth of save and query times through the real processes (the growth table measures the
+  stores and rebuilds offline).
 """
 
 
@@ -82,6 +110,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=None, help="end-to-end cases (500; quick 100)")
     parser.add_argument("--concurrency", type=int, default=16, help="cases in flight (16)")
     parser.add_argument("--replay-events", type=int, default=None, help="events in the replay store (100k; quick 20k)")
+    parser.add_argument("--window", type=float, default=None,
+                        help="seconds per open-loop load level (10; quick 5)")
+    parser.add_argument("--http-seconds", type=float, default=None,
+                        help="seconds of wrk load per HTTP endpoint (5; quick 3); 0 skips")
+    parser.add_argument("--growth-max", action="store_true",
+                        help="growth and replay up to 10^6 events per store (long)")
     parser.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
     args = parser.parse_args()
     quick = args.quick
@@ -89,6 +123,12 @@ def main() -> None:
     replay_events = args.replay_events or (20_000 if quick else 100_000)
     n_seq, n_pipe = (1000, 5000) if quick else (5000, 20000)
     n_save, n_save_pg = (1000, 300) if quick else (3000, 1000)
+    window = args.window or (5.0 if quick else 10.0)
+    http_seconds = args.http_seconds if args.http_seconds is not None else (3.0 if quick else 5.0)
+    sizes = [10_000, 30_000] if quick else [10_000, 100_000]
+    if args.growth_max:
+        sizes.append(1_000_000)
+    template = Path(tempfile.mkdtemp(prefix="bench-template-"))
 
     started = time.perf_counter()
     rows: list[tuple[str, str, str, str, str]] = []  # section, metric, value, unit, ratio
@@ -121,8 +161,10 @@ def main() -> None:
     else:
         add("ceiling", "PostgreSQL", "skipped", pg_skip or "")
 
-    print(f"end to end: {cases} cases, concurrency {args.concurrency} ...", flush=True)
-    e = asyncio.run(run_e2e(cases, args.concurrency))
+    print(f"end to end: {cases} cases, concurrency {args.concurrency}; open loop "
+          f"{window:.0f} s per level; gateway {http_seconds:.0f} s per endpoint ...", flush=True)
+    e = asyncio.run(run_e2e(cases, args.concurrency, window=window, http_seconds=http_seconds,
+                            template=template))
     lat = e["latencies"]
     cases_s = rate(e["registered"], e["seconds"])
     total_events = sum(e["events"].values())
@@ -143,6 +185,18 @@ def main() -> None:
             percentile(lat, p) * 1000, "ms", digits=1)
     add("e2e", "last task_opened after last register reply",
         (e["last_opened_lag"] or float("nan")) * 1000, "ms", digits=1)
+    for p in (50, 95, 99):
+        add("e2e", f"latency p{p}, register reply -> last effect (task_opened and points_awarded)",
+            percentile(e["last_latencies"], p) * 1000, "ms", digits=1)
+    for o in e.get("open_loop", []):
+        last = o["last_latencies"]
+        p99 = percentile(last, 99) * 1000
+        add("latency", f"open loop {o['fraction']:.0%} of sustained: {o['rate']:.1f} cases/s offered "
+            f"for {window:.0f} s, {len(last)}/{o['issued']} done"
+            + ("" if o["complete"] and not o["errors"] else f", {o['errors']} errors, incomplete")
+            + "; p50 / p95 / p99 register reply -> last effect (ratio: p99 / 100 ms)",
+            " / ".join(f"{percentile(last, q) * 1000:,.0f}" for q in (50, 95, 99)), "ms",
+            p99 / 100)
     if e["error_count"] or not e["completed"]:
         add("e2e", "errors / incomplete", f"{e['error_count']} / {not e['completed']}",
             "; ".join(e["errors"][:2])[:120] + (f" logs: {e.get('logs')}" if e.get("logs") else ""))
@@ -164,14 +218,80 @@ def main() -> None:
         m["rss_after_mib"] / m["rss_before_mib"])
     add("replay", "peak RSS of the bare decode process (after)", d["rss_after_mib"], "MiB")
 
+    http = e.get("http")
+    if http:
+        tool = http["bare_get"]["tool"]
+
+        def note(h: dict[str, Any]) -> str:
+            bad = h["non2xx"] + h["socket_errors"]
+            return (f", p99 {h['p99_ms']:,.0f} ms" if h.get("p99_ms") is not None else "") + (
+                f", {bad}/{h['requests']} not 2xx: {h.get('statuses', '')[:60]}" if bad else "")
+
+        bg, bp = http["bare_get"]["rps"], http["bare_post"]["rps"]
+        add("gateway", f"bare FastAPI GET, uvicorn, 50 clients ({tool}{note(http['bare_get'])})",
+            bg, "req/s", 1.0)
+        add("gateway", "gateway GET /api/v1/categories, bearer token, NATS -> intake"
+            + note(http["gw_get"]), http["gw_get"]["rps"], "req/s", http["gw_get"]["rps"] / bg)
+        add("gateway", f"bare FastAPI POST, pydantic body{note(http['bare_post'])}", bp, "req/s",
+            1.0)
+        add("gateway", "gateway POST /api/v1/suggestions as deputy-1 (target ratio >= 0.3)"
+            + note(http["gw_post"]), http["gw_post"]["rps"], "req/s",
+            http["gw_post"]["rps"] / bp)
+
+    print(f"growth and replay of every service's read models: {sizes} events per store ...",
+          flush=True)
+    growth: list[dict[str, Any]] = []
+    replicas: list[dict[str, Any]] = []
+    try:
+        if e.get("completed"):
+            growth = run_growth(template, sizes, log=lambda m: print(m, flush=True))
+            n_rep = sizes[-1] if sizes[-1] <= 100_000 else sizes[-2]
+            for svc in CONSUMERS:
+                print(f"  new replica of {svc} on {n_rep:,} events ...", flush=True)
+                replicas.append(asyncio.run(replica_catchup(template, svc, n_rep)))
+    finally:
+        rmtree(template)
+    largest = [g for g in growth if g["events"] == max(x["events"] for x in growth)]
+    for g in largest:
+        gd, gp = g["decode"], g["project"]
+        dec = rate(gd["decoded"], gd["seconds"])
+        proj = rate(gp["events"], gp["seconds"])
+        add("replay", f"{g['service']}: all read models ({', '.join(gp['per_projection'])}) "
+            f"from {g['events']:,} events; ratio to bare decode of the same store",
+            proj, "events/s", proj / dec)
+        add("replay", f"{g['service']}: rebuild time / peak RSS before -> after", 
+            f"{gp['seconds']:.1f} s / {gp['rss_before_mib']:.0f} -> {gp['rss_after_mib']:.0f}",
+            "s / MiB", gp["rss_after_mib"] / gp["rss_before_mib"])
+    for svc in sorted({g["service"] for g in growth}):
+        rows_s = sorted((g for g in growth if g["service"] == svc), key=lambda g: g["events"])
+        a, b = rows_s[0], rows_s[-1]
+        if a is b:
+            continue
+        k = b["events"] / a["events"]
+        add("growth", f"{svc}: {a['events']:,} -> {b['events']:,} events (x{k:.0f}): rebuild time "
+            "x, peak RSS of rebuild x (ratio: RSS growth / log growth)",
+            f"x{b['project']['seconds'] / a['project']['seconds']:.1f}, "
+            f"x{b['project']['rss_after_mib'] / a['project']['rss_after_mib']:.2f}", "",
+            (b["project"]["rss_after_mib"] / a["project"]["rss_after_mib"]) / k)
+    for rp_ in replicas:
+        if rp_.get("replica2") is None:
+            add("replica", f"{rp_['service']}: new replica", "not ready", "")
+            continue
+        add("replica", f"{rp_['service']}: new replica ready (health) on the store of a running one, "
+            f"{rp_['events']:,} events; ratio to a start on an empty store "
+            f"({rp_['empty']:.1f} s; first replica {rp_['replica1']:.1f} s)",
+            rp_["replica2"], "s", rp_["replica2"] / rp_["empty"], digits=1)
+
     elapsed = time.perf_counter() - started
     uname, ncpu = machine()
     when = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %z")
     mode = "quick" if quick else "default"
     title = f"{when} · {mode} · {cases} cases · concurrency {args.concurrency} · {elapsed:.0f} s"
     print_table(title, rows, uname, ncpu)
+    gtable = growth_table(growth)
+    print(gtable)
     if not args.no_doc:
-        append_doc(title, rows, uname, ncpu)
+        append_doc(title, rows, uname, ncpu, gtable)
         print(f"appended to {DOC.relative_to(ROOT)}")
 
 
@@ -196,12 +316,33 @@ def print_table(title: str, rows: list[tuple[str, ...]], uname: str, ncpu: int) 
         print(f"{uname} · nproc {ncpu}")
 
 
-def append_doc(title: str, rows: list[tuple[str, ...]], uname: str, ncpu: int) -> None:
+def growth_table(growth: list[dict[str, Any]]) -> str:
+    """Growth per service and log length: save rate at the end of the store, bare decode,
+    rebuild of all read models (rate, time), peak RSS of decode and of rebuild."""
+    if not growth:
+        return ""
+    lines = ["Growth (same run; each store = the e2e stores' log repeated with new ids):", "",
+             "| service | events | save 1/txn at end, /s | bare decode, /s | rebuild all read "
+             "models, /s (ratio) | rebuild s | peak RSS decode MiB | peak RSS rebuild MiB |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for g in sorted(growth, key=lambda g: (g["service"], g["events"])):
+        d, p, sv = g["decode"], g["project"], g["save"]
+        dec, proj = rate(d["decoded"], d["seconds"]), rate(p["events"], p["seconds"])
+        lines.append(f"| {g['service']} | {g['events']:,} | {rate(sv['saved'], sv['seconds']):,.0f} | "
+                     f"{dec:,.0f} | {proj:,.0f} ({proj / dec:.2f}) | {p['seconds']:.1f} | "
+                     f"{d['rss_after_mib']:.0f} | {p['rss_after_mib']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def append_doc(title: str, rows: list[tuple[str, ...]], uname: str, ncpu: int,
+               extra: str = "") -> None:
     if not DOC.exists():
         DOC.write_text(DOC_HEADER, encoding="utf-8")
     lines = ["", f"## {title}", "", f"`{uname}` · nproc {ncpu}", "",
              "| section | measure | value | unit | ratio |", "|---|---|--:|---|--:|"]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    if extra:
+        lines += ["", extra]
     with DOC.open("a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -4,42 +4,34 @@ A case = ``submit_suggestion`` then ``register_suggestion``; it is done when sup
 opened its task and points has awarded the lead deputy (rows in each service's SQLite
 ``stored_events``). Latency per case runs from the register reply to the arrival of its
 ``duty.supervision.task_opened.v1`` message (a plain core-NATS subscriber also receives what
-the relay publishes to JetStream).
+the relay publishes to JetStream); the *last effect* of a case is the later of that and its
+``duty.points.points_awarded.v1``. After the closed-loop run, an open-loop driver offers cases
+at fixed fractions of the sustained rate, and the gateway is loaded over HTTP (bench/http.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, NatsServer
+from bench.common import NatsServer
+from bench.system import (SERVICES, Processes, copy_stores, free_port, rmtree,
+                          service_env, wait_http)
 
-SERVICES = ("intake", "assignment", "supervision", "points")
 OFFICE = {"username": "office", "role": "office"}
 TASK_OPENED = "duty.supervision.task_opened.v1"
+POINTS_AWARDED = "duty.points.points_awarded.v1"
 
 
 def deputy(i: int) -> dict[str, str]:
     d = f"deputy-{i % 5 + 1}"
     return {"username": d, "role": "deputy", "deputy_id": d}
-
-
-def service_env(nats_url: str, var_dir: Path) -> dict[str, str]:
-    """As tests/harness.py process_env: SQLite stores, no tracing export."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "POSTGRES_"))}
-    env.update(NATS_URL=nats_url, EVENT_STORE="sqlite", VAR_DIR=str(var_dir),
-               RELAY_POLL_SECONDS="0.2", RETRY_BACKOFF_SECONDS="0.1",
-               OTEL_TRACES_EXPORTER="none", PYTHONPATH=str(ROOT))
-    return env
 
 
 def count(db: Path, suffix: str | None = None) -> int:
@@ -94,30 +86,95 @@ async def wait_ready(nc: Any, timeout: float = 90.0) -> None:
         raise RuntimeError(f"services not ready within {timeout}s: {sorted(pending)}")
 
 
+async def one_case(nc: Any, i: int, registered_at: dict[str, float], errors: list[str]) -> None:
+    """Submit (as a deputy) then register (as the office); the register reply's time is kept."""
+    try:
+        r = await request(nc, "intake", "submit_suggestion",
+                          {"title": f"第{i}号建议", "body": "完善社区养老服务。",
+                           "category": "livelihood"}, deputy(i))
+        if not r.get("ok"):
+            errors.append(f"submit: {r}")
+            return
+        sid = r["result"]["id"]
+        r = await request(nc, "intake", "register_suggestion",
+                          {"suggestion_id": sid, "urgency": "blue"}, OFFICE)
+        if not r.get("ok"):
+            errors.append(f"register: {r}")
+            return
+        registered_at[sid] = time.perf_counter()
+    except Exception as exc:  # noqa: BLE001 - counted, reported
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+
 async def drive(nc: Any, n: int, offset: int, concurrency: int,
                 registered_at: dict[str, float], errors: list[str]) -> None:
+    """Closed loop: at most ``concurrency`` cases in flight."""
     sem = asyncio.Semaphore(concurrency)
 
-    async def one(i: int) -> None:
+    async def bounded(i: int) -> None:
         async with sem:
-            try:
-                r = await request(nc, "intake", "submit_suggestion",
-                                  {"title": f"第{i}号建议", "body": "完善社区养老服务。",
-                                   "category": "livelihood"}, deputy(i))
-                if not r.get("ok"):
-                    errors.append(f"submit: {r}")
-                    return
-                sid = r["result"]["id"]
-                r = await request(nc, "intake", "register_suggestion",
-                                  {"suggestion_id": sid, "urgency": "blue"}, OFFICE)
-                if not r.get("ok"):
-                    errors.append(f"register: {r}")
-                    return
-                registered_at[sid] = time.perf_counter()
-            except Exception as exc:  # noqa: BLE001 - counted, reported
-                errors.append(f"{type(exc).__name__}: {exc}")
+            await one_case(nc, i, registered_at, errors)
 
-    await asyncio.gather(*(one(i) for i in range(offset, offset + n)))
+    await asyncio.gather(*(bounded(i) for i in range(offset, offset + n)))
+
+
+async def drive_open(nc: Any, per_second: float, seconds: float, offset: int,
+                     registered_at: dict[str, float], errors: list[str]) -> tuple[int, float]:
+    """Open loop: a new case every 1/rate seconds, whatever is still in flight (so queueing
+    shows in the latency instead of slowing the driver down). Returns (cases, seconds)."""
+    n = max(1, int(per_second * seconds))
+    interval = 1.0 / per_second
+    tasks = []
+    start = time.perf_counter()
+    for i in range(n):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one_case(nc, offset + i, registered_at, errors)))
+    issued = time.perf_counter() - start
+    await asyncio.gather(*tasks)
+    return n, issued
+
+
+class Arrivals:
+    """First arrival time of each case's task_opened and points_awarded message."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, float] = {}
+        self.awarded: dict[str, float] = {}
+
+    async def subscribe(self, nc: Any) -> list[Any]:
+        async def on_opened(msg: Any) -> None:
+            now = time.perf_counter()
+            try:
+                self.opened.setdefault(json.loads(msg.data)["case_id"], now)
+            except Exception:  # noqa: BLE001
+                pass
+
+        async def on_awarded(msg: Any) -> None:
+            now = time.perf_counter()
+            try:
+                data = json.loads(msg.data)
+            except Exception:  # noqa: BLE001
+                return
+            for key in ("case_id", "cause_ref"):
+                if data.get(key):
+                    self.awarded.setdefault(data[key], now)
+
+        return [await nc.subscribe(TASK_OPENED, cb=on_opened),
+                await nc.subscribe(POINTS_AWARDED, cb=on_awarded)]
+
+    def last_effect(self, case: str) -> float | None:
+        a, b = self.opened.get(case), self.awarded.get(case)
+        return None if a is None or b is None else max(a, b)
+
+    async def wait(self, cases: list[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.last_effect(c) is not None for c in cases):
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
 
 async def wait_effects(effects: Effects, target_opened: int, target_awarded: int,
@@ -130,19 +187,39 @@ async def wait_effects(effects: Effects, target_opened: int, target_awarded: int
     return None
 
 
-async def run_e2e(n: int, concurrency: int, warmup: int = 10) -> dict[str, Any]:
+
+def _latencies(registered_at: dict[str, float], arrivals: Arrivals) -> tuple[list[float], list[float]]:
+    """(register reply -> task_opened, register reply -> last of task_opened/points_awarded)."""
+    opened = [arrivals.opened[c] - t for c, t in registered_at.items() if c in arrivals.opened]
+    last = [e - t for c, t in registered_at.items() if (e := arrivals.last_effect(c)) is not None]
+    return opened, last
+
+
+async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 0.8, 1.0),
+                  window: float = 8.0, http_seconds: float = 5.0, template: Path | None = None,
+                  warmup: int = 10) -> dict[str, Any]:
+    """Closed loop (sustainable rate, latency at saturation), then open loop at ``loads`` x that
+    rate for ``window`` s each, then the gateway over HTTP against a bare FastAPI app.
+    ``template``: copy the four stores there after the e2e part (for replay/growth)."""
     import nats
+
+    from bench.http import gateway_benchmark
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     var = tmp / "var"
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = Processes(tmp)
+    result: dict[str, Any] = {"cases": n, "concurrency": concurrency}
+    end = None
     try:
         with NatsServer() as server:
             env = service_env(server.url, var)
             for name in SERVICES:
-                log = (tmp / f"{name}.log").open("ab")
-                procs.append(subprocess.Popen([sys.executable, "-m", f"services.{name}"],
-                                              env=env, cwd=ROOT, stdout=log, stderr=log))
+                procs.service(name, name, env)
+            gw_port, bare_port = free_port(), free_port()
+            if http_seconds:
+                procs.service("gateway", "gateway", {**env, "GATEWAY_PORT": str(gw_port)})
+                procs.start("bare_app", [sys.executable, "-m", "bench.bare_app", str(bare_port)],
+                            env)
             nc = await nats.connect(server.url)
             try:
                 await wait_ready(nc)
@@ -158,17 +235,8 @@ async def run_e2e(n: int, concurrency: int, warmup: int = 10) -> dict[str, Any]:
                 base_opened, base_awarded = effects.opened(), effects.awarded()
                 base_events = effects.all_events()
 
-                opened_at: dict[str, float] = {}
-
-                async def on_task_opened(msg: Any) -> None:
-                    now = time.perf_counter()
-                    try:
-                        case_id = json.loads(msg.data)["case_id"]
-                    except Exception:  # noqa: BLE001
-                        return
-                    opened_at.setdefault(case_id, now)
-
-                sub = await nc.subscribe(TASK_OPENED, cb=on_task_opened)
+                arrivals = Arrivals()
+                subs = await arrivals.subscribe(nc)
                 registered_at: dict[str, float] = {}
                 errors.clear()
                 start = time.perf_counter()
@@ -177,34 +245,57 @@ async def run_e2e(n: int, concurrency: int, warmup: int = 10) -> dict[str, Any]:
                 ok = len(registered_at)
                 end = await wait_effects(effects, base_opened + ok, base_awarded + ok,
                                          timeout=60 + n * 0.5)
-                await asyncio.sleep(0.3)  # let the last task_opened messages arrive
-                await sub.unsubscribe()
+                await arrivals.wait(list(registered_at), 5)
                 events = effects.all_events()
+                seconds = (end or time.perf_counter()) - start
+                opened_lat, last_lat = _latencies(registered_at, arrivals)
+                result.update({
+                    "registered": ok, "errors": errors[:5], "error_count": len(errors),
+                    "completed": end is not None, "seconds": seconds,
+                    "intake_seconds": intake_done - start, "latencies": opened_lat,
+                    "last_latencies": last_lat,
+                    "events": {s: events[s] - base_events.get(s, 0) for s in SERVICES},
+                    "last_opened_lag": (max(arrivals.opened.values()) - intake_done)
+                    if arrivals.opened else None,
+                })
+
+                # open loop at fractions of the sustained rate
+                sustained = ok / seconds if seconds > 0 else 0
+                offset = warmup + n
+                result["open_loop"] = []
+                for frac in loads if sustained > 0 and end is not None else ():
+                    await asyncio.sleep(1.0)  # let the previous level drain
+                    reg: dict[str, float] = {}
+                    errs: list[str] = []
+                    issued, issue_s = await drive_open(nc, frac * sustained, window, offset,
+                                                       reg, errs)
+                    offset += issued
+                    complete = await arrivals.wait(list(reg), 30 + window)
+                    opened_lat, last_lat = _latencies(reg, arrivals)
+                    result["open_loop"].append({
+                        "fraction": frac, "rate": frac * sustained, "issued": issued,
+                        "issue_seconds": issue_s, "registered": len(reg),
+                        "errors": len(errs), "complete": complete,
+                        "latencies": opened_lat, "last_latencies": last_lat})
+                for sub in subs:
+                    await sub.unsubscribe()
+                if template is not None:
+                    copy_stores(var, template)
+
+                if http_seconds:
+                    await asyncio.to_thread(wait_http, f"http://127.0.0.1:{gw_port}/health")
+                    await asyncio.to_thread(wait_http, f"http://127.0.0.1:{bare_port}/bare")
+                    result["http"] = await asyncio.to_thread(
+                        gateway_benchmark, f"http://127.0.0.1:{gw_port}",
+                        f"http://127.0.0.1:{bare_port}", http_seconds)
             finally:
                 await nc.close()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-    latencies = [opened_at[c] - registered_at[c] for c in registered_at if c in opened_at]
-    result = {
-        "cases": n, "concurrency": concurrency, "registered": ok, "errors": errors[:5],
-        "error_count": len(errors), "completed": end is not None,
-        "seconds": (end or time.perf_counter()) - start,
-        "intake_seconds": intake_done - start,
-        "latencies": latencies,
-        "events": {s: events[s] - base_events.get(s, 0) for s in SERVICES},
-        "last_opened_lag": (max(opened_at.values()) - intake_done) if opened_at else None,
-    }
+                procs.stop()
+    except BaseException:
+        result["logs"] = str(tmp)
+        raise
     if end is not None:
-        shutil.rmtree(tmp, ignore_errors=True)
+        rmtree(tmp)
     else:
         result["logs"] = str(tmp)
     return result
