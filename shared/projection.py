@@ -45,3 +45,36 @@ class LogProjection:
                     self.apply(self.app.mapper.to_domain_event(notification), notification.id)
                     self.position = notification.id
                     applied += 1
+
+
+def catch_up_all(projections: list[LogProjection]) -> int:
+    """Bring several projections of one log up to date reading and decoding each new
+    notification once (not once per projection); returns how many notifications were read."""
+    if not projections:
+        return 0
+    if len(projections) == 1:
+        return projections[0].catch_up()
+    app = projections[0].app
+    batch_size = max(p.batch_size for p in projections)
+    locks = [p._lock for p in projections]
+    for lock in locks:  # always in the same order: no two callers wait on each other
+        lock.acquire()
+    try:
+        start = min(p.position for p in projections) + 1
+        read = 0
+        while True:
+            notifications = app.recorder.select_notifications(start=start, limit=batch_size)
+            if not notifications:
+                return read
+            for notification in notifications:
+                behind = [p for p in projections if p.position < notification.id]
+                if behind:
+                    event = app.mapper.to_domain_event(notification)
+                    for projection in behind:
+                        projection.apply(event, notification.id)
+                        projection.position = notification.id
+                read += 1
+            start = notifications[-1].id + 1
+    finally:
+        for lock in reversed(locks):
+            lock.release()

@@ -29,7 +29,7 @@ from shared.contracts import IntegrationEvent
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
-from shared.projection import LogProjection
+from shared.projection import LogProjection, catch_up_all
 from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
 from shared.settings import ServiceSettings
 from shared.streams import (
@@ -291,8 +291,7 @@ class ServiceRuntime:
                 self._idle.set()
 
     def catch_up(self) -> None:
-        for projection in self.projections:
-            projection.catch_up()
+        catch_up_all(self.projections)
 
     # --- adapters -----------------------------------------------------------------------
 
@@ -353,12 +352,13 @@ class ServiceRuntime:
         return ok(result)
 
     def _rebuild_read_models(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
-        """Drop every read model and rebuild it from this service's event store."""
-        rebuilt = {}
+        """Drop every read model and rebuild them from this service's event store (one pass
+        over the log for all of them)."""
         for projection in self.projections:
             projection.reset()
-            rebuilt[type(projection).__name__] = projection.catch_up()
-        return {"service": self.service, "events_applied": rebuilt}
+        read = catch_up_all(self.projections)
+        return {"service": self.service,
+                "events_applied": {type(p).__name__: read for p in self.projections}}
 
     def _verify_store(self, q: VerifyStore, _actor: Actor) -> dict[str, Any]:
         """Check the hash chain of every aggregate in this service's store."""
