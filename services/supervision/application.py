@@ -254,6 +254,7 @@ class SupervisionApplication(ServiceApplication):
             "escalations": case.escalations,
             "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
             "closed_on": case.closed_on.isoformat() if case.closed_on else None,
+            "closed_at": case.closed_at.isoformat() if getattr(case, "closed_at", None) else None,
         }
 
     def _co_opinions(self, case: SupervisedCase) -> list[dict[str, Any]]:
@@ -455,7 +456,8 @@ class SupervisionApplication(ServiceApplication):
     def _apply_rating(self, case: SupervisedCase, rater: str, rating: str,
                       comment: str | None) -> list[Any]:
         today = self.today()
-        self._rule(case.rate, deputy_id=rater, rating=rating, comment=comment, on=today)
+        self._rule(case.rate, deputy_id=rater, rating=rating, comment=comment, on=today,
+                   at=self.clock.now())
         changed: list[Any] = [case]
         if rating == "unsatisfied":
             changed += self._reopen(case, "unsatisfied")
@@ -509,7 +511,7 @@ class SupervisionApplication(ServiceApplication):
             raise Conflict("the case cannot be closed out yet: "
                            + "; ".join(m["detail"] for m in missing), missing=missing,
                            errors=[{"loc": ["case", m["item"]], "msg": m["detail"]} for m in missing])
-        self._rule(case.close, today=self.today())
+        self._rule(case.close, today=self.today(), at=self.clock.now())
         tasks = []
         for task_id in case.tasks:
             task = self._task(task_id)

@@ -289,6 +289,7 @@ class SupervisedCase(Aggregate):
         self.rehandling: list[dict[str, Any]] = []
         self.escalations: list[dict[str, Any]] = []
         self.closed_on: date | None = None
+        self.closed_at: datetime | None = None
 
     # --- queries --------------------------------------------------------------------------
 
@@ -392,7 +393,8 @@ class SupervisedCase(Aggregate):
                              "commitment_date": commitment_date, "round": round,
                              "replied_on": replied_on, "on_time": on_time})
 
-    def rate(self, deputy_id: str, rating: str, comment: str | None, on: date) -> None:
+    def rate(self, deputy_id: str, rating: str, comment: str | None, on: date,
+             at: datetime | None = None) -> None:
         if self.is_closed:
             raise RuleViolation("the case is closed; ratings are final")
         if deputy_id not in self.raters():
@@ -403,13 +405,14 @@ class SupervisedCase(Aggregate):
         if deputy_id in self.ratings_of_round(self.round):
             raise RuleViolation(f"{deputy_id} already rated round {self.round}")
         self._rated(deputy_id=deputy_id, rating=rating, comment=comment, round=self.round,
-                    result_class=reply["result_class"], rated_on=on)
+                    result_class=reply["result_class"], rated_on=on, rated_at=at)
 
     @event("Rated")
     def _rated(self, deputy_id: str, rating: str, comment: str | None, round: int,
-               result_class: str, rated_on: date) -> None:
+               result_class: str, rated_on: date, rated_at: datetime | None = None) -> None:
         self.ratings.append({"deputy_id": deputy_id, "rating": rating, "comment": comment,
-                             "round": round, "result_class": result_class, "rated_on": rated_on})
+                             "round": round, "result_class": result_class, "rated_on": rated_on,
+                             "rated_at": rated_at})
 
     @event("RatingLapsed")
     def rating_lapsed(self, deputy_ids: list[str], round: int) -> None:
@@ -444,7 +447,7 @@ class SupervisedCase(Aggregate):
     def _review_recorded(self, review_id: str, outcome: str, note: str, reopened: bool) -> None:
         self.reviews[review_id].update(outcome=outcome, note=note, reopened=reopened)
 
-    def close(self, today: date) -> None:
+    def close(self, today: date, at: datetime | None = None) -> None:
         if self.is_closed:
             raise RuleViolation("the case is already closed")
         missing = self.missing_for_close_out(today)
@@ -458,12 +461,14 @@ class SupervisedCase(Aggregate):
         first = self.first_reply()
         self._closed(result_class=reply["result_class"], ratings=ratings,
                      all_satisfied=bool(given) and all(r == "satisfied" for r in given),
-                     replied_on_time=bool(first and first["on_time"]), closed_on=today)
+                     replied_on_time=bool(first and first["on_time"]), closed_on=today,
+                     closed_at=at)
 
     @event("Closed")
     def _closed(self, result_class: str, ratings: dict[str, str | None], all_satisfied: bool,
-                replied_on_time: bool, closed_on: date) -> None:
+                replied_on_time: bool, closed_on: date, closed_at: datetime | None = None) -> None:
         self.closed_on = closed_on
+        self.closed_at = closed_at
         self.final = {"result_class": result_class, "ratings": ratings,
                       "all_satisfied": all_satisfied, "replied_on_time": replied_on_time}
 

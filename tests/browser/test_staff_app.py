@@ -22,7 +22,7 @@ from tests.browser.conftest import ARTIFACTS, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMESTAMPS = ("提交时间", "立案时间", "交办时间", "签收时间", "答复时间", "评价日期", "办结日期")
+TIMESTAMPS = ("提交时间", "立案时间", "交办时间", "签收时间", "答复时间", "评价时间", "办结时间")
 
 
 def submit(live, title: str, category: str, deputy: str = "deputy-1") -> str:
@@ -186,6 +186,7 @@ def test_office_downloads_the_ledgers_as_csv_and_xlsx(live, sign_in):
     for column in TIMESTAMPS:
         assert row[column], f"{column} is empty in the CSV ledger: {row}"
     assert row["提交时间"].startswith("2026-03-02T09:00")
+    assert "T" in row["评价时间"] and "T" in row["办结时间"]  # times, not only dates
     assert all(r["类别"] == "城乡建设" for r in rows)   # filtered like the board
 
     sheet = load_workbook(download(page, "#export-ledger-xlsx", ".xlsx")).active
@@ -194,7 +195,7 @@ def test_office_downloads_the_ledgers_as_csv_and_xlsx(live, sign_in):
     record = next(r for r in records if r["案件ID"] == case_id)
     for column in TIMESTAMPS:
         assert record[column], f"{column} is empty in the Excel ledger: {record}"
-    assert record["办结日期"] == row["办结日期"]
+    assert record["办结时间"] == row["办结时间"]
 
     sheet = load_workbook(download(page, "#export-points-xlsx", ".xlsx")).active
     header = [c.value for c in sheet[1]]

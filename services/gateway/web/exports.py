@@ -9,8 +9,8 @@ Where each lifecycle timestamp comes from:
 - assigned — assignment ``case_assignment`` (``assigned_at``)
 - signed for, replied — supervision ``list_tasks`` of the case, lead task
   (``signed_for_at``; ``replies[].at`` of the latest reply)
-- rated, closed — supervision ``get_case`` (``ratings[].rated_on``, ``closed_on``): the
-  service keeps these as dates only.
+- rated, closed — supervision ``get_case`` (``ratings[].rated_at``, ``closed_at``; cases
+  closed before those were recorded have the dates ``rated_on``, ``closed_on`` only)
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ LEDGER_COLUMNS = [
     ("lead_unit", "主办单位"), ("co_units", "协办单位"), ("deadline", "办理时限"),
     ("colour", "督办颜色"), ("submitted_at", "提交时间"), ("registered_at", "立案时间"),
     ("assigned_at", "交办时间"), ("signed_for_at", "签收时间"), ("replied_at", "答复时间"),
-    ("result_class", "答复类别"), ("rating", "代表评价"), ("rated_on", "评价日期"),
-    ("closed_on", "办结日期"), ("case_id", "案件ID"),
+    ("result_class", "答复类别"), ("rating", "代表评价"), ("rated_on", "评价时间"),
+    ("closed_on", "办结时间"), ("case_id", "案件ID"),
 ]
 POINTS_COLUMNS = [
     ("deputy_id", "代表ID"), ("deputy", "代表"), ("group", "代表小组"), ("year", "年度"),
@@ -116,8 +116,9 @@ def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: lis
         "replied_at": _iso(replies[-1].get("at") if replies else None),
         "result_class": replies[-1].get("result_class", "") if replies else "",
         "rating": "；".join(f"{deputy(d)}：{label(RATING_ZH, r['rating'])}" for d, r in latest.items()),
-        "rated_on": max((r["rated_on"] for r in latest.values()), default=""),
-        "closed_on": _iso((case or {}).get("closed_on")),
+        "rated_on": max((_iso(r.get("rated_at")) or r["rated_on"] for r in latest.values()),
+                        default=""),
+        "closed_on": _iso((case or {}).get("closed_at") or (case or {}).get("closed_on")),
     }
 
 
