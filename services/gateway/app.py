@@ -112,6 +112,10 @@ class AnswerBody(StrictBody):
 
 class ConvertBody(StrictBody):
     title: str | None = Field(None, min_length=1, max_length=200)
+    body: str | None = Field(
+        None, min_length=1, max_length=20000,
+        description="The deputy's own wording; without it the suggestion carries the "
+                    "citizen's text, sealed under the poster's key and erased with them.")
     category: str | None = None
 
 

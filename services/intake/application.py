@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.supervision import CaseClosedV1
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
@@ -134,6 +135,9 @@ class AnswerMessage(Command):
 class ConvertMessage(Command):
     message_id: str
     title: str | None = Field(None, min_length=1, max_length=200)
+    # The deputy's own wording of the suggestion. Without it the suggestion carries the
+    # citizen's text, sealed under the poster's key like the message itself.
+    body: str | None = Field(None, min_length=1, max_length=20000)
     category: str | None = None
 
 
@@ -260,7 +264,30 @@ class IntakeApplication(ServiceApplication):
         suggestion = self._suggestion(ref.suggestion_id)
         if actor.role == "deputy" and actor.deputy_id not in suggestion.deputy_ids:
             raise NotFound(f"no suggestion {ref.suggestion_id}")
-        return suggestion_view(suggestion)
+        return self.suggestion_view(suggestion)
+
+    def suggestion_body(self, s: Suggestion) -> str:
+        """The body as the deputy wrote it, or the citizen's sealed text (ERASED once the
+        poster is erased)."""
+        return self.content_of(getattr(s, "personal_data_ref", None),
+                               getattr(s, "sealed_body", None), s.body)
+
+    def suggestion_view(self, s: Suggestion) -> dict[str, Any]:
+        return suggestion_view(s, self.suggestion_body(s))
+
+    def on_case_closed(self, event: CaseClosedV1) -> list[Suggestion]:
+        """Supervision closed out (销号) a case: a suggestion's is recorded on the suggestion,
+        which leaves the open matters compared for similarity. A citizen message's case
+        closes with its poster's rating here, so it needs nothing."""
+        if event.case_kind != "suggestion":
+            return []
+        try:
+            suggestion = self._suggestion(event.case_id)
+        except NotFound:
+            return []  # not one of ours (a case opened elsewhere)
+        # recorded by the consumer together with the upstream position
+        return [suggestion] if suggestion.close_case(event.result_class,
+                                                    closed_at=event.occurred_at) else []
 
     def _suggestion(self, suggestion_id: str) -> Suggestion:
         try:
@@ -339,7 +366,7 @@ class IntakeApplication(ServiceApplication):
             self.save(source, target)
         except IntegrityError:
             raise Conflict("a suggestion changed meanwhile; reload it") from None
-        return {**suggestion_view(source), "target": suggestion_view(target)}
+        return {**self.suggestion_view(source), "target": self.suggestion_view(target)}
 
     def undo_merge(self, cmd: UndoMerge, actor: Actor) -> dict[str, Any]:
         if actor.role != "office":
@@ -355,7 +382,7 @@ class IntakeApplication(ServiceApplication):
             self.save(source, target)
         except IntegrityError:
             raise Conflict("a suggestion changed meanwhile; reload it") from None
-        return {**suggestion_view(source), "target": suggestion_view(target)}
+        return {**self.suggestion_view(source), "target": self.suggestion_view(target)}
 
     def _merge_links(self, start: str) -> dict[str, str | None]:
         """merged_into along the chain from start (for the cycle check)."""
@@ -417,16 +444,31 @@ class IntakeApplication(ServiceApplication):
         if content == ERASED:
             raise Conflict("the message's content is erased; it cannot become a suggestion",
                            status_now=message.status)
-        title = cmd.title or " ".join(content.split())[:60]
+        # The title travels on the bus and into every service: never the citizen's words.
+        station_name = self.stations.get(message.station_id, {}).get("name", message.station_id)
+        title = cmd.title or f"群众意见转化：{station_name}（{now.date().isoformat()}）"
+        if cmd.body is not None:
+            body, sealed_body, subject_id = cmd.body, None, None
+        elif message.sealed_content is not None and message.personal_data_ref:
+            key = self.keys.get(message.personal_data_ref)
+            if key is None:
+                raise Conflict("the message's content is erased; it cannot become a suggestion",
+                               status_now=message.status)
+            subject_id = message.personal_data_ref
+            body, sealed_body = "", seal(key, subject_id, content, "content")
+        else:  # a message recorded before contents were sealed
+            body, sealed_body, subject_id = content, None, None
         suggestion = Suggestion(
             title=title,
-            body=content,
+            body=body,
             category=category,
             lead_deputy_id=deputy_id,
             co_signer_ids=[],
             station_id=message.station_id,
             submitted_at=now,
             from_message_id=str(message.id),
+            sealed_body=sealed_body,
+            personal_data_ref=subject_id,
         )
         message.convert(deputy_id, suggestion_id=str(suggestion.id), converted_at=now)
         self._save_message(message, suggestion)
@@ -632,13 +674,14 @@ class IntakeApplication(ServiceApplication):
         return view
 
 
-def suggestion_view(s: Suggestion) -> dict[str, Any]:
+def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
+    closed_at = getattr(s, "case_closed_at", None)
     return {
         "id": str(s.id),
         "status": s.status,
         "number": s.number,
         "title": s.title,
-        "body": s.body,
+        "body": body,
         "category": s.category,
         "urgency": s.urgency,
         "lead_deputy_id": s.lead_deputy_id,
@@ -651,6 +694,8 @@ def suggestion_view(s: Suggestion) -> dict[str, Any]:
         "merged_into": s.merged_into,
         "merged_at": s.merged_at.isoformat() if s.merged_at else None,
         "merged_sources": list(s.merged_sources),
+        "case_closed_at": closed_at.isoformat() if closed_at else None,
+        "result_class": getattr(s, "result_class", None),
         "version": s.version,
     }
 
@@ -698,6 +743,9 @@ class SuggestionIndex(LogProjection):
         elif isinstance(domain_event, Suggestion.SourceUnmerged):
             row.update(merged_sources=[s for s in row["merged_sources"]
                                        if s != domain_event.source_id])
+        elif isinstance(domain_event, Suggestion.CaseClosed):
+            if row["status"] == "registered":
+                row.update(status="closed")
 
     def query(self, q: ListSuggestions) -> list[dict[str, Any]]:
         rows = self.rows.values()
@@ -788,28 +836,42 @@ class MessageIndex(LogProjection):
 class SimilarityProjection(LogProjection):
     """Read model: the similar-matters index (in memory) over suggestions and messages.
 
-    Open = a submitted or registered suggestion; a message not yet closed, converted (its
-    suggestion stands for it) or erased (its text is dropped from memory)."""
+    Open = a submitted or registered suggestion whose case is not closed out; a message not
+    yet closed, converted (its suggestion stands for it) or erased (its text is dropped from
+    memory, and so is the copy in a suggestion made from it)."""
 
     def __init__(self, app: IntakeApplication) -> None:
         super().__init__(app)
         self.app: IntakeApplication = app
         self.index = SimilarityIndex()
+        self._subject_of_message: dict[str, str] = {}
+        self._suggestions_of_subject: dict[str, list[tuple[str, str]]] = {}
 
     def clear(self) -> None:
         self.index.clear()
+        self._subject_of_message.clear()
+        self._suggestions_of_subject.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):
-            self.index.add(key, "suggestion", f"{domain_event.title}\n{domain_event.body}",
-                           notification_id, label=domain_event.title)
+            subject_id = getattr(domain_event, "personal_data_ref", None)
+            body = self.app.content_of(subject_id, getattr(domain_event, "sealed_body", None),
+                                       domain_event.body)
+            if subject_id:
+                self._suggestions_of_subject.setdefault(subject_id, []).append(
+                    (key, domain_event.title))
+            text = domain_event.title if body == ERASED else f"{domain_event.title}\n{body}"
+            self.index.add(key, "suggestion", text, notification_id, label=domain_event.title)
         elif isinstance(domain_event, (Suggestion.Declined, Suggestion.MergedInto,
+                                       Suggestion.CaseClosed,
                                        CitizenMessage.Converted, CitizenMessage.Rated)):
             self.index.set_open(key, False)
         elif isinstance(domain_event, Suggestion.MergeUndone):
             self.index.set_open(key, domain_event.restored_status in ("submitted", "registered"))
         elif isinstance(domain_event, CitizenMessage.Received):
+            if domain_event.personal_data_ref:
+                self._subject_of_message[key] = domain_event.personal_data_ref
             text = self.app.content_of(domain_event.personal_data_ref,
                                        getattr(domain_event, "sealed_content", None),
                                        domain_event.content)
@@ -817,3 +879,9 @@ class SimilarityProjection(LogProjection):
                 self.index.add(key, "message", text, notification_id, label=excerpt(text))
         elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
             self.index.remove(key)
+            subject_id = self._subject_of_message.get(key)
+            for suggestion_id, title in self._suggestions_of_subject.get(subject_id or "", []):
+                doc = self.index.get(suggestion_id)
+                if doc is not None:  # keep only the deputy's title
+                    self.index.add(suggestion_id, "suggestion", title, doc.position,
+                                   label=title, open_=doc.open)

@@ -27,9 +27,16 @@ class Suggestion(Aggregate):
         station_id: str | None,
         submitted_at: datetime,
         from_message_id: str | None = None,
+        sealed_body: str | None = None,
+        personal_data_ref: str | None = None,
     ) -> None:
         self.title = title
+        # A suggestion made from a citizen message without words of the deputy's own carries
+        # the citizen's text sealed under the poster's key (``sealed_body``, key named by
+        # ``personal_data_ref``) and an empty ``body``: erasing the poster erases this copy too.
         self.body = body
+        self.sealed_body = sealed_body
+        self.personal_data_ref = personal_data_ref
         self.category = category
         self.lead_deputy_id = lead_deputy_id
         self.co_signer_ids = list(co_signer_ids)
@@ -47,6 +54,9 @@ class Suggestion(Aggregate):
         self.merged_at: datetime | None = None
         self.status_before_merge: str | None = None
         self.merged_sources: list[str] = []
+        # Close-out (销号) in supervision, learned from its case_closed event.
+        self.case_closed_at: datetime | None = None
+        self.result_class: str | None = None
 
     @property
     def deputy_ids(self) -> list[str]:
@@ -141,6 +151,23 @@ class Suggestion(Aggregate):
     @event("SourceUnmerged")
     def _source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
         self.merged_sources = [s for s in self.merged_sources if s != source_id]
+
+    def close_case(self, result_class: str, closed_at: datetime) -> bool:
+        """Supervision closed out this suggestion's case. False (nothing recorded) when it is
+        already known to be closed."""
+        if self.case_closed_at is not None:
+            return False
+        self._case_closed(result_class=result_class, closed_at=closed_at,
+                          status_before=self.status)
+        return True
+
+    @event("CaseClosed")
+    def _case_closed(self, result_class: str, closed_at: datetime, status_before: str) -> None:
+        self.case_closed_at = closed_at
+        self.result_class = result_class
+        # A merged source keeps pointing to its target; a registered suggestion is done.
+        if self.status == "registered":
+            self.status = "closed"
 
 
 MERGEABLE = ("submitted", "registered")

@@ -161,7 +161,7 @@ class CaseClosedV1(_Supervision):
         "absence) and no due follow-up review. all_satisfied is true when every deputy who "
         "rated the last round rated it satisfied and at least one did."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points")
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "intake", "points")
 
     case_kind: Literal["suggestion", "message"] = "suggestion"
     result_class: ResultClass

@@ -333,3 +333,50 @@ async def test_personal_data_is_encrypted_masked_and_erasable(api, system):
         raw = raw_store_bytes(system)
         for form in personal_data_forms():
             assert form not in raw
+
+
+async def test_a_converted_message_keeps_the_citizens_text_sealed_and_erased_with_the_poster(api, system):
+    """Converted without words of the deputy's own, the suggestion carries the citizen's text
+    under the poster's key: readable in the suggestion, absent from the raw store and from the
+    title that travels on the bus, and erased together with the poster."""
+    private = "我叫赵小明，住鱼复-01网格7号楼302，电话13812345678，楼道里的电线老化冒火花，太吓人了。"
+    message = await claimed(api, content=private)
+    mid = message["id"]
+    r = await api.post("deputy-1", f"/api/v1/messages/{mid}/convert")
+    assert r.status_code == 201, r.text
+    sid = r.json()["suggestion_id"]
+    r = await api.get("office", f"/api/v1/suggestions/{sid}")
+    assert r.json()["body"] == private
+    assert "赵小明" not in r.json()["title"] and "电线" not in r.json()["title"]
+    own = await claimed(api, content="又一条留言：楼道电线老化。")
+    r = await api.post("deputy-1", f"/api/v1/messages/{own['id']}/convert",
+                       {"title": "关于更换老旧楼道电线的建议", "body": "建议排查并更换老旧楼道电线。"})
+    assert r.status_code == 201, r.text
+    r = await api.get("office", f"/api/v1/suggestions/{r.json()['suggestion_id']}")
+    assert (r.json()["title"], r.json()["body"]) == ("关于更换老旧楼道电线的建议", "建议排查并更换老旧楼道电线。")
+    if system.store["event_store"] == "sqlite":
+        raw = raw_store_bytes(system)
+        for form in (private.encode(), json.dumps(private).encode(), "赵小明".encode()):
+            assert form not in raw
+
+    # The suggestion is found by its (sealed) text among similar matters, until the erasure.
+    probe = await api.post("deputy-2", "/api/v1/suggestions", {
+        "title": "楼道电线老化", "body": "住鱼复-01网格7号楼，楼道里的电线老化冒火花，太吓人了，建议更换。",
+        "category": "safety_hazard"})
+    assert probe.status_code == 201, probe.text
+    r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
+    assert sid in [f["id"] for f in r.json()]
+
+    r = await api.post("office", f"/api/v1/messages/{mid}/erasure")
+    assert r.status_code == 200, r.text
+    r = await api.get("office", f"/api/v1/suggestions/{sid}")
+    assert r.status_code == 200 and r.json()["body"] == "[erased]"
+    assert r.json()["from_message_id"] == mid and r.json()["status"] == "submitted"
+    r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
+    assert sid not in [f["id"] for f in r.json()]
+    # The suggestion lives on: the office can still register it.
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
+    assert r.status_code == 200, r.text
+    assert (await rpc(system.nats_url, "intake", "rebuild_read_models"))["ok"]
+    r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
+    assert sid not in [f["id"] for f in r.json()]

@@ -9,7 +9,7 @@ from uuid import UUID
 import nats
 import pytest
 
-from tests.harness import eventually
+from tests.harness import eventually, rpc
 from tests.unit.test_intake_similarity import generate_corpus
 
 STATION = "station-fengjie"
@@ -261,3 +261,47 @@ async def test_similar_precision_and_recall_through_the_gateway(api, system):
         fn += len(expected - found)
     precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     assert precision > 0.9 and recall > 0.9, (precision, recall)
+
+
+async def test_a_case_closed_out_in_supervision_is_closed_in_intake_and_no_longer_similar(api, system):
+    """Supervision's case_closed reaches intake: the suggestion reads closed (with the result
+    class), and later submissions no longer list it among the open similar matters."""
+    from tests.integration.test_end_to_end import SUGGESTION
+    from tests.integration.test_supervision import assigned_case, reply
+
+    case_id, task = await assigned_case(api)
+    before = await submit(api, "老旧小区加装电梯", SUGGESTION["body"], "deputy-3")
+    r = await api.get("office", f"/api/v1/suggestions/{before}/similar")
+    assert case_id in [f["id"] for f in r.json()], r.json()
+
+    task_id = task["task_id"]
+    for step, body in (("acknowledge", None), ("contact", {"note": "已联系代表"})):
+        r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/{step}", body)
+        assert r.status_code == 200, r.text
+    assert (await reply(api, task_id, "A")).status_code == 200
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{case_id}/rating", {"rating": "satisfied"})
+        assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/close")
+    assert r.status_code == 200, r.text
+
+    async def closed_in_intake():
+        r = await api.get("office", f"/api/v1/suggestions", status="closed")
+        return case_id in [s["id"] for s in r.json()]
+
+    await eventually(closed_in_intake)
+    app = system.app("intake")
+    suggestion = app.repository.get(UUID(case_id))
+    assert (suggestion.status, suggestion.result_class) == ("closed", "A")
+    assert suggestion.case_closed_at is not None
+    after = await submit(api, "老旧小区加装电梯", SUGGESTION["body"], "deputy-3")
+    for probe in (before, after):
+        r = await api.get("office", f"/api/v1/suggestions/{probe}/similar")
+        assert case_id not in [f["id"] for f in r.json()], r.json()
+    # Recorded once, with the upstream position: the same event again changes nothing.
+    closings = [e for e in app.repository.event_store.get(UUID(case_id))
+                if type(e).__name__ == "CaseClosed"]
+    assert len(closings) == 1
+    assert (await rpc(system.nats_url, "intake", "rebuild_read_models"))["ok"]
+    r = await api.get("office", f"/api/v1/suggestions/{after}/similar")
+    assert case_id not in [f["id"] for f in r.json()]
