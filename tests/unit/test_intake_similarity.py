@@ -4,7 +4,9 @@ varying wording, place forms and numbers, among unrelated messages)."""
 
 from __future__ import annotations
 
+import csv
 import random
+from pathlib import Path
 
 import pytest
 from dataclasses import dataclass
@@ -260,3 +262,59 @@ def test_precision_and_recall_over_1000_generated_messages():
         truth[doc_id] = matter
     precision, recall = precision_recall(index, ids, truth, DEFAULT_THRESHOLD)
     assert precision > 0.9 and recall > 0.9, (precision, recall)
+
+
+# --- hand-written messages from one station ---------------------------------------------------
+
+STATION_CORPUS = Path(__file__).parent.parent / "data" / "one_station_messages.tsv"
+
+
+def station_corpus() -> list[dict[str, str]]:
+    """1000 messages written by hand for one liaison station (城东街道): 950 distinct matters
+    over 16 places and 55 topics, and 50 near-duplicates, each a different citizen's own
+    wording of an earlier message (same place and problem; no clause copied)."""
+    with STATION_CORPUS.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_the_station_corpus_is_what_it_claims():
+    rows = station_corpus()
+    ids = [r["id"] for r in rows]
+    duplicates = {r["id"]: r["duplicate_of"] for r in rows if r["duplicate_of"]}
+    assert len(rows) == 1000 and len(set(ids)) == 1000 and len(duplicates) == 50
+    assert len(set(duplicates.values())) == 50 and len({r["text"] for r in rows}) == 1000
+    for dup, original in duplicates.items():
+        assert ids.index(original) < ids.index(dup) and original not in duplicates
+
+
+def test_near_duplicates_among_1000_station_messages_rank_their_original_first():
+    """What the office sees: among all earlier open matters, the message a near-duplicate
+    restates is the first proposal, for at least 48 of the 50."""
+    rows = station_corpus()
+    index = SimilarityIndex()
+    for position, row in enumerate(rows):
+        index.add(row["id"], "message", row["text"], position)
+    ranked_first = 0
+    for row in rows:
+        if row["duplicate_of"]:
+            found = index.similar(row["id"], threshold=0.0, limit=3)
+            ranked_first += bool(found) and found[0]["id"] == row["duplicate_of"]
+    assert ranked_first >= 48, ranked_first
+
+
+def test_precision_and_recall_of_near_duplicates_among_1000_station_messages():
+    """The issue's check at the default threshold: every earlier matter scoring at least the
+    threshold is a proposal. Freely reworded duplicates share few character runs with their
+    original (some under 0.1 in cosine) while distinct matters at one station share places and
+    topics (up to 0.34), so no single threshold reaches the issue's 0.9 here. Measured: at 0.20,
+    precision 0.52 and recall 0.22; at the default 0.30, recall 0.02. This guards that level
+    against regressions; it is not the issue's target (see the README, "Similar matters")."""
+    rows = station_corpus()
+    index = SimilarityIndex()
+    ids, truth = [], {}
+    for position, row in enumerate(rows):
+        index.add(row["id"], "message", row["text"], position)
+        ids.append(row["id"])
+        truth[row["id"]] = row["duplicate_of"] or row["id"]
+    precision, recall = precision_recall(index, ids, truth, threshold=0.20)
+    assert precision >= 0.5 and recall >= 0.2, (precision, recall)
