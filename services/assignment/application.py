@@ -3,7 +3,8 @@
 Configuration, read once at start:
 
 - ``config/units.yaml`` — the handling units;
-- ``config/routing.yaml`` — routing rules (category → proposed lead and co units);
+- ``config/routing.yaml`` — routing rules (category, district, title keywords → proposed
+  lead and co units);
 - ``config/assignment.yaml`` — deadline rules, co-unit offset, return window
   (:class:`~services.assignment.domain.AssignmentPolicy`);
 - ``config/holidays.yaml`` — the working-day calendar (``shared.calendar.WorkingCalendar``);
@@ -120,16 +121,30 @@ class WorkloadQuery(Command):
 
 
 class RoutingRules:
-    """Category (and optionally district) → proposed lead and co units."""
+    """Category, district and keywords → proposed lead and co units; the first rule in the
+    file that matches wins, so specific rules (with keywords or a district) come first.
+
+    A rule matches when each condition it states holds: ``category`` equal, ``district``
+    equal, and any of its ``keywords`` in the suggestion's title (the text that travels on
+    the bus; the body stays in intake). A rule naming none of them matches everything."""
 
     def __init__(self, rules: list[dict[str, Any]]) -> None:
+        for rule in rules:
+            keywords = rule.get("keywords", [])
+            if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip()
+                                                         for k in keywords):
+                raise ValueError(f"routing rule {rule.get('id')!r}: keywords must be a list "
+                                 "of non-empty strings")
         self.rules = rules
 
-    def match(self, category: str, district: str | None) -> dict[str, Any] | None:
+    def match(self, category: str, district: str | None, title: str = "") -> dict[str, Any] | None:
         for rule in self.rules:
-            if rule.get("category") != category:
+            if rule.get("category") and rule["category"] != category:
                 continue
             if rule.get("district") and rule["district"] != district:
+                continue
+            keywords = rule.get("keywords")
+            if keywords and not any(k in title for k in keywords):
                 continue
             return rule
         return None
@@ -170,7 +185,7 @@ class AssignmentApplication(ServiceApplication):
         """
         if self._exists(event.case_id):
             return []  # already opened (e.g. an earlier delivery under another event id)
-        rule = self.routing.match(event.category, event.district)
+        rule = self.routing.match(event.category, event.district, event.title)
         assignment = Assignment(
             case_id=event.case_id,
             number=event.number,

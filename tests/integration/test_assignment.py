@@ -112,6 +112,26 @@ async def test_a_co_unit_is_due_five_working_days_before_the_lead(api, system):
     assert lead["deadline"] == "2026-06-02"
 
 
+async def test_title_keywords_route_before_the_category_rule(api, system):
+    """config/routing.yaml: a livelihood suggestion about heating goes to the housing bureau
+    (rule-utilities, with civil affairs as co-unit); another livelihood one to civil affairs."""
+    r = await api.post("deputy-1", "/api/v1/suggestions",
+                       {**SUGGESTION, "title": "关于解决幸福里小区冬季供暖不热的建议"})
+    heating = r.json()["id"]
+    r = await api.post("deputy-1", "/api/v1/suggestions", SUGGESTION)
+    lift = r.json()["id"]
+    for sid in (heating, lift):
+        r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
+        assert r.status_code == 200, r.text
+    view = await assignment_of(api, heating)
+    assert (view["routing_rule_id"], view["lead_unit_id"], view["co_unit_ids"]) == (
+        "rule-utilities", "unit-a", ["unit-b"])
+    assert view["automatic"] is True
+    view = await assignment_of(api, lift)
+    assert (view["routing_rule_id"], view["lead_unit_id"], view["co_unit_ids"]) == (
+        "rule-livelihood", "unit-b", [])
+
+
 async def test_a_return_within_the_window_is_accepted_by_reassignment(api, system):
     sid, _ = await submit_and_register(api)  # livelihood: assigned to unit-b at once
     old = await eventually_task(api, "unit-b", sid)
