@@ -421,3 +421,18 @@ async def stream_messages(servers: list[str], stream: str) -> int:
         return (await nc.jetstream(timeout=5).stream_info(stream)).state.messages
     finally:
         await nc.close()
+
+
+def settled(runtimes: dict[str, Any], servers: list[str]) -> Any:
+    """A check for ``eventually``: true once the system was ``quiescent`` at two polls in a
+    row. Unlike waiting for expected counts, it also ends a run that lost or parked something
+    (a message waiting out a retry back-off is still unacknowledged, so it is not quiescent),
+    which then fails its assertions at once instead of timing out."""
+    before = {"quiet": False}
+
+    async def check() -> bool:
+        quiet = await quiescent(runtimes, servers)
+        stable, before["quiet"] = quiet and before["quiet"], quiet
+        return stable
+
+    return check
