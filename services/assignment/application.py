@@ -324,7 +324,7 @@ class AssignmentApplication(ServiceApplication):
             current = self._assignment(cmd.suggestion_id)
             raise Conflict("the suggestion was assigned meanwhile", current=current.view()) from None
         return {"task_ids": [str(t.id) for t in tasks], **assignment.view(),
-                "tasks": [t.view(self.calendar) for t in tasks]}
+                "tasks": [self.task_view(t) for t in tasks]}
 
     def _office_deadline(self, deadline: date, now: datetime, lead_rule: DeadlineRule) -> DeadlineRule:
         """An office-set deadline: a working day after today, not later than the rule allows."""
@@ -352,7 +352,7 @@ class AssignmentApplication(ServiceApplication):
         except CalendarNotConfigured as exc:
             raise CalendarNotReady.from_exc(exc) from None
         self._save(task)
-        return task.view(self.calendar)
+        return self.task_view(task)
 
     def pause_clock(self, cmd: PauseClock, actor: Actor) -> dict[str, Any]:
         """The office pauses a task's clock (暂停计时), with a reason."""
@@ -360,7 +360,7 @@ class AssignmentApplication(ServiceApplication):
         task = self._task(cmd.task_id)
         task.pause_clock(cmd.reason, at=self.clock.now())
         self._save(task)
-        return task.view(self.calendar)
+        return self.task_view(task)
 
     def resume_clock(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         """The office resumes a paused clock: the deadline moves on by the paused working days."""
@@ -372,7 +372,7 @@ class AssignmentApplication(ServiceApplication):
         except CalendarNotConfigured as exc:
             raise CalendarNotReady.from_exc(exc) from None
         self._save(task)
-        return task.view(self.calendar)
+        return self.task_view(task)
 
     def refuse_return(self, cmd: RefuseReturn, actor: Actor) -> dict[str, Any]:
         """The office refuses a unit's return request: the task stays with the unit."""
@@ -380,7 +380,7 @@ class AssignmentApplication(ServiceApplication):
         task = self._task(cmd.task_id)
         task.refuse_return(cmd.reason, refused_at=self.clock.now())
         self._save(task)
-        return task.view(self.calendar)
+        return self.task_view(task)
 
     def reassign_task(self, cmd: ReassignTask, actor: Actor) -> dict[str, Any]:
         """The office reassigns (改办) a task to another unit: the old task is withdrawn, a new
@@ -391,7 +391,7 @@ class AssignmentApplication(ServiceApplication):
             raise Invalid.field(["body", "unit_id"], f"unknown unit {cmd.unit_id!r}")
         task = self._task(cmd.task_id)
         if task.status == "withdrawn":
-            raise Conflict("the task was already withdrawn", task=task.view(self.calendar))
+            raise Conflict("the task was already withdrawn", task=self.task_view(task))
         assignment = self._assignment(task.case_id)
         lead_task = None
         now = self.clock.now()
@@ -412,7 +412,7 @@ class AssignmentApplication(ServiceApplication):
                                        policy=self.policy, lead_task=lead_task)
         # The old task's withdrawal is recorded (and published) before the new task.
         self._save(task, new_task, assignment)
-        return {"withdrawn": task.view(self.calendar), "task": new_task.view(self.calendar),
+        return {"withdrawn": self.task_view(task), "task": self.task_view(new_task),
                 "assignment": assignment.view()}
 
     def designate_leadership(self, cmd: DesignateLeadership, actor: Actor) -> dict[str, Any]:
@@ -433,17 +433,27 @@ class AssignmentApplication(ServiceApplication):
 
     # --- queries ------------------------------------------------------------------------
 
+    def task_view(self, task: Task) -> dict[str, Any]:
+        """A task as shown: with its case's current leadership designation (a task assigned
+        before the designation is flagged too)."""
+        view = task.view(self.calendar)
+        try:
+            view["leadership"] = self._assignment(task.case_id).leadership
+        except NotFound:
+            pass
+        return view
+
     def case_assignment(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
         assignment = self._assignment(ref.case_id)
         view = assignment.view()
         tasks = [self._task(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
         if actor.role == "unit" and not any(t.unit_id == actor.unit_id for t in tasks):
             raise NotFound(f"no case {ref.case_id}")
-        view["tasks"] = sorted((t.view(self.calendar) for t in tasks), key=lambda t: t["assigned_at"])
+        view["tasks"] = sorted((self.task_view(t) for t in tasks), key=lambda t: t["assigned_at"])
         return view
 
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
-        return self._task(ref.task_id, actor).view(self.calendar)
+        return self.task_view(self._task(ref.task_id, actor))
 
     def workload(self, q: WorkloadQuery, actor: Actor, index: TaskIndex) -> dict[str, Any]:
         """Open tasks per unit and the nearest deadlines (a unit sees only its own)."""

@@ -132,6 +132,32 @@ async def test_title_keywords_route_before_the_category_rule(api, system):
         "rule-livelihood", "unit-b", [])
 
 
+async def test_a_proposal_waits_for_the_office_who_confirms_it_with_an_empty_body(api, system):
+    """rule-relocation is not automatic: the assignment stays proposed until the office
+    confirms; an empty body takes the proposed units."""
+    r = await api.post("deputy-1", "/api/v1/suggestions",
+                       {**SUGGESTION, "title": "关于城东征地拆迁安置房尽快交付的建议"})
+    sid = r.json()["id"]
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "yellow"})
+    assert r.status_code == 200, r.text
+
+    async def proposed():
+        r = await api.get("office", f"/api/v1/cases/{sid}/assignment")
+        return r.status_code == 200 and r.json()
+
+    view = await eventually(proposed)
+    assert (view["status"], view["routing_rule_id"]) == ("proposed", "rule-relocation")
+    assert (view["proposed_lead_unit_id"], view["proposed_co_unit_ids"]) == ("unit-b", ["unit-a"])
+    assert view["tasks"] == [] and await supervised_tasks(api, "unit-b", sid) == []
+
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/assignment", {})
+    assert r.status_code == 200, r.text
+    assert (r.json()["lead_unit_id"], r.json()["co_unit_ids"], r.json()["automatic"]) == (
+        "unit-b", ["unit-a"], False)
+    assert (await eventually_task(api, "unit-b", sid))["role"] == "lead"
+    assert (await eventually_task(api, "unit-a", sid))["role"] == "co"
+
+
 async def test_a_return_within_the_window_is_accepted_by_reassignment(api, system):
     sid, _ = await submit_and_register(api)  # livelihood: assigned to unit-b at once
     old = await eventually_task(api, "unit-b", sid)
@@ -231,7 +257,8 @@ async def test_leadership_shows_on_the_assignment_and_on_later_tasks(api, system
     r = await api.get("unit-b", f"/api/v1/suggestions/{sid}/assignment")
     view = r.json()
     assert view["leadership"]["designee_id"] == "leader-1" and view["leadership"]["mode"] == "lead"
-    assert view["tasks"][0]["leadership"] is None  # assigned before the designation
+    # Assigned before the designation, the task is flagged too, on every view of it.
+    assert view["tasks"][0]["leadership"]["designee_id"] == "leader-1"
     r = await api.get("leader", "/api/v1/leaders")
     assert {d["id"] for d in r.json()} >= {"leader-1", "committee-1"}
 
@@ -410,3 +437,51 @@ async def test_a_co_units_opinion_ends_its_open_work(api, system):
         return r["result"]["handling"] == "replied"
 
     await eventually(no_longer_open)
+
+
+async def test_replaying_the_assignment_store_from_scratch_gives_the_same_tasks_and_deadlines(api, system):
+    """Lead and co tasks with different deadlines, a paused and resumed clock, a reassignment
+    and a leadership designation; then a new application replays the store from scratch (and
+    the running one rebuilds its read models): the same tasks, deadlines and workload."""
+    from services.assignment.application import AssignmentApplication, CaseRef
+    from shared.eventstore import Actor
+
+    r = await api.post("deputy-1", "/api/v1/suggestions", {**SUGGESTION, "category": "grassroots_governance"})
+    co_case = r.json()["id"]
+    await api.post("office", f"/api/v1/suggestions/{co_case}/register", {"urgency": "red"})
+    moved_case, _ = await submit_and_register(api)
+    lead = await eventually_task(api, "unit-b", co_case)
+    moved = await eventually_task(api, "unit-b", moved_case)
+    r = await api.post("office", f"/api/v1/tasks/{lead['task_id']}/clock/pause", {"reason": "等待材料"})
+    assert r.status_code == 200, r.text
+    system.clock.advance(timedelta(days=7))
+    r = await api.post("office", f"/api/v1/tasks/{lead['task_id']}/clock/resume")
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/tasks/{moved['task_id']}/reassign", {"unit_id": "unit-a"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{moved_case}/leadership",
+                       {"designee_id": "leader-1", "designee_kind": "leader", "mode": "supervise"})
+    assert r.status_code == 200, r.text
+
+    cases = (co_case, moved_case)
+    before = {c: (await api.get("office", f"/api/v1/cases/{c}/assignment")).json() for c in cases}
+    workload = (await api.get("office", "/api/v1/units/workload")).json()
+    deadlines = {c: sorted((t["unit_id"], t["role"], t["status"], t["deadline"])
+                           for t in before[c]["tasks"]) for c in cases}
+    assert deadlines[co_case][0][:2] == ("unit-a", "co") and deadlines[co_case][1][:2] == ("unit-b", "lead")
+    assert deadlines[co_case][0][3] < deadlines[co_case][1][3]  # the co-unit is due earlier
+    assert [t[:3] for t in deadlines[moved_case]] == [("unit-a", "lead", "assigned"),
+                                                      ("unit-b", "lead", "withdrawn")]
+
+    office = Actor(username="office", role="office")
+    replayed = AssignmentApplication(
+        system.settings().model_copy(update={"service_name": "assignment"}), clock=system.clock)
+    try:
+        for c in cases:
+            assert replayed.case_assignment(CaseRef(case_id=c), office) == before[c]
+    finally:
+        replayed.close()
+    assert (await rpc(system.nats_url, "assignment", "rebuild_read_models"))["ok"]
+    assert (await api.get("office", "/api/v1/units/workload")).json() == workload
+    for c in cases:
+        assert (await api.get("office", f"/api/v1/cases/{c}/assignment")).json() == before[c]
