@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    PersistenceError,
     Mapper,
     StoredEvent,
     Tracking,
@@ -194,10 +196,18 @@ def ensure_postgres_schema(settings: ServiceSettings) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema))
-        )
+    statement = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+        sql.Identifier(settings.postgres_schema))
+    for attempt in range(5):
+        try:
+            with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
+                conn.execute(statement)
+            return
+        except (psycopg.errors.UniqueViolation, psycopg.errors.InternalError_):
+            # a replica created it at the same moment
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class DateAsISO(Transcoding):
@@ -225,7 +235,17 @@ class ServiceApplication(Application):
         transcoder.register(DateAsISO())
 
     def construct_recorder(self):  # type: ignore[override]
-        return self.factory.process_recorder()
+        # Replicas starting together on a new PostgreSQL schema race in CREATE TABLE IF NOT
+        # EXISTS (the loser sees a unique violation on pg_type, "relation already exists" or
+        # "tuple concurrently updated"): it tries again, and by then the tables exist.
+        for attempt in range(5):
+            try:
+                return self.factory.process_recorder()
+            except PersistenceError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def construct_mapper(self) -> Mapper:
         mapper = self.factory.mapper(
