@@ -226,6 +226,7 @@ class SupervisionApplication(ServiceApplication):
             "replies": _jsonable(task.replies),
             "warnings": task.warnings,
             "escalated": bool(task.escalations),
+            "escalated_to": getattr(task, "escalated_to", None),
             "paused": task.is_paused,
             "withdrawn_reason": task.withdrawn_reason,
             "replaced_by_task_id": task.replaced_by,
@@ -462,11 +463,24 @@ class SupervisionApplication(ServiceApplication):
         if rating == "unsatisfied":
             changed += self._reopen(case, "unsatisfied")
         elif rating == "basically_satisfied":
-            case.review_scheduled(
-                review_id=f"r{len(case.reviews) + 1}",
-                due_on=today + timedelta(days=self.rules.review_after_basically_satisfied_days),
-                reason="basically_satisfied", round=case.round)
+            due_on = self.review_due_after_basically_satisfied(case, today)
+            if not any(r["round"] == case.round and r["due_on"] == due_on
+                       and r["outcome"] is None for r in case.reviews.values()):
+                case.review_scheduled(review_id=f"r{len(case.reviews) + 1}", due_on=due_on,
+                                      reason="basically_satisfied", round=case.round)
         return changed
+
+    def review_due_after_basically_satisfied(self, case: SupervisedCase, today: date) -> date:
+        """A basically-satisfied rating's follow-up review (回头看) is due at the commitment date
+        of the reply rated (a class-B reply has one); without one, the configured default
+        (``review_after_basically_satisfied_days`` calendar days after the rating).
+
+        A pending review of the same round already due that day (the class-B reply's own, or
+        another deputy's rating) covers it: no second review is scheduled for the same day."""
+        reply = case.current_reply()
+        if reply is not None and reply.get("commitment_date") is not None:
+            return reply["commitment_date"]
+        return today + timedelta(days=self.rules.review_after_basically_satisfied_days)
 
     def _reopen(self, case: SupervisedCase, reason: str) -> list[Any]:
         """Start a re-handling round, or escalate when the rounds are used up."""

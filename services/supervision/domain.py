@@ -63,6 +63,7 @@ class SupervisedTask(Aggregate):
         self.replies: list[dict[str, Any]] = []
         self.warnings: list[str] = []  # "<level>@<deadline>"
         self.escalations: list[str] = []  # "<deadline>"
+        self.escalated_to: str | None = None  # who received the latest overdue escalation
         self.withdrawn_reason: str | None = None
         self.replaced_by: str | None = None
         self.closed_on: date | None = None
@@ -232,6 +233,7 @@ class SupervisedTask(Aggregate):
     @event("Escalated")
     def _escalated(self, case_id: str, escalated_to: str, deadline: date, at: datetime) -> None:
         self.escalations.append(deadline.isoformat())
+        self.escalated_to = escalated_to
 
     def withdraw(self, reason: str, replaced_by: str | None, at: datetime) -> None:
         if self.status == "withdrawn":

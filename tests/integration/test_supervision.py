@@ -316,3 +316,99 @@ async def test_suggestions_filter_by_handling_unit_and_overdue(api, system):
     assert [s["id"] for s in r.json()] == [case_id]
     r = await api.get("office", "/api/v1/suggestions", overdue="false")
     assert r.json() == []
+
+
+async def test_basically_satisfied_review_is_due_at_the_commitment_date_else_the_default(api, system):
+    # A class-B reply: the basically-satisfied ratings' review (回头看) is due at its commitment
+    # date, which the reply's own review already covers — one review, not one at today + 90.
+    case_id, task = await assigned_case(api)
+    task_id = task["task_id"]
+    await api.post("unit-b", f"/api/v1/tasks/{task_id}/contact", {"note": "已联系"})
+    commitment = (system.clock.now() + timedelta(days=45)).date()
+    r = await reply(api, task_id, "B", commitment_date=commitment.isoformat())
+    assert r.status_code == 200, r.text
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{case_id}/rating",
+                           {"rating": "basically_satisfied"})
+        assert r.status_code == 200, r.text
+    reviews = r.json()["follow_up_reviews"]
+    assert [(v["review_id"], v["due_on"], v["outcome"]) for v in reviews] == [
+        ("r1", commitment.isoformat(), None)]
+
+    # The day after the commitment date the review is due and blocks close-out; recorded, the
+    # case closes (no other review is pending: none was scheduled 90 days on).
+    system.clock.set(system.clock.now() + timedelta(days=46))
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/close")
+    assert r.status_code == 409 and [m["item"] for m in r.json()["missing"]] == ["follow_up_review"]
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/reviews/r1",
+                       {"outcome": "kept", "note": "承诺事项已完成"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/close")
+    assert r.status_code == 200, r.text
+    assert [(v["due_on"], v["outcome"]) for v in r.json()["follow_up_reviews"]] == [
+        (commitment.isoformat(), "kept")]
+
+    # A class-A reply has no commitment date: the configured default, 90 days after the rating.
+    other_id, other = await assigned_case(api)
+    await api.post("unit-b", f"/api/v1/tasks/{other['task_id']}/contact", {"note": "已联系"})
+    assert (await reply(api, other["task_id"], "A")).status_code == 200
+    rated_on = system.clock.now().date()
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{other_id}/rating",
+                           {"rating": "basically_satisfied"})
+        assert r.status_code == 200, r.text
+    r = await api.get("office", f"/api/v1/cases/{other_id}/supervision")
+    assert [(v["due_on"], v["reason"]) for v in r.json()["follow_up_reviews"]] == [
+        ((rated_on + timedelta(days=90)).isoformat(), "basically_satisfied")]
+
+
+async def test_overdue_escalation_goes_to_the_designated_leader_else_the_office(api, system):
+    from datetime import date, datetime
+
+    from shared.clock import CHINA_TZ
+    from shared.contracts.supervision import CaseEscalatedV1
+
+    led_id, led = await assigned_case(api)
+    plain_id, plain = await assigned_case(api)
+    r = await api.post("office", f"/api/v1/suggestions/{led_id}/leadership",
+                       {"designee_id": "leader-1", "designee_kind": "leader", "mode": "supervise"})
+    assert r.status_code == 200, r.text
+
+    async def leader_known():  # assignment's leadership_designated reached supervision
+        r = await api.get("office", f"/api/v1/cases/{led_id}/supervision")
+        return (r.json()["leadership"] or {}).get("id") == "leader-1" and r.json()["leadership"]
+
+    leadership = await eventually(leader_known)
+    assert (leadership["kind"], leadership["mode"]) == ("leader", "supervise")
+
+    deadline = date.fromisoformat(led["deadline"])
+    assert plain["deadline"] == led["deadline"]
+    days = system.app("supervision").days
+    # Overdue by five working days: red, not escalated yet (more than five are needed).
+    system.clock.set(datetime.combine(days.add(deadline, 5), datetime.min.time(), CHINA_TZ))
+    r = await api.post("office", "/api/v1/supervision/deadline-clock")
+    assert r.status_code == 200, r.text
+    r = await api.get("office", f"/api/v1/tasks/{led['task_id']}")
+    assert (r.json()["colour"], r.json()["escalated"], r.json()["escalated_to"]) == ("red", False, None)
+    # Overdue by six: both tasks escalate, each once, to their recipients.
+    system.clock.set(datetime.combine(days.add(deadline, 6), datetime.min.time(), CHINA_TZ))
+    r = await api.post("office", "/api/v1/supervision/deadline-clock")
+    assert r.status_code == 200, r.text
+    r = await api.post("office", "/api/v1/supervision/deadline-clock")
+    assert r.json()["recorded"] == 0  # each threshold once
+
+    r = await api.get("office", f"/api/v1/tasks/{led['task_id']}")
+    assert (r.json()["escalated"], r.json()["escalated_to"]) == (True, "leader-1")
+    r = await api.get("office", f"/api/v1/tasks/{plain['task_id']}")
+    assert (r.json()["escalated"], r.json()["escalated_to"]) == (True, "office")
+
+    async def escalations_published():
+        found = [CaseEscalatedV1.model_validate_json(b)
+                 for b in await stream_subjects(system.nats_url, CaseEscalatedV1.subject())]
+        return len(found) >= 2 and found
+
+    found = await eventually(escalations_published)
+    assert sorted((e.case_id, e.task_id, e.reason, e.escalated_to) for e in found) == sorted([
+        (led_id, led["task_id"], "overdue", "leader-1"),
+        (plain_id, plain["task_id"], "overdue", "office"),
+    ])

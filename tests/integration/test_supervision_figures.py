@@ -16,7 +16,7 @@ from shared.contracts.assignment import TaskAssignedV1
 from shared.contracts.base import ActorRef
 from shared.contracts.intake import SuggestionRegisteredV1
 from shared.eventstore import Actor
-from tests.harness import service_settings
+from tests.harness import eventually, service_settings
 
 OFFICE = Actor(username="office", role="office")
 DEPUTY = Actor(username="deputy-1", role="deputy", deputy_id="deputy-1")
@@ -176,3 +176,83 @@ def test_a_published_bulletin_is_not_changed_by_later_events(supervision):
     assert june["stats"]["cases"] == 10 and june["stats"]["resolution_rate"] == 1.0
     page = route(runtime, "bulletin_html", period="2026-05")["html"]
     assert "月度督办通报" in page and "<svg" in page and "超期件清单" in page
+
+
+async def test_board_and_statistics_end_to_end_through_the_gateway(api, system):
+    """The same board and statistics, on the real system: three suggestions submitted,
+    registered and assigned through the gateway and handled there, moving the shared clock."""
+    from datetime import timedelta
+
+    from tests.integration.test_supervision import assigned_case, reply as reply_to
+
+    start = system.clock.now().date()
+    closed_id, closed_task = await assigned_case(api)
+    late_id, late_task = await assigned_case(api)
+    assert closed_task["deadline"] == late_task["deadline"]
+    deadline = date.fromisoformat(late_task["deadline"])
+
+    # One replied A on time, rated satisfied by both deputies and closed out.
+    await api.post("unit-b", f"/api/v1/tasks/{closed_task['task_id']}/contact", {"note": "已联系"})
+    assert (await reply_to(api, closed_task["task_id"], "A")).status_code == 200
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{closed_id}/rating", {"rating": "satisfied"})
+        assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{closed_id}/close")
+    assert r.status_code == 200, r.text
+
+    # Two working days past the deadline the other one is overdue; a third arrives then.
+    overdue_day = system.app("supervision").days.add(deadline, 2)
+    system.clock.set(datetime.combine(overdue_day, datetime.min.time(), CHINA_TZ).replace(hour=9))
+    open_id, open_task = await assigned_case(api)
+    assert date.fromisoformat(open_task["deadline"]) > overdue_day + timedelta(days=30)
+
+    r = await api.get("office", "/api/v1/board")
+    assert r.status_code == 200, r.text
+    board = r.json()
+    counts = {"green": 1, "yellow": 0, "red": 1, "closed": 1}
+    assert board["as_of"] == overdue_day.isoformat()
+    assert board["totals"] == counts
+    assert board["by_unit"] == {"unit-b": counts}
+    assert board["by_category"] == {"livelihood": counts}
+    assert [(c["case_id"], c["deadline"]) for c in board["overdue"]] == [(late_id, deadline.isoformat())]
+    assert {c["colour"]: [x["case_id"] for x in c["cases"]] for c in board["cells"]} == {
+        "green": [open_id], "red": [late_id], "closed": [closed_id]}
+    r = await api.get("office", "/api/v1/board", colour="red")
+    assert r.json()["totals"] == {"green": 0, "yellow": 0, "red": 1, "closed": 0}
+    r = await api.get("unit-a", "/api/v1/board")
+    assert r.json()["totals"] == {"green": 0, "yellow": 0, "red": 0, "closed": 0}
+
+    # The next day the overdue one is answered late (class C) and deputy-1 is unsatisfied:
+    # it is reopened for re-handling with a new deadline.
+    system.clock.advance(timedelta(days=1))
+    today = system.clock.now().date()
+    await api.post("unit-b", f"/api/v1/tasks/{late_task['task_id']}/contact", {"note": "已联系"})
+    r = await reply_to(api, late_task["task_id"], "C")
+    assert r.status_code == 200 and r.json()["replies"][0]["on_time"] is False, r.text
+    r = await api.post("deputy-1", f"/api/v1/suggestions/{late_id}/rating", {"rating": "unsatisfied"})
+    assert r.status_code == 200 and r.json()["round"] == 2, r.text
+
+    async def board_now():
+        r = await api.get("office", "/api/v1/board")
+        return r.json()["totals"] == {"green": 2, "yellow": 0, "red": 0, "closed": 1} and r.json()
+
+    await eventually(board_now)
+    # The board as on the overdue day is unchanged by what happened since.
+    r = await api.get("office", "/api/v1/board", as_of=overdue_day.isoformat())
+    assert r.json()["totals"] == counts and [c["case_id"] for c in r.json()["overdue"]] == [late_id]
+
+    # Statistics: the two replied cases (first replies on the start day and today).
+    r = await api.get("office", "/api/v1/stats", **{"from": start.isoformat(), "to": today.isoformat()})
+    assert r.status_code == 200, r.text
+    stats = r.json()
+    both = {"cases": 2, "ratings": 3, "on_time_reply_rate": 0.5, "resolution_rate": 0.5,
+            "satisfaction_rate": round(2 / 3, 4), "rehandling_rate": 0.5}
+    assert {k: stats[k] for k in both} == both
+    assert stats["per_unit"] == {"unit-b": both}
+    assert stats["per_category"] == {"livelihood": both}
+    r = await api.get("office", "/api/v1/stats", **{"from": start.isoformat(), "to": start.isoformat()})
+    first_day = {k: r.json()[k] for k in both}
+    assert first_day == {"cases": 1, "ratings": 2, "on_time_reply_rate": 1.0, "resolution_rate": 1.0,
+                         "satisfaction_rate": 1.0, "rehandling_rate": 0.0}
+    r = await api.get("office", "/api/v1/stats", **{"from": today.isoformat(), "to": start.isoformat()})
+    assert r.status_code == 422

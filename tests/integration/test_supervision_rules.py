@@ -185,3 +185,21 @@ def test_state_rebuilt_from_stored_events_equals_the_live_state(supervision, sto
         assert again.projections[0].board(date(2026, 3, 10)) == runtime.projections[0].board(date(2026, 3, 10))
     finally:
         again.app.close()
+
+
+def test_basically_satisfied_review_is_due_at_the_rated_replys_commitment_date(supervision):
+    runtime, clock = supervision
+    app = runtime.app
+    open_case(app, co_signers=["deputy-2"])
+    clock.set(at("2026-04-01"))
+    # A class-A reply that names a completion date: no review of its own, but the
+    # basically-satisfied rating's review is due at that date, not 90 days on (2026-06-30).
+    reply(app, commitment_date=date(2026, 5, 15))
+    view = app.get_case(CaseRef(case_id=case_id(0)), OFFICE)
+    assert view["follow_up_reviews"] == []
+    view = app.rate(RateCase(case_id=case_id(0), rating="basically_satisfied"), DEPUTY)
+    assert [(r["review_id"], r["due_on"], r["reason"]) for r in view["follow_up_reviews"]] == [
+        ("r1", "2026-05-15", "basically_satisfied")]
+    # The co-signer's basically-satisfied rating is covered by the same pending review.
+    view = app.rate(RateCase(case_id=case_id(0), rating="basically_satisfied"), DEPUTY_2)
+    assert len(view["follow_up_reviews"]) == 1
