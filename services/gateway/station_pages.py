@@ -38,7 +38,7 @@ PAGE = """<!doctype html>
  h1 {{ font-size: 1.3rem; }} label {{ display: block; margin-top: .8rem; font-weight: 600; }}
  textarea, input, select {{ width: 100%; box-sizing: border-box; font-size: 1rem; padding: .5rem; }}
  button {{ margin-top: 1rem; width: 100%; padding: .8rem; font-size: 1.1rem; }}
- #result {{ margin-top: 1rem; padding: .8rem; background: #eef6ee; display: none; }}
+ #result {{ margin-top: 1rem; padding: .8rem; background: #eef6ee; display: none; overflow-wrap: anywhere; }}
  .hint {{ color: #555; font-size: .9rem; }}
 </style></head>
 <body>
@@ -70,7 +70,7 @@ document.getElementById("message-form").addEventListener("submit", async (e) => 
   out.style.display = "block";
   out.textContent = r.ok
     ? "已收到，编号 " + data.id + "。请保存查询码：" + data.follow_up_token
-    : "提交失败：" + (data.errors || []).map(x => x.msg).join("；") || data.detail;
+    : "提交失败：" + ((data.errors || []).map(x => x.msg).join("；") || data.detail || "");
 }});
 </script>
 </body></html>"""

@@ -63,17 +63,19 @@ def outside_requests() -> list[str]:
 
 @pytest.fixture
 def sign_in(browser, live, outside_requests) -> Iterator[Callable[..., object]]:
-    """Open a new browser context and sign in through the form as a development user."""
+    """Open a new browser context and sign in through the form as a development user
+    (on the package's live system, or on another one given by ``system``)."""
     contexts = []
 
-    def open_as(username: str, **context_options: object):
+    def open_as(username: str, system: LiveSystem | None = None, **context_options: object):
+        base_url = (system or live).base_url
         context = browser.new_context(locale="zh-CN", accept_downloads=True, **context_options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.on("request", lambda request: None if request.url.startswith(live.base_url)
+        page.on("request", lambda request: None if request.url.startswith(base_url)
                 or request.url.startswith(("data:", "about:")) else outside_requests.append(request.url))
-        page.goto(f"{live.base_url}/app/login")
+        page.goto(f"{base_url}/app/login")
         page.get_by_label("用户名").fill(username)
         page.get_by_label("密码").fill(username)
         page.get_by_role("button", name="登录").click()

@@ -18,13 +18,16 @@ import uvicorn
 import yaml
 
 from services.gateway.app import GatewaySettings, create_app
+from shared.clock import ManualClock
 from tests.harness import ROOT, InProcessSystem, NatsServer, free_port
 
 
 class LiveSystem:
     def __init__(self, store: dict[str, Any] | None = None,
-                 manual_routing: tuple[str, ...] = ()) -> None:
-        """``manual_routing``: routing rule ids made non-automatic (the office assigns)."""
+                 manual_routing: tuple[str, ...] = (), clock: ManualClock | None = None) -> None:
+        """``manual_routing``: routing rule ids made non-automatic (the office assigns).
+        ``clock``: the services' clock (default: a ManualClock at 2026-03-02 09:00 China
+        time); a test that owns its system may move it."""
         self.tmp = Path(tempfile.mkdtemp(prefix="browser-system-"))
         self.config_dir = self._config(manual_routing)
         self.store = store or {"event_store": "sqlite", "var_dir": self.tmp / "var"}
@@ -33,6 +36,7 @@ class LiveSystem:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="live-system", daemon=True)
+        self.clock = clock or ManualClock()
         self.system: InProcessSystem | None = None
         self.server: uvicorn.Server | None = None
         self._ready = threading.Event()
@@ -76,7 +80,8 @@ class LiveSystem:
 
     async def _main(self) -> None:
         try:
-            self.system = InProcessSystem(self.nats.url, self.store, config_dir=self.config_dir)
+            self.system = InProcessSystem(self.nats.url, self.store, clock=self.clock,
+                                          config_dir=self.config_dir)
             await self.system.start()
             settings = GatewaySettings(nats_url=self.nats.url, rpc_timeout_seconds=5.0,
                                        citizen_rate_limit="off", config_dir=self.config_dir)

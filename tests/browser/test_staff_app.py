@@ -3,7 +3,9 @@
 One case goes round the loop through the UI — the office registers and assigns it, the unit
 signs for it and replies with the template, the deputy rates, the office closes it — while an
 open board page follows the colours and counts by polling. The exports are downloaded and
-parsed; the deputy page is checked at phone size; form controls have accessible labels."""
+parsed; the deputy page and the citizen message page (/s/{station}) are checked at phone
+size; a monthly dispatch is published over real cases and charts them; form controls have
+accessible labels."""
 
 from __future__ import annotations
 
@@ -11,14 +13,21 @@ import csv
 import io
 import re
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
+from shared.clock import CHINA_TZ, ManualClock
 from tests.browser.conftest import ARTIFACTS, screenshot
+from tests.browser.live import LiveSystem
+from tests.harness import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -121,10 +130,16 @@ def test_a_case_goes_round_the_loop_in_the_ui_and_the_board_follows(live, sign_i
     expect(office.locator(".flash")).to_have_text("已办结销号")
     expect(office.locator("#case-status")).to_have_text("已办结")
     expect(office.locator("#verification")).to_contain_text("审计链校验通过")
-    for service in ("intake", "assignment", "supervision"):
+    for service in ("intake", "assignment", "supervision", "points"):
         assert office.locator(f"#timeline li[data-service='{service}']").count() > 0, service
     for event in ("Submitted", "Registered", "Replied", "Rated", "Closed"):
         assert office.locator(f"#timeline li[data-event='{event}']").count() > 0, event
+    # The points service's own event for this case: the lead deputy's registration points,
+    # with who earned them and why.
+    awarded = office.locator("#timeline li[data-service='points'][data-event='PointsAwarded']",
+                             has_text="suggestion_registered")
+    expect(awarded.first).to_contain_text("积分入账")
+    expect(awarded.first).to_contain_text(case_id)
     screenshot(office, "case-timeline")
 
     # ... and the board moves the task from green to closed without a reload.
@@ -213,8 +228,9 @@ def test_the_deputy_page_fits_a_phone(live, sign_in, browser):
                    has_touch=True, device_scale_factor=2)
     expect(page.locator("#points-total")).to_be_visible()
     expect(page.locator("#mine-h")).to_be_visible()
+    # innerWidth too: a mobile browser widens the layout viewport to fit overflowing content.
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"horizontal scroll on a phone: {widths}"
+    assert widths[0] <= widths[1] == 375, f"horizontal scroll on a phone: {widths}"
     assert page.locator("meta[name=viewport]").get_attribute("content").startswith("width=device-width")
     screenshot(page, "deputy-phone")
 
@@ -247,7 +263,7 @@ def test_form_controls_have_accessible_labels(live, sign_in, browser):
     assert office.evaluate(LABEL_AUDIT) == []
 
 
-def test_rankings_chart_filters_by_group_and_links_to_bulletins(live, sign_in):
+def test_rankings_chart_filters_by_group(live, sign_in):
     page = sign_in("office")
     page.goto(f"{live.base_url}/app/rankings")
     rows = page.locator("#rankings tbody tr")
@@ -257,16 +273,116 @@ def test_rankings_chart_filters_by_group_and_links_to_bulletins(live, sign_in):
     expect(page).to_have_url(re.compile(r"group="))
     assert page.locator("svg.chart g.bar").count() == page.locator("#rankings tbody tr").count() == 2
 
-    # Publish February's dispatch (the supervision clock is in March 2026) and open it.
-    page.get_by_label(re.compile("发布期间")).fill("2026-02")
+
+@pytest.fixture
+def march_system() -> Iterator[LiveSystem]:
+    """A system of its own whose clock this test moves (the package's system keeps 2026-03-02)."""
+    system = LiveSystem(clock=ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ))).start()
+    yield system
+    system.stop()
+
+
+def test_a_published_bulletin_charts_the_period_s_tasks(march_system, sign_in):
+    live = march_system
+    # March 2026: three registered cases, assigned automatically — two to 区住房和城乡建设局
+    # (urban construction), one to 区民政局 (livelihood).
+    cases = [submit(live, f"{title}{uuid.uuid4().hex[:4]}", category) for title, category in (
+        ("小区道路破损", "urban_construction"), ("老旧楼道照明", "urban_construction"),
+        ("社区食堂就餐", "livelihood"))]
+    for case_id in cases:
+        live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+
+    def all_tasks():
+        tasks = [t for t in live.get("office", "/api/v1/tasks") if t["case_id"] in cases]
+        return tasks if {t["case_id"] for t in tasks} == set(cases) else None
+    tasks = live.eventually(all_tasks)
+    per_unit = Counter(t["unit_id"] for t in tasks)
+    assert per_unit == {"unit-a": 2, "unit-b": 1}, per_unit
+
+    # April 1st: March has ended, its dispatch can be published (from the rankings page).
+    live.clock.set(datetime(2026, 4, 1, 9, 0, tzinfo=CHINA_TZ))
+    page = sign_in("office", system=live)
+    page.goto(f"{live.base_url}/app/rankings")
+    page.get_by_label(re.compile("发布期间")).fill("2026-03")
     page.get_by_role("button", name="发布通报").click()
-    expect(page).to_have_url(re.compile(r"/app/bulletins/2026-02$"))
-    expect(page.locator("h1")).to_contain_text("建议办理")
-    # The supervision service's printable page: its chart, or the note that February had no
-    # open task (every case of this system was opened in March).
-    assert page.locator("svg").count() >= 1 or "本期无在办任务" in page.content()
+    expect(page).to_have_url(re.compile(r"/app/bulletins/2026-03$"))
+    expect(page.locator("h1")).to_contain_text("建议办理月度督办通报")
+    assert "本期无在办任务" not in page.content()
+    expect(page.locator("body")).to_contain_text(f"在办及办结任务共 {len(tasks)} 件")
+
+    # The chart: one stacked bar per unit, labelled, with the unit's task count after it.
+    chart = page.locator("svg[role=img][aria-label='各承办单位任务分布']")
+    expect(chart).to_be_visible()
+    texts = chart.locator("text").all_text_contents()
+    names = {"unit-a": "区住房和城乡建设局", "unit-b": "区民政局"}
+    for unit, count in per_unit.items():
+        assert names[unit] in texts, texts
+        assert texts[texts.index(names[unit]) + 1] == str(count), (unit, texts)
+    bars = chart.locator("rect:has(title)")
+    assert sum(int(t.split()[-1]) for t in bars.locator("title").all_text_contents()) == len(tasks)
+    screenshot(page, "bulletin-2026-03")
+
     page.goto(f"{live.base_url}/app/bulletins/2025-01")
     expect(page.locator("h1")).to_contain_text("尚未发布")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_the_citizen_message_page_works_on_a_phone(live, browser, outside_requests):
+    station = yaml.safe_load((ROOT / "config" / "stations.yaml").read_text(encoding="utf-8"))[0]
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True,
+                                  has_touch=True, device_scale_factor=3)
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: None if request.url.startswith(live.base_url)
+                or request.url.startswith(("data:", "about:")) else outside_requests.append(request.url))
+        page.goto(f"{live.base_url}/s/{station['id']}")
+        expect(page.locator("h1")).to_have_text(station["name"])
+        assert page.locator("meta[name=viewport]").get_attribute("content").startswith(
+            "width=device-width")
+
+        def no_horizontal_scroll(when: str) -> None:
+            # A mobile browser widens the layout viewport (window.innerWidth) to fit content
+            # that overflows, so the page must also keep innerWidth at the phone's width.
+            scroll, inner, client = page.evaluate(
+                "[document.scrollingElement.scrollWidth, window.innerWidth,"
+                " document.documentElement.clientWidth]")
+            assert scroll <= inner == PHONE["width"] and scroll <= client, \
+                f"horizontal scroll on a phone {when}: scrollWidth {scroll}, " \
+                f"innerWidth {inner}, clientWidth {client}"
+
+        no_horizontal_scroll("before submitting")
+        content = f"小区门口路灯坏了两周，晚上出行不便。{uuid.uuid4().hex[:6]}"
+        page.get_by_label("留言内容").fill(content)
+        page.get_by_label("类别").select_option(label="安全隐患")
+        page.get_by_label("网格").select_option(station["grids"][0])
+        page.get_by_label("姓名").fill("李女士")
+        page.get_by_label("电话").fill("13812345678")
+        with page.expect_response(lambda r: r.url.endswith(
+                f"/api/v1/stations/{station['id']}/messages")) as answer:
+            page.get_by_role("button", name="提交留言").tap()
+        assert answer.value.status == 201, answer.value.text()
+        posted = answer.value.json()
+        result = page.get_by_role("status")
+        expect(result).to_be_visible()
+        expect(result).to_contain_text("已收到")
+        expect(result).to_contain_text(posted["id"])
+        expect(result).to_contain_text(f"查询码：{posted['follow_up_token']}")
+        no_horizontal_scroll("after submitting")
+        screenshot(page, "citizen-message-phone")
+
+        # The token shown is the one that opens the message: the citizen can follow it up.
+        message = httpx.get(f"{live.base_url}/api/v1/messages/{posted['id']}",
+                            headers={"X-Follow-Up-Token": posted["follow_up_token"]}, timeout=10)
+        assert message.status_code == 200, message.text
+        data = message.json()
+        assert data["content"] == content and data["station_id"] == station["id"]
+        assert data["category"] == "safety_hazard" and data["grid"] == station["grids"][0]
+        assert data["contact_phone"] and data["contact_phone"].endswith("5678")
+    finally:
+        context.close()
 
 
 def test_session_cookie_and_csrf(live, sign_in):
