@@ -42,10 +42,14 @@ from services.gateway.deps import (
     ServiceFailure,
     Services,
     ServicesDep,
+    SIGNED_IN,
     ServiceUnavailable,
     Staff,
     StrictBody,
+    body_example,
+    declare_problem_responses,
     problem,
+    problem_responses,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,8 @@ class GatewaySettings(ServiceSettings):
 
 
 class SubmitSuggestionBody(StrictBody):
+    model_config = body_example({"title": "建议加装老旧小区电梯", "body": "老人上下楼困难，建议纳入加装计划。", "category": "livelihood", "co_signers": ["deputy-2"], "station_id": "station-fengjie"})
+
     title: str = Field(min_length=1, max_length=200, examples=["小区路灯长期不亮"])
     body: str = Field(min_length=1, max_length=20000)
     category: str = Field(examples=["safety_hazard"])
@@ -82,21 +88,29 @@ class SubmitSuggestionBody(StrictBody):
 
 
 class RegisterBody(StrictBody):
+    model_config = body_example({"category": "livelihood", "urgency": "yellow"})
+
     category: str | None = None
     urgency: str = Field(pattern="^(red|yellow|blue)$", examples=["yellow"])
 
 
 class DeclineBody(StrictBody):
+    model_config = body_example({"reason": "属于司法程序事项，不作为代表建议办理"})
+
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class AssignmentBody(StrictBody):
+    model_config = body_example({"lead_unit_id": "unit-a", "co_unit_ids": ["unit-b"], "deadline": "2026-06-30"})
+
     lead_unit_id: str | None = None
     co_unit_ids: list[str] = Field(default_factory=list)
     deadline: str | None = None
 
 
 class PostMessageBody(StrictBody):
+    model_config = body_example({"content": "小区路灯长期不亮，夜间出行不便", "category": "safety_hazard", "contact_name": "李女士", "contact_phone": "13812345678", "grid": "鱼复-01"})
+
     content: str = Field(min_length=1, max_length=5000, examples=["小区路灯长期不亮，夜间出行不便"])
     category: str | None = Field(None, examples=["safety_hazard"])
     contact_name: str | None = Field(None, min_length=1, max_length=50)
@@ -107,10 +121,14 @@ class PostMessageBody(StrictBody):
 
 
 class AnswerBody(StrictBody):
+    model_config = body_example({"text": "已联系社区，路灯本周内修复。"})
+
     text: str = Field(min_length=1, max_length=5000)
 
 
 class ConvertBody(StrictBody):
+    model_config = body_example({"title": "建议更换滨江路老旧路灯", "body": "滨江路路灯老化，夜间照明不足，建议统一更换。", "category": "urban_construction"})
+
     title: str | None = Field(None, min_length=1, max_length=200)
     body: str | None = Field(
         None, min_length=1, max_length=20000,
@@ -120,10 +138,14 @@ class ConvertBody(StrictBody):
 
 
 class ForwardBody(StrictBody):
+    model_config = body_example({"unit_id": "unit-a"})
+
     unit_id: str = Field(min_length=1, examples=["unit-a"])
 
 
 class RatingBody(StrictBody):
+    model_config = body_example({"rating": "satisfied", "token": "Qx7pK2mN9vR4tL8w"})
+
     rating: str = Field(pattern="^(satisfied|basically_satisfied|unsatisfied)$",
                         examples=["satisfied"])
     token: str | None = Field(None, max_length=200,
@@ -192,13 +214,16 @@ def create_app(settings: GatewaySettings | None = None,
     register_web(app)  # the staff web application under /app/
     register_open311_routes(app)
     install_citizen_rate_limit(app, settings.citizen_rate_limit)
+    declare_problem_responses(app)
     return app
 
 
 def register_routes(app: FastAPI) -> None:
     api = "/api/v1"
 
-    @app.get("/health", tags=["ops"], summary="200 once every service is ready")
+    @app.get("/health", tags=["ops"], summary="200 once every service is ready",
+             responses={503: {"description": "some service is not ready: {status: starting, "
+                                             "services: {name: {ready, error}}}"}})
     async def health(request: Request) -> JSONResponse:
         services: Services = request.app.state.services
         timeout = request.app.state.settings.health_timeout_seconds
@@ -215,7 +240,8 @@ def register_routes(app: FastAPI) -> None:
                             status_code=200 if ready else 503)
 
     @app.get("/metrics/{service}", tags=["ops"], response_class=PlainTextResponse,
-             summary="Prometheus metrics of one service (scrape each service as a target)")
+             summary="Prometheus metrics of one service (scrape each service as a target)",
+             responses=problem_responses(404, 503, 504, _404="no such service"))
     async def metrics(service: str, request: Request) -> PlainTextResponse:
         if service not in SERVICES:
             raise HTTPException(404, f"no service {service}")
@@ -229,7 +255,8 @@ def register_routes(app: FastAPI) -> None:
 
         return await asyncio.to_thread(asyncapi_document)
 
-    @app.post(f"{api}/auth/token", tags=["auth"], summary="OAuth2 password flow → bearer JWT")
+    @app.post(f"{api}/auth/token", tags=["auth"], summary="OAuth2 password flow → bearer JWT",
+              responses=problem_responses(401, 422, _401="wrong username or password"))
     async def token(request: Request,
                     form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, str]:
         authenticator: Authenticator = request.app.state.authenticator
@@ -239,26 +266,31 @@ def register_routes(app: FastAPI) -> None:
                                 headers={"WWW-Authenticate": "Bearer"})
         return {"access_token": authenticator.issue(principal), "token_type": "bearer"}
 
-    @app.get(f"{api}/me", tags=["auth"])
+    @app.get(f"{api}/me", tags=["auth"], summary="The signed-in user: username, role and "
+             "unit_id or deputy_id", responses=problem_responses(401))
     async def me(principal: Any_) -> dict[str, Any]:
         return principal.model_dump(exclude_none=True)
 
     async def reference(services: Services, principal: Principal) -> dict[str, Any]:
         return await services.call("intake", "reference", principal=principal)
 
-    @app.get(f"{api}/categories", tags=["reference"])
+    @app.get(f"{api}/categories", tags=["reference"], summary="Message and suggestion categories (any signed-in user)",
+             responses=SIGNED_IN)
     async def categories(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["categories"]
 
-    @app.get(f"{api}/stations", tags=["reference"])
+    @app.get(f"{api}/stations", tags=["reference"], summary="Liaison stations (any signed-in user)",
+             responses=SIGNED_IN)
     async def stations(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["stations"]
 
-    @app.get(f"{api}/deputies", tags=["reference"])
+    @app.get(f"{api}/deputies", tags=["reference"], summary="Deputies (any signed-in user)",
+             responses=SIGNED_IN)
     async def deputies(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["deputies"]
 
-    @app.get(f"{api}/units", tags=["reference"])
+    @app.get(f"{api}/units", tags=["reference"], summary="Handling units (any signed-in user)",
+             responses=SIGNED_IN)
     async def units(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return await services.call("assignment", "units", principal=principal)
 
@@ -275,7 +307,8 @@ def register_routes(app: FastAPI) -> None:
         return await services.call("intake", "register_suggestion",
                                    {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
 
-    @app.post(f"{api}/suggestions/{{suggestion_id}}/decline", tags=["suggestions"])
+    @app.post(f"{api}/suggestions/{{suggestion_id}}/decline", tags=["suggestions"],
+              summary="The office declines (不予立案) a suggestion, with the reason")
     async def decline(suggestion_id: str, body: DeclineBody, services: ServicesDep,
                       principal: Office) -> dict[str, Any]:
         return await services.call("intake", "decline_suggestion",
@@ -380,7 +413,8 @@ def register_message_routes(app: FastAPI) -> None:
     tags = ["citizen messages"]
 
     @app.post(f"{api}/stations/{{station_id}}/messages", status_code=201, tags=tags,
-              summary="A citizen leaves a message at a station (anonymous); keep the follow_up_token")
+              summary="A citizen leaves a message at a station (anonymous); keep the follow_up_token",
+              responses=problem_responses(404, 422, 429, _404="no such station"))
     async def post_message(station_id: str, body: PostMessageBody,
                            services: ServicesDep) -> dict[str, Any]:
         return await services.call("intake", "post_message",
@@ -426,7 +460,9 @@ def register_message_routes(app: FastAPI) -> None:
                                      **body.model_dump())
 
     @app.post(f"{api}/messages/{{message_id}}/rating", tags=tags,
-              summary="The citizen rates the handling, with the follow-up token")
+              summary="The citizen rates the handling, with the follow-up token",
+              responses=problem_responses(403, 404, 409, 429,
+                                          _403="the follow-up token does not match"))
     async def rate_message(message_id: str, body: RatingBody, services: ServicesDep,
                            x_follow_up_token: FollowUpToken = None) -> dict[str, Any]:
         token = x_follow_up_token or body.token
@@ -441,7 +477,11 @@ def register_message_routes(app: FastAPI) -> None:
         return await message_command("erase_personal_data", message_id, principal, services)
 
     @app.get(f"{api}/messages/{{message_id}}", tags=tags,
-             summary="A message (staff; the citizen with the follow-up token)")
+             summary="A message (staff; the citizen with the follow-up token)",
+             responses=problem_responses(
+                 401, 403, 404, 429,
+                 _403="the follow-up token does not match, or the role may not read it",
+                 _429="too many anonymous reads from this address (see Retry-After)"))
     async def get_message(message_id: str, services: ServicesDep, principal: MaybePrincipal,
                           x_follow_up_token: FollowUpToken = None,
                           purpose: Annotated[str | None, Query(

@@ -104,4 +104,5 @@ def require(*roles: str):
                                 f"this needs the role {' or '.join(roles)}")
         return principal
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read for the OpenAPI 403s
     return dependency

@@ -82,6 +82,12 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def body_example(example: dict[str, Any]) -> ConfigDict:
+    """A body model's whole-request example for the OpenAPI document:
+    ``model_config = body_example({...})`` (merged with StrictBody's own settings)."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
+
 def optional_principal(
     request: Request,
     authenticator: Annotated[Authenticator, Depends(get_authenticator)],
@@ -100,3 +106,99 @@ def optional_principal(
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 FollowUpToken = Annotated[str | None, Header(alias="X-Follow-Up-Token", max_length=200)]
 DeputyOrOffice = Annotated[Principal, Depends(require("deputy", "office"))]
+
+
+# --- error responses in the OpenAPI document ------------------------------------------------
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 problem details, ``application/problem+json``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "about:blank", "title": "Error", "status": 404,
+        "detail": "no suggestion S-2026-0001", "errors": []}]})
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[Any] = []
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "bad request",
+    401: "not signed in, or the bearer token is invalid, expired or for another audience",
+    403: "the role (or the follow-up token) may not do this",
+    404: "no such object (or not visible to you)",
+    409: "the object is not in a state that allows this; `detail` says why",
+    422: "invalid input: unknown or malformed fields (`errors` lists them)",
+    429: "too many requests from this address; see `Retry-After`",
+    503: "a service behind the gateway is not running",
+    504: "a service behind the gateway did not answer in time",
+}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def problem_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """Standard ``responses=`` entries: each code answered with problem details; a description
+    can be given as ``_404="…"``."""
+    return {code: {"description": descriptions.get(f"_{code}", PROBLEM_DESCRIPTIONS[code]),
+                   "content": PROBLEM_CONTENT}
+            for code in codes}
+
+
+# Presets: any signed-in user; one of some roles; and the bus behind every API route.
+SIGNED_IN = problem_responses(401, 503, 504)
+SOME_ROLES = problem_responses(401, 403, 503, 504)
+ON_OBJECT = problem_responses(401, 403, 404, 409, 503, 504)
+
+
+def declare_problem_responses(app: Any) -> None:
+    """Complete every ``/api/v1`` operation's error responses, as problem details: 401 where a
+    bearer token is needed, 403 where only some roles may call it, 404 where the path names an
+    object (and 409 for a command on it), 422 where there is input, 503 and 504 (a service is
+    down or slow). What a route declares itself is kept (a bare description gets the problem
+    content). Also serves the ``Problem`` schema with the document. Run after the routes are
+    added."""
+    from fastapi.dependencies.utils import get_flat_params
+    from fastapi.routing import APIRoute
+    from fastapi.security.base import SecurityBase
+
+    def secured(dependant: Any) -> bool:
+        return any(isinstance(d.call, SecurityBase) or secured(d) for d in dependant.dependencies)
+
+    def role_bound(dependant: Any) -> bool:
+        return any(getattr(d.call, "roles", None) or role_bound(d)
+                   for d in dependant.dependencies)
+
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/api/v1/"):
+            continue
+        responses = dict(route.responses or {})
+        wanted = [503, 504]
+        if secured(route.dependant):
+            wanted.append(401)
+        if role_bound(route.dependant):
+            wanted.append(403)
+        if "{" in route.path:  # an object named in the path: it may not exist
+            wanted.append(404)
+            if "POST" in route.methods:  # a command on it: its state may not allow it
+                wanted.append(409)
+        if route.body_field is not None or get_flat_params(route.dependant):
+            wanted.append(422)
+        for code in wanted:
+            responses.setdefault(code, problem_responses(code)[code])
+        for code, entry in list(responses.items()):
+            if str(code).isdigit() and int(code) >= 400 and "content" not in entry and "model" not in entry:
+                responses[code] = {**entry, "content": PROBLEM_CONTENT}
+        route.responses = responses
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = \
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,10 +1,15 @@
 """Rate limits on the anonymous citizen endpoints, per client IP (the `limits` library).
 
-What is limited (POST only): posting a message at a station
-(``/api/v1/stations/{id}/messages``, which the station page's form posts to, and any form
-post under ``/s/{id}``), filing an Open311 request (``/open311/v2/requests.json|.xml``) and
-rating a message with the follow-up token (``/api/v1/messages/{id}/rating``). Posting and
-rating are counted separately ("message" and "rating" buckets), each against the same limit.
+What is limited: posting a message at a station (``/api/v1/stations/{id}/messages``, which
+the station page's form posts to, and any form post under ``/s/{id}``), filing an Open311
+request (``POST /open311/v2/requests.json|.xml``), rating a message with the follow-up token
+(``POST /api/v1/messages/{id}/rating``), and the anonymous reads that take a follow-up token or
+show requests: ``GET /api/v1/messages/{id}`` and the Open311 ``GET requests.{fmt}`` and
+``GET requests/{id}.{fmt}`` (so that tokens and ids cannot be tried without limit). Posting,
+rating and reading are counted separately ("message", "rating" and "read" buckets), each
+against the same limit. Reads by signed-in staff (a valid bearer token of a staff role) are not
+counted; a read with an invalid bearer token is (the route then refuses it anyway). The
+Open311 service list and discovery are not limited.
 
 The limit is ``CITIZEN_RATE_LIMIT`` (``GatewaySettings.citizen_rate_limit``), in the `limits`
 notation: ``"10/minute"``, or several at once, ``"10/minute;100/hour"``; empty or ``off``
@@ -42,7 +47,13 @@ CITIZEN_ENDPOINTS: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/open311/v2/requests\.[^/]+$"), "message"),
     ("POST", re.compile(r"^/s/[^/]+(/.*)?$"), "message"),
     ("POST", re.compile(r"^/api/v1/messages/[^/]+/rating/?$"), "rating"),
+    ("GET", re.compile(r"^/api/v1/messages/[^/]+/?$"), "read"),
+    ("GET", re.compile(r"^/open311/v2/requests\.[^/]+$"), "read"),
+    ("GET", re.compile(r"^/open311/v2/requests/[^/]+$"), "read"),
 ]
+# Buckets whose requests are not counted when a staff member's valid bearer token is sent.
+STAFF_EXEMPT = {"read"}
+STAFF_ROLES = ("office", "leader", "unit", "deputy")
 OPEN311 = re.compile(r"^/open311/")
 OFF = ("", "off", "none", "0", "false", "no")
 
@@ -84,6 +95,8 @@ class CitizenRateLimiter:
 
 
 def bucket_for(method: str, path: str) -> str | None:
+    if method == "HEAD":
+        method = "GET"
     for m, pattern, bucket in CITIZEN_ENDPOINTS:
         if method == m and pattern.match(path):
             return bucket
@@ -114,9 +127,11 @@ class CitizenRateLimitMiddleware:
     """Pure ASGI middleware: counts the citizen endpoints' requests before routing."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 limiter: CitizenRateLimiter) -> None:
+                 limiter: CitizenRateLimiter,
+                 is_staff: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        self.is_staff = is_staff
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.limiter.enabled:
@@ -124,7 +139,8 @@ class CitizenRateLimitMiddleware:
             return
         path = scope.get("path", "")
         bucket = bucket_for(scope.get("method", ""), path)
-        if bucket is None:
+        if bucket is None or (bucket in STAFF_EXEMPT and self.is_staff is not None
+                              and self.is_staff(scope)):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -143,5 +159,22 @@ def install_citizen_rate_limit(app: Any, spec: str | None) -> CitizenRateLimiter
     ``app.state.citizen_rate_limiter``."""
     limiter = CitizenRateLimiter(spec)
     app.state.citizen_rate_limiter = limiter
-    app.add_middleware(CitizenRateLimitMiddleware, limiter=limiter)
+    app.add_middleware(CitizenRateLimitMiddleware, limiter=limiter,
+                       is_staff=lambda scope: _staff_bearer(app, scope))
     return limiter
+
+
+def _staff_bearer(app: Any, scope: Scope) -> bool:
+    """Whether the request carries a valid bearer token of a staff role."""
+    header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
+    if not header:
+        return False
+    scheme, _, token = header.decode("latin-1").partition(" ")
+    authenticator = getattr(app.state, "authenticator", None)
+    if scheme.lower() != "bearer" or not token.strip() or authenticator is None:
+        return False
+    try:
+        principal = authenticator.decode(token.strip())
+    except Exception:  # an invalid token: counted like an anonymous request
+        return False
+    return principal.role in STAFF_ROLES

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Query
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
-from services.gateway.deps import Any_, Office, ServicesDep, StrictBody
+from services.gateway.deps import Any_, Office, ServicesDep, StrictBody, body_example
 
 API = "/api/v1"
 
@@ -25,24 +25,34 @@ NOT_ALLOWED = {403: {"description": "not this role"}, 404: {"description": "no s
 
 
 class ReturnRequestBody(StrictBody):
+    model_config = body_example({"reason": "该事项属于区交通运输局职责"})
+
     reason: str = Field(min_length=1, max_length=2000, examples=["该事项属于区交通运输局职责"])
 
 
 class RefuseReturnBody(StrictBody):
+    model_config = body_example({"reason": "该事项由贵单位牵头办理"})
+
     reason: str = Field(min_length=1, max_length=2000, examples=["该事项由贵单位牵头办理"])
 
 
 class PauseBody(StrictBody):
+    model_config = body_example({"reason": "等待代表补充材料"})
+
     reason: str = Field(min_length=1, max_length=2000, examples=["等待代表补充材料"])
 
 
 class ReassignBody(StrictBody):
+    model_config = body_example({"unit_id": "unit-c", "reason": "该事项属于生态环境领域"})
+
     unit_id: str = Field(min_length=1, examples=["unit-c"])
     reason: str | None = Field(None, min_length=1, max_length=2000,
                                description="defaults to the unit's return request reason")
 
 
 class LeadershipBody(StrictBody):
+    model_config = body_example({"designee_id": "leader-1", "designee_kind": "leader", "mode": "lead"})
+
     designee_id: str = Field(min_length=1, examples=["leader-1"],
                              description="a leader or committee of GET /api/v1/leaders")
     designee_kind: Literal["leader", "committee"]

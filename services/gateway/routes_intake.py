@@ -7,16 +7,20 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from pydantic import Field
 
-from services.gateway.deps import Office, ServicesDep, StrictBody
+from services.gateway.deps import Office, ServicesDep, StrictBody, body_example
 
 API = "/api/v1"
 
 
 class MergeBody(StrictBody):
+    model_config = body_example({"into": "S-2026-0001"})
+
     into: str = Field(min_length=1, description="the suggestion this one is merged into")
 
 
 class UndoMergeBody(StrictBody):
+    model_config = body_example({"reason": "两件建议所涉小区不同，不属同一事项"})
+
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -405,7 +405,14 @@ def register_open311_routes(app: FastAPI) -> None:
               responses={201: {"description": "[{service_request_id, service_notice, "
                                               "account_id, follow_up_token}]"},
                          400: {"description": "bad input ([{code, description}])"},
-                         429: {"description": "too many requests from this address"}})
+                         429: {"description": "too many requests from this address"}},
+              openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {
+                  "example": {"service_code": "safety_hazard",
+                              "jurisdiction_id": "station-fengjie",
+                              "description": "滨江路路灯不亮，夜间出行不便",
+                              "address_string": "奉节县滨江路 12 号", "lat": "31.0186",
+                              "long": "109.4650", "phone": "13812345678",
+                              "attribute[grid]": "鱼复-01"}}}}})
     async def post_request(
         fmt: Fmt, request: Request,
         service_code: Annotated[str | None, Form()] = None,
@@ -510,7 +517,9 @@ def register_open311_routes(app: FastAPI) -> None:
         return await _answer(fmt, build)
 
     @app.get(f"{BASE}/requests.{{fmt}}", tags=TAGS,
-             summary="Open311: requests by id, service, status and date")
+             summary="Open311: requests by id, service, status and date",
+             responses={429: {"description": "too many anonymous reads from this address "
+                                             "(see Retry-After)"}})
     async def get_requests(
         fmt: Fmt, request: Request,
         jurisdiction_id: str | None = None,
@@ -568,7 +577,9 @@ def register_open311_routes(app: FastAPI) -> None:
         return await _answer(fmt, build)
 
     @app.get(f"{BASE}/requests/{{service_request_id}}.{{fmt}}", tags=TAGS,
-             summary="Open311: one request (full with the follow-up token or as staff)")
+             summary="Open311: one request (full with the follow-up token or as staff)",
+             responses={429: {"description": "too many anonymous reads from this address "
+                                             "(see Retry-After)"}})
     async def get_request(
         service_request_id: str, fmt: Fmt, request: Request,
         jurisdiction_id: str | None = None,

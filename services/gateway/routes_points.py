@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
-from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody
+from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody, body_example
 
 API = "/api/v1"
 TAGS = ["points"]
@@ -26,6 +26,8 @@ Year = Annotated[int | None, Query(ge=2000, le=2100, description="calendar year;
 
 
 class ActivityBody(StrictBody):
+    model_config = body_example({"kind": "reception_day", "date": "2026-03-16", "description": "代表联系服务群众日在联络站接待群众 6 人次", "evidence": "签到表 2026-03-16"})
+
     kind: str = Field(examples=["reception_day"],
                       description="an activity kind of the rule in force on the date (GET /points/rules)")
     date: Date = Field(examples=["2026-03-16"], description="the day of the activity (not in the future)")
@@ -35,16 +37,22 @@ class ActivityBody(StrictBody):
 
 
 class ReasonBody(StrictBody):
+    model_config = body_example({"reason": "佐证材料不足"})
+
     reason: str = Field(max_length=2000, examples=["佐证材料不足"])
 
 
 class RecalculationBody(StrictBody):
+    model_config = body_example({"year": 2026, "rule_version": "2026.1", "reason": "履职积分规则修订"})
+
     year: int = Field(ge=2000, le=2100, examples=[2026])
     rule_version: str = Field(examples=["2026.1"])
     reason: str = Field("", max_length=2000)
 
 
 class RevocationBody(StrictBody):
+    model_config = body_example({"year": 2026, "line_no": 3, "reason": "活动记录重复登记"})
+
     year: int = Field(ge=2000, le=2100)
     line_no: int = Field(ge=1, description="the award line to revoke")
     reason: str = Field(max_length=2000)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
-from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody
+from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody, body_example
 
 API = "/api/v1"
 Unit = Annotated[Principal, Depends(require("unit", "office"))]
@@ -23,18 +23,26 @@ NOT_ALLOWED = {403: {"description": "the role may not do this"},
 
 
 class NoteBody(StrictBody):
+    model_config = body_example({"note": "已电话联系王代表，约定现场查看时间"})
+
     note: str = Field(min_length=1, max_length=5000, examples=["已电话联系王代表，约定现场查看时间"])
 
 
 class WaiverBody(StrictBody):
+    model_config = body_example({"reason": "代表书面表示无需办前联系"})
+
     reason: str = Field(min_length=1, max_length=2000, examples=["代表书面表示无需办前联系"])
 
 
 class OpinionBody(StrictBody):
+    model_config = body_example({"text": "同意主办单位的办理方案，我局负责配合做好供电保障。"})
+
     text: str = Field(min_length=1, max_length=20000)
 
 
 class ReplyBody(StrictBody):
+    model_config = body_example({"result_class": "B", "text": "已列入 2026 年老旧小区改造计划，年内完成加装。", "commitment_date": "2026-12-31"})
+
     result_class: Literal["A", "B", "C"] = Field(
         description="A solved or adopted; B being solved or planned (needs commitment_date); "
                     "C explained, kept for reference")
@@ -43,17 +51,23 @@ class ReplyBody(StrictBody):
 
 
 class CaseRatingBody(StrictBody):
+    model_config = body_example({"rating": "basically_satisfied", "comment": "答复及时，希望按期完成"})
+
     rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
     comment: str | None = Field(None, max_length=2000)
 
 
 class ReviewBody(StrictBody):
+    model_config = body_example({"outcome": "partly_kept", "note": "电梯已开工，尚未完工", "reopen": False})
+
     outcome: Literal["kept", "partly_kept", "not_kept"]
     note: str = Field(min_length=1, max_length=5000)
     reopen: bool | None = Field(None, description="for partly kept: reopen for re-handling")
 
 
 class BulletinBody(StrictBody):
+    model_config = body_example({"period": "2026-Q1"})
+
     period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$", examples=["2026-03", "2026-Q1"])
 
 

@@ -81,3 +81,12 @@ async def test_roles(api, method, path, body, user, expected):
     else:
         r = await api.client.get(path, headers=await api.login(user))
     assert r.status_code == expected, r.text
+
+
+@pytest.mark.parametrize("unit", ["unit-c", "unit-d"])
+async def test_every_routed_unit_has_a_development_user(api, unit):
+    """Routing sends ecology cases to unit-c and economy cases to unit-d: both can sign in."""
+    r = await api.get(unit, "/api/v1/me")
+    assert r.json() == {"username": unit, "role": "unit", "unit_id": unit}
+    r = await api.get(unit, "/api/v1/tasks")
+    assert r.status_code == 200 and all(t["unit_id"] == unit for t in r.json())

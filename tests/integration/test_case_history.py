@@ -101,3 +101,58 @@ async def test_verify_and_the_offline_verifier_find_an_edited_event(api, system,
     bad = await asyncio.to_thread(verify_offline)
     assert bad.returncode == 1
     assert not json.loads(bad.stdout)["ok"]
+
+
+
+async def test_personal_fields_in_a_history_are_masked_per_role(api, system):
+    r = await api.client.post("/api/v1/stations/station-fengjie/messages", json={
+        "content": "小区路灯长期不亮", "category": "safety_hazard", "contact_name": "李女士",
+        "contact_phone": "13812345678"})
+    assert r.status_code == 201, r.text
+    mid = r.json()["id"]
+    office = (await api.get("office", f"/api/v1/cases/{mid}/history")).json()
+    leader = (await api.get("leader", f"/api/v1/cases/{mid}/history")).json()
+    received = [e for e in office["events"] if e["event_type"] == "Received"][0]["data"]
+    masked = [e for e in leader["events"] if e["event_type"] == "Received"][0]["data"]
+    # The office sees what the store keeps (the contact sealed, never the clear phone) ...
+    assert received["personal_data"] not in (None, "***")
+    assert received["personal_data_ref"] not in (None, "***")
+    # ... any other role sees the personal fields masked, in the events and the state.
+    assert masked["personal_data"] == "***" and masked["personal_data_ref"] == "***"
+    assert masked["station_id"] == received["station_id"] == "station-fengjie"
+    state = leader["state"]["intake"][mid]
+    assert state["personal_data"] == "***" and state["personal_data_ref"] == "***"
+    for history in (office, leader):
+        text = json.dumps(history, ensure_ascii=False)
+        assert "13812345678" not in text and "李女士" not in text
+    # A deputy does not read a citizen message's case history at all.
+    r = await api.get("deputy-1", f"/api/v1/cases/{mid}/history")
+    assert r.status_code == 404
+
+
+async def test_history_as_of_after_the_reply_has_the_reply_and_nothing_later(api, system):
+    case_id, task = await assigned_case(api)
+    await api.post("unit-b", f"/api/v1/tasks/{task['task_id']}/contact", {"note": "已联系"})
+    assert (await reply(api, task["task_id"], "A")).status_code == 200
+    await asyncio.sleep(0.05)
+    after_reply = datetime.now(timezone.utc)
+    await asyncio.sleep(0.05)
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{case_id}/rating", {"rating": "satisfied"})
+        assert r.status_code == 200, r.text
+    assert (await api.post("office", f"/api/v1/suggestions/{case_id}/close")).status_code == 200
+
+    full = (await api.get("office", f"/api/v1/cases/{case_id}/history")).json()
+    kinds = [e["event_type"] for e in full["events"]]
+    assert "Replied" in kinds and "Closed" in kinds
+    r = await api.get("office", f"/api/v1/cases/{case_id}/history", as_of=after_reply.isoformat())
+    assert r.status_code == 200, r.text
+    then = r.json()
+    kinds_then = [e["event_type"] for e in then["events"]]
+    assert "Replied" in kinds_then
+    assert all(e["time"] <= after_reply.isoformat() for e in then["events"])
+    later = [e for e in full["events"] if e["time"] > after_reply.isoformat()]
+    assert later and {e["event_type"] for e in later} >= {"Closed"}
+    assert not {(e["service"], e["aggregate_id"], e["version"]) for e in later} & \
+        {(e["service"], e["aggregate_id"], e["version"]) for e in then["events"]}
+    assert len(then["events"]) == len(full["events"]) - len(later)

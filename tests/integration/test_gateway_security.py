@@ -86,7 +86,14 @@ PROTECTED = [
 ]
 
 
-async def test_bad_tokens_are_refused_with_401_everywhere(api, system, subtests):
+@pytest.fixture
+def no_citizen_rate_limit(monkeypatch):
+    """A bad bearer token counts as anonymous, and anonymous reads are limited per address:
+    the next test sends hundreds of them, so its gateway has no limit."""
+    monkeypatch.setenv("CITIZEN_RATE_LIMIT", "off")
+
+
+async def test_bad_tokens_are_refused_with_401_everywhere(no_citizen_rate_limit, api, system, subtests):
     for kind, token in bad_tokens().items():
         for method, path in PROTECTED:
             with subtests.test(kind=kind, path=path):
@@ -297,6 +304,79 @@ async def test_citizen_posts_are_limited_per_address(limited_app):
         app.state.citizen_rate_limiter.reset()
         r = await citizen.post(path, json=MESSAGE)
         assert r.status_code == 201
+
+
+async def test_anonymous_token_reads_are_limited_per_address(limited_app):
+    """Follow-up-token reads (native and Open311) are limited so that tokens cannot be tried
+    without end; a signed-in staff member's reads are not counted."""
+    app, asgi = limited_app
+    async with client_from(asgi, "203.0.113.20") as citizen, \
+            client_from(asgi, "203.0.113.21") as guesser, \
+            client_from(asgi, "203.0.113.22") as open311, \
+            client_from(asgi, "203.0.113.20") as staff:
+        r = await citizen.post(f"/api/v1/stations/{STATION}/messages", json=MESSAGE)
+        assert r.status_code == 201, r.text
+        mid, token = r.json()["id"], r.json()["follow_up_token"]
+        url = f"/api/v1/messages/{mid}"
+
+        # The native read with the token: three allowed, the fourth refused.
+        for _ in range(3):
+            r = await citizen.get(url, headers={"X-Follow-Up-Token": token})
+            assert r.status_code == 200, r.text
+        r = await citizen.get(url, headers={"X-Follow-Up-Token": token})
+        assert r.status_code == 429, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        problem = r.json()
+        assert problem["status"] == 429 and problem["title"] == "Too many requests"
+        assert problem["retry_after"] == int(r.headers["Retry-After"])
+
+        # Guessing tokens: wrong tokens count, then even the right one is refused.
+        for guess in range(3):
+            r = await guesser.get(url, headers={"X-Follow-Up-Token": f"guess-{guess}"})
+            assert r.status_code == 403, r.text
+        r = await guesser.get(url, headers={"X-Follow-Up-Token": token})
+        assert r.status_code == 429
+        # A bogus bearer token does not lift the limit.
+        r = await guesser.get(url, headers={"X-Follow-Up-Token": token,
+                                            "Authorization": "Bearer not.a.token"})
+        assert r.status_code == 429
+
+        # Open311 reads of one request (token as query or header) and the request list.
+        one = f"/open311/v2/requests/{mid}.json"
+        r = await open311.get(one, params={"follow_up_token": token})
+        assert r.status_code == 200, r.text
+        r = await open311.get(one, headers={"X-Follow-Up-Token": "wrong"})
+        assert r.status_code == 403, r.text
+        r = await open311.get("/open311/v2/requests.json")
+        assert r.status_code == 200, r.text
+        r = await open311.get(one, params={"follow_up_token": token})
+        assert r.status_code == 429
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert r.json()[0]["code"] == 429 and "too many requests" in r.json()[0]["description"]
+        r = await open311.get(f"/open311/v2/requests/{mid}.xml")
+        assert r.status_code == 429 and b"<code>429</code>" in r.content
+        assert int(r.headers["Retry-After"]) >= 1
+        # The service list stays open.
+        r = await open311.get("/open311/v2/services.json")
+        assert r.status_code == 200
+
+        # Staff from the same (limited) address read without limit.
+        token_office = (await staff.post("/api/v1/auth/token", data={
+            "username": "office", "password": "office"})).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token_office}"}
+        for _ in range(5):
+            r = await staff.get(url, headers=bearer)
+            assert r.status_code == 200, r.text
+            r = await staff.get(one, headers=bearer)
+            assert r.status_code == 200, r.text
+
+        # Posting has a bucket of its own: reading did not use it up.
+        r = await citizen.post(f"/api/v1/stations/{STATION}/messages", json=MESSAGE)
+        assert r.status_code == 201, r.text
+        app.state.citizen_rate_limiter.reset()
+        r = await citizen.get(url, headers={"X-Follow-Up-Token": token})
+        assert r.status_code == 200
 
 
 async def test_an_invalid_rate_limit_setting_stops_the_gateway(system):

@@ -10,6 +10,13 @@ import pytest
 from services.gateway.routes_open311 import _to_request
 
 BASE = "/open311/v2"
+
+
+@pytest.fixture(autouse=True)
+def no_citizen_rate_limit(monkeypatch):
+    """These tests read requests anonymously many times (reads are rate-limited per address,
+    see test_gateway_security.py): the gateway they get has no limit."""
+    monkeypatch.setenv("CITIZEN_RATE_LIMIT", "off")
 STATION = "station-fengjie"
 PHONE = "13812345678"
 FIRST, LAST = "小明", "赵"

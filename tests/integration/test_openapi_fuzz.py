@@ -132,3 +132,40 @@ async def test_no_operation_answers_with_a_server_error(system, caplog):
                                     f"{response.text[:500]}\n{logs}")
     assert not failures, (f"{len(failures)} of {len(cases)} requests answered 5xx:\n\n"
                           + "\n\n".join(failures[:30]))
+
+
+def test_every_operation_declares_errors_and_every_body_an_example():
+    """Each operation names at least one 4xx answer (signed-in ones a 401), and each request
+    body (the OAuth2 token form aside) carries an example that its own model accepts."""
+    from fastapi.routing import APIRoute
+    from pydantic import TypeAdapter
+
+    app = create_app(GatewaySettings(citizen_rate_limit="off"))
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    assert "Problem" in schemas
+    bodies = {(m, r.path): r.body_field for r in app.routes if isinstance(r, APIRoute)
+              for m in r.methods if r.body_field is not None}
+    no_input = {("get", "/health"), ("get", "/asyncapi.json")}  # nothing to get wrong
+    problems = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            codes = [c for c in op.get("responses", {}) if c.startswith("4")]
+            if not codes and (method, path) not in no_input:
+                problems.append(f"{method.upper()} {path}: no 4xx response")
+            if op.get("security") and "401" not in codes:
+                problems.append(f"{method.upper()} {path}: signed in but no 401")
+            for media, content in (op.get("requestBody") or {}).get("content", {}).items():
+                if path == "/api/v1/auth/token":
+                    continue
+                schema = content.get("schema", {})
+                ref = schema.get("$ref") or next(
+                    (s["$ref"] for s in schema.get("anyOf", []) if "$ref" in s), None)
+                model = schemas[ref.rsplit("/", 1)[1]] if ref else schema
+                example = content.get("example") or (model.get("examples") or [None])[0]
+                if example is None:
+                    problems.append(f"{method.upper()} {path}: no example for {media}")
+                elif "json" in media:
+                    field = bodies[(method.upper(), path)]
+                    TypeAdapter(field.field_info.annotation).validate_python(example)
+    assert not problems, "\n".join(problems)
