@@ -26,7 +26,11 @@ from pydantic import Field
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import Clock, clock_from_settings
-from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
+from shared.contracts.intake import (
+    MessageForwardedV1,
+    SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
+)
 from shared.contracts.supervision import (
     CaseClosedV1,
     CoOpinionSubmittedV1,
@@ -183,23 +187,46 @@ class AssignmentApplication(ServiceApplication):
         The clock starts now (the service's clock). If the working calendar cannot give the
         deadline, the case is held for the office with the reason instead.
         """
-        if self._exists(event.case_id):
-            return []  # already opened (e.g. an earlier delivery under another event id)
         rule = self.routing.match(event.category, event.district, event.title)
-        assignment = Assignment(
-            case_id=event.case_id,
-            number=event.number,
-            title=event.title,
-            category=event.category,
-            urgency=event.urgency,
-            district=event.district,
-            proposed_lead_unit_id=rule["lead_unit"] if rule else None,
-            proposed_co_unit_ids=list(rule.get("co_units", [])) if rule else [],
-            routing_rule_id=rule["id"] if rule else None,
-        )
+        proposal = {
+            "number": event.number,
+            "title": event.title,
+            "category": event.category,
+            "urgency": event.urgency,
+            "district": event.district,
+            "proposed_lead_unit_id": rule["lead_unit"] if rule else None,
+            "proposed_co_unit_ids": list(rule.get("co_units", [])) if rule else [],
+            "routing_rule_id": rule["id"] if rule else None,
+        }
+        try:
+            assignment = self.repository.get(Assignment.create_id(event.case_id))
+        except AggregateNotFoundError:
+            assignment = Assignment(case_id=event.case_id, **proposal)
+        else:
+            if assignment.status != "reversed":
+                return []  # already opened (e.g. an earlier delivery under another event id)
+            assignment.reopen(**proposal)  # registered again after a reversal
         if not (rule and rule.get("automatic")):
             return [assignment]
         return self._assign_automatically(assignment, rule["lead_unit"], list(rule.get("co_units", [])))
+
+    def on_suggestion_registration_reversed(self, event: SuggestionRegistrationReversedV1,
+                                            ) -> list[Any]:
+        """Intake reversed the registration (撤销立案): the case's tasks are withdrawn (each
+        published as task_withdrawn, so supervision stops following them) and the case waits
+        for a new registration."""
+        try:
+            assignment = self.repository.get(Assignment.create_id(event.case_id))
+        except AggregateNotFoundError:
+            return []  # never opened here
+        if assignment.status == "reversed":
+            return []
+        tasks = [self._task(t) for t in assignment.task_ids]
+        reason = f"立案已撤销 (registration {event.number} reversed): {event.reason}"
+        withdrawn = assignment.reverse_registration(event.number, reason, tasks,
+                                                    reversed_at=event.occurred_at)
+        # The withdrawals are recorded (and published) before the case's own change.
+        return [*withdrawn, assignment]
 
     def on_message_forwarded(self, event: MessageForwardedV1) -> list[Any]:
         """A citizen message forwarded to a unit (部门限时反馈): one assignment with one lead

@@ -19,7 +19,11 @@ from shared.contracts.assignment import (
     TaskReturnRequestedV1,
     TaskWithdrawnV1,
 )
-from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
+from shared.contracts.intake import (
+    MessageForwardedV1,
+    SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
+)
 from shared.contracts.supervision import (
     CaseClosedV1,
     CoOpinionSubmittedV1,
@@ -120,6 +124,7 @@ def build_runtime(
                              tracer_provider=tracer_provider)
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
+        SuggestionRegistrationReversedV1: app.on_suggestion_registration_reversed,
         MessageForwardedV1: app.on_message_forwarded,
     })
     runtime.consume("supervision", {

@@ -235,6 +235,10 @@ class Assignment(Aggregate):
         self.leadership: dict[str, Any] | None = None
         self.leadership_history: list[dict[str, Any]] = []
         self.reassignments: list[dict[str, Any]] = []
+        # Registrations reversed (撤销立案) and later registrations of the same case: each new
+        # registration opens a new generation, whose tasks get ids of their own.
+        self.generation = 0
+        self.reversals: list[dict[str, Any]] = []
 
     # --- assignment ------------------------------------------------------------------
 
@@ -251,6 +255,7 @@ class Assignment(Aggregate):
         overrides the policy's rule for the lead (an office-set deadline)."""
         if self.status == "assigned":
             raise Conflict("the suggestion is already assigned", current=self.view())
+        self.ensure_not_reversed()
         lead_rule = lead_rule or policy.lead_rule(self.case_kind, self.urgency)
         lead = Task.for_unit(self, lead_unit_id, "lead", assigned_at, lead_rule,
                              policy.return_window_working_days)
@@ -296,6 +301,72 @@ class Assignment(Aggregate):
     @event("Held")
     def _held(self, reason: str) -> None:
         self.held_reason = reason
+
+    # --- registration reversed (撤销立案) and registered again ---------------------------
+
+    def ensure_not_reversed(self) -> None:
+        if self.status == "reversed":
+            raise Conflict("the registration of this suggestion was reversed: it is assigned "
+                           "again only after a new registration", current=self.view())
+
+    def reverse_registration(self, number: str, reason: str, tasks: list[Task],
+                             reversed_at: datetime) -> list[Task]:
+        """Intake reversed the registration: every current task is withdrawn (its clock
+        stops, the history keeps it) and the case waits for a new registration. Returns the
+        tasks withdrawn now."""
+        if self.status == "reversed":
+            return []
+        withdrawn = []
+        for task in tasks:
+            if task.status != "withdrawn":
+                task.withdraw(reason=reason, replaced_by_task_id=None, withdrawn_at=reversed_at)
+                withdrawn.append(task)
+        self._registration_reversed(number=number, reason=reason, reversed_at=reversed_at,
+                                    status_before=self.status)
+        return withdrawn
+
+    @event("RegistrationReversed")
+    def _registration_reversed(self, number: str, reason: str, reversed_at: datetime,
+                               status_before: str) -> None:
+        self.withdrawn_task_ids = [*self.withdrawn_task_ids,
+                                   *(t for t in self.task_ids if t not in self.withdrawn_task_ids)]
+        self.task_ids = []
+        self.lead_unit_id = None
+        self.co_unit_ids = []
+        self.assigned_at = None
+        self.automatic = False
+        self.held_reason = None
+        self.status = "reversed"
+        self.reversals = [*getattr(self, "reversals", []),
+                          {"number": number, "reason": reason, "status_before": status_before,
+                           "reversed_at": reversed_at.isoformat()}]
+
+    def reopen(self, number: str | None, title: str, category: str, urgency: str,
+               district: str | None, proposed_lead_unit_id: str | None,
+               proposed_co_unit_ids: list[str], routing_rule_id: str | None) -> None:
+        """A reversed case was registered again: a new proposal, and new tasks to come."""
+        if self.status != "reversed":
+            raise Conflict("only a case whose registration was reversed is opened again",
+                           current=self.view())
+        self._reopened(number=number, title=title, category=category, urgency=urgency,
+                       district=district, proposed_lead_unit_id=proposed_lead_unit_id,
+                       proposed_co_unit_ids=list(proposed_co_unit_ids),
+                       routing_rule_id=routing_rule_id)
+
+    @event("Reopened")
+    def _reopened(self, number: str | None, title: str, category: str, urgency: str,
+                  district: str | None, proposed_lead_unit_id: str | None,
+                  proposed_co_unit_ids: list[str], routing_rule_id: str | None) -> None:
+        self.number = number
+        self.title = title
+        self.category = category
+        self.urgency = urgency
+        self.district = district
+        self.proposed_lead_unit_id = proposed_lead_unit_id
+        self.proposed_co_unit_ids = proposed_co_unit_ids
+        self.routing_rule_id = routing_rule_id
+        self.status = "proposed"
+        self.generation = getattr(self, "generation", 0) + 1
 
     # --- reassignment (改办) -----------------------------------------------------------
 
@@ -397,6 +468,7 @@ class Assignment(Aggregate):
             "leadership": self.leadership,
             "leadership_history": self.leadership_history,
             "reassignments": self.reassignments,
+            "reversals": getattr(self, "reversals", []),
         }
 
 
@@ -405,9 +477,12 @@ class Task(Aggregate):
     time of assignment and the deadline rule recorded with it (see :func:`due_date`)."""
 
     @staticmethod
-    def create_id(case_id: str, unit_id: str, replaces_task_id: str | None = None) -> UUID:
+    def create_id(case_id: str, unit_id: str, replaces_task_id: str | None = None,
+                  generation: int = 0) -> UUID:
         if replaces_task_id:
             return uuid5(NAMESPACE_URL, f"duty:task:{case_id}:{unit_id}:replaces:{replaces_task_id}")
+        if generation:  # a task after the case's registration was reversed and made again
+            return uuid5(NAMESPACE_URL, f"duty:task:{case_id}:{unit_id}:generation:{generation}")
         return uuid5(NAMESPACE_URL, f"duty:task:{case_id}:{unit_id}")
 
     @classmethod
@@ -437,6 +512,7 @@ class Task(Aggregate):
             return_window_working_days=return_window_working_days,
             leadership=assignment.leadership,
             replaces_task_id=str(replaces.id) if replaces else None,
+            generation=getattr(assignment, "generation", 0),
         )
 
     @event("Assigned")
@@ -456,6 +532,7 @@ class Task(Aggregate):
         return_window_working_days: int = DEFAULT_POLICY.return_window_working_days,
         leadership: dict[str, Any] | None = None,
         replaces_task_id: str | None = None,
+        generation: int = 0,
     ) -> None:
         self.case_id = case_id
         self.unit_id = unit_id
@@ -471,6 +548,7 @@ class Task(Aggregate):
         self.return_window_working_days = return_window_working_days
         self.leadership = leadership
         self.replaces_task_id = replaces_task_id
+        self.generation = generation
         self.status = "assigned"
         self.return_requests: list[dict[str, Any]] = []
         self.withdrawn_at: datetime | None = None

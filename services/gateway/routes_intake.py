@@ -24,6 +24,12 @@ class UndoMergeBody(StrictBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class ReverseRegistrationBody(StrictBody):
+    model_config = body_example({"reason": "误将司法诉讼事项立案，撤销后转为参阅件"})
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 def register_intake_routes(app: FastAPI) -> None:
     """Add the intake routes to the gateway app."""
     tags = ["suggestions"]
@@ -50,6 +56,15 @@ def register_intake_routes(app: FastAPI) -> None:
     async def undo_merge(suggestion_id: str, body: UndoMergeBody, services: ServicesDep,
                          principal: Office) -> dict[str, Any]:
         return await services.call("intake", "undo_merge",
+                                   {"suggestion_id": suggestion_id, "reason": body.reason},
+                                   principal)
+
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/registration/reverse", tags=tags,
+              summary="Reverse a registration (撤销立案, office): the suggestion waits for review "
+                      "again, its tasks are withdrawn and its registration points revoked")
+    async def reverse_registration(suggestion_id: str, body: ReverseRegistrationBody,
+                                   services: ServicesDep, principal: Office) -> dict[str, Any]:
+        return await services.call("intake", "reverse_registration",
                                    {"suggestion_id": suggestion_id, "reason": body.reason},
                                    principal)
 

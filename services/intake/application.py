@@ -81,6 +81,11 @@ class DeclineSuggestion(Command):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class ReverseRegistration(Command):
+    suggestion_id: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class SuggestionRef(Command):
     suggestion_id: str
 
@@ -257,6 +262,19 @@ class IntakeApplication(ServiceApplication):
         except IntegrityError:
             raise Conflict("the suggestion changed meanwhile; reload it") from None
         return {"id": str(suggestion.id), "status": suggestion.status}
+
+    def reverse_registration(self, cmd: ReverseRegistration, actor: Actor) -> dict[str, Any]:
+        """The office reverses a registration (撤销立案); assignment withdraws the tasks and
+        points revokes the registration points when they see the published event."""
+        if actor.role != "office":
+            raise Forbidden("only the office can reverse a registration")
+        suggestion = self._suggestion(cmd.suggestion_id)
+        suggestion.reverse_registration(reason=cmd.reason, reversed_at=self.clock.now())
+        try:
+            self.save(suggestion)
+        except IntegrityError:
+            raise Conflict("the suggestion changed meanwhile; reload it") from None
+        return self.suggestion_view(suggestion)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -694,6 +712,7 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "merged_into": s.merged_into,
         "merged_at": s.merged_at.isoformat() if s.merged_at else None,
         "merged_sources": list(s.merged_sources),
+        "reversed_registrations": list(getattr(s, "reversed_registrations", [])),
         "case_closed_at": closed_at.isoformat() if closed_at else None,
         "result_class": getattr(s, "result_class", None),
         "version": s.version,
@@ -734,6 +753,8 @@ class SuggestionIndex(LogProjection):
                        category=domain_event.category, urgency=domain_event.urgency)
         elif isinstance(domain_event, Suggestion.Declined):
             row.update(status="declined")
+        elif isinstance(domain_event, Suggestion.RegistrationReversed):
+            row.update(status="submitted", number=None, urgency=None)
         elif isinstance(domain_event, Suggestion.MergedInto):
             row.update(status="merged", merged_into=domain_event.into_suggestion_id)
         elif isinstance(domain_event, Suggestion.MergeUndone):

@@ -22,6 +22,7 @@ from shared.contracts.intake import (
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
     SuggestionSubmittedV1,
 )
 from shared.eventstore import Actor
@@ -43,6 +44,7 @@ from services.intake.application import (
     PostMessage,
     RateMessage,
     RegisterSuggestion,
+    ReverseRegistration,
     SimilarRef,
     SubmitSuggestion,
     SuggestionIndex,
@@ -82,6 +84,11 @@ def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any]) -> I
         suggestion = app.repository.get(event.originator_id, version=event.originator_version)
         return SuggestionDeclinedV1(**envelope, reason=event.reason,
                                     lead_deputy_id=suggestion.lead_deputy_id)
+    if isinstance(event, Suggestion.RegistrationReversed):
+        suggestion = app.repository.get(event.originator_id, version=event.originator_version)
+        return SuggestionRegistrationReversedV1(
+            **envelope, number=event.number, reason=event.reason,
+            lead_deputy_id=suggestion.lead_deputy_id, co_signer_ids=suggestion.co_signer_ids)
     if isinstance(event, (Suggestion.MergedInto, Suggestion.MergeUndone)):
         # case_id is the source; the target's own SourceMerged/SourceUnmerged stay inside.
         source: Suggestion = app.repository.get(event.originator_id,
@@ -163,6 +170,7 @@ def build_runtime(
     runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
     runtime.command("register_suggestion", RegisterSuggestion)(app.register_suggestion)
     runtime.command("decline_suggestion", DeclineSuggestion)(app.decline_suggestion)
+    runtime.command("reverse_registration", ReverseRegistration)(app.reverse_registration)
     runtime.query("get_suggestion", SuggestionRef)(app.get_suggestion)
     runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
     runtime.command("undo_merge", UndoMerge)(app.undo_merge)

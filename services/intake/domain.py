@@ -54,6 +54,8 @@ class Suggestion(Aggregate):
         self.merged_at: datetime | None = None
         self.status_before_merge: str | None = None
         self.merged_sources: list[str] = []
+        # Registrations reversed (撤销立案): {number, reason, reversed_at}, oldest first.
+        self.reversed_registrations: list[dict[str, str]] = []
         # Close-out (销号) in supervision, learned from its case_closed event.
         self.case_closed_at: datetime | None = None
         self.result_class: str | None = None
@@ -87,6 +89,29 @@ class Suggestion(Aggregate):
     def _declined(self, reason: str, declined_at: datetime) -> None:
         self.status = "declined"
         self.decline_reason = reason
+
+    def reverse_registration(self, reason: str, reversed_at: datetime) -> None:
+        """The office reverses (撤销立案) a registration made in error: the suggestion waits
+        for review again. Its number stays allocated to it in the yearly sequence (never
+        reused); a new registration gets a new number."""
+        if self.status != "registered" or self.number is None:
+            raise Conflict(f"suggestion is {self.status}; only a registered suggestion's "
+                           "registration can be reversed", status_now=self.status)
+        if self.merged_sources:
+            raise Conflict("other suggestions are merged into this one: undo those merges "
+                           "first", status_now=self.status)
+        self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at)
+
+    @event("RegistrationReversed")
+    def _registration_reversed(self, number: str, reason: str, reversed_at: datetime) -> None:
+        self.reversed_registrations = [
+            *getattr(self, "reversed_registrations", []),
+            {"number": number, "reason": reason, "reversed_at": reversed_at.isoformat()},
+        ]
+        self.status = "submitted"
+        self.number = None
+        self.urgency = None
+        self.registered_at = None
 
     # --- merging ------------------------------------------------------------------------
 

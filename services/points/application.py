@@ -27,6 +27,7 @@ from shared.contracts.intake import (
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
 )
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
@@ -210,12 +211,46 @@ class PointsApplication(ServiceApplication):
             ledger = ledgers.get(deputy_id, registered_on.year)
             details = {"role": role, "number": event.number, "title": event.title,
                        "category": event.category}
-            if not ledger.has_fact("suggestion_registered", event.case_id):
-                ledger.record_fact("suggestion_registered", event.case_id, registered_on,
-                                   details, event.event_id)
-            if role in split and not ledger.has_cause("suggestion_registered", event.case_id):
+            if ledger.has_fact("suggestion_registered", event.case_id, event.event_id):
+                continue  # this registration is already counted
+            ledger.record_fact("suggestion_registered", event.case_id, registered_on,
+                               details, event.event_id)
+            # A suggestion registered again after a reversal scores again; never twice live.
+            if role in split and not self._registration_award_live(
+                    ledgers, deputy_id, event.case_id, registered_on.year):
                 self._award_automatic(ledger, rule, "suggestion_registered", float(split[role]),
                                       event.case_id, event.case_id, event, registered_on, details)
+        return ledgers.changed()
+
+    def _registration_award_live(self, ledgers: _Ledgers, deputy_id: str, case_id: str,
+                                 year: int) -> bool:
+        return self._find_registration(ledgers, deputy_id, case_id, year, live=True) is not None
+
+    def on_suggestion_registration_reversed(self, event: SuggestionRegistrationReversedV1,
+                                            ) -> list[DutyLedger]:
+        """The office reversed the registration (撤销立案): the registration points of the
+        lead deputy and co-signers are revoked, naming the number and the reason; the
+        suggestion no longer counts as registered until it is registered again."""
+        reason = f"立案 {event.number} 已撤销，立案积分撤销 (registration reversed): {event.reason}"
+        return self._revoke_registration(event, reason,
+                                         "suggestion_registration_reversed",
+                                         {"number": event.number, "reason": event.reason})
+
+    def _revoke_registration(self, event: SuggestionMergedV1 | SuggestionRegistrationReversedV1,
+                             reason: str, fact_kind: str,
+                             fact_details: dict[str, Any]) -> list[DutyLedger]:
+        """Revoke the live registration award of the event's lead deputy and co-signers for
+        its case, and record the cause as a fact on each ledger."""
+        on = _china_date(event.occurred_at)
+        ledgers = _Ledgers(self)
+        for deputy_id in dict.fromkeys([event.lead_deputy_id, *event.co_signer_ids]):
+            found = self._find_registration(ledgers, deputy_id, event.case_id, on.year, live=True)
+            if found:
+                ledger, line = found
+                ledger.revoke_line(line["line_no"], reason, event.occurred_at, event.event_id)
+            ledger = ledgers.get(deputy_id, on.year)
+            if not ledger.has_fact(fact_kind, event.case_id, event.event_id):
+                ledger.record_fact(fact_kind, event.case_id, on, fact_details, event.event_id)
         return ledgers.changed()
 
     def _find_registration(self, ledgers: _Ledgers, deputy_id: str, case_id: str, year: int,
@@ -230,21 +265,11 @@ class PointsApplication(ServiceApplication):
         return None
 
     def on_suggestion_merged(self, event: SuggestionMergedV1) -> list[DutyLedger]:
-        on = _china_date(event.occurred_at)
-        ledgers = _Ledgers(self)
         reason = (f"建议已并入 {event.into_suggestion_id}，立案积分撤销 "
                   f"(merged into {event.into_suggestion_id}: registration points revoked)")
-        for deputy_id in dict.fromkeys([event.lead_deputy_id, *event.co_signer_ids]):
-            found = self._find_registration(ledgers, deputy_id, event.case_id, on.year, live=True)
-            if found:
-                ledger, line = found
-                ledger.revoke_line(line["line_no"], reason, event.occurred_at, event.event_id)
-            ledger = ledgers.get(deputy_id, on.year)
-            if not ledger.has_fact("suggestion_merged", event.case_id, event.event_id):
-                ledger.record_fact("suggestion_merged", event.case_id, on,
-                                   {"into": event.into_suggestion_id,
-                                    "source_number": event.source_number}, event.event_id)
-        return ledgers.changed()
+        return self._revoke_registration(event, reason, "suggestion_merged",
+                                         {"into": event.into_suggestion_id,
+                                          "source_number": event.source_number})
 
     def on_suggestion_merge_undone(self, event: SuggestionMergeUndoneV1) -> list[DutyLedger]:
         on = _china_date(event.occurred_at)

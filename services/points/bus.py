@@ -14,6 +14,7 @@ from shared.contracts.intake import (
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
 )
 from shared.contracts.points import (
     ActivityReviewedV1,
@@ -116,6 +117,7 @@ def build_runtime(
 
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
+        SuggestionRegistrationReversedV1: app.on_suggestion_registration_reversed,
         SuggestionMergedV1: app.on_suggestion_merged,
         SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
         MessageAnsweredV1: app.on_message_answered,

@@ -29,7 +29,8 @@ def _suggestions(facts: list[dict[str, Any]], lines: list[dict[str, Any]]) -> li
             continue
         s = by_case.setdefault(f["ref"], {
             "case_id": f["ref"], "number": None, "title": None, "role": None,
-            "registered_on": None, "merged_into": None, "merged_on": None,
+            "registered_on": None, "reversed_on": None, "reversal_reason": None,
+            "merged_into": None, "merged_on": None,
             "closed_on": None, "result_class": None, "all_satisfied": None, "rating": None,
             "points": 0.0, "history": [],
         })
@@ -37,7 +38,9 @@ def _suggestions(facts: list[dict[str, Any]], lines: list[dict[str, Any]]) -> li
         s["history"].append({"kind": f["kind"], "on": f["on"]})
         if f["kind"] == "suggestion_registered":
             s.update(number=d.get("number"), title=d.get("title"), role=d.get("role"),
-                     registered_on=f["on"])
+                     registered_on=f["on"], reversed_on=None, reversal_reason=None)
+        elif f["kind"] == "suggestion_registration_reversed":
+            s.update(reversed_on=f["on"], reversal_reason=d.get("reason"))
         elif f["kind"] == "suggestion_merged":
             s.update(merged_into=d.get("into"), merged_on=f["on"])
         elif f["kind"] == "suggestion_merge_undone":

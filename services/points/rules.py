@@ -157,7 +157,7 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
     """The indicators of ``rule`` for one deputy and year, from the ledger's lines and facts.
 
     Measures: ``activities`` (approved activities of the listed kinds, or ``all``),
-    ``messages_answered``, ``suggestions_registered`` (lead or co-signer, merged-away ones not
+    ``messages_answered``, ``suggestions_registered`` (lead or co-signer; merged-away and reversed ones not
     counted), ``suggestion_satisfied_rate`` and ``suggestion_resolved_rate`` (shares of the
     deputy's closed suggestions rated satisfied by all who rated / replied class A; null when
     none closed).
@@ -165,7 +165,7 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
     approved = [l for l in lines if l["type"] == "award" and l["cause_kind"] == "activity"
                 and not l.get("revoked_by")]
     closed = [f for f in facts if f["kind"] == "case_closed"]
-    registered = {f["ref"] for f in facts if f["kind"] == "suggestion_registered"}
+    registered = _net_registered(facts)
     merged = _net_merged(facts)
     out = []
     for spec in indicators(rule):
@@ -192,6 +192,17 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
         out.append({"code": spec.get("code"), "name_zh": spec.get("name_zh"),
                     "name_en": spec.get("name_en"), "unit": unit, "value": value})
     return out
+
+
+def _net_registered(facts: list[dict[str, Any]]) -> set[str]:
+    """Suggestions registered and not reversed since (facts are in recording order)."""
+    registered: set[str] = set()
+    for f in facts:
+        if f["kind"] == "suggestion_registered":
+            registered.add(f["ref"])
+        elif f["kind"] == "suggestion_registration_reversed":
+            registered.discard(f["ref"])
+    return registered
 
 
 def _net_merged(facts: list[dict[str, Any]]) -> set[str]:

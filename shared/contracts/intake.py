@@ -58,6 +58,23 @@ class SuggestionDeclinedV1(_Intake):
     lead_deputy_id: str
 
 
+class SuggestionRegistrationReversedV1(_Intake):
+    name: ClassVar[str] = "suggestion_registration_reversed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office reversed (撤销立案) a suggestion's registration: the suggestion waits for "
+        "review again (it may be registered anew under a new number, or declined). The number "
+        "stays allocated and is not reused. Assignment withdraws the case's tasks; points "
+        "revokes the registration points of the lead deputy and co-signers."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points")
+
+    number: str = Field(description="the registration number that was reversed")
+    reason: str
+    lead_deputy_id: str
+    co_signer_ids: list[str] = Field(default_factory=list)
+
+
 # --- citizen messages (群众意见) -------------------------------------------------------------
 # No personal data travels on the bus: no name, no phone, and not the free-text content
 # (a citizen may write personal details into it); consumers read the message through intake.

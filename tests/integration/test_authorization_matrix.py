@@ -34,6 +34,7 @@ MATRIX = {
     "POST /api/v1/suggestions": "deputy",
     "POST /api/v1/suggestions/{suggestion_id}/register": "office",
     "POST /api/v1/suggestions/{suggestion_id}/decline": "office",
+    "POST /api/v1/suggestions/{suggestion_id}/registration/reverse": "office",
     "GET /api/v1/suggestions": STAFF,
     "GET /api/v1/suggestions/{suggestion_id}": STAFF,
     "POST /api/v1/suggestions/{suggestion_id}/assignment": "office",

@@ -31,6 +31,7 @@ from shared.contracts.intake import (
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
+    SuggestionRegistrationReversedV1,
 )
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor
@@ -125,6 +126,49 @@ def test_a_merge_revokes_registration_points_with_a_reason_and_undo_awards_them_
     assert points(app, "deputy-1")["total"] == 3.0 and points(app, "deputy-2")["total"] == 1.0
     restored = points(app, "deputy-1")["lines"][-1]
     assert restored["type"] == "award" and restored["details"]["restores_line"] == 1
+
+
+def test_a_reversed_registration_revokes_its_points_and_a_new_registration_scores_again(app):
+    handle(app, app.on_suggestion_registered, registered("case-1"))
+    reversed_ = SuggestionRegistrationReversedV1(
+        **envelope("case-1", AT + timedelta(days=1)), number="2026-0001",
+        reason="误将诉讼事项立案", lead_deputy_id="deputy-1", co_signer_ids=["deputy-2"])
+    handle(app, app.on_suggestion_registration_reversed, reversed_)
+    assert handle(app, app.on_suggestion_registration_reversed, reversed_) == []  # idempotent
+    lead = points(app, "deputy-1")
+    assert lead["total"] == 0.0 and points(app, "deputy-2")["total"] == 0.0
+    revocation = lead["lines"][-1]
+    assert revocation["type"] == "revocation" and revocation["points"] == -3.0
+    assert "2026-0001" in revocation["reason"] and "误将诉讼事项立案" in revocation["reason"]
+    assert revocation["event_id"] == reversed_.event_id
+
+    rankings, activities = Rankings(app), ActivityIndex(app)
+    rankings.catch_up(), activities.catch_up()
+
+    def suggestions_counted() -> int:
+        record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+        [count_] = [i for i in record["indicators"] if i["code"] == "suggestions"]
+        return count_["value"]
+
+    record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+    assert record["suggestions"][0]["reversed_on"] == "2026-03-11"
+    assert record["suggestions"][0]["reversal_reason"] == "误将诉讼事项立案"
+    assert suggestions_counted() == 0
+
+    # Registered again (a new event, a new number): scored again, once.
+    again = SuggestionRegisteredV1(**envelope("case-1", AT + timedelta(days=2)),
+                                   number="2026-0007", title="加装电梯", category="livelihood",
+                                   urgency="blue", lead_deputy_id="deputy-1",
+                                   co_signer_ids=["deputy-2"])
+    handle(app, app.on_suggestion_registered, again)
+    assert handle(app, app.on_suggestion_registered, again) == []
+    assert points(app, "deputy-1")["total"] == 3.0 and points(app, "deputy-2")["total"] == 1.0
+    assert points(app, "deputy-1")["lines"][-1]["event_id"] == again.event_id
+    rankings.catch_up()
+    record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+    assert record["suggestions"][0]["number"] == "2026-0007"
+    assert record["suggestions"][0]["reversed_on"] is None
+    assert suggestions_counted() == 1
 
 
 def test_a_case_closed_resolved_and_satisfied_awards_per_split(app):
