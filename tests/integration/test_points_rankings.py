@@ -1,5 +1,7 @@
-"""A ranking of 300 deputies against a hand-computed fixture, through points' real handlers and
-store (SQLite and PostgreSQL), and the same ranking after the read model is dropped and rebuilt.
+"""A ranking of 300 deputies against a hand-computed fixture: the registrations are published on
+a real nats-server as intake's outbox publishes them, consumed by the running points service
+(SQLite and PostgreSQL) and the ranking read over request/reply; the same ranking after the
+read model is dropped and rebuilt.
 
 Fixture (2026 rules: a registered suggestion gives its lead deputy 3 points and each co-signer
 1 point): deputy d{i:03}, i = 1..300, leads i % 5 registered suggestions and co-signs
@@ -8,29 +10,31 @@ i % 3 + 1 more, each led by the helper deputy "zz-lead". So d{i}'s total is
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from itertools import count
 
+import nats
 import pytest
 
-from services.points.bus import build_runtime
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.base import ActorRef
 from shared.contracts.intake import SuggestionRegisteredV1
-from shared.eventstore import Actor
-from tests.harness import service_settings
+from shared.streams import stream_name
+from tests.harness import build, eventually, rpc, service_settings
 
-OFFICE = Actor(username="office", role="office")
-pytestmark = pytest.mark.slow  # about 1,200 recorded events per store
+pytestmark = pytest.mark.slow  # about 1,200 events over JetStream, recorded per store
 
 
 @pytest.fixture
-def points(store):
-    runtime = build_runtime(service_settings("nats://127.0.0.1:1", store),
-                            clock=ManualClock(datetime(2026, 12, 1, 9, tzinfo=CHINA_TZ)))
+async def points(fresh_nats, store):
+    """The points service alone, on its own nats-server and store."""
+    runtime = build("points", service_settings(fresh_nats.url, store),
+                    clock=ManualClock(datetime(2026, 12, 1, 9, tzinfo=CHINA_TZ)))
+    await runtime.start()
     yield runtime
-    runtime.app.close()
+    await runtime.stop()
 
 
 def registered(n: int, lead: str, co: list[str]) -> SuggestionRegisteredV1:
@@ -42,23 +46,46 @@ def registered(n: int, lead: str, co: list[str]) -> SuggestionRegisteredV1:
         urgency="blue", lead_deputy_id=lead, co_signer_ids=co)
 
 
-def ranking(runtime) -> list[dict]:
-    route = runtime.routes["rankings"]
-    runtime.catch_up()
-    return route.fn(route.model(year=2026), OFFICE)["rows"]
+async def publish_all(url: str, events: list[SuggestionRegisteredV1],
+                      msg_id_suffix: str = "") -> None:
+    """Publish on intake's stream exactly as intake's outbox would (pipelined in batches)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for i in range(0, len(events), 100):
+            await asyncio.gather(*(
+                js.publish(e.subject(), e.to_bytes(), stream=stream_name("intake"),
+                           headers={"Nats-Msg-Id": e.event_id + msg_id_suffix})
+                for e in events[i:i + 100]))
+    finally:
+        await nc.close()
 
 
-def test_a_ranking_of_300_deputies_matches_the_hand_computed_fixture(points):
-    app = points.app
+async def ranking(url: str) -> list[dict]:
+    reply = await rpc(url, "points", "rankings", {"year": 2026}, timeout=30)
+    assert reply["ok"], reply
+    return reply["result"]["rows"]
+
+
+async def test_a_ranking_of_300_deputies_matches_the_hand_computed_fixture(points, fresh_nats):
     n = count(1)
+    events = []
     for i in range(1, 301):
         deputy = f"d{i:03}"
-        for _ in range(i % 5):
-            app.save(*app.on_suggestion_registered(registered(next(n), deputy, [])))
-        for _ in range(i % 3 + 1):
-            app.save(*app.on_suggestion_registered(registered(next(n), "zz-lead", [deputy])))
+        events += [registered(next(n), deputy, []) for _ in range(i % 5)]
+        events += [registered(next(n), "zz-lead", [deputy]) for _ in range(i % 3 + 1)]
+    await publish_all(fresh_nats.url, events)
+    # A redelivery under new message ids (JetStream cannot de-duplicate it): still counted once.
+    await publish_all(fresh_nats.url, events[:50], msg_id_suffix=":again")
+    # Published last: once it counts, everything before it has been consumed.
+    await publish_all(fresh_nats.url, [registered(next(n), "zz-sentinel", [])])
 
-    all_rows = ranking(points)
+    async def all_counted():
+        rows = await ranking(fresh_nats.url)
+        return any(r["deputy_id"] == "zz-sentinel" and r["total"] == 3.0 for r in rows)
+
+    await eventually(all_counted, timeout=180, interval=1.0)
+    all_rows = await ranking(fresh_nats.url)
     rows = [r for r in all_rows if r["deputy_id"] == "zz-lead" or re.fullmatch(r"d\d{3}", r["deputy_id"])]
     assert len(rows) == 301
     assert (rows[0]["deputy_id"], rows[0]["total"], rows[0]["rank"]) == ("zz-lead", 1800.0, 1)
@@ -85,6 +112,6 @@ def test_a_ranking_of_300_deputies_matches_the_hand_computed_fixture(points):
     assert [r["deputy_id"] for r in all_rows].index("d123") == 1 + 5 * 20 + 8
 
     # The ranking is a projection: dropped and rebuilt from the ledgers' events, the same.
-    before = ranking(points)
-    points.routes["rebuild_read_models"].fn(None, OFFICE)
-    assert ranking(points) == before
+    before = await ranking(fresh_nats.url)
+    assert (await rpc(fresh_nats.url, "points", "rebuild_read_models", timeout=60))["ok"]
+    assert await ranking(fresh_nats.url) == before
