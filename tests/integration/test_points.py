@@ -109,6 +109,27 @@ async def test_an_activity_is_reported_approved_and_scores(api, system):
     assert (await api.get("leader", "/api/v1/deputies/deputy-1/points")).status_code == 200
 
 
+async def test_an_office_clerk_who_is_also_the_deputy_cannot_review_their_own_activity(api, system):
+    """config/users.yaml: ``office-deputy-3`` works in the office and is deputy-3."""
+    r = await report_activity(api, deputy="deputy-3", kind="training", on="2026-02-01")
+    assert r.status_code == 201, r.text
+    activity = r.json()
+    for action, body in (("approve", None), ("reject", {"reason": "自己审自己"})):
+        r = await api.post("office-deputy-3", f"/api/v1/activities/{activity['id']}/{action}", body)
+        assert r.status_code == 403, r.text
+        assert "own" in r.json()["detail"]
+    r = await api.get("office", f"/api/v1/activities/{activity['id']}")
+    assert r.json()["status"] == "pending"
+    # The same clerk reviews another deputy's report; another clerk reviews theirs.
+    other = (await report_activity(api, deputy="deputy-1", kind="training", on="2026-02-01")).json()
+    r = await api.post("office-deputy-3", f"/api/v1/activities/{other['id']}/approve")
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/activities/{activity['id']}/approve")
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    assert r.json()["reviewed_by"] == "office"
+    assert await total(api, "deputy-3") > 0
+
+
 async def test_a_rejection_has_a_reason_and_bad_reports_get_field_errors(api, system):
     activity = (await report_activity(api, kind="training", on="2026-02-01")).json()
     r = await api.post("office", f"/api/v1/activities/{activity['id']}/reject", {"reason": ""})
