@@ -1,9 +1,9 @@
 """The outbox relay: publish a service's own notification log to JetStream.
 
 Commands only record events. This relay reads the notification log from the last published
-position, turns each domain event into at most one integration event, publishes them with
-``Nats-Msg-Id = <service>:<notification id>`` (a retried publish is de-duplicated by the
-stream) and, once every publish in the batch is acknowledged, records the new position in the
+position, turns each domain event into its integration events (none, one, or the same fact in two
+contract versions), publishes them with ``Nats-Msg-Id = <service>:<notification id>`` (with
+``.v<N>`` for versions after the first; a retried publish is de-duplicated by the stream) and, once every publish in the batch is acknowledged, records the new position in the
 service's own store. A crash between the two re-publishes the batch, which the stream drops
 as duplicates (and consumers' tracking ignores, should it be past the duplicate window).
 """
@@ -25,8 +25,18 @@ from shared.telemetry import attached_trace_context
 
 log = logging.getLogger(__name__)
 
-# (application, domain event, envelope fields) -> integration event or None
-Translator = Callable[[Any, Any, dict[str, Any]], IntegrationEvent | None]
+# (application, domain event, envelope fields) -> integration event(s) or None. Several
+# events for one notification are the same fact in several contract versions (v1 and v2).
+Translator = Callable[[Any, Any, dict[str, Any]],
+                      IntegrationEvent | list[IntegrationEvent] | None]
+
+
+def translated(translate: Translator, app: Any, domain_event: Any,
+               envelope: dict[str, Any]) -> list[IntegrationEvent]:
+    result = translate(app, domain_event, envelope)
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]
 
 
 def envelope_for(service: str, domain_event: Any, notification_id: int) -> dict[str, Any]:
@@ -111,9 +121,8 @@ class OutboxRelay:
         for notification in notifications:
             domain_event = self.app.mapper.to_domain_event(notification)
             envelope = envelope_for(self.service, domain_event, notification.id)
-            integration_event = self.translate(self.app, domain_event, envelope)
-            if integration_event is not None:
-                carrier = event_metadata(domain_event).get("trace") or {}
+            carrier = event_metadata(domain_event).get("trace") or {}
+            for integration_event in translated(self.translate, self.app, domain_event, envelope):
                 messages.append((integration_event, carrier))
         return notifications[-1].id, messages
 
@@ -146,9 +155,10 @@ class OutboxRelay:
             for notification in batch:
                 domain_event = self.app.mapper.to_domain_event(notification)
                 envelope = envelope_for(self.service, domain_event, notification.id)
-                integration_event = self.translate(self.app, domain_event, envelope)
-                if integration_event is not None:
-                    messages.append((integration_event, event_metadata(domain_event).get("trace") or {}))
+                carrier = event_metadata(domain_event).get("trace") or {}
+                for integration_event in translated(self.translate, self.app, domain_event,
+                                                    envelope):
+                    messages.append((integration_event, carrier))
             await asyncio.gather(*(self._publish(e, c) for e, c in messages))
             sent += len(messages)
             position = batch[-1].id + 1
@@ -164,5 +174,5 @@ class OutboxRelay:
                     event.model_dump(mode="json"),
                     subject=event.subject(),
                     stream=stream_name(self.service),
-                    headers={"Nats-Msg-Id": event.event_id},
+                    headers={"Nats-Msg-Id": event.message_id()},
                 )

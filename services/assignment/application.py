@@ -455,7 +455,10 @@ class AssignmentApplication(ServiceApplication):
         assignment = self._assignment(cmd.case_id)
         assignment.designate_leadership(cmd.designee_id, designee["name_zh"], cmd.designee_kind,
                                         cmd.mode, designated_at=self.clock.now())
-        self._save(assignment)
+        tasks = [self._task(t) for t in assignment.task_ids]
+        for task in tasks:  # current tasks carry it in their later events (task_*.v2)
+            task.note_leadership(assignment.leadership)
+        self._save(assignment, *tasks)
         return self.case_assignment(CaseRef(case_id=cmd.case_id), actor)
 
     # --- queries ------------------------------------------------------------------------

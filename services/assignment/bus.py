@@ -18,6 +18,7 @@ from shared.contracts.assignment import (
     TaskReturnRefusedV1,
     TaskReturnRequestedV1,
     TaskWithdrawnV1,
+    with_leadership,
 )
 from shared.contracts.intake import (
     MessageForwardedV1,
@@ -53,8 +54,20 @@ from services.assignment.domain import Assignment, Task
 SERVICE = "assignment"
 
 
-def translate(app: AssignmentApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
-    """Domain event → integration event (or None: not published)."""
+def translate(app: AssignmentApplication, event: Any,
+              envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
+    """Domain event → integration events: v1, and v2 flagged with the case's leadership
+    designation as it stood when the event was recorded (None: not published)."""
+    found = translate_v1(app, event, envelope)
+    if found is None:
+        return None
+    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
+    return with_leadership(found, getattr(aggregate, "leadership", None))
+
+
+def translate_v1(app: AssignmentApplication, event: Any,
+                 envelope: dict[str, Any]) -> IntegrationEvent | None:
+    """Domain event → its v1 integration event (or None: not published)."""
     if isinstance(event, Assignment.Assigned):
         assignment: Assignment = app.repository.get(event.originator_id, version=event.originator_version)
         if assignment.case_kind != "suggestion":

@@ -672,6 +672,16 @@ class Task(Aggregate):
         self.withdrawn_reason = reason
         self.replaced_by_task_id = replaced_by_task_id
 
+    def note_leadership(self, leadership: dict[str, Any]) -> None:
+        """The case got a (new) leadership designation: the task carries it from now on,
+        so every later event of the task is flagged with it."""
+        if self.leadership != leadership:
+            self._leadership_noted(leadership=leadership)
+
+    @event("LeadershipNoted")
+    def _leadership_noted(self, leadership: dict[str, Any]) -> None:
+        self.leadership = leadership
+
     # --- what supervision reports ----------------------------------------------------
 
     def note_handling(self, handling: str, round: int, noted_at: datetime) -> bool:

@@ -52,7 +52,9 @@ points) over NATS JetStream. Human-readable catalogue and rules: `docs/events.md
   (`...v2`) published beside the old one.
 - **Envelope**: every payload carries `event_id` (`<producer>:<notification id>`), `case_id`,
   `actor`, `occurred_at`, `source_service`, `source_notification_id` and `causation_id`.
-- **De-duplication**: the `Nats-Msg-Id` header equals `event_id`; the stream drops a repeat
+- **De-duplication**: the `Nats-Msg-Id` header equals `event_id` (for a version after the
+  first, `<event_id>.v<N>`: the same notification published in two versions is two messages,
+  with one `event_id`; a consumer of both processes the fact once); the stream drops a repeat
   within {DUPLICATE_WINDOW_SECONDS:g} s, and each consumer records the
   (`source_service`, `source_notification_id`) pair it has processed in the same transaction as
   its own new events, so every event is processed exactly once.
@@ -67,7 +69,8 @@ EVENT_HEADERS: dict[str, Any] = {
         "Nats-Msg-Id": {
             "type": "string",
             "description": (
-                "equals the payload's event_id ('<producer>:<notification id>'); JetStream drops "
+                "the payload's event_id ('<producer>:<notification id>'), with '.v<N>' added "
+                "for contract versions after the first; JetStream drops "
                 f"a second message with the same id within {DUPLICATE_WINDOW_SECONDS:g} s"
             ),
         },

@@ -32,7 +32,8 @@ class IntegrationEvent(BaseModel):
     summary: ClassVar[str] = ""
     consumers: ClassVar[tuple[str, ...]] = ()
 
-    event_id: str = Field(description="'<producer>:<notification id>'; also the Nats-Msg-Id")
+    event_id: str = Field(description="'<producer>:<notification id>'; also the Nats-Msg-Id "
+                                      "of version 1 ('<event_id>.v<N>' for later versions)")
     case_id: str = Field(description="the suggestion (or citizen message) this event is about")
     actor: ActorRef = Field(description="who caused the change")
     occurred_at: datetime = Field(description="when the change was recorded (ISO 8601)")
@@ -55,6 +56,11 @@ class IntegrationEvent(BaseModel):
     @classmethod
     def subject(cls) -> str:
         return f"duty.{cls.producer}.{cls.name}.v{cls.version}"
+
+    def message_id(self) -> str:
+        """The Nats-Msg-Id: one per notification and version, so a v2 published beside a v1
+        for the same notification is not dropped by the stream as its duplicate."""
+        return self.event_id if self.version == 1 else f"{self.event_id}.v{self.version}"
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -243,10 +243,13 @@ Every event carries these fields before its own:
 - Deployment order: a new contract module reaches every service that reads the producer's
   stream **before** the producer publishes the new subject (a consumer receives the whole
   `duty.<producer>.>` and parks subjects it has no contract for).
-- Not yet supported by the outbox relay: it maps one domain event to at most one integration
-  event and uses `event_id` as `Nats-Msg-Id`, so two versions of one event would share a
-  message id and the stream would drop the second. The relay must emit a list, with a
-  message id per subject, before the first v2 ships.
+- The outbox relay publishes every version a translator returns for one notification. Both
+  carry the same `event_id`; the `Nats-Msg-Id` is `event_id` for v1 and `<event_id>.v<N>`
+  for later versions, so the stream keeps both. A consumer tracks the notification, not the
+  subject: subscribed to both versions it processes the fact once.
+- First use: assignment's v2 events (`suggestion_assigned`, `task_*`) add `leadership`, the
+  case's leadership designation when the event was recorded, so every assignment event is
+  flagged; the v1 subjects stay for their subscribers.
 
 ### Tolerant readers
 
@@ -260,7 +263,8 @@ Every event carries these fields before its own:
 
 1. **Publishing** (outbox): a command records domain events only. Each service's outbox relay
    reads its notification log from the last published position, translates each domain event
-   into at most one integration event and publishes it with `Nats-Msg-Id` = `event_id`; the
+   into its integration events (one per contract version) and publishes each with
+   `Nats-Msg-Id` = `event_id` (`<event_id>.v<N>` after v1); the
    new position is recorded after every publish of the batch is acknowledged. A crash in
    between re-publishes the batch, and JetStream drops the repeats within its
    {DUPLICATE_WINDOW_SECONDS:g} s duplicate window.

@@ -88,8 +88,9 @@ async def test_a_forwarded_message_becomes_a_task_due_in_working_days(api, syste
                                                  "urgency": "blue"}
     # The message's task is announced once, as a message; no suggestion_assigned for it.
     events = await published(system.nats_url)
-    assert [s for s, e in events if e["case_id"] == plain] == ["duty.assignment.task_assigned.v1"]
-    assert [e["case_kind"] for s, e in events if e["case_id"] == plain] == ["message"]
+    assert [s for s, e in events if e["case_id"] == plain] == [
+        "duty.assignment.task_assigned.v1", "duty.assignment.task_assigned.v2"]
+    assert [e["case_kind"] for s, e in events if e["case_id"] == plain] == ["message", "message"]
     # Another unit does not see the case.
     r = await api.get("unit-b", f"/api/v1/cases/{plain}/assignment")
     assert r.status_code == 404
@@ -189,7 +190,8 @@ async def test_a_return_within_the_window_is_accepted_by_reassignment(api, syste
 
     # The withdrawal is published before the new task, and the history keeps both.
     events = await published(system.nats_url)
-    mine = [(s.split(".")[2], e.get("task_id")) for s, e in events if e["case_id"] == sid]
+    mine = [(s.split(".")[2], e.get("task_id")) for s, e in events
+            if e["case_id"] == sid and s.endswith(".v1")]
     assert mine[-2:] == [("task_withdrawn", old["task_id"]), ("task_assigned", new["task_id"])]
     withdrawn = next(e for s, e in events if s.endswith("task_withdrawn.v1"))
     assert withdrawn["replaced_by_task_id"] == new["task_id"] and withdrawn["unit_id"] == "unit-b"
@@ -485,3 +487,52 @@ async def test_replaying_the_assignment_store_from_scratch_gives_the_same_tasks_
     assert (await api.get("office", "/api/v1/units/workload")).json() == workload
     for c in cases:
         assert (await api.get("office", f"/api/v1/cases/{c}/assignment")).json() == before[c]
+
+
+async def test_every_assignment_event_is_published_in_v2_flagged_with_the_leadership(api, system):
+    """Each assignment event goes out as v1 (unchanged) and as v2 with ``leadership``: null
+    before a designation, the designation in force afterwards, also for tasks assigned before
+    it. Both versions carry one event_id under two message ids (the stream keeps both)."""
+    sid, _ = await submit_and_register(api)  # rule-livelihood: unit-b leads, automatically
+    task = await eventually_task(api, "unit-b", sid)
+    r = await api.post("unit-b", f"/api/v1/tasks/{task['task_id']}/return-request",
+                       {"reason": "不属本单位职责"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/tasks/{task['task_id']}/return-request/refuse",
+                       {"reason": "属本单位职责"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/leadership",
+                       {"designee_id": "committee-2", "designee_kind": "committee",
+                        "mode": "supervise"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/tasks/{task['task_id']}/clock/pause",
+                       {"reason": "等待规划调整"})
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/tasks/{task['task_id']}/reassign", {"unit_id": "unit-a"})
+    assert r.status_code == 200, r.text
+
+    async def all_published():
+        events = [(s, e) for s, e in await published(system.nats_url) if e["case_id"] == sid]
+        return len([s for s, _ in events if s.endswith(".v2")]) >= 7 and events
+
+    events = await eventually(all_published)
+    v1 = {e["event_id"]: (s, e) for s, e in events if s.endswith(".v1")}
+    v2 = [(s, e) for s, e in events if s.endswith(".v2")]
+    names = [s.split(".")[2] for s, _ in v2]
+    assert names == ["suggestion_assigned", "task_assigned", "task_return_requested",
+                     "task_return_refused", "task_deadline_changed", "task_withdrawn",
+                     "task_assigned"], names
+    designated = next(e for s, e in events
+                      if s == "duty.assignment.leadership_designated.v1")
+    for subject, event in v2:
+        # the same fact as its v1, field for field, plus the flag
+        v1_subject, v1_event = v1[event["event_id"]]
+        assert v1_subject == subject.replace(".v2", ".v1")
+        assert {k: v for k, v in event.items() if k != "leadership"} == v1_event
+        after = event["source_notification_id"] > designated["source_notification_id"]
+        if after:
+            assert event["leadership"]["designee_id"] == "committee-2", (subject, event)
+            assert event["leadership"]["mode"] == "supervise"
+        else:
+            assert event["leadership"] is None, (subject, event)
+    assert sum(1 for _, e in v2 if e["leadership"]) == 3  # pause, withdrawal, new task
