@@ -18,8 +18,8 @@ from shared.contracts.assignment import (
     TaskReturnRefusedV1,
     TaskReturnRequestedV1,
     TaskWithdrawnV1,
-    with_leadership,
 )
+from shared.contracts.leadership import with_leadership
 from shared.contracts.intake import (
     MessageForwardedV1,
     SuggestionRegisteredV1,

@@ -316,13 +316,13 @@ class SupervisionApplication(ServiceApplication):
             return []
         except AggregateNotFoundError:
             pass
+        case = self._case_or_new(event.case_id, event.case_kind)
         task = SupervisedTask(
             task_id=event.task_id, case_id=event.case_id, unit_id=event.unit_id, role=event.role,
             deadline=event.deadline, opened_at=event.assigned_at, title=event.title,
             category=event.category, urgency=event.urgency, number=event.number,
-            case_kind=event.case_kind,
+            case_kind=event.case_kind, leadership=case.leadership,
         )
-        case = self._case_or_new(event.case_id, event.case_kind)
         case.task_linked(task_id=event.task_id, unit_id=event.unit_id, role=event.role)
         if case.is_closed or case.round > 1:
             log.warning("task %s assigned to case %s after it was %s", event.task_id,
@@ -352,7 +352,15 @@ class SupervisionApplication(ServiceApplication):
         case = self._case_or_new(event.case_id)
         case.leadership_designated(designee_id=event.designee_id, designee_name=event.designee_name,
                                    designee_kind=event.designee_kind, mode=event.mode)
-        return [case]
+        tasks = []
+        for task_id in [t for t, link in case.tasks.items() if link["active"]]:
+            try:  # the task's later events are flagged with it (v2)
+                task = self._task(task_id)
+            except NotFound:
+                continue
+            task.note_leadership(case.leadership)
+            tasks.append(task)
+        return [case, *tasks]
 
     def on_suggestion_registered(self, event: SuggestionRegisteredV1) -> list[Any]:
         case = self._case_or_new(event.case_id)

@@ -15,6 +15,7 @@ from shared.contracts.assignment import (
     TaskDeadlineChangedV1,
     TaskWithdrawnV1,
 )
+from shared.contracts.leadership import with_leadership
 from shared.contracts.intake import (
     MessageRatedV1,
     SuggestionMergedV1,
@@ -68,13 +69,20 @@ class SupervisionSettings(ServiceSettings):
     supervision_sweep_seconds: float = 30.0
 
 
-def translate(app: SupervisionApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
-    """The integration event published for a domain event, if any."""
+def translate(app: SupervisionApplication, event: Any,
+              envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
+    """The integration events published for a domain event, if any: v1, and v2 flagged with
+    the case's leadership designation as the task or case knew it when the event was recorded."""
     if isinstance(event, SupervisedTask.Event):
-        return _task_event(app, event, envelope)
-    if isinstance(event, SupervisedCase.Event):
-        return _case_event(app, event, {**envelope, "case_id": str(event.originator_id)})
-    return None
+        found = _task_event(app, event, envelope)
+    elif isinstance(event, SupervisedCase.Event):
+        found = _case_event(app, event, {**envelope, "case_id": str(event.originator_id)})
+    else:
+        return None
+    if found is None:
+        return None
+    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
+    return with_leadership(found, getattr(aggregate, "leadership", None))
 
 
 def _task_event(app: SupervisionApplication, event: Any,

@@ -42,8 +42,12 @@ class SupervisedTask(Aggregate):
     @event("Opened")
     def __init__(self, task_id: str, case_id: str, unit_id: str, role: str, deadline: date,
                  opened_at: datetime, title: str, category: str, urgency: str,
-                 number: str | None, case_kind: str = "suggestion") -> None:
+                 number: str | None, case_kind: str = "suggestion",
+                 leadership: dict[str, Any] | None = None) -> None:
         self.case_id = case_id
+        # The case's leadership designation (领导领办 / 重点督办) as the task knows it: its
+        # events are published flagged with it (v2).
+        self.leadership = leadership
         self.unit_id = unit_id
         self.role = role
         self.deadline = deadline
@@ -235,6 +239,14 @@ class SupervisedTask(Aggregate):
         self.escalations.append(deadline.isoformat())
         self.escalated_to = escalated_to
 
+    def note_leadership(self, leadership: dict[str, Any]) -> None:
+        if getattr(self, "leadership", None) != leadership:
+            self._leadership_noted(case_id=self.case_id, leadership=leadership)
+
+    @event("LeadershipNoted")
+    def _leadership_noted(self, case_id: str, leadership: dict[str, Any]) -> None:
+        self.leadership = leadership
+
     def withdraw(self, reason: str, replaced_by: str | None, at: datetime) -> None:
         if self.status == "withdrawn":
             return
@@ -384,6 +396,13 @@ class SupervisedCase(Aggregate):
                               mode: str) -> None:
         self.designee = {"id": designee_id, "name": designee_name, "kind": designee_kind,
                          "mode": mode}
+
+    @property
+    def leadership(self) -> dict[str, Any] | None:
+        """The designation in the shape of the events' ``leadership`` flag."""
+        d = self.designee
+        return d and {"designee_id": d["id"], "designee_name": d["name"],
+                      "designee_kind": d["kind"], "mode": d["mode"]}
 
     # --- handling -------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.contracts.base import IntegrationEvent
+from shared.contracts.leadership import flagged_with_leadership
 
 
 class _Assignment(IntegrationEvent):
@@ -124,99 +125,11 @@ class TaskDeadlineChangedV1(_Assignment):
     reason: str | None = None
 
 
-# --- v2: the same events, each flagged with the case's leadership designation ---------------
-# Published beside v1 for every notification (Nats-Msg-Id ``<event_id>.v2``); the v1 subjects
-# stay as they are for their subscribers.
+# --- v2: the same events flagged with the case's leadership (shared/contracts/leadership.py)
 
-class Leadership(BaseModel):
-    """The case's leadership designation (领导领办 / 重点督办) when the event was recorded."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    designee_id: str
-    designee_name: str
-    designee_kind: Literal["leader", "committee"]
-    mode: Literal["lead", "supervise"] = Field(description="lead (领办) or supervise (重点督办)")
-    designated_at: datetime | None = None
-
-
-_FLAGGED = (" v2 adds `leadership`: the case's leadership designation (领导领办 / 重点督办) "
-            "in force when the event was recorded, or null when none.")
-
-
-def _leadership_field() -> Any:
-    return Field(None, description="the leader or committee leading or supervising the case "
-                                   "when this was recorded (null: none designated)")
-
-
-class SuggestionAssignedV2(SuggestionAssignedV1):
-    name: ClassVar[str] = "suggestion_assigned"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = SuggestionAssignedV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-class TaskAssignedV2(TaskAssignedV1):
-    name: ClassVar[str] = "task_assigned"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = TaskAssignedV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-class TaskWithdrawnV2(TaskWithdrawnV1):
-    name: ClassVar[str] = "task_withdrawn"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = TaskWithdrawnV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-class TaskReturnRequestedV2(TaskReturnRequestedV1):
-    name: ClassVar[str] = "task_return_requested"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = TaskReturnRequestedV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-class TaskReturnRefusedV2(TaskReturnRefusedV1):
-    name: ClassVar[str] = "task_return_refused"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = TaskReturnRefusedV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-class TaskDeadlineChangedV2(TaskDeadlineChangedV1):
-    name: ClassVar[str] = "task_deadline_changed"
-    version: ClassVar[int] = 2
-    summary: ClassVar[str] = TaskDeadlineChangedV1.summary + _FLAGGED
-    consumers: ClassVar[tuple[str, ...]] = ()
-
-    leadership: Leadership | None = _leadership_field()
-
-
-FLAGGED_V2: dict[type[IntegrationEvent], type[IntegrationEvent]] = {
-    SuggestionAssignedV1: SuggestionAssignedV2,
-    TaskAssignedV1: TaskAssignedV2,
-    TaskWithdrawnV1: TaskWithdrawnV2,
-    TaskReturnRequestedV1: TaskReturnRequestedV2,
-    TaskReturnRefusedV1: TaskReturnRefusedV2,
-    TaskDeadlineChangedV1: TaskDeadlineChangedV2,
-}
-
-
-def with_leadership(event: IntegrationEvent,
-                    leadership: dict[str, Any] | None) -> list[IntegrationEvent]:
-    """The v1 event and, where one exists, its v2 flagged with ``leadership``."""
-    v2 = FLAGGED_V2.get(type(event))
-    if v2 is None:
-        return [event]
-    return [event, v2(**dict(event), leadership=leadership)]
+SuggestionAssignedV2 = flagged_with_leadership(SuggestionAssignedV1)
+TaskAssignedV2 = flagged_with_leadership(TaskAssignedV1)
+TaskWithdrawnV2 = flagged_with_leadership(TaskWithdrawnV1)
+TaskReturnRequestedV2 = flagged_with_leadership(TaskReturnRequestedV1)
+TaskReturnRefusedV2 = flagged_with_leadership(TaskReturnRefusedV1)
+TaskDeadlineChangedV2 = flagged_with_leadership(TaskDeadlineChangedV1)

@@ -247,9 +247,11 @@ Every event carries these fields before its own:
   carry the same `event_id`; the `Nats-Msg-Id` is `event_id` for v1 and `<event_id>.v<N>`
   for later versions, so the stream keeps both. A consumer tracks the notification, not the
   subject: subscribed to both versions it processes the fact once.
-- First use: assignment's v2 events (`suggestion_assigned`, `task_*`) add `leadership`, the
-  case's leadership designation when the event was recorded, so every assignment event is
-  flagged; the v1 subjects stay for their subscribers.
+- First use: the v2 of every event assignment and supervision publish about a case (all but
+  `leadership_designated` itself) adds `leadership`, the case's leadership designation
+  (领导领办 / 重点督办) when the event was recorded, or null (`shared/contracts/leadership.py`).
+  The v1 subjects stay for their subscribers. Intake's and points' events are not flagged:
+  they do not follow the designation.
 
 ### Tolerant readers
 

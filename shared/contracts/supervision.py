@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from shared.contracts.base import IntegrationEvent
+from shared.contracts.leadership import flagged_with_leadership
 
 
 class _Supervision(IntegrationEvent):
@@ -186,3 +187,19 @@ class CoOpinionSubmittedV1(_Supervision):
     task_id: str
     unit_id: str
     on_time: bool
+
+
+# --- v2: the same events flagged with the case's leadership (shared/contracts/leadership.py)
+
+TaskOpenedV2 = flagged_with_leadership(TaskOpenedV1)
+TaskSignedForV2 = flagged_with_leadership(TaskSignedForV1)
+ReplySubmittedV2 = flagged_with_leadership(ReplySubmittedV1)
+SuggestionRatedV2 = flagged_with_leadership(SuggestionRatedV1)
+RatingLapsedV2 = flagged_with_leadership(RatingLapsedV1)
+RehandlingStartedV2 = flagged_with_leadership(RehandlingStartedV1)
+FollowUpReviewScheduledV2 = flagged_with_leadership(FollowUpReviewScheduledV1)
+FollowUpReviewRecordedV2 = flagged_with_leadership(FollowUpReviewRecordedV1)
+DeadlineWarningV2 = flagged_with_leadership(DeadlineWarningV1)
+CaseEscalatedV2 = flagged_with_leadership(CaseEscalatedV1)
+CaseClosedV2 = flagged_with_leadership(CaseClosedV1)
+CoOpinionSubmittedV2 = flagged_with_leadership(CoOpinionSubmittedV1)

@@ -4,6 +4,7 @@ handling to close-out, re-handling, follow-up reviews, deadline warnings exactly
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import nats
@@ -412,3 +413,68 @@ async def test_overdue_escalation_goes_to_the_designated_leader_else_the_office(
         (led_id, led["task_id"], "overdue", "leader-1"),
         (plain_id, plain["task_id"], "overdue", "office"),
     ])
+
+
+async def test_every_supervision_event_is_published_in_v2_flagged_with_the_leadership(api, system):
+    """Supervision publishes each event as v1 (unchanged) and as v2 with ``leadership``: null
+    before the office's designation reached it, the designation afterwards, on the task's
+    events and the case's alike."""
+    case_id, task = await assigned_case(api)
+    task_id = task["task_id"]
+    r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/acknowledge")
+    assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/leadership",
+                       {"designee_id": "committee-1", "designee_kind": "committee",
+                        "mode": "supervise"})
+    assert r.status_code == 200, r.text
+
+    async def designation_known():
+        r = await api.get("office", f"/api/v1/cases/{case_id}/supervision")
+        return (r.json().get("leadership") or {}).get("id") == "committee-1"
+
+    await eventually(designation_known)
+    r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/contact", {"note": "已电话联系"})
+    assert r.status_code == 200, r.text
+    assert (await reply(api, task_id, "A")).status_code == 200
+    for deputy in ("deputy-1", "deputy-2"):
+        r = await api.post(deputy, f"/api/v1/suggestions/{case_id}/rating", {"rating": "satisfied"})
+        assert r.status_code == 200, r.text
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/close")
+    assert r.status_code == 200, r.text
+
+    async def published_pairs():
+        nc = await nats.connect(system.nats_url)
+        try:
+            sub = await nc.jetstream().pull_subscribe("duty.supervision.>", durable=None,
+                                                      stream="DUTY_SUPERVISION")
+            found = []
+            try:
+                while True:
+                    for m in await sub.fetch(100, timeout=0.5):
+                        body = json.loads(m.data)
+                        if body["case_id"] == case_id:
+                            found.append((m.subject, body, m.headers["Nats-Msg-Id"]))
+                        await m.ack()
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                pass
+        finally:
+            await nc.close()
+        return any(s.endswith("case_closed.v2") for s, _, _ in found) and found
+
+    found = await eventually(published_pairs)
+    v1 = {e["event_id"]: (s, e, mid) for s, e, mid in found if s.endswith(".v1")}
+    flags = {}
+    for subject, event, msg_id in found:
+        if not subject.endswith(".v2"):
+            continue
+        v1_subject, v1_event, v1_msg_id = v1[event["event_id"]]
+        assert v1_subject == subject.removesuffix(".v2") + ".v1"
+        assert {k: v for k, v in event.items() if k != "leadership"} == v1_event
+        assert (v1_msg_id, msg_id) == (event["event_id"], event["event_id"] + ".v2")
+        flags.setdefault(subject.split(".")[2], []).append(
+            event["leadership"] and (event["leadership"]["designee_id"], event["leadership"]["mode"]))
+    flagged = ("committee-1", "supervise")
+    assert flags["task_opened"] == [None] and flags["task_signed_for"] == [None]
+    assert flags["reply_submitted"] == [flagged]
+    assert flags["suggestion_rated"] == [flagged, flagged]
+    assert flags["case_closed"] == [flagged]
