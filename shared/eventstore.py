@@ -192,6 +192,29 @@ def postgres_conninfo(settings: ServiceSettings) -> str:
     return " ".join(parts)
 
 
+@contextmanager
+def schema_creation_lock(settings: ServiceSettings) -> Iterator[None]:
+    """Serialise schema and table creation among replicas starting together on one
+    PostgreSQL schema (a session advisory lock named after the schema): concurrent
+    CREATE ... IF NOT EXISTS statements otherwise fail with "tuple concurrently updated" or
+    a unique violation on pg_type. Nothing to do for SQLite."""
+    if settings.event_store != "postgres":
+        yield
+        return
+    import hashlib
+
+    import psycopg
+
+    digest = hashlib.sha256(f"duty-schema:{settings.postgres_schema}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
 def ensure_postgres_schema(settings: ServiceSettings) -> None:
     import psycopg
     from psycopg import sql
@@ -226,9 +249,12 @@ class ServiceApplication(Application):
 
     def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        merged = store_environment(settings)
-        merged.update(env or {})
-        super().__init__(env=merged)
+        # Replicas starting together on a new schema take turns creating its tables (the
+        # event, tracking and snapshot tables), see schema_creation_lock.
+        with schema_creation_lock(settings):
+            merged = store_environment(settings)
+            merged.update(env or {})
+            super().__init__(env=merged)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -238,6 +264,8 @@ class ServiceApplication(Application):
         # Replicas starting together on a new PostgreSQL schema race in CREATE TABLE IF NOT
         # EXISTS (the loser sees a unique violation on pg_type, "relation already exists" or
         # "tuple concurrently updated"): it tries again, and by then the tables exist.
+        # Replicas take turns (see __init__); the retries remain for stores shared with
+        # processes that do not take the lock.
         for attempt in range(5):
             try:
                 return self.factory.process_recorder()

@@ -1,5 +1,6 @@
 """Replicas of a service starting at the same moment on a new PostgreSQL schema: both come
-up (CREATE SCHEMA / TABLE IF NOT EXISTS race in PostgreSQL; the loser tries again)."""
+up. CREATE SCHEMA / TABLE IF NOT EXISTS race in PostgreSQL ("tuple concurrently updated",
+a unique violation on pg_type): replicas take turns under an advisory lock."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ pytestmark = pytest.mark.postgres
 
 
 class RaceApplication(ServiceApplication):
+    """Snapshotting on, as in intake and points: the snapshot table is created too."""
+
     name = "race"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
 
 
 @pytest.mark.skipif(bool(POSTGRES_SKIP_REASON), reason=POSTGRES_SKIP_REASON or "")
