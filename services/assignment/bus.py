@@ -54,22 +54,29 @@ from services.assignment.domain import Assignment, Task
 SERVICE = "assignment"
 
 
+PUBLISHED = (Assignment.Assigned, Assignment.LeadershipDesignated, Task.Assigned, Task.Withdrawn,
+             Task.ReturnRequested, Task.ReturnRefused, Task.ClockPaused, Task.ClockResumed)
+
+
 def translate(app: AssignmentApplication, event: Any,
               envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     """Domain event → integration events: v1, and v2 flagged with the case's leadership
     designation as it stood when the event was recorded (None: not published)."""
-    found = translate_v1(app, event, envelope)
+    if not isinstance(event, PUBLISHED):
+        return None
+    # the assignment or task as it was right after this event
+    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
+    found = translate_v1(app, event, aggregate, envelope)
     if found is None:
         return None
-    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
     return with_leadership(found, getattr(aggregate, "leadership", None))
 
 
-def translate_v1(app: AssignmentApplication, event: Any,
+def translate_v1(app: AssignmentApplication, event: Any, aggregate: Any,
                  envelope: dict[str, Any]) -> IntegrationEvent | None:
     """Domain event → its v1 integration event (or None: not published)."""
     if isinstance(event, Assignment.Assigned):
-        assignment: Assignment = app.repository.get(event.originator_id, version=event.originator_version)
+        assignment: Assignment = aggregate
         if assignment.case_kind != "suggestion":
             return None  # a forwarded message has only its task_assigned
         return SuggestionAssignedV1(
@@ -81,18 +88,14 @@ def translate_v1(app: AssignmentApplication, event: Any,
             automatic=event.automatic,
         )
     if isinstance(event, Assignment.LeadershipDesignated):
-        assignment = app.repository.get(event.originator_id, version=event.originator_version)
         return LeadershipDesignatedV1(
-            **{**envelope, "case_id": assignment.case_id},
+            **{**envelope, "case_id": aggregate.case_id},
             designee_id=event.designee_id,
             designee_name=event.designee_name,
             designee_kind=event.designee_kind,
             mode=event.mode,
         )
-    if not isinstance(event, (Task.Assigned, Task.Withdrawn, Task.ReturnRequested, Task.ReturnRefused,
-                              Task.ClockPaused, Task.ClockResumed)):
-        return None
-    task: Task = app.repository.get(event.originator_id, version=event.originator_version)
+    task: Task = aggregate
     envelope = {**envelope, "case_id": task.case_id}
     if isinstance(event, Task.Assigned):
         return TaskAssignedV1(
