@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.contracts.supervision import CaseClosedV1
+from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.eventstore import Actor, ServiceApplication
 from shared.projection import LogProjection
@@ -306,6 +306,15 @@ class IntakeApplication(ServiceApplication):
         # recorded by the consumer together with the upstream position
         return [suggestion] if suggestion.close_case(event.result_class,
                                                     closed_at=event.occurred_at) else []
+
+    def on_reply_submitted(self, event: ReplySubmittedV1) -> list[Suggestion]:
+        """The lead unit replied: the suggestion's registration can no longer be reversed."""
+        try:
+            suggestion = self._suggestion(event.case_id)
+        except NotFound:
+            return []  # a citizen message's case, or not one of ours
+        return [suggestion] if suggestion.note_reply(event.result_class,
+                                                    replied_at=event.occurred_at) else []
 
     def _suggestion(self, suggestion_id: str) -> Suggestion:
         try:
@@ -713,6 +722,7 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "merged_at": s.merged_at.isoformat() if s.merged_at else None,
         "merged_sources": list(s.merged_sources),
         "reversed_registrations": list(getattr(s, "reversed_registrations", [])),
+        "replied_at": s.replied_at.isoformat() if getattr(s, "replied_at", None) else None,
         "case_closed_at": closed_at.isoformat() if closed_at else None,
         "result_class": getattr(s, "result_class", None),
         "version": s.version,

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.supervision import CaseClosedV1
+from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
     MessageAnsweredV1,
@@ -175,7 +175,8 @@ def build_runtime(
     runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
     runtime.command("undo_merge", UndoMerge)(app.undo_merge)
     runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
-    runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
+    runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
+                                    ReplySubmittedV1: app.on_reply_submitted})
 
     @runtime.query("list_suggestions", ListSuggestions)
     def list_suggestions(q: ListSuggestions, actor: Actor) -> list[dict[str, Any]]:

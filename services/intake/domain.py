@@ -56,6 +56,8 @@ class Suggestion(Aggregate):
         self.merged_sources: list[str] = []
         # Registrations reversed (撤销立案): {number, reason, reversed_at}, oldest first.
         self.reversed_registrations: list[dict[str, str]] = []
+        # The handling unit's first reply, learned from supervision's reply_submitted event.
+        self.replied_at: datetime | None = None
         # Close-out (销号) in supervision, learned from its case_closed event.
         self.case_closed_at: datetime | None = None
         self.result_class: str | None = None
@@ -100,6 +102,9 @@ class Suggestion(Aggregate):
         if self.merged_sources:
             raise Conflict("other suggestions are merged into this one: undo those merges "
                            "first", status_now=self.status)
+        if getattr(self, "replied_at", None) is not None:
+            raise Conflict("the handling unit has already replied: a registration is reversed "
+                           "only before the reply", status_now=self.status)
         self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at)
 
     @event("RegistrationReversed")
@@ -176,6 +181,18 @@ class Suggestion(Aggregate):
     @event("SourceUnmerged")
     def _source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
         self.merged_sources = [s for s in self.merged_sources if s != source_id]
+
+    def note_reply(self, result_class: str, replied_at: datetime) -> bool:
+        """Supervision recorded the lead unit's reply: from now on the registration stands.
+        False (nothing recorded) when a reply is already known."""
+        if getattr(self, "replied_at", None) is not None or self.status != "registered":
+            return False
+        self._reply_noted(result_class=result_class, replied_at=replied_at)
+        return True
+
+    @event("ReplyNoted")
+    def _reply_noted(self, result_class: str, replied_at: datetime) -> None:
+        self.replied_at = replied_at
 
     def close_case(self, result_class: str, closed_at: datetime) -> bool:
         """Supervision closed out this suggestion's case. False (nothing recorded) when it is

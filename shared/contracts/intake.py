@@ -62,7 +62,8 @@ class SuggestionRegistrationReversedV1(_Intake):
     name: ClassVar[str] = "suggestion_registration_reversed"
     version: ClassVar[int] = 1
     summary: ClassVar[str] = (
-        "The office reversed (撤销立案) a suggestion's registration: the suggestion waits for "
+        "The office reversed (撤销立案) a suggestion's registration, which it may do until the "
+        "lead unit replies: the suggestion waits for "
         "review again (it may be registered anew under a new number, or declined). The number "
         "stays allocated and is not reused. Assignment withdraws the case's tasks; points "
         "revokes the registration points of the lead deputy and co-signers."

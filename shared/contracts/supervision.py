@@ -48,7 +48,7 @@ class ReplySubmittedV1(_Supervision):
         "The lead unit replied (答复) with a result class: A solved or adopted, B being solved "
         "or planned (with a commitment date), C explained for reference. Deputies may now rate."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "intake")
 
     task_id: str
     unit_id: str

@@ -155,3 +155,30 @@ async def test_only_a_registered_suggestion_without_merged_sources_can_be_revers
     r = await api.post("office", "/api/v1/suggestions/00000000-0000-0000-0000-000000000000"
                                  "/registration/reverse", {"reason": "误立案"})
     assert r.status_code == 404
+
+
+async def test_a_registration_is_not_reversed_once_the_handling_unit_replied(api, system):
+    r = await api.post("deputy-1", "/api/v1/suggestions", HEATING)
+    sid = r.json()["id"]
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
+    assert r.status_code == 200, r.text
+
+    async def lead_task():
+        tasks = await live_tasks(api, "unit-a", sid)
+        return tasks and tasks[0]
+
+    task_id = (await eventually(lead_task))["task_id"]
+    for step, body in (("acknowledge", None), ("contact", {"note": "已电话联系王代表"}),
+                       ("reply", {"result_class": "A", "text": "已完成管网改造，室温达标。"})):
+        r = await api.post("unit-a", f"/api/v1/tasks/{task_id}/{step}", body)
+        assert r.status_code == 200, r.text
+
+    async def reply_known_to_intake():
+        r = await api.get("office", f"/api/v1/suggestions/{sid}")
+        return r.json()["replied_at"]
+
+    await eventually(reply_known_to_intake)
+    r = await api.post("office", f"/api/v1/suggestions/{sid}/registration/reverse",
+                       {"reason": "误立案"})
+    assert r.status_code == 409 and "already replied" in r.json()["detail"]
+    await wait_totals(api, 3.0, 1.0)  # nothing revoked
