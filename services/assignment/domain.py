@@ -216,14 +216,8 @@ class Assignment(Aggregate):
     ) -> None:
         self.case_id = case_id
         self.case_kind = case_kind
-        self.number = number
-        self.title = title
-        self.category = category
-        self.urgency = urgency
-        self.district = district
-        self.proposed_lead_unit_id = proposed_lead_unit_id
-        self.proposed_co_unit_ids = list(proposed_co_unit_ids)
-        self.routing_rule_id = routing_rule_id
+        self._set_proposal(number, title, category, urgency, district, proposed_lead_unit_id,
+                           proposed_co_unit_ids, routing_rule_id)
         self.status = "proposed"
         self.lead_unit_id: str | None = None
         self.co_unit_ids: list[str] = []
@@ -235,10 +229,27 @@ class Assignment(Aggregate):
         self.leadership: dict[str, Any] | None = None
         self.leadership_history: list[dict[str, Any]] = []
         self.reassignments: list[dict[str, Any]] = []
-        # Registrations reversed (撤销立案) and later registrations of the same case: each new
-        # registration opens a new generation, whose tasks get ids of their own.
-        self.generation = 0
+        # Registrations reversed (撤销立案): each later registration of the case opens a new
+        # generation (see ``generation``), whose tasks get ids of their own.
         self.reversals: list[dict[str, Any]] = []
+
+    def _set_proposal(self, number: str | None, title: str, category: str, urgency: str,
+                      district: str | None, proposed_lead_unit_id: str | None,
+                      proposed_co_unit_ids: list[str], routing_rule_id: str | None) -> None:
+        self.number = number
+        self.title = title
+        self.category = category
+        self.urgency = urgency
+        self.district = district
+        self.proposed_lead_unit_id = proposed_lead_unit_id
+        self.proposed_co_unit_ids = list(proposed_co_unit_ids)
+        self.routing_rule_id = routing_rule_id
+
+    @property
+    def generation(self) -> int:
+        """How many times the case was registered again after a reversal (tasks are only
+        created while the case is not reversed, so this is the number of reversals)."""
+        return len(getattr(self, "reversals", []))
 
     # --- assignment ------------------------------------------------------------------
 
@@ -357,16 +368,9 @@ class Assignment(Aggregate):
     def _reopened(self, number: str | None, title: str, category: str, urgency: str,
                   district: str | None, proposed_lead_unit_id: str | None,
                   proposed_co_unit_ids: list[str], routing_rule_id: str | None) -> None:
-        self.number = number
-        self.title = title
-        self.category = category
-        self.urgency = urgency
-        self.district = district
-        self.proposed_lead_unit_id = proposed_lead_unit_id
-        self.proposed_co_unit_ids = proposed_co_unit_ids
-        self.routing_rule_id = routing_rule_id
+        self._set_proposal(number, title, category, urgency, district, proposed_lead_unit_id,
+                           proposed_co_unit_ids, routing_rule_id)
         self.status = "proposed"
-        self.generation = getattr(self, "generation", 0) + 1
 
     # --- reassignment (改办) -----------------------------------------------------------
 
@@ -512,7 +516,7 @@ class Task(Aggregate):
             return_window_working_days=return_window_working_days,
             leadership=assignment.leadership,
             replaces_task_id=str(replaces.id) if replaces else None,
-            generation=getattr(assignment, "generation", 0),
+            generation=assignment.generation,
         )
 
     @event("Assigned")
@@ -548,7 +552,6 @@ class Task(Aggregate):
         self.return_window_working_days = return_window_working_days
         self.leadership = leadership
         self.replaces_task_id = replaces_task_id
-        self.generation = generation
         self.status = "assigned"
         self.return_requests: list[dict[str, Any]] = []
         self.withdrawn_at: datetime | None = None

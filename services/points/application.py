@@ -216,15 +216,11 @@ class PointsApplication(ServiceApplication):
             ledger.record_fact("suggestion_registered", event.case_id, registered_on,
                                details, event.event_id)
             # A suggestion registered again after a reversal scores again; never twice live.
-            if role in split and not self._registration_award_live(
-                    ledgers, deputy_id, event.case_id, registered_on.year):
+            if role in split and self._find_registration(
+                    ledgers, deputy_id, event.case_id, registered_on.year, live=True) is None:
                 self._award_automatic(ledger, rule, "suggestion_registered", float(split[role]),
                                       event.case_id, event.case_id, event, registered_on, details)
         return ledgers.changed()
-
-    def _registration_award_live(self, ledgers: _Ledgers, deputy_id: str, case_id: str,
-                                 year: int) -> bool:
-        return self._find_registration(ledgers, deputy_id, case_id, year, live=True) is not None
 
     def on_suggestion_registration_reversed(self, event: SuggestionRegistrationReversedV1,
                                             ) -> list[DutyLedger]:

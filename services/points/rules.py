@@ -194,25 +194,24 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
     return out
 
 
-def _net_registered(facts: list[dict[str, Any]]) -> set[str]:
-    """Suggestions registered and not reversed since (facts are in recording order)."""
-    registered: set[str] = set()
+def _net(facts: list[dict[str, Any]], added: str, removed: str) -> set[str]:
+    """Refs whose last ``added``/``removed`` fact (in recording order) is ``added``."""
+    refs: set[str] = set()
     for f in facts:
-        if f["kind"] == "suggestion_registered":
-            registered.add(f["ref"])
-        elif f["kind"] == "suggestion_registration_reversed":
-            registered.discard(f["ref"])
-    return registered
+        if f["kind"] == added:
+            refs.add(f["ref"])
+        elif f["kind"] == removed:
+            refs.discard(f["ref"])
+    return refs
+
+
+def _net_registered(facts: list[dict[str, Any]]) -> set[str]:
+    """Suggestions registered and not reversed since."""
+    return _net(facts, "suggestion_registered", "suggestion_registration_reversed")
 
 
 def _net_merged(facts: list[dict[str, Any]]) -> set[str]:
-    merged: set[str] = set()
-    for f in facts:
-        if f["kind"] == "suggestion_merged":
-            merged.add(f["ref"])
-        elif f["kind"] == "suggestion_merge_undone":
-            merged.discard(f["ref"])
-    return merged
+    return _net(facts, "suggestion_merged", "suggestion_merge_undone")
 
 
 # --- rankings ---------------------------------------------------------------------------------

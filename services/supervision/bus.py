@@ -81,8 +81,12 @@ def translate(app: SupervisionApplication, event: Any,
         return None
     if found is None:
         return None
-    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
-    return with_leadership(found, getattr(aggregate, "leadership", None))
+    return with_leadership(found, getattr(_as_recorded(app, event), "leadership", None))
+
+
+def _as_recorded(app: SupervisionApplication, event: Any) -> Any:
+    """The task or case as it was right after ``event``."""
+    return app.repository.get(event.originator_id, version=event.originator_version)
 
 
 def _task_event(app: SupervisionApplication, event: Any,
@@ -100,7 +104,7 @@ def _task_event(app: SupervisionApplication, event: Any,
                                 commitment_date=event.commitment_date, round=event.round,
                                 on_time=event.on_time)
     if isinstance(event, SupervisedTask.OpinionSubmitted):
-        task = app.repository.get(event.originator_id, version=event.originator_version)
+        task = _as_recorded(app, event)
         return CoOpinionSubmittedV1(**env, task_id=task_id, unit_id=task.unit_id,
                                     on_time=event.on <= task.deadline)
     if isinstance(event, SupervisedTask.WarningRaised):
@@ -131,7 +135,7 @@ def _case_event(app: SupervisionApplication, event: Any, env: dict[str, Any]) ->
     if isinstance(event, SupervisedCase.Escalated):
         return CaseEscalatedV1(**env, reason=event.reason, escalated_to=event.escalated_to)
     if isinstance(event, SupervisedCase.Closed):
-        case: SupervisedCase = app.repository.get(event.originator_id, version=event.originator_version)
+        case: SupervisedCase = _as_recorded(app, event)
         return CaseClosedV1(**env, case_kind=case.case_kind, result_class=event.result_class,
                             lead_deputy_id=case.lead_deputy_id, co_signer_ids=case.co_signer_ids,
                             ratings=event.ratings, all_satisfied=event.all_satisfied,

@@ -19,8 +19,10 @@ from tests.integration.test_end_to_end import SUGGESTION, submit_and_register
 STATION = "station-fengjie"
 
 
-async def published(nats_url: str, stream: str = "DUTY_ASSIGNMENT") -> list[tuple[str, dict]]:
-    """Every (subject, body) on a stream so far, in order."""
+async def published(nats_url: str, stream: str = "DUTY_ASSIGNMENT",
+                    with_msg_id: bool = False) -> list[tuple]:
+    """Every (subject, body) on a stream so far, in order; (subject, body, Nats-Msg-Id) with
+    ``with_msg_id``."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -29,7 +31,8 @@ async def published(nats_url: str, stream: str = "DUTY_ASSIGNMENT") -> list[tupl
         try:
             while True:
                 for m in await sub.fetch(100, timeout=0.5):
-                    found.append((m.subject, json.loads(m.data)))
+                    found.append((m.subject, json.loads(m.data), m.headers["Nats-Msg-Id"])
+                                 if with_msg_id else (m.subject, json.loads(m.data)))
                     await m.ack()
         except (nats.errors.TimeoutError, asyncio.TimeoutError):
             pass

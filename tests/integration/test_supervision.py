@@ -4,7 +4,6 @@ handling to close-out, re-handling, follow-up reviews, deadline warnings exactly
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
 import nats
@@ -419,6 +418,8 @@ async def test_every_supervision_event_is_published_in_v2_flagged_with_the_leade
     """Supervision publishes each event as v1 (unchanged) and as v2 with ``leadership``: null
     before the office's designation reached it, the designation afterwards, on the task's
     events and the case's alike."""
+    from tests.integration.test_assignment import published
+
     case_id, task = await assigned_case(api)
     task_id = task["task_id"]
     r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/acknowledge")
@@ -443,22 +444,9 @@ async def test_every_supervision_event_is_published_in_v2_flagged_with_the_leade
     assert r.status_code == 200, r.text
 
     async def published_pairs():
-        nc = await nats.connect(system.nats_url)
-        try:
-            sub = await nc.jetstream().pull_subscribe("duty.supervision.>", durable=None,
-                                                      stream="DUTY_SUPERVISION")
-            found = []
-            try:
-                while True:
-                    for m in await sub.fetch(100, timeout=0.5):
-                        body = json.loads(m.data)
-                        if body["case_id"] == case_id:
-                            found.append((m.subject, body, m.headers["Nats-Msg-Id"]))
-                        await m.ack()
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                pass
-        finally:
-            await nc.close()
+        found = [(s, e, mid) for s, e, mid in
+                 await published(system.nats_url, "DUTY_SUPERVISION", with_msg_id=True)
+                 if e["case_id"] == case_id]
         return any(s.endswith("case_closed.v2") for s, _, _ in found) and found
 
     found = await eventually(published_pairs)
