@@ -31,6 +31,11 @@ class LogProjection:
     def clear(self) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """Called after each page of notifications this projection applied, before the
+        catch-up returns: a projection that defers work to do it in batches (intake's
+        similarity index shingles a page of texts in one call) finishes it here."""
+
     def catch_up(self) -> int:
         """Apply every notification recorded since the last call; returns how many."""
         applied = 0
@@ -45,6 +50,7 @@ class LogProjection:
                     self.apply(self.app.mapper.to_domain_event(notification), notification.id)
                     self.position = notification.id
                     applied += 1
+                self.flush()
 
 
 def catch_up_all(projections: list[LogProjection]) -> int:
@@ -66,6 +72,7 @@ def catch_up_all(projections: list[LogProjection]) -> int:
             notifications = app.recorder.select_notifications(start=start, limit=batch_size)
             if not notifications:
                 return read
+            applied: dict[int, LogProjection] = {}
             for notification in notifications:
                 behind = [p for p in projections if p.position < notification.id]
                 if behind:
@@ -73,7 +80,10 @@ def catch_up_all(projections: list[LogProjection]) -> int:
                     for projection in behind:
                         projection.apply(event, notification.id)
                         projection.position = notification.id
+                        applied[id(projection)] = projection
                 read += 1
+            for projection in applied.values():
+                projection.flush()
             start = notifications[-1].id + 1
     finally:
         for lock in reversed(locks):

@@ -190,6 +190,10 @@ class IntakeApplication(ServiceApplication):
         self.message_index = MessageIndex(self)
         self.similarity = SimilarityProjection(self)
 
+    def close(self) -> None:
+        self.keys.close()
+        super().close()
+
     # --- commands -----------------------------------------------------------------------
 
     def submit_suggestion(self, cmd: SubmitSuggestion, actor: Actor) -> dict[str, Any]:
@@ -645,12 +649,14 @@ class IntakeApplication(ServiceApplication):
         return self.content_of(m.personal_data_ref, m.sealed_content, m.content)
 
     def content_of(self, subject_id: str | None, sealed: str | None,
-                   plain: str | None) -> str:
+                   plain: str | None, remembered: bool = False) -> str:
+        """The text, decrypted (``remembered``: with the key remembered for the page of the
+        log a read model is applying, see ``KeyStore.get_remembered``)."""
         if sealed is None:
             return plain if plain is not None else ""
         if subject_id is None:
             return ERASED
-        text = self.keys.decrypt(subject_id, sealed, "content")
+        text = self.keys.decrypt(subject_id, sealed, "content", remembered=remembered)
         return text if isinstance(text, str) else ERASED
 
     def message_view(self, m: CitizenMessage, actor: Actor, route: str | None = None,
@@ -739,6 +745,9 @@ class SuggestionIndex(LogProjection):
     def clear(self) -> None:
         self.rows.clear()
 
+    def flush(self) -> None:
+        self.app.keys.forget()
+
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):
@@ -801,13 +810,16 @@ class MessageIndex(LogProjection):
     def clear(self) -> None:
         self.rows.clear()
 
+    def flush(self) -> None:
+        self.app.keys.forget()
+
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, CitizenMessage.Received):
             # The text is held in memory only (decrypted here; gone once erased).
             content = self.app.content_of(domain_event.personal_data_ref,
                                           getattr(domain_event, "sealed_content", None),
-                                          domain_event.content)
+                                          domain_event.content, remembered=True)
             self.rows[key] = {
                 "id": key,
                 "station_id": domain_event.station_id,
@@ -883,12 +895,16 @@ class SimilarityProjection(LogProjection):
         self._subject_of_message.clear()
         self._suggestions_of_subject.clear()
 
+    def flush(self) -> None:
+        self.index.flush()  # shingle the page's texts in one call
+        self.app.keys.forget()
+
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):
             subject_id = getattr(domain_event, "personal_data_ref", None)
             body = self.app.content_of(subject_id, getattr(domain_event, "sealed_body", None),
-                                       domain_event.body)
+                                       domain_event.body, remembered=True)
             if subject_id:
                 self._suggestions_of_subject.setdefault(subject_id, []).append(
                     (key, domain_event.title))
@@ -905,7 +921,7 @@ class SimilarityProjection(LogProjection):
                 self._subject_of_message[key] = domain_event.personal_data_ref
             text = self.app.content_of(domain_event.personal_data_ref,
                                        getattr(domain_event, "sealed_content", None),
-                                       domain_event.content)
+                                       domain_event.content, remembered=True)
             if text and text != ERASED:
                 self.index.add(key, "message", text, notification_id, label=excerpt(text))
         elif isinstance(domain_event, CitizenMessage.PersonalDataErased):

@@ -34,12 +34,20 @@ KEY_FILE_NAME = "intake-keys.sqlite"
 
 
 class KeyStore:
-    """One AES-GCM key per data subject, outside the event log."""
+    """One AES-GCM key per data subject, outside the event log.
+
+    One connection per store, opened on first use and kept (a replay reads one key per
+    message: a connection per read would cost a PostgreSQL connect each), serialised by a
+    lock. Nothing is cached: every read asks the table, so a key deleted by another replica
+    (an erasure) is gone for this one at once. A PostgreSQL connection found broken is
+    replaced and the statement tried once more."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.postgres = settings.event_store == "postgres"
         self._lock = threading.Lock()
+        self._conn: Any = None
+        self._remembered: dict[str, bytes | None] = {}
         if self.postgres:
             from psycopg import sql
 
@@ -53,6 +61,12 @@ class KeyStore:
             self._sqlite("CREATE TABLE IF NOT EXISTS personal_data_keys (subject_id TEXT PRIMARY "
                          "KEY, key BLOB NOT NULL, created_at TEXT NOT NULL)")
 
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     # --- backends -----------------------------------------------------------------------
 
     def _pg(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -62,18 +76,27 @@ class KeyStore:
         from shared.eventstore import postgres_conninfo
 
         query = sql.SQL(statement).format(t=self._table)
-        with psycopg.connect(postgres_conninfo(self.settings), autocommit=True) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(postgres_conninfo(self.settings),
+                                                 autocommit=True)
+                try:
+                    cur = self._conn.execute(query, params)
+                    return cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _sqlite(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            conn = sqlite3.connect(self.path, timeout=10)
-            try:
-                with conn:
-                    return conn.execute(statement, params).fetchall()
-            finally:
-                conn.close()
+            if self._conn is None:
+                self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            with self._conn:  # one transaction: committed, or rolled back on error
+                return self._conn.execute(statement, params).fetchall()
 
     def _run(self, sqlite_stmt: str, pg_stmt: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return self._pg(pg_stmt, params) if self.postgres else self._sqlite(sqlite_stmt, params)
@@ -93,6 +116,17 @@ class KeyStore:
                          "SELECT key FROM {t} WHERE subject_id = %s", (subject_id,))
         return bytes(rows[0][0]) if rows else None
 
+    def get_remembered(self, subject_id: str) -> bytes | None:
+        """``get``, remembered until ``forget``: for the read models, which look up the same
+        subject once each while they apply one page of the log and call ``forget`` after
+        the page. Every other read asks the table."""
+        if subject_id not in self._remembered:
+            self._remembered[subject_id] = self.get(subject_id)
+        return self._remembered[subject_id]
+
+    def forget(self) -> None:
+        self._remembered.clear()
+
     def delete(self, subject_id: str) -> bool:
         before = self.get(subject_id) is not None
         self._run("DELETE FROM personal_data_keys WHERE subject_id = ?",
@@ -105,9 +139,10 @@ class KeyStore:
         """Ciphertext (base64 of nonce + AES-GCM output) under a new key for this subject."""
         return seal(self.create(subject_id), subject_id, data)
 
-    def decrypt(self, subject_id: str, ciphertext: str, purpose: str = "") -> Any | None:
+    def decrypt(self, subject_id: str, ciphertext: str, purpose: str = "",
+                remembered: bool = False) -> Any | None:
         """The personal data, or None when the subject's key is gone (erased)."""
-        key = self.get(subject_id)
+        key = self.get_remembered(subject_id) if remembered else self.get(subject_id)
         if key is None:
             return None
         return unseal(key, subject_id, ciphertext, purpose)

@@ -8,6 +8,11 @@ shingle is weighted by TF-IDF over the documents indexed so far (a shingle every
 has, such as 希望 or 小区, says little; a place name or a rare object says much), and two
 documents score the cosine of their weighted vectors (0 … 1).
 
+Texts are shingled in batches: ``add`` only queues the text, and the queue is turned into
+shingle counts by one vectorizer call when the index is next read (``similar``, ``score``,
+``get``) or flushed (the projection flushes after each page of the log it applies). A rebuild
+from the log thus pays the vectorizer's per-call overhead once per page, not once per text.
+
 The index lives in memory only. It is a read model (see ``SimilarityProjection`` in
 application.py): rebuilt from intake's log at start, the text of a message decrypted while it
 is indexed, and a document dropped as soon as its poster's personal data is erased.
@@ -57,9 +62,9 @@ _VECTORIZER = HashingVectorizer(
 )
 
 
-def shingle_counts(text: str) -> sp.csr_matrix:
-    """1 × N_FEATURES counts of the text's hashed 2- and 3-character shingles."""
-    return _VECTORIZER.transform([text]).tocsr()
+def shingle_counts(texts: list[str]) -> sp.csr_matrix:
+    """len(texts) × N_FEATURES counts of each text's hashed 2- and 3-character shingles."""
+    return _VECTORIZER.transform(texts).tocsr()
 
 
 @dataclass
@@ -67,7 +72,10 @@ class Document:
     id: str
     kind: str  # "suggestion" or "message"
     position: int  # order of arrival (intake's notification id): "earlier" means smaller
-    counts: sp.csr_matrix
+    # the text's hashed shingles (sorted feature indices) and how often each occurs; None
+    # while the text waits in the queue to be shingled
+    shingles: np.ndarray | None
+    counts: np.ndarray | None
     label: str  # a suggestion's title, a message's excerpt
     open: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +92,7 @@ class SimilarityIndex:
         self._matrix: sp.csr_matrix | None = None  # stacked counts, rows in _order
         self._weighted: tuple[np.ndarray, sp.csc_matrix] | None = None  # (idf, weighted rows)
         self._order: list[str] = []
+        self._queued: dict[str, str] = {}  # doc id -> text not yet shingled
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -97,25 +106,45 @@ class SimilarityIndex:
             self._df[:] = 0
             self._matrix = self._weighted = None
             self._order = []
+            self._queued.clear()
 
     # --- changes ------------------------------------------------------------------------
 
     def add(self, doc_id: str, kind: str, text: str, position: int, label: str | None = None,
             open_: bool = True) -> None:
-        counts = shingle_counts(text)
         with self._lock:
             if doc_id in self._docs:
                 self.remove(doc_id)
-            self._docs[doc_id] = Document(doc_id, kind, position, counts,
+            self._docs[doc_id] = Document(doc_id, kind, position, None, None,
                                           label if label is not None else excerpt(text), open_)
-            self._df[counts.indices] += 1
+            self._queued[doc_id] = text
+
+    def flush(self) -> None:
+        """Shingle every queued text (one vectorizer call) and count its shingles."""
+        with self._lock:
+            if not self._queued:
+                return
+            ids = list(self._queued)
+            batch = shingle_counts(list(self._queued.values()))
+            self._queued.clear()
+            batch.sort_indices()
+            ptr = batch.indptr
+            for row, doc_id in enumerate(ids):  # views of the batch's arrays, no copies
+                doc = self._docs[doc_id]
+                doc.shingles = batch.indices[ptr[row]:ptr[row + 1]]
+                doc.counts = batch.data[ptr[row]:ptr[row + 1]]
+            self._df += np.bincount(batch.indices, minlength=N_FEATURES)
             self._matrix = self._weighted = None
 
     def remove(self, doc_id: str) -> None:
         with self._lock:
             doc = self._docs.pop(doc_id, None)
-            if doc is not None:
-                self._df[doc.counts.indices] -= 1
+            if doc is None:
+                return
+            if doc.shingles is None:
+                del self._queued[doc_id]
+            else:
+                self._df[doc.shingles] -= 1
                 self._matrix = self._weighted = None
 
     def set_open(self, doc_id: str, open_: bool) -> None:
@@ -125,6 +154,7 @@ class SimilarityIndex:
                 doc.open = open_
 
     def get(self, doc_id: str) -> Document | None:
+        self.flush()
         return self._docs.get(doc_id)
 
     # --- scoring ------------------------------------------------------------------------
@@ -140,12 +170,24 @@ class SimilarityIndex:
         weighted.data = (1.0 + np.log(weighted.data)) * idf[weighted.indices]
         return l2_normalize(weighted, norm="l2", copy=False)
 
+    @staticmethod
+    def _weigh_one(doc: Document, idf: np.ndarray) -> np.ndarray:
+        """One document's weights (as ``_weigh``), aligned with ``doc.shingles``."""
+        weights = (1.0 + np.log(doc.counts)) * idf[doc.shingles]
+        norm = np.sqrt(weights @ weights)
+        return weights / norm if norm else weights
+
     def _stacked(self) -> tuple[np.ndarray, sp.csc_matrix, list[str]]:
         """(idf, TF-IDF rows of every document, their ids), recomputed after a change."""
         if self._weighted is None:
             self._order = list(self._docs)
-            rows = [self._docs[i].counts for i in self._order]
-            self._matrix = sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, N_FEATURES))
+            docs = [self._docs[i] for i in self._order]
+            indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+            np.cumsum([len(d.shingles) for d in docs], out=indptr[1:])
+            self._matrix = sp.csr_matrix(
+                (np.concatenate([d.counts for d in docs]) if docs else np.zeros(0),
+                 np.concatenate([d.shingles for d in docs]) if docs else np.zeros(0, np.int32),
+                 indptr), shape=(len(docs), N_FEATURES))
             idf = self._idf()
             # by columns: a query reads only the columns of its own shingles
             self._weighted = (idf, self._weigh(self._matrix, idf).tocsc())
@@ -154,28 +196,28 @@ class SimilarityIndex:
     def score(self, a: str, b: str) -> float | None:
         """The similarity of two indexed documents (None if either is not indexed)."""
         with self._lock:
+            self.flush()
             da, db = self._docs.get(a), self._docs.get(b)
             if da is None or db is None:
                 return None
             idf = self._idf()
-            va, vb = self._weigh(da.counts, idf), self._weigh(db.counts, idf)
-            return float(va.multiply(vb).sum())
+            _, ia, ib = np.intersect1d(da.shingles, db.shingles, assume_unique=True,
+                                       return_indices=True)
+            return float(self._weigh_one(da, idf)[ia] @ self._weigh_one(db, idf)[ib])
 
     def similar(self, doc_id: str, *, threshold: float | None = None, limit: int = 20,
                 exclude: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         """Earlier open documents scoring at least the threshold, most similar first."""
         threshold = self.threshold if threshold is None else threshold
         with self._lock:
+            self.flush()
             doc = self._docs.get(doc_id)
             if doc is None:
                 return []
             idf, weighted, order = self._stacked()
             if not order:
                 return []
-            indices = doc.counts.indices
-            data = (1.0 + np.log(doc.counts.data)) * idf[indices]
-            norm = np.sqrt(data @ data) or 1.0
-            scores = weighted[:, indices] @ (data / norm)
+            scores = weighted[:, doc.shingles] @ self._weigh_one(doc, idf)
             found = []
             for i in np.flatnonzero(scores >= threshold):
                 other = self._docs[order[i]]

@@ -318,3 +318,28 @@ def test_precision_and_recall_of_near_duplicates_among_1000_station_messages():
         truth[row["id"]] = row["duplicate_of"] or row["id"]
     precision, recall = precision_recall(index, ids, truth, threshold=0.20)
     assert precision >= 0.5 and recall >= 0.2, (precision, recall)
+
+
+def test_texts_queued_for_shingling_behave_as_if_shingled_at_once():
+    """add() only queues a text (shingled in one batch on the next read or flush): a document
+    removed, closed or replaced while queued leaves the same index as if done one by one."""
+    texts = {"a": "幸福小区3号楼的路灯坏了两个月，晚上一片漆黑，希望尽快修复。",
+             "b": "阳光花园东门垃圾堆了五天没人清运，臭气熏天。",
+             "c": "幸福小区3号楼路灯坏了，晚上一片漆黑，三个月了。",
+             "d": "学校门口上下学拥堵，接送车辆堵成一片。"}
+    queued = SimilarityIndex(threshold=0.0)
+    for position, (doc_id, text) in enumerate(texts.items()):
+        queued.add(doc_id, "message", text, position)
+    queued.add("gone", "message", texts["a"], 10)
+    queued.remove("gone")  # removed before it was ever shingled
+    queued.add("b", "message", texts["d"], 1)  # replaced while queued
+    queued.set_open("d", False)
+    eager = SimilarityIndex(threshold=0.0)
+    for position, doc_id in enumerate(texts):
+        eager.add(doc_id, "message", texts["d" if doc_id == "b" else doc_id], position)
+        eager.flush()
+    eager.set_open("d", False)
+    assert queued.similar("c") == eager.similar("c")
+    assert [r["id"] for r in queued.similar("c")][0] == "a" and "gone" not in queued
+    assert queued.score("b", "d") == pytest.approx(1.0)
+    assert queued.score("a", "c") == pytest.approx(eager.score("a", "c"))
