@@ -40,9 +40,8 @@ def test_an_erasure_on_one_replica_is_seen_by_another_at_once(store: dict[str, A
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
 def test_a_postgres_connection_lost_between_reads_is_replaced(store: dict[str, Any]) -> None:
-    if store["event_store"] != "postgres":
-        pytest.skip("PostgreSQL only")
     import psycopg
 
     keys = KeyStore(_settings(store))
