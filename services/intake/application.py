@@ -745,9 +745,6 @@ class SuggestionIndex(LogProjection):
     def clear(self) -> None:
         self.rows.clear()
 
-    def flush(self) -> None:
-        self.app.keys.forget()
-
     def apply(self, domain_event: Any, notification_id: int) -> None:
         key = str(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):

@@ -38,8 +38,9 @@ class KeyStore:
 
     One connection per store, opened on first use and kept (a replay reads one key per
     message: a connection per read would cost a PostgreSQL connect each), serialised by a
-    lock. Nothing is cached: every read asks the table, so a key deleted by another replica
-    (an erasure) is gone for this one at once. A PostgreSQL connection found broken is
+    lock. Nothing is cached across reads (only while a read model applies one page of the
+    log, see ``get_remembered``): every other read asks the table, so a key deleted by
+    another replica (an erasure) is gone for this one at once. A PostgreSQL connection found broken is
     replaced and the statement tried once more."""
 
     def __init__(self, settings: ServiceSettings) -> None:
