@@ -29,7 +29,7 @@ from shared.contracts import IntegrationEvent
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
-from shared.projection import LogProjection, catch_up_all
+from shared.projection import LogProjection, catch_up_all, freeze_read_models
 from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
 from shared.settings import ServiceSettings
 from shared.streams import (
@@ -117,6 +117,10 @@ class ServiceRuntime:
         self.routes: dict[str, Route] = {}
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
+        # A service process (``run_service``) freezes its read models out of the garbage
+        # collector's reach after each full rebuild; in-process tests leave it off, since
+        # frozen objects that end up in reference cycles are never collected.
+        self.freeze_read_models = False
         self._periodic: list[tuple[float, str, Callable[[], Any]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -245,6 +249,8 @@ class ServiceRuntime:
                 ack_policy=AckPolicy.MANUAL,
             )(self._consumer_handler(consumer))
         await asyncio.to_thread(self.catch_up)
+        if self.freeze_read_models:
+            await asyncio.to_thread(freeze_read_models)
         self._loop = asyncio.get_running_loop()
         await self.broker.start()
         self.relay.start()
@@ -357,6 +363,8 @@ class ServiceRuntime:
         for projection in self.projections:
             projection.reset()
         read = catch_up_all(self.projections)
+        if self.freeze_read_models:
+            freeze_read_models()
         return {"service": self.service,
                 "events_applied": {type(p).__name__: read for p in self.projections}}
 
@@ -421,6 +429,7 @@ def run_service(build: Callable[[], ServiceRuntime]) -> None:
 
     async def main() -> None:
         runtime = build()
+        runtime.freeze_read_models = True
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
