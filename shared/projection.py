@@ -10,9 +10,18 @@ import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from shared.eventstore import ServiceApplication
+
+
+@lru_cache(maxsize=64)
+def key_of(originator_id: UUID) -> str:
+    """A read model's key for an aggregate: its id as text. Remembered for the last few ids,
+    so the several read models that apply the same event convert it once."""
+    return str(originator_id)
 
 
 class _CollectorPause:

@@ -17,7 +17,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.eventstore import Actor, ServiceApplication
-from shared.projection import LogProjection
+from shared.projection import LogProjection, key_of
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
@@ -746,7 +746,7 @@ class SuggestionIndex(LogProjection):
         self.rows.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):
             self.rows[key] = {
                 "id": key,
@@ -811,7 +811,7 @@ class MessageIndex(LogProjection):
         self.app.keys.forget()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         if isinstance(domain_event, CitizenMessage.Received):
             # The text is held in memory only (decrypted here; gone once erased).
             content = self.app.content_of(domain_event.personal_data_ref,
@@ -897,7 +897,7 @@ class SimilarityProjection(LogProjection):
         self.app.keys.forget()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         if isinstance(domain_event, Suggestion.Submitted):
             subject_id = getattr(domain_event, "personal_data_ref", None)
             body = self.app.content_of(subject_id, getattr(domain_event, "sealed_body", None),

@@ -31,7 +31,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
-from shared.projection import LogProjection
+from shared.projection import LogProjection, key_of
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
@@ -536,7 +536,7 @@ class CasePoints(LogProjection):
         self.aggregates_by_case.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         case_ref = (getattr(domain_event, "case_id", None) if not isinstance(
             domain_event, DutyLedger.FactRecorded) else domain_event.ref)
         if isinstance(domain_event, Activity.Submitted):
@@ -602,7 +602,7 @@ class Rankings(LogProjection):
         self.activities[k] = self.activities.get(k, 0) + activities
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         if isinstance(domain_event, DutyLedger.Opened):
             self.owner[key] = (domain_event.deputy_id, domain_event.year)
             self.totals.setdefault((domain_event.year, domain_event.deputy_id), 0.0)
@@ -648,7 +648,7 @@ class ActivityIndex(LogProjection):
         self.items.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = str(domain_event.originator_id)
+        key = key_of(domain_event.originator_id)
         if isinstance(domain_event, Activity.Submitted):
             self.items[key] = {
                 "id": key, "deputy_id": domain_event.deputy_id, "kind": domain_event.kind,
