@@ -44,6 +44,11 @@ It is not part of the test suite and asserts nothing.
   *Latency* is from the register reply to the `duty.supervision.task_opened.v1` message of the
   case (three hops: intake relay -> assignment -> supervision). *events/s* counts every row
   recorded in all four stores.
+- **End to end on PostgreSQL** (`e2e-pg`, when 127.0.0.1:5432 answers): the same closed
+  loop and open loop at 50 % and 80 %, with the four services on PostgreSQL
+  (`EVENT_STORE=postgres`, database `test`, throw-away schemas `bench_<pid>_e2e_<service>`
+  dropped afterwards; effects counted in the services' events tables). Ratios: cases/s to the
+  SQLite end to end of the same run, events/s to the bare PostgreSQL save.
 - **Replay** rebuilds intake's suggestion index (`LogProjection.catch_up`) from a SQLite store
   of N events, in a fresh interpreter; peak RSS (`VmHWM`; `ru_maxrss` on Linux keeps the
   forked parent's peak across exec) before and after the rebuild.
@@ -77,7 +82,9 @@ It is not part of the test suite and asserts nothing.
 
 ## Not yet measured (open items)
 
-- PostgreSQL end to end (`EVENT_STORE=postgres`), `sync_interval: always`, three replicas.
+- PostgreSQL end to end with the gateway over HTTP and with several replicas per service
+  (the `e2e-pg` rows drive intake over NATS, one process per service); JetStream with
+  `sync_interval: always`.
 - The gateway's share of end-to-end latency (the driver talks NATS request/reply to intake;
   the HTTP hop is measured separately, as requests/s under 50 clients).
 - 10^6-event growth runs only with `--growth-max` (not in the default run: it takes long);
@@ -200,6 +207,41 @@ def main() -> None:
     if e["error_count"] or not e["completed"]:
         add("e2e", "errors / incomplete", f"{e['error_count']} / {not e['completed']}",
             "; ".join(e["errors"][:2])[:120] + (f" logs: {e.get('logs')}" if e.get("logs") else ""))
+
+    ep: dict[str, Any] | None = None
+    if pg_r:
+        print(f"end to end on PostgreSQL: {cases} cases; open loop at 50 % and 80 % ...",
+              flush=True)
+        pg_save = r["postgres_save_one_per_txn"]
+        try:
+            ep = asyncio.run(run_e2e(cases, args.concurrency, loads=(0.5, 0.8), window=window,
+                                     http_seconds=0, store="postgres"))
+        except Exception as exc:  # noqa: BLE001 - reported in the table; SQLite results stand
+            ep = None
+            add("e2e-pg", "PostgreSQL stores: failed", f"{type(exc).__name__}", str(exc)[:120])
+    if ep is not None:
+        pg_events_s = rate(sum(ep["events"].values()), ep["seconds"])
+        add("e2e-pg", f"PostgreSQL stores: cases/s, first request -> last effect "
+            f"({ep['registered']}/{cases} cases); ratio to the SQLite e2e",
+            rate(ep["registered"], ep["seconds"]), "cases/s",
+            rate(ep["registered"], ep["seconds"]) / cases_s, digits=1)
+        add("e2e-pg", "PostgreSQL stores: events recorded, all 4 stores; ratio to the bare "
+            "PostgreSQL save", pg_events_s, "events/s", pg_events_s / pg_save)
+        add("e2e-pg", "PostgreSQL stores: p50 / p95 / p99 register reply -> last effect, "
+            "closed loop", " / ".join(f"{percentile(ep['last_latencies'], q) * 1000:,.0f}"
+                                      for q in (50, 95, 99)), "ms")
+        for o in ep.get("open_loop", []):
+            last = o["last_latencies"]
+            add("e2e-pg", f"PostgreSQL stores: open loop {o['fraction']:.0%}: {o['rate']:.1f} "
+                f"cases/s for {window:.0f} s, {len(last)}/{o['issued']} done"
+                + ("" if o["complete"] and not o["errors"] else f", {o['errors']} errors, incomplete")
+                + "; p50 / p95 / p99 (ratio: p99 / 100 ms)",
+                " / ".join(f"{percentile(last, q) * 1000:,.0f}" for q in (50, 95, 99)), "ms",
+                percentile(last, 99) * 1000 / 100)
+        if ep["error_count"] or not ep["completed"]:
+            add("e2e-pg", "errors / incomplete", f"{ep['error_count']} / {not ep['completed']}",
+                "; ".join(ep["errors"][:2])[:120]
+                + (f" logs: {ep.get('logs')}" if ep.get("logs") else ""))
 
     print(f"replay: {replay_events} events ...", flush=True)
     rp = run_replay(replay_events)

@@ -48,17 +48,69 @@ def count(db: Path, suffix: str | None = None) -> int:
 
 
 class Effects:
+    """Counts of recorded events in the four SQLite stores under ``var``."""
+
     def __init__(self, var: Path) -> None:
         self.var = var
 
+    def count(self, service: str, suffix: str | None = None) -> int:
+        return count(self.var / f"{service}.sqlite", suffix)
+
     def opened(self) -> int:
-        return count(self.var / "supervision.sqlite", "SupervisedTask.Opened")
+        return self.count("supervision", "SupervisedTask.Opened")
 
     def awarded(self) -> int:
-        return count(self.var / "points.sqlite", "DutyLedger.PointsAwarded")
+        return self.count("points", "DutyLedger.PointsAwarded")
 
     def all_events(self) -> dict[str, int]:
-        return {s: count(self.var / f"{s}.sqlite") for s in SERVICES}
+        return {s: self.count(s) for s in SERVICES}
+
+
+PG_CONNINFO = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+class PostgresEffects(Effects):
+    """The same counts in the services' PostgreSQL schemas (``<prefix><service>``), each
+    holding one events table (the library names it after the application)."""
+
+    def __init__(self, prefix: str) -> None:
+        import psycopg
+
+        self.prefix = prefix
+        self.conn = psycopg.connect(PG_CONNINFO, autocommit=True, connect_timeout=5)
+        self.tables: dict[str, Any] = {}
+
+    def _table(self, service: str) -> Any:
+        from psycopg import sql
+
+        if service not in self.tables:
+            row = self.conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                "AND table_name LIKE '%%events' ORDER BY table_name LIMIT 1",
+                (f"{self.prefix}{service}",)).fetchone()
+            if row is None:
+                return None  # not created yet
+            self.tables[service] = sql.Identifier(f"{self.prefix}{service}", row[0])
+        return self.tables[service]
+
+    def count(self, service: str, suffix: str | None = None) -> int:
+        from psycopg import sql
+
+        table = self._table(service)
+        if table is None:
+            return 0
+        if suffix is None:
+            return self.conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(table)).fetchone()[0]
+        return self.conn.execute(sql.SQL("SELECT COUNT(*) FROM {} WHERE topic LIKE %s").format(table),
+                                 (f"%{suffix}",)).fetchone()[0]
+
+    def drop(self) -> None:
+        from psycopg import sql
+
+        for service in SERVICES:
+            self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(f"{self.prefix}{service}")))
+        self.conn.close()
 
 
 async def request(nc: Any, service: str, command: str, payload: dict, actor: dict,
@@ -197,10 +249,14 @@ def _latencies(registered_at: dict[str, float], arrivals: Arrivals) -> tuple[lis
 
 async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 0.8, 1.0),
                   window: float = 8.0, http_seconds: float = 5.0, template: Path | None = None,
-                  warmup: int = 10) -> dict[str, Any]:
+                  warmup: int = 10, store: str = "sqlite") -> dict[str, Any]:
     """Closed loop (sustainable rate, latency at saturation), then open loop at ``loads`` x that
     rate for ``window`` s each, then the gateway over HTTP against a bare FastAPI app.
-    ``template``: copy the four stores there after the e2e part (for replay/growth)."""
+    ``template``: copy the four stores there after the e2e part (for replay/growth).
+    ``store="postgres"``: the services on the PostgreSQL at 127.0.0.1:5432 (database
+    ``test``, throw-away schemas dropped afterwards) instead of SQLite files."""
+    import os
+
     import nats
 
     from bench.http import gateway_benchmark
@@ -208,11 +264,16 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     var = tmp / "var"
     procs = Processes(tmp)
-    result: dict[str, Any] = {"cases": n, "concurrency": concurrency}
+    result: dict[str, Any] = {"cases": n, "concurrency": concurrency, "store": store}
     end = None
+    pg_prefix = f"bench_{os.getpid()}_e2e_"
+    pg_env = {"EVENT_STORE": "postgres", "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432",
+              "POSTGRES_DBNAME": "test", "POSTGRES_USER": "postgres",
+              "POSTGRES_SCHEMA_PREFIX": pg_prefix} if store == "postgres" else {}
+    effects: Effects = PostgresEffects(pg_prefix) if store == "postgres" else Effects(var)
     try:
         with NatsServer() as server:
-            env = service_env(server.url, var)
+            env = service_env(server.url, var, **pg_env)
             for name in SERVICES:
                 procs.service(name, name, env)
             gw_port, bare_port = free_port(), free_port()
@@ -223,7 +284,6 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
             nc = await nats.connect(server.url)
             try:
                 await wait_ready(nc)
-                effects = Effects(var)
                 errors: list[str] = []
 
                 # warm-up: first requests pay imports, table creation, consumer start
@@ -279,7 +339,7 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                         "latencies": opened_lat, "last_latencies": last_lat})
                 for sub in subs:
                     await sub.unsubscribe()
-                if template is not None:
+                if template is not None and store == "sqlite":
                     copy_stores(var, template)
 
                 if http_seconds:
@@ -291,6 +351,8 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
             finally:
                 await nc.close()
                 procs.stop()
+                if isinstance(effects, PostgresEffects):
+                    effects.drop()
     except BaseException:
         result["logs"] = str(tmp)
         raise
