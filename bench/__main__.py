@@ -195,15 +195,17 @@ def main() -> None:
     for p in (50, 95, 99):
         add("e2e", f"latency p{p}, register reply -> last effect (task_opened and points_awarded)",
             percentile(e["last_latencies"], p) * 1000, "ms", digits=1)
-    for o in e.get("open_loop", []):
+    def add_open_loop(section: str, label: str, o: dict[str, Any]) -> None:
         last = o["last_latencies"]
-        p99 = percentile(last, 99) * 1000
-        add("latency", f"open loop {o['fraction']:.0%} of sustained: {o['rate']:.1f} cases/s offered "
-            f"for {window:.0f} s, {len(last)}/{o['issued']} done"
+        add(section, f"{label}open loop {o['fraction']:.0%} of sustained: {o['rate']:.1f} cases/s "
+            f"offered for {window:.0f} s, {len(last)}/{o['issued']} done"
             + ("" if o["complete"] and not o["errors"] else f", {o['errors']} errors, incomplete")
             + "; p50 / p95 / p99 register reply -> last effect (ratio: p99 / 100 ms)",
             " / ".join(f"{percentile(last, q) * 1000:,.0f}" for q in (50, 95, 99)), "ms",
-            p99 / 100)
+            percentile(last, 99) * 1000 / 100)
+
+    for o in e.get("open_loop", []):
+        add_open_loop("latency", "", o)
     if e["error_count"] or not e["completed"]:
         add("e2e", "errors / incomplete", f"{e['error_count']} / {not e['completed']}",
             "; ".join(e["errors"][:2])[:120] + (f" logs: {e.get('logs')}" if e.get("logs") else ""))
@@ -231,13 +233,7 @@ def main() -> None:
             "closed loop", " / ".join(f"{percentile(ep['last_latencies'], q) * 1000:,.0f}"
                                       for q in (50, 95, 99)), "ms")
         for o in ep.get("open_loop", []):
-            last = o["last_latencies"]
-            add("e2e-pg", f"PostgreSQL stores: open loop {o['fraction']:.0%}: {o['rate']:.1f} "
-                f"cases/s for {window:.0f} s, {len(last)}/{o['issued']} done"
-                + ("" if o["complete"] and not o["errors"] else f", {o['errors']} errors, incomplete")
-                + "; p50 / p95 / p99 (ratio: p99 / 100 ms)",
-                " / ".join(f"{percentile(last, q) * 1000:,.0f}" for q in (50, 95, 99)), "ms",
-                percentile(last, 99) * 1000 / 100)
+            add_open_loop("e2e-pg", "PostgreSQL stores: ", o)
         if ep["error_count"] or not ep["completed"]:
             add("e2e-pg", "errors / incomplete", f"{ep['error_count']} / {not ep['completed']}",
                 "; ".join(ep["errors"][:2])[:120]

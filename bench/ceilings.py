@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from bench.common import NatsServer, postgres_available, read_and_decode
+from bench.common import PG_CONNINFO, NatsServer, postgres_available, read_and_decode
 
 # About the size of one integration event on the bus (an envelope plus a few fields).
 PAYLOAD = json.dumps({
@@ -149,6 +149,5 @@ def postgres_ceilings(n_save: int) -> tuple[dict[str, Any], str | None]:
         finally:
             app.close()
     finally:
-        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                             autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(PG_CONNINFO, autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -9,7 +9,9 @@ from pathlib import Path
 from tests.harness import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["ROOT", "NatsServer", "percentile", "postgres_available", "rate", "read_and_decode"]
+# The PostgreSQL the bench uses when it answers (the machine's, trust auth, database test).
+PG_CONNINFO = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+__all__ = ["PG_CONNINFO", "ROOT", "NatsServer", "percentile", "postgres_available", "rate", "read_and_decode"]
 
 
 def postgres_available() -> str | None:
@@ -19,8 +21,7 @@ def postgres_available() -> str | None:
             pass
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                             connect_timeout=2):
+        with psycopg.connect(PG_CONNINFO, connect_timeout=2):
             return None
     except Exception as exc:  # noqa: BLE001 - any failure means "skip"
         return f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import NatsServer
+from bench.common import PG_CONNINFO, NatsServer
 from bench.system import (SERVICES, Processes, copy_stores, free_port, rmtree,
                           service_env, wait_http)
 
@@ -64,9 +64,6 @@ class Effects:
 
     def all_events(self) -> dict[str, int]:
         return {s: self.count(s) for s in SERVICES}
-
-
-PG_CONNINFO = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
 class PostgresEffects(Effects):
