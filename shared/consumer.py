@@ -11,6 +11,14 @@ For each message from an upstream service's stream:
    events together with the tracking row in ONE transaction.
 4. Acknowledge only after that commit.
 
+Messages that arrive while earlier ones are being recorded are recorded together: their
+handlers run one after another, in order, in one unit of work (a later handler sees the
+aggregates an earlier one changed), and all their events and tracking rows go into one
+transaction, so a busy consumer pays one thread hop and one commit per batch, not per
+message. Each event keeps the actor, causation and trace context of its own message. If
+anything in a batch goes wrong (a handler raises, a conflict with a replica or a command),
+nothing of it is stored and each of its messages is processed again on its own, as above.
+
 A handler that raises is retried with exponential back-off (``nak(delay)``) up to
 ``max_delivery_attempts``, then the message is parked with its error and original stream
 sequence, acknowledged, and the consumer goes on. (FastStream's default of terminating a
@@ -20,6 +28,7 @@ message whose handler raised is replaced by manual acknowledgement here.)
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -31,10 +40,18 @@ from typing import Any
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Tracking
 from faststream.nats import NatsBroker, NatsMessage
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from shared.contracts import IntegrationEvent, MalformedEvent, decode_event
-from shared.eventstore import Actor, ServiceApplication, recording_as
+from shared.eventstore import (
+    Actor,
+    ServiceApplication,
+    Trackings,
+    recording_as,
+    stamp_metadata,
+    unit_of_work,
+)
 from shared.streams import DLQ_STREAM, dlq_subject
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,10 @@ class PermanentFailure(Exception):
     """Raised by a handler when retrying the same message can never succeed."""
 
 
+class _NotTogether(Exception):
+    """A batch that cannot be recorded as one: its messages are processed one by one."""
+
+
 @dataclass
 class ConsumerStats:
     processed: int = 0
@@ -53,6 +74,18 @@ class ConsumerStats:
     ignored: int = 0
     retried: int = 0
     parked: int = 0
+    batches: int = 0  # transactions that recorded several messages at once
+    unbatched: int = 0  # batches taken apart again and processed message by message
+
+
+@dataclass
+class _Waiting:
+    """A decoded message waiting for its turn to be recorded."""
+
+    event: IntegrationEvent
+    handler: Handler
+    context: otel_context.Context  # the message's trace context (its handle span)
+    outcome: asyncio.Future[str]
 
 
 class ExactlyOnceConsumer:
@@ -67,6 +100,7 @@ class ExactlyOnceConsumer:
         backoff_seconds: float = 0.5,
         after_commit: Callable[[], None] | None = None,
         metrics: Any = None,
+        max_batch: int = 100,
     ) -> None:
         self.service = service
         self.app = app
@@ -79,9 +113,12 @@ class ExactlyOnceConsumer:
         self.after_commit = after_commit
         self.metrics = metrics
         self.stats = ConsumerStats()
-        # FastStream may hand us several fetched messages at once; processing them one at a
-        # time keeps each upstream's order and avoids conflicts on shared aggregates.
-        self._one_at_a_time = asyncio.Lock()
+        self.max_batch = max_batch
+        # FastStream hands us the messages of one fetch concurrently; they queue here in
+        # arrival order and one recorder task takes them in batches, so each upstream's order
+        # is kept and no two batches of this consumer race on the same aggregates.
+        self._waiting: list[_Waiting] = []
+        self._recorder: asyncio.Task[None] | None = None
         # Fault hook for tests: called after the commit and before the ack.
         self.fault_after_commit: Callable[[IntegrationEvent], None] | None = None
 
@@ -114,12 +151,7 @@ class ExactlyOnceConsumer:
                         "messaging.delivery_attempt": attempt},
         ):
             try:
-                async with self._one_at_a_time:
-                    started = time.perf_counter()
-                    outcome = await asyncio.to_thread(self._process, event, handler)
-                    if self.metrics:
-                        self.metrics.handler_seconds.labels(event.source_service).observe(
-                            time.perf_counter() - started)
+                outcome = await self._recorded(event, handler)
             except PermanentFailure as exc:
                 await self.park(msg, f"rejected: {exc}", attempt)
                 return
@@ -142,6 +174,112 @@ class ExactlyOnceConsumer:
         else:
             self._count(event.source_service, "duplicates")
         await msg.ack()
+
+    async def _recorded(self, event: IntegrationEvent, handler: Handler) -> str:
+        """Queue the message for the recorder task; returns "processed" or "duplicate", or
+        raises what its handler raised."""
+        outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, handler, otel_context.get_current(), outcome))
+        if self._recorder is None or self._recorder.done():
+            # A fresh context: the task must not inherit this message's trace or metadata.
+            self._recorder = asyncio.create_task(
+                self._record_waiting(), name=f"{self.service}-consumer-recorder",
+                context=contextvars.Context())
+        return await outcome
+
+    async def _record_waiting(self) -> None:
+        while self._waiting:
+            batch = self._waiting[:self.max_batch]
+            del self._waiting[:len(batch)]
+            started = time.perf_counter()
+            try:
+                outcomes = await asyncio.to_thread(self._process_batch, batch)
+            except BaseException as exc:  # cancelled, or a bug: no message is left waiting
+                for item in batch + self._waiting:
+                    if not item.outcome.done():
+                        item.outcome.set_exception(exc)
+                self._waiting.clear()
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.exception("%s: recording a batch failed", self.service)
+                return
+            if self.metrics:
+                share = (time.perf_counter() - started) / len(batch)
+                for item in batch:
+                    self.metrics.handler_seconds.labels(item.event.source_service).observe(share)
+            for item, outcome in zip(batch, outcomes):
+                if item.outcome.done():  # its handle() was cancelled
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.outcome.set_exception(outcome)
+                else:
+                    item.outcome.set_result(outcome)
+
+    def _process_batch(self, batch: list[_Waiting]) -> list[str | BaseException]:
+        if len(batch) > 1:
+            try:
+                outcomes = self._process_together(batch)
+            except Exception as exc:
+                log.debug("%s: batch of %d taken apart: %r", self.service, len(batch), exc,
+                          exc_info=True)
+                self.stats.unbatched += 1
+            else:
+                self.stats.batches += 1
+                return outcomes
+        return [self._process_alone(item) for item in batch]
+
+    def _process_alone(self, item: _Waiting) -> str | BaseException:
+        token = otel_context.attach(item.context)
+        try:
+            return self._process(item.event, item.handler)
+        except Exception as exc:
+            return exc
+        finally:
+            otel_context.detach(token)
+
+    def _process_together(self, batch: list[_Waiting]) -> list[str | BaseException]:
+        """Run every handler of the batch in one unit of work and record all their events
+        and tracking rows in one transaction; raises if that cannot be done."""
+        upstream = batch[0].event.source_service
+        done = self.app.tracked_among(
+            upstream, [item.event.source_notification_id for item in batch])
+        processing = ProcessingEvent()
+        trackings: list[Tracking] = []
+        outcomes: list[str | BaseException] = []
+        with unit_of_work() as changed:
+            for item in batch:
+                event = item.event
+                position = event.source_notification_id
+                if event.source_service != upstream:
+                    raise _NotTogether("messages from several upstream services")
+                if position in done:
+                    outcomes.append("duplicate")
+                    continue
+                token = otel_context.attach(item.context)
+                try:
+                    actor = Actor.from_dict(event.actor.model_dump())
+                    with recording_as(actor, causation_id=event.event_id):
+                        for aggregate in item.handler(event):
+                            if aggregate is None:
+                                continue
+                            new_events = aggregate.collect_events()
+                            stamp_metadata(new_events)
+                            processing.events.extend(new_events)
+                            processing.aggregates[aggregate.id] = aggregate
+                            changed[aggregate.id] = aggregate
+                finally:
+                    otel_context.detach(token)
+                if any(a.pending_events for a in changed.values()):
+                    # a handler changed an aggregate it did not return: alone, those
+                    # changes would be dropped; together they would leak into the next one
+                    raise _NotTogether("a handler changed an aggregate it did not return")
+                done.add(position)
+                trackings.append(Tracking(upstream, position))
+                outcomes.append("processed")
+        if trackings:
+            processing.tracking = Trackings(trackings)
+            self.app.record_processing(processing)
+        return outcomes
 
     def _process(self, event: IntegrationEvent, handler: Handler) -> str:
         upstream, position = event.source_service, event.source_notification_id

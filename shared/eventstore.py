@@ -9,7 +9,10 @@
   detected (shared/audit.py).
 - Tracking is multi-row (one row per processed upstream notification) so that upstream
   messages may be processed out of order and by several replicas; ``is_tracked`` asks for an
-  exact (upstream, notification id) pair.
+  exact (upstream, notification id) pair. Several upstream messages may be recorded in one
+  transaction: their tracking rows go in as one ``Trackings`` (see shared/consumer.py).
+- Inside ``unit_of_work()`` the repository answers with the aggregates changed earlier in the
+  same unit (not yet stored), so several messages can change one aggregate before one commit.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import contextvars
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
@@ -34,6 +37,8 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import get_topic
 
 from shared.audit import (
@@ -89,15 +94,83 @@ _current_metadata: contextvars.ContextVar[EventMetadata] = contextvars.ContextVa
 )
 
 
+def current_event_metadata() -> dict[str, Any]:
+    """The metadata an event recorded now carries (actor, causation, trace context)."""
+    metadata = _current_metadata.get()
+    return {
+        "actor": metadata.actor.as_dict(),
+        "causation_id": metadata.causation_id,
+        "trace": current_trace_carrier(),
+        **metadata.extra,
+    }
+
+
+def stamp_metadata(domain_events: Iterator[Any] | list[Any]) -> None:
+    """Fix the current metadata on events now, for events stored later in another context
+    (a batch of upstream messages is stored in one transaction after all of them ran)."""
+    for domain_event in domain_events:
+        if META_KEY not in vars(domain_event):
+            object.__setattr__(domain_event, META_KEY, current_event_metadata())
+
+
+class Trackings(tuple):
+    """The tracking rows of several upstream messages recorded in one transaction."""
+
+    __slots__ = ()
+
+
+class MultiTrackingRecorder:
+    """Mixed into the library's process recorders: a ``Trackings`` inserts each row."""
+
+    def _insert_tracking(self, c: Any, tracking: Any) -> None:
+        if isinstance(tracking, Trackings):
+            for one in tracking:
+                super()._insert_tracking(c, tracking=one)  # type: ignore[misc]
+        else:
+            super()._insert_tracking(c, tracking=tracking)  # type: ignore[misc]
+
+
+class MultiTrackingSQLiteProcessRecorder(MultiTrackingRecorder, SQLiteProcessRecorder):
+    pass
+
+
+class MultiTrackingPostgresProcessRecorder(MultiTrackingRecorder, PostgresProcessRecorder):
+    pass
+
+
+_unit_of_work: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar(
+    "unit_of_work", default=None
+)
+
+
 @contextmanager
-def recording_as(actor: Actor, causation_id: str | None = None) -> Iterator[EventMetadata]:
-    """Events recorded inside this block carry this actor and causation id."""
-    metadata = EventMetadata(actor=actor, causation_id=causation_id)
-    token = _current_metadata.set(metadata)
+def _bound(variable: contextvars.ContextVar[Any], value: Any) -> Iterator[Any]:
+    token = variable.set(value)
     try:
-        yield metadata
+        yield value
     finally:
-        _current_metadata.reset(token)
+        variable.reset(token)
+
+
+def unit_of_work() -> AbstractContextManager[dict[Any, Any]]:
+    """Aggregates changed in this unit but not stored yet, by id: the repository returns
+    them instead of reading the store (the caller registers them)."""
+    return _bound(_unit_of_work, {})
+
+
+class UnitOfWorkRepository(Repository):
+    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
+        if version is None:
+            pending = _unit_of_work.get()
+            if pending and aggregate_id in pending:
+                return pending[aggregate_id]
+        return super().get(aggregate_id, version=version, **kwargs)
+
+
+def recording_as(actor: Actor, causation_id: str | None = None,
+                 ) -> AbstractContextManager[EventMetadata]:
+    """Events recorded inside this block carry this actor and causation id."""
+    return _bound(_current_metadata, EventMetadata(actor=actor, causation_id=causation_id))
 
 
 class MetadataMapper(Mapper):
@@ -124,13 +197,7 @@ class MetadataMapper(Mapper):
         if class_version > 1:
             event_state["class_version"] = class_version
         if META_KEY not in event_state:
-            metadata = _current_metadata.get()
-            event_state[META_KEY] = {
-                "actor": metadata.actor.as_dict(),
-                "causation_id": metadata.causation_id,
-                "trace": current_trace_carrier(),
-                **metadata.extra,
-            }
+            event_state[META_KEY] = current_event_metadata()
         stored_state = self.transcoder.encode(event_state)
         if self.chain is not None and not isinstance(domain_event, Snapshot):
             raw = json.loads(stored_state)
@@ -169,6 +236,7 @@ def store_environment(settings: ServiceSettings) -> dict[str, str]:
             # Not POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 its insert path skips
             # the tracking row, which would break exactly-once processing (tested).
             POSTGRES_ENABLE_DB_FUNCTIONS="n",
+            PROCESS_RECORDER_TOPIC=get_topic(MultiTrackingPostgresProcessRecorder),
         )
     else:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -176,6 +244,7 @@ def store_environment(settings: ServiceSettings) -> dict[str, str]:
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             SQLITE_DBNAME=str(settings.sqlite_path),
             SQLITE_LOCK_TIMEOUT="10",
+            PROCESS_RECORDER_TOPIC=get_topic(MultiTrackingSQLiteProcessRecorder),
         )
     return env
 
@@ -275,6 +344,13 @@ class ServiceApplication(Application):
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def construct_repository(self) -> Repository:
+        # The library's repository, configured from the environment as usual, with the
+        # unit-of-work lookup in front of its ``get``.
+        repository = super().construct_repository()
+        repository.__class__ = UnitOfWorkRepository
+        return repository
+
     def construct_mapper(self) -> Mapper:
         mapper = self.factory.mapper(
             transcoder=self.construct_transcoder(), mapper_class=MetadataMapper
@@ -355,25 +431,35 @@ class ServiceApplication(Application):
     # --- tracking of upstream positions -------------------------------------------------
 
     def is_tracked(self, upstream: str, notification_id: int) -> bool:
+        return bool(self.tracked_among(upstream, [notification_id]))
+
+    def tracked_among(self, upstream: str, notification_ids: list[int]) -> set[int]:
+        """Which of these positions of ``upstream`` were already processed (one query)."""
+        if not notification_ids:
+            return set()
         recorder: Any = self.recorder
+        ids = list(notification_ids)
         if self.settings.event_store == "postgres":
             from psycopg import sql
 
             query = sql.SQL(
-                "SELECT 1 FROM {}.{} WHERE application_name = %s AND notification_id = %s"
+                "SELECT notification_id FROM {}.{} "
+                "WHERE application_name = %s AND notification_id = ANY(%s)"
             ).format(
                 sql.Identifier(recorder.datastore.schema),
                 sql.Identifier(recorder.tracking_table_name),
             )
             with recorder.datastore.transaction(commit=False) as curs:
-                curs.execute(query, (upstream, notification_id))
-                return curs.fetchone() is not None
+                curs.execute(query, (upstream, ids))
+                return {row["notification_id"] for row in curs.fetchall()}
+        marks = ",".join("?" * len(ids))
         with recorder.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT 1 FROM tracking WHERE application_name = ? AND notification_id = ?",
-                (upstream, notification_id),
+                "SELECT notification_id FROM tracking WHERE application_name = ? "
+                f"AND notification_id IN ({marks})",
+                (upstream, *ids),
             )
-            return c.fetchone() is not None
+            return {row[0] for row in c.fetchall()}
 
     def outbox_position(self) -> int:
         return self.recorder.max_tracking_id(OUTBOX_TRACKING_NAME) or 0  # type: ignore[attr-defined]

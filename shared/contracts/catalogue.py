@@ -274,6 +274,10 @@ Every event carries these fields before its own:
    whether the pair (`source_service`, `source_notification_id`) is already tracked (then it
    only acknowledges), runs the handler, and records the handler's new domain events
    **together with** the tracking row in one transaction. It acknowledges after that commit.
+   Messages that arrive while earlier ones are being recorded are recorded together: their
+   handlers run in order in one unit of work and all their events and tracking rows go into
+   one transaction (each event keeps its own message's actor, causation and trace); if any
+   of them fails, the batch is dropped and each message is processed on its own.
    A redelivery, a replay past the duplicate window, or a replica racing it is therefore
    processed once.
 3. **Failures**: a message that does not decode, or that a handler rejects as permanently
