@@ -184,6 +184,11 @@ def main() -> None:
     add("e2e", "events recorded, all 4 stores "
         + "/".join(str(e["events"][s]) for s in ("intake", "assignment", "supervision", "points")),
         events_s, "events/s", events_s / save)
+    c = e["consumers"]
+    commits = c["batches"] + c["processed"] - c["batched"]
+    add("e2e", f"upstream messages per consumer commit ({c['processed']} messages, "
+        f"{c['batched']} of them in {c['batches']} batches)",
+        c["processed"] / commits if commits else float("nan"), "msg/txn", digits=2)
     add("e2e", "bus messages published (4 per case) / awaited publish",
         rate(4 * e["registered"], e["seconds"]), "msg/s",
         rate(4 * e["registered"], e["seconds"]) / awaited)

@@ -135,6 +135,18 @@ async def wait_ready(nc: Any, timeout: float = 90.0) -> None:
         raise RuntimeError(f"services not ready within {timeout}s: {sorted(pending)}")
 
 
+async def consumer_stats(nc: Any) -> dict[str, int]:
+    """Messages processed by the consumers of the four services, and how many of them were
+    recorded in transactions of several messages (from each service's health answer)."""
+    totals = {"processed": 0, "batched": 0, "batches": 0}
+    for name in SERVICES:
+        r = await request(nc, name, "health", {}, OFFICE, timeout=5)
+        for stats in r["result"]["consumers"].values():
+            for key in totals:
+                totals[key] += stats.get(key, 0)
+    return totals
+
+
 async def one_case(nc: Any, i: int, registered_at: dict[str, float], errors: list[str]) -> None:
     """Submit (as a deputy) then register (as the office); the register reply's time is kept."""
     try:
@@ -306,6 +318,7 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                 events = effects.all_events()
                 seconds = (end or time.perf_counter()) - start
                 opened_lat, last_lat = _latencies(registered_at, arrivals)
+                result["consumers"] = await consumer_stats(nc)
                 result.update({
                     "registered": ok, "errors": errors[:5], "error_count": len(errors),
                     "completed": end is not None, "seconds": seconds,

@@ -75,6 +75,7 @@ class ConsumerStats:
     retried: int = 0
     parked: int = 0
     batches: int = 0  # transactions that recorded several messages at once
+    batched: int = 0  # messages recorded in those transactions
     unbatched: int = 0  # batches taken apart again and processed message by message
 
 
@@ -225,6 +226,7 @@ class ExactlyOnceConsumer:
                 self.stats.unbatched += 1
             else:
                 self.stats.batches += 1
+                self.stats.batched += outcomes.count("processed")
                 return outcomes
         return [self._process_alone(item) for item in batch]
 

@@ -73,6 +73,7 @@ async def test_a_backlog_is_recorded_in_batches_each_effect_once_with_its_own_ca
     await eventually(all_scored)
     assert consumer.stats.processed == BACKLOG
     assert consumer.stats.batches >= 1, vars(consumer.stats)  # not one commit per message
+    assert consumer.stats.batched >= 2 * consumer.stats.batches
     assert consumer.stats.unbatched == 0
     r = await rpc(system.nats_url, "points", "deputy_points", {"deputy_id": "deputy-1"})
     assert len(r["result"]["lines"]) == BACKLOG
