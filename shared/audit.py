@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -89,30 +90,41 @@ class ChainLinker:
     def __init__(self, previous_hash: Callable[[Any, int], str] | None = None,
                  remember: int = 20_000) -> None:
         self.previous_hash = previous_hash
-        self.batch: dict[tuple[str, int], str] = {}
+        # Commands and consumers record from several threads at once: each thread links its
+        # own recording (a shared batch would let one recording clear or commit another's).
+        self._local = threading.local()
         # hashes of committed events (immutable once stored): saves a read per save
         self.committed: dict[tuple[str, int], str] = {}
+        self._committing = threading.Lock()
         self.remember = remember
 
+    @property
+    def batch(self) -> dict[tuple[str, int], str]:
+        """The hashes of this thread's current recording."""
+        batch = getattr(self._local, "batch", None)
+        if batch is None:
+            batch = self._local.batch = {}
+        return batch
+
     def commit(self) -> None:
-        """The current recording was stored: keep its hashes for the next links."""
-        self.committed.update(self.batch)
-        while len(self.committed) > self.remember:
-            self.committed.pop(next(iter(self.committed)))
-        self.batch.clear()
+        """This thread's current recording was stored: keep its hashes for the next links."""
+        batch = self.batch
+        with self._committing:
+            self.committed.update(batch)
+            while len(self.committed) > self.remember:
+                self.committed.pop(next(iter(self.committed)), None)
+        batch.clear()
 
     def link(self, originator_id: Any, version: int, topic: str, state: dict[str, Any]) -> dict[str, str]:
         key = str(originator_id)
         if version <= 1:
             prev = GENESIS
-        elif (key, version - 1) in self.batch:
-            prev = self.batch[(key, version - 1)]
-        elif (key, version - 1) in self.committed:
-            prev = self.committed[(key, version - 1)]
-        elif self.previous_hash is not None:
-            prev = self.previous_hash(originator_id, version - 1)
         else:
-            prev = "unchained"
+            batch = self.batch
+            prev = batch.get((key, version - 1)) or self.committed.get((key, version - 1))
+            if prev is None:
+                prev = (self.previous_hash(originator_id, version - 1)
+                        if self.previous_hash is not None else "unchained")
         digest = link_hash(prev, key, version, topic, canonical_content(state))
         self.batch[(key, version)] = digest
         return {"prev": prev, "hash": digest}
