@@ -239,7 +239,7 @@ class ExactlyOnceConsumer:
         finally:
             otel_context.detach(token)
 
-    def _process_together(self, batch: list[_Waiting]) -> list[str | BaseException]:
+    def _process_together(self, batch: list[_Waiting]) -> list[str]:
         """Run every handler of the batch in one unit of work and record all their events
         and tracking rows in one transaction; raises if that cannot be done."""
         upstream = batch[0].event.source_service
@@ -247,7 +247,7 @@ class ExactlyOnceConsumer:
             upstream, [item.event.source_notification_id for item in batch])
         processing = ProcessingEvent()
         trackings: list[Tracking] = []
-        outcomes: list[str | BaseException] = []
+        outcomes: list[str] = []
         with unit_of_work() as changed:
             for item in batch:
                 event = item.event

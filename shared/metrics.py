@@ -21,7 +21,8 @@ class ServiceMetrics:
             "duty_messages_consumed", "Upstream messages handled, by outcome",
             ["upstream", "outcome"], registry=self.registry)
         self.handler_seconds = Histogram(
-            "duty_handler_seconds", "Time to process one upstream message",
+            "duty_handler_seconds",
+            "Time to process one upstream message (a batch's time shared among its messages)",
             ["upstream"], registry=self.registry)
         self.rpc_seconds = Histogram(
             "duty_request_seconds", "Time to answer one request", ["route"],
