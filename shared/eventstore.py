@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from eventsourcing.application import Application, ProcessingEvent, Repository
+from eventsourcing.application import (Application, LRUCache, ProcessingEvent, Repository,
+                                       project_aggregate)
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
@@ -159,12 +162,50 @@ def unit_of_work() -> AbstractContextManager[dict[Any, Any]]:
 
 
 class UnitOfWorkRepository(Repository):
+    """The library's repository, with two things in front of its ``get``:
+
+    - inside ``unit_of_work()``, the aggregates changed earlier in the unit (not stored yet);
+    - for the aggregate classes an application keeps (``ServiceApplication.kept_aggregates``),
+      a copy kept in memory and brought up to date with the events stored after it (by any
+      process), so a long-lived aggregate (a deputy's yearly ledger, the registration
+      sequence) is not rebuilt from its snapshot and later events for every message. The
+      caller always gets its own copy; the kept one changes only by applying stored events.
+    """
+
+    kept_types: tuple[type, ...] = ()
+    kept: LRUCache | None = None
+    _kept_locks: tuple[threading.Lock, ...] = ()
+
+    def keep(self, types: tuple[type, ...], maxsize: int) -> None:
+        self.kept_types = types
+        self.kept = LRUCache(maxsize=maxsize) if types and maxsize > 0 else None
+        self._kept_locks = tuple(threading.Lock() for _ in range(32))
+
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
         if version is None:
             pending = _unit_of_work.get()
             if pending and aggregate_id in pending:
                 return pending[aggregate_id]
+            if self.kept is not None and not kwargs:
+                return self._get_kept(aggregate_id)
         return super().get(aggregate_id, version=version, **kwargs)
+
+    def _get_kept(self, aggregate_id: Any) -> Any:
+        with self._kept_locks[hash(aggregate_id) % len(self._kept_locks)]:
+            try:
+                kept = self.kept.get(aggregate_id)
+            except KeyError:
+                aggregate = super().get(aggregate_id)
+                if isinstance(aggregate, self.kept_types):
+                    self.kept.put(aggregate_id, deepcopy(aggregate))
+                return aggregate
+            try:
+                newer = self.event_store.get(originator_id=aggregate_id, gt=kept.version)
+                kept = project_aggregate(kept, newer)
+            except BaseException:
+                self.kept.get(aggregate_id, evict=True)  # maybe half brought up to date
+                raise
+            return deepcopy(kept)
 
 
 def recording_as(actor: Actor, causation_id: str | None = None,
@@ -316,6 +357,11 @@ class DateAsISO(Transcoding):
 class ServiceApplication(Application):
     """Base of every service's application: process recorder, metadata, settings-driven store."""
 
+    # Aggregate classes read by many commands and messages, kept in memory between them
+    # (see UnitOfWorkRepository), at most this many aggregates.
+    kept_aggregates: tuple[type, ...] = ()
+    kept_aggregates_size = 1000
+
     def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         # Replicas starting together on a new schema take turns creating its tables (the
@@ -349,6 +395,7 @@ class ServiceApplication(Application):
         # unit-of-work lookup in front of its ``get``.
         repository = super().construct_repository()
         repository.__class__ = UnitOfWorkRepository
+        repository.keep(self.kept_aggregates, self.kept_aggregates_size)
         return repository
 
     def construct_mapper(self) -> Mapper:

@@ -176,6 +176,8 @@ def token_hash(token: str) -> str:
 class IntakeApplication(ServiceApplication):
     name = "intake"
     snapshotting_intervals = {RegistrationSequence: 50}
+    # Every registration reads the year's sequence: kept in memory between them.
+    kept_aggregates = (RegistrationSequence,)
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)

@@ -135,6 +135,8 @@ class PointsApplication(ServiceApplication):
     name = "points"
     # A deputy's yearly ledger grows with every line; snapshots keep loading it cheap.
     snapshotting_intervals = {DutyLedger: 50}
+    # ... and a kept copy spares even that for every message that touches it.
+    kept_aggregates = (DutyLedger,)
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
@@ -142,6 +144,8 @@ class PointsApplication(ServiceApplication):
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         # Deputies with a ledger in a year (set by the runtime to the rankings read model).
         self.known_ledgers: Callable[[int], Iterable[str]] = lambda year: ()
+        # ledger id -> (deputy, year); a few per deputy and year, never changing
+        self._ledger_owners: dict[UUID, tuple[str, int]] = {}
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
 
     # --- loading ----------------------------------------------------------------------------
@@ -151,6 +155,17 @@ class PointsApplication(ServiceApplication):
             return self.repository.get(DutyLedger.create_id(deputy_id, year))
         except AggregateNotFoundError:
             return DutyLedger(deputy_id=deputy_id, year=year)
+
+    def ledger_owner(self, ledger_id: UUID) -> tuple[str, int]:
+        """(deputy, year) of a ledger, from its first event: what the outbox needs to publish
+        any of the ledger's events, without rebuilding the ledger for each."""
+        owner = self._ledger_owners.get(ledger_id)
+        if owner is None:
+            opened = next(iter(self.events.get(ledger_id, lte=1)), None)
+            if opened is None:
+                raise AggregateNotFoundError(ledger_id)
+            owner = self._ledger_owners[ledger_id] = (opened.deputy_id, opened.year)
+        return owner
 
     def activity(self, activity_id: str) -> Activity:
         try:

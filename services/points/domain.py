@@ -54,6 +54,18 @@ class DutyLedger(Aggregate):
     def create_id(deputy_id: str, year: int) -> UUID:
         return uuid5(NAMESPACE_URL, f"duty:points:ledger:{deputy_id}:{year}")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> DutyLedger:
+        """A copy that shares nothing the ledger changes: its lists, and each line (whose live
+        state changes in place). A line's ``details`` and the facts are never changed after
+        they are recorded, so they are shared. Much cheaper than a generic deep copy, and
+        taken for every command or message that reads a kept ledger."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.lines = [dict(line) for line in self.lines]
+        clone.facts = list(self.facts)
+        clone._pending_events = list(self._pending_events)
+        return clone
+
     @event("Opened")
     def __init__(self, deputy_id: str, year: int) -> None:
         self.deputy_id = deputy_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -84,6 +85,28 @@ def test_a_ledger_totals_its_lines_and_knows_their_causes():
     assert ledger.total == 4.5
     assert ledger.has_cause("suggestion_registered", "c1")
     assert not ledger.has_cause("suggestion_registered", "c2")
+
+
+def test_a_copy_of_a_ledger_shares_nothing_a_command_changes():
+    ledger = DutyLedger(deputy_id="deputy-1", year=2026)
+    ledger.award(points=3.0, cause_kind="suggestion_registered", cause_ref="c1", case_id="c1",
+                 rule_version="2026.1", awarded_at=NOW, details={"role": "lead"})
+    ledger.record_fact("suggestion_registered", "c1", NOW.date(), {"role": "lead"})
+    ledger.collect_events()
+    copy = deepcopy(ledger)
+    copy.revoke_line(1, "entered twice", NOW + timedelta(days=1))
+    copy.award(points=1.0, cause_kind="activity", cause_ref="a1", case_id=None,
+               rule_version="2026.1", awarded_at=NOW)
+    copy.record_fact("case_closed", "c1", NOW.date(), {})
+
+    assert [l["type"] for l in copy.lines] == ["award", "revocation", "award"]
+    assert copy.lines[0]["revoked_by"] == 2 and copy.total == 1.0
+    assert len(copy.pending_events) == 3 and copy.version == ledger.version + 3
+    # the original is as it was
+    assert len(ledger.lines) == 1 and ledger.lines[0]["revoked_by"] is None
+    assert ledger.lines[0]["current_points"] == 3.0 and ledger.total == 3.0
+    assert len(ledger.facts) == 1 and not ledger.pending_events
+    assert ledger.live_award("suggestion_registered", "c1") is not None
 
 
 def test_scoring_rules_apply_from_their_effective_date():
