@@ -55,28 +55,31 @@ SERVICE = "points"
 def translate(app: PointsApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
     if isinstance(event, (DutyLedger.PointsAwarded, DutyLedger.PointsRevoked,
                           DutyLedger.Recalculated)):
-        ledger: DutyLedger = app.repository.get(event.originator_id, version=event.originator_version)
+        deputy_id, year = app.ledger_owner(event.originator_id)
         if isinstance(event, DutyLedger.PointsAwarded):
             return PointsAwardedV1(
                 **{**envelope, "case_id": event.case_id or event.cause_ref},
-                deputy_id=ledger.deputy_id,
-                year=ledger.year,
+                deputy_id=deputy_id,
+                year=year,
                 points=event.points,
                 cause_kind=event.cause_kind,
                 cause_ref=event.cause_ref,
                 rule_version=event.rule_version,
             )
         if isinstance(event, DutyLedger.PointsRevoked):
+            # the revoked line's cause is not in the event: the ledger as it was then has it
+            ledger: DutyLedger = app.repository.get(event.originator_id,
+                                                    version=event.originator_version)
             line = ledger.lines[-1]
             return PointsRevokedV1(
                 **{**envelope, "case_id": event.case_id or line["cause_ref"]},
-                deputy_id=ledger.deputy_id, year=ledger.year, points=event.points,
+                deputy_id=deputy_id, year=year, points=event.points,
                 cause_kind=event.cause_kind, cause_ref=line["cause_ref"],
                 revoked_line=event.line_no, reason=event.reason,
             )
         return PointsRecalculatedV1(
             **{**envelope, "case_id": event.recalculation_id},
-            deputy_id=ledger.deputy_id, year=ledger.year,
+            deputy_id=deputy_id, year=year,
             recalculation_id=event.recalculation_id, rule_version=event.rule_version,
             delta=round(sum(a["delta"] for a in event.adjustments), 2),
             adjusted_lines=[a["line_no"] for a in event.adjustments if a["delta"]],
