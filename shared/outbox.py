@@ -126,15 +126,24 @@ class OutboxRelay:
                 messages.append((integration_event, carrier))
         return notifications[-1].id, messages
 
+    def _advance(self, published: int | None,
+                 ) -> tuple[int | None, list[tuple[IntegrationEvent, dict[str, Any]]]]:
+        """Record the position of the batch just published (if any), then read the next: one
+        trip to a worker thread per batch."""
+        if published is not None:
+            self.app.record_outbox_position(published)
+        return self._pending_batch()
+
     async def publish_pending(self) -> int:
         """Publish everything recorded since the last position; returns how many were sent."""
         sent = 0
+        published: int | None = None
         while True:
-            last_id, messages = await asyncio.to_thread(self._pending_batch)
+            last_id, messages = await asyncio.to_thread(self._advance, published)
             if last_id is None:
                 return sent
             await asyncio.gather(*(self._publish(event, carrier) for event, carrier in messages))
-            await asyncio.to_thread(self.app.record_outbox_position, last_id)
+            published = last_id  # every publish acknowledged: recorded with the next read
             sent += len(messages)
             self.published_count += len(messages)
             if self.on_published and messages:
