@@ -894,8 +894,14 @@ class SimilarityProjection(LogProjection):
         self._subject_of_message.clear()
         self._suggestions_of_subject.clear()
 
+    # Texts wait to be shingled until a similarity question needs them (the index shingles
+    # its queue first) or this many have queued: one vectorizer call for many texts instead
+    # of one after every command.
+    SHINGLE_BATCH = 500
+
     def flush(self) -> None:
-        self.index.flush()  # shingle the page's texts in one call
+        if self.index.queued >= self.SHINGLE_BATCH:
+            self.index.flush()
         self.app.keys.forget()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:

@@ -100,6 +100,11 @@ class SimilarityIndex:
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._docs
 
+    @property
+    def queued(self) -> int:
+        """How many texts wait to be shingled (``flush``)."""
+        return len(self._queued)
+
     def clear(self) -> None:
         with self._lock:
             self._docs.clear()
