@@ -6,7 +6,8 @@ upstream case/message id with the kind of cause and the upstream event id) and t
 version it was earned under. A revocation is a new line with a negative amount and a reason;
 a recalculation under another rule version adds adjustment lines. Award lines carry their
 live state (``current_points``, ``current_rule_version``, ``revoked_by``) so that the ledger
-can answer caps and idempotency questions; that state is derived by replaying the events.
+can answer caps and idempotency questions; that state is derived by replaying the events. A
+line is never changed in place: a change of its live state replaces it with an updated copy.
 """
 
 from __future__ import annotations
@@ -55,13 +56,13 @@ class DutyLedger(Aggregate):
         return uuid5(NAMESPACE_URL, f"duty:points:ledger:{deputy_id}:{year}")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DutyLedger:
-        """A copy that shares nothing the ledger changes: its lists, and each line (whose live
-        state changes in place). A line's ``details`` and the facts are never changed after
-        they are recorded, so they are shared. Much cheaper than a generic deep copy, and
-        taken for every command or message that reads a kept ledger."""
+        """A copy that shares nothing the ledger changes: its lists. Lines and facts are never
+        changed in place (a line's live state changes by replacing the line with an updated
+        copy), so they are shared. Much cheaper than a generic deep copy, and taken for every
+        command or message that reads a kept ledger."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        clone.lines = [dict(line) for line in self.lines]
+        clone.lines = list(self.lines)
         clone.facts = list(self.facts)
         clone._pending_events = list(self._pending_events)
         return clone
@@ -130,10 +131,9 @@ class DutyLedger(Aggregate):
                  reason: str, revoked_at: datetime, event_id: str | None) -> None:
         # cause_kind and case_id repeat the original line's, so readers of the event alone
         # (read models, the outbox) need not replay the ledger.
-        original = self.lines[line_no - 1]
         new_no = len(self.lines) + 1
-        original["revoked_by"] = new_no
-        original["current_points"] = 0.0
+        original = self.lines[line_no - 1] = {**self.lines[line_no - 1], "revoked_by": new_no,
+                                              "current_points": 0.0}
         self.lines.append({
             "line_no": new_no,
             "type": "revocation",
@@ -158,11 +158,12 @@ class DutyLedger(Aggregate):
         """Apply a recalculation's result: one adjustment line per priced line whose points
         change; every priced line now counts under ``rule_version``."""
         for adj in adjustments:
-            original = self.lines[adj["line_no"] - 1]
-            original["current_rule_version"] = rule_version
+            original = {**self.lines[adj["line_no"] - 1], "current_rule_version": rule_version}
+            if adj["delta"]:
+                original["current_points"] = adj["new"]
+            self.lines[adj["line_no"] - 1] = original
             if adj["delta"] == 0:
                 continue
-            original["current_points"] = adj["new"]
             self.lines.append({
                 "line_no": len(self.lines) + 1,
                 "type": "adjustment",

@@ -99,8 +99,17 @@ def test_a_copy_of_a_ledger_shares_nothing_a_command_changes():
                rule_version="2026.1", awarded_at=NOW)
     copy.record_fact("case_closed", "c1", NOW.date(), {})
 
+    later = deepcopy(copy)
+    later.recalculated(recalculation_id="r1", rule_version="2026.2", reason="new rules",
+                       adjustments=[{"line_no": 3, "delta": 0.5, "new": 1.5}],
+                       recalculated_at=NOW)
+    assert later.lines[2]["current_points"] == 1.5 and later.lines[3]["type"] == "adjustment"
+    assert later.lines[2]["current_rule_version"] == "2026.2"
+
     assert [l["type"] for l in copy.lines] == ["award", "revocation", "award"]
     assert copy.lines[0]["revoked_by"] == 2 and copy.total == 1.0
+    assert copy.lines[2]["current_points"] == 1.0
+    assert copy.lines[2]["current_rule_version"] == "2026.1"
     assert len(copy.pending_events) == 3 and copy.version == ledger.version + 3
     # the original is as it was
     assert len(ledger.lines) == 1 and ledger.lines[0]["revoked_by"] is None
