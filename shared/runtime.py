@@ -20,8 +20,10 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.aio.msg import Msg
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.consumer import ExactlyOnceConsumer, Handler
@@ -38,7 +40,7 @@ from shared.streams import (
     durable_name,
     stream_ref,
 )
-from shared.telemetry import build_tracer_provider
+from shared.telemetry import attached_trace_context, build_tracer_provider
 
 log = logging.getLogger(__name__)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # tells replicas apart in health answers
@@ -138,6 +140,8 @@ class ServiceRuntime:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._rpc_subscriptions: list[Any] = []
+        self._rpc_tasks: set[asyncio.Task[None]] = set()
         self.case_scope: CaseScope | None = None
         self.query("health")(self._health)
         self.query("rebuild_read_models")(self._rebuild_read_models)
@@ -245,11 +249,6 @@ class ServiceRuntime:
                     self.broker.config.connection_state.stream,
                     replicas=self.settings.stream_replicas,
                 )
-        for route in self.routes.values():
-            self.broker.subscriber(
-                rpc_subject(self.service, route.name), queue=f"{self.service}-rpc",
-                decoder=_the_message,
-            )(self._rpc_handler(route))
         for producer, consumer in self.consumers.items():
             self.broker.subscriber(
                 f"duty.{producer}.>",
@@ -266,6 +265,7 @@ class ServiceRuntime:
             await asyncio.to_thread(freeze_read_models)
         self._loop = asyncio.get_running_loop()
         await self.broker.start()
+        await self._serve_requests()
         self.relay.start()
         self.relay.wake()
         self._stopping.clear()
@@ -283,6 +283,9 @@ class ServiceRuntime:
         self._stopping.set()
         for task in self._periodic_tasks:
             await task  # a job that is running finishes before the store closes
+        for subscription in self._rpc_subscriptions:
+            await subscription.unsubscribe()
+        self._rpc_subscriptions = []
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         try:
@@ -300,14 +303,20 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def _handling(self):
-        self._in_flight += 1
-        self._idle.clear()
+        self._begin()
         try:
             yield
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._end()
+
+    def _begin(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
 
     def catch_up(self) -> None:
         catch_up_all(self.projections)
@@ -322,14 +331,46 @@ class ServiceRuntime:
         on_upstream_event.__name__ = f"{self.service}_consumes_{id(consumer)}"
         return on_upstream_event
 
-    def _rpc_handler(self, route: Route):
-        async def on_request(msg: NatsMessage) -> dict[str, Any]:
-            async with self._handling():
-                with self.metrics.rpc_seconds.labels(route.name).time():
-                    return await self.serve(route, msg.body)
+    async def _serve_requests(self) -> None:
+        """Answer request/reply routes on the broker's NATS connection (nats-py; one queue
+        group per service, so replicas share the requests), up to ``rpc_concurrency`` requests
+        at a time: a request waits in its subscription while that many are in progress.
 
-        on_request.__name__ = f"{self.service}_{route.name}"
+        Served by nats-py rather than by FastStream subscribers: a core-NATS FastStream
+        subscriber handles one message at a time per subject, and its per-message machinery
+        (context scopes, middlewares, a reply publisher with a span of its own) was a third of
+        intake's CPU in the profile of 2026-11-24 (docs/benchmarks.md). The trace continues
+        from the request's W3C headers in the route's span (``<service>.<route>``)."""
+        connection = self.broker.config.connection_state.connection
+        self._rpc_slots = asyncio.Semaphore(self.settings.rpc_concurrency)
+        self._rpc_subscriptions = [
+            await connection.subscribe(rpc_subject(self.service, route.name),
+                                       queue=f"{self.service}-rpc", cb=self._on_request(route))
+            for route in self.routes.values()
+        ]
+
+    def _on_request(self, route: Route):
+        async def on_request(msg: Msg) -> None:
+            await self._rpc_slots.acquire()
+            self._begin()  # counted in flight before the task runs: stop() waits for it
+            task = asyncio.create_task(self._answer(route, msg), name=f"{self.service}-{route.name}")
+            self._rpc_tasks.add(task)
+            task.add_done_callback(self._rpc_tasks.discard)
+
         return on_request
+
+    async def _answer(self, route: Route, msg: Msg) -> None:
+        try:
+            with attached_trace_context(msg.headers):
+                with self.metrics.rpc_seconds.labels(route.name).time():
+                    reply = await self.serve(route, msg.data)
+            if msg.reply:
+                await msg.respond(to_json(reply))
+        except Exception:  # an answer that cannot be sent: the caller times out
+            log.exception("%s: could not answer %s", self.service, route.name)
+        finally:
+            self._rpc_slots.release()
+            self._end()
 
     async def serve(self, route: Route, body: bytes) -> dict[str, Any]:
         try:

@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     clock_file: Path | None = None
     relay_batch_size: int = 500
     consumer_batch_size: int = 50
+    # Requests (commands and queries) one process answers at a time; more wait in NATS.
+    rpc_concurrency: int = 16
 
     @property
     def sqlite_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -187,6 +188,7 @@ class IntakeApplication(ServiceApplication):
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         self.stations = {s["id"]: s for s in load_config(settings, "stations")}
         self.units = {u["id"]: u for u in load_config(settings, "units")}
+        self._registering = threading.Lock()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
         self.keys = KeyStore(settings)
         self.message_index = MessageIndex(self)
@@ -239,25 +241,29 @@ class IntakeApplication(ServiceApplication):
             raise Invalid.field(["body", "category"], f"unknown category {cmd.category!r}")
         now = self.clock.now()
         year = now.astimezone(CHINA_TZ).year
-        for _ in range(50):  # optimistic concurrency on the yearly sequence
-            suggestion = self._suggestion(cmd.suggestion_id)
-            suggestion.ensure_reviewable()
-            try:
-                sequence = self.repository.get(RegistrationSequence.create_id(year))
-            except AggregateNotFoundError:
-                sequence = RegistrationSequence(year=year)
-            sequence.allocate(suggestion_id=str(suggestion.id))
-            suggestion.register(
-                number=sequence.last_number,
-                category=cmd.category or suggestion.category,
-                urgency=cmd.urgency,
-                registered_at=now,
-            )
-            try:
-                self.save(sequence, suggestion)
-            except IntegrityError:
-                continue
-            return {"id": str(suggestion.id), "number": suggestion.number, "status": suggestion.status}
+        # One registration at a time in this process (they all take the next number of one
+        # sequence); replicas compete through optimistic concurrency on the sequence.
+        with self._registering:
+            for _ in range(50):
+                suggestion = self._suggestion(cmd.suggestion_id)
+                suggestion.ensure_reviewable()
+                try:
+                    sequence = self.repository.get(RegistrationSequence.create_id(year))
+                except AggregateNotFoundError:
+                    sequence = RegistrationSequence(year=year)
+                sequence.allocate(suggestion_id=str(suggestion.id))
+                suggestion.register(
+                    number=sequence.last_number,
+                    category=cmd.category or suggestion.category,
+                    urgency=cmd.urgency,
+                    registered_at=now,
+                )
+                try:
+                    self.save(sequence, suggestion)
+                except IntegrityError:
+                    continue
+                return {"id": str(suggestion.id), "number": suggestion.number,
+                        "status": suggestion.status}
         raise Conflict("too many concurrent registrations; try again")
 
     def decline_suggestion(self, cmd: DeclineSuggestion, actor: Actor) -> dict[str, Any]:

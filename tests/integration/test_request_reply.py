@@ -1,0 +1,129 @@
+"""A service answers request/reply routes over a real nats-server: several requests at once
+(up to ``rpc_concurrency``, the rest wait in NATS), each in the trace of its request's
+headers, and a graceful stop answers the requests in progress before it closes the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import nats
+from opentelemetry import propagate
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from shared.eventstore import ServiceApplication
+from shared.runtime import ServiceRuntime
+from tests.harness import eventually, service_settings
+
+
+class Nothing(ServiceApplication):
+    name = "waiter"
+
+
+class Gate:
+    """A query that waits until the test opens the gate, counting how many wait at once."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def running_at_least(self, n: int):
+        async def check() -> bool:
+            return self.running >= n
+        return check
+
+    def wait(self, payload: dict, actor) -> dict:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            assert self.open.wait(10), "the test never opened the gate"
+            return {"seen": payload.get("n")}
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def start_runtime(nats_url: str, store: dict, gate: Gate, exporter: InMemorySpanExporter,
+                        concurrency: int) -> ServiceRuntime:
+    settings = service_settings(nats_url, store, rpc_concurrency=concurrency).model_copy(
+        update={"service_name": "waiter"})
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    runtime = ServiceRuntime(settings, Nothing(settings), lambda app, event, envelope: None,
+                             tracer_provider=provider)
+    runtime.query("wait")(gate.wait)
+    await runtime.start()
+    return runtime
+
+
+async def ask(nc, n: int, headers: dict | None = None) -> dict:
+    msg = await nc.request("duty.rpc.waiter.wait",
+                           json.dumps({"actor": {"username": "t", "role": "office"},
+                                       "payload": {"n": n}}).encode(),
+                           timeout=15, headers=headers)
+    return json.loads(msg.data)
+
+
+async def test_requests_are_answered_several_at_once_up_to_the_limit(fresh_nats, sqlite_store):
+    gate, exporter = Gate(), InMemorySpanExporter()
+    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=3)
+    nc = await nats.connect(fresh_nats.url)
+    try:
+        asked = [asyncio.create_task(ask(nc, n)) for n in range(5)]
+        await eventually(gate.running_at_least(3))
+        await asyncio.sleep(0.3)
+        assert gate.running == 3  # the other two wait in NATS
+        gate.open.set()
+        replies = await asyncio.gather(*asked)
+        assert sorted(r["result"]["seen"] for r in replies) == [0, 1, 2, 3, 4]
+        assert all(r["ok"] for r in replies) and gate.most == 3
+    finally:
+        gate.open.set()
+        await nc.close()
+        await runtime.stop()
+
+
+async def test_a_request_continues_the_trace_of_its_headers(fresh_nats, sqlite_store):
+    gate, exporter = Gate(), InMemorySpanExporter()
+    gate.open.set()
+    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=2)
+    nc = await nats.connect(fresh_nats.url)
+    caller = TracerProvider().get_tracer("caller")
+    try:
+        with caller.start_as_current_span("caller") as span:
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            reply = await ask(nc, 7, headers)
+        assert reply["result"] == {"seen": 7}
+        served = [s for s in exporter.get_finished_spans() if s.name == "waiter.wait"]
+        assert len(served) == 1
+        assert served[0].context.trace_id == span.get_span_context().trace_id
+        assert served[0].parent.span_id == span.get_span_context().span_id
+    finally:
+        await nc.close()
+        await runtime.stop()
+
+
+async def test_a_graceful_stop_answers_the_requests_in_progress(fresh_nats, sqlite_store):
+    gate, exporter = Gate(), InMemorySpanExporter()
+    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=4)
+    nc = await nats.connect(fresh_nats.url)
+    try:
+        asked = [asyncio.create_task(ask(nc, n)) for n in range(2)]
+        await eventually(gate.running_at_least(2))
+        stopping = asyncio.create_task(runtime.stop())
+        await asyncio.sleep(0.3)
+        assert not stopping.done()  # waits for the two in progress
+        gate.open.set()
+        await stopping
+        assert sorted(r["result"]["seen"] for r in await asyncio.gather(*asked)) == [0, 1]
+    finally:
+        gate.open.set()
+        await nc.close()
+
