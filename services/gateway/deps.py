@@ -67,7 +67,7 @@ def problem(status_code: int, title: str, detail: str, errors: list | None = Non
     )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: see gateway/auth.py
     return request.app.state.services
 
 
@@ -88,7 +88,7 @@ def body_example(example: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]})
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     authenticator: Annotated[Authenticator, Depends(get_authenticator)],
 ) -> Principal | None:
