@@ -2,7 +2,9 @@
 
 For each message from an upstream service's stream:
 
-1. A subject this service has no handler for is acknowledged and ignored. A message on a
+1. A subject this service has no handler for is acknowledged and ignored (the durable
+   consumer is declared with the handled subjects only, so the server sends none; this
+   covers a consumer another version of the service declared). A message on a
    handled subject that does not decode is parked at once on
    ``duty.dlq.<service>`` with the reason: retrying cannot fix it.
 2. If the (upstream service, notification id) pair is already tracked, it was processed

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.nats import NatsBroker, NatsMessage, PullSub
+from faststream.nats import ConsumerConfig, NatsBroker, NatsMessage, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry.sdk.trace import TracerProvider
@@ -36,6 +36,7 @@ from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
 from shared.settings import ServiceSettings
 from shared.streams import (
     consumer_config,
+    declare_consumer,
     declare_streams,
     durable_name,
     stream_ref,
@@ -245,18 +246,17 @@ class ServiceRuntime:
             reraise=True,
         ):
             with attempt:
-                await declare_streams(
-                    self.broker.config.connection_state.stream,
-                    replicas=self.settings.stream_replicas,
-                )
+                js = self.broker.config.connection_state.stream
+                await declare_streams(js, replicas=self.settings.stream_replicas)
+                for producer, consumer in self.consumers.items():
+                    await declare_consumer(js, producer, self._consumer_config(producer, consumer))
         for producer, consumer in self.consumers.items():
             self.broker.subscriber(
                 f"duty.{producer}.>",
                 stream=stream_ref(producer),
                 durable=durable_name(self.service, producer),
                 pull_sub=PullSub(batch_size=self.settings.consumer_batch_size, timeout=1.0),
-                config=consumer_config(self.settings.max_delivery_attempts,
-                                       self.settings.ack_wait_seconds),
+                config=self._consumer_config(producer, consumer),
                 ack_policy=AckPolicy.MANUAL,
                 decoder=_the_message,
             )(self._consumer_handler(consumer))
@@ -275,6 +275,12 @@ class ServiceRuntime:
         ]
         self.ready = True
         log.info("%s ready (store: %s)", self.service, self.settings.event_store)
+
+    def _consumer_config(self, producer: str, consumer: ExactlyOnceConsumer) -> ConsumerConfig:
+        # Only the subjects this service handles are delivered to it.
+        return consumer_config(self.settings.max_delivery_attempts, self.settings.ack_wait_seconds,
+                               subjects=consumer.subjects,
+                               durable=durable_name(self.service, producer))
 
     async def stop(self, drain_seconds: float = 10.0) -> None:
         """Graceful stop: take no new messages, let in-flight ones finish (and be acked or

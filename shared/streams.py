@@ -9,6 +9,7 @@ the server) are in infra/ and set through ``STREAM_REPLICAS``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, DeliverPolicy, StorageType, StreamConfig
@@ -76,13 +77,26 @@ def durable_name(consumer_service: str, producer: str) -> str:
     return f"{consumer_service}--{producer}"
 
 
-def consumer_config(max_delivery_attempts: int, ack_wait_seconds: float = 30.0) -> ConsumerConfig:
+def consumer_config(max_delivery_attempts: int, ack_wait_seconds: float = 30.0,
+                    subjects: Iterable[str] = (), durable: str | None = None) -> ConsumerConfig:
+    """A service's durable pull consumer of one producer's stream. ``subjects``: the event
+    subjects it handles (the server delivers no others; none given: every subject)."""
     # The handler parks a message itself after `max_delivery_attempts`; the server bound is a
     # safety net (two more deliveries) for a process that dies while handling it.
     return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         max_deliver=max_delivery_attempts + 2,
         ack_wait=ack_wait_seconds,
         max_ack_pending=1000,
+        filter_subjects=sorted(subjects) or None,
     )
+
+
+async def declare_consumer(js: JetStreamContext, producer: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer, or bring an existing one to ``config`` (its subjects and
+    limits; the server keeps its position). nats-py's subscribe would use an existing one as
+    it is, so a service that handles a new event, or a changed limit, would not take effect."""
+    await js.add_consumer(stream_name(producer), config=config)
