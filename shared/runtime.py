@@ -354,6 +354,7 @@ class ServiceRuntime:
                                        queue=f"{self.service}-rpc", cb=self._on_request(route))
             for route in self.routes.values()
         ]
+        await connection.flush()  # the server has every subscription before we say ready
 
     def _on_request(self, route: Route):
         async def on_request(msg: Msg) -> None:

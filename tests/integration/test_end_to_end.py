@@ -158,6 +158,7 @@ async def test_a_service_that_does_not_answer_in_time_gives_504(api, system):
 
     nc = await nats.connect(system.nats_url)
     await nc.subscribe("duty.rpc.points.deputy_points", cb=swallow)
+    await nc.flush()  # the server has the subscription before the gateway asks
     try:
         r = await api.get("office", "/api/v1/deputies/deputy-1/points")
     finally:
