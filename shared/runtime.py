@@ -371,13 +371,24 @@ class ServiceRuntime:
             with attached_trace_context(msg.headers):
                 with self.metrics.rpc_seconds.labels(route.name).time():
                     reply = await self.serve(route, msg.data)
-            if msg.reply:
-                await msg.respond(to_json(reply))
+            if not msg.reply:
+                return
+            try:
+                data = to_json(reply)
+            except Exception:  # a result that is not JSON: a bug, answered as one
+                log.exception("%s.%s answered with something that is not JSON",
+                              self.service, route.name)
+                data = to_json(self._internal_error(route))
+            await msg.respond(data)
         except Exception:  # an answer that cannot be sent: the caller times out
             log.exception("%s: could not answer %s", self.service, route.name)
         finally:
             self._rpc_slots.release()
             self._end()
+
+    def _internal_error(self, route: Route) -> dict[str, Any]:
+        return {"ok": False, "status": 500, "title": "Internal error",
+                "detail": f"{self.service} could not complete {route.name}", "errors": []}
 
     async def serve(self, route: Route, body: bytes) -> dict[str, Any]:
         try:
@@ -412,8 +423,7 @@ class ServiceRuntime:
             except Exception as exc:
                 log.exception("%s.%s failed", self.service, route.name)
                 span.record_exception(exc)
-                return {"ok": False, "status": 500, "title": "Internal error",
-                        "detail": f"{self.service} could not complete {route.name}", "errors": []}
+                return self._internal_error(route)
         if route.mutates:
             self.relay.wake()
         return ok(result)

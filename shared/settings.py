@@ -49,7 +49,7 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     consumer_batch_size: int = 50
     # Requests (commands and queries) one process answers at a time; more wait in NATS.
-    rpc_concurrency: int = 16
+    rpc_concurrency: int = Field(16, ge=1)
 
     @property
     def sqlite_path(self) -> Path:

@@ -1,18 +1,22 @@
 """A service answers request/reply routes over a real nats-server: several requests at once
 (up to ``rpc_concurrency``, the rest wait in NATS), each in the trace of its request's
-headers, and a graceful stop answers the requests in progress before it closes the store."""
+headers; a result that cannot be sent as JSON is answered as an internal error; and a
+graceful stop answers the requests in progress before it closes the store."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+from contextlib import asynccontextmanager
 
 import nats
+import pytest
 from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import ValidationError
 
 from shared.eventstore import ServiceApplication
 from shared.runtime import ServiceRuntime
@@ -49,8 +53,11 @@ class Gate:
                 self.running -= 1
 
 
-async def start_runtime(nats_url: str, store: dict, gate: Gate, exporter: InMemorySpanExporter,
-                        concurrency: int) -> ServiceRuntime:
+@asynccontextmanager
+async def serving(nats_url: str, store: dict, concurrency: int):
+    """A runtime answering the ``wait`` query (and ``opaque``, whose result is not JSON), and
+    a client connection; the runtime is stopped afterwards unless the test stopped it."""
+    gate, exporter = Gate(), InMemorySpanExporter()
     settings = service_settings(nats_url, store, rpc_concurrency=concurrency).model_copy(
         update={"service_name": "waiter"})
     provider = TracerProvider()
@@ -58,8 +65,16 @@ async def start_runtime(nats_url: str, store: dict, gate: Gate, exporter: InMemo
     runtime = ServiceRuntime(settings, Nothing(settings), lambda app, event, envelope: None,
                              tracer_provider=provider)
     runtime.query("wait")(gate.wait)
+    runtime.query("opaque")(lambda payload, actor: object())
     await runtime.start()
-    return runtime
+    nc = await nats.connect(nats_url)
+    try:
+        yield gate, exporter, runtime, nc
+    finally:
+        gate.open.set()
+        await nc.close()
+        if runtime.ready:
+            await runtime.stop()
 
 
 async def ask(nc, n: int, headers: dict | None = None) -> dict:
@@ -71,10 +86,7 @@ async def ask(nc, n: int, headers: dict | None = None) -> dict:
 
 
 async def test_requests_are_answered_several_at_once_up_to_the_limit(fresh_nats, sqlite_store):
-    gate, exporter = Gate(), InMemorySpanExporter()
-    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=3)
-    nc = await nats.connect(fresh_nats.url)
-    try:
+    async with serving(fresh_nats.url, sqlite_store, concurrency=3) as (gate, _, _, nc):
         asked = [asyncio.create_task(ask(nc, n)) for n in range(5)]
         await eventually(gate.running_at_least(3))
         await asyncio.sleep(0.3)
@@ -83,19 +95,12 @@ async def test_requests_are_answered_several_at_once_up_to_the_limit(fresh_nats,
         replies = await asyncio.gather(*asked)
         assert sorted(r["result"]["seen"] for r in replies) == [0, 1, 2, 3, 4]
         assert all(r["ok"] for r in replies) and gate.most == 3
-    finally:
-        gate.open.set()
-        await nc.close()
-        await runtime.stop()
 
 
 async def test_a_request_continues_the_trace_of_its_headers(fresh_nats, sqlite_store):
-    gate, exporter = Gate(), InMemorySpanExporter()
-    gate.open.set()
-    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=2)
-    nc = await nats.connect(fresh_nats.url)
     caller = TracerProvider().get_tracer("caller")
-    try:
+    async with serving(fresh_nats.url, sqlite_store, concurrency=2) as (gate, exporter, _, nc):
+        gate.open.set()
         with caller.start_as_current_span("caller") as span:
             headers: dict[str, str] = {}
             propagate.inject(headers)
@@ -105,16 +110,10 @@ async def test_a_request_continues_the_trace_of_its_headers(fresh_nats, sqlite_s
         assert len(served) == 1
         assert served[0].context.trace_id == span.get_span_context().trace_id
         assert served[0].parent.span_id == span.get_span_context().span_id
-    finally:
-        await nc.close()
-        await runtime.stop()
 
 
 async def test_a_graceful_stop_answers_the_requests_in_progress(fresh_nats, sqlite_store):
-    gate, exporter = Gate(), InMemorySpanExporter()
-    runtime = await start_runtime(fresh_nats.url, sqlite_store, gate, exporter, concurrency=4)
-    nc = await nats.connect(fresh_nats.url)
-    try:
+    async with serving(fresh_nats.url, sqlite_store, concurrency=4) as (gate, _, runtime, nc):
         asked = [asyncio.create_task(ask(nc, n)) for n in range(2)]
         await eventually(gate.running_at_least(2))
         stopping = asyncio.create_task(runtime.stop())
@@ -123,7 +122,22 @@ async def test_a_graceful_stop_answers_the_requests_in_progress(fresh_nats, sqli
         gate.open.set()
         await stopping
         assert sorted(r["result"]["seen"] for r in await asyncio.gather(*asked)) == [0, 1]
-    finally:
-        gate.open.set()
-        await nc.close()
+
+
+async def test_a_result_that_is_not_json_is_answered_as_an_internal_error(fresh_nats,
+                                                                          sqlite_store):
+    async with serving(fresh_nats.url, sqlite_store, concurrency=2) as (gate, _, _, nc):
+        msg = await nc.request("duty.rpc.waiter.opaque",
+                               json.dumps({"actor": {"username": "t", "role": "office"},
+                                           "payload": {}}).encode(), timeout=5)
+        reply = json.loads(msg.data)
+        assert reply["ok"] is False and reply["status"] == 500
+        assert reply["detail"] == "waiter could not complete opaque"
+        gate.open.set()  # and the service goes on answering
+        assert (await ask(nc, 1))["result"] == {"seen": 1}
+
+
+def test_the_number_of_requests_at_once_must_be_positive(sqlite_store):
+    with pytest.raises(ValidationError, match="rpc_concurrency"):
+        service_settings("nats://127.0.0.1:1", sqlite_store, rpc_concurrency=0)
 
