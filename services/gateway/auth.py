@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import BaseModel
+from eventsourcing.application import LRUCache
+from pydantic import BaseModel, ConfigDict
 
 from services.gateway.passwords import verify_password
 
@@ -22,6 +24,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
 
 
 class Principal(BaseModel):
+    model_config = ConfigDict(frozen=True)  # a remembered token's principal is shared
+
     username: str
     role: str
     unit_id: str | None = None
@@ -32,13 +36,24 @@ class Principal(BaseModel):
 
 
 class Authenticator:
+    """Issues and checks bearer tokens.
+
+    A token that passed every check is remembered (LRU, ``verified_tokens`` of them) with its
+    expiry, so that a client's next requests with the same token cost a dictionary lookup and
+    a clock reading instead of a signature check (a tenth of the gateway's CPU per request in
+    the profile of 2026-11-24). The expiry is checked on every use, so a remembered token stops
+    working when it expires, as a checked one would. Refused tokens are not remembered.
+    """
+
     def __init__(self, users: list[dict[str, Any]], secret: str, issuer: str, audience: str,
-                 ttl: timedelta) -> None:
+                 ttl: timedelta, verified_tokens: int = 4096) -> None:
         self.users = {u["username"]: u for u in users}
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
+        self._verified: LRUCache[str, tuple[Principal, float]] | None = (
+            LRUCache(maxsize=verified_tokens) if verified_tokens > 0 else None)
 
     def authenticate(self, username: str, password: str) -> Principal | None:
         user = self.users.get(username)
@@ -64,6 +79,23 @@ class Authenticator:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> Principal:
+        if self._verified is not None:
+            try:
+                principal, expires = self._verified.get(token)
+            except KeyError:
+                pass
+            else:
+                if time.time() < expires:
+                    return principal
+                self._verified.get(token, evict=True)
+        principal, expires = self._check(token)
+        if self._verified is not None and expires is not None:
+            self._verified.put(token, (principal, expires))
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float | None]:
+        """The token's principal and expiry (epoch seconds; None when it must not be
+        remembered), or 401."""
         try:
             claims = jwt.decode(
                 token, self.secret, algorithms=[ALGORITHM], audience=self.audience,
@@ -84,8 +116,10 @@ class Authenticator:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"invalid token: a {claims['role']} token must name its "
                                 f"{claims['role']}", headers={"WWW-Authenticate": "Bearer"})
-        return Principal(username=claims["sub"], role=claims["role"],
-                         unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
+        principal = Principal(username=claims["sub"], role=claims["role"],
+                              unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
+        # a token valid only from some time on ("nbf") is checked in full every time
+        return principal, None if "nbf" in claims else float(claims["exp"])
 
 
 # The dependencies below are ``async def`` although they never wait: FastAPI runs a plain

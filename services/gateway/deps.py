@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Any
 
 import nats.errors
+from opentelemetry import propagate, trace
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
@@ -29,29 +30,61 @@ class ServiceFailure(Exception):
 
 
 class Services:
-    """Request/reply client for the services behind the gateway."""
+    """Request/reply client for the services behind the gateway, on the NATS connection of
+    the gateway's FastStream broker (nats-py's ``request``: one shared reply inbox).
 
-    def __init__(self, broker: NatsBroker, timeout: float) -> None:
+    Each call is a CLIENT span (``<subject> request``) whose W3C trace context goes in the
+    request's headers, where the service's route span continues it. nats-py directly rather
+    than ``broker.request``: FastStream's request made a publish span, a consume span for the
+    reply and its context scopes, a quarter of the gateway's CPU per command in the profile of
+    2026-11-24 (docs/benchmarks.md).
+
+    "No responders" right after a service (re)subscribed can be a moment early (nats-server
+    2.15 answered it to 1 in 30 first requests after a flushed subscription; see
+    ``no_responders_retry_seconds``): such a request is sent once more after that pause
+    before the caller gets 503.
+    """
+
+    def __init__(self, broker: NatsBroker, timeout: float, tracer: trace.Tracer | None = None,
+                 no_responders_retry_seconds: float = 0.05) -> None:
         self.broker = broker
         self.timeout = timeout
+        self.tracer = tracer or trace.get_tracer(__name__)
+        self.no_responders_retry_seconds = no_responders_retry_seconds
 
     async def call(self, service: str, command: str, payload: dict[str, Any] | None = None,
                    principal: Principal | None = None, timeout: float | None = None) -> Any:
         body = {"actor": principal.actor() if principal else {"username": "anonymous",
                                                               "role": "anonymous"},
                 "payload": payload or {}}
-        try:
-            response = await self.broker.request(
-                json.dumps(body).encode(), rpc_subject(service, command),
-                timeout=timeout or self.timeout,
-            )
-        except nats.errors.NoRespondersError:
-            raise ServiceUnavailable(503, f"the {service} service is not running") from None
-        except (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError):
-            raise ServiceUnavailable(
-                504, f"the {service} service did not answer within {timeout or self.timeout:g}s"
-            ) from None
-        reply = json.loads(response.body)
+        subject = rpc_subject(service, command)
+        timeout = timeout or self.timeout
+        connection = self.broker.config.connection_state.connection
+        with self.tracer.start_as_current_span(
+            f"{subject} request", kind=trace.SpanKind.CLIENT,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                        "messaging.operation.type": "send"},
+        ) as span:
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            data = json.dumps(body).encode()
+            try:
+                try:
+                    response = await connection.request(subject, data, timeout=timeout,
+                                                        headers=headers)
+                except nats.errors.NoRespondersError:
+                    await asyncio.sleep(self.no_responders_retry_seconds)
+                    response = await connection.request(subject, data, timeout=timeout,
+                                                        headers=headers)
+            except nats.errors.NoRespondersError:
+                span.set_status(trace.StatusCode.ERROR, "no responders")
+                raise ServiceUnavailable(503, f"the {service} service is not running") from None
+            except (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError):
+                span.set_status(trace.StatusCode.ERROR, "timeout")
+                raise ServiceUnavailable(
+                    504, f"the {service} service did not answer within {timeout:g}s"
+                ) from None
+        reply = json.loads(response.data)
         if not reply.get("ok"):
             raise ServiceFailure(reply)
         return reply["result"]
