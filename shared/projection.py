@@ -112,12 +112,21 @@ class LogProjection:
                     self.position = notification.id
                     applied += 1
                 self.flush()
+                if len(notifications) < self.batch_size:  # a short page: the log's end
+                    return applied
 
 
-def catch_up_all(projections: list[LogProjection]) -> int:
+def catch_up_all(projections: list[LogProjection], covering: int | None = None) -> int:
     """Bring several projections of one log up to date reading and decoding each new
-    notification once (not once per projection); returns how many notifications were read."""
+    notification once (not once per projection); returns how many notifications were read.
+
+    ``covering``: nothing to do when every projection has already applied this notification
+    id (a command's last event, applied by a catch-up that another command's thread ran since
+    it was recorded; with group commit several commands' events arrive at once), so the
+    store is not asked."""
     if not projections:
+        return 0
+    if covering is not None and all(p.position >= covering for p in projections):
         return 0
     if len(projections) == 1:
         return projections[0].catch_up()
@@ -150,6 +159,8 @@ def catch_up_all(projections: list[LogProjection]) -> int:
                     read += 1
                 for projection in applied.values():
                     projection.flush()
+                if len(notifications) < batch_size:  # a short page: the log's end, no more to ask
+                    return read
                 start = notifications[-1].id + 1
     finally:
         for lock in reversed(locks):
