@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from eventsourcing.application import (Application, LRUCache, ProcessingEvent, Repository,
-                                       project_aggregate)
+from eventsourcing.application import (Application, LRUCache, ProcessingEvent, Recording,
+                                       Repository, project_aggregate)
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
+    Notification,
     JSONTranscoder,
     PersistenceError,
     Mapper,
@@ -44,6 +45,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import get_topic
 
+from shared.group_commit import GroupCommit
 from shared.audit import (
     CHAIN_KEY,
     ChainLinker,
@@ -361,6 +363,9 @@ class ServiceApplication(Application):
     # (see UnitOfWorkRepository), at most this many aggregates.
     kept_aggregates: tuple[type, ...] = ()
     kept_aggregates_size = 1000
+    # Commands recorded at the same moment share one transaction (shared/group_commit.py);
+    # None where settings.group_commit is off.
+    group_commit: GroupCommit | None = None
 
     def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
@@ -370,6 +375,9 @@ class ServiceApplication(Application):
             merged = store_environment(settings)
             merged.update(env or {})
             super().__init__(env=merged)
+        if settings.group_commit:
+            self.group_commit = GroupCommit(self.recorder.insert_events)
+        self._recorded_here = threading.local()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -409,11 +417,38 @@ class ServiceApplication(Application):
         chain: ChainLinker = self.mapper.chain  # type: ignore[attr-defined]
         chain.batch.clear()
         try:
-            recordings = super()._record(processing_event)
+            if (self.group_commit is not None and processing_event.tracking is None
+                    and not processing_event.saved_kwargs):
+                recordings = self._record_in_group(processing_event)
+            else:
+                recordings = super()._record(processing_event)
         except BaseException:
             chain.batch.clear()  # not stored: its hashes must not be linked to
             raise
         chain.commit()
+        if recordings:
+            self._recorded_here.last_id = recordings[-1].notification.id
+        return recordings
+
+    def last_recorded_notification_id(self) -> int | None:
+        """The notification id of the last event this thread recorded (None before any)."""
+        return getattr(self._recorded_here, "last_id", None)
+
+    def _record_in_group(self, processing_event: ProcessingEvent) -> list[Recording]:
+        """As ``Application._record`` (``EventStore.put``), with the insert shared with the
+        commands recorded at the same moment (see shared/group_commit.py)."""
+        events = processing_event.events
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        ids = self.group_commit.insert(stored) if stored else None  # type: ignore[union-attr]
+        recordings = [
+            Recording(e, Notification(originator_id=s.originator_id,
+                                      originator_version=s.originator_version,
+                                      topic=s.topic, state=s.state, id=n))
+            for e, s, n in zip(events, stored, ids or (), strict=False)
+        ]
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
         return recordings
 
     # --- audit: hash chains and case histories ------------------------------------------

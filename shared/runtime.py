@@ -324,8 +324,8 @@ class ServiceRuntime:
         if self._in_flight == 0:
             self._idle.set()
 
-    def catch_up(self) -> None:
-        catch_up_all(self.projections)
+    def catch_up(self, covering: int | None = None) -> None:
+        catch_up_all(self.projections, covering)
 
     # --- adapters -----------------------------------------------------------------------
 
@@ -411,8 +411,8 @@ class ServiceRuntime:
                     if not route.mutates:
                         self.catch_up()
                     result = route.fn(args, actor)
-                    if route.mutates:
-                        self.catch_up()
+                    if route.mutates:  # answered once its own events are in the read models
+                        self.catch_up(self.app.last_recorded_notification_id())
                     return result
 
             try:

@@ -50,6 +50,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = 50
     # Requests (commands and queries) one process answers at a time; more wait in NATS.
     rpc_concurrency: int = Field(16, ge=1)
+    # Commands recorded at the same moment share one transaction (shared/group_commit.py).
+    group_commit: bool = True
 
     @property
     def sqlite_path(self) -> Path:
