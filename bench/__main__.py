@@ -189,6 +189,10 @@ def main() -> None:
     add("e2e", f"upstream messages per consumer commit ({c['processed']} messages, "
         f"{c['batched']} of them in {c['batches']} batches)",
         c["processed"] / commits if commits else float("nan"), "msg/txn", digits=2)
+    if c.get("transactions"):
+        add("e2e", f"command recordings per transaction, group commit ({c['commands']} "
+            f"recordings in {c['transactions']} transactions, since start)",
+            c["commands"] / c["transactions"], "rec/txn", digits=2)
     add("e2e", "bus messages published (4 per case) / awaited publish",
         rate(4 * e["registered"], e["seconds"]), "msg/s",
         rate(4 * e["registered"], e["seconds"]) / awaited)

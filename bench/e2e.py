@@ -137,13 +137,17 @@ async def wait_ready(nc: Any, timeout: float = 90.0) -> None:
 
 async def consumer_stats(nc: Any) -> dict[str, int]:
     """Messages processed by the consumers of the four services, and how many of them were
-    recorded in transactions of several messages (from each service's health answer)."""
-    totals = {"processed": 0, "batched": 0, "batches": 0}
+    recorded in transactions of several messages; commands' recordings and the transactions
+    they took (group commit); from each service's health answer, since the service started."""
+    totals = {"processed": 0, "batched": 0, "batches": 0, "commands": 0, "transactions": 0}
     for name in SERVICES:
         r = await request(nc, name, "health", {}, OFFICE, timeout=5)
         for stats in r["result"]["consumers"].values():
-            for key in totals:
+            for key in ("processed", "batched", "batches"):
                 totals[key] += stats.get(key, 0)
+        grouped = r["result"].get("group_commit") or {}
+        totals["commands"] += grouped.get("commands", 0)
+        totals["transactions"] += grouped.get("transactions", 0)
     return totals
 
 

@@ -483,6 +483,8 @@ class ServiceRuntime:
             "recorded": max_id,
             "outbox_lag": max_id - self.app.outbox_position(),
             "consumers": {p: vars(c.stats) for p, c in self.consumers.items()},
+            # commands' recordings and the transactions they took (shared/group_commit.py)
+            "group_commit": self.app.group_commit.stats() if self.app.group_commit else None,
         }
 
 

@@ -185,6 +185,14 @@ async def test_a_service_that_does_not_answer_in_time_gives_504(api, system):
     assert health.json()["services"]["intake"]["ready"] is True
 
 
+async def test_health_counts_the_commands_recorded_and_their_transactions(api, system):
+    before = (await api.client.get("/health")).json()["services"]["intake"]["group_commit"]
+    await submit_and_register(api)  # two commands, each recording its events
+    after = (await api.client.get("/health")).json()["services"]["intake"]["group_commit"]
+    assert after["commands"] - before["commands"] == 2
+    assert 1 <= after["transactions"] - before["transactions"] <= 2
+
+
 async def test_each_service_exposes_prometheus_metrics_that_move_with_the_flow(api, system):
     suggestion_id, _ = await submit_and_register(api)
 
