@@ -55,6 +55,7 @@ from shared.eventstore import (
     unit_of_work,
 )
 from shared.streams import DLQ_STREAM, dlq_subject
+from shared.telemetry import attached_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,11 @@ class ExactlyOnceConsumer:
         return min(self.backoff_seconds * 2 ** (attempt - 1), 30.0)
 
     async def handle(self, msg: NatsMessage) -> None:
+        """Process one delivered message, in the trace its producer put in its headers."""
+        with attached_trace_context(msg.raw_message.headers):
+            await self._handle(msg)
+
+    async def _handle(self, msg: NatsMessage) -> None:
         raw = msg.raw_message
         subject = raw.subject
         attempt = raw.metadata.num_delivered
@@ -149,8 +155,10 @@ class ExactlyOnceConsumer:
             return
         handler = self.handlers[type(event)]
         with self.tracer.start_as_current_span(
-            f"{self.service} handle {type(event).name}",
-            attributes={"duty.event_id": event.event_id, "duty.case_id": event.case_id,
+            f"{self.service} handle {type(event).name}", kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                        "messaging.operation.type": "process",
+                        "duty.event_id": event.event_id, "duty.case_id": event.case_id,
                         "messaging.delivery_attempt": attempt},
         ):
             try:

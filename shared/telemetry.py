@@ -1,8 +1,9 @@
 """OpenTelemetry set-up: one tracer provider per process, exporter chosen by settings.
 
-Trace context travels in NATS message headers (FastStream's telemetry middleware) and is
-stored with each recorded event, so that the outbox relay publishes a stored event inside the
-trace of the command that recorded it.
+Trace context travels in NATS message headers (W3C ``traceparent``), injected by the
+gateway's request client and the outbox relay and extracted by the services' request handlers
+and consumers, and is stored with each recorded event, so that the outbox relay publishes a
+stored event inside the trace of the command that recorded it.
 """
 
 from __future__ import annotations
