@@ -505,6 +505,38 @@ class ServiceApplication(Application):
                                     **aggregate_state(aggregate)}
         return {"service": self.name, "events": entries, "chains": chains, "state": states}
 
+    def _take_snapshots(self, processing_event: ProcessingEvent) -> None:
+        """A snapshot whenever a save takes an aggregate past a multiple of its snapshotting
+        interval, taken from the aggregate just saved, at the version it was saved at.
+
+        The library instead takes it at exactly the multiple, reading that version back from
+        the store (its last snapshot and every event since) whenever the save went past it
+        with several events, as a consumer's batch often does for a deputy's ledger: a tenth
+        of the points service's CPU in the profile of 2026-11-24. Any version is a valid
+        snapshot (a read takes the latest one at or below the version it wants), so the
+        snapshots are as many and as useful. Aggregates with a custom snapshotting projector
+        go the library's way."""
+        if not (self.snapshots and self.snapshotting_intervals):
+            return
+        due: dict[Any, Any] = {}
+        library: list[Any] = []
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            if interval is None or event.originator_version % interval:
+                continue
+            if type(aggregate) in self.snapshotting_projectors:
+                library.append(event)
+            else:
+                due[event.originator_id] = aggregate
+        for aggregate in due.values():
+            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            self.snapshots.put([snapshot_class.take(aggregate)])
+        for event in library:
+            aggregate = processing_event.aggregates[event.originator_id]
+            self.take_snapshot(event.originator_id, version=event.originator_version,
+                               projector_func=self.snapshotting_projectors[type(aggregate)])
+
     def record_processing(self, processing: ProcessingEvent) -> None:
         """Record the events of a processed upstream message with its tracking, atomically."""
         self._record(processing)
