@@ -161,7 +161,7 @@ class ViaNats:
         self.nc = nc
 
     async def submit(self, i: int) -> tuple[str | None, str | None]:
-        r = await request(self.nc, "intake", "submit_suggestion", SUBMIT(i), deputy(i))
+        r = await request(self.nc, "intake", "submit_suggestion", submission(i), deputy(i))
         return (r["result"]["id"], None) if r.get("ok") else (None, f"submit: {r}")
 
     async def register(self, sid: str) -> str | None:
@@ -207,7 +207,7 @@ class ViaGateway:
         return self.session
 
     async def submit(self, i: int) -> tuple[str | None, str | None]:
-        async with self._session().post("/api/v1/suggestions", json=SUBMIT(i),
+        async with self._session().post("/api/v1/suggestions", json=submission(i),
                                         headers=self.deputies[deputy(i)["deputy_id"]]) as r:
             if r.status != 201:
                 return None, f"submit: {r.status} {(await r.text())[:200]}"
@@ -226,7 +226,8 @@ class ViaGateway:
             await self.session.close()
 
 
-def SUBMIT(i: int) -> dict[str, str]:  # noqa: N802 - a payload template
+def submission(i: int) -> dict[str, str]:
+    """The suggestion of case ``i``."""
     return {"title": f"第{i}号建议", "body": "完善社区养老服务。", "category": "livelihood"}
 
 

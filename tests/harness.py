@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,13 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
 def service_settings(nats_url: str, store: dict[str, Any], **extra: Any) -> ServiceSettings:
     return ServiceSettings(nats_url=nats_url, relay_poll_seconds=0.2,
                            retry_backoff_seconds=0.1, **store, **extra)
+
+
+def scratch_settings(store: dict[str, Any], prefix: str, **update: Any) -> ServiceSettings:
+    """Settings for a test application of its own (no bus): a service name no other test uses,
+    so each gets a fresh store (file or schema)."""
+    return service_settings("nats://127.0.0.1:1", store).model_copy(
+        update={"service_name": f"{prefix}_{uuid.uuid4().hex[:6]}", **update})
 
 
 def build(service: str, settings: ServiceSettings, **kwargs: Any) -> ServiceRuntime:

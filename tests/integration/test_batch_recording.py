@@ -4,7 +4,6 @@ the repository answers with the aggregates changed earlier in it."""
 
 from __future__ import annotations
 
-from uuid import uuid4
 
 import pytest
 from eventsourcing.application import ProcessingEvent
@@ -12,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared.eventstore import ServiceApplication, Trackings, unit_of_work
-from tests.harness import service_settings
+from tests.harness import scratch_settings
 
 
 class Counter(Aggregate):
@@ -32,9 +31,7 @@ class CounterApplication(ServiceApplication):
 
 @pytest.fixture
 def app(store):
-    settings = service_settings("nats://127.0.0.1:1", store).model_copy(
-        update={"service_name": f"counters_{uuid4().hex[:6]}"})
-    application = CounterApplication(settings)
+    application = CounterApplication(scratch_settings(store, "counters"))
     yield application
     application.close()
 

@@ -5,14 +5,13 @@ changes what the next caller reads."""
 
 from __future__ import annotations
 
-from uuid import uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
 from shared.eventstore import ServiceApplication
-from tests.harness import service_settings
+from tests.harness import scratch_settings
 
 
 class Tally(Aggregate):
@@ -40,8 +39,7 @@ class TallyApplication(ServiceApplication):
 
 @pytest.fixture
 def settings(store):
-    return service_settings("nats://127.0.0.1:1", store).model_copy(
-        update={"service_name": f"tallies_{uuid4().hex[:6]}"})
+    return scratch_settings(store, "tallies")
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ loads the same state from the snapshot, and older versions are still read correc
 
 from __future__ import annotations
 
-from uuid import uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate, event
 
 from shared.eventstore import ServiceApplication
-from tests.harness import service_settings
+from tests.harness import scratch_settings
 
 
 class Counter(Aggregate):
@@ -32,8 +31,7 @@ class CounterApplication(ServiceApplication):
 
 @pytest.fixture
 def settings(store):
-    return service_settings("nats://127.0.0.1:1", store).model_copy(
-        update={"service_name": f"counters_{uuid4().hex[:6]}"})
+    return scratch_settings(store, "counters")
 
 
 @pytest.fixture
