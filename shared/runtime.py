@@ -30,7 +30,8 @@ from shared.contracts import IntegrationEvent
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
-from shared.projection import LogProjection, catch_up_all, freeze_read_models
+from shared.heap import freeze_heap
+from shared.projection import LogProjection, catch_up_all
 from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
 from shared.settings import ServiceSettings
 from shared.streams import (
@@ -133,10 +134,10 @@ class ServiceRuntime:
         self.routes: dict[str, Route] = {}
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
-        # A service process (``run_service``) freezes its read models out of the garbage
-        # collector's reach after each full rebuild; in-process tests leave it off, since
-        # frozen objects that end up in reference cycles are never collected.
-        self.freeze_read_models = False
+        # A service process (``run_service``) freezes its heap, read models included, out of
+        # the garbage collector's reach once started and after each full rebuild (see
+        # shared/heap.py); in-process tests leave it off.
+        self.freeze_heap = False
         self._periodic: list[tuple[float, str, Callable[[], Any]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -263,8 +264,8 @@ class ServiceRuntime:
                 decoder=_the_message,
             )(self._consumer_handler(consumer))
         await asyncio.to_thread(self.catch_up)
-        if self.freeze_read_models:
-            await asyncio.to_thread(freeze_read_models)
+        if self.freeze_heap:
+            await asyncio.to_thread(freeze_heap)
         self._loop = asyncio.get_running_loop()
         await self.broker.start()
         await self._serve_requests()
@@ -436,8 +437,8 @@ class ServiceRuntime:
         for projection in self.projections:
             projection.reset()
         read = catch_up_all(self.projections)
-        if self.freeze_read_models:
-            freeze_read_models()
+        if self.freeze_heap:
+            freeze_heap()
         return {"service": self.service,
                 "events_applied": {type(p).__name__: read for p in self.projections}}
 
@@ -504,7 +505,7 @@ def run_service(build: Callable[[], ServiceRuntime]) -> None:
 
     async def main() -> None:
         runtime = build()
-        runtime.freeze_read_models = True
+        runtime.freeze_heap = True
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,5 +8,5 @@ from services.gateway.app import GatewaySettings, create_app
 if __name__ == "__main__":
     configure_logging()
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+    uvicorn.run(create_app(settings, freeze_heap=True), host=settings.gateway_host, port=settings.gateway_port,
                 log_level="info", timeout_graceful_shutdown=10)

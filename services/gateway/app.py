@@ -19,6 +19,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import heap
 from shared.settings import ServiceSettings, load_config
 from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
@@ -152,7 +153,11 @@ class RatingBody(StrictBody):
 
 
 def create_app(settings: GatewaySettings | None = None,
-               tracer_provider: TracerProvider | None = None) -> FastAPI:
+               tracer_provider: TracerProvider | None = None, *,
+               freeze_heap: bool = False) -> FastAPI:
+    """The gateway application. ``freeze_heap`` (the entry point's choice, as the services'
+    ``run_service``): once started, move every object alive (modules, routes, schemas: the
+    whole start-up heap) out of the cyclic collector's reach (shared/heap.py)."""
     settings = settings or GatewaySettings()
     if settings.jwt_secret == DEV_SECRET:
         log.warning("JWT_SECRET is not set: using the development secret")
@@ -165,6 +170,8 @@ def create_app(settings: GatewaySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
+        if freeze_heap:
+            heap.freeze_heap()
         yield
         await broker.stop()
 
