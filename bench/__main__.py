@@ -60,7 +60,11 @@ It is not part of the test suite and asserts nothing.
   80 % and 100 % of the closed-loop *cases/s* for a window each (a new case every 1/rate s,
   whatever is still in flight), and reports p50 / p95 / p99 from the register answer to the
   *last* downstream effect of the case (the later of `task_opened` and `points_awarded` on the
-  bus). The ratio column is p99 / 100 ms (the target at 80 %: <= 1).
+  bus). The ratio column is p99 / 100 ms (the target at 80 %: <= 1). For the closed loop and
+  each level, the CPU the system's processes used (services, gateway, nats-server; not the
+  driver; Linux `/proc`) per case, and how many cores that kept busy: on two cores every
+  process competes for the same CPU, and the cost per case falls as load grows and batches
+  fill.
 - **Gateway** runs `python -m services.gateway` (uvicorn, as `make run`: access log on, OTel
   instrumentation, no export) against the same services, and a trivial FastAPI app served by
   uvicorn the same way (`bench/bare_app.py`). `wrk -t1 -c50` (Debian's `wrk`; an httpx
@@ -209,6 +213,15 @@ def main() -> None:
     for p in (50, 95, 99):
         add("e2e", f"latency p{p}, register answer -> last effect (task_opened and points_awarded)",
             percentile(e["last_latencies"], p) * 1000, "ms", digits=1)
+    def add_cpu(section: str, label: str, cpu: dict[str, Any] | None) -> None:
+        if cpu:
+            add(section, f"{label}: CPU per case of the system's processes, "
+                f"{cpu['cores']:.2f} of {os.cpu_count()} cores busy ("
+                + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu["ms"].items())) + ")",
+                cpu["total_ms"], "ms", digits=1)
+
+    add_cpu("e2e", "closed loop", e.get("cpu"))
+
     def add_open_loop(section: str, label: str, o: dict[str, Any]) -> None:
         last = o["last_latencies"]
         add(section, f"{label}open loop {o['fraction']:.0%} of sustained: {o['rate']:.1f} cases/s "
@@ -220,6 +233,8 @@ def main() -> None:
 
     for o in e.get("open_loop", []):
         add_open_loop("latency", "", o)
+    for o in e.get("open_loop", []):
+        add_cpu("latency", f"open loop {o['fraction']:.0%}", o.get("cpu"))
     if e["error_count"] or not e["completed"]:
         add("e2e", "errors / incomplete", f"{e['error_count']} / {not e['completed']}",
             "; ".join(e["errors"][:2])[:120] + (f" logs: {e.get('logs')}" if e.get("logs") else ""))

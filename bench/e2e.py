@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PG_CONNINFO, NatsServer
-from bench.system import (SERVICES, Processes, copy_stores, free_port, rmtree,
+from bench.system import (SERVICES, Processes, copy_stores, cpu_seconds, free_port, rmtree,
                           service_env, wait_http)
 
 OFFICE = {"username": "office", "role": "office"}
@@ -338,6 +338,34 @@ def _latencies(registered_at: dict[str, float], arrivals: Arrivals) -> tuple[lis
     return opened, last
 
 
+class CpuMeter:
+    """CPU used by the system's processes (the services, the gateway and nats-server; not the
+    driver) between two moments, per case: on two cores, where every process competes for
+    the same CPU, this is what the load levels have to fit in."""
+
+    def __init__(self, procs: Processes, server: NatsServer) -> None:
+        self.procs, self.server = procs, server
+
+    def now(self) -> tuple[float, dict[str, float]]:
+        used = {k: v for k, v in self.procs.cpu().items() if k != "bare_app"}
+        nats_cpu = cpu_seconds(self.server.proc.pid) if self.server.proc else None
+        if nats_cpu is not None:
+            used["nats-server"] = nats_cpu
+        return time.perf_counter(), used
+
+    @staticmethod
+    def per_case(before: tuple[float, dict[str, float]], after: tuple[float, dict[str, float]],
+                 cases: int) -> dict[str, Any] | None:
+        """{"ms": {process: CPU ms per case}, "total_ms": ..., "cores": CPU seconds / elapsed}."""
+        (t0, a), (t1, b) = before, after
+        if not cases or not a or t1 <= t0:
+            return None
+        used = {k: b[k] - a[k] for k in b if k in a}
+        return {"ms": {k: v * 1000 / cases for k, v in used.items()},
+                "total_ms": sum(used.values()) * 1000 / cases,
+                "cores": sum(used.values()) / (t1 - t0)}
+
+
 async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 0.8, 1.0),
                   window: float = 8.0, http_seconds: float = 5.0, template: Path | None = None,
                   warmup: int = 10, store: str = "sqlite", via: str = "gateway") -> dict[str, Any]:
@@ -398,12 +426,15 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                 subs = await arrivals.subscribe(nc)
                 registered_at: dict[str, float] = {}
                 errors.clear()
+                meter = CpuMeter(procs, server)
+                cpu_before = meter.now()
                 start = time.perf_counter()
                 await drive(driver, n, warmup, concurrency, registered_at, errors)
                 intake_done = time.perf_counter()
                 ok = len(registered_at)
                 end = await wait_effects(effects, base_opened + ok, base_awarded + ok,
                                          timeout=60 + n * 0.5)
+                cpu_after = meter.now()
                 await arrivals.wait(list(registered_at), 5)
                 events = effects.all_events()
                 seconds = (end or time.perf_counter()) - start
@@ -417,6 +448,7 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                     "events": {s: events[s] - base_events.get(s, 0) for s in SERVICES},
                     "last_opened_lag": (max(arrivals.opened.values()) - intake_done)
                     if arrivals.opened else None,
+                    "cpu": CpuMeter.per_case(cpu_before, cpu_after, ok),
                 })
 
                 # open loop at fractions of the sustained rate
@@ -427,16 +459,19 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                     await asyncio.sleep(1.0)  # let the previous level drain
                     reg: dict[str, float] = {}
                     errs: list[str] = []
+                    cpu_before = meter.now()
                     issued, issue_s = await drive_open(driver, frac * sustained, window, offset,
                                                        reg, errs)
                     offset += issued
                     complete = await arrivals.wait(list(reg), 30 + window)
+                    cpu_after = meter.now()
                     opened_lat, last_lat = _latencies(reg, arrivals)
                     result["open_loop"].append({
                         "fraction": frac, "rate": frac * sustained, "issued": issued,
                         "issue_seconds": issue_s, "registered": len(reg),
                         "errors": len(errs), "complete": complete,
-                        "latencies": opened_lat, "last_latencies": last_lat})
+                        "latencies": opened_lat, "last_latencies": last_lat,
+                        "cpu": CpuMeter.per_case(cpu_before, cpu_after, len(reg))})
                 for sub in subs:
                     await sub.unsubscribe()
                 if template is not None and store == "sqlite":

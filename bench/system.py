@@ -19,6 +19,16 @@ from bench.common import ROOT
 SERVICES = ("intake", "assignment", "supervision", "points")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process (Linux ``/proc``; None elsewhere or once it
+    has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,6 +61,11 @@ class Processes:
 
     def service(self, label: str, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return self.start(label, [sys.executable, "-m", f"services.{name}"], env)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each running process, by label."""
+        used = {label: cpu_seconds(p.pid) for label, p in self.procs.items() if p.poll() is None}
+        return {label: t for label, t in used.items() if t is not None}
 
     def stop(self, label: str | None = None) -> None:
         labels = [label] if label else list(self.procs)
