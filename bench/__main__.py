@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
@@ -119,6 +120,9 @@ def fmt(value: Any, digits: int = 0) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short run (about a minute)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes: checks that every part runs (the test suite's "
+                             "tests/integration/test_bench_smoke.py); its numbers mean nothing")
     parser.add_argument("--cases", type=int, default=None, help="end-to-end cases (500; quick 100)")
     parser.add_argument("--concurrency", type=int, default=16, help="cases in flight (16)")
     parser.add_argument("--replay-events", type=int, default=None, help="events in the replay store (100k; quick 20k)")
@@ -132,15 +136,19 @@ def main() -> None:
     parser.add_argument("--growth-max", action="store_true",
                         help="growth and replay up to 10^6 events per store (long)")
     parser.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the table's rows to FILE as JSON (title, machine, rows)")
     args = parser.parse_args()
-    quick = args.quick
-    cases = args.cases or (100 if quick else 500)
-    replay_events = args.replay_events or (20_000 if quick else 100_000)
-    n_seq, n_pipe = (1000, 5000) if quick else (5000, 20000)
-    n_save, n_save_pg = (1000, 300) if quick else (3000, 1000)
-    window = args.window or (5.0 if quick else 10.0)
-    http_seconds = args.http_seconds if args.http_seconds is not None else (3.0 if quick else 5.0)
-    sizes = [10_000, 30_000] if quick else [10_000, 100_000]
+    quick = args.quick or args.smoke
+    smoke = args.smoke
+    cases = args.cases or (20 if smoke else 100 if quick else 500)
+    replay_events = args.replay_events or (2_000 if smoke else 20_000 if quick else 100_000)
+    n_seq, n_pipe = (200, 1000) if smoke else (1000, 5000) if quick else (5000, 20000)
+    n_save, n_save_pg = (200, 50) if smoke else (1000, 300) if quick else (3000, 1000)
+    window = args.window or (1.0 if smoke else 5.0 if quick else 10.0)
+    http_seconds = args.http_seconds if args.http_seconds is not None else (
+        1.0 if smoke else 3.0 if quick else 5.0)
+    sizes = [1_000, 2_000] if smoke else [10_000, 30_000] if quick else [10_000, 100_000]
     if args.growth_max:
         sizes.append(1_000_000)
     template = Path(tempfile.mkdtemp(prefix="bench-template-"))
@@ -352,11 +360,16 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     uname, ncpu = machine()
     when = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %z")
-    mode = "quick" if quick else "default"
+    mode = "smoke" if smoke else "quick" if quick else "default"
     title = f"{when} · {mode} · {cases} cases · concurrency {args.concurrency} · {elapsed:.0f} s"
     print_table(title, rows, uname, ncpu)
     gtable = growth_table(growth)
     print(gtable)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "title": title, "machine": uname, "cpus": ncpu, "growth": growth,
+            "rows": [dict(zip(("section", "measure", "value", "unit", "ratio"), row))
+                     for row in rows]}, ensure_ascii=False, indent=1, default=str))
     if not args.no_doc:
         append_doc(title, rows, uname, ncpu, gtable)
         print(f"appended to {DOC.relative_to(ROOT)}")
