@@ -8,6 +8,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -20,18 +21,28 @@ def span_exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
-def _providers(exporter: InMemorySpanExporter) -> dict[str, TracerProvider]:
+@pytest.fixture
+def samplers() -> dict[str, Sampler]:
+    """Each process's trace sampler by name; a process not named gets the SDK's default (from
+    ``OTEL_TRACES_SAMPLER``, parent-based always-on when unset). Test modules override this."""
+    return {}
+
+
+def _providers(exporter: InMemorySpanExporter,
+               samplers: dict[str, Sampler]) -> dict[str, TracerProvider]:
     providers = {}
     for name in ("gateway", "intake", "assignment", "supervision", "points"):
-        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        provider = TracerProvider(resource=Resource.create({"service.name": name}),
+                                  sampler=samplers.get(name))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         providers[name] = provider
     return providers
 
 
 @pytest.fixture
-async def system(fresh_nats, store, span_exporter) -> AsyncIterator[InProcessSystem]:
-    system = InProcessSystem(fresh_nats.url, store, tracer_providers=_providers(span_exporter))
+async def system(fresh_nats, store, span_exporter, samplers) -> AsyncIterator[InProcessSystem]:
+    system = InProcessSystem(fresh_nats.url, store,
+                             tracer_providers=_providers(span_exporter, samplers))
     await system.start()
     yield system
     await system.stop()
@@ -60,9 +71,9 @@ class Api:
 
 
 @pytest.fixture
-async def api(system, span_exporter) -> AsyncIterator[Api]:
+async def api(system, span_exporter, samplers) -> AsyncIterator[Api]:
     settings = GatewaySettings(nats_url=system.nats_url, rpc_timeout_seconds=3.0)
-    provider = _providers(span_exporter)["gateway"]
+    provider = _providers(span_exporter, samplers)["gateway"]
     app = create_app(settings, tracer_provider=provider)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
