@@ -24,6 +24,26 @@ REGISTER_FLOW_SPANS = {
 }
 
 
+async def lead_deputy_awarded(api) -> None:
+    """Wait until deputy-1, who submitted the case, has points: the last effect of the flow."""
+    async def points_awarded():
+        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
+        return r.json()["total"] > 0
+
+    await eventually(points_awarded)
+
+
+def register_trace(span_exporter) -> list:
+    """The finished spans in the trace of the gateway's (first) register request."""
+    spans = span_exporter.get_finished_spans()
+    roots = [s for s in spans
+             if s.name.startswith("POST /api/v1/suggestions/{suggestion_id}/register")
+             and s.resource.attributes["service.name"] == "gateway"]
+    if not roots:
+        return []
+    return [s for s in spans if s.context.trace_id == roots[0].context.trace_id]
+
+
 async def submit_and_register(api) -> tuple[str, str]:
     r = await api.post("deputy-1", "/api/v1/suggestions", SUGGESTION)
     assert r.status_code == 201, r.text
@@ -88,21 +108,10 @@ async def test_a_case_travels_through_every_service(api, system):
 
 async def test_one_trace_spans_the_gateway_and_all_four_services(api, system, span_exporter):
     suggestion_id, _ = await submit_and_register(api)
-
-    async def points_awarded():
-        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
-        return r.json()["total"] > 0
-
-    await eventually(points_awarded)
+    await lead_deputy_awarded(api)
 
     def register_trace_services():
-        spans = span_exporter.get_finished_spans()
-        roots = [s for s in spans if s.name.startswith("POST /api/v1/suggestions/{suggestion_id}/register")
-                 and s.resource.attributes["service.name"] == "gateway"]
-        if not roots:
-            return set(), []
-        trace_id = roots[0].context.trace_id
-        in_trace = [s for s in spans if s.context.trace_id == trace_id]
+        in_trace = register_trace(span_exporter)
         return {s.resource.attributes["service.name"] for s in in_trace}, in_trace
 
     async def whole_flow_in_one_trace():

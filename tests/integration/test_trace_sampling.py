@@ -29,7 +29,12 @@ from opentelemetry.util.types import Attributes
 from shared.settings import ServiceSettings
 from shared.telemetry import build_tracer_provider
 from tests.harness import eventually
-from tests.integration.test_end_to_end import REGISTER_FLOW_SPANS, submit_and_register
+from tests.integration.test_end_to_end import (
+    REGISTER_FLOW_SPANS,
+    lead_deputy_awarded,
+    register_trace,
+    submit_and_register,
+)
 
 
 class RegisterRequestsOnly(Sampler):
@@ -54,26 +59,13 @@ def samplers() -> dict[str, Sampler]:
 async def test_only_the_sampled_request_is_traced_and_its_trace_is_whole(
         api, system, span_exporter):
     suggestion_id, _ = await submit_and_register(api)
-
-    async def points_awarded():
-        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points")
-        return r.json()["total"] > 0
-
-    await eventually(points_awarded)
-
-    def register_trace():
-        spans = span_exporter.get_finished_spans()
-        roots = [s for s in spans if s.resource.attributes["service.name"] == "gateway"
-                 and s.name.endswith("/register")]
-        if not roots:
-            return []
-        return [s for s in spans if s.context.trace_id == roots[0].context.trace_id]
+    await lead_deputy_awarded(api)
 
     async def register_trace_whole():
-        return REGISTER_FLOW_SPANS <= {s.name for s in register_trace()}
+        return REGISTER_FLOW_SPANS <= {s.name for s in register_trace(span_exporter)}
 
     await eventually(register_trace_whole)
-    in_trace = register_trace()
+    in_trace = register_trace(span_exporter)
     assert {s.resource.attributes["service.name"] for s in in_trace} == {
         "gateway", "intake", "assignment", "supervision", "points"}
 
