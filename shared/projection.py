@@ -7,6 +7,8 @@ first notification and can be dropped and rebuilt at any time with the same resu
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -41,28 +43,60 @@ class LogProjection:
     def clear(self) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    # A read model that is not ready (a persisted one whose first build runs in the
+    # background) is left out of ordinary catch-ups; its builder brings it up to date.
+    ready = True
+
+    @contextmanager
+    def page(self) -> Iterator[None]:
+        """Around each page of notifications this projection applies: a persisted read model
+        opens its transaction here and records its position with the page (TableProjection);
+        ``flush`` runs at the end of a page that was applied."""
+        yield
+        self.flush()
+
     def flush(self) -> None:
         """Called after each page of notifications this projection applied, before the
         catch-up returns: a projection that defers work to do it in batches (intake's
         similarity index shingles a page of texts in one call) finishes it here."""
 
-    def catch_up(self) -> int:
-        """Apply every notification recorded since the last call; returns how many."""
+    def catch_up(self, max_pages: int | None = None) -> int:
+        """Apply every notification recorded since the last call (at most ``max_pages``
+        pages of them); returns how many."""
         applied = 0
+        pages = 0
         with self._lock, collector_paused():
-            while True:
+            while self.ready:
                 notifications = self.app.recorder.select_notifications(
                     start=self.position + 1, limit=self.batch_size
                 )
                 if not notifications:
                     return applied
-                for notification in notifications:
-                    self.apply(self.app.mapper.to_domain_event(notification), notification.id)
-                    self.position = notification.id
-                    applied += 1
-                self.flush()
+                try:
+                    with self.page():
+                        for notification in notifications:
+                            self.apply(self.app.mapper.to_domain_event(notification),
+                                       notification.id)
+                            self.position = notification.id
+                            applied += 1
+                except PositionMoved:
+                    continue  # another process applied these: go on from where it got
+                pages += 1
                 if len(notifications) < self.batch_size:  # a short page: the log's end
                     return applied
+                if max_pages is not None and pages >= max_pages:
+                    return applied
+            return applied
+
+    def catch_up_some(self) -> int:
+        """A few pages (a builder reports its progress between them)."""
+        return self.catch_up(max_pages=5)
+
+
+class PositionMoved(Exception):
+    """A persisted read model's stored position is not where this process left it (another
+    replica applied events to the shared tables, or a failed page was rolled back): the page
+    is abandoned and the catch-up goes on from the stored position."""
 
 
 def catch_up_all(projections: list[LogProjection], covering: int | None = None) -> int:
@@ -73,6 +107,7 @@ def catch_up_all(projections: list[LogProjection], covering: int | None = None) 
     id (a command's last event, applied by a catch-up that another command's thread ran since
     it was recorded; with group commit several commands' events arrive at once), so the
     store is not asked."""
+    projections = [p for p in projections if p.ready]
     if not projections:
         return 0
     if covering is not None and all(p.position >= covering for p in projections):
@@ -92,25 +127,30 @@ def catch_up_all(projections: list[LogProjection], covering: int | None = None) 
                 notifications = app.recorder.select_notifications(start=start, limit=batch_size)
                 if not notifications:
                     return read
-                applied: dict[int, LogProjection] = {}
-                furthest = max(p.position for p in projections)
-                for notification in notifications:
-                    if notification.id > furthest:  # past every position: all apply it
-                        behind = projections
-                    else:
-                        behind = [p for p in projections if p.position < notification.id]
-                    if behind:
-                        event = app.mapper.to_domain_event(notification)
-                        for projection in behind:
-                            projection.apply(event, notification.id)
-                            projection.position = notification.id
-                            applied[id(projection)] = projection
-                    read += 1
-                for projection in applied.values():
-                    projection.flush()
+                last = notifications[-1].id
+                try:
+                    with ExitStack() as pages:
+                        for projection in projections:
+                            if projection.position < last:  # applies some of this page
+                                pages.enter_context(projection.page())
+                        furthest = max(p.position for p in projections)
+                        for notification in notifications:
+                            if notification.id > furthest:  # past every position: all apply it
+                                behind = projections
+                            else:
+                                behind = [p for p in projections if p.position < notification.id]
+                            if behind:
+                                event = app.mapper.to_domain_event(notification)
+                                for projection in behind:
+                                    projection.apply(event, notification.id)
+                                    projection.position = notification.id
+                            read += 1
+                except PositionMoved:  # another process applied some: go on from their positions
+                    start = min(p.position for p in projections) + 1
+                    continue
                 if len(notifications) < batch_size:  # a short page: the log's end, no more to ask
                     return read
-                start = notifications[-1].id + 1
+                start = last + 1
     finally:
         for lock in reversed(locks):
             lock.release()

@@ -62,6 +62,20 @@ class Forbidden(ServiceError):
     title = "Forbidden"
 
 
+class Unavailable(ServiceError):
+    """The service cannot answer this now (a read model still being built); try later."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+class TooLarge(ServiceError):
+    """An answer larger than the bus carries: a list that should have been paged."""
+
+    status = 500
+    title = "Answer too large"
+
+
 class Conflict(ServiceError):
     status = 409
     title = "Conflict"

@@ -32,7 +32,9 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
 from shared.heap import freeze_heap
 from shared.projection import LogProjection, catch_up_all
-from shared.rpc import Invalid, ServiceError, ok, rpc_subject, validation_errors
+from shared.read_store import ReadModels, Rebuilding, TableProjection
+from shared.rpc import (Invalid, ServiceError, TooLarge, Unavailable, ok, rpc_subject,
+                        validation_errors)
 from shared.settings import ServiceSettings
 from shared.streams import (
     consumer_config,
@@ -61,6 +63,14 @@ class Republish(BaseModel):
 
     start: int = Field(ge=1, description="first notification id")
     end: int = Field(ge=1, description="last notification id (inclusive)")
+
+
+class RebuildReadModels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    background: bool = Field(False, description="start the builds and answer at once "
+                             "(progress: the read_models route)")
+    only: list[str] | None = Field(None, description="these read models (default: all)")
 
 
 class CaseHistoryQuery(BaseModel):
@@ -94,12 +104,17 @@ class ServiceRuntime:
         translate: Translator,
         *,
         projections: Iterable[LogProjection] = (),
+        read_models: ReadModels | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
         self.app = app
-        self.projections = list(projections)
+        # In-memory projections and persisted read models (tables, see shared/read_store.py)
+        # are caught up together, reading each new notification once.
+        self.read_models = read_models
+        self.projections = [*(read_models.projections if read_models else ()),
+                            *projections]
         self.tracer_provider = tracer_provider or build_tracer_provider(self.service, settings)
         self.tracer = self.tracer_provider.get_tracer(f"duty.{self.service}")
         self.broker = NatsBroker(
@@ -148,7 +163,8 @@ class ServiceRuntime:
         self._rpc_tasks: set[asyncio.Task[None]] = set()
         self.case_scope: CaseScope | None = None
         self.query("health")(self._health)
-        self.query("rebuild_read_models")(self._rebuild_read_models)
+        self.query("rebuild_read_models", RebuildReadModels)(self._rebuild_read_models)
+        self.query("read_models")(lambda _p, _a: self._read_models_status())
         self.query("verify_store", VerifyStore)(self._verify_store)
         self.query("republish", Republish)(self._republish)
         self.query("metrics")(lambda _p, _a: {"text": self.metrics.render(
@@ -263,6 +279,8 @@ class ServiceRuntime:
                 ack_policy=AckPolicy.MANUAL,
                 decoder=_the_message,
             )(self._consumer_handler(consumer))
+        if self.read_models is not None:
+            await asyncio.to_thread(self.read_models.start)
         await asyncio.to_thread(self.catch_up)
         if self.freeze_heap:
             await asyncio.to_thread(freeze_heap)
@@ -307,7 +325,11 @@ class ServiceRuntime:
         except Exception:  # the next start publishes it: the log is the outbox
             log.warning("%s: outbox not fully published at shutdown", self.service, exc_info=True)
         await self.broker.stop()
+        if self.read_models is not None:
+            await asyncio.to_thread(self.read_models.stop)
         await asyncio.to_thread(self.app.close)
+        if self.read_models is not None:
+            self.read_models.store.close()
         log.info("%s stopped", self.service)
 
     @asynccontextmanager
@@ -382,12 +404,27 @@ class ServiceRuntime:
                 log.exception("%s.%s answered with something that is not JSON",
                               self.service, route.name)
                 data = to_json(self._internal_error(route))
+            data = self._bounded(route, data)
             await msg.respond(data)
         except Exception:  # an answer that cannot be sent: the caller times out
             log.exception("%s: could not answer %s", self.service, route.name)
         finally:
             self._rpc_slots.release()
             self._end()
+
+    def _bounded(self, route: Route, data: bytes) -> bytes:
+        """The answer, or a clear error when it is larger than the server carries (NATS
+        would refuse to send it and the caller would only see a timeout)."""
+        connection = self.broker.config.connection_state.connection
+        limit = connection.max_payload or 1024 * 1024
+        if len(data) + 1024 <= limit:  # headroom for the reply's headers
+            return data
+        log.error("%s.%s: answer of %d bytes is over the bus's %d bytes", self.service,
+                  route.name, len(data), limit)
+        return to_json(TooLarge(
+            f"the answer of {self.service}.{route.name} is {len(data)} bytes, more than the "
+            f"bus carries ({limit}): ask for a smaller page (limit) or narrow the filters",
+            endpoint=f"{self.service}.{route.name}", size=len(data), limit=limit).to_reply())
 
     def _internal_error(self, route: Route) -> dict[str, Any]:
         return {"ok": False, "status": 500, "title": "Internal error",
@@ -419,7 +456,12 @@ class ServiceRuntime:
                     return result
 
             try:
-                result = await asyncio.to_thread(call)
+                try:
+                    result = await asyncio.to_thread(call)
+                except Rebuilding as exc:
+                    raise Unavailable(
+                        f"the read model {exc.name} of {self.service} is being built; "
+                        "try again shortly", read_models=self._read_models_status()) from None
             except ServiceError as exc:
                 span.set_attribute("duty.error_status", exc.status)
                 return exc.to_reply()
@@ -431,16 +473,32 @@ class ServiceRuntime:
             self.relay.wake()
         return ok(result)
 
-    def _rebuild_read_models(self, _payload: Any, _actor: Actor) -> dict[str, Any]:
-        """Drop every read model and rebuild them from this service's event store (one pass
-        over the log for all of them)."""
-        for projection in self.projections:
+    def _rebuild_read_models(self, q: RebuildReadModels, _actor: Actor) -> dict[str, Any]:
+        """Rebuild read models from this service's event store: an in-memory one is dropped
+        and rebuilt; a persisted one gets a new generation built beside the live one, which
+        keeps answering until the new one takes over (in the background with
+        ``background``: follow it with the ``read_models`` route)."""
+        chosen = [p for p in self.projections
+                  if q.only is None or getattr(p, "name", type(p).__name__) in q.only]
+        in_memory = [p for p in chosen if not isinstance(p, TableProjection)]
+        tables = [p for p in chosen if isinstance(p, TableProjection)]
+        for projection in in_memory:
             projection.reset()
-        read = catch_up_all(self.projections)
+        read = catch_up_all(in_memory) if in_memory else 0
+        applied = {type(p).__name__: read for p in in_memory}
+        if tables and self.read_models is not None:
+            for projection in tables:
+                if q.background:
+                    self.read_models.rebuild_in_background(projection)
+                else:
+                    applied[projection.name] = self.read_models.rebuild(projection)["applied"]
         if self.freeze_heap:
             freeze_heap()
-        return {"service": self.service,
-                "events_applied": {type(p).__name__: read for p in self.projections}}
+        return {"service": self.service, "events_applied": applied,
+                "read_models": self._read_models_status()}
+
+    def _read_models_status(self) -> dict[str, Any]:
+        return self.read_models.status() if self.read_models is not None else {}
 
     def _verify_store(self, q: VerifyStore, _actor: Actor) -> dict[str, Any]:
         """Check the hash chain of every aggregate in this service's store."""
@@ -488,6 +546,7 @@ class ServiceRuntime:
             "consumers": {p: vars(c.stats) for p, c in self.consumers.items()},
             # commands' recordings and the transactions they took (shared/group_commit.py)
             "group_commit": self.app.group_commit.stats() if self.app.group_commit else None,
+            "read_models": self._read_models_status(),
         }
 
 

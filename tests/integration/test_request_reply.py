@@ -66,6 +66,7 @@ async def serving(nats_url: str, store: dict, concurrency: int):
                              tracer_provider=provider)
     runtime.query("wait")(gate.wait)
     runtime.query("opaque")(lambda payload, actor: object())
+    runtime.query("huge")(lambda payload, actor: ["行" * 100] * 5000)  # ~1.5 MB of JSON
     await runtime.start()
     nc = await nats.connect(nats_url)
     try:
@@ -133,6 +134,21 @@ async def test_a_result_that_is_not_json_is_answered_as_an_internal_error(fresh_
         reply = json.loads(msg.data)
         assert reply["ok"] is False and reply["status"] == 500
         assert reply["detail"] == "waiter could not complete opaque"
+        gate.open.set()  # and the service goes on answering
+        assert (await ask(nc, 1))["result"] == {"seen": 1}
+
+
+async def test_an_answer_larger_than_the_bus_carries_is_a_clear_error_not_a_timeout(
+        fresh_nats, sqlite_store):
+    async with serving(fresh_nats.url, sqlite_store, concurrency=2) as (gate, _, _, nc):
+        msg = await nc.request("duty.rpc.waiter.huge",
+                               json.dumps({"actor": {"username": "t", "role": "office"},
+                                           "payload": {}}).encode(), timeout=5)
+        reply = json.loads(msg.data)
+        assert reply["ok"] is False and reply["status"] == 500
+        assert reply["title"] == "Answer too large" and reply["endpoint"] == "waiter.huge"
+        assert reply["size"] > reply["limit"] == nc.max_payload
+        assert "waiter.huge" in reply["detail"]
         gate.open.set()  # and the service goes on answering
         assert (await ask(nc, 1))["result"] == {"seen": 1}
 
