@@ -11,18 +11,38 @@ from __future__ import annotations
 from datetime import date as Date
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
 from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody, body_example
+from services.gateway.paging import PAGED, PAGED_HEADERS, Paging, next_link, paged
 
 API = "/api/v1"
 TAGS = ["points"]
 
 OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
 Year = Annotated[int | None, Query(ge=2000, le=2100, description="calendar year; default this year")]
+YearOrAll = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$",
+                                        description="a year (4 digits) or `all`; default this year")]
+Search = Annotated[str | None, Query(max_length=200, description="words of the description "
+                                     "(Chinese; each word must occur)")]
+PAGED_OBJECT = {200: {"description": "the object with one page of its list",
+                      "headers": PAGED_HEADERS}}
+
+
+def year_param(year: str | None) -> int | str | None:
+    return int(year) if year and year != "all" else year
+
+
+def _page_headers(request: Request, response: Response, cursor: str | None,
+                  total: int | None) -> None:
+    """Link rel="next" and X-Total-Count for the list inside an object answer."""
+    if cursor:
+        response.headers["Link"] = next_link(request, cursor)
+    if total is not None:
+        response.headers["X-Total-Count"] = str(total)
 
 
 class ActivityBody(StrictBody):
@@ -68,13 +88,23 @@ def _own_or_all(principal: Principal, deputy_id: str) -> None:
 def register_points_routes(app: FastAPI) -> None:
     """Add the points routes to the gateway app."""
 
-    @app.get(f"{API}/deputies/{{deputy_id}}/points", tags=TAGS,
-             summary="A deputy's duty points: total and ledger lines with their cause")
-    async def deputy_points(deputy_id: str, services: ServicesDep, principal: Staff,
+    @app.get(f"{API}/deputies/{{deputy_id}}/points", tags=TAGS, responses=PAGED_OBJECT,
+             summary="A deputy's duty points of a year (the ledger's year): total, totals per "
+                     "cause and approved activities of the whole ledger, and its ledger lines "
+                     "with their cause a page at a time (limit, cursor; by line number): "
+                     "`lines` is one page, `lines_total` counts them all, `lines_next_cursor` "
+                     "(also the Link rel=\"next\" header) gives the next page, X-Total-Count "
+                     "the number of lines")
+    async def deputy_points(request: Request, response: Response, deputy_id: str,
+                            services: ServicesDep, principal: Staff, paging: Paging,
                             year: Year = None) -> dict[str, Any]:
         _own_or_all(principal, deputy_id)
-        return await services.call("points", "deputy_points",
-                                   {"deputy_id": deputy_id, "year": year}, principal)
+        result = await services.call("points", "deputy_points",
+                                     {"deputy_id": deputy_id, "year": year, **paging.payload()},
+                                     principal)
+        _page_headers(request, response, result.get("lines_next_cursor"),
+                      result.get("lines_total"))
+        return result
 
     @app.post(f"{API}/deputies/{{deputy_id}}/activities", status_code=201, tags=TAGS,
               summary="A deputy reports one of their own duty activities (pending review)")
@@ -86,23 +116,28 @@ def register_points_routes(app: FastAPI) -> None:
                                    {"deputy_id": deputy_id, **body.model_dump(mode="json")},
                                    principal)
 
-    @app.get(f"{API}/activities", tags=TAGS,
+    @app.get(f"{API}/activities", tags=TAGS, responses=PAGED,
              summary="Self-reported activities (the office's review queue with status=pending); "
-                     "a deputy sees only their own")
-    async def list_activities(services: ServicesDep, principal: Staff,
+                     "a deputy sees only their own. Paged (limit, cursor) by activity date, "
+                     "then submission time; `year` is the activity date's (default this year, "
+                     "`all`); `q` finds words of the description")
+    async def list_activities(request: Request, response: Response, services: ServicesDep,
+                              principal: Staff, paging: Paging,
                               status_: Annotated[str | None, Query(
                                   alias="status", pattern="^(pending|approved|rejected)$")] = None,
                               deputy_id: str | None = None,
-                              year: Year = None) -> list[dict[str, Any]]:
+                              year: YearOrAll = None, q: Search = None) -> list[dict[str, Any]]:
         if principal.role == "unit":
             raise HTTPException(403, "units do not see duty activities")
         if principal.role == "deputy":
             if deputy_id and deputy_id != principal.deputy_id:
                 raise HTTPException(403, "a deputy sees only their own activities")
             deputy_id = principal.deputy_id
-        return await services.call("points", "list_activities",
-                                   {"status": status_, "deputy_id": deputy_id, "year": year},
-                                   principal)
+        page = await services.call("points", "list_activities",
+                                   {"status": status_, "deputy_id": deputy_id,
+                                    "year": year_param(year), "q": q or None,
+                                    **paging.payload()}, principal)
+        return paged(request, response, page)
 
     @app.get(f"{API}/activities/{{activity_id}}", tags=TAGS, summary="One self-reported activity")
     async def get_activity(activity_id: str, services: ServicesDep,
@@ -134,16 +169,22 @@ def register_points_routes(app: FastAPI) -> None:
         return await services.call("points", "revoke_points",
                                    {"deputy_id": deputy_id, **body.model_dump()}, principal)
 
-    @app.get(f"{API}/rankings", tags=TAGS,
+    @app.get(f"{API}/rankings", tags=TAGS, responses=PAGED_OBJECT,
              summary="Duty-point rankings per year (and deputy group). Order: total points desc, "
                      "then approved activities desc, then deputy id asc; every row has a "
-                     "distinct rank, tied_on_points marks equal totals")
-    async def rankings(services: ServicesDep, principal: Staff, year: Year = None,
+                     "distinct rank, tied_on_points marks equal totals. `rows` is one page "
+                     "(limit, cursor): `total` counts the deputies ranked, `next_cursor` (also "
+                     "the Link rel=\"next\" header) gives the next page, X-Total-Count the total")
+    async def rankings(request: Request, response: Response, services: ServicesDep,
+                       principal: Staff, paging: Paging, year: Year = None,
                        group: str | None = None, level: str | None = None) -> dict[str, Any]:
         if principal.role == "unit":
             raise HTTPException(403, "units do not see duty points")
-        return await services.call("points", "rankings",
-                                   {"year": year, "group": group, "level": level}, principal)
+        result = await services.call("points", "rankings",
+                                     {"year": year, "group": group, "level": level,
+                                      **paging.payload()}, principal)
+        _page_headers(request, response, result.get("next_cursor"), result.get("total"))
+        return result
 
     @app.get(f"{API}/deputies/{{deputy_id}}/record", tags=TAGS,
              summary="A deputy's duty record (履职档案) for a year: every activity, suggestion, "
@@ -175,7 +216,13 @@ def register_points_routes(app: FastAPI) -> None:
                           principal: Office) -> dict[str, Any]:
         return await services.call("points", "recalculate", body.model_dump(), principal)
 
-    @app.get(f"{API}/points/recalculations", tags=TAGS, summary="Recorded recalculations")
-    async def recalculations(services: ServicesDep, principal: OfficeOrLeader,
-                             year: Year = None) -> list[dict[str, Any]]:
-        return await services.call("points", "list_recalculations", {"year": year}, principal)
+    @app.get(f"{API}/points/recalculations", tags=TAGS, responses=PAGED,
+             summary="Recorded recalculations of a year (the recalculated year; default this "
+                     "year, `all`), paged (limit, cursor) in the order recorded; each names at "
+                     "most 20 of the ledgers it changed (`ledgers_total` counts them)")
+    async def recalculations(request: Request, response: Response, services: ServicesDep,
+                             principal: OfficeOrLeader, paging: Paging,
+                             year: YearOrAll = None) -> list[dict[str, Any]]:
+        page = await services.call("points", "list_recalculations",
+                                   {"year": year_param(year), **paging.payload()}, principal)
+        return paged(request, response, page)

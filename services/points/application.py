@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date as Date
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
-from shared.projection import LogProjection, key_of
+from shared.paging import PageQuery
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
@@ -44,16 +44,27 @@ from services.points.domain import (
     Recalculation,
     SelfReviewRefused,
 )
+from services.points.read_models import (
+    ActivitiesQuery,
+    ActivityIndex,
+    PointsViews,
+    Rankings,
+    RankingsQuery,
+    RecalculationsQuery,
+)
 from services.points.rules import ScoringRules
 
-__all__ = ["ScoringRules", "PointsApplication", "CasePoints", "Rankings", "ActivityIndex"]
+__all__ = ["ScoringRules", "PointsApplication", "ActivitiesQuery", "RankingsQuery",
+           "RecalculationsQuery", "Rankings", "ActivityIndex"]
 
 SEE_ALL_ROLES = ("office", "leader", "system")
 
 
 # --- request models ------------------------------------------------------------------------
 
-class DeputyPoints(Command):
+class DeputyPoints(PageQuery):
+    """A deputy's points of a year; ``limit`` and ``cursor`` page its ledger lines."""
+
     deputy_id: str
     year: int | None = Field(None, ge=2000, le=2100)
 
@@ -79,26 +90,10 @@ class RejectActivity(Command):
     reason: str = Field(max_length=2000)
 
 
-class ActivitiesQuery(Command):
-    status: str | None = Field(None, pattern="^(pending|approved|rejected)$")
-    deputy_id: str | None = None
-    year: int | None = None
-
-
-class RankingsQuery(Command):
-    year: int | None = Field(None, ge=2000, le=2100)
-    group: str | None = None
-    level: str | None = None
-
-
 class Recalculate(Command):
     year: int = Field(ge=2000, le=2100)
     rule_version: str
     reason: str = Field("", max_length=2000)
-
-
-class RecalculationsQuery(Command):
-    year: int | None = None
 
 
 class RevokePoints(Command):
@@ -142,8 +137,9 @@ class PointsApplication(ServiceApplication):
         self.clock = clock or clock_from_settings(settings)
         self.rules = ScoringRules(load_config(settings, "points"))
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
-        # Deputies with a ledger in a year (set by the runtime to the rankings read model).
-        self.known_ledgers: Callable[[int], Iterable[str]] = lambda year: ()
+        # The read models (services/points/read_models.py), set by whoever runs the
+        # application (the runtime, a test): the queries read them.
+        self.views: PointsViews | None = None
         # ledger id -> (deputy, year); a few per deputy and year, never changing
         self._ledger_owners: dict[UUID, tuple[str, int]] = {}
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
@@ -492,7 +488,7 @@ class PointsApplication(ServiceApplication):
 
         def attempt() -> dict[str, Any]:
             now = self.clock.now()
-            deputy_ids = sorted(set(self.deputies) | set(self.known_ledgers(cmd.year)))
+            deputy_ids = sorted(set(self.deputies) | set(self._views().rankings.deputies_in(cmd.year)))
             changed: list[tuple[DutyLedger, list[dict[str, Any]]]] = []
             summary = []
             for deputy_id in deputy_ids:
@@ -521,199 +517,23 @@ class PointsApplication(ServiceApplication):
 
     # --- queries ----------------------------------------------------------------------------
 
+    def _views(self) -> PointsViews:
+        if self.views is None:
+            raise RuntimeError("the points read models are not attached (PointsViews)")
+        return self.views
+
     def deputy_points(self, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        """A deputy's points of a year: the total, totals per cause and approved activities
+        of the whole ledger, and one page of its lines (``lines``, by line number; at most
+        ``limit``; the next page from ``lines_next_cursor``; ``lines_total`` counts them)."""
         self.known_deputy(q.deputy_id)
         self.check_may_see(actor, q.deputy_id)
         year = q.year or self.this_year()
-        ledger = self.ledger(q.deputy_id, year)
-        by_cause: dict[str, float] = {}
-        for line in ledger.lines:
-            by_cause[line["cause_kind"]] = round(by_cause.get(line["cause_kind"], 0) + line["points"], 2)
-        return {"deputy_id": q.deputy_id, "year": year, "total": ledger.total,
-                "by_cause": by_cause, "approved_activities": ledger.approved_activities(),
-                "lines": ledger.lines}
-
-
-# --- read models -----------------------------------------------------------------------------
-
-class CasePoints(LogProjection):
-    """Read model: points lines per case (for the suggestion view)."""
-
-    def __init__(self, app: PointsApplication) -> None:
-        super().__init__(app)
-        self.by_case: dict[str, list[dict[str, Any]]] = {}
-        self.ledger_owner: dict[str, str] = {}
-        self.aggregates_by_case: dict[str, set[str]] = {}
-
-    def clear(self) -> None:
-        self.by_case.clear()
-        self.ledger_owner.clear()
-        self.aggregates_by_case.clear()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        case_ref = (getattr(domain_event, "case_id", None) if not isinstance(
-            domain_event, DutyLedger.FactRecorded) else domain_event.ref)
-        if isinstance(domain_event, Activity.Submitted):
-            case_ref = key  # an activity is its own case for the audit history
-        if case_ref and isinstance(domain_event, (DutyLedger.Event, Activity.Event)):
-            self.aggregates_by_case.setdefault(case_ref, set()).add(key)
-        if isinstance(domain_event, DutyLedger.Opened):
-            self.ledger_owner[key] = domain_event.deputy_id
-        elif isinstance(domain_event, DutyLedger.PointsAwarded) and domain_event.case_id:
-            self.by_case.setdefault(domain_event.case_id, []).append({
-                "deputy_id": self.ledger_owner.get(key),
-                "points": domain_event.points,
-                "cause_kind": domain_event.cause_kind,
-                "rule_version": domain_event.rule_version,
-            })
-        elif isinstance(domain_event, DutyLedger.PointsRevoked) and domain_event.case_id:
-            self.by_case.setdefault(domain_event.case_id, []).append({
-                "deputy_id": self.ledger_owner.get(key),
-                "points": domain_event.points,
-                "cause_kind": domain_event.cause_kind,
-                "rule_version": None,
-                "revoked": True,
-                "reason": domain_event.reason,
-            })
-
-    def query(self, case_id: str) -> list[dict[str, Any]]:
-        return list(self.by_case.get(case_id, []))
-
-    def audit_scope(self, case_id: str) -> tuple[list[UUID], Callable[[dict[str, Any]], bool]]:
-        """For the audit history: the ledgers with lines or facts about a case (only those
-        entries are listed; each ledger's chain is still verified whole), or the activity."""
-        ids = sorted(self.aggregates_by_case.get(case_id, ()))
-
-        def include(entry: dict[str, Any]) -> bool:
-            data = entry.get("data") or {}
-            return (entry.get("aggregate") == "Activity" or data.get("case_id") == case_id
-                    or data.get("ref") == case_id)
-
-        return [UUID(i) for i in ids], include
-
-
-class Rankings(LogProjection):
-    """Read model: each deputy's total and approved activities per year (积分排名).
-
-    Derived from the ledgers' events only; dropping and rebuilding it gives the same rankings.
-    """
-
-    def __init__(self, app: PointsApplication) -> None:
-        super().__init__(app)
-        self.owner: dict[str, tuple[str, int]] = {}
-        self.totals: dict[tuple[int, str], float] = {}
-        self.activities: dict[tuple[int, str], int] = {}
-
-    def clear(self) -> None:
-        self.owner.clear()
-        self.totals.clear()
-        self.activities.clear()
-
-    def _add(self, key: str, points: float, activities: int = 0) -> None:
-        deputy_id, year = self.owner[key]
-        k = (year, deputy_id)
-        self.totals[k] = round(self.totals.get(k, 0.0) + points, 2)
-        self.activities[k] = self.activities.get(k, 0) + activities
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        if isinstance(domain_event, DutyLedger.Opened):
-            self.owner[key] = (domain_event.deputy_id, domain_event.year)
-            self.totals.setdefault((domain_event.year, domain_event.deputy_id), 0.0)
-            self.activities.setdefault((domain_event.year, domain_event.deputy_id), 0)
-        elif isinstance(domain_event, DutyLedger.PointsAwarded):
-            self._add(key, domain_event.points, int(domain_event.cause_kind == "activity"))
-        elif isinstance(domain_event, DutyLedger.PointsRevoked):
-            self._add(key, domain_event.points, -int(domain_event.cause_kind == "activity"))
-        elif isinstance(domain_event, DutyLedger.Recalculated):
-            self._add(key, sum(a["delta"] for a in domain_event.adjustments))
-
-    def deputies_in(self, year: int) -> list[str]:
-        return [d for (y, d) in self.totals if y == year]
-
-    def query(self, deputies: dict[str, dict[str, Any]], year: int, group: str | None = None,
-              level: str | None = None) -> list[dict[str, Any]]:
-        ids = set(deputies) | set(self.deputies_in(year))
-        rows = []
-        for deputy_id in ids:
-            info = deputies.get(deputy_id, {})
-            if group and info.get("group") != group:
-                continue
-            if level and level not in (info.get("level"), info.get("level_zh")):
-                continue
-            rows.append({
-                "deputy_id": deputy_id, "name": info.get("name"), "group": info.get("group"),
-                "level": info.get("level"), "level_zh": info.get("level_zh"),
-                "station": info.get("station"),
-                "total": self.totals.get((year, deputy_id), 0.0),
-                "approved_activities": self.activities.get((year, deputy_id), 0),
-            })
-        return R.rank(rows)
-
-
-class ActivityIndex(LogProjection):
-    """Read model: every self-reported activity with its review state."""
-
-    def __init__(self, app: PointsApplication) -> None:
-        super().__init__(app)
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def clear(self) -> None:
-        self.items.clear()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        if isinstance(domain_event, Activity.Submitted):
-            self.items[key] = {
-                "id": key, "deputy_id": domain_event.deputy_id, "kind": domain_event.kind,
-                "date": domain_event.on.isoformat(), "description": domain_event.description,
-                "evidence": domain_event.evidence, "status": "pending",
-                "submitted_by": domain_event.submitted_by,
-                "submitted_at": domain_event.submitted_at.isoformat(),
-                "reviewed_by": None, "reviewed_at": None, "reason": None, "points": None,
-                "rule_version": None, "capped_by": None, "line_no": None,
-            }
-        elif isinstance(domain_event, Activity.Approved) and key in self.items:
-            self.items[key].update(
-                status="approved", reviewed_by=domain_event.reviewed_by,
-                reviewed_at=domain_event.reviewed_at.isoformat(), points=domain_event.points,
-                rule_version=domain_event.rule_version, capped_by=domain_event.capped_by,
-                line_no=domain_event.line_no)
-        elif isinstance(domain_event, Activity.Rejected) and key in self.items:
-            self.items[key].update(
-                status="rejected", reviewed_by=domain_event.reviewed_by,
-                reviewed_at=domain_event.reviewed_at.isoformat(), reason=domain_event.reason)
-
-    def query(self, status: str | None = None, deputy_id: str | None = None,
-              year: int | None = None) -> list[dict[str, Any]]:
-        found = [dict(a) for a in self.items.values()
-                 if (status is None or a["status"] == status)
-                 and (deputy_id is None or a["deputy_id"] == deputy_id)
-                 and (year is None or a["date"].startswith(f"{year}-"))]
-        return sorted(found, key=lambda a: (a["date"], a["submitted_at"], a["id"]))
-
-
-class RecalculationIndex(LogProjection):
-    """Read model: the recorded recalculations."""
-
-    def __init__(self, app: PointsApplication) -> None:
-        super().__init__(app)
-        self.items: list[dict[str, Any]] = []
-
-    def clear(self) -> None:
-        self.items.clear()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        if isinstance(domain_event, Recalculation.Recorded):
-            self.items.append({
-                "id": str(domain_event.originator_id), "year": domain_event.year,
-                "rule_version": domain_event.rule_version, "reason": domain_event.reason,
-                "requested_by": domain_event.requested_by,
-                "requested_at": domain_event.requested_at.isoformat(),
-                "ledgers": domain_event.ledgers,
-                "total_delta": round(sum(l["delta"] for l in domain_event.ledgers), 2),
-            })
-
-    def query(self, year: int | None = None) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.items if year is None or r["year"] == year]
+        views = self._views()
+        summary = views.lines.summary(q.deputy_id, year)
+        lines = views.lines.lines_page(q.deputy_id, year, q, total=summary["lines"])
+        return {"deputy_id": q.deputy_id, "year": year, "total": summary["total"],
+                "by_cause": summary["by_cause"],
+                "approved_activities": summary["approved_activities"],
+                "lines": lines["items"], "lines_total": summary["lines"],
+                "lines_next_cursor": lines["next_cursor"]}

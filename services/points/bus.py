@@ -29,21 +29,22 @@ from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
 from services.points.application import (
-    ActivitiesQuery,
-    ActivityIndex,
     ActivityRef,
-    CasePoints,
     CaseRef,
     DeputyPoints,
     PointsApplication,
-    Rankings,
-    RankingsQuery,
     Recalculate,
-    RecalculationIndex,
-    RecalculationsQuery,
     RejectActivity,
     RevokePoints,
     SubmitActivity,
+)
+from services.points.read_models import (
+    ActivitiesQuery,
+    LinesQuery,
+    PointsViews,
+    RankingsQuery,
+    RecalculationsQuery,
+    resolve_year,
 )
 from services.points.domain import Activity, DutyLedger
 from services.points.record import deputy_record
@@ -104,19 +105,10 @@ def build_runtime(
 ) -> ServiceRuntime:
     settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
     app = PointsApplication(settings, clock=clock)
-    case_points = CasePoints(app)
-    rankings = Rankings(app)
-    activities = ActivityIndex(app)
-    recalculations = RecalculationIndex(app)
-    runtime = ServiceRuntime(settings, app, translate,
-                             projections=[case_points, rankings, activities, recalculations],
+    views = app.views = PointsViews(app)
+    views.rankings.sync_deputies()  # the reference data as this process loaded it
+    runtime = ServiceRuntime(settings, app, translate, read_models=views.read_models,
                              tracer_provider=tracer_provider)
-
-    def known_ledgers(year: int) -> list[str]:
-        rankings.catch_up()
-        return rankings.deputies_in(year)
-
-    app.known_ledgers = known_ledgers
 
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
@@ -137,26 +129,43 @@ def build_runtime(
 
     @runtime.query("case_points", CaseRef)
     def points_for_case(ref: CaseRef, actor: Actor) -> list[dict[str, Any]]:
-        return case_points.query(ref.case_id)
+        return views.case_points.query(ref.case_id)
 
     if hasattr(runtime, "audit_cases"):  # the case history (GET /cases/{id}/history)
         def audit_scope(case_id: str):
-            case_points.catch_up()
-            return case_points.audit_scope(case_id)
+            views.case_points.catch_up()
+            return views.case_points.audit_scope(case_id)
 
         runtime.audit_cases(audit_scope)
 
     @runtime.query("rankings", RankingsQuery)
     def ranking(q: RankingsQuery, actor: Actor) -> dict[str, Any]:
+        """A page of the ranking of a year (``rows``; ``limit`` and ``cursor`` page them,
+        ``total`` counts the deputies ranked, ``next_cursor`` the next page)."""
         if actor.role not in ("office", "leader", "deputy", "system"):
             raise Forbidden("rankings are shown to deputies, the office and leaders")
         year = q.year or app.this_year()
+        result = views.rankings.ranking(q, year)
         return {"year": year, "group": q.group, "level": q.level,
-                "order": "total points desc, then approved activities desc, then deputy id asc",
-                "rows": rankings.query(app.deputies, year, q.group, q.level)}
+                "order": views.rankings.ORDER, "rows": result["items"],
+                "total": result["total"], "next_cursor": result["next_cursor"]}
+
+    @runtime.query("ranking_position", DeputyPoints)
+    def ranking_position(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        """A deputy's place in the year's ranking and in their group's."""
+        deputy = app.known_deputy(q.deputy_id)
+        app.check_may_see(actor, q.deputy_id)
+        year = q.year or app.this_year()
+        overall = views.rankings.place(q.deputy_id, year)
+        group = deputy.get("group")
+        in_group = views.rankings.place(q.deputy_id, year, group) if group else None
+        return {"year": year, "deputy_id": q.deputy_id, "row": overall["row"],
+                "rank": overall["rank"], "ranked": overall["ranked"], "group": group,
+                "group_rank": in_group["rank"] if in_group else None,
+                "group_size": in_group["ranked"] if in_group else None}
 
     @runtime.query("list_activities", ActivitiesQuery)
-    def list_activities(q: ActivitiesQuery, actor: Actor) -> list[dict[str, Any]]:
+    def list_activities(q: ActivitiesQuery, actor: Actor) -> dict[str, Any]:
         deputy_id = q.deputy_id
         if actor.role == "deputy":
             if deputy_id and deputy_id != actor.deputy_id:
@@ -164,7 +173,15 @@ def build_runtime(
             deputy_id = actor.deputy_id
         elif actor.role not in ("office", "leader", "system"):
             raise Forbidden("activities are seen by the deputy, the office and leaders only")
-        return activities.query(q.status, deputy_id, q.year)
+        return views.activities.query(q, deputy_id, resolve_year(q.year, app.this_year))
+
+    @runtime.query("ledger_lines", LinesQuery)
+    def ledger_lines(q: LinesQuery, actor: Actor) -> dict[str, Any]:
+        """Every deputy's ledger lines (the duty-points ledger export), by deputy, year and
+        line number, each with ``deputy_id`` and ``year``."""
+        if actor.role not in ("office", "leader", "system"):
+            raise Forbidden("the duty-points ledger is exported by the office and leaders")
+        return views.ledger_lines(q, resolve_year(q.year, app.this_year))
 
     @runtime.query("get_activity", ActivityRef)
     def get_activity(ref: ActivityRef, actor: Actor) -> dict[str, Any]:
@@ -175,7 +192,7 @@ def build_runtime(
     def record_for(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
         app.known_deputy(q.deputy_id)
         app.check_may_see(actor, q.deputy_id)
-        return deputy_record(app, rankings, activities, q.deputy_id, q.year or app.this_year())
+        return deputy_record(app, views, q.deputy_id, q.year or app.this_year())
 
     runtime.query("deputy_record", DeputyPoints)(record_for)
 
@@ -189,9 +206,9 @@ def build_runtime(
         return app.rules.describe()
 
     @runtime.query("list_recalculations", RecalculationsQuery)
-    def list_recalculations(q: RecalculationsQuery, actor: Actor) -> list[dict[str, Any]]:
+    def list_recalculations(q: RecalculationsQuery, actor: Actor) -> dict[str, Any]:
         if actor.role not in ("office", "leader", "system"):
             raise Forbidden("recalculations are seen by the office and leaders")
-        return recalculations.query(q.year)
+        return views.recalculations.query(q, resolve_year(q.year, app.this_year))
 
     return runtime

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from services.points import rules as R
+from services.points.read_models import ActivitiesQuery
 
 CAUSE_ZH = {
     "activity": "履职活动",
@@ -75,8 +76,8 @@ def _messages(facts: list[dict[str, Any]], lines: list[dict[str, Any]]) -> list[
     return sorted(by_message.values(), key=lambda m: (m["answered_on"] or "", m["message_id"]))
 
 
-def deputy_record(app: Any, rankings: Any, activities: Any, deputy_id: str,
-                  year: int) -> dict[str, Any]:
+def deputy_record(app: Any, views: Any, deputy_id: str, year: int) -> dict[str, Any]:
+    """``views``: points' read models (services/points/read_models.py)."""
     deputy = app.deputies.get(deputy_id, {"id": deputy_id})
     ledger = app.ledger(deputy_id, year)
     try:
@@ -84,15 +85,20 @@ def deputy_record(app: Any, rankings: Any, activities: Any, deputy_id: str,
     except LookupError:
         rule = {}
     kinds = R.activities(rule)
-    acts = activities.query(deputy_id=deputy_id, year=year)
+    acts: list[dict[str, Any]] = []
+    cursor = None
+    while True:  # a deputy's activities of one year, a page at a time
+        found = views.activities.query(ActivitiesQuery(limit=500, cursor=cursor), deputy_id, year)
+        acts += found["items"]
+        cursor = found["next_cursor"]
+        if not cursor:
+            break
     for a in acts:
         a["kind_zh"] = (kinds.get(a["kind"]) or {}).get("name_zh", a["kind"])
         a["status_zh"] = STATUS_ZH.get(a["status"], a["status"])
-    ranking = rankings.query(app.deputies, year)
-    overall = next((r for r in ranking if r["deputy_id"] == deputy_id), None)
+    overall = views.rankings.place(deputy_id, year)
     group = deputy.get("group")
-    in_group = next((r for r in rankings.query(app.deputies, year, group)
-                     if r["deputy_id"] == deputy_id), None) if group else None
+    in_group = views.rankings.place(deputy_id, year, group) if group else None
     lines = []
     for line in ledger.lines:
         kind_zh = CAUSE_ZH.get(line["cause_kind"], line["cause_kind"])
@@ -104,8 +110,8 @@ def deputy_record(app: Any, rankings: Any, activities: Any, deputy_id: str,
         "year": year,
         "total": ledger.total,
         "rule_version": rule.get("version"),
-        "rank": overall["rank"] if overall else None,
-        "ranked_deputies": len(ranking),
+        "rank": overall["rank"],
+        "ranked_deputies": overall["ranked"],
         "group_rank": in_group["rank"] if in_group else None,
         "group_size": sum(1 for d in app.deputies.values() if d.get("group") == group) if group else None,
         "indicators": R.compute_indicators(rule, ledger.lines, ledger.facts),

@@ -9,11 +9,11 @@ from itertools import count
 import pytest
 
 from services.points.application import (
-    ActivityIndex,
+    ActivitiesQuery,
     ActivityRef,
     DeputyPoints,
     PointsApplication,
-    Rankings,
+    RankingsQuery,
     Recalculate,
     RejectActivity,
     RevokePoints,
@@ -22,6 +22,7 @@ from services.points.application import (
 )
 from services.points.bus import translate
 from services.points.domain import DutyLedger
+from services.points.read_models import PointsViews
 from services.points.record import deputy_record
 from services.points.report import render_report
 from shared.clock import CHINA_TZ, ManualClock
@@ -57,7 +58,10 @@ def clock() -> ManualClock:
 def app(tmp_path, clock):
     settings = ServiceSettings(service_name="points", event_store="sqlite", var_dir=tmp_path)
     app = PointsApplication(settings, clock=clock)
+    app.views = PointsViews(app)  # its read models, as the runtime attaches them
+    app.views.start()
     yield app
+    app.views.close()
     app.close()
 
 
@@ -82,6 +86,7 @@ def handle(app: PointsApplication, handler, event) -> list[DutyLedger]:
 
 
 def points(app, deputy_id: str, year: int = 2026) -> dict:
+    app.views.catch_up()  # as the runtime does before every query
     return app.deputy_points(DeputyPoints(deputy_id=deputy_id, year=year), OFFICE)
 
 
@@ -142,15 +147,14 @@ def test_a_reversed_registration_revokes_its_points_and_a_new_registration_score
     assert "2026-0001" in revocation["reason"] and "误将诉讼事项立案" in revocation["reason"]
     assert revocation["event_id"] == reversed_.event_id
 
-    rankings, activities = Rankings(app), ActivityIndex(app)
-    rankings.catch_up(), activities.catch_up()
+    app.views.catch_up()
 
     def suggestions_counted() -> int:
-        record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+        record = deputy_record(app, app.views, "deputy-1", 2026)
         [count_] = [i for i in record["indicators"] if i["code"] == "suggestions"]
         return count_["value"]
 
-    record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+    record = deputy_record(app, app.views, "deputy-1", 2026)
     assert record["suggestions"][0]["reversed_on"] == "2026-03-11"
     assert record["suggestions"][0]["reversal_reason"] == "误将诉讼事项立案"
     assert suggestions_counted() == 0
@@ -164,8 +168,8 @@ def test_a_reversed_registration_revokes_its_points_and_a_new_registration_score
     assert handle(app, app.on_suggestion_registered, again) == []
     assert points(app, "deputy-1")["total"] == 3.0 and points(app, "deputy-2")["total"] == 1.0
     assert points(app, "deputy-1")["lines"][-1]["event_id"] == again.event_id
-    rankings.catch_up()
-    record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+    app.views.catch_up()
+    record = deputy_record(app, app.views, "deputy-1", 2026)
     assert record["suggestions"][0]["number"] == "2026-0007"
     assert record["suggestions"][0]["reversed_on"] is None
     assert suggestions_counted() == 1
@@ -352,19 +356,23 @@ def test_ledgers_and_read_models_are_rebuilt_from_events(app, tmp_path, clock):
         activity = submit(app, kind="training", actor=actor)
         app.approve_activity(ActivityRef(activity_id=activity["id"]), OFFICE)
     submit(app, kind="training", actor=D2)
-    rankings, activities = Rankings(app), ActivityIndex(app)
-    rankings.catch_up(), activities.catch_up()
-    ranked = rankings.query(app.deputies, 2026)
+    views = app.views
+    views.catch_up()
+
+    def ranking(group: str | None = None) -> list[dict]:
+        return views.rankings.ranking(RankingsQuery(limit=500, group=group), 2026)["items"]
+
+    ranked = ranking()
     # deputy-1 4.5; deputy-3 3.0 and deputy-2 2.5.
     assert [(r["deputy_id"], r["total"]) for r in ranked][:3] == [
         ("deputy-1", 4.5), ("deputy-3", 3.0), ("deputy-2", 2.5)]
-    assert [r["deputy_id"] for r in rankings.query(app.deputies, 2026, group="城建环保组")] == [
+    assert [r["deputy_id"] for r in ranking(group="城建环保组")] == [
         "deputy-1", "deputy-3"]
-    assert len(activities.query(status="pending")) == 1
+    assert len(views.activities.query(ActivitiesQuery(status="pending"), None, 2026)["items"]) == 1
 
-    rankings.reset(), activities.reset()
-    rankings.catch_up(), activities.catch_up()
-    assert rankings.query(app.deputies, 2026) == ranked
+    views.read_models.rebuild(views.rankings), views.read_models.rebuild(views.activities)
+    views.catch_up()
+    assert ranking() == ranked
     again = PointsApplication(app.settings, clock=clock)
     try:
         assert again.ledger("deputy-1", 2026).lines == app.ledger("deputy-1", 2026).lines
@@ -404,9 +412,8 @@ def test_the_duty_record_and_annual_report(app):
     handle(app, app.on_suggestion_registered, registered("case-1"))
     activity = submit(app, kind="inspection_research", on=date(2026, 3, 5))
     app.approve_activity(ActivityRef(activity_id=activity["id"]), OFFICE)
-    rankings, activities = Rankings(app), ActivityIndex(app)
-    rankings.catch_up(), activities.catch_up()
-    record = deputy_record(app, rankings, activities, "deputy-1", 2026)
+    app.views.catch_up()
+    record = deputy_record(app, app.views, "deputy-1", 2026)
     assert record["total"] == 6.0 and record["rank"] == 1 and record["group_rank"] == 1
     assert record["activities"][0]["date"] == "2026-03-05"
     assert record["activities"][0]["kind_zh"] == "视察调研"

@@ -4,6 +4,12 @@ Both are gathered from the services' existing queries, as the signed-in user (of
 leaders), and filtered like the board: unit, category and colour for suggestions; year,
 deputy group and category for duty points.
 
+Exports stream: the gateway asks the service for one page of rows at a time (500, the most a
+page holds) and writes each page out before it asks for the next, so it never holds a whole
+export. CSV goes to the client page by page; an Excel file is written with openpyxl's
+write-only mode to a temporary file (rows go to disk as they come) that is then streamed and
+deleted. Rows come in the lists' own order (duty points: by deputy, year and line number).
+
 Where each lifecycle timestamp comes from:
 - submitted, registered — intake ``get_suggestion`` (``submitted_at``, ``registered_at``)
 - assigned — assignment ``case_assignment`` (``assigned_at``)
@@ -18,13 +24,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterable
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from services.gateway.auth import Principal
 from services.gateway.web.common import (
@@ -59,18 +68,39 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
-                      category: str | None, colour: str | None) -> list[dict[str, Any]]:
+PAGE = 500  # rows asked of a service at a time (the most one page holds)
+
+
+async def pages(request: Request, user: Principal, service: str, route: str,
+                payload: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+    """The items of a paged list, one page after another (a list route that still answers a
+    plain list gives it as one page)."""
     svc = services(request)
-    suggestions, ref = await asyncio.gather(
-        svc.call("intake", "list_suggestions", {"category": category or None}, user),
-        reference(request, user))
+    cursor = None
+    while True:
+        result = await svc.call(service, route, {**payload, "limit": PAGE, "cursor": cursor},
+                                user)
+        if isinstance(result, list):
+            yield result
+            return
+        yield result["items"]
+        cursor = result.get("next_cursor")
+        if not cursor:
+            return
+
+
+async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
+                      category: str | None, colour: str | None,
+                      year: int | str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+    """The suggestion-handling ledger, a page of suggestions at a time."""
+    svc = services(request)
+    ref = await reference(request, user)
+    on_board = None
     if unit_id or colour:
         board = await svc.call("supervision", "board", {
             "unit_id": unit_id or None, "category": category or None, "colour": colour or None},
             user)
         on_board = {c["case_id"] for cell in board["cells"] for c in cell["cases"]}
-        suggestions = [s for s in suggestions if s["id"] in on_board]
     limit = asyncio.Semaphore(8)
 
     async def one(s: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +110,17 @@ async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
                 optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user)),
                 svc.call("supervision", "list_tasks", {"case_id": s["id"]}, user),
                 optional(svc.call("supervision", "get_case", {"case_id": s["id"]}, user)))
+        if isinstance(tasks, dict):  # a paged list of the case's tasks (a few)
+            tasks = tasks["items"]
         return _ledger_row(detail, assignment, tasks, case, ref)
 
-    return list(await asyncio.gather(*(one(s) for s in suggestions)))
+    payload: dict[str, Any] = {"category": category or None}
+    if year is not None:
+        payload["year"] = year
+    async for suggestions in pages(request, user, "intake", "list_suggestions", payload):
+        if on_board is not None:
+            suggestions = [s for s in suggestions if s["id"] in on_board]
+        yield list(await asyncio.gather(*(one(s) for s in suggestions)))
 
 
 def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: list[dict[str, Any]],
@@ -122,109 +160,144 @@ def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: lis
     }
 
 
-async def points_rows(request: Request, user: Principal, year: int | None, group: str | None,
-                      category: str | None) -> list[dict[str, Any]]:
-    svc = services(request)
+async def points_rows(request: Request, user: Principal, year: int | str | None,
+                      group: str | None, category: str | None,
+                      ) -> AsyncIterator[list[dict[str, Any]]]:
+    """The duty-points ledger, a page of lines (of every deputy) at a time."""
     ref = await reference(request, user)
-    deputies = [d for d in ref["deputies"].values() if not group or d.get("group") == group]
-    limit = asyncio.Semaphore(8)
-
-    async def one(d: dict[str, Any]) -> dict[str, Any]:
-        async with limit:
-            return await svc.call("points", "deputy_points", {"deputy_id": d["id"], "year": year},
-                                  user)
-
-    ledgers = await asyncio.gather(*(one(d) for d in deputies))
-    rows = []
-    for d, ledger in zip(deputies, ledgers):
-        for line in ledger["lines"]:
-            details = line.get("details") or {}
-            if category and details.get("category") != category:
-                continue
-            rows.append({
-                "deputy_id": d["id"], "deputy": d.get("name", d["id"]), "group": d.get("group", ""),
-                "year": ledger["year"], "line_no": line["line_no"], "type": line["type"],
-                "points": line["points"], "current_points": line.get("current_points"),
-                "cause": label(CAUSE_ZH, line.get("activity_kind") and "activity"
-                               or line.get("cause_kind")),
-                "cause_ref": line.get("cause_ref") or "",
-                "case_number": details.get("number", ""), "case_title": details.get("title", ""),
-                "category": ref["categories"].get(details.get("category"), {}).get(
-                    "name_zh", details.get("category") or ""),
-                "earned_on": _iso(line.get("earned_on")), "awarded_at": _iso(line.get("awarded_at")),
-                "rule_version": line.get("rule_version") or "",
-                "revoked_by": "" if line.get("revoked_by") in (None, "") else str(line["revoked_by"]),
-            })
-    return rows
+    payload = {"year": year, "group": group or None, "category": category or None}
+    async for lines in pages(request, user, "points", "ledger_lines", payload):
+        yield [_points_row(line, ref) for line in lines]
 
 
-def _csv(columns: list[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> bytes:
+def _points_row(line: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    d = ref["deputies"].get(line["deputy_id"], {})
+    details = line.get("details") or {}
+    return {
+        "deputy_id": line["deputy_id"], "deputy": d.get("name", line["deputy_id"]),
+        "group": d.get("group", ""),
+        "year": line["year"], "line_no": line["line_no"], "type": line["type"],
+        "points": line["points"], "current_points": line.get("current_points"),
+        "cause": label(CAUSE_ZH, line.get("activity_kind") and "activity"
+                       or line.get("cause_kind")),
+        "cause_ref": line.get("cause_ref") or "",
+        "case_number": details.get("number", ""), "case_title": details.get("title", ""),
+        "category": ref["categories"].get(details.get("category"), {}).get(
+            "name_zh", details.get("category") or ""),
+        "earned_on": _iso(line.get("earned_on")), "awarded_at": _iso(line.get("awarded_at")),
+        "rule_version": line.get("rule_version") or "",
+        "revoked_by": "" if line.get("revoked_by") in (None, "") else str(line["revoked_by"]),
+    }
+
+
+def _cells(columns: list[tuple[str, str]], row: dict[str, Any]) -> list[Any]:
+    return ["" if row.get(k) is None else row.get(k) for k, _ in columns]
+
+
+async def _csv(columns: list[tuple[str, str]],
+               pages_: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
+    """CSV text, one chunk per page of rows (a BOM first: Excel opens it as UTF-8)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([title for _, title in columns])
-    for row in rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in columns])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
+    yield ("\ufeff" + out.getvalue()).encode("utf-8")
+    async for rows in pages_:
+        out.seek(0)
+        out.truncate()
+        for row in rows:
+            writer.writerow(_cells(columns, row))
+        yield out.getvalue().encode("utf-8")
 
 
-def _xlsx(columns: list[tuple[str, str]], rows: Iterable[dict[str, Any]], sheet: str) -> bytes:
+async def _xlsx(columns: list[tuple[str, str]], pages_: AsyncIterator[list[dict[str, Any]]],
+                sheet: str) -> str:
+    """An Excel file written row by row (openpyxl write-only) to a temporary file; its path."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    book = Workbook()
-    ws = book.active
-    ws.title = sheet
-    ws.append([title for _, title in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append(["" if row.get(k) is None else row.get(k) for k, _ in columns])
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(sheet)
     ws.freeze_panes = "A2"
     for i, (_, title) in enumerate(columns, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(title) * 2 + 4)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+        ws.column_dimensions[_column_letter(i)].width = max(10, len(title) * 2 + 4)
+    header = []
+    for _, title in columns:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    ws.append(header)
+    async for rows in pages_:
+        for row in rows:
+            ws.append(_cells(columns, row))
+    handle, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        await asyncio.to_thread(book.save, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
 
 
-def _download(content: bytes, filename: str, media: str) -> Response:
+def _column_letter(i: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(i)
+
+
+def _file_chunks(path: str, size: int = 1 << 16):
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def _headers(filename: str) -> dict[str, str]:
     ascii_name = filename.encode("ascii", "ignore").decode() or "export"
-    return Response(content, media_type=media, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
-                               f"filename*=UTF-8''{quote(filename)}",
-        "Cache-Control": "no-store"})
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                                   f"filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "no-store"}
+
+
+async def _download(columns: list[tuple[str, str]], pages_: AsyncIterator[list[dict[str, Any]]],
+                    fmt: str, name: str, sheet: str) -> Response:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        return StreamingResponse(_csv(columns, pages_), media_type="text/csv; charset=utf-8",
+                                 headers=_headers(f"{name}-{stamp}.csv"))
+    path = await _xlsx(columns, pages_, sheet)
+    return StreamingResponse(_file_chunks(path), media_type=XLSX,
+                             headers=_headers(f"{name}-{stamp}.xlsx"),
+                             background=BackgroundTask(os.unlink, path))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+YearOrAll = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$")]
+
+
+def _year(year: str | None) -> int | str | None:
+    return int(year) if year and year != "all" else year
+
+
 @router.get(f"{BASE}/exports/ledger.{{fmt}}")
 async def export_ledger(request: Request, fmt: str, user: Viewer, unit_id: str | None = None,
-                        category: str | None = None, colour: str | None = None) -> Response:
+                        category: str | None = None, colour: str | None = None,
+                        year: YearOrAll = None) -> Response:
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "导出格式为 csv 或 xlsx")
     if colour not in (None, "", "green", "yellow", "red", "closed"):
         raise HTTPException(422, "颜色只能是 green、yellow、red 或 closed")
-    rows = await ledger_rows(request, user, unit_id, category, colour)
-    rows.sort(key=lambda r: (r["number"] or "~", r["submitted_at"]))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        return _download(_csv(LEDGER_COLUMNS, rows), f"suggestion-ledger-{stamp}.csv",
-                         "text/csv; charset=utf-8")
-    return _download(_xlsx(LEDGER_COLUMNS, rows, "建议办理台账"),
-                     f"suggestion-ledger-{stamp}.xlsx", XLSX)
+    rows = ledger_rows(request, user, unit_id, category, colour, _year(year))
+    return await _download(LEDGER_COLUMNS, rows, fmt, "suggestion-ledger", "建议办理台账")
 
 
 @router.get(f"{BASE}/exports/points.{{fmt}}")
-async def export_points(request: Request, fmt: str, user: Viewer,
-                        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+async def export_points(request: Request, fmt: str, user: Viewer, year: YearOrAll = None,
                         group: str | None = None, category: str | None = None) -> Response:
+    """The duty-points ledger of a year (the ledgers' year; default this year, or ``all``)."""
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "导出格式为 csv 或 xlsx")
-    rows = await points_rows(request, user, year, group, category)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        return _download(_csv(POINTS_COLUMNS, rows), f"duty-points-ledger-{stamp}.csv",
-                         "text/csv; charset=utf-8")
-    return _download(_xlsx(POINTS_COLUMNS, rows, "履职积分台账"),
-                     f"duty-points-ledger-{stamp}.xlsx", XLSX)
+    rows = points_rows(request, user, _year(year), group, category)
+    return await _download(POINTS_COLUMNS, rows, fmt, "duty-points-ledger", "履职积分台账")

@@ -183,7 +183,9 @@ async def rankings_page(request: Request,
                         group: str | None = None) -> HTMLResponse:
     svc = services(request)
     result, ref = await asyncio.gather(
-        svc.call("points", "rankings", {"year": year, "group": group or None}, user),
+        # the first 500 of the ranking (the page's paging is a later step)
+        svc.call("points", "rankings", {"year": year, "group": group or None, "limit": 500},
+                 user),
         reference(request, user))
     groups = sorted({d.get("group") for d in ref["deputies"].values() if d.get("group")})
     rows = result["rows"]

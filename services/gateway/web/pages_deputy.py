@@ -25,7 +25,7 @@ async def _context(request: Request, user: Principal) -> dict[str, Any]:
         svc.call("intake", "list_suggestions", {}, user),
         svc.call("intake", "list_messages", {"status": "claimed"}, user),
         svc.call("points", "deputy_points", {"deputy_id": user.deputy_id}, user),
-        svc.call("points", "rankings", {}, user),
+        svc.call("points", "ranking_position", {"deputy_id": user.deputy_id}, user),
         reference(request, user))
     cases = await asyncio.gather(*(
         optional(svc.call("supervision", "get_case", {"case_id": s["id"]}, user))
@@ -38,16 +38,14 @@ async def _context(request: Request, user: Principal) -> dict[str, Any]:
                         and user.deputy_id in case.get("raters", []) and not mine)
         rows.append({**s, "case": case, "my_rating": mine[-1] if mine else None,
                      "can_rate": can_rate})
-    me = next((r for r in rankings["rows"] if r["deputy_id"] == user.deputy_id), None)
+    me = rankings["row"]  # the deputy's place, not the whole ranking
     deputy = ref["deputies"].get(user.deputy_id, {})
-    group_rows = [r for r in rankings["rows"] if r.get("group") == deputy.get("group")]
-    group_rank = next((i + 1 for i, r in enumerate(group_rows)
-                       if r["deputy_id"] == user.deputy_id), None)
     return {
         "suggestions": rows,
         "claimed": [m for m in claimed if m.get("claimed_by") == user.deputy_id],
-        "points": points, "me": me, "ranked": len(rankings["rows"]), "deputy": deputy,
-        "group_rank": group_rank, "group_size": len(group_rows), "year": rankings["year"],
+        "points": points, "me": me, "ranked": rankings["ranked"], "deputy": deputy,
+        "group_rank": rankings["group_rank"], "group_size": rankings["group_size"] or 0,
+        "year": rankings["year"],
         **names(ref),
     }
 

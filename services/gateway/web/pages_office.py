@@ -127,14 +127,17 @@ async def refuse_return(request: Request, task_id: str, user: Office,
 async def activities(request: Request, user: Office) -> HTMLResponse:
     svc = services(request)
     pending, rules, ref = await asyncio.gather(
-        svc.call("points", "list_activities", {"status": "pending"}, user),
+        # every year's pending reports, the first 500 (the page's paging is a later step)
+        svc.call("points", "list_activities", {"status": "pending", "year": "all",
+                                               "limit": 500}, user),
         svc.call("points", "rules", {}, user), reference(request, user))
     kinds: dict[str, str] = {}
     for rule in rules:
         for code, kind in rule.get("activities", {}).items():
             kinds.setdefault(code, kind.get("name_zh", code))
     return render(request, "office_activities.html",
-                  {"pending": pending, "kinds": kinds, **names(ref)})
+                  {"pending": pending["items"], "pending_total": pending["total"],
+                   "kinds": kinds, **names(ref)})
 
 
 @router.post(f"{BASE}/office/activities/{{activity_id}}/approve", dependencies=Csrf)

@@ -1,0 +1,740 @@
+"""Points' read models, kept as tables in points' read-model database (shared/read_store.py).
+
+Nothing here grows in process memory with the history: each read model is a
+``TableProjection`` written in the same transaction as the log position it reflects, so a
+start reads only the events since that position.
+
+- ``LedgerLines``: every ledger line (deputy, year, line number, type, cause, case, date,
+  points, category, the line as the ledger shows it) with its live state (revoked, current
+  points and rule version), maintained exactly as ``DutyLedger`` maintains its lines. It
+  answers a deputy's points for a year (total and totals per cause, and the lines a page at a
+  time) and the duty-points ledger export across deputies.
+- ``Rankings``: each deputy's total and approved activities per year, and the deputies of the
+  reference data (groups, levels) the rankings are filtered by.
+- ``ActivityIndex``: self-reported activities with their review state; words of the
+  description are searched with a trigram index (SQLite FTS5, PostgreSQL ``pg_trgm``).
+- ``RecalculationIndex``: the recorded recalculations.
+- ``CasePoints``: the lines about one case (the suggestion view) and the aggregates that hold
+  them (the case history).
+
+Point amounts are summed as integer hundredths (``cents``): the scoring rules give points with
+at most two decimals, so sums are exact and equal the ledger's rounded sums.
+
+Every list pages with a keyset cursor (shared/paging.py) on a unique sort key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.paging import PageQuery, checked_after, page
+from shared.projection import catch_up_all, key_of
+from shared.read_store import (
+    ReadModels,
+    TableProjection,
+    Tx,
+    ViewStore,
+    fts_match_sqlite,
+    like_pattern,
+)
+
+from services.points.domain import Activity, DutyLedger, Recalculation
+
+YearOrAll = int | Literal["all"] | None
+
+
+def _cents(points: float) -> int:
+    return int(round(float(points) * 100))
+
+
+def _points(cents: int | None) -> float:
+    return round(int(cents or 0) / 100, 2)  # PostgreSQL sums bigints as numeric
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def year_range(year: int) -> tuple[str, str]:
+    """The ISO dates a year's rows fall between (from inclusive, to exclusive)."""
+    return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+class LinesQuery(PageQuery):
+    """Ledger lines across deputies (the duty-points ledger export)."""
+
+    year: int | Literal["all"] | None = None
+    group: str | None = None
+    category: str | None = None
+    deputy_id: str | None = None
+
+
+class ActivitiesQuery(PageQuery):
+    status: str | None = Field(None, pattern="^(pending|approved|rejected)$")
+    deputy_id: str | None = None
+    year: YearOrAll = Field(None, description="activity date's year; default this year")
+    q: str | None = Field(None, max_length=200, description="words of the description")
+
+
+class RankingsQuery(PageQuery):
+    year: int | None = Field(None, ge=2000, le=2100)
+    group: str | None = None
+    level: str | None = None
+
+
+class RecalculationsQuery(PageQuery):
+    year: YearOrAll = Field(None, description="the recalculated year; default this year")
+
+
+# --- ledger lines --------------------------------------------------------------------------------
+
+class LedgerLines(TableProjection):
+    """Every ledger line, as the ledger (``DutyLedger.lines``) shows it."""
+
+    name = "LedgerLines"
+    tables = ("LedgerLines_owners", "LedgerLines_lines")
+
+    def create(self, tx: Tx) -> None:
+        owners, lines = self.t("LedgerLines_owners"), self.t("LedgerLines_lines")
+        tx.execute(f"CREATE TABLE {owners} (ledger_id TEXT PRIMARY KEY, deputy_id TEXT NOT NULL, "
+                   "year INTEGER NOT NULL, line_count INTEGER NOT NULL)")
+        tx.execute(f"CREATE TABLE {lines} (deputy_id TEXT NOT NULL, year INTEGER NOT NULL, "
+                   "line_no INTEGER NOT NULL, type TEXT NOT NULL, cause_kind TEXT NOT NULL, "
+                   "case_id TEXT, earned_on TEXT, cents BIGINT NOT NULL, category TEXT, "
+                   "revoked_by INTEGER, data TEXT NOT NULL, "
+                   "PRIMARY KEY (deputy_id, year, line_no))")
+        tx.execute(f"CREATE INDEX {lines}_year ON {lines} (year, deputy_id, line_no)")
+
+    # --- applying -----------------------------------------------------------------------
+
+    def _owner(self, ledger_id: str) -> dict[str, Any]:
+        assert self.tx is not None
+        row = self.tx.one(f"SELECT deputy_id, year, line_count FROM "
+                          f"{self.t('LedgerLines_owners')} WHERE ledger_id = ?", (ledger_id,))
+        if row is None:
+            raise LookupError(f"ledger {ledger_id} has no Opened event before its lines")
+        return row
+
+    def _line(self, owner: dict[str, Any], line_no: int) -> dict[str, Any]:
+        assert self.tx is not None
+        row = self.tx.one(f"SELECT data FROM {self.t('LedgerLines_lines')} WHERE deputy_id = ? "
+                          "AND year = ? AND line_no = ?",
+                          (owner["deputy_id"], owner["year"], line_no))
+        assert row is not None, (owner, line_no)
+        return json.loads(row["data"])
+
+    def _insert(self, owner: dict[str, Any], line: dict[str, Any]) -> None:
+        assert self.tx is not None
+        self.tx.execute(
+            f"INSERT INTO {self.t('LedgerLines_lines')} (deputy_id, year, line_no, type, "
+            "cause_kind, case_id, earned_on, cents, category, revoked_by, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner["deputy_id"], owner["year"], line["line_no"], line["type"],
+             line["cause_kind"], line.get("case_id"), line.get("earned_on"),
+             _cents(line["points"]), (line.get("details") or {}).get("category"),
+             line.get("revoked_by"), _json(line)))
+
+    def _replace(self, owner: dict[str, Any], line: dict[str, Any]) -> None:
+        assert self.tx is not None
+        self.tx.execute(
+            f"UPDATE {self.t('LedgerLines_lines')} SET revoked_by = ?, data = ? "
+            "WHERE deputy_id = ? AND year = ? AND line_no = ?",
+            (line.get("revoked_by"), _json(line), owner["deputy_id"], owner["year"],
+             line["line_no"]))
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, DutyLedger.Event):
+            return
+        assert self.tx is not None
+        key = key_of(domain_event.originator_id)
+        if isinstance(domain_event, DutyLedger.Opened):
+            self.tx.execute(f"INSERT INTO {self.t('LedgerLines_owners')} (ledger_id, deputy_id, "
+                            "year, line_count) VALUES (?, ?, ?, 0)",
+                            (key, domain_event.deputy_id, domain_event.year))
+            return
+        if not isinstance(domain_event, (DutyLedger.PointsAwarded, DutyLedger.PointsRevoked,
+                                         DutyLedger.Recalculated)):
+            return
+        owner = self._owner(key)
+        count = owner["line_count"]
+        e = domain_event
+        # Each branch writes what the event's method on DutyLedger writes (domain.py).
+        if isinstance(e, DutyLedger.PointsAwarded):
+            count += 1
+            self._insert(owner, {
+                "line_no": count, "type": "award", "points": e.points,
+                "cause_kind": e.cause_kind, "cause_ref": e.cause_ref, "case_id": e.case_id,
+                "rule_version": e.rule_version, "awarded_at": e.awarded_at.isoformat(),
+                "earned_on": (e.earned_on or e.awarded_at.date()).isoformat(),
+                "activity_kind": e.activity_kind, "capped_by": e.capped_by,
+                "event_id": e.event_id, "details": dict(e.details or {}),
+                "current_points": e.points, "current_rule_version": e.rule_version,
+                "revoked_by": None,
+            })
+        elif isinstance(e, DutyLedger.PointsRevoked):
+            count += 1
+            original = {**self._line(owner, e.line_no), "revoked_by": count,
+                        "current_points": 0.0}
+            self._replace(owner, original)
+            self._insert(owner, {
+                "line_no": count, "type": "revocation", "points": e.points,
+                "cause_kind": e.cause_kind, "cause_ref": original["cause_ref"],
+                "case_id": e.case_id, "rule_version": original["current_rule_version"],
+                "awarded_at": e.revoked_at.isoformat(),
+                "earned_on": e.revoked_at.date().isoformat(),
+                "activity_kind": original["activity_kind"], "event_id": e.event_id,
+                "reason": e.reason, "refers_to_line": e.line_no,
+            })
+        else:
+            for adj in e.adjustments:
+                original = {**self._line(owner, adj["line_no"]),
+                            "current_rule_version": e.rule_version}
+                if adj["delta"]:
+                    original["current_points"] = adj["new"]
+                self._replace(owner, original)
+                if adj["delta"] == 0:
+                    continue
+                count += 1
+                self._insert(owner, {
+                    "line_no": count, "type": "adjustment", "points": adj["delta"],
+                    "cause_kind": original["cause_kind"], "cause_ref": original["cause_ref"],
+                    "case_id": original["case_id"], "rule_version": e.rule_version,
+                    "awarded_at": e.recalculated_at.isoformat(),
+                    "earned_on": original["earned_on"],
+                    "activity_kind": original["activity_kind"],
+                    "capped_by": adj.get("capped_by"), "event_id": None, "reason": e.reason,
+                    "recalculation_id": e.recalculation_id,
+                    "from_rule_version": original["rule_version"],
+                    "refers_to_line": adj["line_no"],
+                })
+        if count != owner["line_count"]:
+            self.tx.execute(f"UPDATE {self.t('LedgerLines_owners')} SET line_count = ? "
+                            "WHERE ledger_id = ?", (count, key))
+
+    # --- queries ------------------------------------------------------------------------
+
+    def summary(self, deputy_id: str, year: int) -> dict[str, Any]:
+        """Total, totals per cause and approved activities of one deputy's ledger of a year."""
+        self.require_ready()
+        lines = self.t("LedgerLines_lines")
+        with self.store.read() as tx:
+            causes = tx.all(f"SELECT cause_kind, SUM(cents) AS cents, MIN(line_no) AS first "
+                            f"FROM {lines} WHERE deputy_id = ? AND year = ? "
+                            "GROUP BY cause_kind ORDER BY first", (deputy_id, year))
+            activities = tx.scalar(f"SELECT COUNT(*) AS c FROM {lines} WHERE deputy_id = ? "
+                                   "AND year = ? AND type = 'award' AND cause_kind = 'activity' "
+                                   "AND revoked_by IS NULL", (deputy_id, year))
+            count = tx.scalar(f"SELECT COUNT(*) AS c FROM {lines} WHERE deputy_id = ? "
+                              "AND year = ?", (deputy_id, year))
+        return {"total": _points(sum(int(c["cents"]) for c in causes)),
+                "by_cause": {c["cause_kind"]: _points(c["cents"]) for c in causes},
+                "approved_activities": activities or 0, "lines": count or 0}
+
+    def lines_page(self, deputy_id: str, year: int, q: PageQuery,
+                   total: int | None = None) -> dict[str, Any]:
+        """One deputy's lines of a year, by line number."""
+        self.require_ready()
+        after = checked_after(q, 1)
+        where, params = "deputy_id = ? AND year = ?", [deputy_id, year]
+        if after:
+            where += " AND line_no > ?"
+            params.append(int(after[0]))
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT line_no, data FROM {self.t('LedgerLines_lines')} "
+                          f"WHERE {where} ORDER BY line_no LIMIT ?", (*params, q.limit + 1))
+        return page(rows, q.limit, key=lambda r: (r["line_no"],), total=total,
+                    view=lambda r: json.loads(r["data"]))
+
+    def all_lines(self, deputy_id: str, year: int) -> list[dict[str, Any]]:
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT data FROM {self.t('LedgerLines_lines')} WHERE deputy_id = ? "
+                          "AND year = ? ORDER BY line_no", (deputy_id, year))
+        return [json.loads(r["data"]) for r in rows]
+
+    def across_deputies(self, q: LinesQuery, year: int | None,
+                        group_deputies: str | None) -> dict[str, Any]:
+        """Lines of every deputy (of a year, a group of deputies, a category), by deputy, year
+        and line number. ``group_deputies``: a sub-select of the group's deputy ids."""
+        self.require_ready()
+        after = checked_after(q, 3)
+        lines = self.t("LedgerLines_lines")
+        where, params = ["1 = 1"], []
+        if year is not None:
+            where.append("year = ?")
+            params.append(year)
+        if q.deputy_id:
+            where.append("deputy_id = ?")
+            params.append(q.deputy_id)
+        if q.category:
+            where.append("category = ?")
+            params.append(q.category)
+        if group_deputies:
+            where.append(f"deputy_id IN ({group_deputies})")
+            params.append(q.group)
+        filters, filter_params = " AND ".join(where), list(params)
+        if after:
+            where.append("(deputy_id, year, line_no) > (?, ?, ?)")
+            params += [str(after[0]), int(after[1]), int(after[2])]
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT deputy_id, year, line_no, data FROM {lines} "
+                          f"WHERE {' AND '.join(where)} ORDER BY deputy_id, year, line_no "
+                          "LIMIT ?", (*params, q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS c FROM {lines} WHERE {filters}",
+                              filter_params) if not after else None
+        return page(rows, q.limit, key=lambda r: (r["deputy_id"], r["year"], r["line_no"]),
+                    total=total,
+                    view=lambda r: {"deputy_id": r["deputy_id"], "year": r["year"],
+                                    **json.loads(r["data"])})
+
+
+# --- rankings -------------------------------------------------------------------------------------
+
+class Rankings(TableProjection):
+    """Each deputy's total and approved activities per year (积分排名), and the deputies of the
+    reference data (written at creation and again at every start)."""
+
+    name = "Rankings"
+    tables = ("Rankings_owners", "Rankings_totals", "Rankings_deputies")
+    ORDER = "total points desc, then approved activities desc, then deputy id asc"
+
+    def create(self, tx: Tx) -> None:
+        tx.execute(f"CREATE TABLE {self.t('Rankings_owners')} (ledger_id TEXT PRIMARY KEY, "
+                   "deputy_id TEXT NOT NULL, year INTEGER NOT NULL)")
+        totals = self.t("Rankings_totals")
+        tx.execute(f"CREATE TABLE {totals} (year INTEGER NOT NULL, deputy_id TEXT NOT NULL, "
+                   "cents BIGINT NOT NULL, activities INTEGER NOT NULL, "
+                   "PRIMARY KEY (year, deputy_id))")
+        tx.execute(f"CREATE INDEX {totals}_rank ON {totals} (year, cents, activities, deputy_id)")
+        deputies = self.t("Rankings_deputies")
+        tx.execute(f"CREATE TABLE {deputies} (deputy_id TEXT PRIMARY KEY, grp TEXT, level TEXT, "
+                   "level_zh TEXT)")
+        tx.execute(f"CREATE INDEX {deputies}_grp ON {deputies} (grp, deputy_id)")
+        self._write_deputies(tx)
+
+    def _write_deputies(self, tx: Tx) -> None:
+        deputies = self.t("Rankings_deputies")
+        tx.execute(f"DELETE FROM {deputies}")
+        tx.executemany(f"INSERT INTO {deputies} (deputy_id, grp, level, level_zh) "
+                       "VALUES (?, ?, ?, ?)",
+                       [(d["id"], d.get("group"), d.get("level"), d.get("level_zh"))
+                        for d in self.app.deputies.values()])
+
+    def sync_deputies(self) -> None:
+        """The reference data may have changed since the tables were written: at start."""
+        if self.ready:
+            with self.store.write() as tx:
+                self._write_deputies(tx)
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, DutyLedger.Event):
+            return
+        assert self.tx is not None
+        key = key_of(domain_event.originator_id)
+        totals = self.t("Rankings_totals")
+        e = domain_event
+        if isinstance(e, DutyLedger.Opened):
+            self.tx.execute(f"INSERT INTO {self.t('Rankings_owners')} (ledger_id, deputy_id, "
+                            "year) VALUES (?, ?, ?)", (key, e.deputy_id, e.year))
+            self.tx.execute(f"INSERT INTO {totals} (year, deputy_id, cents, activities) "
+                            "VALUES (?, ?, 0, 0) ON CONFLICT (year, deputy_id) DO NOTHING",
+                            (e.year, e.deputy_id))
+            return
+        if isinstance(e, DutyLedger.PointsAwarded):
+            cents, activities = _cents(e.points), int(e.cause_kind == "activity")
+        elif isinstance(e, DutyLedger.PointsRevoked):
+            cents, activities = _cents(e.points), -int(e.cause_kind == "activity")
+        elif isinstance(e, DutyLedger.Recalculated):
+            cents, activities = sum(_cents(a["delta"]) for a in e.adjustments), 0
+        else:
+            return
+        self.tx.execute(f"UPDATE {totals} SET cents = cents + ?, activities = activities + ? "
+                        f"WHERE (year, deputy_id) = (SELECT year, deputy_id FROM "
+                        f"{self.t('Rankings_owners')} WHERE ledger_id = ?)",
+                        (cents, activities, key))
+
+    # --- queries ------------------------------------------------------------------------
+
+    def _ranked(self, year: int, group: str | None, level: str | None) -> tuple[str, list[Any]]:
+        """The rows ranked (a sub-select): the reference deputies of the filter with their
+        totals (0 without a ledger), and without a filter also the deputies with a ledger who
+        are not in the reference data."""
+        totals, deputies = self.t("Rankings_totals"), self.t("Rankings_deputies")
+        where, params = ["1 = 1"], [year]
+        if group:
+            where.append("d.grp = ?")
+            params.append(group)
+        if level:
+            where.append("(d.level = ? OR d.level_zh = ?)")
+            params += [level, level]
+        sql = (f"SELECT d.deputy_id, COALESCE(t.cents, 0) AS cents, "
+               f"COALESCE(t.activities, 0) AS activities FROM {deputies} d "
+               f"LEFT JOIN {totals} t ON t.year = ? AND t.deputy_id = d.deputy_id "
+               f"WHERE {' AND '.join(where)}")
+        if not group and not level:
+            sql += (f" UNION ALL SELECT t.deputy_id, t.cents, t.activities FROM {totals} t "
+                    f"WHERE t.year = ? AND NOT EXISTS (SELECT 1 FROM {deputies} d "
+                    "WHERE d.deputy_id = t.deputy_id)")
+            params.append(year)
+        return sql, params
+
+    KEY = "(-r.cents, -r.activities, r.deputy_id)"
+
+    def ranking(self, q: RankingsQuery, year: int) -> dict[str, Any]:
+        """A page of the ranking: total points desc, approved activities desc, deputy id asc;
+        every row has a distinct rank, ``tied_on_points`` marks rows sharing a total."""
+        self.require_ready()
+        after = checked_after(q, 3)
+        ranked, params = self._ranked(year, q.group, q.level)
+        where, key_params = "", []
+        if after:
+            where = f"WHERE {self.KEY} > (?, ?, ?)"
+            key_params = [int(after[0]), int(after[1]), str(after[2])]
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT r.deputy_id, r.cents, r.activities FROM ({ranked}) r {where} "
+                          "ORDER BY r.cents DESC, r.activities DESC, r.deputy_id LIMIT ?",
+                          (*params, *key_params, q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r", params)
+            before = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE {self.KEY} <= "
+                               "(?, ?, ?)", (*params, *key_params)) if after else 0
+            shown = sorted({r["cents"] for r in rows[:q.limit]})
+            ties = {}
+            if shown:
+                marks = ", ".join("?" for _ in shown)
+                ties = {t["cents"]: t["c"] for t in tx.all(
+                    f"SELECT r.cents, COUNT(*) AS c FROM ({ranked}) r WHERE r.cents IN ({marks}) "
+                    "GROUP BY r.cents", (*params, *shown))}
+        result = page(rows, q.limit, key=lambda r: (-r["cents"], -r["activities"], r["deputy_id"]),
+                      total=total)
+        result["items"] = [self._row(r, before + i, ties.get(r["cents"], 1) > 1)
+                           for i, r in enumerate(result["items"], start=1)]
+        return result
+
+    def _row(self, r: dict[str, Any], rank: int, tied: bool) -> dict[str, Any]:
+        info = self.app.deputies.get(r["deputy_id"], {})
+        return {"rank": rank, "deputy_id": r["deputy_id"], "name": info.get("name"),
+                "group": info.get("group"), "level": info.get("level"),
+                "level_zh": info.get("level_zh"), "station": info.get("station"),
+                "total": _points(r["cents"]), "approved_activities": r["activities"],
+                "tied_on_points": tied}
+
+    def place(self, deputy_id: str, year: int, group: str | None = None) -> dict[str, Any]:
+        """One deputy's place in a ranking: ``rank`` (None when not ranked) of ``ranked``."""
+        self.require_ready()
+        ranked, params = self._ranked(year, group, None)
+        with self.store.read() as tx:
+            own = tx.one(f"SELECT r.deputy_id, r.cents, r.activities FROM ({ranked}) r "
+                         "WHERE r.deputy_id = ?", (*params, deputy_id))
+            total = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r", params)
+            if own is None:
+                return {"rank": None, "ranked": total, "row": None}
+            before = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE {self.KEY} < "
+                               "(?, ?, ?)", (*params, -own["cents"], -own["activities"],
+                                             deputy_id))
+            same = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE r.cents = ?",
+                             (*params, own["cents"]))
+        return {"rank": before + 1, "ranked": total,
+                "row": self._row(own, before + 1, same > 1)}
+
+    def deputies_in(self, year: int) -> list[str]:
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT deputy_id FROM {self.t('Rankings_totals')} WHERE year = ? "
+                          "ORDER BY deputy_id", (year,))
+        return [r["deputy_id"] for r in rows]
+
+
+# --- activities -----------------------------------------------------------------------------------
+
+ACTIVITY_FIELDS = ("id", "deputy_id", "kind", "date", "description", "evidence", "status",
+                   "submitted_by", "submitted_at", "reviewed_by", "reviewed_at", "reason",
+                   "points", "rule_version", "capped_by", "line_no")
+
+
+class ActivityIndex(TableProjection):
+    """Every self-reported activity with its review state."""
+
+    name = "ActivityIndex"
+    tables = ("ActivityIndex_items", "ActivityIndex_text")
+
+    def create(self, tx: Tx) -> None:
+        items = self.t("ActivityIndex_items")
+        tx.execute(f"CREATE TABLE {items} (id TEXT PRIMARY KEY, deputy_id TEXT NOT NULL, "
+                   "date TEXT NOT NULL, submitted_at TEXT NOT NULL, status TEXT NOT NULL, "
+                   "description TEXT NOT NULL, data TEXT NOT NULL)")
+        tx.execute(f"CREATE INDEX {items}_date ON {items} (date, submitted_at, id)")
+        tx.execute(f"CREATE INDEX {items}_status ON {items} (status, date, submitted_at, id)")
+        tx.execute(f"CREATE INDEX {items}_deputy ON {items} (deputy_id, date, submitted_at, id)")
+        if tx.dialect == "sqlite":
+            tx.execute(f"CREATE VIRTUAL TABLE {self.t('ActivityIndex_text')} USING "
+                       "fts5(id UNINDEXED, description, tokenize='trigram')")
+        else:
+            tx.execute(f"CREATE INDEX {items}_trgm ON {items} "
+                       "USING gin (description gin_trgm_ops)")
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        assert self.tx is not None
+        row = self.tx.one(f"SELECT data FROM {self.t('ActivityIndex_items')} WHERE id = ?", (key,))
+        return json.loads(row["data"]) if row else None
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, Activity.Event):
+            return
+        assert self.tx is not None
+        key = key_of(domain_event.originator_id)
+        items = self.t("ActivityIndex_items")
+        e = domain_event
+        if isinstance(e, Activity.Submitted):
+            item = {
+                "id": key, "deputy_id": e.deputy_id, "kind": e.kind, "date": e.on.isoformat(),
+                "description": e.description, "evidence": e.evidence, "status": "pending",
+                "submitted_by": e.submitted_by, "submitted_at": e.submitted_at.isoformat(),
+                "reviewed_by": None, "reviewed_at": None, "reason": None, "points": None,
+                "rule_version": None, "capped_by": None, "line_no": None,
+            }
+            self.tx.execute(f"INSERT INTO {items} (id, deputy_id, date, submitted_at, status, "
+                            "description, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (key, e.deputy_id, item["date"], item["submitted_at"], "pending",
+                             e.description, _json(item)))
+            if self.tx.dialect == "sqlite":
+                self.tx.execute(f"INSERT INTO {self.t('ActivityIndex_text')} (id, description) "
+                                "VALUES (?, ?)", (key, e.description))
+            return
+        item = self._get(key)
+        if item is None:
+            return
+        if isinstance(e, Activity.Approved):
+            item.update(status="approved", reviewed_by=e.reviewed_by,
+                        reviewed_at=e.reviewed_at.isoformat(), points=e.points,
+                        rule_version=e.rule_version, capped_by=e.capped_by, line_no=e.line_no)
+        elif isinstance(e, Activity.Rejected):
+            item.update(status="rejected", reviewed_by=e.reviewed_by,
+                        reviewed_at=e.reviewed_at.isoformat(), reason=e.reason)
+        else:
+            return
+        self.tx.execute(f"UPDATE {items} SET status = ?, data = ? WHERE id = ?",
+                        (item["status"], _json(item), key))
+
+    def query(self, q: ActivitiesQuery, deputy_id: str | None,
+              year: int | None) -> dict[str, Any]:
+        """Activities by date (then submission time, id); ``year``: the activity date's."""
+        self.require_ready()
+        after = checked_after(q, 3)
+        items = self.t("ActivityIndex_items")
+        where, params = ["1 = 1"], []
+        if q.status:
+            where.append("status = ?")
+            params.append(q.status)
+        if deputy_id:
+            where.append("deputy_id = ?")
+            params.append(deputy_id)
+        if year is not None:
+            where.append("date >= ? AND date < ?")
+            params += list(year_range(year))
+        for word in (q.q or "").split():
+            if len(word) >= 3 and self.store.dialect == "sqlite":
+                where.append(f"id IN (SELECT id FROM {self.t('ActivityIndex_text')} "
+                             f"WHERE {self.t('ActivityIndex_text')} MATCH ?)")
+                params.append(fts_match_sqlite(word))
+            else:
+                op = "ILIKE" if self.store.dialect == "postgres" else "LIKE"
+                where.append(f"description {op} ? ESCAPE '\\'")
+                params.append(like_pattern(word))
+        filters, filter_params = " AND ".join(where), list(params)
+        if after:
+            where.append("(date, submitted_at, id) > (?, ?, ?)")
+            params += [str(a) for a in after]
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT date, submitted_at, id, data FROM {items} "
+                          f"WHERE {' AND '.join(where)} ORDER BY date, submitted_at, id LIMIT ?",
+                          (*params, q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS c FROM {items} WHERE {filters}",
+                              filter_params)
+        return page(rows, q.limit, key=lambda r: (r["date"], r["submitted_at"], r["id"]),
+                    total=total, view=lambda r: json.loads(r["data"]))
+
+
+# --- recalculations -------------------------------------------------------------------------------
+
+class RecalculationIndex(TableProjection):
+    """The recorded recalculations. A listed one names at most ``LEDGERS_SHOWN`` of the
+    ledgers it changed (``ledgers_total`` counts them all)."""
+
+    name = "RecalculationIndex"
+    tables = ("RecalculationIndex_items",)
+    LEDGERS_SHOWN = 20
+
+    def create(self, tx: Tx) -> None:
+        items = self.t("RecalculationIndex_items")
+        tx.execute(f"CREATE TABLE {items} (id TEXT PRIMARY KEY, year INTEGER NOT NULL, "
+                   "requested_at TEXT NOT NULL, data TEXT NOT NULL)")
+        tx.execute(f"CREATE INDEX {items}_year ON {items} (year, requested_at, id)")
+        tx.execute(f"CREATE INDEX {items}_at ON {items} (requested_at, id)")
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, Recalculation.Recorded):
+            return
+        assert self.tx is not None
+        e = domain_event
+        item = {
+            "id": str(e.originator_id), "year": e.year, "rule_version": e.rule_version,
+            "reason": e.reason, "requested_by": e.requested_by,
+            "requested_at": e.requested_at.isoformat(),
+            "ledgers": list(e.ledgers)[:self.LEDGERS_SHOWN],
+            "ledgers_total": len(e.ledgers),
+            "total_delta": round(sum(l["delta"] for l in e.ledgers), 2),
+        }
+        self.tx.execute(f"INSERT INTO {self.t('RecalculationIndex_items')} (id, year, "
+                        "requested_at, data) VALUES (?, ?, ?, ?)",
+                        (item["id"], e.year, item["requested_at"], _json(item)))
+
+    def query(self, q: RecalculationsQuery, year: int | None) -> dict[str, Any]:
+        self.require_ready()
+        after = checked_after(q, 2)
+        items = self.t("RecalculationIndex_items")
+        where, params = ["1 = 1"], []
+        if year is not None:
+            where.append("year = ?")
+            params.append(year)
+        filters, filter_params = " AND ".join(where), list(params)
+        if after:
+            where.append("(requested_at, id) > (?, ?)")
+            params += [str(a) for a in after]
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT requested_at, id, data FROM {items} "
+                          f"WHERE {' AND '.join(where)} ORDER BY requested_at, id LIMIT ?",
+                          (*params, q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS c FROM {items} WHERE {filters}",
+                              filter_params)
+        return page(rows, q.limit, key=lambda r: (r["requested_at"], r["id"]), total=total,
+                    view=lambda r: json.loads(r["data"]))
+
+
+# --- points per case ----------------------------------------------------------------------------
+
+class CasePoints(TableProjection):
+    """The points lines about each case (for the suggestion view), and the aggregates with
+    lines or facts about it (for its audit history)."""
+
+    name = "CasePoints"
+    tables = ("CasePoints_owners", "CasePoints_lines", "CasePoints_aggregates")
+
+    def create(self, tx: Tx) -> None:
+        tx.execute(f"CREATE TABLE {self.t('CasePoints_owners')} (ledger_id TEXT PRIMARY KEY, "
+                   "deputy_id TEXT NOT NULL)")
+        tx.execute(f"CREATE TABLE {self.t('CasePoints_lines')} (case_id TEXT NOT NULL, "
+                   "seq BIGINT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (case_id, seq))")
+        tx.execute(f"CREATE TABLE {self.t('CasePoints_aggregates')} (case_id TEXT NOT NULL, "
+                   "aggregate_id TEXT NOT NULL, PRIMARY KEY (case_id, aggregate_id))")
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, (DutyLedger.Event, Activity.Event)):
+            return
+        assert self.tx is not None
+        key = key_of(domain_event.originator_id)
+        e = domain_event
+        case_ref = e.ref if isinstance(e, DutyLedger.FactRecorded) else getattr(e, "case_id", None)
+        if isinstance(e, Activity.Submitted):
+            case_ref = key  # an activity is its own case for the audit history
+        if case_ref:
+            self.tx.execute(f"INSERT INTO {self.t('CasePoints_aggregates')} (case_id, "
+                            "aggregate_id) VALUES (?, ?) ON CONFLICT (case_id, aggregate_id) "
+                            "DO NOTHING", (case_ref, key))
+        if isinstance(e, DutyLedger.Opened):
+            self.tx.execute(f"INSERT INTO {self.t('CasePoints_owners')} (ledger_id, deputy_id) "
+                            "VALUES (?, ?)", (key, e.deputy_id))
+            return
+        if isinstance(e, DutyLedger.PointsAwarded) and e.case_id:
+            line = {"points": e.points, "cause_kind": e.cause_kind,
+                    "rule_version": e.rule_version}
+        elif isinstance(e, DutyLedger.PointsRevoked) and e.case_id:
+            line = {"points": e.points, "cause_kind": e.cause_kind, "rule_version": None,
+                    "revoked": True, "reason": e.reason}
+        else:
+            return
+        owner = self.tx.scalar(f"SELECT deputy_id FROM {self.t('CasePoints_owners')} "
+                               "WHERE ledger_id = ?", (key,))
+        self.tx.execute(f"INSERT INTO {self.t('CasePoints_lines')} (case_id, seq, data) "
+                        "VALUES (?, ?, ?)",
+                        (e.case_id, notification_id, _json({"deputy_id": owner, **line})))
+
+    def query(self, case_id: str) -> list[dict[str, Any]]:
+        """A case's lines (a few per deputy of the case)."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT data FROM {self.t('CasePoints_lines')} WHERE case_id = ? "
+                          "ORDER BY seq", (case_id,))
+        return [json.loads(r["data"]) for r in rows]
+
+    def audit_scope(self, case_id: str) -> tuple[list[UUID], Callable[[dict[str, Any]], bool]]:
+        """For the audit history: the ledgers with lines or facts about a case (only those
+        entries are listed; each ledger's chain is still verified whole), or the activity."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT aggregate_id FROM {self.t('CasePoints_aggregates')} "
+                          "WHERE case_id = ? ORDER BY aggregate_id", (case_id,))
+
+        def include(entry: dict[str, Any]) -> bool:
+            data = entry.get("data") or {}
+            return (entry.get("aggregate") == "Activity" or data.get("case_id") == case_id
+                    or data.get("ref") == case_id)
+
+        return [UUID(r["aggregate_id"]) for r in rows], include
+
+
+# --- all of them ----------------------------------------------------------------------------------
+
+class PointsViews:
+    """Points' read models in one read-model database, and the queries that combine them."""
+
+    def __init__(self, app: Any, store: ViewStore | None = None) -> None:
+        self.app = app
+        self.store = store or ViewStore(app.settings)
+        self.lines = LedgerLines(app, self.store)
+        self.rankings = Rankings(app, self.store)
+        self.activities = ActivityIndex(app, self.store)
+        self.recalculations = RecalculationIndex(app, self.store)
+        self.case_points = CasePoints(app, self.store)
+        self.read_models = ReadModels(app, self.store, [
+            self.lines, self.rankings, self.activities, self.recalculations, self.case_points])
+
+    def start(self) -> None:
+        """Build what needs building (tests without a runtime; the runtime starts
+        ``read_models`` itself) and write the reference deputies."""
+        self.read_models.start()
+        self.rankings.sync_deputies()
+
+    def catch_up(self) -> int:
+        return catch_up_all(self.read_models.projections)
+
+    def close(self) -> None:
+        self.read_models.stop()
+        self.store.close()
+
+    def ledger_lines(self, q: LinesQuery, year: int | None) -> dict[str, Any]:
+        group = (f"SELECT deputy_id FROM {self.rankings.t('Rankings_deputies')} WHERE grp = ?"
+                 if q.group else None)
+        if q.group:
+            self.rankings.require_ready()
+        return self.lines.across_deputies(q, year, group)
+
+
+def resolve_year(year: int | str | None, this_year: Callable[[], int]) -> int | None:
+    """``year=``: a year, ``all`` (None: every year) or absent (this year)."""
+    if year == "all":
+        return None
+    if year is None:
+        return this_year()
+    return int(year)
+
+
+__all__ = ["ActivitiesQuery", "ActivityIndex", "CasePoints", "LedgerLines", "LinesQuery",
+           "PointsViews", "Rankings", "RankingsQuery", "RecalculationIndex",
+           "RecalculationsQuery", "resolve_year", "year_range"]
