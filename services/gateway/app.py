@@ -389,21 +389,7 @@ def register_routes(app: FastAPI) -> None:
                                     "co_unit_ids": body.co_unit_ids,
                                     "deadline": body.deadline}, principal)
 
-    @app.get(f"{api}/tasks", tags=["tasks"], summary="Supervised tasks (a unit sees only its own)")
-    async def list_tasks(services: ServicesDep, principal: Staff,
-                         unit_id: str | None = None,
-                         status_: Annotated[str | None, Query(alias="status")] = None,
-                         ) -> list[dict[str, Any]]:
-        if principal.role == "unit":
-            if unit_id and unit_id != principal.unit_id:
-                raise HTTPException(403, "a unit sees only its own tasks")
-            unit_id = principal.unit_id
-        return await services.call("supervision", "list_tasks",
-                                   {"unit_id": unit_id, "status": status_}, principal)
-
-    @app.get(f"{api}/tasks/{{task_id}}", tags=["tasks"])
-    async def get_task(task_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
-        return await services.call("supervision", "get_task", {"task_id": task_id}, principal)
+    # GET /tasks and GET /tasks/{task_id}: routes_supervision.py.
 
     # GET /deputies/{deputy_id}/points and the other duty-point routes: routes_points.py.
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
 from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody, body_example
+from services.gateway.paging import PAGED, Paging, paged
 
 API = "/api/v1"
 Unit = Annotated[Principal, Depends(require("unit", "office"))]
 OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
+
+YearParam = Annotated[str | None, Query(pattern=r"^([0-9]{4}|all)$",
+                                       description="a 4-digit year or 'all'")]
+NESTED_LIMIT = 50  # cases per board cell and in the overdue list, by default
 
 NOT_ALLOWED = {403: {"description": "the role may not do this"},
                404: {"description": "no such task or case (or not yours)"},
@@ -149,23 +154,78 @@ def register_supervision_routes(app: FastAPI) -> None:
     async def case(case_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
         return await services.call("supervision", "get_case", {"case_id": case_id}, principal)
 
+    @app.get(f"{API}/tasks", tags=["tasks"], responses=PAGED,
+             summary="Supervised tasks (a unit sees only its own), paged, by deadline; "
+                     "year = the year the task was opened")
+    async def list_tasks(request: Request, response: Response, services: ServicesDep,
+                         principal: Staff, paging: Paging,
+                         unit_id: str | None = None,
+                         status_: Annotated[Literal["open", "signed_for", "replied",
+                                                    "withdrawn", "closed"] | None,
+                                            Query(alias="status")] = None,
+                         case_id: str | None = None,
+                         q: Annotated[str | None, Query(max_length=200,
+                                                        description="by number or by words "
+                                                                    "of the title")] = None,
+                         year: YearParam = None,
+                         order: Literal["deadline", "task_id"] = "deadline",
+                         ) -> list[dict[str, Any]]:
+        """Tasks by their current deadline (moved by a paused clock, a new deadline or a
+        re-handling round), then task id; ``order=task_id``: by task id. ``year``: the year
+        the task was opened (default: the current year; ``all``: every year; with
+        ``case_id`` and no year: every year of the case). ``q``: a number or words of the
+        title (Chinese). Each row: the task's state, its deadline, working days left and
+        colour today; ``GET /tasks/{task_id}`` has its contacts, progress and replies.
+        ``limit``/``cursor``; the next page in ``Link``, the number in ``X-Total-Count``."""
+        if principal.role == "unit":
+            if unit_id and unit_id != principal.unit_id:
+                raise HTTPException(403, "a unit sees only its own tasks")
+            unit_id = principal.unit_id
+        found = await services.call("supervision", "list_tasks",
+                                    {"unit_id": unit_id, "status": status_, "case_id": case_id,
+                                     "q": q or None, "year": year, "order": order,
+                                     **paging.payload()}, principal)
+        return paged(request, response, found)
+
+    @app.get(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=NOT_ALLOWED,
+             summary="One task with its contacts, progress, opinion, replies and warnings")
+    async def get_task(task_id: str, services: ServicesDep, principal: Staff) -> dict[str, Any]:
+        return await services.call("supervision", "get_task", {"task_id": task_id}, principal)
+
     @app.get(f"{API}/board", tags=tags,
-             summary="The progress board: counts and cases by unit, category and colour")
+             summary=f"The progress board: counts by unit, category and colour (all counted), "
+                     f"with the first `limit` (default {NESTED_LIMIT}, at most 500) cases of "
+                     f"each cell and of the overdue list; year = the year a task was opened")
     async def board(services: ServicesDep, principal: Staff, unit_id: str | None = None,
                     category: str | None = None,
                     colour: Literal["green", "yellow", "red", "closed"] | None = None,
-                    as_of: date | None = None) -> dict[str, Any]:
+                    as_of: date | None = None, year: YearParam = None,
+                    limit: Annotated[int, Query(ge=1, le=500, description=(
+                        "cases listed per cell and in the overdue list"))] = NESTED_LIMIT,
+                    ) -> dict[str, Any]:
+        """The board as on ``as_of`` (default today) of the tasks opened in ``year`` (default:
+        the year of ``as_of``; ``all``: every year). ``totals``, ``by_unit``,
+        ``by_category``, each cell's ``count`` and ``overdue_count`` count every task; each
+        cell's ``cases`` and ``overdue`` list the first ``limit`` by deadline
+        (``cases_limit``)."""
         return await services.call("supervision", "board",
                                    {"unit_id": unit_id, "category": category, "colour": colour,
-                                    "as_of": as_of.isoformat() if as_of else None}, principal)
+                                    "as_of": as_of.isoformat() if as_of else None,
+                                    "year": year, "limit": limit}, principal)
 
     @app.get(f"{API}/stats", tags=tags,
-             summary="On-time reply, resolution, satisfaction and re-handling rates for a period")
+             summary="On-time reply, resolution, satisfaction and re-handling rates for a period "
+                     "(from and to) or a year (default: the current year)")
     async def stats(services: ServicesDep, principal: Staff,
-                    from_: Annotated[date, Query(alias="from")],
-                    to: date) -> dict[str, Any]:
-        return await services.call("supervision", "stats",
-                                   {"from": from_.isoformat(), "to": to.isoformat()}, principal)
+                    from_: Annotated[date | None, Query(alias="from")] = None,
+                    to: date | None = None, year: YearParam = None) -> dict[str, Any]:
+        """The cases of a period are those whose first reply falls in it: ``from`` and ``to``
+        (days, inclusive), or ``year`` (``all``: every year), by default the current year."""
+        payload: dict[str, Any] = {"year": year}
+        if from_ is not None or to is not None:
+            payload = {"from": from_.isoformat() if from_ else None,
+                       "to": to.isoformat() if to else None, **({"year": year} if year else {})}
+        return await services.call("supervision", "stats", payload, principal)
 
     @app.post(f"{API}/bulletins", tags=tags, status_code=201, responses=NOT_ALLOWED,
               summary="Publish the monthly dispatch or quarterly bulletin of an ended period")

@@ -28,10 +28,13 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
 )
 from shared.eventstore import Actor, ServiceApplication
+from shared.paging import MAX_LIMIT
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
 from services.supervision.domain import CITIZEN, RuleViolation, SupervisedCase, SupervisedTask
+from services.supervision.read_models import (DEFAULT_NESTED, Year, last_day_before,
+                                               year_filter)
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +146,6 @@ class RecordReview(Command):
     reopen: bool | None = Field(None, description="partly kept: reopen for re-handling (default no)")
 
 
-class ListTasks(Command):
-    unit_id: str | None = None
-    case_id: str | None = None
-    status: str | None = None
-
-
 class ReplyTemplate(Command):
     category: str | None = None
     result_class: Literal["A", "B", "C"]
@@ -196,9 +193,18 @@ class SupervisionApplication(ServiceApplication):
 
     def warning_days(self, task: SupervisedTask) -> int:
         """Citizen messages have limits of days, not months: their warning comes later."""
-        if task.case_kind == "message":
+        return self.warning_days_of(task.case_kind)
+
+    def warning_days_of(self, case_kind: str) -> int:
+        if case_kind == "message":
             return self.rules.message_warning_working_days
         return self.rules.warning_working_days
+
+    def escalation_due_until(self, today: date) -> date:
+        """A task whose deadline is on or before this day is overdue by more than the
+        escalation's working days today."""
+        return last_day_before(today, self.rules.escalation_overdue_working_days,
+                               self.days.between)
 
     def task_view(self, task: SupervisedTask) -> dict[str, Any]:
         today = self.today()
@@ -655,18 +661,40 @@ class BulletinRef(Command):
 
 
 class BoardQuery(Command):
+    """The board as on ``as_of`` (default today) of the tasks opened in ``year`` (default:
+    the year of ``as_of``; ``all``: every year). Counts are complete; each cell's cases and
+    the overdue list show the first ``limit`` (default 50, at most 500) by deadline."""
+
     unit_id: str | None = None
     category: str | None = None
     colour: Literal["green", "yellow", "red", "closed"] | None = None
     as_of: date | None = None
+    year: Year = None
+    limit: int = Field(DEFAULT_NESTED, ge=1, le=MAX_LIMIT)
 
 
 class StatsQuery(Command):
-    from_: date = Field(alias="from")
-    to: date
+    """A period: ``from`` and ``to`` (days, inclusive), or a ``year`` (default: the current
+    year; ``all``: every year)."""
+
+    from_: date | None = Field(None, alias="from")
+    to: date | None = None
+    year: Year = None
 
     @model_validator(mode="after")
     def _ordered(self) -> StatsQuery:
-        if self.to < self.from_:
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("give both 'from' and 'to', or a year")
+        if self.from_ is not None and self.year is not None:
+            raise ValueError("give either 'from' and 'to', or a year")
+        if self.to is not None and self.from_ is not None and self.to < self.from_:
             raise ValueError("'to' is before 'from'")
         return self
+
+    def bounds(self, today: date) -> tuple[date, date]:
+        if self.from_ is not None and self.to is not None:
+            return self.from_, self.to
+        year = year_filter(self.year, today.year)
+        if year is None:
+            return date.min, date.max
+        return date(year, 1, 1), date(year, 12, 31)

@@ -3,7 +3,9 @@
 A bulletin is generated once, after its period has ended, from the board as on the period's
 last day and the statistics of the period, both computed from dated facts (reply, rating,
 close-out and re-handling dates), so events recorded after the period do not enter it. The
-figures are then frozen in the bulletin's own event.
+figures are then frozen in the bulletin's own event. The board is that of the tasks opened in
+the period's year; its counts are complete, its case lists (each cell's and the overdue list)
+hold the first 50 by deadline.
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ def render_bulletin_html(view: dict[str, Any], units: dict[str, str],
         for i in board["overdue"]
     ) or '<tr><td colspan="4">无超期件。</td></tr>'
     totals = board["totals"]
+    # A bulletin's board lists the first ``cases_limit`` overdue tasks by deadline (older
+    # bulletins listed them all); its counts are complete.
+    overdue_count = board.get("overdue_count", len(board["overdue"]))
+    capped = (f"<p>超期件共 {overdue_count} 件，以上列出时限最早的 {len(board['overdue'])} 件。</p>"
+              if overdue_count > len(board["overdue"]) else "")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -135,6 +142,7 @@ th, td {{ border: 1px solid #999; padding: 4px 8px; text-align: center; }}
 <table>{head}{rate_rows(stats['per_category'], categories)}</table>
 <h2>五、超期件清单</h2>
 <table><tr><th>编号</th><th>标题</th><th>承办单位</th><th>办理时限</th></tr>{overdue}</table>
+{capped}
 <p class="noprint"><button onclick="window.print()">打印</button></p>
 </body></html>
 """

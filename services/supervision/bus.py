@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -39,13 +40,14 @@ from shared.contracts.supervision import (
 from shared.eventstore import Actor
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.runtime import ServiceRuntime
+from shared.paging import MAX_LIMIT
+from shared.read_store import ReadModels, ViewStore
 from shared.settings import ServiceSettings, load_config
 
 from services.supervision.application import (
     BoardQuery,
     BulletinRef,
     CaseRef,
-    ListTasks,
     PublishBulletin,
     RateCase,
     RecordReview,
@@ -60,7 +62,13 @@ from services.supervision.application import (
 )
 from services.supervision.bulletins import bulletin_view, period_bounds, render_bulletin_html
 from services.supervision.domain import Bulletin, SupervisedCase, SupervisedTask
-from services.supervision.read_models import SupervisionIndex
+from services.supervision.read_models import (
+    CaseIds,
+    ClosedCases,
+    ListTasks,
+    SupervisionViews,
+    year_filter,
+)
 
 SERVICE = "supervision"
 
@@ -152,8 +160,11 @@ def build_runtime(
     settings = SupervisionSettings(**(settings or ServiceSettings()).model_dump()).model_copy(
         update={"service_name": SERVICE})
     app = SupervisionApplication(settings, clock=clock)
-    index = SupervisionIndex(app)
-    runtime = ServiceRuntime(settings, app, translate, projections=[index],
+    views = SupervisionViews(app, ViewStore(settings))
+    if not views.ready and app.max_notification_id() == 0:
+        views.install()  # an empty log: built at once (an in-process runtime never started)
+    runtime = ServiceRuntime(settings, app, translate,
+                             read_models=ReadModels(app, views.store, [views]),
                              tracer_provider=tracer_provider)
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,
@@ -183,25 +194,53 @@ def build_runtime(
     runtime.query("reply_template", ReplyTemplate)(app.reply_template)
 
     @runtime.query("list_tasks", ListTasks)
-    def list_tasks(q: ListTasks, actor: Actor) -> list[dict[str, Any]]:
+    def list_tasks(q: ListTasks, actor: Actor) -> Any:
+        """A page of tasks (``{items, next_cursor, total}``). A caller that sends neither
+        ``limit`` nor ``cursor`` (written before lists paged: a case's tasks) gets the full
+        views of every year's matching tasks as a bare list, at most 500 of them."""
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
-        return index.list_tasks(q.unit_id, q.case_id, q.status)
+        if not q.paged():
+            year = year_filter(q.year, app.today().year) if q.year is not None else None
+            ids = views.task_ids(q, year)
+            if len(ids) > MAX_LIMIT:
+                raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} tasks match: "
+                                    "ask for pages (limit, cursor)")
+            return [app.task_view(app._task(t)) for t in ids]
+        default = None if q.case_id is not None and q.year is None else app.today().year
+        year = None if default is None else year_filter(q.year, default)
+        return views.list_tasks(q, year)
 
-    @runtime.query("closed_cases", Command)
-    def closed_cases(_: Command, actor: Actor) -> list[dict[str, Any]]:
-        """Every closed case with its outcome (for reconciliation with points)."""
-        return [{"case_id": c.case_id, "case_kind": c.case_kind, **c.final}
-                for c in index.cases.values() if c.is_closed]
+    @runtime.query("case_ids", CaseIds)
+    def case_ids(q: CaseIds, actor: Actor) -> dict[str, Any]:
+        """Case ids with non-withdrawn tasks of a unit (a unit: its own), opened in ``year``
+        (default this year), overdue today or not; a page by case id."""
+        if actor.role == "unit":
+            q = q.model_copy(update={"unit_id": actor.unit_id})
+        return views.case_ids(q, year_filter(q.year, app.today().year))
+
+    @runtime.query("closed_cases", ClosedCases)
+    def closed_cases(q: ClosedCases, actor: Actor) -> Any:
+        """Closed cases with their outcome (for reconciliation with points), by case id; a
+        caller that sends neither ``limit`` nor ``cursor`` gets a bare list (at most 500)."""
+        if {"limit", "cursor"} & q.model_fields_set:
+            return views.closed_cases(q)
+        found = views.closed_cases(q.model_copy(update={"limit": MAX_LIMIT}))
+        if found["next_cursor"]:
+            raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} closed cases: "
+                                "ask for pages (limit, cursor)")
+        return found["items"]
 
     @runtime.query("board", BoardQuery)
     def board(q: BoardQuery, actor: Actor) -> dict[str, Any]:
         unit_id = actor.unit_id if actor.role == "unit" else q.unit_id
-        return index.board(q.as_of or app.today(), unit_id, q.category, q.colour)
+        day = q.as_of or app.today()
+        return views.board(day, year_filter(q.year, day.year), unit_id, q.category, q.colour,
+                           q.limit)
 
     @runtime.query("stats", StatsQuery)
     def stats(q: StatsQuery, actor: Actor) -> dict[str, Any]:
-        return index.stats(q.from_, q.to)
+        return views.stats(*q.bounds(app.today()))
 
     @runtime.command("publish_bulletin", PublishBulletin)
     def publish_bulletin(cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:
@@ -221,7 +260,7 @@ def build_runtime(
             pass
         bulletin = Bulletin(period=cmd.period, kind=kind, start=start, end=end,
                             published_at=app.clock.now(), published_by=actor.username,
-                            board=index.board(end), stats=index.stats(start, end))
+                            board=views.board(end, end.year), stats=views.stats(start, end))
         app.save(bulletin)  # a concurrent publication of the same period conflicts: one wins
         return bulletin_view(bulletin)
 
@@ -244,8 +283,21 @@ def build_runtime(
 
     @runtime.every(settings.supervision_sweep_seconds, "deadline-clock")
     def deadline_clock() -> int:
-        index.catch_up()
-        return app.sweep(index.active_task_ids(), index.case_ids_awaiting_ratings())
+        """Warnings, escalations and lapsed ratings due today: the candidates are indexed
+        queries of the read model (500 at a time), each decided on its aggregate."""
+        runtime.catch_up()
+        today = app.today()
+        recorded = 0
+        after: tuple[str, str] | None = None
+        while rows := views.tasks_to_sweep(today, after):
+            recorded += app.sweep([r["task_id"] for r in rows], [])
+            after = (rows[-1]["deadline"], rows[-1]["task_id"])
+        replied_before = today - timedelta(days=app.rules.rating_period_days)
+        last: str | None = None
+        while ids := views.cases_to_sweep(replied_before, last):
+            recorded += app.sweep([], ids)
+            last = ids[-1]
+        return recorded
 
     @runtime.command("sweep_now", Command)
     def sweep_now(_: Command, actor: Actor) -> dict[str, Any]:

@@ -20,12 +20,24 @@ Csrf = [Depends(check_csrf)]
 COLOUR_ORDER = {"red": 0, "yellow": 1, "green": 2, "closed": 3, "withdrawn": 4}
 
 
+INBOX_LIMIT = 500  # tasks of each state shown (the first by deadline)
+
+
 async def _inbox_context(request: Request, user: Principal) -> dict[str, Any]:
-    tasks, ref = await asyncio.gather(
-        services(request).call("supervision", "list_tasks", {"unit_id": user.unit_id}, user),
+    """The unit's tasks in handling (open, signed for, replied: every year) and those closed
+    this year, at most ``INBOX_LIMIT`` of each state."""
+    svc = services(request)
+
+    def of(status: str, year: str | None) -> Any:
+        return svc.call("supervision", "list_tasks", {
+            "unit_id": user.unit_id, "status": status, "year": year,
+            "limit": INBOX_LIMIT}, user)
+
+    *pages, ref = await asyncio.gather(
+        of("open", "all"), of("signed_for", "all"), of("replied", "all"), of("closed", None),
         reference(request, user))
-    active = [t for t in tasks if t["status"] not in ("withdrawn", "closed")]
-    done = [t for t in tasks if t["status"] in ("closed",)]
+    active = [t for p in pages[:3] for t in p["items"]]
+    done = pages[3]["items"]
     active.sort(key=lambda t: (t["status"] == "replied", t["deadline"] or "9999",
                                COLOUR_ORDER.get(t["colour"], 9)))
     return {"tasks": active, "done": done, **names(ref)}
