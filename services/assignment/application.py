@@ -38,10 +38,11 @@ from shared.contracts.supervision import (
     ReplySubmittedV1,
 )
 from shared.eventstore import Actor, ServiceApplication
-from shared.projection import LogProjection
+from shared.paging import PageQuery, checked_after, encode_cursor, page_of_list
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
 from shared.settings import ServiceSettings, load_config
 
+from services.assignment.read_models import TaskIndex, Year, year_filter
 from services.assignment.domain import (
     AssignmentPolicy,
     Assignment,
@@ -85,12 +86,6 @@ class TaskRef(Command):
     task_id: str
 
 
-class ListTasks(Command):
-    unit_id: str | None = None
-    case_id: str | None = None
-    status: str | None = None
-
-
 class RequestReturn(Command):
     task_id: str
     reason: str = Field(min_length=1, max_length=2000)
@@ -119,9 +114,15 @@ class DesignateLeadership(Command):
     mode: Literal["lead", "supervise"]
 
 
-class WorkloadQuery(Command):
+class WorkloadQuery(PageQuery):
+    """The units' workload. Without ``unit_id``: a page of units (by unit id), each with its
+    counts and its ``nearest`` earliest deadlines (at most 100 a unit). With ``unit_id``: that
+    unit's counts and nearest deadlines, and a page of its open tasks (by deadline, then task
+    id). ``year``: the year a task was assigned (absent: this year; ``all``: every year)."""
+
     unit_id: str | None = None
     nearest: int = Field(5, ge=0, le=100)
+    year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
 
 
 class RoutingRules:
@@ -486,7 +487,8 @@ class AssignmentApplication(ServiceApplication):
         return self.task_view(self._task(ref.task_id, actor))
 
     def workload(self, q: WorkloadQuery, actor: Actor, index: TaskIndex) -> dict[str, Any]:
-        """Open tasks per unit and the nearest deadlines (a unit sees only its own)."""
+        """Open tasks per unit and the nearest deadlines (a unit sees only its own): a page
+        of units, or one unit with a page of its open tasks."""
         if actor.role == "unit":
             if q.unit_id and q.unit_id != actor.unit_id:
                 raise Forbidden("a unit sees only its own workload")
@@ -495,8 +497,64 @@ class AssignmentApplication(ServiceApplication):
             raise Forbidden("the workload is for the office, leaders and the units themselves")
         if q.unit_id is not None and q.unit_id not in self.units:
             raise NotFound(f"no unit {q.unit_id}")
-        unit_ids = [q.unit_id] if q.unit_id else list(self.units)
-        return {"as_of": self.today().isoformat(), "units": index.workload(unit_ids, q.nearest)}
+        today = self.today()
+        year = year_filter(q.year, today.year)
+        answer: dict[str, Any] = {"as_of": today.isoformat(),
+                                  "year": "all" if year is None else year}
+        if q.unit_id is None:
+            units = page_of_list(sorted(self.units), q, key=lambda u: (u,))
+            answer["units"] = {**units, "items": self._unit_workloads(
+                units["items"], q.nearest, year, today, index)}
+            return answer
+        after = checked_after(q, 2)
+        [unit] = self._unit_workloads([q.unit_id], q.nearest, year, today, index)
+        rows = index.open_tasks(q.unit_id, year, q.limit + 1, after)
+        more = len(rows) > q.limit
+        rows = rows[:q.limit]
+        answer["units"] = [unit]
+        answer["tasks"] = {
+            "items": [self._with_days_left(index.view(r), today) for r in rows],
+            "next_cursor": encode_cursor(index._key(rows[-1])) if more and rows else None,
+            "total": unit["open_tasks"]}
+        return answer
+
+    def _unit_workloads(self, unit_ids: list[str], nearest: int, year: int | None,
+                        today: date, index: TaskIndex) -> list[dict[str, Any]]:
+        """Per unit: open tasks (assigned, not withdrawn, not yet replied or closed), by role,
+        return requests waiting, overdue, and the ``nearest`` deadlines first."""
+        counts = index.unit_counts(unit_ids, year, today)
+        out = []
+        for unit_id in unit_ids:
+            c = counts[unit_id]
+            rows = index.open_tasks(unit_id, year, nearest) if nearest else []
+            out.append({
+                "unit_id": unit_id,
+                "unit_name": self.units.get(unit_id, {}).get("name"),
+                "open_tasks": c["open_tasks"],
+                "lead_tasks": c["lead_tasks"],
+                "co_tasks": c["co_tasks"],
+                "return_requests_pending": c["return_requests_pending"],
+                "overdue": c["overdue"],
+                "nearest_deadline": c["nearest_deadline"],
+                "nearest_deadlines": [self._with_days_left(index.view(r), today)
+                                      for r in rows],
+            })
+        return out
+
+    def _with_days_left(self, task: dict[str, Any], today: date) -> dict[str, Any]:
+        return {**task, "working_days_left": self._working_days_left(today, task["deadline"])}
+
+    def _working_days_left(self, today: date, deadline: str | None) -> int | None:
+        """Working days from today to the deadline; negative when overdue."""
+        if deadline is None:
+            return None
+        day = date.fromisoformat(deadline)
+        try:
+            if day >= today:
+                return self.calendar.working_days_between(today, day)
+            return -self.calendar.working_days_between(day, today)
+        except ValueError:
+            return None
 
     def leaders_list(self, _: Any, __: Actor) -> list[dict[str, Any]]:
         return list(self.leaders.values())
@@ -537,130 +595,3 @@ class AssignmentApplication(ServiceApplication):
         if actor is not None and actor.role == "unit" and actor.unit_id != task.unit_id:
             raise NotFound(f"no task {task_id}")
         return task
-
-
-class TaskIndex(LogProjection):
-    """Read model: every task with its status and derived deadline, per unit and per case;
-    the units' workload (open tasks, nearest deadlines)."""
-
-    def __init__(self, app: AssignmentApplication) -> None:
-        super().__init__(app)
-        self.assignment_app = app
-        self.tasks: dict[str, dict[str, Any]] = {}
-        self.case_of: dict[str, str] = {}  # assignment id → case id
-        self.leadership: dict[str, dict[str, Any]] = {}  # case id → current designation
-
-    def clear(self) -> None:
-        self.tasks.clear()
-        self.case_of.clear()
-        self.leadership.clear()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        originator = str(domain_event.originator_id)
-        if isinstance(domain_event, Task.Assigned):
-            # Events recorded before some fields existed lack them: read with defaults.
-            rule = Task.rule_of(getattr(domain_event, "deadline_rule", None),
-                                getattr(domain_event, "time_limit_months", None))
-            try:  # derived exactly as the aggregate derives it
-                deadline: str | None = due_date(rule, domain_event.assigned_at,
-                                                self.assignment_app.calendar).isoformat()
-            except ValueError:
-                deadline = None
-            self.tasks[originator] = {
-                "task_id": originator,
-                "case_id": domain_event.case_id,
-                "case_kind": getattr(domain_event, "case_kind", "suggestion"),
-                "unit_id": domain_event.unit_id,
-                "role": domain_event.role,
-                "status": "assigned",
-                "handling": "open",
-                "assigned_at": domain_event.assigned_at.isoformat(),
-                "deadline": deadline,
-                "title": domain_event.title,
-                "category": domain_event.category,
-                "urgency": domain_event.urgency,
-                "number": domain_event.number,
-                "replaces_task_id": getattr(domain_event, "replaces_task_id", None),
-                "replaced_by_task_id": None,
-            }
-        elif isinstance(domain_event, Task.ReturnRequested):
-            self.tasks[originator]["status"] = "return_requested"
-        elif isinstance(domain_event, Task.ReturnRefused):
-            self.tasks[originator]["status"] = "assigned"
-        elif isinstance(domain_event, Task.Withdrawn):
-            self.tasks[originator].update(status="withdrawn",
-                                          replaced_by_task_id=domain_event.replaced_by_task_id)
-        elif isinstance(domain_event, (Task.ClockPaused, Task.ClockResumed)):
-            task = self.assignment_app.repository.get(domain_event.originator_id,
-                                                      version=domain_event.originator_version)
-            try:
-                deadline = task.deadline(self.assignment_app.calendar).isoformat()
-            except ValueError:
-                deadline = None
-            self.tasks[originator].update(
-                deadline=deadline,
-                paused_since=task.paused_since.isoformat() if task.paused_since else None)
-        elif isinstance(domain_event, Task.HandlingNoted):
-            self.tasks[originator]["handling"] = domain_event.handling
-        elif isinstance(domain_event, Assignment.Opened):
-            self.case_of[originator] = domain_event.case_id
-        elif isinstance(domain_event, Assignment.LeadershipDesignated):
-            self.leadership[self.case_of[originator]] = {
-                "designee_id": domain_event.designee_id,
-                "designee_name": domain_event.designee_name,
-                "designee_kind": domain_event.designee_kind,
-                "mode": domain_event.mode,
-            }
-
-    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {**row, "leadership": self.leadership.get(row["case_id"])}
-
-    def query(self, q: ListTasks) -> list[dict[str, Any]]:
-        return sorted(
-            (self._row(t) for t in self.tasks.values()
-             if (q.unit_id is None or t["unit_id"] == q.unit_id)
-             and (q.case_id is None or t["case_id"] == q.case_id)
-             and (q.status is None or t["status"] == q.status)),
-            key=lambda t: (t["deadline"] or "9999", t["task_id"]),
-        )
-
-    def workload(self, unit_ids: list[str], nearest: int) -> list[dict[str, Any]]:
-        """Per unit: open tasks (assigned, not withdrawn, not yet replied or closed), by role,
-        return requests waiting, overdue, and the ``nearest`` deadlines first."""
-        app = self.assignment_app
-        today = app.today()
-        out = []
-        for unit_id in unit_ids:
-            open_tasks = sorted(
-                (t for t in self.tasks.values()
-                 if t["unit_id"] == unit_id and t["status"] != "withdrawn" and t["handling"] == "open"),
-                key=lambda t: (t["deadline"] or "9999", t["task_id"]))
-            overdue = [t for t in open_tasks if t["deadline"] and t["deadline"] < today.isoformat()]
-            out.append({
-                "unit_id": unit_id,
-                "unit_name": app.units.get(unit_id, {}).get("name"),
-                "open_tasks": len(open_tasks),
-                "lead_tasks": sum(t["role"] == "lead" for t in open_tasks),
-                "co_tasks": sum(t["role"] == "co" for t in open_tasks),
-                "return_requests_pending": sum(t["status"] == "return_requested" for t in open_tasks),
-                "overdue": len(overdue),
-                "nearest_deadline": open_tasks[0]["deadline"] if open_tasks else None,
-                "nearest_deadlines": [
-                    {**self._row(t), "working_days_left": self._working_days_left(today, t["deadline"])}
-                    for t in open_tasks[:nearest]
-                ],
-            })
-        return out
-
-    def _working_days_left(self, today: date, deadline: str | None) -> int | None:
-        """Working days from today to the deadline; negative when overdue."""
-        if deadline is None:
-            return None
-        day = date.fromisoformat(deadline)
-        calendar = self.assignment_app.calendar
-        try:
-            if day >= today:
-                return calendar.working_days_between(today, day)
-            return -calendar.working_days_between(day, today)
-        except ValueError:
-            return None

@@ -32,6 +32,7 @@ from shared.contracts.supervision import (
     ReplySubmittedV1,
 )
 from shared.eventstore import Actor
+from shared.read_store import ReadModels, ViewStore
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
@@ -41,15 +42,14 @@ from services.assignment.application import (
     AssignSuggestion,
     CaseRef,
     DesignateLeadership,
-    ListTasks,
     ReassignTask,
     RefuseReturn,
     RequestReturn,
-    TaskIndex,
     TaskRef,
     WorkloadQuery,
 )
 from services.assignment.domain import Assignment, Task
+from services.assignment.read_models import ListTasks, TaskIndex
 
 SERVICE = "assignment"
 
@@ -135,8 +135,10 @@ def build_runtime(
 ) -> ServiceRuntime:
     settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
     app = AssignmentApplication(settings, clock=clock)
-    index = TaskIndex(app)
-    runtime = ServiceRuntime(settings, app, translate, projections=[index],
+    views = ViewStore(settings)
+    index = TaskIndex(app, views)
+    runtime = ServiceRuntime(settings, app, translate,
+                             read_models=ReadModels(app, views, [index]),
                              tracer_provider=tracer_provider)
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
@@ -161,10 +163,11 @@ def build_runtime(
     runtime.query("leaders")(app.leaders_list)
 
     @runtime.query("list_tasks", ListTasks)
-    def list_tasks(q: ListTasks, actor: Actor) -> list[dict[str, Any]]:
+    def list_tasks(q: ListTasks, actor: Actor) -> dict[str, Any]:
+        """A page of tasks (a unit: its own), by deadline then task id."""
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
-        return index.query(q)
+        return index.list_tasks(q, app.today().year)
 
     @runtime.query("workload", WorkloadQuery)
     def workload(q: WorkloadQuery, actor: Actor) -> dict[str, Any]:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import Field
 
 from services.gateway.auth import Principal, require
 from services.gateway.deps import Any_, Office, ServicesDep, StrictBody, body_example
+from services.gateway.paging import PAGED, Paging, paged
 
 API = "/api/v1"
 
 Unit = Annotated[Principal, Depends(require("unit"))]
 OfficeLeaderOrUnit = Annotated[Principal, Depends(require("office", "leader", "unit"))]
 OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
+
+YearParam = Annotated[str | None, Query(pattern=r"^([0-9]{4}|all)$",
+                                       description="a 4-digit year or 'all' "
+                                                   "(default: the current year)")]
 
 NOT_ALLOWED = {403: {"description": "not this role"}, 404: {"description": "no such task or case"}}
 
@@ -148,19 +153,42 @@ def register_assignment_routes(app: FastAPI) -> None:
     async def leaders(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return await services.call("assignment", "leaders", principal=principal)
 
-    @app.get(f"{API}/units/workload", tags=tags, responses=NOT_ALLOWED,
-             summary="Open tasks per unit and their nearest deadlines (office, leaders)")
-    async def workload(services: ServicesDep, principal: OfficeOrLeader,
-                       nearest: Annotated[int, Query(ge=0, le=100)] = 5) -> dict[str, Any]:
-        """Per unit: ``open_tasks`` (assigned, not withdrawn, not yet replied or closed),
-        ``lead_tasks``, ``co_tasks``, ``return_requests_pending``, ``overdue``, and the
-        ``nearest`` earliest deadlines with the working days left (negative: overdue)."""
-        return await services.call("assignment", "workload", {"nearest": nearest}, principal)
-
-    @app.get(f"{API}/units/{{unit_id}}/workload", tags=tags, responses=NOT_ALLOWED,
-             summary="One unit's open tasks and nearest deadlines (a unit sees only its own)")
-    async def unit_workload(unit_id: str, services: ServicesDep, principal: OfficeLeaderOrUnit,
-                            nearest: Annotated[int, Query(ge=0, le=100)] = 5) -> dict[str, Any]:
+    @app.get(f"{API}/units/workload", tags=tags, responses={**NOT_ALLOWED, **PAGED},
+             summary="Open tasks per unit and their nearest deadlines (office, leaders); "
+                     "paged over units; year = the year a task was assigned")
+    async def workload(request: Request, response: Response, services: ServicesDep,
+                       principal: OfficeOrLeader, paging: Paging,
+                       nearest: Annotated[int, Query(ge=0, le=100)] = 5,
+                       year: YearParam = None) -> dict[str, Any]:
+        """A page of units (by unit id; ``limit``/``cursor``, the next page in ``Link``,
+        the number of units in ``X-Total-Count``). Per unit: ``open_tasks`` (assigned, not
+        withdrawn, not yet replied or closed), ``lead_tasks``, ``co_tasks``,
+        ``return_requests_pending``, ``overdue``, and the ``nearest`` (at most 100) earliest
+        deadlines with the working days left (negative: overdue). Only tasks assigned in
+        ``year`` count (default: the current year; ``all``: every year)."""
         result = await services.call("assignment", "workload",
-                                     {"unit_id": unit_id, "nearest": nearest}, principal)
-        return {"as_of": result["as_of"], **result["units"][0]}
+                                     {"nearest": nearest, "year": year, **paging.payload()},
+                                     principal)
+        units = paged(request, response, result["units"])
+        return {"as_of": result["as_of"], "year": result["year"], "units": units}
+
+    @app.get(f"{API}/units/{{unit_id}}/workload", tags=tags,
+             responses={**NOT_ALLOWED, **PAGED},
+             summary="One unit's open tasks and nearest deadlines (a unit sees only its "
+                     "own); its open tasks paged; year = the year a task was assigned")
+    async def unit_workload(unit_id: str, request: Request, response: Response,
+                            services: ServicesDep, principal: OfficeLeaderOrUnit,
+                            paging: Paging,
+                            nearest: Annotated[int, Query(ge=0, le=100)] = 5,
+                            year: YearParam = None) -> dict[str, Any]:
+        """The unit's counts and its ``nearest`` (at most 100) earliest deadlines, and
+        ``tasks``: a page of its open tasks by deadline (none last), then task id
+        (``limit``/``cursor``, the next page in ``Link``, their number in
+        ``X-Total-Count``). Only tasks assigned in ``year`` (default: the current year;
+        ``all``: every year)."""
+        result = await services.call("assignment", "workload",
+                                     {"unit_id": unit_id, "nearest": nearest, "year": year,
+                                      **paging.payload()}, principal)
+        tasks = paged(request, response, result["tasks"])
+        return {"as_of": result["as_of"], "year": result["year"], **result["units"][0],
+                "tasks": tasks}

@@ -265,7 +265,8 @@ def test_tasks_recorded_before_deadline_rules_still_replay(app):
     the read model derives its deadline the way it was computed then."""
     from eventsourcing.persistence import StoredEvent
 
-    from services.assignment.application import ListTasks, TaskIndex
+    from services.assignment.read_models import ListTasks, TaskIndex
+    from shared.read_store import ReadModels, ViewStore
 
     task = Task(case_id="old", unit_id="unit-a", role="lead", assigned_at=at("2026-03-07"),
                 title="t", category="ecology", urgency="red", number="2026-0001", time_limit_months=3)
@@ -280,7 +281,10 @@ def test_tasks_recorded_before_deadline_rules_still_replay(app):
 
     loaded = app.repository.get(task.id)
     assert (loaded.case_kind, loaded.deadline(app.calendar)) == ("suggestion", d("2026-06-07"))
-    index = TaskIndex(app)
+    views = ViewStore(app.settings)
+    index = TaskIndex(app, views)
+    ReadModels(app, views, [index]).start()
     index.catch_up()
-    (row,) = index.query(ListTasks())
+    (row,) = index.list_tasks(ListTasks(year=2026), app.today().year)["items"]
+    views.close()
     assert (row["deadline"], row["case_kind"]) == ("2026-06-07", "suggestion")
