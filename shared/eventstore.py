@@ -470,13 +470,38 @@ class ServiceApplication(Application):
         return chain["hash"] if chain else "unchained"
 
     def audit(self, aggregate_ids: list[Any], include: Any = None,
-              as_of: Any = None) -> dict[str, Any]:
+              as_of: Any = None, *, limit: int | None = None,
+              after: list[Any] | None = None) -> dict[str, Any]:
         """The history of some aggregates with each chain verified.
 
         ``include(entry)`` keeps only some entries (a ledger lists only the case's lines; its
         chain is still verified over all its events); ``as_of`` (aware datetime) keeps entries
         recorded up to then.
+
+        Paged with ``limit``: the entries in the order (time, service, aggregate id, version)
+        after the key ``after`` (such a 4-tuple), at most ``limit`` of them, with ``more`` (entries follow) and ``total``
+        (entries of the whole history); every chain is still verified whole and the states
+        are as of the whole history's last entries, each attribute over 16 KB as JSON left
+        out (named in ``omitted``). ``limit=0``: the chains only, no entries and no states.
         """
+        def history_key(entry: dict[str, Any]) -> tuple[str, str, str, int]:
+            # a case history's order across services: time, service, aggregate id, version
+            return (entry["time"] or "", entry["service"], entry["aggregate_id"],
+                    entry["version"])
+
+        def bounded(state: dict[str, Any], cap: int = 16 * 1024) -> dict[str, Any]:
+            # an attribute over ``cap`` bytes as JSON (a deputy's ledger of a busy year) is
+            # left out and named in ``omitted`` with its number of items
+            kept: dict[str, Any] = {}
+            omitted: dict[str, int] = {}
+            for key, value in state.items():
+                if isinstance(value, (list, dict)) and len(json.dumps(
+                        value, ensure_ascii=False, default=str)) > cap:
+                    omitted[key] = len(value)
+                else:
+                    kept[key] = value
+            return {**kept, "omitted": omitted} if omitted else kept
+
         entries, chains = [], []
         last_version: dict[str, int] = {}
         for aggregate_id in aggregate_ids:
@@ -485,6 +510,8 @@ class ServiceApplication(Application):
                 continue
             result = verify_chain(records)
             chains.append({"service": self.name, "aggregate_id": str(aggregate_id), **result})
+            if limit == 0:
+                continue
             for record in records:
                 ok = result["ok"] or record["version"] < result["broken_at"]
                 entry = history_entry(self.name, record, ok)
@@ -501,9 +528,19 @@ class ServiceApplication(Application):
                 aggregate = self.repository.get(as_uuid(aggregate_id), version=version)
             except Exception:  # a chain that no longer decodes is reported by the chain check
                 continue
-            states[aggregate_id] = {"type": type(aggregate).__name__, "version": version,
-                                    **aggregate_state(aggregate)}
-        return {"service": self.name, "events": entries, "chains": chains, "state": states}
+            state = {"type": type(aggregate).__name__, "version": version,
+                     **aggregate_state(aggregate)}
+            states[aggregate_id] = state if limit is None else bounded(state)
+        if limit is None:
+            return {"service": self.name, "events": entries, "chains": chains, "state": states}
+        entries.sort(key=history_key)
+        total = len(entries)
+        if after is not None:
+            start = tuple(after)
+            entries = [e for e in entries if history_key(e) > start]
+        return {"service": self.name, "events": entries[:limit],
+                "more": len(entries) > limit, "total": total, "chains": chains,
+                "state": states}
 
     def _take_snapshots(self, processing_event: ProcessingEvent) -> None:
         """A snapshot whenever a save takes an aggregate past a multiple of its snapshotting

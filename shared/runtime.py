@@ -78,6 +78,11 @@ class CaseHistoryQuery(BaseModel):
 
     case_id: str
     as_of: AwareDatetime | None = None
+    limit: int = Field(500, ge=0, le=500, description="entries (records) per page; "
+                       "case_history: 0 for the chains only")
+    after: list[Any] | None = Field(None, max_length=4, description="the key the page starts "
+                                    "after: [time, service, aggregate id, version] of a "
+                                    "history entry, [aggregate id, version] of a record")
 
 
 @dataclass
@@ -199,16 +204,69 @@ class ServiceRuntime:
         self.query("case_records", CaseHistoryQuery)(self._case_records)
 
     def _case_records(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
-        """The raw stored records of a case's aggregates, for offline verification."""
+        """A page of the raw stored records of a case's aggregates, for offline verification:
+        aggregates by id, each one's records by version, after the key ``after`` = [aggregate
+        id, version]; at most ``limit`` records and about 512 KB. ``next``: the key of the
+        next page (None: this was the last)."""
+        from shared.audit import as_uuid
+
         assert self.case_scope is not None
+        after = q.after
+        if after is not None and not (len(after) == 2 and isinstance(after[0], str)
+                                      and isinstance(after[1], int)):
+            raise Invalid.field(["payload", "after"], "[aggregate id, version]")
         aggregate_ids, _ = self.case_scope(q.case_id)
-        return {"service": self.service,
-                "aggregates": {str(a): self.app.stored_records(a) for a in aggregate_ids}}
+        limit, budget = max(q.limit, 1), 512 * 1024
+        aggregates: dict[str, list[dict[str, Any]]] = {}
+        count = size = 0
+        last: list[Any] | None = None
+        for aggregate_id in sorted({str(a) for a in aggregate_ids}):
+            if after is not None and aggregate_id < after[0]:
+                continue
+            version = after[1] if after is not None and aggregate_id == after[0] else 0
+            while True:
+                stored = self.app.recorder.select_events(as_uuid(aggregate_id), gt=version,
+                                                         limit=100)
+                if not stored:
+                    break
+                for event in stored:
+                    record = {"originator_id": aggregate_id,
+                              "version": event.originator_version, "topic": event.topic,
+                              "state": self.app.mapper.raw_state(event)}  # type: ignore[attr-defined]
+                    weight = len(json.dumps(record["state"], ensure_ascii=False,
+                                            default=str)) + 200
+                    if count and (count >= limit or size + weight > budget):
+                        return {"service": self.service, "aggregates": aggregates,
+                                "next": last}
+                    aggregates.setdefault(aggregate_id, []).append(record)
+                    count, size = count + 1, size + weight
+                    last = [aggregate_id, event.originator_version]
+                version = stored[-1].originator_version
+        return {"service": self.service, "aggregates": aggregates, "next": None}
 
     def _case_history(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
+        """A page of a case's history in this service: at most ``limit`` entries after the
+        key ``after`` = [time, service, aggregate id, version], in that order, with ``more``
+        and ``total``; every chain of the case verified whole and summarised (``ok``,
+        ``chains_total``, ``broken_total``, ``chain_events``), at most 100 chains listed
+        (broken ones first when there are more). ``limit`` 0 (``verify_case``): the chains
+        only."""
         assert self.case_scope is not None
+        after = q.after
+        if after is not None and not (
+                len(after) == 4 and all(isinstance(k, str) for k in after[:3])
+                and isinstance(after[3], int)):
+            raise Invalid.field(["payload", "after"],
+                                "[time, service, aggregate id, version]")
         aggregate_ids, include = self.case_scope(q.case_id)
-        return self.app.audit(aggregate_ids, include, q.as_of)
+        result = self.app.audit(aggregate_ids, include, q.as_of, limit=q.limit, after=after)
+        chains = result["chains"]
+        broken = [c for c in chains if not c["ok"]]
+        listed = chains if len(chains) <= 100 else \
+            (broken + [c for c in chains if c["ok"]])[:100]
+        return {**result, "chains": listed, "ok": not broken, "chains_total": len(chains),
+                "broken_total": len(broken),
+                "chain_events": sum(c["events"] for c in chains)}
 
     def every(self, seconds: float, name: str):
         """Register a periodic job (sync, run in a thread) that runs while the service runs.
