@@ -66,27 +66,88 @@ def dlq_replay(sequences: list[int], nats_url: str = NatsOption) -> None:
 
 @app.command()
 def rebuild(service: str = typer.Argument(..., help="intake, assignment, supervision or points"),
+            wait: bool = typer.Option(True, "--wait/--no-wait",
+                                      help="follow the builds to the end with a progress bar "
+                                           "(--no-wait: start them and return)"),
             nats_url: str = NatsOption) -> None:
-    """Drop a running service's read models and rebuild them from its event store."""
+    """Rebuild a running service's read models from its event store.
+
+    Read models kept in memory are rebuilt at once. Persisted ones (tables) get a new
+    generation built in the background while the live one keeps answering; the new one takes
+    over when it has caught up. A progress bar shows each build's events, events per second
+    and the time left, until every build is done."""
+    from ops.verify import _call
     import nats
 
-    async def call() -> dict:
+    async def run() -> None:
         nc = await nats.connect(_url(nats_url))
         try:
-            msg = await nc.request(f"duty.rpc.{service}.rebuild_read_models",
-                                   json.dumps({"actor": {"username": "ops", "role": "ops"}}).encode(),
-                                   timeout=300)
-            return json.loads(msg.data)
+            with console.status(f"starting the rebuild of {service}'s read models"):
+                try:
+                    started = await _call(nc, service, "rebuild_read_models",
+                                          {"background": True})
+                except RuntimeError as exc:
+                    typer.echo(str(exc), err=True)
+                    raise typer.Exit(1) from None
+            persisted = started.get("read_models") or {}
+            for name, count in started["events_applied"].items():
+                if name not in persisted:
+                    typer.echo(f"{service}: {name} rebuilt from {count} events")
+            if not persisted:
+                return
+            if not wait:
+                typer.echo(f"{service}: building {', '.join(persisted)} in the background; "
+                           "the live read models answer meanwhile")
+                return
+            # a build of this rebuild is of a generation after the one live when it started
+            live = {name: m["generation"] for name, m in persisted.items()}
+            status = await _follow(nc, service, live, _call)
         finally:
             await nc.close()
+        failed = [n for n, m in status.items() if (m.get("build") or {}).get("failed")]
+        for name, m in status.items():
+            if name in failed:
+                typer.echo(f"{service}: {name} build failed (see the service's log)", err=True)
+                continue
+            build = m["build"] or {}
+            typer.echo(f"{service}: {name} rebuilt from {build.get('applied', m['position'])} "
+                       f"events (generation {m['generation']})")
+        if failed:
+            raise typer.Exit(1)
 
-    with console.status(f"rebuilding {service}'s read models from its event store"):
-        reply = asyncio.run(call())
-    if not reply.get("ok"):
-        typer.echo(reply.get("detail", reply), err=True)
-        raise typer.Exit(1)
-    for name, count in reply["result"]["events_applied"].items():
-        typer.echo(f"{service}: {name} rebuilt from {count} events")
+    asyncio.run(run())
+
+
+async def _follow(nc, service: str, live: dict[str, int], call) -> dict:
+    """Poll the service's ``read_models`` until every build started after ``live`` is done,
+    showing each as a progress bar (events applied of the log's head, events per second and
+    the time left as the service measures them)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("events · {task.fields[rate]} events/s · {task.fields[eta]} left"))
+    with Progress(*columns, console=console) as progress:
+        bars = {name: progress.add_task(f"{service}: {name}", total=None, rate="–", eta="–")
+                for name in live}
+        while True:
+            status = await call(nc, service, "read_models")
+            done = True
+            for name in live:
+                model = status.get(name) or {}
+                build = model.get("build") or {}
+                current = build.get("generation", 0) > live[name]
+                if not current or not (build.get("done") or build.get("failed")):
+                    done = False
+                if not current:
+                    continue
+                eta = build.get("eta_seconds")
+                progress.update(bars[name], completed=build.get("applied") or 0,
+                                total=max(build.get("head") or 0, build.get("applied") or 0, 1),
+                                rate=f"{build['rate']:,.0f}" if build.get("rate") else "–",
+                                eta=f"{eta:,.0f} s" if eta is not None else "–")
+            if done:
+                return status
+            await asyncio.sleep(0.5)
 
 
 @app.command()

@@ -92,6 +92,7 @@ async def test_rebuilding_read_models_gives_the_same_answers(system):
     await eventually(three_tasks)
     before = {s: (await rpc(url, s, q, {}))["result"] for s, q in
               (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
+    generation = (await rpc(url, "assignment", "read_models"))["result"]["task_index"]["generation"]
     for service in ("intake", "assignment", "supervision", "points"):
         r = await ops(url, "rebuild", service)
         assert r.returncode == 0, r.stderr
@@ -99,7 +100,25 @@ async def test_rebuilding_read_models_gives_the_same_answers(system):
     after = {s: (await rpc(url, s, q, {}))["result"] for s, q in
              (("supervision", "list_tasks"), ("assignment", "list_tasks"), ("intake", "list_suggestions"))}
     assert after == before
-    assert "SupervisionIndex rebuilt from" in (await ops(url, "rebuild", "supervision")).stdout
+    # Assignment's persisted task index was built again as a new generation, shown to its end.
+    r = await ops(url, "rebuild", "assignment")
+    assert "assignment: task_index rebuilt from" in r.stdout, r.stdout
+    models = (await rpc(url, "assignment", "read_models"))["result"]
+    assert models["task_index"]["generation"] == generation + 2 and models["task_index"]["ready"]
+    assert models["task_index"]["build"]["done"] is True
+    assert models["task_index"]["build"]["applied"] == models["task_index"]["head"]
+
+    # --no-wait starts the build and returns; the live generation answers meanwhile.
+    r = await ops(url, "rebuild", "assignment", "--no-wait")
+    assert r.returncode == 0, r.stderr
+    assert "task_index in the background" in r.stdout
+
+    async def built():
+        m = (await rpc(url, "assignment", "read_models"))["result"]["task_index"]
+        return m["generation"] == generation + 3 and m["build"]["done"]
+
+    await eventually(built)
+    assert (await rpc(url, "assignment", "list_tasks", {}))["result"] == before["assignment"]
 
 
 async def test_verify_reconciles_and_finds_an_edited_event_and_replay_changes_nothing(system):
