@@ -467,7 +467,9 @@ class ReadModels:
                 if old is not None:  # the old generation's tables (its definition's names)
                     suffix = f"_v{old['version']}g{old['generation']}"
                     for table in tables:
-                        if table.startswith(projection.name) and table.endswith(suffix):
+                        # (PostgreSQL folds unquoted names to lower case)
+                        if table.lower().startswith(projection.name.lower()) \
+                                and table.endswith(suffix):
                             _drop(tx, table)
             projection.generation = next_.generation
             projection.position = next_.position

@@ -62,7 +62,7 @@ async def publish_all(url: str, events: list[SuggestionRegisteredV1],
 
 
 async def ranking(url: str) -> list[dict]:
-    reply = await rpc(url, "points", "rankings", {"year": 2026}, timeout=30)
+    reply = await rpc(url, "points", "rankings", {"year": 2026, "limit": 500}, timeout=30)
     assert reply["ok"], reply
     return reply["result"]["rows"]
 

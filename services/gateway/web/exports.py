@@ -263,7 +263,17 @@ async def _download(columns: list[tuple[str, str]], pages_: AsyncIterator[list[d
                     fmt: str, name: str, sheet: str) -> Response:
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     if fmt == "csv":
-        return StreamingResponse(_csv(columns, pages_), media_type="text/csv; charset=utf-8",
+        # The first page is fetched before the answer starts: a refusal or a service that
+        # does not answer is an error status, not a cut-off file.
+        first = await anext(pages_, None)
+
+        async def all_pages() -> AsyncIterator[list[dict[str, Any]]]:
+            if first is not None:
+                yield first
+            async for rows in pages_:
+                yield rows
+
+        return StreamingResponse(_csv(columns, all_pages()), media_type="text/csv; charset=utf-8",
                                  headers=_headers(f"{name}-{stamp}.csv"))
     path = await _xlsx(columns, pages_, sheet)
     return StreamingResponse(_file_chunks(path), media_type=XLSX,
