@@ -294,7 +294,7 @@ def build_runtime(
             after = (rows[-1]["deadline"], rows[-1]["task_id"])
         replied_before = today - timedelta(days=app.rules.rating_period_days)
         last: str | None = None
-        while ids := views.cases_to_sweep(replied_before, last):
+        while ids := views.case_ids_awaiting_ratings(replied_before, last):
             recorded += app.sweep([], ids)
             last = ids[-1]
         return recorded

@@ -558,21 +558,26 @@ class SupervisionViews(TableProjection):
                 (d, escalate_until.isoformat(), d, yellow_before["message"],
                  yellow_before["suggestion"], *(after or ()), limit))
 
-    def cases_to_sweep(self, replied_before: date, after: str | None,
-                       limit: int = 500) -> list[str]:
-        """Open cases still awaiting a rating whose current reply was before the day."""
+    def case_ids_awaiting_ratings(self, replied_before: date | None = None,
+                                  after: str | None = None, limit: int = 500) -> list[str]:
+        """Open cases with a reply in their current round that some rater has neither rated
+        nor let lapse (whose reply was before ``replied_before``), by case id."""
         self.require_ready()
+        where, params = ["awaiting_since IS NOT NULL"], []
+        if replied_before is not None:
+            where.append("awaiting_since < ?")
+            params.append(replied_before.isoformat())
+        if after is not None:
+            where.append("case_id > ?")
+            params.append(after)
         with self.store.read() as tx:
-            rows = tx.all(
-                f"SELECT case_id FROM {self.cases} WHERE awaiting_since IS NOT NULL "
-                "AND awaiting_since < ? " + ("AND case_id > ? " if after else "")
-                + "ORDER BY case_id LIMIT ?",
-                (replied_before.isoformat(), *((after,) if after else ()), limit))
+            rows = tx.all(f"SELECT case_id FROM {self.cases} WHERE {' AND '.join(where)} "
+                          "ORDER BY case_id LIMIT ?", (*params, limit))
         return [r["case_id"] for r in rows]
 
     # --- the board ------------------------------------------------------------------------
 
-    def board(self, day: date, year: int | None, unit_id: str | None = None,
+    def board(self, day: date, year: int | None = None, unit_id: str | None = None,
               category: str | None = None, colour: str | None = None,
               limit: int = DEFAULT_NESTED) -> dict[str, Any]:
         """Counts of tasks by unit, category and colour as on ``day`` (every task counted),
