@@ -113,9 +113,10 @@ class PostgresEffects(Effects):
 
 async def request(nc: Any, service: str, command: str, payload: dict, actor: dict,
                   timeout: float = 30.0) -> dict:
+    from shared.identity import signed_request
+
     msg = await nc.request(f"duty.rpc.{service}.{command}",
-                           json.dumps({"actor": actor, "payload": payload}).encode(),
-                           timeout=timeout)
+                           signed_request(service, payload, actor), timeout=timeout)
     return json.loads(msg.data)
 
 

@@ -6,6 +6,8 @@ import asyncio
 import json
 
 import typer
+
+from shared.identity import signed_request
 from rich.console import Console
 from rich.table import Table
 
@@ -22,7 +24,11 @@ NatsOption = typer.Option(None, "--nats-url", envvar="NATS_URL", help="NATS serv
 
 
 def _url(nats_url: str | None) -> str:
-    return nats_url or ServiceSettings().nats_url
+    """The server URL with the operator's bus identity (shared/bus_auth.py)."""
+    settings = ServiceSettings(service_name="ops")
+    if nats_url:
+        settings = settings.model_copy(update={"nats_url": nats_url})
+    return ",".join(settings.nats_servers())
 
 
 @dlq.command("list")

@@ -7,13 +7,15 @@ from typing import Any
 
 import nats
 
+from shared.identity import signed_request
+
 SERVICES = ("intake", "assignment", "supervision", "points")
 OPS = {"username": "ops", "role": "office"}
 
 
 async def _call(nc: Any, service: str, command: str, payload: dict[str, Any] | None = None) -> Any:
     msg = await nc.request(f"duty.rpc.{service}.{command}",
-                           json.dumps({"actor": OPS, "payload": payload or {}}).encode(), timeout=300)
+                           signed_request(service, payload, OPS), timeout=300)
     reply = json.loads(msg.data)
     if not reply.get("ok"):
         raise RuntimeError(f"{service}.{command}: {reply.get('detail')}")

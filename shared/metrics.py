@@ -27,6 +27,9 @@ class ServiceMetrics:
         self.rpc_seconds = Histogram(
             "duty_request_seconds", "Time to answer one request", ["route"],
             registry=self.registry)
+        self.refused = Counter(
+            "duty_requests_refused", "Requests refused: no valid signed actor assertion",
+            registry=self.registry)
         self.recorded = Gauge("duty_events_recorded", "Events in this service's event store",
                               registry=self.registry)
         self.outbox_lag = Gauge("duty_outbox_lag", "Recorded events not yet published",

@@ -62,6 +62,13 @@ class Forbidden(ServiceError):
     title = "Forbidden"
 
 
+class Unauthenticated(ServiceError):
+    """A request whose actor is not proven (no valid signed assertion)."""
+
+    status = 401
+    title = "Unauthenticated"
+
+
 class Unavailable(ServiceError):
     """The service cannot answer this now (a read model still being built); try later."""
 

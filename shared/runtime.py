@@ -31,10 +31,11 @@ from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
 from shared.heap import freeze_heap
+from shared.identity import IdentityError, Verifier
 from shared.projection import LogProjection, catch_up_all
 from shared.read_store import ReadModels, Rebuilding, TableProjection
-from shared.rpc import (Invalid, ServiceError, TooLarge, Unavailable, ok, rpc_subject,
-                        validation_errors)
+from shared.rpc import (Invalid, ServiceError, TooLarge, Unauthenticated, Unavailable, ok,
+                        rpc_subject, validation_errors)
 from shared.settings import ServiceSettings
 from shared.streams import (
     consumer_config,
@@ -152,6 +153,8 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(self.service)
         self.relay.on_published = self.metrics.published.inc
         self.routes: dict[str, Route] = {}
+        # Every request's actor is a signed assertion (shared/identity.py), checked here.
+        self.verifier = Verifier.load(settings)
         self.consumers: dict[str, ExactlyOnceConsumer] = {}
         self.ready = False
         # A service process (``run_service``) freezes its heap, read models included, out of
@@ -493,10 +496,21 @@ class ServiceRuntime:
             request = json.loads(body or b"{}")
             if not isinstance(request, dict):
                 raise ValueError("request must be an object")
-            actor = Actor.from_dict(request.get("actor"))
             payload = request.get("payload") or {}
         except ValueError as exc:
             return Invalid(f"malformed request: {exc}").to_reply()
+        if route.name == "health" and "assertion" not in request:
+            actor = Actor("anonymous", "anonymous")  # readiness probes: no data, no change
+        else:
+            try:
+                claimed, signer = self.verifier.verify(request.get("assertion"))
+            except IdentityError as exc:
+                log.warning("%s.%s refused: %s (claimed actor %r)", self.service, route.name,
+                            exc, request.get("actor"))
+                self.metrics.refused.inc()
+                return Unauthenticated(f"{exc}: requests must carry an actor assertion "
+                                       "signed by the gateway or ops").to_reply()
+            actor = Actor.from_dict(claimed)
         with self.tracer.start_as_current_span(f"{self.service}.{route.name}") as span:
             span.set_attribute("duty.actor", actor.username)
             try:

@@ -52,6 +52,15 @@ class ServiceSettings(BaseSettings):
     rpc_concurrency: int = Field(16, ge=1)
     # Commands recorded at the same moment share one transaction (shared/group_commit.py).
     group_commit: bool = True
+    # Development mode (make run, the tests): development keys and secrets are made or
+    # accepted; outside it they must be provisioned (docs/security.md).
+    duty_dev_mode: bool = False
+    # Where the actor-assertion keys are (shared/identity.py); default <var_dir>/keys.
+    actor_keys_dir: Path | None = None
+    # The bus identity's password is <nats_credentials_dir>/<identity>.password
+    # (shared/bus_auth.py); identity: the service's name unless set.
+    nats_credentials_dir: Path | None = None
+    nats_identity: str | None = None
 
     @property
     def sqlite_path(self) -> Path:
@@ -62,7 +71,12 @@ class ServiceSettings(BaseSettings):
         return f"{self.postgres_schema_prefix}{self.service_name}"
 
     def nats_servers(self) -> list[str]:
-        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+        """The server URLs, each carrying this process's bus identity (shared/bus_auth.py)."""
+        from shared.bus_auth import with_credentials
+
+        identity = self.nats_identity or self.service_name
+        return [with_credentials(u.strip(), identity, self.nats_credentials_dir)
+                for u in self.nats_url.split(",") if u.strip()]
 
 
 def load_config(settings: ServiceSettings, name: str) -> list[dict]:

@@ -11,6 +11,25 @@ import pytest
 
 from tests.harness import NatsServer
 
+# The gateway refuses the development secret and users outside development mode
+# (docs/security.md); the tests use both, in-process and in every process they start.
+os.environ["DUTY_DEV_MODE"] = "true"
+# One set of actor-assertion keys for the whole run (shared/identity.py), made on first use:
+# the gateway and the tests sign, every service (in-process or spawned) verifies.
+if "ACTOR_KEYS_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["ACTOR_KEYS_DIR"] = tempfile.mkdtemp(prefix="duty-test-keys-")
+# ... and one set of bus passwords: every nats-server the tests start authorizes each
+# process kind by them (shared/bus_auth.py); processes the tests spawn inherit the variable.
+if "NATS_CREDENTIALS_DIR" not in os.environ:
+    import tempfile
+
+    from shared.bus_auth import generate_credentials
+
+    os.environ["NATS_CREDENTIALS_DIR"] = str(generate_credentials(
+        Path(tempfile.mkdtemp(prefix="duty-test-nats-"))))
+
 
 def _postgres_available() -> str | None:
     try:

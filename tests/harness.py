@@ -21,6 +21,7 @@ import nats
 
 from shared.clock import ManualClock
 from shared.runtime import ServiceRuntime
+from shared.identity import signed_request
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,14 +44,25 @@ def nats_server_binary() -> str:
     return found
 
 
-class NatsServer:
-    """A nats-server with JetStream on a free loopback port and a temporary store."""
+def nats_credentials_dir() -> Path | None:
+    """The run's bus credentials (tests/conftest.py makes them; shared/bus_auth.py)."""
+    configured = os.environ.get("NATS_CREDENTIALS_DIR")
+    return Path(configured) if configured else None
 
-    def __init__(self, store_dir: Path | None = None, port: int | None = None) -> None:
+
+class NatsServer:
+    """A nats-server with JetStream on a free loopback port and a temporary store, with the
+    platform's bus authorization (one identity per process kind, shared/bus_auth.py) when
+    the run has credentials. ``url`` carries the ``ops`` identity (tests act as the
+    operator); a service given it connects as itself (ServiceSettings.nats_servers)."""
+
+    def __init__(self, store_dir: Path | None = None, port: int | None = None,
+                 auth: bool = True) -> None:
         self.port = port or free_port()
         self._own_store = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="nats-store-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.credentials = nats_credentials_dir() if auth else None
 
     def __enter__(self) -> NatsServer:
         self.start()
@@ -62,15 +74,28 @@ class NatsServer:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
     @property
-    def url(self) -> str:
+    def bare_url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def url(self) -> str:
+        from shared.bus_auth import with_credentials
+
+        return with_credentials(self.bare_url, "ops", self.credentials)
+
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        if self.credentials is not None:
+            from shared.bus_auth import write_server_config
+
+            self.store_dir.mkdir(parents=True, exist_ok=True)
+            config = write_server_config(self.store_dir / "nats-server.conf", self.credentials,
+                                         host="127.0.0.1", port=self.port,
+                                         store_dir=self.store_dir)
+            argv = [nats_server_binary(), "-c", str(config)]
+        else:
+            argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                    "-sd", str(self.store_dir)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -204,8 +229,7 @@ async def rpc(nats_url: str, service: str, command: str, payload: dict[str, Any]
     try:
         msg = await nc.request(
             f"duty.rpc.{service}.{command}",
-            json.dumps({"actor": actor or {"username": "test", "role": "office"},
-                        "payload": payload or {}}).encode(),
+            signed_request(service, payload, actor or {"username": "test", "role": "office"}),
             timeout=timeout,
         )
         return json.loads(msg.data)

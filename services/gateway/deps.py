@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict
 
+from shared.identity import Signer
 from shared.rpc import rpc_subject
 from services.gateway.auth import Authenticator, Principal, get_authenticator, require
 
@@ -46,17 +47,19 @@ class Services:
     """
 
     def __init__(self, broker: NatsBroker, timeout: float, tracer: trace.Tracer | None = None,
-                 no_responders_retry_seconds: float = 0.05) -> None:
+                 no_responders_retry_seconds: float = 0.05, signer: Signer | None = None) -> None:
         self.broker = broker
+        # The actor of every request is asserted and signed by the gateway (shared/identity.py)
+        self._signer = signer
         self.timeout = timeout
         self.tracer = tracer or trace.get_tracer(__name__)
         self.no_responders_retry_seconds = no_responders_retry_seconds
 
     async def call(self, service: str, command: str, payload: dict[str, Any] | None = None,
                    principal: Principal | None = None, timeout: float | None = None) -> Any:
-        body = {"actor": principal.actor() if principal else {"username": "anonymous",
-                                                              "role": "anonymous"},
-                "payload": payload or {}}
+        actor = principal.actor() if principal else {"username": "anonymous",
+                                                     "role": "anonymous"}
+        body = self.signer.request(service, actor, payload or {})
         subject = rpc_subject(service, command)
         timeout = timeout or self.timeout
         connection = self.broker.config.connection_state.connection
@@ -88,6 +91,15 @@ class Services:
         if not reply.get("ok"):
             raise ServiceFailure(reply)
         return reply["result"]
+
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            from shared.settings import ServiceSettings
+
+            self._signer = Signer.load(ServiceSettings(), "gateway")
+        return self._signer
 
 
 def problem(status_code: int, title: str, detail: str, errors: list | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 import nats
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
 
+from shared.identity import signed_request
 from tests.harness import eventually, free_port, nats_server_binary
 
 DEPUTY = {"username": "deputy-1", "role": "deputy", "deputy_id": "deputy-1"}
@@ -331,7 +332,7 @@ class Workload:
 
     async def request(self, service: str, command: str, payload: dict[str, Any],
                       actor: dict[str, Any], timeout: float = 10.0, attempts: int = 12) -> dict[str, Any]:
-        body = json.dumps({"actor": actor, "payload": payload}).encode()
+        body = signed_request(service, payload, actor)
         for attempt in range(attempts):
             try:
                 msg = await self._nc.request(f"duty.rpc.{service}.{command}", body, timeout=timeout)

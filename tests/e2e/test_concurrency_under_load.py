@@ -28,6 +28,7 @@ from typing import Any
 import nats
 import pytest
 
+from shared.identity import signed_request
 from tests.e2e.cluster import DEPUTY, OFFICE, Workload, settled, topic_counts
 from tests.harness import InProcessSystem, eventually
 
@@ -45,8 +46,7 @@ async def once(nc: Any, service: str, command: str, payload: dict[str, Any],
                actor: dict[str, Any]) -> dict[str, Any]:
     """One request on a service's request/reply route, never retried."""
     msg = await nc.request(f"duty.rpc.{service}.{command}",
-                           json.dumps({"actor": actor, "payload": payload}).encode(),
-                           timeout=REPLY_TIMEOUT)
+                           signed_request(service, payload, actor), timeout=REPLY_TIMEOUT)
     return json.loads(msg.data)
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import nats
 import pytest
 
+from shared.identity import signed_request
 from tests.harness import ServiceProcess, eventually, process_env, rpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
@@ -34,9 +35,10 @@ async def test_sigterm_drains_in_flight_requests_and_the_outbox(fresh_nats, tmp_
     nc = await nats.connect(fresh_nats.url)
 
     async def submit(i: int) -> str | None:
-        body = {"actor": DEPUTY, "payload": {"title": f"建议{i}", "body": "内容", "category": "ecology"}}
+        body = signed_request("intake", {"title": f"建议{i}", "body": "内容", "category": "ecology"},
+                              DEPUTY)
         try:
-            msg = await nc.request("duty.rpc.intake.submit_suggestion", json.dumps(body).encode(), timeout=10)
+            msg = await nc.request("duty.rpc.intake.submit_suggestion", body, timeout=10)
         except Exception:
             return None  # not taken: refused at the door, which is fine
         reply = json.loads(msg.data)

@@ -9,6 +9,7 @@ from uuid import UUID
 import nats
 import pytest
 
+from shared.identity import signed_request
 from tests.harness import eventually, rpc
 from tests.unit.test_intake_similarity import generate_corpus
 
@@ -241,9 +242,9 @@ async def test_similar_precision_and_recall_through_the_gateway(api, system):
     nc = await nats.connect(system.nats_url)
     try:
         for text, matter in corpus:
-            reply = await nc.request("duty.rpc.intake.post_message", json.dumps(
-                {"actor": {"username": "anonymous", "role": "anonymous"},
-                 "payload": {"station_id": STATION, "content": text}}).encode(), timeout=10)
+            reply = await nc.request("duty.rpc.intake.post_message", signed_request(
+                "intake", {"station_id": STATION, "content": text},
+                {"username": "anonymous", "role": "anonymous"}), timeout=10)
             body = json.loads(reply.data)
             assert body["ok"], body
             ids.append(body["result"]["id"])

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 
 from shared.eventstore import ServiceApplication
+from shared.identity import signed_request
 from shared.runtime import ServiceRuntime
 from tests.harness import eventually, service_settings
 
@@ -80,8 +81,7 @@ async def serving(nats_url: str, store: dict, concurrency: int):
 
 async def ask(nc, n: int, headers: dict | None = None) -> dict:
     msg = await nc.request("duty.rpc.waiter.wait",
-                           json.dumps({"actor": {"username": "t", "role": "office"},
-                                       "payload": {"n": n}}).encode(),
+                           signed_request("waiter", {"n": n}, {"username": "t", "role": "office"}),
                            timeout=15, headers=headers)
     return json.loads(msg.data)
 
@@ -129,8 +129,7 @@ async def test_a_result_that_is_not_json_is_answered_as_an_internal_error(fresh_
                                                                           sqlite_store):
     async with serving(fresh_nats.url, sqlite_store, concurrency=2) as (gate, _, _, nc):
         msg = await nc.request("duty.rpc.waiter.opaque",
-                               json.dumps({"actor": {"username": "t", "role": "office"},
-                                           "payload": {}}).encode(), timeout=5)
+                               signed_request("waiter", {}, {"username": "t", "role": "office"}), timeout=5)
         reply = json.loads(msg.data)
         assert reply["ok"] is False and reply["status"] == 500
         assert reply["detail"] == "waiter could not complete opaque"
@@ -142,8 +141,7 @@ async def test_an_answer_larger_than_the_bus_carries_is_a_clear_error_not_a_time
         fresh_nats, sqlite_store):
     async with serving(fresh_nats.url, sqlite_store, concurrency=2) as (gate, _, _, nc):
         msg = await nc.request("duty.rpc.waiter.huge",
-                               json.dumps({"actor": {"username": "t", "role": "office"},
-                                           "payload": {}}).encode(), timeout=5)
+                               signed_request("waiter", {}, {"username": "t", "role": "office"}), timeout=5)
         reply = json.loads(msg.data)
         assert reply["ok"] is False and reply["status"] == 500
         assert reply["title"] == "Answer too large" and reply["endpoint"] == "waiter.huge"
