@@ -28,6 +28,8 @@ def main() -> None:
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("VAR_DIR", str(ROOT / "var"))
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # development secret and users, open /metrics: the gateway refuses them otherwise
+    env.setdefault("DUTY_DEV_MODE", "true")
     Path(env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     processes = ["intake", "assignment", "supervision", "points", "gateway"]
     if not env.get("NATS_URL"):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -20,7 +21,7 @@ from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import heap
-from shared.settings import ServiceSettings, load_config
+from shared.settings import ServiceSettings
 from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
 from services.gateway.routes_audit import register_audit_routes
@@ -30,8 +31,11 @@ from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
 from services.gateway.web import register_web
-from services.gateway.ratelimit import install_citizen_rate_limit
-from services.gateway.auth import Authenticator, Principal
+from services.gateway.ratelimit import install_citizen_rate_limit, install_login_throttle
+from services.gateway.auth import (DEV_SECRET, Authenticator, Principal, check_startup,
+                                   load_users, ops_access)
+from services.gateway.idempotency import install_idempotency
+from services.gateway.limits_middleware import install_request_limits, parse_proxies
 from services.gateway.deps import (
     Any_,
     Deputy,
@@ -54,7 +58,6 @@ from services.gateway.deps import (
 
 log = logging.getLogger(__name__)
 
-DEV_SECRET = "development-only-secret-change-me-in-production"
 SERVICES = ("intake", "assignment", "supervision", "points")
 
 
@@ -73,6 +76,21 @@ class GatewaySettings(ServiceSettings):
     public_base_url: str | None = None
     # Per client IP on the anonymous citizen endpoints (see ratelimit.py); "" or "off": none.
     citizen_rate_limit: str = "10/minute"
+    # Hardening (docs/security.md). Development mode (DUTY_DEV_MODE=true: make run, the tests)
+    # accepts the development secret and users and opens /metrics and detailed health;
+    # outside it the gateway refuses to start with either (auth.check_startup).
+    duty_dev_mode: bool = False
+    users_file: Path | None = None  # default: config/users.yaml; read again when it changes
+    users_reload_seconds: float = 5.0
+    login_failure_limit: str = "5/minute;20/hour"  # failed sign-ins per username
+    login_address_failure_limit: str = "20/minute;100/hour"  # ... per client address
+    trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed
+    max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 20.0
+    idempotency_bucket: str = "duty_gateway_idempotency"
+    idempotency_ttl_hours: float = 24.0
+    idempotency_pending_seconds: float = 60.0
+    metrics_token: str = ""  # a bearer token for /metrics and detailed health (or an office token)
 
 
 
@@ -159,6 +177,10 @@ def create_app(settings: GatewaySettings | None = None,
     ``run_service``): once started, move every object alive (modules, routes, schemas: the
     whole start-up heap) out of the cyclic collector's reach (shared/heap.py)."""
     settings = settings or GatewaySettings()
+    users_file = settings.users_file or settings.config_dir / "users.yaml"
+    users = load_users(users_file)
+    check_startup(dev_mode=settings.duty_dev_mode, secret=settings.jwt_secret, users=users)
+    parse_proxies(settings.trusted_proxies)  # a malformed list stops the start here
     if settings.jwt_secret == DEV_SECRET:
         log.warning("JWT_SECRET is not set: using the development secret")
     tracer_provider = tracer_provider or build_tracer_provider("gateway", settings)
@@ -185,8 +207,9 @@ def create_app(settings: GatewaySettings | None = None,
     app.state.services = Services(broker, settings.rpc_timeout_seconds,
                                   tracer_provider.get_tracer("duty.gateway"))
     app.state.authenticator = Authenticator(
-        load_config(settings, "users"), settings.jwt_secret, settings.jwt_issuer,
+        users, settings.jwt_secret, settings.jwt_issuer,
         settings.jwt_audience, timedelta(minutes=settings.jwt_ttl_minutes),
+        users_file=users_file, reload_seconds=settings.users_reload_seconds, check_users=True,
     )
     # One SERVER span per request; not also an internal span for each ASGI receive and send
     # (two or three more per request, a tenth of the gateway's CPU in the 2026-11-24 profile).
@@ -221,7 +244,14 @@ def create_app(settings: GatewaySettings | None = None,
     register_station_pages(app)
     register_web(app)  # the staff web application under /app/
     register_open311_routes(app)
+    # middleware, innermost first: idempotency inside the limits, proxies outermost
+    install_idempotency(app, settings, settings.jwt_secret)
     install_citizen_rate_limit(app, settings.citizen_rate_limit)
+    install_login_throttle(app, settings.login_failure_limit,
+                           settings.login_address_failure_limit)
+    install_request_limits(app, max_body_bytes=settings.max_body_bytes,
+                           body_timeout_seconds=settings.body_timeout_seconds,
+                           trusted_proxies=settings.trusted_proxies)
     declare_problem_responses(app)
     return app
 
@@ -229,10 +259,12 @@ def create_app(settings: GatewaySettings | None = None,
 def register_routes(app: FastAPI) -> None:
     api = "/api/v1"
 
-    @app.get("/health", tags=["ops"], summary="200 once every service is ready",
+    @app.get("/health", tags=["ops"], summary="200 once every service is ready (each "
+             "service's detail only with an office token or the metrics token)",
              responses={503: {"description": "some service is not ready: {status: starting, "
                                              "services: {name: {ready, error}}}"}})
     async def health(request: Request) -> JSONResponse:
+        detailed = await ops_access(request)
         services: Services = request.app.state.services
         timeout = request.app.state.settings.health_timeout_seconds
 
@@ -244,13 +276,23 @@ def register_routes(app: FastAPI) -> None:
 
         results = dict(await asyncio.gather(*(one(s) for s in SERVICES)))
         ready = all(r.get("ready") for r in results.values())
-        return JSONResponse({"status": "ok" if ready else "starting", "services": results},
-                            status_code=200 if ready else 503)
+        answer: dict[str, Any] = {"status": "ok" if ready else "starting"}
+        if detailed:
+            answer["services"] = results
+        return JSONResponse(answer, status_code=200 if ready else 503)
 
     @app.get("/metrics/{service}", tags=["ops"], response_class=PlainTextResponse,
              summary="Prometheus metrics of one service (scrape each service as a target)",
-             responses=problem_responses(404, 503, 504, _404="no such service"))
+             responses=problem_responses(
+                 401, 403, 404, 503, 504, _404="no such service",
+                 _401="an office bearer token or the metrics token is needed",
+                 _403="the token is neither an office token nor the metrics token"))
     async def metrics(service: str, request: Request) -> PlainTextResponse:
+        allowed = await ops_access(request)
+        if not allowed:
+            raise HTTPException(401 if allowed is None else 403,
+                                "an office bearer token or the metrics token is needed",
+                                headers={"WWW-Authenticate": "Bearer"} if allowed is None else None)
         if service not in SERVICES:
             raise HTTPException(404, f"no service {service}")
         result = await request.app.state.services.call(service, "metrics")
@@ -264,7 +306,10 @@ def register_routes(app: FastAPI) -> None:
         return await asyncio.to_thread(asyncapi_document)
 
     @app.post(f"{api}/auth/token", tags=["auth"], summary="OAuth2 password flow → bearer JWT",
-              responses=problem_responses(401, 422, _401="wrong username or password"))
+              responses=problem_responses(
+                  401, 422, 429, _401="wrong username or password",
+                  _429="too many failed sign-ins for this user or from this address "
+                       "(see Retry-After)"))
     async def token(request: Request,
                     form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, str]:
         authenticator: Authenticator = request.app.state.authenticator

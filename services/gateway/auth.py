@@ -1,10 +1,30 @@
-"""Authentication: OAuth2 password flow issuing signed JWTs (PyJWT, algorithm pinned)."""
+"""Authentication: OAuth2 password flow issuing signed JWTs (PyJWT, algorithm pinned).
+
+Hardening (issue 24, docs/security.md):
+
+- Outside development mode (``DUTY_DEV_MODE=true``, which ``make run`` and the tests set) the
+  gateway refuses to start with the development secret, a secret shorter than 32 bytes, or a
+  development user (one whose password is their username): ``check_startup``.
+- Every token carries the user's version (``ver``), a digest of the user's record (username,
+  role, unit or deputy, password hash and an optional ``token_version``). Each request checks
+  it against the user list, re-read when the file changes: a removed or disabled user, a
+  changed password or role, or a bumped ``token_version`` revokes the user's tokens (401), as
+  does an unknown ``sub``.
+- A token may not live longer than the gateway issues tokens for (``JWT_TTL_MINUTES``): one
+  whose ``exp`` lies further ahead than that, or whose ``exp - iat`` exceeds it, is refused
+  even when signed with the right key.
+- An unknown username costs one scrypt like a known one (``passwords.verify_or_dummy``).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
@@ -13,14 +33,77 @@ from fastapi.security import OAuth2PasswordBearer
 from eventsourcing.application import LRUCache
 from pydantic import BaseModel, ConfigDict
 
-from services.gateway.passwords import verify_password
+from services.gateway.passwords import verify_or_dummy, verify_password
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 ROLES = ("office", "unit", "deputy", "leader", "citizen")
+# Published in the repository: accepted in development mode only.
+DEV_SECRET = "development-only-secret-change-me-in-production"
+MIN_SECRET_BYTES = 32
+# Slack for clocks and whole-second timestamps when a token's lifetime is compared with the TTL.
+LIFETIME_LEEWAY_SECONDS = 5
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
+
+
+class InsecureConfiguration(RuntimeError):
+    """The gateway's settings are fit for development only, and development mode is off."""
+
+
+def user_version(user: dict[str, Any]) -> str:
+    """The ``ver`` claim of a user's tokens: changes whenever anything that a token stands for
+    changes (password, role, unit, deputy) or an administrator bumps ``token_version``."""
+    material = json.dumps([user.get("username"), user.get("role"), user.get("unit_id"),
+                           user.get("deputy_id"), user.get("password_hash"),
+                           user.get("token_version", 0)])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def load_users(path: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    with Path(path).open(encoding="utf-8") as f:
+        users = yaml.safe_load(f) or []
+    if not isinstance(users, list) or not all(isinstance(u, dict) and "username" in u
+                                              for u in users):
+        raise ValueError(f"{path}: expected a list of users, each with a username")
+    return users
+
+
+def development_users(users: list[dict[str, Any]]) -> list[str]:
+    """The users whose password is their username (the development users)."""
+    return [u["username"] for u in users
+            if verify_password(str(u["username"]), str(u.get("password_hash", "")))]
+
+
+def check_startup(*, dev_mode: bool, secret: str, users: list[dict[str, Any]]) -> None:
+    """Refuse (InsecureConfiguration) what is fit for development only, unless in
+    development mode."""
+    if dev_mode:
+        log.warning("DEVELOPMENT MODE (DUTY_DEV_MODE=true): the development secret and users are "
+                    "accepted, /metrics and detailed health are open; never expose this gateway")
+        return
+    problems = []
+    if secret == DEV_SECRET:
+        problems.append("JWT_SECRET is not set (the development secret is published)")
+    elif len(secret.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"JWT_SECRET has {len(secret.encode())} bytes, at least "
+                        f"{MIN_SECRET_BYTES} are needed")
+    dev_users = development_users(users)
+    if dev_users:
+        problems.append("the user list has development users whose password is their username "
+                        f"({', '.join(dev_users)}); give USERS_FILE a list of your own")
+    if problems:
+        raise InsecureConfiguration(
+            "the gateway refuses to start outside development mode (DUTY_DEV_MODE=true): "
+            + "; ".join(problems))
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail,
+                         headers={"WWW-Authenticate": "Bearer"})
 
 
 class Principal(BaseModel):
@@ -43,28 +126,82 @@ class Authenticator:
     a clock reading instead of a signature check (a tenth of the gateway's CPU per request in
     the profile of 2026-11-24). The expiry is checked on every use, so a remembered token stops
     working when it expires, as a checked one would. Refused tokens are not remembered.
+
+    The user list comes from ``users`` or, when ``users_file`` is given, from that file, which
+    is read again when it changes (looked at no more often than every ``reload_seconds``);
+    a change forgets every remembered token, so each is checked against the new list.
+    ``check_users`` (default: whenever there is a user list) makes every token name a known
+    user at its current version (``ver``).
     """
 
     def __init__(self, users: list[dict[str, Any]], secret: str, issuer: str, audience: str,
-                 ttl: timedelta, verified_tokens: int = 4096) -> None:
-        self.users = {u["username"]: u for u in users}
+                 ttl: timedelta, verified_tokens: int = 4096, *,
+                 users_file: Path | None = None, reload_seconds: float = 5.0,
+                 check_users: bool | None = None) -> None:
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
+        self.users_file = Path(users_file) if users_file is not None else None
+        self.reload_seconds = reload_seconds
         self._verified: LRUCache[str, tuple[Principal, float]] | None = (
             LRUCache(maxsize=verified_tokens) if verified_tokens > 0 else None)
+        self._users_stamp = self._stamp()
+        if self.users_file is not None and not users:
+            users = load_users(self.users_file)
+        self._set_users(users)
+        self.check_users = (bool(users) or self.users_file is not None
+                            if check_users is None else check_users)
+        self._next_reload = time.monotonic() + reload_seconds
+
+    def _set_users(self, users: list[dict[str, Any]]) -> None:
+        self.users = {u["username"]: u for u in users if not u.get("disabled")}
+        self.versions = {name: user_version(u) for name, u in self.users.items()}
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self.users_file is None:
+            return None
+        try:
+            st = self.users_file.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def refresh_users(self, force: bool = False) -> None:
+        """Read the user list again if its file changed (at most every ``reload_seconds``)."""
+        if self.users_file is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_reload:
+            return
+        self._next_reload = now + self.reload_seconds
+        stamp = self._stamp()
+        if stamp == self._users_stamp:
+            return
+        try:
+            users = load_users(self.users_file)
+        except Exception as exc:  # keep the list in force rather than lock everyone out
+            log.error("cannot read the user list %s, keeping the previous one: %s",
+                      self.users_file, exc)
+            return
+        self._users_stamp = stamp
+        self._set_users(users)
+        if self._verified is not None:  # a new one: LRUCache.clear() keeps its entries
+            self._verified = LRUCache(maxsize=self._verified.maxsize)
+        log.info("user list %s read again: %d users", self.users_file, len(self.users))
 
     def authenticate(self, username: str, password: str) -> Principal | None:
+        self.refresh_users()
         user = self.users.get(username)
-        if user is None or not verify_password(password, user["password_hash"]):
+        # an unknown user costs the same scrypt as a known one (verify_or_dummy)
+        if not verify_or_dummy(password, user["password_hash"] if user else None) or not user:
             return None
         return Principal(username=username, role=user["role"], unit_id=user.get("unit_id"),
                          deputy_id=user.get("deputy_id"))
 
     def issue(self, principal: Principal) -> str:
         now = datetime.now(timezone.utc)
-        claims = {
+        claims: dict[str, Any] = {
             "sub": principal.username,
             "role": principal.role,
             "iss": self.issuer,
@@ -76,9 +213,12 @@ class Authenticator:
             claims["unit_id"] = principal.unit_id
         if principal.deputy_id:
             claims["deputy_id"] = principal.deputy_id
+        if principal.username in self.versions:
+            claims["ver"] = self.versions[principal.username]
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> Principal:
+        self.refresh_users()
         if self._verified is not None:
             try:
                 principal, expires = self._verified.get(token)
@@ -102,24 +242,37 @@ class Authenticator:
                 issuer=self.issuer, options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.PyJWTError as exc:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
-                headers={"WWW-Authenticate": "Bearer"},
-            ) from None
+            raise _unauthorized(f"invalid token: {exc}") from None
         if claims.get("role") not in ROLES:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: unknown role",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise _unauthorized("invalid token: unknown role")
         # Fail closed: a unit or deputy token without its id would otherwise pass the
         # "only your own" filters (they compare with None and some fall back to "all").
         if ((claims["role"] == "unit" and not claims.get("unit_id"))
                 or (claims["role"] == "deputy" and not claims.get("deputy_id"))):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                f"invalid token: a {claims['role']} token must name its "
-                                f"{claims['role']}", headers={"WWW-Authenticate": "Bearer"})
+            raise _unauthorized(f"invalid token: a {claims['role']} token must name its "
+                                f"{claims['role']}")
+        # A bounded lifetime: no token outlives what the gateway issues, whoever signed it.
+        longest = self.ttl.total_seconds() + LIFETIME_LEEWAY_SECONDS
+        exp = float(claims["exp"])
+        iat = claims.get("iat")
+        if exp - time.time() > longest or (isinstance(iat, (int, float)) and exp - iat > longest):
+            raise _unauthorized("invalid token: it lives longer than the gateway issues "
+                                "tokens for")
+        if self.check_users:
+            user = self.users.get(claims["sub"])
+            if user is None:
+                raise _unauthorized("invalid token: no such user (removed or disabled)")
+            ver = claims.get("ver")
+            if not isinstance(ver, str) or not hmac.compare_digest(ver, self.versions[claims["sub"]]):
+                raise _unauthorized("invalid token: revoked (the user changed since it was "
+                                    "issued); sign in again")
+            if (claims["role"] != user["role"] or claims.get("unit_id") != user.get("unit_id")
+                    or claims.get("deputy_id") != user.get("deputy_id")):
+                raise _unauthorized("invalid token: it does not match the user")
         principal = Principal(username=claims["sub"], role=claims["role"],
                               unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
         # a token valid only from some time on ("nbf") is checked in full every time
-        return principal, None if "nbf" in claims else float(claims["exp"])
+        return principal, None if "nbf" in claims else exp
 
 
 # The dependencies below are ``async def`` although they never wait: FastAPI runs a plain
@@ -143,3 +296,29 @@ def require(*roles: str):
 
     dependency.roles = roles  # type: ignore[attr-defined]  # read for the OpenAPI 403s
     return dependency
+
+
+# --- operations endpoints ------------------------------------------------------------------
+
+async def ops_access(request: Request) -> bool | None:
+    """Whether the caller may read ``/metrics/<service>`` and detailed health: True with an
+    office bearer token or the metrics token (``METRICS_TOKEN``), False with another
+    credential, None with none. In development mode everyone may."""
+    settings = request.app.state.settings
+    if getattr(settings, "duty_dev_mode", False):
+        return True
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    metrics_token = getattr(settings, "metrics_token", "")
+    if metrics_token and hmac.compare_digest(token.encode(), metrics_token.encode()):
+        return True
+    try:
+        principal = request.app.state.authenticator.decode(token)
+    except HTTPException:
+        return False
+    return principal.role == "office"

@@ -6,6 +6,7 @@ Run ``python -m services.gateway.passwords <password>`` to hash a password for c
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -31,6 +32,23 @@ def verify_password(password: str, stored: str) -> bool:
     candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
                                r=int(r), p=int(p), dklen=len(base64.b64decode(digest)))
     return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash with the same parameters as real ones, to check a password against when the
+    username is unknown (or disabled): a login then costs one scrypt either way, so its time
+    does not tell which usernames exist."""
+    return hash_password("no user has this password", salt=b"\0" * 16)
+
+
+def verify_or_dummy(password: str, stored: str | None) -> bool:
+    """``verify_password`` against ``stored``, or against the dummy hash (then always False)
+    when there is none: the same work whether the user exists or not."""
+    if stored is None:
+        verify_password(password, dummy_hash())
+        return False
+    return verify_password(password, stored)
 
 
 if __name__ == "__main__":

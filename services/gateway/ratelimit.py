@@ -14,9 +14,15 @@ Open311 service list and discovery are not limited.
 The limit is ``CITIZEN_RATE_LIMIT`` (``GatewaySettings.citizen_rate_limit``), in the `limits`
 notation: ``"10/minute"``, or several at once, ``"10/minute;100/hour"``; empty or ``off``
 turns it off. Counters are kept in memory in the gateway process (moving window), so with
-several gateway replicas each counts on its own. The client is ``request.client.host``:
-behind a reverse proxy run uvicorn with ``--proxy-headers --forwarded-allow-ips=<proxy>`` so
-that it is the citizen's address rather than the proxy's.
+several gateway replicas each counts on its own. The client is the socket peer
+(``scope["client"]``); behind a reverse proxy list the proxy's address in ``TRUSTED_PROXIES``
+so that it is the citizen's address from ``X-Forwarded-For`` rather than the proxy's
+(limits_middleware.py: from any other peer that header is ignored).
+
+Sign-in is throttled too (``LoginThrottleMiddleware``, at the bottom): failed logins are
+counted per username (``LOGIN_FAILURE_LIMIT``) and per client address
+(``LOGIN_ADDRESS_FAILURE_LIMIT``); once either is used up, sign-in answers 429 with
+``Retry-After`` without looking at the password.
 
 Over the limit the answer is 429 with ``Retry-After`` (seconds) and a problem+json body; on
 the Open311 paths the body is an Open311 error list (``[{"code":429,"description":…}]``, or
@@ -178,3 +184,137 @@ def _staff_bearer(app: Any, scope: Scope) -> bool:
     except Exception:  # an invalid token: counted like an anonymous request
         return False
     return principal.role in STAFF_ROLES
+
+
+# --- sign-in throttling --------------------------------------------------------------------
+
+LOGIN_PATHS = ("/api/v1/auth/token", "/app/login")  # the API's and the web application's
+LOGIN_FAILED = (401,)
+
+
+class LoginThrottle:
+    """Moving-window counters of failed sign-ins per username and per client address, in
+    memory (each gateway replica counts on its own)."""
+
+    def __init__(self, per_user: str | None, per_address: str | None) -> None:
+        self.per_user = parse_limits(per_user)
+        self.per_address = parse_limits(per_address)
+        self.storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    def _checks(self, username: str, address: str):
+        for item in self.per_user:
+            yield item, ("login-user", username)
+        for item in self.per_address:
+            yield item, ("login-address", address)
+
+    def retry_after(self, username: str, address: str) -> int | None:
+        """None while sign-in is allowed, else the seconds to wait (≥ 1)."""
+        for item, ids in self._checks(username, address):
+            if not self.limiter.test(item, *ids):
+                reset = self.limiter.get_window_stats(item, *ids).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+    def failed(self, username: str, address: str) -> None:
+        for item, ids in self._checks(username, address):
+            self.limiter.hit(item, *ids)
+
+    def succeeded(self, username: str) -> None:
+        """A good password clears the username's failures (not the address's)."""
+        for item in self.per_user:
+            self.limiter.clear(item, "login-user", username)
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+def _login_username(body: bytes, content_type: str) -> str:
+    """The form's ``username`` (urlencoded or multipart), normalised for counting."""
+    username = ""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        from urllib.parse import parse_qs
+
+        values = parse_qs(body.decode("latin-1"), max_num_fields=20).get("username")
+        if values:
+            username = values[0]
+    elif content_type.startswith("multipart/form-data"):
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        for part in message.iter_parts() if message.is_multipart() else ():
+            if part.get_param("name", header="content-disposition") == "username":
+                username = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+                break
+    return username.strip().lower()[:200]
+
+
+class LoginThrottleMiddleware:
+    """Pure ASGI middleware on the sign-in routes: refuses with 429 while the username's or
+    the address's failures are used up; counts an answer of 401 as a failure."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") != "POST"
+                or scope.get("path", "").rstrip("/") not in LOGIN_PATHS):
+            await self.app(scope, receive, send)
+            return
+        # the body is bounded (and already read) by the body-limit middleware outside this one
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        content_type = next((v.decode("latin-1") for k, v in scope.get("headers", [])
+                             if k == b"content-type"), "").lower()
+        username = _login_username(body, content_type)
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        retry_after = self.throttle.retry_after(username, address)
+        if retry_after is not None:
+            detail = (f"too many failed sign-ins for this user or from this address; try again "
+                      f"in {retry_after}s")
+            payload = json.dumps({"type": "about:blank", "title": "Too many requests",
+                                  "status": 429, "detail": detail, "errors": [],
+                                  "retry_after": retry_after}).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"retry-after", str(retry_after).encode()),
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+
+        async def replay() -> MutableMapping[str, Any]:
+            return messages.pop(0) if messages else await receive()
+
+        answered: list[int] = []
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+            await send(message)
+
+        await self.app(scope, replay, watch)
+        if answered and answered[0] in LOGIN_FAILED:
+            self.throttle.failed(username, address)
+        elif answered and answered[0] < 400:
+            self.throttle.succeeded(username)
+
+
+def install_login_throttle(app: Any, per_user: str | None,
+                           per_address: str | None) -> LoginThrottle:
+    """Add the sign-in throttle to a FastAPI app; kept at ``app.state.login_throttle``."""
+    throttle = LoginThrottle(per_user, per_address)
+    app.state.login_throttle = throttle
+    app.add_middleware(LoginThrottleMiddleware, throttle=throttle)
+    return throttle

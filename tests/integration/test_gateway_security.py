@@ -14,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from services.gateway.app import DEV_SECRET, GatewaySettings, create_app
+from services.gateway.auth import load_users, user_version
 from services.gateway.ratelimit import CitizenRateLimiter, parse_limits
 from tests.harness import eventually
 
@@ -25,6 +26,9 @@ STATION = "station-fengjie"
 MESSAGE = {"content": "小区路灯长期不亮", "category": "safety_hazard"}
 SUGGESTION = {"title": "建议加装老旧小区电梯", "body": "老人上下楼困难，建议纳入加装计划。",
               "category": "livelihood", "co_signers": []}
+# Each development user's token version (the "ver" claim the gateway checks).
+VERSIONS = {u["username"]: user_version(u)
+            for u in load_users(GatewaySettings().config_dir / "users.yaml")}
 
 
 def claims(**override) -> dict:
@@ -32,6 +36,7 @@ def claims(**override) -> dict:
     base = {"sub": "office", "role": "office", "iss": ISSUER, "aud": AUDIENCE,
             "iat": now, "exp": now + timedelta(minutes=5)}
     base.update(override)
+    base.setdefault("ver", VERSIONS.get(base["sub"]))
     return {k: v for k, v in base.items() if v is not None}
 
 
@@ -67,6 +72,13 @@ def bad_tokens() -> dict[str, str]:
         "no sub": signed(sub=None),
         "no aud": signed(aud=None),
         "unknown role": signed(role="admin"),
+        # signed with the right key, but not what the gateway issues or its users are now
+        "ten-year lifetime": signed(exp=now + timedelta(days=3650)),
+        "ten-year lifetime, no iat": signed(iat=None, exp=now + timedelta(days=3650)),
+        "unknown user": signed(sub="ghost"),
+        "no version": signed(ver=None),
+        "stale version": signed(ver="0" * 16),
+        "another user's role": signed(sub="deputy-1"),
         "unit without its unit": signed(sub="unit-x", role="unit"),
         "deputy without their id": signed(sub="deputy-x", role="deputy"),
         "garbage": "not.a.token",
