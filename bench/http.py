@@ -24,8 +24,12 @@ def issue_token(username: str, role: str, **ids: str) -> str:
     from services.gateway.app import GatewaySettings
     from services.gateway.auth import Authenticator, Principal
 
+    from shared.settings import load_config
+
     s = GatewaySettings()
-    auth = Authenticator([], s.jwt_secret, s.jwt_issuer, s.jwt_audience, timedelta(hours=2))
+    # the users' list: a token carries its user's version (services/gateway/auth.py)
+    auth = Authenticator(load_config(s, "users"), s.jwt_secret, s.jwt_issuer, s.jwt_audience,
+                         timedelta(minutes=s.jwt_ttl_minutes))
     return auth.issue(Principal(username=username, role=role, **ids))
 
 

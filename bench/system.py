@@ -18,6 +18,17 @@ from bench.common import ROOT
 
 SERVICES = ("intake", "assignment", "supervision", "points")
 
+# The bench runs the system in development mode (development secret and users), with one set
+# of actor-assertion keys for every process it starts (shared/identity.py), made here once.
+os.environ.setdefault("DUTY_DEV_MODE", "true")
+if "ACTOR_KEYS_DIR" not in os.environ:
+    import tempfile
+
+    from shared.identity import generate_keys
+
+    os.environ["ACTOR_KEYS_DIR"] = tempfile.mkdtemp(prefix="bench-keys-")
+    generate_keys(Path(os.environ["ACTOR_KEYS_DIR"]))
+
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a running process (Linux ``/proc``; None elsewhere or once it

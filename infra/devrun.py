@@ -32,8 +32,24 @@ def main() -> None:
     env.setdefault("DUTY_DEV_MODE", "true")
     Path(env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     processes = ["intake", "assignment", "supervision", "points", "gateway"]
+    # The keys the gateway and ops sign actor assertions with (shared/identity.py), made
+    # once here before any process would race to make them.
+    sys.path.insert(0, str(ROOT))
+    from shared.identity import generate_keys
+
+    generate_keys(Path(env.setdefault("ACTOR_KEYS_DIR", str(Path(env["VAR_DIR"]) / "keys"))))
     if not env.get("NATS_URL"):
+        # The bus with its authorization (shared/bus_auth.py): a password per process kind,
+        # made on the first run under var/ (mode 0600), and the server's configuration.
+        from shared.bus_auth import generate_credentials, write_server_config
+
+        var = Path(env["VAR_DIR"])
+        credentials = generate_credentials(Path(env.setdefault(
+            "NATS_CREDENTIALS_DIR", str(var / "nats-credentials"))))
         env["NATS_PORT"] = str(free_port())
+        env["NATS_CONFIG"] = str(write_server_config(
+            var / "nats" / "nats-server.conf", credentials, host="127.0.0.1",
+            port=int(env["NATS_PORT"]), store_dir=var / "nats"))
         env["NATS_URL"] = f"nats://127.0.0.1:{env['NATS_PORT']}"
         processes.insert(0, "nats")
     port = env.setdefault("GATEWAY_PORT", "8000")

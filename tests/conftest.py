@@ -19,7 +19,10 @@ os.environ["DUTY_DEV_MODE"] = "true"
 if "ACTOR_KEYS_DIR" not in os.environ:
     import tempfile
 
+    from shared.identity import generate_keys
+
     os.environ["ACTOR_KEYS_DIR"] = tempfile.mkdtemp(prefix="duty-test-keys-")
+    generate_keys(Path(os.environ["ACTOR_KEYS_DIR"]))  # before any spawned process needs them
 # ... and one set of bus passwords: every nats-server the tests start authorizes each
 # process kind by them (shared/bus_auth.py); processes the tests spawn inherit the variable.
 if "NATS_CREDENTIALS_DIR" not in os.environ:
