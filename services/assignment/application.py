@@ -118,10 +118,12 @@ class WorkloadQuery(PageQuery):
     """The units' workload. Without ``unit_id``: a page of units (by unit id), each with its
     counts and its ``nearest`` earliest deadlines (at most 100 a unit). With ``unit_id``: that
     unit's counts and nearest deadlines, and a page of its open tasks (by deadline, then task
-    id). ``year``: the year a task was assigned (absent: this year; ``all``: every year)."""
+    id; ``q``: found by number or words of the title). ``year``: the year a task was assigned (absent: this year; ``all``: every year)."""
 
     unit_id: str | None = None
     nearest: int = Field(5, ge=0, le=100)
+    q: str | None = Field(None, max_length=200,
+                          description="the unit's open tasks: a number or words of the title")
     year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
 
 
@@ -508,14 +510,14 @@ class AssignmentApplication(ServiceApplication):
             return answer
         after = checked_after(q, 2)
         [unit] = self._unit_workloads([q.unit_id], q.nearest, year, today, index)
-        rows = index.open_tasks(q.unit_id, year, q.limit + 1, after)
+        rows = index.open_tasks(q.unit_id, year, q.limit + 1, after, q.q)
         more = len(rows) > q.limit
         rows = rows[:q.limit]
         answer["units"] = [unit]
         answer["tasks"] = {
             "items": [self._with_days_left(index.view(r), today) for r in rows],
             "next_cursor": encode_cursor(index._key(rows[-1])) if more and rows else None,
-            "total": unit["open_tasks"]}
+            "total": index.count_open(q.unit_id, year, q.q) if q.q else unit["open_tasks"]}
         return answer
 
     def _unit_workloads(self, unit_ids: list[str], nearest: int, year: int | None,

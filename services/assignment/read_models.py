@@ -9,7 +9,9 @@ case's current leadership designation. Its queries are indexed and paged:
 - ``unit_counts`` / ``nearest`` / ``open_tasks``: the units' workload (open tasks: assigned,
   not withdrawn, not yet replied or closed).
 
-A task's year is the year (local day) it was assigned.
+A task's year is the year (local day) it was assigned. ``q`` finds tasks by their case's
+number or by words of the title (Chinese: SQLite FTS5 with the trigram tokenizer for three
+characters or more, ``LIKE`` below that; PostgreSQL ``pg_trgm`` indexes with ``ILIKE``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.paging import PageQuery, checked_after, page
-from shared.read_store import TableProjection, Tx, ViewStore
+from shared.read_store import TableProjection, Tx, ViewStore, fts_match_sqlite, like_pattern
 from shared.rpc import Invalid
 
 from services.assignment.domain import Assignment, Task, due_date, local_day
@@ -48,6 +50,7 @@ class ListTasks(PageQuery):
     unit_id: str | None = None
     case_id: str | None = None
     status: str | None = None
+    q: str | None = Field(None, max_length=200, description="a number or words of the title")
     year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
 
 
@@ -61,8 +64,8 @@ class TaskIndex(TableProjection):
     and each case's current leadership designation; the units' workload."""
 
     name = "task_index"
-    version = 1
-    tables = ("task_index", "task_index_cases")
+    version = 2  # 2: the title search
+    tables = ("task_index", "task_index_cases", "task_index_search")
 
     def __init__(self, app: Any, store: ViewStore, **kwargs: Any) -> None:
         super().__init__(app, store, **kwargs)
@@ -90,6 +93,14 @@ class TaskIndex(TableProjection):
             assignment_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, designee_id TEXT,
             designee_name TEXT, designee_kind TEXT, mode TEXT)""")
         tx.execute(f"CREATE UNIQUE INDEX {cases}_case ON {cases} (case_id)")
+        if tx.dialect == "sqlite":
+            tx.execute(f"CREATE VIRTUAL TABLE {self.t('task_index_search')} USING fts5("
+                       "task_id UNINDEXED, text, tokenize='trigram')")
+        else:  # no search table: trigram indexes on the columns
+            tx.execute(f"CREATE INDEX {tasks}_title ON {tasks} USING gin "
+                       "(title gin_trgm_ops)")
+            tx.execute(f"CREATE INDEX {tasks}_number ON {tasks} USING gin "
+                       "(number gin_trgm_ops)")
 
     # --- applying -----------------------------------------------------------------------
 
@@ -126,6 +137,10 @@ class TaskIndex(TableProjection):
                  deadline, deadline or NO_DEADLINE, domain_event.title,
                  domain_event.category, domain_event.urgency, domain_event.number,
                  getattr(domain_event, "replaces_task_id", None)))
+            if tx.dialect == "sqlite":
+                tx.execute(f"INSERT INTO {self.t('task_index_search')} (task_id, text) "
+                           "VALUES (?, ?)", (originator, " ".join(
+                               filter(None, (domain_event.number, domain_event.title)))))
         elif isinstance(domain_event, Task.ReturnRequested):
             self._update(originator, status="return_requested")
         elif isinstance(domain_event, Task.ReturnRefused):
@@ -175,6 +190,18 @@ class TaskIndex(TableProjection):
     def _key(row: dict[str, Any]) -> tuple[str, str]:
         return (row["sort_deadline"], row["task_id"])
 
+    def _search(self, text: str | None) -> tuple[str, list[Any]]:
+        """The condition finding ``text`` in a task's number or title (SQL, parameters)."""
+        if not text:
+            return "", []
+        if self.store.dialect == "sqlite" and len(text) >= 3:
+            return (f" AND t.task_id IN (SELECT task_id FROM {self.t('task_index_search')} "
+                    f"WHERE {self.t('task_index_search')} MATCH ?)", [fts_match_sqlite(text)])
+        like = "LIKE" if self.store.dialect == "sqlite" else "ILIKE"
+        pattern = like_pattern(text)
+        return (f" AND (t.title {like} ? ESCAPE '\\' OR t.number {like} ? ESCAPE '\\')",
+                [pattern, pattern])
+
     def list_tasks(self, q: ListTasks, this_year: int) -> dict[str, Any]:
         """A page of tasks by deadline (none last), then task id."""
         self.require_ready()
@@ -187,7 +214,9 @@ class TaskIndex(TableProjection):
             if value is not None:
                 where.append(f"t.{column} = ?")
                 params.append(value)
-        filters = " AND ".join(where) or "1 = 1"
+        search, search_params = self._search(q.q)
+        filters = (" AND ".join(where) or "1 = 1") + search
+        params += search_params
         keyset, keys = "", []
         if after:
             keyset, keys = " AND (t.sort_deadline, t.task_id) > (?, ?)", list(after)
@@ -228,21 +257,36 @@ class TaskIndex(TableProjection):
         return out
 
     def open_tasks(self, unit_id: str, year: int | None, limit: int,
-                   after: list[Any] | None = None) -> list[dict[str, Any]]:
+                   after: list[Any] | None = None, q: str | None = None) -> list[dict[str, Any]]:
         """A unit's open tasks by deadline (none last), then task id: ``limit`` of them after
-        the key ``after`` (rows with ``sort_deadline`` for the next key)."""
+        the key ``after`` (rows with ``sort_deadline`` for the next key), found by ``q``."""
         self.require_ready()
         params: list[Any] = [unit_id]
         sql = f"{self._select()} WHERE {self.OPEN}"
         if year is not None:
             sql += " AND t.year = ?"
             params.append(year)
+        search, search_params = self._search(q)
+        sql += search
+        params += search_params
         if after:
             sql += " AND (t.sort_deadline, t.task_id) > (?, ?)"
             params += list(after)
         with self.store.read() as tx:
             return tx.all(f"{sql} ORDER BY t.sort_deadline, t.task_id LIMIT ?",
                           (*params, limit))
+
+    def count_open(self, unit_id: str, year: int | None, q: str | None) -> int:
+        """How many open tasks of a unit ``q`` finds."""
+        self.require_ready()
+        params: list[Any] = [unit_id]
+        sql = f"SELECT COUNT(*) AS n FROM {self.t('task_index')} t WHERE {self.OPEN}"
+        if year is not None:
+            sql += " AND t.year = ?"
+            params.append(year)
+        search, search_params = self._search(q)
+        with self.store.read() as tx:
+            return int(tx.scalar(sql + search, (*params, *search_params)) or 0)
 
     def view(self, row: dict[str, Any]) -> dict[str, Any]:
         return self._row(row)

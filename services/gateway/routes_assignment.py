@@ -180,15 +180,18 @@ def register_assignment_routes(app: FastAPI) -> None:
                             services: ServicesDep, principal: OfficeLeaderOrUnit,
                             paging: Paging,
                             nearest: Annotated[int, Query(ge=0, le=100)] = 5,
-                            year: YearParam = None) -> dict[str, Any]:
+                            year: YearParam = None,
+                            q: Annotated[str | None, Query(
+                                max_length=200, description="the open tasks by number or "
+                                "words of the title")] = None) -> dict[str, Any]:
         """The unit's counts and its ``nearest`` (at most 100) earliest deadlines, and
         ``tasks``: a page of its open tasks by deadline (none last), then task id
         (``limit``/``cursor``, the next page in ``Link``, their number in
-        ``X-Total-Count``). Only tasks assigned in ``year`` (default: the current year;
-        ``all``: every year)."""
+        ``X-Total-Count``; ``q`` finds them by number or words of the title). Only tasks
+        assigned in ``year`` (default: the current year; ``all``: every year)."""
         result = await services.call("assignment", "workload",
                                      {"unit_id": unit_id, "nearest": nearest, "year": year,
-                                      **paging.payload()}, principal)
+                                      "q": q, **paging.payload()}, principal)
         tasks = paged(request, response, result["tasks"])
         return {"as_of": result["as_of"], "year": result["year"], **result["units"][0],
                 "tasks": tasks}

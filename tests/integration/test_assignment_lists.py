@@ -1,6 +1,6 @@
 """Assignment's lists at scale: the persisted task index pages the units' workload (units, and
-a unit's open tasks by deadline) and the bus list of tasks, filters by the year a task was
-assigned, refuses foreign cursors and over-large pages, and a restart applies only the tail of
+a unit's open tasks by deadline, found by number or words of the title) and the bus list of
+tasks, filters by the year a task was assigned, refuses foreign cursors and over-large pages, and a restart applies only the tail of
 the log. A case's audit history pages across the four services (each once, in order), its
 verification is a bounded summary and its export is gathered page by page."""
 
@@ -123,6 +123,21 @@ async def test_a_units_open_tasks_page_in_deadline_order_by_year(assignment, gat
     own = await api.get("unit-a", "/api/v1/units/unit-a/workload", limit=5)
     assert own.status_code == 200 and len(own.json()["tasks"]) == 5
     assert (await api.get("unit-a", "/api/v1/units/unit-b/workload")).status_code == 403
+
+
+async def test_a_units_open_tasks_are_found_by_words_of_the_title_or_the_number(assignment,
+                                                                             gateway):
+    await populated(assignment)
+    every, _ = await follow(gateway, "office", "/api/v1/units/unit-a/workload", "tasks",
+                            limit=500, year="all")
+    for q in ("河道污染", "养老", "2026-01", "第10"):  # FTS (3+ characters) and LIKE (2)
+        expected = [t["task_id"] for t in every if q in t["title"] or q in (t["number"] or "")]
+        found, totals = await follow(gateway, "office", "/api/v1/units/unit-a/workload",
+                                     "tasks", limit=4, year="all", q=q)
+        assert [t["task_id"] for t in found] == expected and expected, q
+        assert set(totals) == {str(len(expected))}
+    r = await gateway.get("office", "/api/v1/units/unit-a/workload", q="不存在的标题")
+    assert r.json()["tasks"] == [] and r.headers["X-Total-Count"] == "0"
 
 
 async def test_the_units_list_pages_over_units_with_their_counts(assignment, gateway):
