@@ -6,8 +6,6 @@ import asyncio
 import json
 
 import typer
-
-from shared.identity import signed_request
 from rich.console import Console
 from rich.table import Table
 
@@ -124,10 +122,14 @@ def rebuild(service: str = typer.Argument(..., help="intake, assignment, supervi
     asyncio.run(run())
 
 
-async def _follow(nc, service: str, live: dict[str, int], call) -> dict:
-    """Poll the service's ``read_models`` until every build started after ``live`` is done,
-    showing each as a progress bar (events applied of the log's head, events per second and
-    the time left as the service measures them)."""
+async def _follow(nc, service: str, live: dict[str, int], call,
+                  stalled_after: float = 120.0) -> dict:
+    """Poll the service's ``read_models`` until every build started after ``live`` is done
+    (or failed), showing each as a progress bar (events applied of the log's head, events per
+    second and the time left as the service measures them). Gives up when nothing moved for
+    ``stalled_after`` seconds."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -135,14 +137,23 @@ async def _follow(nc, service: str, live: dict[str, int], call) -> dict:
     with Progress(*columns, console=console) as progress:
         bars = {name: progress.add_task(f"{service}: {name}", total=None, rate="–", eta="–")
                 for name in live}
+        last, moved = None, time.monotonic()
         while True:
             status = await call(nc, service, "read_models")
+            if status != last:
+                last, moved = status, time.monotonic()
+            elif time.monotonic() - moved > stalled_after:
+                typer.echo(f"{service}: no progress for {stalled_after:.0f} s: {status}",
+                           err=True)
+                raise typer.Exit(1)
             done = True
             for name in live:
                 model = status.get(name) or {}
                 build = model.get("build") or {}
                 current = build.get("generation", 0) > live[name]
-                if not current or not (build.get("done") or build.get("failed")):
+                if build.get("failed"):  # failed (perhaps before its progress was shown)
+                    continue
+                if not current or not build.get("done"):
                     done = False
                 if not current:
                     continue
