@@ -22,11 +22,36 @@ NatsOption = typer.Option(None, "--nats-url", envvar="NATS_URL", help="NATS serv
 
 
 def _url(nats_url: str | None) -> str:
-    """The server URL with the operator's bus identity (shared/bus_auth.py)."""
+    """The server URL with the operator's bus identity (shared/bus_auth.py).
+
+    There is no default: an operator must say which system they mean (``NATS_URL`` or
+    ``--nats-url``), rather than acting on whatever listens on 127.0.0.1:4222."""
+    if not nats_url or not nats_url.strip():
+        typer.echo("duty-ops: no NATS server given. Set NATS_URL (comma-separated servers) or "
+                   "pass --nats-url nats://HOST:PORT; duty-ops does not guess one."
+                   + _local_hint(), err=True)
+        raise typer.Exit(2)
     settings = ServiceSettings(service_name="ops")
-    if nats_url:
-        settings = settings.model_copy(update={"nats_url": nats_url})
+    settings = settings.model_copy(update={"nats_url": nats_url})
     return ",".join(settings.nats_servers())
+
+
+def _local_hint() -> str:
+    """Where ``make run``'s server listens, when its configuration is under VAR_DIR."""
+    import os
+    import re
+    from pathlib import Path
+
+    conf = Path(os.environ.get("VAR_DIR", "var")) / "nats" / "nats-server.conf"
+    try:
+        found = re.search(r'^listen:\s*"([^"]+)"', conf.read_text(), re.M)
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    return (f"\nThe local system (make run) listens at nats://{found.group(1)} "
+            f"({conf}); with its credentials: NATS_CREDENTIALS_DIR="
+            f"{conf.parent.parent / 'nats-credentials'}.")
 
 
 @dlq.command("list")
