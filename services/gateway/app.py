@@ -367,29 +367,7 @@ def register_routes(app: FastAPI) -> None:
         return await services.call("intake", "decline_suggestion",
                                    {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
 
-    @app.get(f"{api}/suggestions", tags=["suggestions"],
-             summary="Suggestions by status, category, urgency; by handling unit and overdue "
-                     "(from supervision's tasks)")
-    async def list_suggestions(services: ServicesDep, principal: Staff,
-                               status_: Annotated[str | None, Query(alias="status")] = None,
-                               category: str | None = None,
-                               urgency: str | None = None,
-                               unit_id: str | None = None,
-                               overdue: bool | None = None) -> list[dict[str, Any]]:
-        found = await services.call("intake", "list_suggestions",
-                                    {"status": status_, "category": category, "urgency": urgency},
-                                    principal)
-        if unit_id is None and overdue is None:
-            return found
-        tasks = await services.call("supervision", "list_tasks", {"unit_id": unit_id}, principal)
-        tasks = [t for t in tasks if t["status"] != "withdrawn"]
-        if unit_id is not None:
-            handled = {t["case_id"] for t in tasks}
-            found = [s for s in found if s["id"] in handled]
-        if overdue is not None:
-            late = {t["case_id"] for t in tasks if t["colour"] == "red"}
-            found = [s for s in found if (s["id"] in late) == overdue]
-        return found
+    # GET /suggestions (paged, with the handling-unit join): routes_intake.py.
 
     @app.get(f"{api}/suggestions/{{suggestion_id}}", tags=["suggestions"],
              summary="Current state of a suggestion across all services")
@@ -537,13 +515,7 @@ def register_message_routes(app: FastAPI) -> None:
                                     "purpose": purpose},
                                    principal)
 
-    @app.get(f"{api}/messages", tags=tags, summary="Messages by station and status (staff)")
-    async def list_messages(services: ServicesDep, principal: Staff,
-                            station_id: str | None = None,
-                            status_: Annotated[str | None, Query(alias="status")] = None,
-                            ) -> list[dict[str, Any]]:
-        return await services.call("intake", "list_messages",
-                                   {"station_id": station_id, "status": status_}, principal)
+    # GET /messages (paged, searchable): routes_intake.py.
 
 
 async def _optional(call: Any) -> Any:

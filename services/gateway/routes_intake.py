@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request, Response
 from pydantic import Field
 
-from services.gateway.deps import Office, ServicesDep, StrictBody, body_example
+from services.gateway.auth import Principal
+from services.gateway.deps import Office, Services, ServicesDep, Staff, StrictBody, body_example
+from services.gateway.paging import PAGED, PageParams, Paging, paged
 
 API = "/api/v1"
+# The suggestions of a unit's tasks (or of overdue ones): supervision answers a page of case
+# ids, intake the suggestions among them; pages of case ids are asked until a page of
+# suggestions is full, at most this many times (then a shorter page with its next link).
+MAX_JOIN_ROUNDS = 8
+
+Search = Annotated[str | None, Query(max_length=200, description="a number (2026-0001) or "
+                                     "words of the title or text (Chinese)")]
+YearParam = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$",
+                                        description="a 4-digit year or 'all' (default: the "
+                                                    "current year)")]
+
+
+def year_value(year: str | None) -> int | str | None:
+    return int(year) if year and year.isdigit() else year
 
 
 class MergeBody(StrictBody):
@@ -30,9 +46,61 @@ class ReverseRegistrationBody(StrictBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+async def suggestions_of_tasks(services: Services, principal: Principal, paging: PageParams,
+                               filters: dict[str, Any], year: int | str | None,
+                               unit_id: str | None, overdue: bool | None) -> dict[str, Any]:
+    """A page of the suggestions whose (non-withdrawn) tasks are the unit's / overdue or not:
+    supervision's page of case ids in case-id order, each kept when intake has a suggestion
+    of that id matching the other filters; the next cursor is supervision's. A page may be
+    shorter than ``limit`` (even empty) while a next link follows; no total (supervision's
+    count includes message cases and ignores intake's filters)."""
+    items: list[dict[str, Any]] = []
+    cursor = paging.cursor
+    for _ in range(MAX_JOIN_ROUNDS):
+        # Exactly as many case ids as rows are missing: every id asked is used, so the
+        # cursor after them is where the next page starts.
+        cases = await services.call("supervision", "case_ids", {
+            "unit_id": unit_id, "overdue": overdue, "year": year,
+            "limit": paging.limit - len(items), "cursor": cursor}, principal)
+        ids = [c["case_id"] for c in cases["items"]]
+        if ids:
+            found = await services.call("intake", "list_suggestions", {
+                **filters, "year": "all", "ids": ids, "limit": len(ids)}, principal)
+            by_id = {s["id"]: s for s in found["items"]}
+            items += [by_id[i] for i in ids if i in by_id]
+        cursor = cases.get("next_cursor")
+        if cursor is None or len(items) >= paging.limit:
+            break
+    return {"items": items, "next_cursor": cursor, "total": None}
+
+
 def register_intake_routes(app: FastAPI) -> None:
     """Add the intake routes to the gateway app."""
     tags = ["suggestions"]
+
+    @app.get(f"{API}/suggestions", tags=tags, responses=PAGED,
+             summary="Suggestions (staff; a deputy sees their own) by status, category, "
+                     "urgency, q (number or words of the title/body) and year (the "
+                     "submission year; default the current one, 'all' every year), oldest "
+                     "first; by handling unit and overdue (from supervision's tasks: then in "
+                     "case-id order and the year is the tasks' year)")
+    async def list_suggestions(request: Request, response: Response, services: ServicesDep,
+                               principal: Staff, paging: Paging,
+                               status_: Annotated[str | None, Query(alias="status")] = None,
+                               category: str | None = None,
+                               urgency: str | None = None,
+                               q: Search = None,
+                               year: YearParam = None,
+                               unit_id: str | None = None,
+                               overdue: bool | None = None) -> list[dict[str, Any]]:
+        filters = {"status": status_, "category": category, "urgency": urgency, "q": q}
+        if unit_id is None and overdue is None:
+            found = await services.call("intake", "list_suggestions", {
+                **filters, "year": year_value(year), **paging.payload()}, principal)
+        else:
+            found = await suggestions_of_tasks(services, principal, paging, filters,
+                                               year_value(year), unit_id, overdue)
+        return paged(request, response, found)
 
     @app.get(f"{API}/suggestions/{{suggestion_id}}/similar", tags=tags,
              summary="Earlier open suggestions and citizen messages about the same matter, "
@@ -69,6 +137,21 @@ def register_intake_routes(app: FastAPI) -> None:
                                    principal)
 
     messages = ["citizen messages"]
+
+    @app.get(f"{API}/messages", tags=messages, responses=PAGED,
+             summary="Messages (staff; a unit sees those forwarded to it) by station, status, "
+                     "q (a message id or at least 3 characters of the text) and year (the "
+                     "receipt year; default the current one, 'all' every year), oldest first")
+    async def list_messages(request: Request, response: Response, services: ServicesDep,
+                            principal: Staff, paging: Paging,
+                            station_id: str | None = None,
+                            status_: Annotated[str | None, Query(alias="status")] = None,
+                            q: Search = None,
+                            year: YearParam = None) -> list[dict[str, Any]]:
+        found = await services.call("intake", "list_messages", {
+            "station_id": station_id, "status": status_, "q": q, "year": year_value(year),
+            **paging.payload()}, principal)
+        return paged(request, response, found)
 
     @app.get(f"{API}/messages/{{message_id}}/access-log", tags=messages,
              summary="Who read this message's personal data unmasked, when, which fields and "

@@ -10,8 +10,10 @@ Existing Open311 clients file and follow citizen messages (群众意见) here, i
 - ``POST /open311/v2/requests.{fmt}`` — file a request (form-encoded, as the spec says).
 - ``GET  /open311/v2/requests.{fmt}`` — requests by ``service_request_id`` (comma list; it
   overrides the other filters), ``service_code`` (comma list), ``status`` (open|closed),
-  ``start_date``/``end_date`` (ISO 8601 with offset, at most 90 days apart); newest first, at
-  most 1000.
+  ``start_date``/``end_date`` (ISO 8601 with offset, at most 90 days apart); newest first,
+  ``page_size`` at a time (default 50, at most 500); the body is the spec's list, the next page
+  is announced as in the rest of the API: ``Link: <…>; rel="next"`` (its ``cursor`` parameter
+  is opaque) and ``X-Total-Count``.
 - ``GET  /open311/v2/requests/{service_request_id}.{fmt}`` — one request (a one-item list).
 
 Choices where the spec leaves room (also in the README):
@@ -63,6 +65,8 @@ from fastapi.responses import Response
 
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
+from services.gateway.paging import next_link
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 BASE = "/open311/v2"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -76,7 +80,6 @@ Fmt = Annotated[str, Path(description="json or xml", json_schema_extra={"enum": 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 MAX_DESCRIPTION = 4000  # the spec's limit
 MAX_IDS = 100
-MAX_RESULTS = 1000
 MAX_SPAN = timedelta(days=90)
 KNOWN_ATTRIBUTES = ("station_id", "grid")
 STATUS = {
@@ -324,6 +327,14 @@ def _date(name: str, value: str | None) -> datetime | None:
     return parsed
 
 
+def _page_size(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_LIMIT
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise Open311Error(400, f"page_size is a number from 1 to {MAX_LIMIT}")
+    return int(value)
+
+
 def _csv(value: str | None) -> list[str]:
     return [x.strip() for x in (value or "").split(",") if x.strip()]
 
@@ -528,9 +539,12 @@ def register_open311_routes(app: FastAPI) -> None:
         start_date: str | None = None,
         end_date: str | None = None,
         status: str | None = None,
+        page_size: str | None = None,
+        cursor: str | None = None,
     ) -> Response:
         async def build() -> Response:
             principal = _principal(request)
+            next_cursor, total = None, None
             reference = await _reference(request)
             services: Services = request.app.state.services
             reader = principal or READER
@@ -558,22 +572,27 @@ def register_open311_routes(app: FastAPI) -> None:
                 if any(s not in ("open", "closed") for s in states):
                     raise Open311Error(400, "status is open or closed (or both, comma delimited)")
                 codes = _csv(service_code)
-                rows = await services.call(
-                    "intake", "list_messages",
-                    {"station_id": station["id"] if station else None}, reader)
-                views = []
-                for row in rows:
-                    received = datetime.fromisoformat(row["received_at"])
-                    if ((codes and row.get("category") not in codes)
-                            or (states and _open_closed(row["status"])[0] not in states)
-                            or (start and received < start) or (end and received > end)):
-                        continue
-                    views.append(row)
-                views.sort(key=lambda v: v["received_at"], reverse=True)
-                views = views[:MAX_RESULTS]
+                if len(codes) > 50:
+                    raise Open311Error(400, "at most 50 service_code at once")
+                chosen = set(states)
+                found = await services.call("intake", "list_messages", {
+                    "station_id": station["id"] if station else None,
+                    "categories": codes or None,
+                    "statuses": [s for s, (state, _) in STATUS.items() if state in chosen]
+                    if len(chosen) == 1 else None,
+                    "received_from": start.isoformat() if start else None,
+                    "received_to": end.isoformat() if end else None,
+                    "newest_first": True, "year": "all",
+                    "limit": _page_size(page_size), "cursor": cursor or None}, reader)
+                views, next_cursor, total = found["items"], found["next_cursor"], found["total"]
             units = await _units(services, views)
-            return render(fmt, [_to_request(v, reference, units, full) for v in views],
-                          "service_requests", "request")
+            answer = render(fmt, [_to_request(v, reference, units, full) for v in views],
+                            "service_requests", "request")
+            if next_cursor:
+                answer.headers["Link"] = next_link(request, next_cursor)
+            if total is not None:
+                answer.headers["X-Total-Count"] = str(total)
+            return answer
         return await _answer(fmt, build)
 
     @app.get(f"{BASE}/requests/{{service_request_id}}.{{fmt}}", tags=TAGS,

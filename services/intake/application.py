@@ -18,7 +18,9 @@ from pydantic_settings import SettingsConfigDict
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.eventstore import Actor, ServiceApplication
+from shared.paging import MAX_LIMIT
 from shared.projection import LogProjection, key_of
+from shared.read_store import ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
@@ -32,6 +34,12 @@ from services.intake.domain import (
     merge_refusal,
 )
 from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone, seal
+from services.intake.read_models import (
+    ListMessages,
+    ListSuggestions,
+    MessagesView,
+    SuggestionsView,
+)
 from services.intake.similarity import SimilarityIndex, excerpt
 
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
@@ -89,13 +97,6 @@ class ReverseRegistration(Command):
 
 class SuggestionRef(Command):
     suggestion_id: str
-
-
-class ListSuggestions(Command):
-    status: str | None = None
-    category: str | None = None
-    urgency: str | None = None
-    deputy_id: str | None = None
 
 
 class PostMessage(Command):
@@ -165,11 +166,6 @@ class RateMessage(Command):
         return value
 
 
-class ListMessages(Command):
-    station_id: str | None = None
-    status: str | None = None
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -191,11 +187,15 @@ class IntakeApplication(ServiceApplication):
         self._registering = threading.Lock()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
         self.keys = KeyStore(settings)
-        self.message_index = MessageIndex(self)
+        # The persisted read models (services/intake/read_models.py); ReadModels builds them.
+        self.views = ViewStore(settings)
+        self.suggestions_view = SuggestionsView(self, self.views)
+        self.messages_view = MessagesView(self, self.views)
         self.similarity = SimilarityProjection(self)
 
     def close(self) -> None:
         self.keys.close()
+        self.views.close()
         super().close()
 
     # --- commands -----------------------------------------------------------------------
@@ -546,11 +546,14 @@ class IntakeApplication(ServiceApplication):
 
     def release_expired_claims(self, _payload: Any = None, _actor: Actor | None = None,
                                ) -> dict[str, Any]:
-        """The sweep: every claim past its time limit goes back to the pool."""
-        self.message_index.catch_up()
+        """The sweep: every claim past its time limit goes back to the pool (an indexed query
+        on the claims' expiry; nothing while the messages read model is first built)."""
+        if not self.messages_view.ready:
+            return {"released": []}
+        self.messages_view.catch_up()
         now = self.clock.now()
         released = []
-        for message_id in self.message_index.claims_expired_by(now):
+        for message_id in self.messages_view.claims_expired_by(now):
             try:
                 message = self._message(message_id)  # releases it when expired
             except (NotFound, Conflict):
@@ -597,13 +600,32 @@ class IntakeApplication(ServiceApplication):
                 continue  # another read was recorded meanwhile: append after it
         raise Conflict("could not record the access to personal data; try again")
 
-    def list_messages(self, q: ListMessages, actor: Actor) -> list[dict[str, Any]]:
+    def list_messages(self, q: ListMessages, actor: Actor) -> dict[str, Any]:
+        """A page of messages (a unit sees those forwarded to it); the year is the receipt
+        year, the current one by default."""
         if actor.role not in STAFF_ROLES:
             raise Forbidden("only staff can list messages")
         self.release_expired_claims()
-        self.message_index.catch_up()
+        self.messages_view.catch_up()
         unit_id = actor.unit_id if actor.role == "unit" else None
-        return self.message_index.query(q, unit_id=unit_id)
+        return self.messages_view.query(q, self.clock.now(), unit_id=unit_id)
+
+    def list_suggestions(self, q: ListSuggestions, actor: Actor) -> Any:
+        """A page of suggestions (a deputy sees only their own); the year is the submission
+        year, the current one by default. A caller that sends neither ``limit`` nor
+        ``cursor`` (written before lists paged: ``duty-ops verify``) gets every year's
+        matching suggestions as a bare list, at most 500 of them."""
+        if actor.role == "deputy":
+            q = q.model_copy(update={"deputy_id": actor.deputy_id})
+        if {"limit", "cursor"} & q.model_fields_set:
+            return self.suggestions_view.query(q, self.clock.now())
+        found = self.suggestions_view.query(q.model_copy(update={
+            "limit": MAX_LIMIT, "year": q.year if "year" in q.model_fields_set else "all"}),
+            self.clock.now())
+        if found["next_cursor"]:
+            raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} suggestions "
+                                "match: ask for pages (limit, cursor)")
+        return found["items"]
 
     # --- citizen messages: helpers ------------------------------------------------------
 
@@ -741,144 +763,6 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "result_class": getattr(s, "result_class", None),
         "version": s.version,
     }
-
-
-class SuggestionIndex(LogProjection):
-    """Read model: suggestions by status, category, urgency and deputy."""
-
-    def __init__(self, app: IntakeApplication) -> None:
-        super().__init__(app)
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def clear(self) -> None:
-        self.rows.clear()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        if isinstance(domain_event, Suggestion.Submitted):
-            self.rows[key] = {
-                "id": key,
-                "title": domain_event.title,
-                "category": domain_event.category,
-                "status": "submitted",
-                "urgency": None,
-                "number": None,
-                "deputy_ids": [domain_event.lead_deputy_id, *domain_event.co_signer_ids],
-                "submitted_at": domain_event.submitted_at.isoformat(),
-                "merged_into": None,
-                "merged_sources": [],
-            }
-            return
-        row = self.rows.get(key)
-        if row is None:
-            return
-        if isinstance(domain_event, Suggestion.Registered):
-            row.update(status="registered", number=domain_event.number,
-                       category=domain_event.category, urgency=domain_event.urgency)
-        elif isinstance(domain_event, Suggestion.Declined):
-            row.update(status="declined")
-        elif isinstance(domain_event, Suggestion.RegistrationReversed):
-            row.update(status="submitted", number=None, urgency=None)
-        elif isinstance(domain_event, Suggestion.MergedInto):
-            row.update(status="merged", merged_into=domain_event.into_suggestion_id)
-        elif isinstance(domain_event, Suggestion.MergeUndone):
-            row.update(status=domain_event.restored_status, merged_into=None)
-        elif isinstance(domain_event, Suggestion.SourceMerged):
-            row.update(merged_sources=[*row["merged_sources"], domain_event.source_id])
-        elif isinstance(domain_event, Suggestion.SourceUnmerged):
-            row.update(merged_sources=[s for s in row["merged_sources"]
-                                       if s != domain_event.source_id])
-        elif isinstance(domain_event, Suggestion.CaseClosed):
-            if row["status"] == "registered":
-                row.update(status="closed")
-
-    def query(self, q: ListSuggestions) -> list[dict[str, Any]]:
-        rows = self.rows.values()
-        out = [
-            r for r in rows
-            if (q.status is None or r["status"] == q.status)
-            and (q.category is None or r["category"] == q.category)
-            and (q.urgency is None or r["urgency"] == q.urgency)
-            and (q.deputy_id is None or q.deputy_id in r["deputy_ids"])
-        ]
-        return sorted(out, key=lambda r: r["submitted_at"])
-
-
-class MessageIndex(LogProjection):
-    """Read model: citizen messages by station, status and unit (no personal data)."""
-
-    def __init__(self, app: IntakeApplication) -> None:
-        super().__init__(app)
-        self.app: IntakeApplication = app
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def clear(self) -> None:
-        self.rows.clear()
-
-    def flush(self) -> None:
-        self.app.keys.forget()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        if isinstance(domain_event, CitizenMessage.Received):
-            # The text is held in memory only (decrypted here; gone once erased).
-            content = self.app.content_of(domain_event.personal_data_ref,
-                                          getattr(domain_event, "sealed_content", None),
-                                          domain_event.content, remembered=True)
-            self.rows[key] = {
-                "id": key,
-                "station_id": domain_event.station_id,
-                "grid": domain_event.grid,
-                "category": domain_event.category,
-                "content": content,
-                "status": "received",
-                "claimed_by": None,
-                "claim_expires_at": None,
-                "suggestion_id": None,
-                "unit_id": None,
-                "rating": None,
-                "received_at": domain_event.received_at.isoformat(),
-                "_expires": None,
-            }
-            return
-        row = self.rows.get(key)
-        if row is None:
-            return
-        if isinstance(domain_event, CitizenMessage.Claimed):
-            row.update(status="claimed", claimed_by=domain_event.deputy_id,
-                       claim_expires_at=domain_event.claim_expires_at.isoformat(),
-                       _expires=domain_event.claim_expires_at)
-        elif isinstance(domain_event, CitizenMessage.ClaimReleased):
-            row.update(status="received", claimed_by=None, claim_expires_at=None, _expires=None)
-        elif isinstance(domain_event, CitizenMessage.Answered):
-            row.update(status="answered", _expires=None, claim_expires_at=None)
-        elif isinstance(domain_event, CitizenMessage.Converted):
-            row.update(status="converted", suggestion_id=domain_event.suggestion_id,
-                       _expires=None, claim_expires_at=None)
-        elif isinstance(domain_event, CitizenMessage.Forwarded):
-            row.update(status="forwarded", unit_id=domain_event.unit_id, _expires=None,
-                       claim_expires_at=None)
-        elif isinstance(domain_event, CitizenMessage.Rated):
-            row.update(status="closed", rating=domain_event.rating)
-        elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
-            row.update(content=ERASED)
-
-    def claims_expired_by(self, now: Any) -> list[str]:
-        with self._lock:
-            return [r["id"] for r in self.rows.values()
-                    if r["status"] == "claimed" and r["_expires"] is not None
-                    and now >= r["_expires"]]
-
-    def query(self, q: ListMessages, unit_id: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            out = [
-                {k: v for k, v in r.items() if not k.startswith("_")}
-                for r in self.rows.values()
-                if (q.station_id is None or r["station_id"] == q.station_id)
-                and (q.status is None or r["status"] == q.status)
-                and (unit_id is None or r["unit_id"] == unit_id)
-            ]
-        return sorted(out, key=lambda r: r["received_at"])
 
 
 class SimilarityProjection(LogProjection):

@@ -26,6 +26,7 @@ from shared.contracts.intake import (
     SuggestionSubmittedV1,
 )
 from shared.eventstore import Actor
+from shared.read_store import ReadModels
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
@@ -47,7 +48,6 @@ from services.intake.application import (
     ReverseRegistration,
     SimilarRef,
     SubmitSuggestion,
-    SuggestionIndex,
     SuggestionRef,
     UndoMerge,
 )
@@ -162,10 +162,11 @@ def build_runtime(
     settings = IntakeSettings.from_settings(
         (settings or IntakeSettings()).model_copy(update={"service_name": SERVICE}))
     app = IntakeApplication(settings, clock=clock)
-    index = SuggestionIndex(app)
-    runtime = ServiceRuntime(settings, app, translate,
-                             projections=[index, app.message_index, app.similarity],
-                             tracer_provider=tracer_provider)
+    # Suggestions and messages are tables (services/intake/read_models.py); the similarity
+    # index stays in memory, rebuilt from the log at start.
+    read_models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view])
+    runtime = ServiceRuntime(settings, app, translate, projections=[app.similarity],
+                             read_models=read_models, tracer_provider=tracer_provider)
 
     runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
     runtime.command("register_suggestion", RegisterSuggestion)(app.register_suggestion)
@@ -178,11 +179,7 @@ def build_runtime(
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
                                     ReplySubmittedV1: app.on_reply_submitted})
 
-    @runtime.query("list_suggestions", ListSuggestions)
-    def list_suggestions(q: ListSuggestions, actor: Actor) -> list[dict[str, Any]]:
-        if actor.role == "deputy":
-            q = q.model_copy(update={"deputy_id": actor.deputy_id})
-        return index.query(q)
+    runtime.query("list_suggestions", ListSuggestions)(app.list_suggestions)
 
     # Citizen messages (群众意见).
     runtime.command("post_message", PostMessage)(app.post_message)

@@ -10,6 +10,9 @@ table ``personal_data_keys``:
 The message's free text (content) is sealed under the same key (every message has a
 subject, anonymous ones too: a citizen may write personal details into the text).
 
+The blind index of message texts (services/intake/read_models.py) is keyed with a service
+secret of its own, kept in the table ``index_keys`` beside the per-person keys.
+
 Erasure deletes the key (crypto-shredding): the events stay intact and replayable, the
 personal fields can no longer be decrypted and are shown as ``[erased]``.
 """
@@ -22,6 +25,7 @@ import os
 import sqlite3
 import threading
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -54,13 +58,19 @@ class KeyStore:
 
             self._table = sql.SQL("{}.{}").format(sql.Identifier(settings.postgres_schema),
                                                   sql.Identifier("personal_data_keys"))
+            self._index_table = sql.SQL("{}.{}").format(
+                sql.Identifier(settings.postgres_schema), sql.Identifier("index_keys"))
             self._pg("CREATE TABLE IF NOT EXISTS {t} (subject_id TEXT PRIMARY KEY, "
                      "key BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL)")
+            self._pg("CREATE TABLE IF NOT EXISTS {i} (name TEXT PRIMARY KEY, key BYTEA NOT NULL)")
         else:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
             self.path = settings.var_dir / KEY_FILE_NAME
             self._sqlite("CREATE TABLE IF NOT EXISTS personal_data_keys (subject_id TEXT PRIMARY "
                          "KEY, key BLOB NOT NULL, created_at TEXT NOT NULL)")
+            self._sqlite("CREATE TABLE IF NOT EXISTS index_keys (name TEXT PRIMARY KEY, "
+                         "key BLOB NOT NULL)")
+        self._index_keys: dict[str, bytes] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -76,7 +86,7 @@ class KeyStore:
 
         from shared.eventstore import postgres_conninfo
 
-        query = sql.SQL(statement).format(t=self._table)
+        query = sql.SQL(statement).format(t=self._table, i=self._index_table)
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:
@@ -116,6 +126,31 @@ class KeyStore:
         rows = self._run("SELECT key FROM personal_data_keys WHERE subject_id = ?",
                          "SELECT key FROM {t} WHERE subject_id = %s", (subject_id,))
         return bytes(rows[0][0]) if rows else None
+
+    def get_many(self, subject_ids: Iterable[str]) -> dict[str, bytes]:
+        """The keys of several subjects in one statement (the erased ones are absent)."""
+        ids = list(dict.fromkeys(subject_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        rows = self._run(f"SELECT subject_id, key FROM personal_data_keys WHERE subject_id IN ({marks})",
+                         "SELECT subject_id, key FROM {t} WHERE subject_id = ANY(%s)",
+                         tuple(ids) if not self.postgres else (ids,))
+        return {r[0]: bytes(r[1]) for r in rows}
+
+    def index_key(self, name: str = "message-text") -> bytes:
+        """A service secret for a blind index (``name``): made once, kept beside the
+        per-person keys (never in the event log or the read models), the same for every
+        replica, and remembered by this process."""
+        if name not in self._index_keys:
+            fresh = AESGCM.generate_key(bit_length=256)
+            self._run("INSERT INTO index_keys (name, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                      "INSERT INTO {i} (name, key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                      (name, fresh))
+            rows = self._run("SELECT key FROM index_keys WHERE name = ?",
+                             "SELECT key FROM {i} WHERE name = %s", (name,))
+            self._index_keys[name] = bytes(rows[0][0])
+        return self._index_keys[name]
 
     def get_remembered(self, subject_id: str) -> bytes | None:
         """``get``, remembered until ``forget``: for the read models, which look up the same

@@ -21,9 +21,13 @@ Csrf = [Depends(check_csrf)]
 
 async def _context(request: Request, user: Principal) -> dict[str, Any]:
     svc = services(request)
+    # This year's suggestions and the messages claimed now: one page of at most 500 each
+    # (paging and search on the page itself: a later issue).
     suggestions, claimed, points, rankings, ref = await asyncio.gather(
-        svc.call("intake", "list_suggestions", {}, user),
-        svc.call("intake", "list_messages", {"status": "claimed"}, user),
+        _items(svc.call("intake", "list_suggestions", {"limit": 500}, user)),
+        _items(svc.call("intake", "list_messages",
+                        {"status": "claimed", "claimed_by": user.deputy_id, "year": "all",
+                         "limit": 500}, user)),
         svc.call("points", "deputy_points", {"deputy_id": user.deputy_id}, user),
         svc.call("points", "ranking_position", {"deputy_id": user.deputy_id}, user),
         reference(request, user))
@@ -52,6 +56,10 @@ async def _context(request: Request, user: Principal) -> dict[str, Any]:
 
 async def _none() -> None:
     return None
+
+
+async def _items(call: Any) -> list[dict[str, Any]]:
+    return (await call)["items"]
 
 
 @router.get(f"{BASE}/deputy")

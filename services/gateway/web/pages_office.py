@@ -21,9 +21,13 @@ Csrf = [Depends(check_csrf)]
 
 async def _inbox_context(request: Request, user: Principal) -> dict[str, Any]:
     svc = services(request)
+    # Every year's waiting suggestions, one page of at most 500 of each (paging on the page
+    # itself: a later issue).
     submitted, registered, ref = await asyncio.gather(
-        svc.call("intake", "list_suggestions", {"status": "submitted"}, user),
-        svc.call("intake", "list_suggestions", {"status": "registered"}, user),
+        _items(svc.call("intake", "list_suggestions",
+                        {"status": "submitted", "year": "all", "limit": 500}, user)),
+        _items(svc.call("intake", "list_suggestions",
+                        {"status": "registered", "year": "all", "limit": 500}, user)),
         reference(request, user))
     assignments = await asyncio.gather(*(
         optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user))
@@ -31,6 +35,10 @@ async def _inbox_context(request: Request, user: Principal) -> dict[str, Any]:
     awaiting = [{**s, "assignment": a} for s, a in zip(registered, assignments)
                 if a is None or a.get("status") != "assigned"]
     return {"submitted": submitted, "awaiting": awaiting, **names(ref)}
+
+
+async def _items(call: Any) -> list[dict[str, Any]]:
+    return (await call)["items"]
 
 
 @router.get(f"{BASE}/office/inbox")
