@@ -37,6 +37,7 @@ Per unit means per lead unit; per category, the case's category.
 
 from __future__ import annotations
 
+import heapq
 import json
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -44,7 +45,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.paging import MAX_LIMIT, PageQuery, checked_after, page
-from shared.read_store import TableProjection, Tx, ViewStore, fts_match_sqlite, like_pattern
+from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
 from shared.rpc import Invalid
 
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
@@ -122,10 +123,6 @@ class SupervisionViews(TableProjection):
     version = 1
     tables = ("supervision_tasks", "supervision_periods", "supervision_tasks_fts",
               "supervision_cases", "supervision_replies", "supervision_ratings")
-
-    def __init__(self, app: Any, store: ViewStore, **kwargs: Any) -> None:
-        super().__init__(app, store, **kwargs)
-        self.trigram = False  # PostgreSQL: pg_trgm indexes exist
 
     # --- definition ---------------------------------------------------------------------
 
@@ -205,16 +202,6 @@ class SupervisionViews(TableProjection):
             rated_on TEXT NOT NULL, rating TEXT NOT NULL, PRIMARY KEY (case_id, seq))""")
         tx.execute(f"CREATE INDEX {self.ratings}_rater ON {self.ratings} "
                    "(case_id, deputy_id, seq)")
-
-    def _has_trigram(self) -> bool:
-        if self.store.dialect != "postgres":
-            return False
-        if not self.trigram:
-            with self.store.read() as tx:
-                self.trigram = bool(tx.scalar(
-                    "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = ?",
-                    (f"{self.tasks}_title_trgm",)))
-        return self.trigram
 
     # --- applying -----------------------------------------------------------------------
 
@@ -512,12 +499,17 @@ class SupervisionViews(TableProjection):
             having = "HAVING MAX(CASE WHEN colour = 'red' THEN 1 ELSE 0 END) = 1"
         elif q.overdue is False:
             having = "HAVING MAX(CASE WHEN colour = 'red' THEN 1 ELSE 0 END) = 0"
-        grouped = f"SELECT case_id FROM ({sql}) c GROUP BY case_id {having}"
+        # the total counted in the same pass (a window over every matching case)
+        grouped = (f"SELECT case_id, COUNT(*) OVER () AS total FROM ({sql}) c "
+                   f"GROUP BY case_id {having}")
         with self.store.read() as tx:
-            rows = tx.all(f"SELECT case_id FROM ({grouped}) g "
+            rows = tx.all(f"SELECT case_id, total FROM ({grouped}) g "
                           f"{'WHERE case_id > ?' if after else ''} ORDER BY case_id LIMIT ?",
                           (*all_params, *(after or ()), q.limit + 1))
-            total = tx.scalar(f"SELECT COUNT(*) AS n FROM ({grouped}) g", all_params)
+            if rows:
+                total = int(rows[0]["total"])
+            else:  # past the last case: counted on its own
+                total = int(tx.scalar(f"SELECT COUNT(*) AS n FROM ({grouped}) g", all_params))
         return page(rows, q.limit, key=lambda r: (r["case_id"],), total=total,
                     view=lambda r: {"case_id": r["case_id"]})
 
@@ -597,34 +589,28 @@ class SupervisionViews(TableProjection):
         only = ""
         if colour:
             only, all_params = "WHERE colour = ?", [*all_params, colour]
-        item = "task_id, case_id, unit_id, category, number, title, role, urgency, " \
-               "day_deadline, colour"
+        # One pass over the selected tasks (a year's, at most): counted and listed here.
         with self.store.read() as tx:
-            counts = tx.all(f"SELECT unit_id, category, colour, COUNT(*) AS n FROM ({sql}) b "
-                            f"{only} GROUP BY unit_id, category, colour", all_params)
-            listed = tx.all(
-                f"SELECT {item} FROM (SELECT {item}, ROW_NUMBER() OVER (PARTITION BY unit_id, "
-                "category, colour ORDER BY day_deadline, task_id) AS rn "
-                f"FROM ({sql}) b {only}) r WHERE rn <= ? "
-                "ORDER BY unit_id, category, colour, day_deadline, task_id",
-                (*all_params, limit))
-            overdue = tx.all(f"SELECT {item} FROM ({sql}) b WHERE colour = 'red' "
-                             f"{'AND colour = ?' if colour else ''} "
-                             "ORDER BY day_deadline, task_id LIMIT ?", (*all_params, limit))
+            rows = tx.all(f"SELECT task_id, case_id, unit_id, category, number, title, role, "
+                          f"urgency, day_deadline, colour FROM ({sql}) b {only}", all_params)
         totals = {c: 0 for c in COLOURS}
         by_unit: dict[str, dict[str, int]] = {}
         by_category: dict[str, dict[str, int]] = {}
-        cells: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for r in counts:
-            n = int(r["n"])
-            totals[r["colour"]] += n
-            by_unit.setdefault(r["unit_id"], {c: 0 for c in COLOURS})[r["colour"]] += n
-            by_category.setdefault(r["category"], {c: 0 for c in COLOURS})[r["colour"]] += n
-            cells[(r["unit_id"], r["category"], r["colour"])] = {
-                "unit_id": r["unit_id"], "category": r["category"], "colour": r["colour"],
-                "count": n, "cases": []}
-        for r in listed:
-            cells[(r["unit_id"], r["category"], r["colour"])]["cases"].append(_board_item(r))
+        members: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for r in rows:
+            c = r["colour"]
+            totals[c] += 1
+            by_unit.setdefault(r["unit_id"], {k: 0 for k in COLOURS})[c] += 1
+            by_category.setdefault(r["category"], {k: 0 for k in COLOURS})[c] += 1
+            members.setdefault((r["unit_id"], r["category"], c), []).append(r)
+
+        def first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return heapq.nsmallest(limit, items, key=lambda r: (r["day_deadline"], r["task_id"]))
+
+        cells = [{"unit_id": unit, "category": cat, "colour": c, "count": len(items),
+                  "cases": [_board_item(r) for r in first(items)]}
+                 for (unit, cat, c), items in sorted(members.items())]
+        overdue = first([r for r in rows if r["colour"] == "red"])
         return {
             "as_of": day.isoformat(),
             "year": year if year is not None else "all",
@@ -635,7 +621,7 @@ class SupervisionViews(TableProjection):
             "totals": totals,
             "by_unit": dict(sorted(by_unit.items())),
             "by_category": dict(sorted(by_category.items())),
-            "cells": [cells[k] for k in sorted(cells)],
+            "cells": cells,
         }
 
     # --- statistics -----------------------------------------------------------------------
