@@ -202,6 +202,7 @@ def create_app(settings: GatewaySettings | None = None,
         version="1.0.0",
         description="Staff API in front of the intake, assignment, supervision and points services.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # self-hosted below (register_api_docs)
     )
     app.state.settings = settings
     app.state.services = Services(broker, settings.rpc_timeout_seconds,
@@ -243,6 +244,7 @@ def create_app(settings: GatewaySettings | None = None,
     register_routes(app)
     register_station_pages(app)
     register_web(app)  # the staff web application under /app/
+    register_api_docs(app)
     register_open311_routes(app)
     # middleware, innermost first: idempotency inside the limits, proxies outermost
     install_idempotency(app, settings, settings.jwt_secret)
@@ -254,6 +256,36 @@ def create_app(settings: GatewaySettings | None = None,
                            trusted_proxies=settings.trusted_proxies)
     declare_problem_responses(app)
     return app
+
+
+def register_api_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from assets vendored under web/static (VENDORED.txt):
+    nothing is loaded from a CDN, so the pages work on an isolated network."""
+    from fastapi.openapi.docs import (get_redoc_html, get_swagger_ui_html,
+                                      get_swagger_ui_oauth2_redirect_html)
+
+    static = "/app/static"
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():  # noqa: ANN202 (an HTMLResponse)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} — Swagger UI",
+            swagger_js_url=f"{static}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{static}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,", oauth2_redirect_url=oauth2_redirect,
+            # no badge fetched from validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None})
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect():  # noqa: ANN202
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():  # noqa: ANN202
+        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} — ReDoc",
+                              redoc_js_url=f"{static}/redoc/redoc.standalone.js",
+                              redoc_favicon_url="data:,", with_google_fonts=False)
 
 
 def register_routes(app: FastAPI) -> None:
