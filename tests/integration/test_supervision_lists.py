@@ -352,6 +352,28 @@ async def test_the_board_counts_every_task_and_caps_its_lists(supervision, gatew
     assert set(unit["by_unit"]) == {"unit-b"}
 
 
+async def test_the_web_board_and_the_units_inbox_show_full_counts_and_capped_lists(
+        supervision, gateway):
+    f = await populated(supervision)
+    await supervision.start("intake", "assignment")  # the pages' names of units, categories
+    supervision.clock.set(at(date(2026, 4, 30)))  # past every 2026 deadline: most are red
+    board = (await gateway.get("office", "/api/v1/board")).json()
+
+    async def page(user: str, path: str) -> str:
+        token = (await gateway.login(user))["Authorization"].split()[1]
+        r = await gateway.client.get(path, cookies={"duty_session": token})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    html = await page("office", "/app/board")
+    assert f"超期清单（{board['overdue_count']}）" in html and board["overdue_count"] > 50
+    assert "仅列出时限最早的 50 件" in html
+    assert f'<strong id="total-red">{board["totals"]["red"]}</strong>' in html
+    inbox = await page("unit-b", "/app/unit")
+    for t in f.live(unit_id="unit-b"):
+        assert (f'data-task="{t["task_id"]}"' in inbox) == (t["status"] != "closed")
+
+
 async def test_statistics_of_a_year_and_of_a_period(supervision, gateway):
     f = await populated(supervision)
     replied = [t for t in f.tasks.values() if t["status"] == "replied"]
