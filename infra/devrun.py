@@ -1,9 +1,12 @@
-"""``make run``: the whole system on the embedded default, under honcho.
+"""``make run``: the whole system on the embedded default, under a small supervisor
+(infra/supervisor.py).
 
 Starts a local nats-server (JetStream, store under var/nats, a free port) unless NATS_URL is
 given, the four services (SQLite stores under var/) and the gateway on 127.0.0.1:8000
-(GATEWAY_PORT overrides). Logs are interleaved with a coloured prefix per process; Ctrl-C
-stops them all.
+(GATEWAY_PORT overrides), as infra/Procfile declares them. Logs are interleaved with a
+prefix per process. A process that dies is restarted with back-off (1 s, 2 s ... 30 s) and
+the supervisor says so. Ctrl-C (or SIGTERM) stops the gateway, then the services (they drain
+and close their stores while the bus is still up), then nats-server, and exits 0.
 """
 
 from __future__ import annotations
@@ -55,10 +58,15 @@ def main() -> None:
     port = env.setdefault("GATEWAY_PORT", "8000")
     print(f"duty-liaison: NATS at {env['NATS_URL']}, stores under {env['VAR_DIR']}, "
           f"gateway on http://127.0.0.1:{port} (Ctrl-C stops everything)", flush=True)
-    honcho = str(Path(bin_dir) / "honcho")
     os.chdir(ROOT)
-    os.execvpe(honcho, [honcho, "-f", str(ROOT / "infra" / "Procfile"), "-d", str(ROOT),
-                        "start", *processes], env)
+    from infra.supervisor import Supervisor, read_procfile
+
+    commands = read_procfile(ROOT / "infra" / "Procfile", env)
+    supervisor = Supervisor(
+        {name: commands[name] for name in processes}, env=env, cwd=ROOT,
+        stop_order=[["gateway"], ["intake", "assignment", "supervision", "points"], ["nats"]],
+        wait_for_port={"nats": int(env["NATS_PORT"])} if "nats" in processes else None)
+    sys.exit(supervisor.run())
 
 
 if __name__ == "__main__":
