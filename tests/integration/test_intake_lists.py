@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -357,3 +358,80 @@ async def test_the_suggestions_of_a_units_tasks_page_in_case_id_order(api, syste
     assert [r["id"] for r in rows] == sorted(ids)
     rows, _ = await follow(api, "office", "/api/v1/suggestions", overdue="true", year="2025")
     assert rows == []
+
+
+async def test_the_deputy_and_office_pages_show_their_lists(api, system, suggestions):
+    """The web pages read one page (at most 500) of these lists (the browser tests exercise
+    them with Chromium; this runs without it)."""
+    app: IntakeApplication = system.app("intake")
+    held = post(app, system, "需要代表认领的留言")
+    r = await api.post("deputy-1", f"/api/v1/messages/{held}/claim")
+    assert r.status_code == 200
+    client = api.client
+    for user, page, shown in (("deputy-2", "/app/deputy", "加装电梯第40号"),
+                              ("deputy-1", "/app/deputy", "需要代表认领的留言"),
+                              ("office", "/app/office/inbox", "道路维修第149号")):
+        client.cookies.clear()
+        await client.get("/app/login")
+        csrf = client.cookies.get("duty_csrf")
+        r = await client.post("/app/login", data={"username": user, "password": user},
+                              headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 303, r.text
+        r = await client.get(page)
+        assert r.status_code == 200 and shown in r.text, (user, page)
+    client.cookies.clear()
+
+
+@pytest.mark.slow
+def test_a_bigger_store_pages_searches_and_restarts_from_its_position(store):
+    """3,000 suggestions and 3,000 messages recorded through intake's own application: both
+    lists page to the end, search finds by words, and a new process reads only the tail."""
+    from shared.read_store import ReadModels
+    from shared.clock import ManualClock
+    from services.intake.read_models import ListMessages, ListSuggestions
+    from tests.harness import scratch_settings
+
+    settings = scratch_settings(store, "intake_big")
+    clock = ManualClock()
+    system = SimpleNamespace(clock=clock)  # what submit() and post() move
+    app = IntakeApplication(settings, clock=clock)
+    try:
+        models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view])
+        models.start()
+        words = ["路灯", "垃圾", "电梯", "停车", "噪音", "绿化"]
+        for i in range(3000):
+            submit(app, system, i, lead=1 + i % 3, title=f"{words[i % 6]}问题第{i}号")
+            post(app, system, f"关于{words[(i + 1) % 6]}的留言第{i}号")
+        app.suggestions_view.catch_up()
+        app.messages_view.catch_up()
+        now = clock.now()
+        seen, cursor = [], None
+        while True:
+            found = app.suggestions_view.query(ListSuggestions(limit=500, cursor=cursor), now)
+            assert found["total"] == 3000
+            seen += [r["id"] for r in found["items"]]
+            cursor = found["next_cursor"]
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 3000
+        found = app.suggestions_view.query(ListSuggestions(q="电梯问题", limit=10), now)
+        assert found["total"] == 500 and len(found["items"]) == 10
+        found = app.messages_view.query(ListMessages(q="电梯的留言", limit=10), now)
+        assert found["total"] == 500
+        assert all("电梯的留言" in r["content"] for r in found["items"])
+        position = app.messages_view.position
+    finally:
+        app.close()
+
+    app = IntakeApplication(settings, clock=clock)
+    try:
+        assert app.messages_view.ready and app.messages_view.position == position
+        models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view])
+        models.start()
+        assert models.builds == {}  # nothing built again
+        post(app, system, "重启以后的留言")
+        assert app.messages_view.catch_up() == 1  # the tail only
+        found = app.messages_view.query(ListMessages(q="重启以后", limit=10), clock.now())
+        assert [r["content"] for r in found["items"]] == ["重启以后的留言"]
+    finally:
+        app.close()
