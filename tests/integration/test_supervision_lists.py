@@ -20,11 +20,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from services.gateway.app import GatewaySettings, create_app
-from services.supervision.application import ReplyToTask, TaskNote
+from services.supervision.application import (CaseRef, RateCase, ReplyToTask,
+                                                  SubmitOpinion, TaskNote)
 from services.supervision.bus import build_runtime
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.assignment import (TaskAssignedV1, TaskDeadlineChangedV1,
                                          TaskWithdrawnV1)
+from shared.contracts.intake import SuggestionRegisteredV1
 from shared.eventstore import Actor
 from tests.harness import InProcessSystem, rpc, service_settings
 from tests.integration.conftest import Api
@@ -314,6 +316,135 @@ async def test_case_ids_of_a_units_overdue_cases_page_by_case_id(supervision, ga
     r = await rpc(url, "supervision", "case_ids", {})  # defaults: this year, 50
     assert r["ok"] and len(r["result"]["items"]) == 50
     assert r["result"]["total"] == len(expected(None, None, 2026))
+
+
+async def test_closed_cases_page_by_case_id(supervision):
+    f = Fixture(supervision.app("supervision"), supervision.clock)
+    supervision.clock.set(at(date(2026, 3, 2)))
+
+    def close_some() -> list[str]:
+        closed = []
+        for i in range(12):
+            task_id = f.assign(str(uuid4()), UNITS[i % 3], "lead", date(2026, 4, 1),
+                               f"建议{i}", f"2026-{i:04d}", "livelihood")
+            f.reply(task_id)
+            case_id = f.tasks[task_id]["case_id"]
+            f.app.close_case(CaseRef(case_id=case_id), Actor(username="office", role="office"))
+            closed.append(case_id)
+        f.assign(str(uuid4()), "unit-a", "lead", date(2026, 4, 1), "未办结", "2026-0100",
+                 "ecology")
+        return sorted(closed)
+
+    closed = await asyncio.to_thread(close_some)
+    seen, cursor = [], None
+    while True:
+        r = await rpc(supervision.nats_url, "supervision", "closed_cases",
+                      {"limit": 5, "cursor": cursor})
+        assert r["ok"] and r["result"]["total"] == 12, r
+        seen += r["result"]["items"]
+        cursor = r["result"]["next_cursor"]
+        if not cursor:
+            break
+    assert [c["case_id"] for c in seen] == closed
+    assert all(c["result_class"] == "A" and c["case_kind"] == "suggestion" for c in seen)
+    bare = await rpc(supervision.nats_url, "supervision", "closed_cases")
+    assert bare["result"] == seen  # a caller written before lists paged: at most 500
+
+
+def test_the_colours_of_the_tables_are_the_aggregates_on_every_day(store):
+    """Deadlines moved and paused, replies and opinions, re-handling rounds, close-out and
+    withdrawals over two months: on each day, the board from the tables counts and lists
+    exactly what each task aggregate's own colour and deadline on that day give."""
+    clock = ManualClock(at(date(2026, 3, 2)))
+    runtime = build_runtime(service_settings("nats://127.0.0.1:1", store), clock=clock)
+    app = runtime.app
+    f = Fixture(app, clock)
+    deputy = Actor(username="deputy-1", role="deputy", deputy_id="deputy-1")
+    office = Actor(username="office", role="office")
+    try:
+        leads, cos = {}, {}
+        for i in range(60):
+            case_id = str(uuid4())
+            f.n += 1
+            app.save(*app.on_suggestion_registered(SuggestionRegisteredV1(
+                event_id=f"intake:{f.n}", case_id=case_id, occurred_at=clock.now(),
+                actor={"username": "office", "role": "office"}, source_service="intake",
+                source_notification_id=f.n, number=f"2026-{i:04d}", title=f"建议{i}",
+                category="livelihood", urgency="blue", lead_deputy_id="deputy-1")))
+            deadline = date(2026, 3, 6) + timedelta(days=i % 45)
+            leads[i] = f.assign(case_id, UNITS[i % 3], "lead", deadline, f"建议{i}",
+                                f"2026-{i:04d}", "livelihood" if i % 2 else "ecology")
+            if i % 3 == 0:
+                cos[i] = f.assign(case_id, "unit-c" if i % 2 else "unit-a", "co", deadline,
+                                  f"建议{i}", f"2026-{i:04d}", "livelihood" if i % 2
+                                  else "ecology")
+        clock.set(at(date(2026, 3, 5)))
+        for i in range(0, 60, 5):
+            f.move_deadline(leads[i], f.tasks[leads[i]]["deadline"] + timedelta(days=10))
+        for i in range(0, 60, 10):  # paused: green while the clock stands
+            f.n += 1
+            t = f.tasks[leads[i]]
+            app.save(*app.on_task_deadline_changed(TaskDeadlineChangedV1(
+                event_id=f"assignment:{f.n}", case_id=t["case_id"], occurred_at=clock.now(),
+                actor={"username": "office", "role": "office"}, source_service="assignment",
+                source_notification_id=f.n, task_id=leads[i], unit_id=t["unit_id"],
+                paused=True, deadline=t["deadline"])))
+        clock.set(at(date(2026, 3, 10)))
+        for i in range(0, 60, 3):
+            f.reply(leads[i])
+        for i, task_id in cos.items():
+            if i % 2 == 0:
+                app.submit_opinion(SubmitOpinion(task_id=task_id, text="会办意见"),
+                                   unit_actor(f.tasks[task_id]["unit_id"]))
+        clock.set(at(date(2026, 3, 12)))
+        for i in range(0, 60, 3):
+            if i % 6 == 0:  # re-handling: a new round with a new deadline
+                app.rate(RateCase(case_id=f.tasks[leads[i]]["case_id"],
+                                  rating="unsatisfied"), deputy)
+            else:
+                app.rate(RateCase(case_id=f.tasks[leads[i]]["case_id"], rating="satisfied"),
+                         deputy)
+        clock.set(at(date(2026, 3, 13)))
+        for i in range(3, 60, 6):
+            app.close_case(CaseRef(case_id=f.tasks[leads[i]]["case_id"]), office)
+        clock.set(at(date(2026, 3, 20)))
+        for i in range(1, 60, 7):
+            f.withdraw(leads[i])
+        clock.set(at(date(2026, 4, 15)))
+        for i in [i for i in range(0, 60, 12) if f.tasks[leads[i]]["status"] != "withdrawn"]:
+            app.reply(ReplyToTask(task_id=leads[i], result_class="A", text="再次答复"),
+                      unit_actor(f.tasks[leads[i]]["unit_id"]))
+        clock.set(at(date(2026, 5, 1)))
+        runtime.catch_up()
+        views = runtime.read_models.projections[0]
+        aggregates = [app._task(t) for t in f.tasks]
+        for day in (date(2026, 3, 1), date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 11),
+                    date(2026, 3, 12), date(2026, 3, 16), date(2026, 3, 25),
+                    date(2026, 4, 10), date(2026, 4, 20), date(2026, 5, 1)):
+            expected: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+            for task in aggregates:
+                colour = app.task_colour(task, day)
+                if task.opened_at.date() > day or colour == "withdrawn":
+                    continue
+                expected.setdefault((task.unit_id, task.category, colour), []).append(
+                    (task.deadline_on(day).isoformat(), str(task.id)))
+            board = views.board(day, None, limit=500)
+            got = {(c["unit_id"], c["category"], c["colour"]):
+                   [(i["deadline"], i["task_id"]) for i in c["cases"]] for c in board["cells"]}
+            assert got == {k: sorted(v) for k, v in expected.items()}, day
+            assert {c for c in board["totals"] if board["totals"][c]} <= set(
+                k[2] for k in expected)
+        route = runtime.routes["list_tasks"]
+        rows = route.fn(route.model(limit=500, year="all"), office)["items"]
+        assert len(rows) == len(aggregates)
+        assert {"open", "replied", "closed", "withdrawn"} <= {r["status"] for r in rows}
+        assert any(r["round"] == 2 for r in rows) and any(r["paused"] for r in rows)
+        for row in rows:
+            view = app.task_view(app._task(row["task_id"]))
+            assert {k: row[k] for k in row} == {k: view[k] for k in row}
+    finally:
+        app.close()
+        runtime.read_models.store.close()
 
 
 async def test_the_board_counts_every_task_and_caps_its_lists(supervision, gateway):
