@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -285,6 +286,84 @@ def replay_log(service: str = typer.Argument(..., help="intake, assignment, supe
     with console.status(f"republishing {service} notifications {start}..{end}"):
         result = asyncio.run(call())
     typer.echo(f"{service}: republished {result['republished']} integration events")
+
+
+@app.command()
+def backup(directory: Path = typer.Argument(..., help="where to write the archive"),
+           nats_url: str = NatsOption,
+           streams: bool = typer.Option(True, "--streams/--no-streams",
+                                        help="record the JetStream streams' state and the "
+                                             "parked messages (needs the bus)")) -> None:
+    """Write one dated archive (tar.gz, with a manifest of versions and SHA-256 checksums) of
+    every service's event store, the personal-data keys, the bus credentials, the actor keys,
+    the configuration and the JetStream streams' state. Reads the same settings as the
+    services (VAR_DIR, EVENT_STORE, POSTGRES_*); the system may keep running."""
+    from ops.backup import BackupError, backup as make_backup, describe
+
+    url = _url(nats_url) if streams else None
+    settings = ServiceSettings(service_name="ops")
+    try:
+        with console.status("writing the backup"):
+            archive = make_backup(settings, directory, url)
+    except BackupError as exc:
+        typer.echo(f"duty-ops backup: {exc}", err=True)
+        raise typer.Exit(1) from None
+    from ops.backup import read_manifest
+
+    typer.echo(describe(read_manifest(archive)) + f"written: {archive}\n"
+               f"checksum: {archive}.sha256 (sha256sum -c)")
+
+
+@app.command()
+def restore(archive: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                           help="a duty-backup-*.tar.gz"),
+            config_dir: Path = typer.Option(None, help="where to put the backed-up "
+                                                       "configuration (default VAR_DIR/config)")
+            ) -> None:
+    """Bring a stopped system back from a backup into an empty VAR_DIR (and, on PostgreSQL,
+    empty schemas): every checksum is checked before anything is written. Then start the
+    system, publish each service's log again with the commands printed, and run
+    ``duty-ops verify``."""
+    from ops.backup import BackupError, describe, replay_commands, restore as do_restore
+
+    settings = ServiceSettings(service_name="ops")
+    try:
+        manifest = do_restore(archive, settings, config_dir)
+    except BackupError as exc:
+        typer.echo(f"duty-ops restore: {exc}", err=True)
+        raise typer.Exit(1) from None
+    var = settings.var_dir
+    typer.echo(describe(manifest) + f"restored into {var}"
+               + (f" and schemas {settings.postgres_schema_prefix}<service>"
+                  if settings.event_store == "postgres" else "") + ".\n"
+               f"Start the system with VAR_DIR={var} ACTOR_KEYS_DIR={var / 'keys'} "
+               f"NATS_CREDENTIALS_DIR={var / 'nats-credentials'} "
+               f"CONFIG_DIR={config_dir or var / 'config'}, then publish each service's log "
+               "again (consumers skip what they have processed) and verify:\n  "
+               + "\n  ".join([*replay_commands(manifest), "duty-ops verify"]))
+
+
+keys = typer.Typer(help="Keys and credentials of a new installation.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("init")
+def keys_init(var_dir: Path = typer.Option(None, help="default VAR_DIR")) -> None:
+    """Make the actor-assertion keys (ACTOR_KEYS_DIR, default VAR_DIR/keys) and a bus password
+    per identity (NATS_CREDENTIALS_DIR, default VAR_DIR/nats-credentials) where missing;
+    existing ones are kept. Production: run once, then render the nats-server configuration
+    from the passwords (infra/README.md)."""
+    from ops.backup import actor_keys_dir, credentials_dir
+    from shared.bus_auth import generate_credentials
+    from shared.identity import generate_keys
+
+    settings = ServiceSettings(service_name="ops")
+    if var_dir is not None:
+        settings = settings.model_copy(update={"var_dir": var_dir})
+    written = generate_keys(actor_keys_dir(settings))
+    generate_credentials(credentials_dir(settings))
+    typer.echo(f"actor keys in {actor_keys_dir(settings)} ({len(written)} new), "
+               f"bus passwords in {credentials_dir(settings)}")
 
 
 if __name__ == "__main__":

