@@ -114,6 +114,9 @@ def rebuild(service: str = typer.Argument(..., help="intake, assignment, supervi
         try:
             with console.status(f"starting the rebuild of {service}'s read models"):
                 try:
+                    # the generations live before: a build of this rebuild comes after them
+                    # (asked first: a short build may be over before the rebuild answers)
+                    before = await _call(nc, service, "read_models")
                     started = await _call(nc, service, "rebuild_read_models",
                                           {"background": True})
                 except RuntimeError as exc:
@@ -129,8 +132,7 @@ def rebuild(service: str = typer.Argument(..., help="intake, assignment, supervi
                 typer.echo(f"{service}: building {', '.join(persisted)} in the background; "
                            "the live read models answer meanwhile")
                 return
-            # a build of this rebuild is of a generation after the one live when it started
-            live = {name: m["generation"] for name, m in persisted.items()}
+            live = {name: (before.get(name) or {}).get("generation", 0) for name in persisted}
             status = await _follow(nc, service, live, _call)
         finally:
             await nc.close()
