@@ -46,4 +46,6 @@ clean:
 ## Throughput/latency benchmark (not a test): appends its table to docs/benchmarks.md.
 ## BENCH_ARGS=--quick for a short run; --growth-max adds 10^6-event stores (long).
 bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) \
+	  || echo "wrk could not be installed: the HTTP rows fall back to an httpx driver that measures itself"
 	$(BIN)/python -m bench $(BENCH_ARGS)

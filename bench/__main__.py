@@ -20,6 +20,7 @@ from bench.common import ROOT, percentile, rate
 from bench.e2e import run_e2e
 from bench.growth import CONSUMERS, replica_catchup, run_growth
 from bench.replay import run as run_replay
+from bench.scale import gateway_lists, run_startup
 from bench.system import rmtree
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -285,7 +286,8 @@ def main() -> None:
         rate(rp["generate"]["events"], rp["generate"]["seconds"]), "events/s",
         rate(rp["generate"]["events"], rp["generate"]["seconds"]) / save)
     add("replay", "bare read + decode, same store (fresh process)", bare, "events/s", 1.0)
-    add("replay", f"LogProjection.catch_up (SuggestionIndex, {m['rows']} rows, fresh process)",
+    add("replay", "intake's read models rebuilt from the first event (persisted tables into a "
+        "new generation, similarity index in memory; fresh process)",
         proj, "events/s", proj / bare)
     add("replay", "rebuild time", m["seconds"], "s", digits=2)
     add("replay", "peak RSS of the rebuild process, before -> after",
@@ -317,6 +319,8 @@ def main() -> None:
           flush=True)
     growth: list[dict[str, Any]] = []
     replicas: list[dict[str, Any]] = []
+    startups: list[dict[str, Any]] = []
+    lists: list[dict[str, Any]] = []
     try:
         if e.get("completed"):
             growth = run_growth(template, sizes, log=lambda m: print(m, flush=True))
@@ -324,6 +328,11 @@ def main() -> None:
             for svc in CONSUMERS:
                 print(f"  new replica of {svc} on {n_rep:,} events ...", flush=True)
                 replicas.append(asyncio.run(replica_catchup(template, svc, n_rep)))
+            print(f"city scale: start-up and memory at {sizes} events; lists through the "
+                  f"gateway at {sizes[-1]:,} events per store ...", flush=True)
+            startups = run_startup(template, sizes, log=lambda m: print(m, flush=True))
+            lists = gateway_lists(template, sizes[-1], http_seconds or 1.0,
+                                  log=lambda m: print(m, flush=True)) if http_seconds else []
     finally:
         rmtree(template)
     largest = [g for g in growth if g["events"] == max(x["events"] for x in growth)]
@@ -356,6 +365,29 @@ def main() -> None:
             f"{rp_['events']:,} events; ratio to a start on an empty store "
             f"({rp_['empty']:.1f} s; first replica {rp_['replica1']:.1f} s)",
             rp_["replica2"], "s", rp_["replica2"] / rp_["empty"], digits=1)
+    for svc in sorted({s_["service"] for s_ in startups}):
+        rows_s = sorted((s_ for s_ in startups if s_["service"] == svc), key=lambda s_: s_["events"])
+        a, b = rows_s[0], rows_s[-1]
+        if a is b or not a.get("restart_seconds") or not b.get("restart_seconds"):
+            add("scale", f"{svc}: start-up", "not ready", "")
+            continue
+        add("scale", f"{svc}: restart to ready on {b['events']:,} events "
+            f"(first start, building the read models: {b['build_seconds']:.1f} s); ratio to "
+            f"{a['events']:,} events ({a['restart_seconds']:.2f} s; target <= 1.5)",
+            b["restart_seconds"], "s", b["restart_seconds"] / a["restart_seconds"], digits=2)
+        add("scale", f"{svc}: peak RSS once ready on {b['events']:,} events; ratio to "
+            f"{a['events']:,} events ({a['restart_rss_mib']:.0f} MiB; target <= 1.2)",
+            b["restart_rss_mib"], "MiB", b["restart_rss_mib"] / a["restart_rss_mib"])
+    for li in lists:
+        g, bare = li["gateway"], li["bare"]
+        note = "" if not (g.get("non2xx") or g.get("socket_errors")) else \
+            f" ({g.get('non2xx')} non-2xx, {g.get('socket_errors')} socket errors: {g.get('statuses')})"
+        add("lists", f"{li['endpoint']} at {sizes[-1]:,} events per store: p99 (target <= 100 ms)"
+            f"{note}", g.get("p99_ms"), "ms", (g["p99_ms"] / 100) if g.get("p99_ms") else None,
+            digits=1)
+        add("lists", f"{li['endpoint']}: requests/s; ratio to the bare indexed query of "
+            f"{li['bare_table']} (target >= 0.3)", g.get("rps"), "req/s",
+            (g["rps"] / bare["rps"]) if bare and bare.get("rps") else None)
 
     elapsed = time.perf_counter() - started
     uname, ncpu = machine()

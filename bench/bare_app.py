@@ -33,6 +33,31 @@ async def bare_get() -> list[dict[str, Any]]:
     return ITEMS
 
 
+_READERS: dict[str, Any] = {}
+
+
+@app.get("/bare/rows/{service}/{table}")
+def bare_rows(service: str, table: str) -> list[dict[str, Any]]:
+    """The ceiling of a list endpoint: the first 50 rows of a service's read-model table,
+    read with an indexed LIMIT (``BARE_VAR_DIR``: where the services keep their files), in a
+    worker thread as the services answer."""
+    import os
+    import sqlite3
+    import threading
+
+    key = f"{threading.get_ident()}:{service}"
+    conn = _READERS.get(key)
+    if conn is None:
+        db = os.path.join(os.environ["BARE_VAR_DIR"], f"{service}-views.sqlite")
+        conn = _READERS[key] = sqlite3.connect(f"file:{db}?mode=ro", uri=True,
+                                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+    known = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if table not in known:
+        return []
+    return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY rowid LIMIT 50")]
+
+
 @app.post("/bare", status_code=201)
 async def bare_post(body: Body) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "title": body.title, "status": "submitted"}

@@ -83,20 +83,22 @@ def decode(var_dir: Path) -> dict:
 
 
 def project(var_dir: Path) -> dict:
-    """A service's rebuild: intake's suggestion index caught up from the first event."""
-    from services.intake.application import SuggestionIndex
+    """A service's rebuild: every read model of intake built from the first event (the
+    persisted ones into a new generation, as ``duty-ops rebuild`` does)."""
+    from bench.growth import _runtime, rebuild_all
 
-    app = _app(var_dir)
+    runtime = _runtime("intake", var_dir)
     try:
         rss_before = _rss_mib()
-        index = SuggestionIndex(app)
         start = time.perf_counter()
-        applied = index.catch_up()
+        applied = rebuild_all(runtime)
         seconds = time.perf_counter() - start
-        return {"applied": applied, "seconds": seconds, "rows": len(index.rows),
+        return {"applied": applied, "seconds": seconds,
                 "rss_before_mib": rss_before, "rss_after_mib": _rss_mib()}
     finally:
-        app.close()
+        runtime.app.close()
+        if runtime.read_models is not None:
+            runtime.read_models.store.close()
 
 
 def main(argv: list[str]) -> None:
