@@ -36,6 +36,12 @@ test-slow: $(STAMP) browser
 test-postgres: $(STAMP)
 	TEST_EVENT_STORE=postgres $(BIN)/python -m pytest -q -ra -m "not sqlite_only"
 
+## One archive under dist/ to install with no network: a wheelhouse of every dependency
+## (hashes in requirements.txt), nats-server, config templates, install.sh, SHA256SUMS.
+.PHONY: bundle
+bundle: $(STAMP)
+	$(BIN)/python infra/bundle.py --out dist
+
 ## Regenerate the AsyncAPI document of all integration events.
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.contracts.asyncapi > docs/asyncapi.json
