@@ -14,8 +14,9 @@ grows in memory with the history.
   the poster's key reference — never the text: the text is decrypted at query time through
   the key store, so an erased poster's text shows as erased. Text search uses a blind index
   (``messages_tokens``): each character trigram of the text, HMAC-SHA256'd with intake's
-  index key (kept beside the per-person keys) and cut to 8 bytes; a query's trigrams must all
-  be there. Erasing the poster deletes the message's tokens.
+  index key (kept beside the per-person keys) and cut to 8 bytes (a 64-bit integer, beside
+  the message's row number: two integers a row); a query's trigrams must all be there.
+  Erasing the poster deletes the message's tokens.
 
 The year of a suggestion is its submission year, of a message its receipt year (China time).
 """
@@ -325,15 +326,16 @@ class BlindIndex:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
-    def token(self, text: str) -> str:
+    def token(self, text: str) -> int:
         inner = self._inner.copy()
         inner.update(text.encode())
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return outer.digest()[:8].hex()
+        return int.from_bytes(outer.digest()[:8], "big", signed=True)
 
-    def tokens(self, text: str) -> list[str]:
-        """The text's trigrams, each HMAC-SHA256'd with the index key, 8 bytes as hex."""
+    def tokens(self, text: str) -> list[int]:
+        """The text's trigrams, each HMAC-SHA256'd with the index key, the first 8 bytes as
+        a signed 64-bit integer."""
         return [self.token(t) for t in trigrams(text)]
 
 
@@ -341,28 +343,30 @@ class MessagesView(TableProjection):
     """Citizen messages by station, status, unit, year, id and (blind-indexed) words."""
 
     name = "messages"
-    version = 1
+    version = 2
     tables = ("messages", "messages_tokens")
 
     def create(self, tx: Tx) -> None:
         m, t = self.t("messages"), self.t("messages_tokens")
-        tx.execute(f"CREATE TABLE {m} (id TEXT PRIMARY KEY, station_id TEXT NOT NULL, "
+        tx.execute(f"CREATE TABLE {m} (id TEXT PRIMARY KEY, seq BIGINT NOT NULL, "
+                   "station_id TEXT NOT NULL, "
                    "grid TEXT, category TEXT, status TEXT NOT NULL, claimed_by TEXT, "
                    "claimed_at TEXT, claim_expires_at TEXT, claim_expires_key TEXT, "
                    "suggestion_id TEXT, unit_id TEXT, rating TEXT, "
                    "received_at TEXT NOT NULL, sort_key TEXT NOT NULL, year INTEGER NOT NULL, "
                    "subject_id TEXT, sealed_content TEXT, legacy INTEGER NOT NULL, "
                    "erased INTEGER NOT NULL)")
+        tx.execute(f"CREATE UNIQUE INDEX {m}_seq ON {m} (seq)")
         tx.execute(f"CREATE INDEX {m}_year ON {m} (year, sort_key, id)")
         for column in ("station_id", "status", "unit_id", "category"):
             tx.execute(f"CREATE INDEX {m}_{column} ON {m} ({column}, year, sort_key, id)")
         tx.execute(f"CREATE INDEX {m}_order ON {m} (sort_key, id)")
         tx.execute(f"CREATE INDEX {m}_claims ON {m} (status, claim_expires_key)")
         # SQLite: the table is its primary key's b-tree (no rowid table beside it)
-        tx.execute(f"CREATE TABLE {t} (token TEXT NOT NULL, message_id TEXT NOT NULL, "
-                   "PRIMARY KEY (token, message_id))"
+        tx.execute(f"CREATE TABLE {t} (token BIGINT NOT NULL, seq BIGINT NOT NULL, "
+                   "PRIMARY KEY (token, seq))"
                    + (" WITHOUT ROWID" if tx.dialect == "sqlite" else ""))
-        tx.execute(f"CREATE INDEX {t}_message ON {t} (message_id)")
+        tx.execute(f"CREATE INDEX {t}_seq ON {t} (seq)")
 
     def flush(self) -> None:
         self.app.keys.forget()
@@ -388,17 +392,19 @@ class MessagesView(TableProjection):
         if isinstance(e, CitizenMessage.Received):
             sealed = getattr(e, "sealed_content", None)
             legacy = sealed is None and e.content is not None
-            tx.execute(f"INSERT INTO {self.t('messages')} (id, station_id, grid, category, "
-                       "status, received_at, sort_key, year, subject_id, sealed_content, "
-                       "legacy, erased) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, 0)",
-                       (key, e.station_id, e.grid, e.category, e.received_at.isoformat(),
+            tx.execute(f"INSERT INTO {self.t('messages')} (id, seq, station_id, grid, "
+                       "category, status, received_at, sort_key, year, subject_id, "
+                       "sealed_content, legacy, erased) VALUES (?, ?, ?, ?, ?, 'received', ?, "
+                       "?, ?, ?, ?, ?, 0)",
+                       (key, notification_id, e.station_id, e.grid, e.category, e.received_at.isoformat(),
                         sort_key(e.received_at), year_of(e.received_at), e.personal_data_ref,
                         sealed, 1 if legacy else 0))
             text = self.app.content_of(e.personal_data_ref, sealed, e.content, remembered=True)
             if text and text != ERASED:
-                tx.executemany(f"INSERT INTO {self.t('messages_tokens')} (token, message_id) "
+                tx.executemany(f"INSERT INTO {self.t('messages_tokens')} (token, seq) "
                                "VALUES (?, ?)",
-                               [(token, key) for token in self._blind().tokens(text)])
+                               [(token, notification_id)
+                                for token in self._blind().tokens(text)])
         elif isinstance(e, CitizenMessage.Claimed):
             self._update(tx, key, status="claimed", claimed_by=e.deputy_id,
                          claimed_at=e.claimed_at.isoformat(),
@@ -420,7 +426,8 @@ class MessagesView(TableProjection):
             self._update(tx, key, status="closed", rating=e.rating)
         elif isinstance(e, CitizenMessage.PersonalDataErased):
             self._update(tx, key, erased=1, sealed_content=None)
-            tx.execute(f"DELETE FROM {self.t('messages_tokens')} WHERE message_id = ?", (key,))
+            tx.execute(f"DELETE FROM {self.t('messages_tokens')} WHERE seq = "
+                       f"(SELECT seq FROM {self.t('messages')} WHERE id = ?)", (key,))
 
     def _update(self, tx: Tx, key: str, **columns: Any) -> None:
         sets = ", ".join(f"{c} = ?" for c in columns)
@@ -496,8 +503,8 @@ class MessagesView(TableProjection):
             if len(tokens) > MAX_QUERY_TOKENS:  # spread over the query
                 step = len(tokens) / MAX_QUERY_TOKENS
                 tokens = [tokens[int(i * step)] for i in range(MAX_QUERY_TOKENS)]
-            conditions.append(f"id IN (SELECT message_id FROM {self.t('messages_tokens')} "
-                              f"WHERE token IN ({_in(tokens)}) GROUP BY message_id "
+            conditions.append(f"seq IN (SELECT seq FROM {self.t('messages_tokens')} "
+                              f"WHERE token IN ({_in(tokens)}) GROUP BY seq "
                               "HAVING COUNT(*) = ?)")
             params += [*tokens, len(tokens)]
         if not conditions:
