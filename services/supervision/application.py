@@ -29,6 +29,7 @@ from shared.contracts.intake import (
 )
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
+from shared.read_store import ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
@@ -162,7 +163,16 @@ class SupervisionApplication(ServiceApplication):
         self.clock = clock or clock_from_settings(settings)
         self.rules = SupervisionRules.load(settings.config_dir)
         self.days = Days(WorkingCalendar.from_config(settings.config_dir / "holidays.yaml"))
+        # The read-model database (shared/read_store.py), given by the runtime's builder:
+        # closed with the application, so an application closed on its own (tests, tools)
+        # leaves no connection open.
+        self.read_store: ViewStore | None = None
         super().__init__(settings)
+
+    def close(self) -> None:
+        super().close()
+        if self.read_store is not None:
+            self.read_store.close()
 
     def today(self) -> date:
         return _china_today(self.clock)

@@ -160,7 +160,8 @@ def build_runtime(
     settings = SupervisionSettings(**(settings or ServiceSettings()).model_dump()).model_copy(
         update={"service_name": SERVICE})
     app = SupervisionApplication(settings, clock=clock)
-    views = SupervisionViews(app, ViewStore(settings))
+    app.read_store = ViewStore(settings)
+    views = SupervisionViews(app, app.read_store)
     if not views.ready and app.max_notification_id() == 0:
         views.install()  # an empty log: built at once (an in-process runtime never started)
     runtime = ServiceRuntime(settings, app, translate,
