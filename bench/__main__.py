@@ -85,6 +85,17 @@ It is not part of the test suite and asserts nothing.
   on a store of N events, then replica 2 on the *same* store while replica 1 runs; seconds
   from spawn to the first `health` answer of that instance with `ready` (a process is ready
   only after its read models caught up). Ratio: to the empty-store start.
+- **Scale** (`bench/scale.py`, issue 23): each service on a store amplified to 10^4 and to
+  the largest size (10^5; `--growth-max` 10^6) events, started once (it builds its persisted
+  read models) and started again: seconds from spawn to its first `health` answer with
+  `ready`, and its peak RSS (`VmHWM`) once ready. Ratios: largest size to 10^4 (targets
+  <= 1.5 and <= 1.2).
+- **Lists**: the four stores amplified to the largest size (the copies are whole cases across
+  services), the system and the gateway as processes; `wrk` on each list endpoint with
+  `limit=50` (suggestions, a unit's tasks, the board, rankings, a deputy's points, a Chinese
+  search, the first page of an export): p99 (target <= 100 ms) and requests/s beside a bare
+  FastAPI app answering the first 50 rows of the same read-model table with an indexed
+  `LIMIT 50` in the same run (target ratio >= 0.3).
 - **Ratios are the output**: they compare the system with the ceilings measured minutes apart
   on the same machine, so they travel between machines better than the absolute numbers.
   A ratio of e2e events/s to the bare save rate above 1 is possible: services save several

@@ -37,6 +37,7 @@ from bench.system import SERVICES, Processes, service_env
 CONSUMERS = ("assignment", "supervision", "points")
 _UUID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
 OUTBOX = "__outbox__"
+_DEPUTY = re.compile(r"\b(deputy-\d+)\b")
 
 
 def amplify(template: Path, dest: Path, n_events: int) -> int:
@@ -74,7 +75,10 @@ def amplify(template: Path, dest: Path, n_events: int) -> int:
             for oid, version, topic, state in rows[: n_events - written]:
                 if copy:
                     oid = _UUID.sub(remap, oid)
-                    state = _UUID.sub(remap, state.decode()).encode()
+                    # each copy's deputies are deputies of their own: a deputy's yearly ledger
+                    # is one aggregate (its id derives from the deputy and the year), so a
+                    # copy of it under a new id must not be the same deputy's second ledger
+                    state = _DEPUTY.sub(rf"\1-c{copy}", _UUID.sub(remap, state.decode())).encode()
                 batch.append((oid, version, topic, state))
             conn.executemany("INSERT INTO stored_events (originator_id, originator_version, "
                              "topic, state) VALUES (?, ?, ?, ?)", batch)
