@@ -21,6 +21,12 @@ message. Each event keeps the actor, causation and trace context of its own mess
 anything in a batch goes wrong (a handler raises, a conflict with a replica or a command),
 nothing of it is stored and each of its messages is processed again on its own, as above.
 
+An event that decodes but is not valid (``InvalidEvent``: an id not in the producer's form,
+a deputy, unit, station or category not in the reference data) is parked at once with the
+reason, before its handler runs, so it has no effect: the consumer's ``validator`` (set by the
+service where it registers the consumer, see shared/event_validation.py) raises it, and a
+handler may raise it too (nothing it changed is recorded).
+
 A handler that raises is retried with exponential back-off (``nak(delay)``) up to
 ``max_delivery_attempts``, then the message is parked with its error and original stream
 sequence, acknowledged, and the consumer goes on. (FastStream's default of terminating a
@@ -66,6 +72,15 @@ class PermanentFailure(Exception):
     """Raised by a handler when retrying the same message can never succeed."""
 
 
+class InvalidEvent(PermanentFailure):
+    """An upstream event that decodes but must not be acted on: its ids are not in the form
+    its producer makes them, or it refers to reference data that does not exist. Parked at
+    once with the reason (retrying cannot make it valid); nothing of it is recorded."""
+
+
+Validator = Callable[[IntegrationEvent], None]
+
+
 class _NotTogether(Exception):
     """A batch that cannot be recorded as one: its messages are processed one by one."""
 
@@ -105,6 +120,7 @@ class ExactlyOnceConsumer:
         after_commit: Callable[[], None] | None = None,
         metrics: Any = None,
         max_batch: int = 100,
+        validator: Validator | None = None,
     ) -> None:
         self.service = service
         self.app = app
@@ -118,6 +134,8 @@ class ExactlyOnceConsumer:
         self.metrics = metrics
         self.stats = ConsumerStats()
         self.max_batch = max_batch
+        # Checks each decoded event before its handler runs; raises InvalidEvent.
+        self.validator = validator
         # FastStream hands us the messages of one fetch concurrently; they queue here in
         # arrival order and one recorder task takes them in batches, so each upstream's order
         # is kept and no two batches of this consumer race on the same aggregates.
@@ -153,6 +171,12 @@ class ExactlyOnceConsumer:
         except MalformedEvent as exc:
             await self.park(msg, f"malformed: {exc}", attempt)
             return
+        if self.validator is not None:
+            try:
+                self.validator(event)
+            except InvalidEvent as exc:
+                await self.park(msg, f"invalid: {exc}", attempt)
+                return
         handler = self.handlers[type(event)]
         with self.tracer.start_as_current_span(
             f"{self.service} handle {type(event).name}", kind=trace.SpanKind.CONSUMER,
@@ -163,6 +187,9 @@ class ExactlyOnceConsumer:
         ):
             try:
                 outcome = await self._recorded(event, handler)
+            except InvalidEvent as exc:
+                await self.park(msg, f"invalid: {exc}", attempt)
+                return
             except PermanentFailure as exc:
                 await self.park(msg, f"rejected: {exc}", attempt)
                 return

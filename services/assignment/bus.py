@@ -31,6 +31,7 @@ from shared.contracts.supervision import (
     RehandlingStartedV1,
     ReplySubmittedV1,
 )
+from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.read_store import ReadModels, ViewStore
 from shared.runtime import ServiceRuntime
@@ -151,6 +152,8 @@ def build_runtime(
         RehandlingStartedV1: app.on_rehandling_started,
         CaseClosedV1: app.on_case_closed,
     })
+    # every upstream event is checked (ids, reference data) before any effect
+    validate_consumers(runtime, settings)
     runtime.command("assign_suggestion", AssignSuggestion)(app.assign_suggestion)
     runtime.command("request_return", RequestReturn)(app.request_return)
     runtime.command("refuse_return", RefuseReturn)(app.refuse_return)

@@ -25,6 +25,7 @@ from shared.contracts.intake import (
     SuggestionRegistrationReversedV1,
     SuggestionSubmittedV1,
 )
+from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.read_store import ReadModels
 from shared.runtime import ServiceRuntime
@@ -178,6 +179,8 @@ def build_runtime(
     runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
                                     ReplySubmittedV1: app.on_reply_submitted})
+    # every upstream event is checked (ids, reference data) before any effect
+    validate_consumers(runtime, settings)
 
     runtime.query("list_suggestions", ListSuggestions)(app.list_suggestions)
 

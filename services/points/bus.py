@@ -23,6 +23,7 @@ from shared.contracts.points import (
     PointsRevokedV1,
 )
 from shared.contracts.supervision import CaseClosedV1
+from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
@@ -119,6 +120,8 @@ def build_runtime(
         MessageRatedV1: app.on_message_rated,
     })
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
+    # every upstream event is checked (ids, reference data) before any effect
+    validate_consumers(runtime, settings)
 
     runtime.command("submit_activity", SubmitActivity)(app.submit_activity)
     runtime.command("approve_activity", ActivityRef)(app.approve_activity)

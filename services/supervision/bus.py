@@ -37,6 +37,7 @@ from shared.contracts.supervision import (
     TaskOpenedV1,
     TaskSignedForV1,
 )
+from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.runtime import ServiceRuntime
@@ -179,6 +180,8 @@ def build_runtime(
         SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
         MessageRatedV1: app.on_message_rated,
     })
+    # every upstream event is checked (ids, reference data) before any effect
+    validate_consumers(runtime, settings)
 
     runtime.audit_cases(app.case_scope)
     runtime.command("acknowledge_task", TaskRef)(app.acknowledge)
