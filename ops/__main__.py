@@ -247,8 +247,10 @@ def verify_export(path: typer.FileText = typer.Argument(..., help="a file saved 
 
 @app.command()
 def verify(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check every hash chain in every service's store and reconcile across services
-    (registered suggestions have tasks; resolved, satisfied cases have their points)."""
+    """Check every hash chain in every service's store and reconcile across services both
+    ways (registered suggestions have tasks and resolved, satisfied cases their points; every
+    task has its case in intake, every points line its cause, no unknown deputy) and report
+    parked messages. Exits 1 on any finding."""
     from ops.verify import verify_platform
 
     with console.status("verifying hash chains and reconciling the services"):
@@ -264,6 +266,17 @@ def verify(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--js
         console.print(f"registered suggestions: {r['registered_suggestions']}, without a task: "
                       f"{len(r['registered_without_task'])}; closed cases: {r['closed_cases']}, "
                       f"resolved without points: {len(r['resolved_without_points'])}")
+        console.print(f"tasks without their case in intake: {len(r['tasks_without_case'])}; "
+                      f"points lines without their cause: {len(r['points_without_cause'])}; "
+                      f"unknown deputies: {len(r['unknown_deputies'])}; "
+                      f"parked messages: {len(result['parked'])}")
+        for kind in ("registered_without_task", "tasks_without_case", "resolved_without_points",
+                     "points_without_cause", "unknown_deputies"):
+            for item in r[kind]:
+                console.print(f"  {kind}: {item}", markup=False)
+        for p in result["parked"]:
+            console.print(f"  parked: {p['consumer']} {p['original_subject']} "
+                          f"#{p['sequence']}: {p['error'][:200]}", markup=False)
     if not result["ok"]:
         raise typer.Exit(1)
 
