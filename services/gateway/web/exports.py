@@ -97,10 +97,13 @@ async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
     ref = await reference(request, user)
     on_board = None
     if unit_id or colour:
-        board = await svc.call("supervision", "board", {
-            "unit_id": unit_id or None, "category": category or None, "colour": colour or None},
-            user)
-        on_board = {c["case_id"] for cell in board["cells"] for c in cell["cases"]}
+        # the cases with a task of the unit (and of the colour), every one of them: the
+        # board's case lists stop at a page, so they are read from the paged task list
+        on_board = set()
+        async for tasks in pages(request, user, "supervision", "list_tasks",
+                                 {"unit_id": unit_id or None, "year": "all"}):
+            on_board.update(t["case_id"] for t in tasks if t["status"] != "withdrawn"
+                            and (not colour or t["colour"] == colour))
     limit = asyncio.Semaphore(8)
 
     async def one(s: dict[str, Any]) -> dict[str, Any]:
