@@ -25,7 +25,7 @@ from shared.identity import signed_request
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "assignment", "supervision", "points")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 
 
 def free_port() -> int:
@@ -151,7 +151,7 @@ def build(service: str, settings: ServiceSettings, **kwargs: Any) -> ServiceRunt
 
 
 class InProcessSystem:
-    """The four services as runtimes in this process, each with its own connection and store."""
+    """The five services as runtimes in this process, each with its own connection and store."""
 
     def __init__(self, nats_url: str, store: dict[str, Any], tracer_providers=None,
                  clock: ManualClock | None = None, **extra: Any) -> None:

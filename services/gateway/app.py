@@ -26,6 +26,7 @@ from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
 from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
+from services.gateway.routes_notifications import register_notification_routes
 from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
@@ -58,7 +59,7 @@ from services.gateway.deps import (
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "assignment", "supervision", "points")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 
 
 class GatewaySettings(ServiceSettings):
@@ -453,6 +454,7 @@ def register_routes(app: FastAPI) -> None:
     register_assignment_routes(app)
     register_supervision_routes(app)
     register_points_routes(app)
+    register_notification_routes(app)
     register_audit_routes(app)
 
 

@@ -32,7 +32,7 @@ class TaskAssignedV1(_Assignment):
     name: ClassVar[str] = "task_assigned"
     version: ClassVar[int] = 1
     summary: ClassVar[str] = "One handling unit's task for a case, with its deadline (办理时限)."
-    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+    consumers: ClassVar[tuple[str, ...]] = ("notifications", "supervision")
 
     task_id: str
     unit_id: str
@@ -56,7 +56,7 @@ class TaskWithdrawnV1(_Assignment):
         "own task_assigned), or the suggestion's registration was reversed (no replacement). "
         "The old task's clock stops; its history is kept."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+    consumers: ClassVar[tuple[str, ...]] = ("notifications", "supervision")
 
     task_id: str
     unit_id: str
@@ -71,7 +71,7 @@ class LeadershipDesignatedV1(_Assignment):
         "The office designated a leader or a special committee to lead (领导领办) or to "
         "supervise (重点督办) a case. Supervision escalates overdue work to the designee."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("supervision",)
+    consumers: ClassVar[tuple[str, ...]] = ("notifications", "supervision")
 
     designee_id: str
     designee_name: str
@@ -87,7 +87,7 @@ class TaskReturnRequestedV1(_Assignment):
         "reason; the office reassigns it (task_withdrawn + task_assigned) or refuses "
         "(task_return_refused). Published for the audit trail."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     task_id: str
     unit_id: str
@@ -102,7 +102,7 @@ class TaskReturnRefusedV1(_Assignment):
         "The office refused a unit's return request: the task stays with the unit and its "
         "deadline is unchanged. Published for the audit trail."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     task_id: str
     unit_id: str

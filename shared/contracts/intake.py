@@ -36,7 +36,7 @@ class SuggestionRegisteredV1(_Intake):
         "The office registered (立案) a suggestion: it has a yearly number, a category and an "
         "urgency, and is ready to be assigned."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment", "points", "supervision")
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "notifications", "points", "supervision")
 
     number: str = Field(description="yearly registration number, e.g. 2026-0001")
     title: str
@@ -87,7 +87,7 @@ class CitizenMessageReceivedV1(_Intake):
         "A citizen left a message at a liaison station; it waits in the pool to be claimed. "
         "case_id is the message id. Carries no personal data and not the content."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     station_id: str
     district: str | None = None
@@ -118,7 +118,7 @@ class MessageForwardedV1(_Intake):
         "A citizen message was forwarded to a handling unit for time-limited feedback "
         "(部门限时反馈), by the deputy holding it or by the office."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "notifications")
 
     unit_id: str
     station_id: str

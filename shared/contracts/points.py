@@ -36,7 +36,7 @@ class PointsRevokedV1(_Points):
         "negative amount, naming the award line and cause it revokes (e.g. the registration "
         "points of a suggestion merged into another, or an office decision)."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     deputy_id: str
     year: int
@@ -72,7 +72,7 @@ class ActivityReviewedV1(_Points):
         "The office reviewed a deputy's self-reported activity (履职活动审核): approved (it "
         "scored, possibly capped to 0) or rejected with a reason. case_id is the activity id."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     activity_id: str = Field(description="the self-reported activity")
     deputy_id: str

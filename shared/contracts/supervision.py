@@ -48,7 +48,7 @@ class ReplySubmittedV1(_Supervision):
         "The lead unit replied (答复) with a result class: A solved or adopted, B being solved "
         "or planned (with a commitment date), C explained for reference. Deputies may now rate."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment", "intake")
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "intake", "notifications")
 
     task_id: str
     unit_id: str
@@ -90,7 +90,7 @@ class RehandlingStartedV1(_Supervision):
         "An unsatisfied rating or a failed follow-up review reopened the case (重新办理): the "
         "lead task has a new deadline and must reply again."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment",)
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "notifications")
 
     round: int = Field(ge=2)
     task_id: str
@@ -106,7 +106,7 @@ class FollowUpReviewScheduledV1(_Supervision):
         "A follow-up review (回头看) is due on due_on: the reply was class B (due at its "
         "commitment date) or a deputy rated it basically satisfied."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     review_id: str
     due_on: date
@@ -131,7 +131,7 @@ class DeadlineWarningV1(_Supervision):
         "A task crossed a deadline threshold: yellow (a configured number of working days "
         "before the deadline) or red (overdue). Emitted once per task, threshold and deadline."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     task_id: str
     unit_id: str
@@ -147,7 +147,7 @@ class CaseEscalatedV1(_Supervision):
         "is designated): a task is overdue by more than the configured days, or re-handling "
         "went past the cap of rounds."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     reason: Literal["overdue", "rehandling_cap"]
     escalated_to: str

@@ -31,7 +31,7 @@ def samplers() -> dict[str, Sampler]:
 def _providers(exporter: InMemorySpanExporter,
                samplers: dict[str, Sampler]) -> dict[str, TracerProvider]:
     providers = {}
-    for name in ("gateway", "intake", "assignment", "supervision", "points"):
+    for name in ("gateway", "intake", "assignment", "supervision", "points", "notifications"):
         provider = TracerProvider(resource=Resource.create({"service.name": name}),
                                   sampler=samplers.get(name))
         provider.add_span_processor(SimpleSpanProcessor(exporter))

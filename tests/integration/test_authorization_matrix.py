@@ -20,7 +20,8 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "case_id": "00000000-0000-0000-0000-0000000000dd",
        "activity_id": "00000000-0000-0000-0000-0000000000ee",
        "review_id": "r1", "period": "2026-01", "station_id": "st-none", "fmt": "svg",
-       "deputy_id": "deputy-1", "unit_id": "unit-a"}
+       "deputy_id": "deputy-1", "unit_id": "unit-a",
+       "notification_id": "00000000-0000-0000-0000-0000000000ff"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -99,6 +100,10 @@ MATRIX = {
     "GET /api/v1/cases/{case_id}/history": STAFF,
     "GET /api/v1/cases/{case_id}/verify": STAFF,
     "GET /api/v1/cases/{case_id}/export": "office leader",
+    "GET /api/v1/notifications": STAFF,
+    "POST /api/v1/notifications/{notification_id}/read": STAFF,
+    "GET /api/v1/notifications/preferences": STAFF,
+    "PUT /api/v1/notifications/preferences": STAFF,
 }
 
 

@@ -1,0 +1,535 @@
+"""Notifications' handlers, commands and delivery over its event store.
+
+Who must know (``on_*`` handlers, one per upstream integration event, each run exactly once
+with the upstream tracking row by the runtime's consumer):
+
+- a unit: a new task (``task_assigned``), its task withdrawn or reassigned
+  (``task_withdrawn``), a return refused, yellow and red deadline warnings, a re-handling
+  round after an unsatisfied rating (or a review not kept), a follow-up review scheduled;
+- a deputy: a citizen message waiting in their station's pool, the reply to their suggestion
+  (or to the message they forwarded), which is also when their rating is due, a self-reported
+  activity approved or rejected, points revoked;
+- a leader: a case designated to them, an escalation addressed to them;
+- the office: every escalation, a unit's return request.
+
+Recipients are users of the users' list (``USERS_FILE``, default config/users.yaml): a unit's
+users (``unit_id``), a deputy's users (role deputy, ``deputy_id``), leaders (role leader; a
+user with ``leader_id`` only for that designee), the office (role office). E-mail addresses
+are in config/notifications.yaml. The channels of each notification are chosen from the
+recipient's preferences when it is made and recorded with it.
+
+Delivery (``deliver_due``, a periodic job): each pending (notification, channel) is tried;
+success is recorded as ``Delivered``, a failure as ``DeliveryFailed`` with the next attempt
+after an exponential back-off, and after ``notify_max_attempts`` as ``DeliveryParked``. A
+delivery recorded as delivered is never sent again (a restart or a replay reads it from the
+log). A crash between sending and recording can send one more copy: each mail carries the
+notification's Message-ID and each webhook call the ``X-Duty-Delivery`` id for receivers to
+drop a repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import smtplib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import yaml
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from pydantic import Field, field_validator
+
+from shared.clock import Clock, clock_from_settings
+from shared.contracts.assignment import (
+    LeadershipDesignatedV1,
+    TaskAssignedV1,
+    TaskReturnRefusedV1,
+    TaskReturnRequestedV1,
+    TaskWithdrawnV1,
+)
+from shared.contracts.intake import (
+    CitizenMessageReceivedV1,
+    MessageForwardedV1,
+    SuggestionRegisteredV1,
+)
+from shared.contracts.base import IntegrationEvent
+from shared.contracts.points import ActivityReviewedV1, PointsRevokedV1
+from shared.contracts.supervision import (
+    CaseEscalatedV1,
+    DeadlineWarningV1,
+    FollowUpReviewScheduledV1,
+    RehandlingStartedV1,
+    ReplySubmittedV1,
+)
+from shared.eventstore import Actor, ServiceApplication
+from shared.paging import PageQuery
+from shared.rpc import Command, Forbidden, Invalid, NotFound
+from shared.settings import ServiceSettings, load_config
+
+from services.notifications.domain import CaseFile, Notification, Preferences
+
+log = logging.getLogger(__name__)
+
+# kind -> (who, Chinese label shown in preferences)
+KINDS: dict[str, tuple[str, str]] = {
+    "task_assigned": ("unit", "新交办任务"),
+    "task_withdrawn": ("unit", "任务撤回或改派"),
+    "return_refused": ("unit", "退回申请未获同意"),
+    "deadline_warning": ("unit", "办理时限黄牌、红牌预警"),
+    "rehandling_started": ("unit", "代表不满意，重新办理"),
+    "follow_up_review": ("unit", "跟踪回访"),
+    "message_waiting": ("deputy", "联络站有群众留言待认领"),
+    "reply_submitted": ("deputy", "建议已答复，请测评"),
+    "activity_reviewed": ("deputy", "履职活动审核结果"),
+    "points_revoked": ("deputy", "履职积分撤销"),
+    "leadership_designated": ("leader", "领导领办、重点督办"),
+    "case_escalated": ("leader", "升级督办"),
+    "return_requested": ("office", "承办单位申请退回"),
+}
+
+
+class NotificationSettings(ServiceSettings):
+    # Users' list (recipients) and e-mail addresses (config/notifications.yaml).
+    users_file: Path | None = None
+    # SMTP: no host, no e-mail channel.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "duty-liaison@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    # Webhook calls carry X-Duty-Signature: sha256=HMAC(secret, body).
+    notify_webhook_secret: str = ""
+    notify_delivery_seconds: float = 2.0
+    notify_retry_seconds: float = 30.0
+    notify_max_attempts: int = Field(5, ge=1)
+    notify_timeout_seconds: float = 10.0
+
+    def webhook_secret(self) -> bytes:
+        if self.notify_webhook_secret:
+            return self.notify_webhook_secret.encode()
+        if self.duty_dev_mode or os.environ.get("DUTY_DEV_MODE"):
+            return b"duty-dev-webhook-secret"
+        return b""
+
+
+# --- request models ---------------------------------------------------------------------
+
+class InboxQuery(PageQuery):
+    unread: bool = False
+
+
+class NotificationRef(Command):
+    notification_id: str
+
+
+class KindPreference(Command):
+    in_app: bool = True
+    email: bool = True
+    webhook_url: str | None = Field(None, max_length=2000)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("a webhook URL starts with http:// or https://")
+        return value or None
+
+
+class SetPreferences(Command):
+    kinds: dict[str, KindPreference]
+
+
+def _label(case: CaseFile | None, fallback: str = "") -> str:
+    return case.label() if case is not None else (fallback or "案件")
+
+
+class NotificationsApplication(ServiceApplication):
+    name = "notifications"
+
+    def __init__(self, settings: NotificationSettings, clock: Clock | None = None) -> None:
+        self.clock = clock or clock_from_settings(settings)
+        self.delivery = settings
+        users_file = settings.users_file or settings.config_dir / "users.yaml"
+        with Path(users_file).open(encoding="utf-8") as f:
+            self.users = [u for u in (yaml.safe_load(f) or []) if isinstance(u, dict)]
+        try:
+            contacts = load_config(settings, "notifications")
+        except FileNotFoundError:
+            contacts = []
+        self.emails = {c["username"]: c["email"] for c in contacts if c.get("email")}
+        self.stations = {s["id"]: s for s in load_config(settings, "stations")}
+        self.leaders = {l["id"]: l for l in load_config(settings, "leaders")}
+        self.views: Any = None
+        super().__init__(settings)
+
+    # --- recipients ---------------------------------------------------------------------
+
+    def unit_users(self, unit_id: str) -> list[str]:
+        return [u["username"] for u in self.users
+                if u.get("role") == "unit" and u.get("unit_id") == unit_id]
+
+    def deputy_users(self, deputy_id: str) -> list[str]:
+        return [u["username"] for u in self.users
+                if u.get("role") == "deputy" and u.get("deputy_id") == deputy_id]
+
+    def leader_users(self, designee_id: str) -> list[str]:
+        return [u["username"] for u in self.users if u.get("role") == "leader"
+                and u.get("leader_id", designee_id) == designee_id]
+
+    def office_users(self) -> list[str]:
+        return [u["username"] for u in self.users if u.get("role") == "office"]
+
+    # --- loading ------------------------------------------------------------------------
+
+    def case_file(self, case_id: str) -> CaseFile | None:
+        try:
+            return self.repository.get(CaseFile.create_id(case_id))
+        except AggregateNotFoundError:
+            return None
+
+    def _note(self, case_id: str, changed: dict[UUID, Any], **facts: Any) -> CaseFile:
+        key = CaseFile.create_id(case_id)
+        case = changed.get(key) or self.case_file(case_id) or CaseFile(case_id=case_id)
+        case.note(facts)
+        changed[key] = case
+        return case
+
+    def preferences(self, username: str) -> dict[str, dict[str, Any]]:
+        try:
+            prefs: Preferences = self.repository.get(Preferences.create_id(username))
+            return prefs.kinds
+        except AggregateNotFoundError:
+            return {}
+
+    def notification(self, notification_id: str) -> Notification:
+        try:
+            aggregate = self.repository.get(UUID(notification_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no notification {notification_id}") from None
+        if not isinstance(aggregate, Notification):
+            raise NotFound(f"no notification {notification_id}")
+        return aggregate
+
+    # --- making notifications -----------------------------------------------------------
+
+    def _tell(self, changed: dict[UUID, Any], recipients: list[str], kind: str,
+                event: IntegrationEvent, title: str, body: str = "", **refs: Any) -> None:
+        for recipient in dict.fromkeys(recipients):
+            key = Notification.create_id(recipient, kind, event.event_id)
+            if key in changed or key in self.repository:
+                continue
+            prefs = self.preferences(recipient)
+            chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
+            deliveries: dict[str, str] = {}
+            address = self.emails.get(recipient)
+            if address and self.delivery.smtp_host and chosen.get("email", True):
+                deliveries["email"] = address
+            if chosen.get("webhook_url"):
+                deliveries["webhook"] = chosen["webhook_url"]
+            notification = Notification(
+                recipient=recipient, kind=kind, title=title, body=body or title,
+                created_at=event.occurred_at, source_event_id=event.event_id,
+                in_app=chosen.get("in_app", True), deliveries=deliveries,
+                case_id=refs.get("case_id", event.case_id), task_id=refs.get("task_id"),
+                message_id=refs.get("message_id"))
+            assert notification.id == key  # derived (create_id): one per recipient, kind, event
+            changed[key] = notification
+
+    # --- upstream handlers: intake ------------------------------------------------------
+
+    def on_suggestion_registered(self, event: SuggestionRegisteredV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        deputies = [event.lead_deputy_id, *event.co_signer_ids]
+        self._note(event.case_id, changed, kind="suggestion", number=event.number,
+                   title=event.title, deputies=list(dict.fromkeys(deputies)))
+        return list(changed.values())
+
+    def on_message_received(self, event: CitizenMessageReceivedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._note(event.case_id, changed, kind="message")
+        station = self.stations.get(event.station_id) or {}
+        recipients = [u for d in station.get("deputies", []) for u in self.deputy_users(d)]
+        self._tell(changed, recipients, "message_waiting", event,
+                     f"{station.get('name', event.station_id)}有新的群众留言待认领",
+                     message_id=event.case_id)
+        return list(changed.values())
+
+    def on_message_forwarded(self, event: MessageForwardedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._note(event.case_id, changed, kind="message", forwarded_by=event.deputy_id)
+        return list(changed.values())
+
+    # --- assignment ---------------------------------------------------------------------
+
+    def on_task_assigned(self, event: TaskAssignedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self._note(event.case_id, changed, kind=event.case_kind, number=event.number,
+                          title=event.title, task_id=event.task_id, unit_id=event.unit_id,
+                          lead_unit=event.unit_id if event.role == "lead" else None)
+        role = "主办" if event.role == "lead" else "协办"
+        self._tell(changed, self.unit_users(event.unit_id), "task_assigned", event,
+                     f"新交办任务（{role}）：{case.label()}，办理时限 {event.deadline}",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_task_withdrawn(self, event: TaskWithdrawnV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        what = "已改派其他单位" if event.replaced_by_task_id else "已撤回"
+        self._tell(changed, self.unit_users(event.unit_id), "task_withdrawn", event,
+                     f"任务{what}：{_label(case)}", f"原因：{event.reason}",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_return_refused(self, event: TaskReturnRefusedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        self._tell(changed, self.unit_users(event.unit_id), "return_refused", event,
+                     f"退回申请未获同意，请继续办理：{_label(case)}", f"理由：{event.reason}",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_return_requested(self, event: TaskReturnRequestedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        self._tell(changed, self.office_users(), "return_requested", event,
+                     f"承办单位 {event.unit_id} 申请退回：{_label(case)}",
+                     f"理由：{event.reason}；退回期限至 {event.window_end}",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_leadership_designated(self, event: LeadershipDesignatedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        if event.designee_kind == "leader":
+            case = self.case_file(event.case_id)
+            mode = "领衔督办" if event.mode == "lead" else "重点督办"
+            self._tell(changed, self.leader_users(event.designee_id),
+                         "leadership_designated", event,
+                         f"{_label(case)} 由{event.designee_name}{mode}")
+        return list(changed.values())
+
+    # --- supervision --------------------------------------------------------------------
+
+    def on_deadline_warning(self, event: DeadlineWarningV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        level = "黄牌" if event.level == "yellow" else "红牌"
+        self._tell(changed, self.unit_users(event.unit_id), "deadline_warning", event,
+                     f"{level}预警：{_label(case)}，办理时限 {event.deadline}",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_rehandling_started(self, event: RehandlingStartedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        why = "代表测评不满意" if event.reason == "unsatisfied" else "跟踪回访未落实"
+        self._tell(changed, self.unit_users(event.unit_id), "rehandling_started", event,
+                     f"{why}，重新办理（第{event.round}轮）：{_label(case)}，"
+                     f"时限 {event.deadline}", task_id=event.task_id)
+        return list(changed.values())
+
+    def on_follow_up_review_scheduled(self, event: FollowUpReviewScheduledV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        if case is not None and case.lead_unit:
+            self._tell(changed, self.unit_users(case.lead_unit), "follow_up_review", event,
+                         f"跟踪回访：{case.label()}，请于 {event.due_on} 前落实承诺事项")
+        return list(changed.values())
+
+    def on_reply_submitted(self, event: ReplySubmittedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        if case is None:
+            return []
+        deputies = case.deputies if case.kind == "suggestion" else \
+            [case.forwarded_by] if case.forwarded_by else []
+        recipients = [u for d in deputies for u in self.deputy_users(d)]
+        what = "第{}轮答复".format(event.round) if event.round > 1 else "答复"
+        self._tell(changed, recipients, "reply_submitted", event,
+                     f"{case.label()} 已{what}（{event.result_class}类），请测评",
+                     task_id=event.task_id)
+        return list(changed.values())
+
+    def on_case_escalated(self, event: CaseEscalatedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        case = self.case_file(event.case_id)
+        why = "超期未办结" if event.reason == "overdue" else "多轮办理仍不满意"
+        recipients = self.office_users()
+        if event.escalated_to in self.leaders and \
+                self.leaders[event.escalated_to].get("kind") == "leader":
+            recipients += self.leader_users(event.escalated_to)
+        self._tell(changed, recipients, "case_escalated", event,
+                     f"升级督办（{why}）：{_label(case)}", task_id=event.task_id)
+        return list(changed.values())
+
+    # --- points -------------------------------------------------------------------------
+
+    def on_activity_reviewed(self, event: ActivityReviewedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        if event.decision == "approved":
+            title = f"履职活动（{event.activity_date}）审核通过，积分 {event.points or 0:g}"
+            body = title
+        else:
+            title = f"履职活动（{event.activity_date}）审核未通过"
+            body = f"{title}：{event.reason or ''}"
+        self._tell(changed, self.deputy_users(event.deputy_id), "activity_reviewed", event,
+                     title, body, case_id=None)
+        return list(changed.values())
+
+    def on_points_revoked(self, event: PointsRevokedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._tell(changed, self.deputy_users(event.deputy_id), "points_revoked", event,
+                     f"履职积分撤销 {event.points:g} 分（{event.year} 年第 {event.revoked_line} 条）",
+                     f"原因：{event.reason}")
+        return list(changed.values())
+
+    # --- commands -----------------------------------------------------------------------
+
+    def mark_read(self, ref: NotificationRef, actor: Actor) -> dict[str, Any]:
+        notification = self.notification(ref.notification_id)
+        if notification.recipient != actor.username:
+            raise NotFound(f"no notification {ref.notification_id}")
+        for _ in range(5):  # a delivery recorded meanwhile: mark the new version
+            if not notification.mark_read(self.clock.now()):
+                break
+            try:
+                self.save(notification)
+                break
+            except IntegrityError:
+                notification = self.notification(ref.notification_id)
+        return notification.as_item()
+
+    def get_preferences(self, actor: Actor) -> dict[str, Any]:
+        prefs = self.preferences(actor.username)
+        kinds = {}
+        for kind, (who, label) in KINDS.items():
+            chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
+            kinds[kind] = {"label": label, "for": who, "in_app": chosen.get("in_app", True),
+                           "email": chosen.get("email", True),
+                           "webhook_url": chosen.get("webhook_url")}
+        return {"username": actor.username, "email_address": self.emails.get(actor.username),
+                "kinds": kinds}
+
+    def set_preferences(self, cmd: SetPreferences, actor: Actor) -> dict[str, Any]:
+        if actor.role not in ("unit", "deputy", "leader", "office"):
+            raise Forbidden("preferences belong to signed-in staff and deputies")
+        errors = [{"loc": ["body", "kinds", k], "msg": f"unknown kind {k!r}"}
+                  for k in cmd.kinds if k != "*" and k not in KINDS]
+        if actor.role != "unit":
+            errors += [{"loc": ["body", "kinds", k, "webhook_url"],
+                        "msg": "a webhook is a unit's channel (its group robot)"}
+                       for k, p in cmd.kinds.items() if p.webhook_url]
+        if errors:
+            raise Invalid("the preferences have invalid fields", errors)
+        try:
+            prefs = self.repository.get(Preferences.create_id(actor.username))
+        except AggregateNotFoundError:
+            prefs = Preferences(username=actor.username)
+        prefs.set({k: p.model_dump() for k, p in cmd.kinds.items()})
+        self.save(prefs)
+        return self.get_preferences(actor)
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def deliver_one(self, notification_id: str, channel: str) -> str:
+        """Try one pending delivery now; record its outcome. Returns the outcome."""
+        notification = self.notification(notification_id)
+        if not notification.pending(channel):
+            return "done"
+        attempt = notification.delivery_state[channel]["attempts"] + 1
+        now = self.clock.now()
+        try:
+            if channel == "email":
+                self._send_mail(notification)
+            else:
+                self._call_webhook(notification)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            if attempt >= self.delivery.notify_max_attempts:
+                log.warning("notification %s %s parked after %d attempts: %s",
+                            notification_id, channel, attempt, error)
+                outcome = "parked"
+            else:
+                outcome = "failed"
+        else:
+            error, outcome = "", "delivered"
+        delay = min(self.delivery.notify_retry_seconds * 2 ** (attempt - 1), 3600.0)
+        # a read mark recorded meanwhile is a conflict: the outcome goes on the new version
+        for tries in range(5):
+            if tries:
+                notification = self.notification(notification_id)
+            if outcome == "delivered":
+                notification.delivered(channel=channel, at=now, attempt=attempt)
+            elif outcome == "parked":
+                notification.delivery_parked(channel=channel, at=now, attempt=attempt,
+                                             error=error)
+            else:
+                notification.delivery_failed(channel=channel, at=now, attempt=attempt,
+                                             error=error,
+                                             next_attempt_at=now + timedelta(seconds=delay))
+            try:
+                self.save(notification)
+                break
+            except IntegrityError:
+                continue
+        return outcome
+
+    def _send_mail(self, n: Notification) -> None:
+        s = self.delivery
+        msg = EmailMessage()
+        msg["From"] = s.smtp_from
+        msg["To"] = n.deliveries["email"]
+        msg["Subject"] = n.title
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = f"<{n.id}@duty-liaison>"
+        msg["X-Duty-Notification"] = str(n.id)
+        msg.set_content(f"{n.body}\n\n（代表联络平台通知，种类：{n.kind}）\n")
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notify_timeout_seconds) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password)
+            smtp.send_message(msg)
+
+    def webhook_body(self, n: Notification) -> bytes:
+        """企业微信 / 钉钉 group-robot style text message, with the notification itself."""
+        return json.dumps({
+            "msgtype": "text",
+            "text": {"content": f"{n.title}\n{n.body}" if n.body != n.title else n.title},
+            "notification": {**n.as_item(), "recipient": n.recipient},
+        }, ensure_ascii=False).encode()
+
+    def _call_webhook(self, n: Notification) -> None:
+        import httpx
+
+        body = self.webhook_body(n)
+        timestamp = str(int(self.clock.now().timestamp()))
+        signature = hmac.new(self.delivery.webhook_secret(), timestamp.encode() + b"." + body,
+                             hashlib.sha256).hexdigest()
+        response = httpx.post(n.deliveries["webhook"], content=body,
+                              timeout=self.delivery.notify_timeout_seconds, headers={
+                                  "content-type": "application/json; charset=utf-8",
+                                  "X-Duty-Delivery": str(n.id),
+                                  "X-Duty-Timestamp": timestamp,
+                                  "X-Duty-Signature": f"sha256={signature}"})
+        if response.status_code >= 300:
+            raise RuntimeError(f"webhook answered {response.status_code}")
+
+
+def verify_webhook(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver checks: ``X-Duty-Signature`` = sha256=HMAC(secret, timestamp "." body)."""
+    expected = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"sha256={expected}", signature)
+
+
+__all__ = ["KINDS", "NotificationSettings", "NotificationsApplication", "InboxQuery",
+           "NotificationRef", "SetPreferences", "verify_webhook"]

@@ -1,0 +1,138 @@
+"""Notifications' aggregates.
+
+- ``Notification``: one item in one recipient's inbox, caused by one upstream integration
+  event. Its id is derived from (recipient, kind, upstream event id), so the same upstream
+  event can never make a second notification for the same person, even outside tracking.
+  Its events record the channels chosen when it was made (from the recipient's preferences
+  then), the read mark, and each delivery attempt: ``DeliveryFailed`` (with the next attempt's
+  time), ``Delivered`` or ``DeliveryParked`` per channel.
+- ``Preferences``: a user's per-kind choices (in-app, e-mail, a unit's webhook URL).
+- ``CaseFile``: what the notifications service must remember about a case to know who to
+  tell later (its deputies, number and title, its units and the deputy who forwarded a
+  citizen message); upstream events about later steps do not carry these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+CHANNELS = ("email", "webhook")
+
+
+class Notification(Aggregate):
+    @staticmethod
+    def create_id(recipient: str, kind: str, source_event_id: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"duty:notifications:{recipient}:{kind}:{source_event_id}")
+
+    @event("Created")
+    def __init__(self, recipient: str, kind: str, title: str, body: str, created_at: datetime,
+                 source_event_id: str, in_app: bool, deliveries: dict[str, str],
+                 case_id: str | None = None, task_id: str | None = None,
+                 message_id: str | None = None) -> None:
+        self.recipient = recipient
+        self.kind = kind
+        self.title = title
+        self.body = body
+        self.created_at = created_at
+        self.source_event_id = source_event_id
+        self.in_app = in_app
+        # channel -> address (e-mail address or webhook URL) to deliver to
+        self.deliveries = dict(deliveries)
+        self.case_id = case_id
+        self.task_id = task_id
+        self.message_id = message_id
+        self.read_at: datetime | None = None
+        # channel -> {"status": pending|delivered|parked, "attempts": n, "error": str|None}
+        self.delivery_state = {c: {"status": "pending", "attempts": 0, "error": None}
+                               for c in self.deliveries}
+
+    def mark_read(self, at: datetime) -> bool:
+        if self.read_at is not None:
+            return False
+        self._mark_read(at=at)
+        return True
+
+    @event("Read")
+    def _mark_read(self, at: datetime) -> None:
+        self.read_at = at
+
+    def pending(self, channel: str) -> bool:
+        state = self.delivery_state.get(channel)
+        return state is not None and state["status"] == "pending"
+
+    @event("Delivered")
+    def delivered(self, channel: str, at: datetime, attempt: int) -> None:
+        self.delivery_state[channel] = {"status": "delivered", "attempts": attempt,
+                                        "error": None, "at": at.isoformat()}
+
+    @event("DeliveryFailed")
+    def delivery_failed(self, channel: str, at: datetime, attempt: int, error: str,
+                        next_attempt_at: datetime) -> None:
+        self.delivery_state[channel] = {"status": "pending", "attempts": attempt,
+                                        "error": error,
+                                        "next_attempt_at": next_attempt_at.isoformat()}
+
+    @event("DeliveryParked")
+    def delivery_parked(self, channel: str, at: datetime, attempt: int, error: str) -> None:
+        self.delivery_state[channel] = {"status": "parked", "attempts": attempt,
+                                        "error": error, "at": at.isoformat()}
+
+    def as_item(self) -> dict[str, Any]:
+        return {"id": str(self.id), "kind": self.kind, "title": self.title, "body": self.body,
+                "created_at": self.created_at.isoformat(),
+                "read_at": self.read_at.isoformat() if self.read_at else None,
+                "case_id": self.case_id, "task_id": self.task_id,
+                "message_id": self.message_id}
+
+
+class Preferences(Aggregate):
+    @staticmethod
+    def create_id(username: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"duty:notifications:preferences:{username}")
+
+    @event("Opened")
+    def __init__(self, username: str) -> None:
+        self.username = username
+        self.kinds: dict[str, dict[str, Any]] = {}
+
+    @event("Set")
+    def set(self, kinds: dict[str, dict[str, Any]]) -> None:
+        self.kinds = {**self.kinds, **kinds}
+
+
+class CaseFile(Aggregate):
+    @staticmethod
+    def create_id(case_id: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"duty:notifications:case:{case_id}")
+
+    @event("Opened")
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        self.kind = "suggestion"
+        self.number: str | None = None
+        self.title: str | None = None
+        self.deputies: list[str] = []
+        self.forwarded_by: str | None = None
+        self.units: dict[str, str] = {}  # task id -> unit id
+        self.lead_unit: str | None = None
+
+    @event("Noted")
+    def note(self, facts: dict[str, Any]) -> None:
+        for key in ("kind", "number", "title", "forwarded_by", "lead_unit"):
+            if facts.get(key) is not None:
+                setattr(self, key, facts[key])
+        if facts.get("deputies") is not None:
+            self.deputies = list(facts["deputies"])
+        if facts.get("task_id") and facts.get("unit_id"):
+            self.units = {**self.units, facts["task_id"]: facts["unit_id"]}
+
+    def label(self) -> str:
+        if self.number and self.title:
+            return f"{self.number}「{self.title}」"
+        if self.title:
+            return f"「{self.title}」"
+        return "群众留言" if self.kind == "message" else "建议"
