@@ -381,5 +381,62 @@ def keys_init(var_dir: Path = typer.Option(None, help="default VAR_DIR")) -> Non
                f"bus passwords in {credentials_dir(settings)}")
 
 
+@app.command("rotate-keys")
+def rotate_keys(
+        new_kek_file: Path = typer.Option(..., "--new-kek-file",
+                                          help="the new key-encryption key (base64 of 32 "
+                                               "bytes); made (mode 0600) when missing"),
+        old_kek_file: Path = typer.Option(None, "--old-kek-file",
+                                          envvar="PERSONAL_DATA_KEK_FILE",
+                                          help="the key-encryption key the keys are wrapped "
+                                               "under now (else PERSONAL_DATA_KEK, base64; in "
+                                               "development mode VAR_DIR/personal-data.kek)"),
+) -> None:
+    """Re-wrap every personal-data key (and the blind-index secret) of intake under a new
+    key-encryption key; the data keys themselves do not change.
+
+    Run it with intake stopped, or with every intake replica already running with the new
+    KEK as PERSONAL_DATA_KEK_FILE and the old one as PERSONAL_DATA_KEK_PREVIOUS_FILE. Each
+    key records which KEK wrapped it, so an interrupted rotation leaves every key readable
+    with one of the two; run the same command again to finish it. Then point
+    PERSONAL_DATA_KEK_FILE at the new file and remove the old KEK. Reads the same settings
+    as the services (VAR_DIR, EVENT_STORE, POSTGRES_*)."""
+    import os
+
+    from services.intake.personal_data import (Kek, KeyEncryptionKeyError, KeyStore,
+                                               kek_from, load_keks, write_kek_file)
+
+    settings = ServiceSettings(service_name="intake")
+    try:
+        old = kek_from(old_kek_file, os.environ.get("PERSONAL_DATA_KEK"), "PERSONAL_DATA_KEK")
+        if old is None:
+            old = load_keks(settings)[0]
+        if new_kek_file.exists():
+            new = Kek.from_file(new_kek_file)
+        else:
+            new = write_kek_file(new_kek_file)
+            typer.echo(f"made the new key-encryption key {new_kek_file} ({new.id})")
+        if new.id == old.id:
+            typer.echo("duty-ops rotate-keys: the new key-encryption key is the old one",
+                       err=True)
+            raise typer.Exit(2)
+        # a rotation interrupted earlier left some keys under the new KEK already
+        store = KeyStore(settings, kek=old, previous=new)
+        try:
+            done = store.rotate(new)
+            left = {k: n for k, n in store.kek_ids().items() if k != new.id}
+        finally:
+            store.close()
+    except KeyEncryptionKeyError as exc:
+        typer.echo(f"duty-ops rotate-keys: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if left:
+        typer.echo(f"duty-ops rotate-keys: keys left under other KEKs: {left}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"re-wrapped {done['personal_data_keys']} personal-data keys and "
+               f"{done['index_keys']} index keys from {old.id} to {new.id}; now start intake "
+               f"with PERSONAL_DATA_KEK_FILE={new_kek_file} and destroy the old KEK")
+
+
 if __name__ == "__main__":
     app()

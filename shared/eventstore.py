@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import (Application, LRUCache, ProcessingEvent, Recording,
@@ -283,6 +285,7 @@ def store_environment(settings: ServiceSettings) -> dict[str, str]:
         )
     else:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+        private_file(settings.sqlite_path)
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             SQLITE_DBNAME=str(settings.sqlite_path),
@@ -290,6 +293,17 @@ def store_environment(settings: ServiceSettings) -> dict[str, str]:
             PROCESS_RECORDER_TOPIC=get_topic(MultiTrackingSQLiteProcessRecorder),
         )
     return env
+
+
+def private_file(path: Path) -> Path:
+    """A store file readable by its owner only (0600): created so when missing, narrowed when
+    an earlier version left it wider. SQLite gives its journal and WAL files the database
+    file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        os.chmod(path, 0o600)
+    return path
 
 
 def postgres_conninfo(settings: ServiceSettings) -> str:

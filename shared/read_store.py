@@ -107,6 +107,9 @@ class ViewStore:
         else:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
             self.path: Path = settings.var_dir / f"{settings.service_name}-views.sqlite"
+            from shared.eventstore import private_file
+
+            private_file(self.path)  # 0600, as every store file
             self._connections: list[sqlite3.Connection] = []
             self._connections_lock = threading.Lock()
         with self.write() as tx:
