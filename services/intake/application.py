@@ -730,11 +730,20 @@ class IntakeApplication(ServiceApplication):
             "unit_id": m.unit_id,
             "rating": m.rating,
             "version": m.version,
+            **message_feedback_view(m),
         }
         if actor.role not in STAFF_ROLES:  # the citizen, with the follow-up token
             for key in ("claimed_by", "claimed_at", "claim_expires_at", "version"):
                 view.pop(key)
         return view
+
+
+def message_feedback_view(m: CitizenMessage) -> dict[str, Any]:
+    """The handling unit's feedback on a forwarded (or converted) message, and whether the
+    citizen may rate now (services/intake/follow_up.py)."""
+    feedback = m.feedback
+    return {"feedback": {k: v for k, v in feedback.items() if k != "source_event_id"}
+            if feedback else None, "can_rate": m.can_rate()}
 
 
 def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:

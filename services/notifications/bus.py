@@ -31,6 +31,7 @@ from shared.contracts.supervision import (
     RehandlingStartedV1,
     ReplySubmittedV1,
 )
+from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
@@ -90,6 +91,8 @@ def build_runtime(
         ActivityReviewedV1: app.on_activity_reviewed,
         PointsRevokedV1: app.on_points_revoked,
     })
+    # every upstream event is checked (ids, reference data) before any effect
+    validate_consumers(runtime, settings)
 
     def signed_in(actor: Actor) -> None:
         if actor.role not in RECIPIENT_ROLES:

@@ -21,7 +21,8 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "activity_id": "00000000-0000-0000-0000-0000000000ee",
        "review_id": "r1", "period": "2026-01", "station_id": "st-none", "fmt": "svg",
        "deputy_id": "deputy-1", "unit_id": "unit-a",
-       "notification_id": "00000000-0000-0000-0000-0000000000ff"}
+       "notification_id": "00000000-0000-0000-0000-0000000000ff",
+       "token": "no-such-follow-up-token"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -104,6 +105,10 @@ MATRIX = {
     "POST /api/v1/notifications/{notification_id}/read": STAFF,
     "GET /api/v1/notifications/preferences": STAFF,
     "PUT /api/v1/notifications/preferences": STAFF,
+    "GET /api/v1/follow-up/{token}": "anon " + STAFF,
+    "POST /api/v1/suggestions/{suggestion_id}/publication": "office",
+    "DELETE /api/v1/suggestions/{suggestion_id}/publication": "office",
+    "GET /api/v1/public/results": "anon " + STAFF,
 }
 
 
