@@ -27,6 +27,8 @@ from services.gateway.routes_assignment import register_assignment_routes
 from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
 from services.gateway.routes_notifications import register_notification_routes
+from services.gateway.follow_up_pages import register_follow_up_pages
+from services.gateway.public_pages import register_public_pages
 from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_supervision import register_supervision_routes
@@ -455,6 +457,8 @@ def register_routes(app: FastAPI) -> None:
     register_supervision_routes(app)
     register_points_routes(app)
     register_notification_routes(app)
+    register_follow_up_pages(app)
+    register_public_pages(app)
     register_audit_routes(app)
 
 

@@ -54,6 +54,8 @@ CITIZEN_ENDPOINTS: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/s/[^/]+(/.*)?$"), "message"),
     ("POST", re.compile(r"^/api/v1/messages/[^/]+/rating/?$"), "rating"),
     ("GET", re.compile(r"^/api/v1/messages/[^/]+/?$"), "read"),
+    ("GET", re.compile(r"^/api/v1/follow-up/[^/]+/?$"), "read"),
+    ("GET", re.compile(r"^/f/[^/]+/?$"), "read"),
     ("GET", re.compile(r"^/open311/v2/requests\.[^/]+$"), "read"),
     ("GET", re.compile(r"^/open311/v2/requests/[^/]+$"), "read"),
 ]

@@ -39,7 +39,8 @@ Choices where the spec leaves room (also in the README):
   With the token, or signed in as staff (``Authorization: Bearer``), ``description`` is the
   text and ``status_notes`` includes the deputy's answer.
 - **Status.** received, claimed, forwarded (to a handling unit), converted (into a deputy's
-  suggestion) → ``open``; answered (by the deputy) and closed (rated) → ``closed``;
+  suggestion) → ``open`` until the handling unit's feedback is in, then ``closed`` with the
+  feedback in ``status_notes``; answered (by the deputy) and closed (rated) → ``closed``;
   ``status_notes`` says which. ``updated_datetime`` is given only where the message's view
   tells it (received: the receipt; claimed: the claim), else null.
 - **Errors** are ``[{"code","description"}]`` (``<errors><error>`` in XML) with the HTTP
@@ -279,6 +280,13 @@ def _to_request(view: dict[str, Any], reference: dict[str, Any], units: dict[str
         notes = f"已转交{units.get(unit_id, unit_id)}办理 (forwarded to a handling unit)"
     if full and view.get("answer"):
         notes = f"{notes}：{view['answer']}"
+    feedback = view.get("feedback")
+    if feedback and view.get("status") in ("forwarded", "converted"):
+        # the handling unit's feedback is in: the matter is done (the citizen may rate it)
+        from services.intake.follow_up import feedback_text
+
+        state = "closed"
+        notes = feedback_text(feedback, units.get(feedback["unit_id"]))
     if full or station.get("open311_public_description"):
         description = view.get("content")
     else:

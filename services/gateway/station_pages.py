@@ -1,7 +1,8 @@
 """A liaison station's QR code and the mobile message page it leads to (扫码提事).
 
 ``GET /s/{station_id}`` is a small self-contained page (no external assets) where a citizen
-leaves a message; ``GET /api/v1/stations/{station_id}/qr.png`` and ``qr.svg`` render the QR
+leaves a message (the form says how personal data is used, sends once per press and is
+cleared after sending, and leads to the follow-up page ``/f/{token}``, see follow_up_pages.py); ``GET /api/v1/stations/{station_id}/qr.png`` and ``qr.svg`` render the QR
 code that points at that page, for printing at the station.
 """
 
@@ -55,22 +56,45 @@ PAGE = """<!doctype html>
  <input id="contact_name" name="contact_name" autocomplete="name" maxlength="50">
  <label for="contact_phone">电话</label>
  <input id="contact_phone" name="contact_phone" type="tel" autocomplete="tel" maxlength="20">
- <button type="submit">提交留言</button>
+ <p class="hint" id="privacy">个人信息说明：姓名和电话可不填；填写的仅用于承办人员与您联系，
+ 加密保存，只有经办人员可见，查看会被记录；您可申请删除。留言内容不会公开发布。</p>
+ <button type="submit" id="send">提交留言</button>
 </form>
 <div id="result" role="status" aria-live="polite"></div>
 <script>
+let sending = false;
 document.getElementById("message-form").addEventListener("submit", async (e) => {{
   e.preventDefault();
+  if (sending) return;  // one message per press: no double posting
+  sending = true;
+  const button = document.getElementById("send");
+  button.disabled = true;
   const body = {{}};
   for (const [k, v] of new FormData(e.target)) if (v) body[k] = v;
-  const r = await fetch("/api/v1/stations/{station_id}/messages", {{
-    method: "POST", headers: {{"content-type": "application/json"}}, body: JSON.stringify(body)}});
   const out = document.getElementById("result");
-  const data = await r.json();
-  out.style.display = "block";
-  out.textContent = r.ok
-    ? "已收到，编号 " + data.id + "。请保存查询码：" + data.follow_up_token
-    : "提交失败：" + ((data.errors || []).map(x => x.msg).join("；") || data.detail || "");
+  try {{
+    const r = await fetch("/api/v1/stations/{station_id}/messages", {{
+      method: "POST", headers: {{"content-type": "application/json"}}, body: JSON.stringify(body)}});
+    const data = await r.json();
+    out.style.display = "block";
+    if (r.ok) {{
+      e.target.reset();  // cleared: pressing again does not send it twice
+      const link = "/f/" + encodeURIComponent(data.follow_up_token);
+      out.innerHTML = "";
+      out.append("已收到，编号 " + data.id + "。请保存查询码：" + data.follow_up_token + "。");
+      const a = document.createElement("a");
+      a.href = link; a.id = "follow-up-link"; a.textContent = "查看办理进度";
+      out.append(a);
+      const img = document.createElement("img");
+      img.src = link + "/qr.svg"; img.alt = "办理进度二维码"; img.width = 160;
+      out.append(document.createElement("br"), img);
+    }} else {{
+      out.textContent = "提交失败：" + ((data.errors || []).map(x => x.msg).join("；") || data.detail || "");
+    }}
+  }} finally {{
+    sending = false;
+    button.disabled = false;
+  }}
 }});
 </script>
 </body></html>"""

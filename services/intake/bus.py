@@ -53,6 +53,9 @@ from services.intake.application import (
     UndoMerge,
 )
 from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
+from services.intake.follow_up import FollowUpIndex, FollowUpRef, follow_up, message_feedback
+from services.intake.publication import (PublicationRef, PublicResults, PublicResultsQuery,
+                                         Publish, note_handling, publish, withdraw)
 
 SERVICE = "intake"
 
@@ -165,7 +168,12 @@ def build_runtime(
     app = IntakeApplication(settings, clock=clock)
     # Suggestions and messages are tables (services/intake/read_models.py); the similarity
     # index stays in memory, rebuilt from the log at start.
-    read_models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view])
+    # the follow-up token's hash -> its message (services/intake/follow_up.py)
+    follow_up_index = FollowUpIndex(app, app.views)
+    # published results (services/intake/publication.py)
+    public_results = PublicResults(app, app.views)
+    read_models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view,
+                                              follow_up_index, public_results])
     runtime = ServiceRuntime(settings, app, translate, projections=[app.similarity],
                              read_models=read_models, tracer_provider=tracer_provider)
 
@@ -177,8 +185,28 @@ def build_runtime(
     runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
     runtime.command("undo_merge", UndoMerge)(app.undo_merge)
     runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
+    def on_reply_submitted(event: ReplySubmittedV1) -> list[Any]:
+        """The suggestion notes its reply; a message (forwarded, or converted into the
+        suggestion) records the unit's feedback for the citizen."""
+        noted = app.on_reply_submitted(event)
+        changed = {id(a): a for a in [*noted, *note_handling(app, event, noted),
+                                      *message_feedback(app, event)]}
+        return list(changed.values())
+
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
-                                    ReplySubmittedV1: app.on_reply_submitted})
+                                    ReplySubmittedV1: on_reply_submitted})
+
+    runtime.command("publish_result", Publish)(lambda cmd, actor: publish(app, cmd, actor))
+    runtime.command("withdraw_publication", PublicationRef)(
+        lambda ref, actor: withdraw(app, ref, actor))
+    runtime.query("public_results", PublicResultsQuery)(
+        lambda q, actor: public_results.query(q))
+
+    @runtime.query("follow_up", FollowUpRef)
+    def follow_up_route(ref: FollowUpRef, actor: Actor) -> dict[str, Any]:
+        """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
+        return follow_up(app, follow_up_index, ref.token,
+                         {u: d.get("name", u) for u, d in app.units.items()})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
 

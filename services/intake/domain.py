@@ -3,7 +3,7 @@ citizen message (群众意见)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -212,6 +212,53 @@ class Suggestion(Aggregate):
             self.status = "closed"
 
 
+    # --- handling unit and public disclosure (services/intake/publication.py) -----------
+
+    def note_handling(self, unit_id: str, result_class: str, round: int,
+                      source_event_id: str) -> bool:
+        """The latest reply's unit and result class (what a publication shows)."""
+        if getattr(self, "handling", None) and \
+                self.handling.get("source_event_id") == source_event_id:
+            return False
+        self._handling_noted(unit_id=unit_id, result_class=result_class, round=round,
+                             source_event_id=source_event_id)
+        return True
+
+    @event("HandlingNoted")
+    def _handling_noted(self, unit_id: str, result_class: str, round: int,
+                        source_event_id: str) -> None:
+        self.handling = {"unit_id": unit_id, "result_class": result_class, "round": round,
+                         "source_event_id": source_event_id}
+
+    def publish(self, summary: str, published_at: datetime, by: str) -> None:
+        handling = getattr(self, "handling", None)
+        if self.status not in ("registered", "closed") or self.number is None:
+            raise Conflict(f"suggestion is {self.status}; only a registered suggestion's "
+                           "result is published", status_now=self.status)
+        if not handling and getattr(self, "result_class", None) is None:
+            raise Conflict("there is no result to publish yet: the handling unit has not "
+                           "replied", status_now=self.status)
+        self._published(summary=summary, published_at=published_at, by=by,
+                        result_class=getattr(self, "result_class", None)
+                        or handling["result_class"],
+                        unit_id=handling["unit_id"] if handling else None)
+
+    @event("Published")
+    def _published(self, summary: str, published_at: datetime, by: str,
+                   result_class: str, unit_id: str | None) -> None:
+        self.publication = {"summary": summary, "published_at": published_at.isoformat(),
+                            "by": by, "result_class": result_class, "unit_id": unit_id}
+
+    def withdraw_publication(self, withdrawn_at: datetime, by: str) -> None:
+        if not getattr(self, "publication", None):
+            raise Conflict("the result is not published", status_now=self.status)
+        self._publication_withdrawn(withdrawn_at=withdrawn_at, by=by)
+
+    @event("PublicationWithdrawn")
+    def _publication_withdrawn(self, withdrawn_at: datetime, by: str) -> None:
+        self.publication = None
+
+
 MERGEABLE = ("submitted", "registered")
 
 
@@ -403,7 +450,46 @@ class CitizenMessage(Aggregate):
         if self.status not in RATEABLE:
             raise Conflict(f"message is {self.status}; it can be rated once it is handled",
                            status_now=self.status)
+        if not self.can_rate():
+            raise Conflict("there is nothing to rate yet: a forwarded or converted message "
+                           "can be rated once the handling unit's feedback is in",
+                           status_now=self.status)
         self._rated(rating=rating, rated_at=rated_at)
+
+    # --- the handling unit's feedback (a forwarded message, or the suggestion it became) ---
+
+    @property
+    def feedback(self) -> dict | None:
+        return getattr(self, "_feedback", None)
+
+    def can_rate(self) -> bool:
+        """Something to rate: the deputy's answer, or the unit's feedback."""
+        if self.rating is not None or self.status not in RATEABLE:
+            return False
+        return self.status == "answered" or self.feedback is not None
+
+    def record_feedback(self, unit_id: str, result_class: str, commitment_date: date | None,
+                        round: int, replied_at: datetime, source_event_id: str) -> bool:
+        """The handling unit replied (to the forwarded message, or to the suggestion it was
+        converted into); the latest round's reply is the feedback. False: already recorded."""
+        current = self.feedback
+        if current is not None and current.get("source_event_id") == source_event_id:
+            return False
+        if self.status not in ("forwarded", "converted", "closed"):
+            return False
+        self._feedback_recorded(unit_id=unit_id, result_class=result_class,
+                                commitment_date=commitment_date, round=round,
+                                replied_at=replied_at, source_event_id=source_event_id)
+        return True
+
+    @event("FeedbackRecorded")
+    def _feedback_recorded(self, unit_id: str, result_class: str, commitment_date: date | None,
+                           round: int, replied_at: datetime, source_event_id: str) -> None:
+        self._feedback = {"unit_id": unit_id, "result_class": result_class,
+                          "commitment_date": commitment_date.isoformat()
+                          if commitment_date else None,
+                          "round": round, "replied_at": replied_at.isoformat(),
+                          "source_event_id": source_event_id}
 
     @event("Rated")
     def _rated(self, rating: str, rated_at: datetime) -> None:

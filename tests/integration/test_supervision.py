@@ -290,6 +290,11 @@ async def test_a_forwarded_citizen_message_is_followed_to_feedback_rating_and_cl
     r = await api.post("office", f"/api/v1/suggestions/{message['id']}/close")
     assert r.status_code == 409 and "citizen" in r.json()["detail"]
 
+    async def feedback_reached_the_citizen():  # the citizen rates once there is feedback
+        r = await api.client.get(f"/api/v1/follow-up/{message['follow_up_token']}")
+        return r.json()["can_rate"]
+
+    await eventually(feedback_reached_the_citizen)
     r = await api.client.post(f"/api/v1/messages/{message['id']}/rating",
                               json={"rating": "satisfied", "token": message["follow_up_token"]})
     assert r.status_code == 200, r.text

@@ -1,0 +1,100 @@
+"""Public disclosure (应公开、尽公开): the office publishes a handled suggestion's result;
+anyone reads the published results without login (``GET /api/v1/public/results`` and the
+page ``/public``). Owned by intake (services/intake/publication.py explains why)."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import Field
+
+from services.gateway.deps import Office, ServicesDep, StrictBody, body_example
+from services.gateway.paging import PAGED, Paging, paged
+
+API = "/api/v1"
+TAGS = ["public disclosure"]
+RESULT_CLASS = {"A": "A类（已解决或采纳）", "B": "B类（正在解决或列入计划）",
+                "C": "C类（留作参考）"}
+
+
+class PublicationBody(StrictBody):
+    model_config = body_example({"summary": "已列入 2026 年老旧小区改造计划，年内完成加装。"})
+
+    summary: str | None = Field(None, max_length=2000, description="what is published of the "
+                                "reply (default: the result class's standard wording); no "
+                                "personal data")
+
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>代表建议办理结果公开</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 60rem; }}
+ table {{ border-collapse: collapse; width: 100%; }}
+ th, td {{ border: 1px solid #ccc; padding: .4rem; text-align: left; vertical-align: top; }}
+ form {{ margin: .8rem 0; }} .hint {{ color: #555; font-size: .9rem; }}
+</style></head>
+<body>
+<h1>代表建议办理结果公开</h1>
+<form method="get" action="/public"><input name="q" value="{q}" placeholder="标题关键词或编号">
+<button type="submit">查询</button></form>
+<p class="hint">共 {total} 件</p>
+<table id="results"><thead><tr><th>编号</th><th>标题</th><th>承办单位</th><th>办理结果</th>
+<th>答复摘要</th><th>公开日期</th></tr></thead><tbody>{rows}</tbody></table>
+{next}
+</body></html>"""
+
+
+def register_public_pages(app: FastAPI) -> None:
+    @app.post(f"{API}/suggestions/{{suggestion_id}}/publication", tags=TAGS,
+              summary="The office publishes a handled suggestion's result (summary, or the "
+                      "result class's standard wording); an event in the case's history")
+    async def publish(suggestion_id: str, services: ServicesDep, principal: Office,
+                      body: PublicationBody | None = None) -> dict[str, Any]:
+        return await services.call("intake", "publish_result",
+                                   {"suggestion_id": suggestion_id,
+                                    "summary": body.summary if body else None}, principal)
+
+    @app.delete(f"{API}/suggestions/{{suggestion_id}}/publication", tags=TAGS,
+                summary="The office withdraws a published result")
+    async def withdraw(suggestion_id: str, services: ServicesDep,
+                       principal: Office) -> dict[str, Any]:
+        return await services.call("intake", "withdraw_publication",
+                                   {"suggestion_id": suggestion_id}, principal)
+
+    @app.get(f"{API}/public/results", tags=TAGS, responses=PAGED,
+             summary="Published results, newest first, without login: number, title, "
+                     "handling unit, result class, summary, publication time. Paged "
+                     "(limit, cursor, Link); q: words of the title or a number")
+    async def public_results(request: Request, response: Response, services: ServicesDep,
+                             paging: Paging,
+                             q: Annotated[str | None, Query(max_length=200)] = None
+                             ) -> list[dict[str, Any]]:
+        page = await services.call("intake", "public_results",
+                                   {"q": q or None, **paging.payload()})
+        return paged(request, response, page)
+
+    @app.get("/public", response_class=HTMLResponse, tags=TAGS,
+             summary="The public page of published results (Chinese, no login)")
+    async def public_page(request: Request, services: ServicesDep, paging: Paging,
+                          q: Annotated[str | None, Query(max_length=200)] = None
+                          ) -> HTMLResponse:
+        page = await services.call("intake", "public_results",
+                                   {"q": q or None, **paging.payload()})
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(r['number'])}</td><td>{esc(r['title'])}</td>"
+            f"<td>{esc(r['unit'] or '')}</td>"
+            f"<td>{esc(RESULT_CLASS.get(r['result_class'], r['result_class']))}</td>"
+            f"<td>{esc(r['summary'])}</td><td>{esc(r['published_at'][:10])}</td></tr>"
+            for r in page["items"]) or '<tr><td colspan="6">暂无公开的办理结果</td></tr>'
+        more = ""
+        if page.get("next_cursor"):
+            url = request.url.include_query_params(cursor=page["next_cursor"])
+            more = f'<p><a rel="next" href="{esc(str(url))}">下一页</a></p>'
+        return HTMLResponse(PAGE.format(q=esc(q or ""), total=page.get("total") or 0,
+                                        rows=rows, next=more))

@@ -1,0 +1,90 @@
+"""Public disclosure: a citizen's message becomes a deputy's suggestion, is handled, and the
+office publishes the result; the public list and page show it without login and without any
+personal data; withdrawal takes it off; both are in the case's history. The citizen who
+posted the message sees the unit's feedback on their follow-up page."""
+
+from __future__ import annotations
+
+from tests.harness import eventually
+from tests.integration.test_citizen_messages import MESSAGE, NAME, PHONE, claimed
+
+
+async def test_a_published_result_is_public_without_personal_data(api, system):
+    message = await claimed(api)  # with the poster's name and phone
+    mid, token = message["id"], message["follow_up_token"]
+    r = await api.post("deputy-1", f"/api/v1/messages/{mid}/convert",
+                       {"title": "建议修复鱼复街道路灯"})
+    assert r.status_code == 201, r.text
+    suggestion_id = r.json()["suggestion_id"]
+    r = await api.post("office", f"/api/v1/suggestions/{suggestion_id}/register",
+                       {"urgency": "yellow"})
+    assert r.status_code == 200, r.text
+    number = r.json()["number"]
+
+    # nothing to publish before a reply
+    r = await api.post("office", f"/api/v1/suggestions/{suggestion_id}/publication", {})
+    assert r.status_code == 409, r.text
+
+    async def task():
+        r = await api.get("unit-a", "/api/v1/tasks")
+        found = [t for t in r.json() if t["case_id"] == suggestion_id]
+        return found[0] if found else None
+
+    t = await eventually(task)
+    await api.post("unit-a", f"/api/v1/tasks/{t['task_id']}/contact", {"note": "已联系"})
+    r = await api.post("unit-a", f"/api/v1/tasks/{t['task_id']}/reply",
+                       {"result_class": "A", "text": f"已修复。联系人{NAME}，电话{PHONE}"})
+    assert r.status_code == 200, r.text
+
+    # a summary with a phone number is refused
+    r = await api.post("office", f"/api/v1/suggestions/{suggestion_id}/publication",
+                       {"summary": f"已修复，联系电话 {PHONE}"})
+    assert r.status_code in (409, 422), r.text
+    r = await api.post("deputy-1", f"/api/v1/suggestions/{suggestion_id}/publication", {})
+    assert r.status_code == 403
+
+    async def published():
+        r = await api.post("office", f"/api/v1/suggestions/{suggestion_id}/publication",
+                           {"summary": "路灯已全部修复"})
+        return r.status_code == 200 and r.json()
+
+    result = await eventually(published)
+    assert result["number"] == number and result["unit"] == "区住房和城乡建设局"
+    assert result["result_class"] == "A"
+
+    r = await api.client.get("/api/v1/public/results")  # no login
+    assert r.status_code == 200, r.text
+    rows = [x for x in r.json() if x["number"] == number]
+    assert rows == [{"number": number, "title": "建议修复鱼复街道路灯",
+                     "unit": "区住房和城乡建设局", "result_class": "A",
+                     "summary": "路灯已全部修复", "published_at": result["published_at"]}]
+    assert r.headers["X-Total-Count"] == "1"
+    r = await api.client.get("/api/v1/public/results", params={"q": "路灯"})
+    assert [x["number"] for x in r.json()] == [number]
+    r = await api.client.get("/api/v1/public/results", params={"q": "电梯"})
+    assert r.json() == []
+
+    page = await api.client.get("/public")
+    assert page.status_code == 200 and number in page.text and "路灯已全部修复" in page.text
+    for private in (NAME, PHONE, MESSAGE["content"], "赵"):
+        assert private not in page.text, private
+        assert private not in r.text
+
+    # the citizen who posted the message sees the unit's feedback
+    async def feedback():
+        r = await api.client.get(f"/api/v1/follow-up/{token}")
+        return r.json().get("feedback") and r.json()
+
+    view = await eventually(feedback)
+    assert view["status"] == "converted" and view["can_rate"] is True
+
+    # publication and withdrawal are in the case's history
+    r = await api.client.delete(f"/api/v1/suggestions/{suggestion_id}/publication",
+                                headers=await api.login("office"))
+    assert r.status_code == 200, r.text
+    r = await api.client.get("/api/v1/public/results")
+    assert [x for x in r.json() if x["number"] == number] == []
+    r = await api.get("office", f"/api/v1/cases/{suggestion_id}/history")
+    assert r.status_code == 200, r.text
+    text = r.text
+    assert "Published" in text and "PublicationWithdrawn" in text
