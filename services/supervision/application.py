@@ -302,9 +302,28 @@ class SupervisionApplication(ServiceApplication):
             task: SupervisedTask = self.repository.get(SupervisedTask.create_id(task_id))
         except (ValueError, AggregateNotFoundError):
             raise NotFound(f"no task {task_id}") from None
-        if actor is not None and actor.role == "unit" and actor.unit_id != task.unit_id:
-            raise NotFound(f"no task {task_id}")
+        if actor is not None and not self.may_see_task(task, actor):
+            raise NotFound(f"no task {task_id}")  # another party's: existence not told
         return task
+
+    def may_see_task(self, task: SupervisedTask, actor: Actor) -> bool:
+        """The office, leaders and the system see every task; a unit its own; a deputy the
+        tasks of the cases they are a deputy of (lead deputy, co-signer, or of a suggestion
+        merged into the case)."""
+        if actor.role in ("office", "leader", "system"):
+            return True
+        if actor.role == "unit":
+            return bool(actor.unit_id) and actor.unit_id == task.unit_id
+        if actor.role == "deputy":
+            return bool(actor.deputy_id) and self.is_deputy_of(task.case_id, actor.deputy_id)
+        return False
+
+    def is_deputy_of(self, case_id: str, deputy_id: str) -> bool:
+        try:
+            case = self._case(case_id)
+        except NotFound:
+            return False
+        return case.case_kind == "suggestion" and deputy_id in case.raters()
 
     def _case(self, case_id: str) -> SupervisedCase:
         try:
@@ -562,7 +581,10 @@ class SupervisionApplication(ServiceApplication):
         case = self._case(ref.case_id)
         if actor.role == "unit" and not any(t["unit_id"] == actor.unit_id for t in case.tasks.values()):
             raise NotFound(f"no supervised case {ref.case_id}")
-        if actor.role == "deputy" and actor.deputy_id not in case.raters():
+        if actor.role == "deputy" and (case.case_kind != "suggestion"
+                                       or actor.deputy_id not in case.raters()):
+            raise NotFound(f"no supervised case {ref.case_id}")
+        if actor.role not in ("office", "leader", "system", "unit", "deputy"):
             raise NotFound(f"no supervised case {ref.case_id}")
         return self.case_view(case)
 

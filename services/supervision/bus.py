@@ -67,6 +67,7 @@ from services.supervision.read_models import (
     CaseIds,
     ClosedCases,
     ListTasks,
+    Scope,
     SupervisionViews,
     year_filter,
 )
@@ -202,26 +203,28 @@ def build_runtime(
         """A page of tasks (``{items, next_cursor, total}``). A caller that sends neither
         ``limit`` nor ``cursor`` (written before lists paged: a case's tasks) gets the full
         views of every year's matching tasks as a bare list, at most 500 of them."""
+        scope = Scope.of(actor)
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
         if not q.paged():
             year = year_filter(q.year, app.today().year) if q.year is not None else None
-            ids = views.task_ids(q, year)
+            ids = views.task_ids(q, year, scope)
             if len(ids) > MAX_LIMIT:
                 raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} tasks match: "
                                     "ask for pages (limit, cursor)")
             return [app.task_view(app._task(t)) for t in ids]
         default = None if q.case_id is not None and q.year is None else app.today().year
         year = None if default is None else year_filter(q.year, default)
-        return views.list_tasks(q, year)
+        return views.list_tasks(q, year, scope)
 
     @runtime.query("case_ids", CaseIds)
     def case_ids(q: CaseIds, actor: Actor) -> dict[str, Any]:
         """Case ids with non-withdrawn tasks of a unit (a unit: its own), opened in ``year``
         (default this year), overdue today or not; a page by case id."""
+        scope = Scope.of(actor)
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
-        return views.case_ids(q, year_filter(q.year, app.today().year))
+        return views.case_ids(q, year_filter(q.year, app.today().year), scope)
 
     @runtime.query("closed_cases", ClosedCases)
     def closed_cases(q: ClosedCases, actor: Actor) -> Any:
@@ -237,14 +240,19 @@ def build_runtime(
 
     @runtime.query("board", BoardQuery)
     def board(q: BoardQuery, actor: Actor) -> dict[str, Any]:
+        """The board of the tasks the actor may see (a unit: its own; a deputy: those of
+        their cases), counts included."""
+        scope = Scope.of(actor)
         unit_id = actor.unit_id if actor.role == "unit" else q.unit_id
         day = q.as_of or app.today()
         return views.board(day, year_filter(q.year, day.year), unit_id, q.category, q.colour,
-                           q.limit)
+                           q.limit, scope)
 
     @runtime.query("stats", StatsQuery)
     def stats(q: StatsQuery, actor: Actor) -> dict[str, Any]:
-        return views.stats(*q.bounds(app.today()))
+        """The statistics of the cases the actor may see (a unit: those it has a task of; a
+        deputy: those they are a deputy of)."""
+        return views.stats(*q.bounds(app.today()), Scope.of(actor))
 
     @runtime.command("publish_bulletin", PublishBulletin)
     def publish_bulletin(cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:

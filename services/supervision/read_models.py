@@ -18,7 +18,15 @@ Tables (``SupervisionViews``):
   the earliest re-handling day, round, whether a rating is still awaited and since when,
   close-out and its outcome;
 - ``replies`` and ``ratings``: each case's dated replies and ratings, so the statistics of a
-  period see only what was recorded by its end.
+  period see only what was recorded by its end;
+- ``case_deputies``: the deputies of each case (lead deputy and co-signers from intake's
+  ``suggestion_registered``, and the deputies of suggestions merged into it from
+  ``suggestion_merged``: the case's raters), so a deputy's lists, board and statistics are
+  those of their own cases.
+
+Who sees what (``Scope``): the office, leaders and the system see every task; a unit its own
+tasks, and the board and statistics of them; a deputy the tasks, board and statistics of the
+cases they are a deputy of. Version 2 of the definition added ``case_deputies``.
 
 Colours (as ``SupervisionApplication.task_colour``): on a day, a task is ``closed`` once
 closed out; when the unit has answered the round then in force, ``red`` if that was after the
@@ -39,6 +47,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -46,7 +55,7 @@ from pydantic import Field
 
 from shared.paging import MAX_LIMIT, PageQuery, checked_after, page
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
-from shared.rpc import Invalid
+from shared.rpc import Forbidden, Invalid
 
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
 
@@ -111,6 +120,33 @@ class ClosedCases(PageQuery):
     """Closed cases with their outcome, by case id."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What an actor may see of supervision's tasks and cases: everything (the office,
+    leaders, the system), one unit's tasks, or the tasks of one deputy's cases."""
+
+    unit_id: str | None = None
+    deputy_id: str | None = None
+
+    @classmethod
+    def of(cls, actor: Any) -> Scope:
+        role = getattr(actor, "role", None)
+        if role in ("office", "leader", "system"):
+            return cls()
+        if role == "unit":
+            return cls(unit_id=actor.unit_id or "")
+        if role == "deputy":
+            return cls(deputy_id=actor.deputy_id or "")
+        raise Forbidden("supervision's tasks are seen by staff only")
+
+    @property
+    def everything(self) -> bool:
+        return self.unit_id is None and self.deputy_id is None
+
+
+EVERYTHING = Scope()
+
+
 def _row_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -120,9 +156,10 @@ class SupervisionViews(TableProjection):
     statistics and the deadline clock's candidates."""
 
     name = "supervision"
-    version = 1
+    version = 2  # 2: case_deputies
     tables = ("supervision_tasks", "supervision_periods", "supervision_tasks_fts",
-              "supervision_cases", "supervision_replies", "supervision_ratings")
+              "supervision_cases", "supervision_replies", "supervision_ratings",
+              "supervision_case_deputies")
 
     # --- definition ---------------------------------------------------------------------
 
@@ -149,6 +186,37 @@ class SupervisionViews(TableProjection):
     @property
     def ratings(self) -> str:
         return self.t("supervision_ratings")
+
+    @property
+    def case_deputies(self) -> str:
+        return self.t("supervision_case_deputies")
+
+    def task_scope(self, scope: Scope, alias: str = "t") -> tuple[list[str], list[Any]]:
+        """Conditions on the tasks table (as ``alias``) keeping what ``scope`` may see."""
+        if scope.unit_id is not None:
+            return [f"{alias}.unit_id = ?"], [scope.unit_id]
+        if scope.deputy_id is not None:
+            return ([f"{alias}.case_id IN (SELECT case_id FROM {self.case_deputies} "
+                     "WHERE deputy_id = ?)"], [scope.deputy_id])
+        return [], []
+
+    def case_scope(self, scope: Scope, alias: str = "c") -> tuple[list[str], list[Any]]:
+        """Conditions on the cases table (as ``alias``): a unit's cases are those it has a
+        (not withdrawn) task of, a deputy's those they are a deputy of."""
+        if scope.unit_id is not None:
+            return ([f"{alias}.case_id IN (SELECT case_id FROM {self.tasks} "
+                     "WHERE unit_id = ? AND status <> 'withdrawn')"], [scope.unit_id])
+        if scope.deputy_id is not None:
+            return ([f"{alias}.case_id IN (SELECT case_id FROM {self.case_deputies} "
+                     "WHERE deputy_id = ?)"], [scope.deputy_id])
+        return [], []
+
+    def deputies_of(self, case_id: str) -> set[str]:
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT deputy_id FROM {self.case_deputies} WHERE case_id = ?",
+                          (case_id,))
+        return {r["deputy_id"] for r in rows}
 
     def create(self, tx: Tx) -> None:
         tasks, periods, cases = self.tasks, self.periods, self.cases
@@ -202,6 +270,12 @@ class SupervisionViews(TableProjection):
             rated_on TEXT NOT NULL, rating TEXT NOT NULL, PRIMARY KEY (case_id, seq))""")
         tx.execute(f"CREATE INDEX {self.ratings}_rater ON {self.ratings} "
                    "(case_id, deputy_id, seq)")
+        # source: '' for the case's own deputies, else the id of a suggestion merged into it
+        tx.execute(f"""CREATE TABLE {self.case_deputies} (
+            case_id TEXT NOT NULL, source TEXT NOT NULL, deputy_id TEXT NOT NULL,
+            PRIMARY KEY (case_id, source, deputy_id))""")
+        tx.execute(f"CREATE INDEX {self.case_deputies}_deputy ON {self.case_deputies} "
+                   "(deputy_id, case_id)")
 
     # --- applying -----------------------------------------------------------------------
 
@@ -317,14 +391,17 @@ class SupervisionViews(TableProjection):
         if isinstance(e, SupervisedCase.DeputiesKnown):
             row.update(lead_deputy_id=e.lead_deputy_id,
                        co_signer_ids=_row_json(list(e.co_signer_ids)))
+            self._deputies(case_id, "", [e.lead_deputy_id, *e.co_signer_ids])
         elif isinstance(e, SupervisedCase.MergedSourceAdded):
             merged = json.loads(row["merged"])
             merged[e.source_id] = list(e.deputy_ids)
             row["merged"] = _row_json(merged)
+            self._deputies(case_id, e.source_id, list(e.deputy_ids))
         elif isinstance(e, SupervisedCase.MergedSourceRemoved):
             merged = json.loads(row["merged"])
             merged.pop(e.source_id, None)
             row["merged"] = _row_json(merged)
+            self._deputies(case_id, e.source_id, [])
         elif isinstance(e, SupervisedCase.ReplyRecorded):
             replied_on = e.replied_on.isoformat()
             tx.execute(f"INSERT INTO {self.replies} (case_id, seq, replied_on, result_class) "
@@ -366,6 +443,16 @@ class SupervisionViews(TableProjection):
                                  and row["current_reply_on"] is not None and unrated else None)
         self._write(self.cases, "case_id", case_id, row, before)
 
+    def _deputies(self, case_id: str, source: str, deputy_ids: list[Any]) -> None:
+        """The deputies a case has from ``source`` (its own: '', or a merged suggestion)."""
+        tx = self.tx
+        assert tx is not None
+        tx.execute(f"DELETE FROM {self.case_deputies} WHERE case_id = ? AND source = ?",
+                   (case_id, source))
+        tx.executemany(f"INSERT INTO {self.case_deputies} (case_id, source, deputy_id) "
+                       "VALUES (?, ?, ?)",
+                       [(case_id, source, d) for d in dict.fromkeys(deputy_ids) if d])
+
     # --- a task's colour on a day --------------------------------------------------------
 
     def _on_day(self, day: date, where: str, params: list[Any],
@@ -397,12 +484,13 @@ class SupervisionViews(TableProjection):
 
     # --- task lists -----------------------------------------------------------------------
 
-    def list_tasks(self, q: ListTasks, year: int | None) -> dict[str, Any]:
-        """A page of tasks (the list's row view; ``colour`` as today)."""
+    def list_tasks(self, q: ListTasks, year: int | None,
+                   scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """A page of the tasks ``scope`` may see (the list's row view; ``colour`` as today)."""
         self.require_ready()
         width = 2 if q.order == "deadline" else 1
         after = checked_after(q, width)
-        where, params = self._task_filters(q, year)
+        where, params = self._task_filters(q, year, scope)
         sort = "x.deadline, x.task_id" if q.order == "deadline" else "x.task_id"
         key = "(x.deadline, x.task_id) > (?, ?)" if q.order == "deadline" else "x.task_id > ?"
         today = self.app.today()
@@ -418,9 +506,9 @@ class SupervisionViews(TableProjection):
         return page(rows, q.limit, key=key_of, total=total,
                     view=lambda r: self.row_view(r, today))
 
-    def _task_filters(self, q: ListTasks, year: int | None) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
+    def _task_filters(self, q: ListTasks, year: int | None,
+                      scope: Scope = EVERYTHING) -> tuple[list[str], list[Any]]:
+        where, params = self.task_scope(scope)
         for column in ("unit_id", "case_id", "status"):
             value = getattr(q, column)
             if value is not None:
@@ -441,11 +529,11 @@ class SupervisionViews(TableProjection):
                 params += [like_pattern(text), like_pattern(text)]
         return where, params
 
-    def task_ids(self, q: ListTasks, year: int | None) -> list[str]:
-        """At most ``MAX_LIMIT + 1`` ids of the tasks matching, in the list's order (the
-        callers written before lists paged)."""
+    def task_ids(self, q: ListTasks, year: int | None, scope: Scope = EVERYTHING) -> list[str]:
+        """At most ``MAX_LIMIT + 1`` ids of the tasks matching that ``scope`` may see, in the
+        list's order (the callers written before lists paged)."""
         self.require_ready()
-        where, params = self._task_filters(q, year)
+        where, params = self._task_filters(q, year, scope)
         with self.store.read() as tx:
             rows = tx.all(f"SELECT task_id FROM {self.tasks} t WHERE "
                           f"{' AND '.join(where) or '1 = 1'} ORDER BY t.deadline, t.task_id "
@@ -480,11 +568,14 @@ class SupervisionViews(TableProjection):
             "replaced_by_task_id": r["replaced_by"],
         }
 
-    def case_ids(self, q: CaseIds, year: int | None) -> dict[str, Any]:
-        """A page of case ids with non-withdrawn tasks matching, by case id."""
+    def case_ids(self, q: CaseIds, year: int | None,
+                 scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """A page of case ids with non-withdrawn tasks matching (of those ``scope`` may
+        see), by case id."""
         self.require_ready()
         after = checked_after(q, 1)
-        where, params = ["t.status <> 'withdrawn'"], []
+        where, params = self.task_scope(scope)
+        where.append("t.status <> 'withdrawn'")
         if q.unit_id is not None:
             where.append("t.unit_id = ?")
             params.append(q.unit_id)
@@ -571,13 +662,15 @@ class SupervisionViews(TableProjection):
 
     def board(self, day: date, year: int | None = None, unit_id: str | None = None,
               category: str | None = None, colour: str | None = None,
-              limit: int = DEFAULT_NESTED) -> dict[str, Any]:
-        """Counts of tasks by unit, category and colour as on ``day`` (every task counted),
-        with the first ``limit`` cases of each cell and of the overdue list by deadline.
-        Withdrawn tasks and tasks opened after ``day`` are not on the board; ``year``: the
-        tasks opened that year (None: every year)."""
+              limit: int = DEFAULT_NESTED, scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """Counts of tasks by unit, category and colour as on ``day`` (every task ``scope``
+        may see counted), with the first ``limit`` cases of each cell and of the overdue
+        list by deadline. Withdrawn tasks and tasks opened after ``day`` are not on the
+        board; ``year``: the tasks opened that year (None: every year)."""
         self.require_ready()
-        where, params = ["t.status <> 'withdrawn'", "t.opened_on <= ?"], [day.isoformat()]
+        where, params = self.task_scope(scope)
+        where += ["t.status <> 'withdrawn'", "t.opened_on <= ?"]
+        params.append(day.isoformat())
         for column, value in (("year", year), ("unit_id", unit_id), ("category", category)):
             if value is not None:
                 where.append(f"t.{column} = ?")
@@ -626,11 +719,14 @@ class SupervisionViews(TableProjection):
 
     # --- statistics -----------------------------------------------------------------------
 
-    def stats(self, start: date, end: date) -> dict[str, Any]:
-        """The statistics of the cases whose first reply falls in [start, end], from what was
-        recorded by ``end`` (SQL aggregates per lead unit and category)."""
+    def stats(self, start: date, end: date, scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """The statistics of the cases ``scope`` may see whose first reply falls in [start,
+        end], from what was recorded by ``end`` (SQL aggregates per lead unit and
+        category)."""
         self.require_ready()
         s, e = start.isoformat(), end.isoformat()
+        scoped, scope_params = self.case_scope(scope)
+        only = "".join(f" AND {w}" for w in scoped)
         with self.store.read() as tx:
             facts = tx.all(
                 "SELECT c.first_unit AS unit, c.category AS category, COUNT(*) AS cases, "
@@ -640,8 +736,8 @@ class SupervisionViews(TableProjection):
                 f"SUM(CASE WHEN (SELECT r.result_class FROM {self.replies} r "
                 "WHERE r.case_id = c.case_id AND r.replied_on <= ? "
                 "ORDER BY r.seq DESC LIMIT 1) = 'A' THEN 1 ELSE 0 END) AS resolved "
-                f"FROM {self.cases} c WHERE c.first_reply_on >= ? AND c.first_reply_on <= ? "
-                "GROUP BY c.first_unit, c.category", (e, e, s, e))
+                f"FROM {self.cases} c WHERE c.first_reply_on >= ? AND c.first_reply_on <= ?"
+                f"{only} GROUP BY c.first_unit, c.category", (e, e, s, e, *scope_params))
             ratings = tx.all(
                 "SELECT c.first_unit AS unit, c.category AS category, COUNT(*) AS ratings, "
                 "SUM(CASE WHEN g.rating IN ('satisfied', 'basically_satisfied') "
@@ -649,8 +745,8 @@ class SupervisionViews(TableProjection):
                 f"FROM {self.cases} c JOIN {self.ratings} g ON g.case_id = c.case_id "
                 "WHERE c.first_reply_on >= ? AND c.first_reply_on <= ? AND g.rated_on <= ? "
                 f"AND NOT EXISTS (SELECT 1 FROM {self.ratings} l WHERE l.case_id = g.case_id "
-                "AND l.deputy_id = g.deputy_id AND l.seq > g.seq AND l.rated_on <= ?) "
-                "GROUP BY c.first_unit, c.category", (s, e, e, e))
+                "AND l.deputy_id = g.deputy_id AND l.seq > g.seq AND l.rated_on <= ?)"
+                f"{only} GROUP BY c.first_unit, c.category", (s, e, e, e, *scope_params))
         overall = _Tally()
         per_unit: dict[str, _Tally] = {}
         per_category: dict[str, _Tally] = {}
