@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from pydantic import Field
 
 from services.gateway.auth import Principal
@@ -79,7 +79,8 @@ def register_intake_routes(app: FastAPI) -> None:
     tags = ["suggestions"]
 
     @app.get(f"{API}/suggestions", tags=tags, responses=PAGED,
-             summary="Suggestions (staff; a deputy sees their own) by status, category, "
+             summary="Suggestions (staff; a deputy sees their own, a unit the registered ones "
+                     "assigned to it) by status, category, "
                      "urgency, q (number or words of the title/body) and year (the "
                      "submission year; default the current one, 'all' every year), oldest "
                      "first; by handling unit and overdue (from supervision's tasks: then in "
@@ -94,6 +95,12 @@ def register_intake_routes(app: FastAPI) -> None:
                                unit_id: str | None = None,
                                overdue: bool | None = None) -> list[dict[str, Any]]:
         filters = {"status": status_, "category": category, "urgency": urgency, "q": q}
+        if principal.role == "unit":
+            # A unit lists the suggestions assigned to it: those of its tasks (intake refuses
+            # a unit's list without them, and leaves out unregistered ones).
+            if unit_id and unit_id != principal.unit_id:
+                raise HTTPException(403, "a unit sees only the suggestions assigned to it")
+            unit_id = principal.unit_id or ""
         if unit_id is None and overdue is None:
             found = await services.call("intake", "list_suggestions", {
                 **filters, "year": year_value(year), **paging.payload()}, principal)
@@ -139,7 +146,8 @@ def register_intake_routes(app: FastAPI) -> None:
     messages = ["citizen messages"]
 
     @app.get(f"{API}/messages", tags=messages, responses=PAGED,
-             summary="Messages (staff; a unit sees those forwarded to it) by station, status, "
+             summary="Messages (staff; a unit sees those forwarded to it, a deputy those of "
+                     "their stations and those they hold or held) by station, status, "
                      "q (a message id or at least 3 characters of the text) and year (the "
                      "receipt year; default the current one, 'all' every year), oldest first")
     async def list_messages(request: Request, response: Response, services: ServicesDep,

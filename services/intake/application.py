@@ -44,6 +44,7 @@ from services.intake.similarity import SimilarityIndex, excerpt
 
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 STAFF_ROLES = ("office", "leader", "unit", "deputy")
+UNREGISTERED = ("submitted", "declined")
 
 
 class IntakeSettings(ServiceSettings):
@@ -184,6 +185,15 @@ class IntakeApplication(ServiceApplication):
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         self.stations = {s["id"]: s for s in load_config(settings, "stations")}
         self.units = {u["id"]: u for u in load_config(settings, "units")}
+        # A deputy's stations (config/stations.yaml ``deputies`` and config/deputies.yaml
+        # ``station``): the pools of messages the deputy sees.
+        self.deputy_stations: dict[str, set[str]] = {}
+        for station in self.stations.values():
+            for d in station.get("deputies") or []:
+                self.deputy_stations.setdefault(d, set()).add(station["id"])
+        for d in self.deputies.values():
+            if d.get("station"):
+                self.deputy_stations.setdefault(d["id"], set()).add(d["station"])
         self._registering = threading.Lock()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
         self.keys = KeyStore(settings)
@@ -294,6 +304,10 @@ class IntakeApplication(ServiceApplication):
         suggestion = self._suggestion(ref.suggestion_id)
         if actor.role == "deputy" and actor.deputy_id not in suggestion.deputy_ids:
             raise NotFound(f"no suggestion {ref.suggestion_id}")
+        if actor.role == "unit" and suggestion.status in UNREGISTERED:
+            # a unit sees only suggestions assigned to it: the gateway also asks supervision
+            # whether the unit has a task of it
+            raise NotFound(f"no suggestion {ref.suggestion_id}")
         return self.suggestion_view(suggestion)
 
     def suggestion_body(self, s: Suggestion) -> str:
@@ -373,7 +387,7 @@ class IntakeApplication(ServiceApplication):
 
     def claim_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "claim a message")
-        message = self._message(ref.message_id)
+        message = self._message(ref.message_id, actor)
         message.claim(deputy_id, claimed_at=self.clock.now(), time_limit=self.claim_time_limit)
         self._save_message(message)
         return self.message_view(message, actor)
@@ -454,21 +468,21 @@ class IntakeApplication(ServiceApplication):
 
     def give_up_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "give up a claim")
-        message = self._message(ref.message_id)
+        message = self._message(ref.message_id, actor)
         message.give_up(deputy_id, released_at=self.clock.now())
         self._save_message(message)
         return self.message_view(message, actor)
 
     def answer_message(self, cmd: AnswerMessage, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "answer a message")
-        message = self._message(cmd.message_id)
+        message = self._message(cmd.message_id, actor)
         message.answer_directly(deputy_id, text=cmd.text, answered_at=self.clock.now())
         self._save_message(message)
         return self.message_view(message, actor)
 
     def convert_message(self, cmd: ConvertMessage, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "turn a message into a suggestion")
-        message = self._message(cmd.message_id)
+        message = self._message(cmd.message_id, actor)
         message.ensure_held_by(deputy_id)
         category = cmd.category or message.category
         if category is None:
@@ -519,7 +533,7 @@ class IntakeApplication(ServiceApplication):
             raise Forbidden("only a deputy or the office can forward a message")
         if cmd.unit_id not in self.units:
             raise Invalid.field(["body", "unit_id"], f"unknown unit {cmd.unit_id!r}")
-        message = self._message(cmd.message_id)
+        message = self._message(cmd.message_id, actor)
         if actor.role == "office":
             message.forward(cmd.unit_id, self.clock.now(), by_office=True)
         else:
@@ -568,7 +582,7 @@ class IntakeApplication(ServiceApplication):
         message = self._message(ref.message_id)
         if actor.role not in STAFF_ROLES:
             self._check_token(message, ref.token)
-        elif actor.role == "unit" and message.unit_id != actor.unit_id:
+        elif not self.may_see_message(message, actor):
             raise NotFound(f"no message {ref.message_id}")
         return self.message_view(message, actor, route="get_message", purpose=ref.purpose)
 
@@ -607,7 +621,12 @@ class IntakeApplication(ServiceApplication):
             raise Forbidden("only staff can list messages")
         self.release_expired_claims()
         self.messages_view.catch_up()
-        unit_id = actor.unit_id if actor.role == "unit" else None
+        unit_id = (actor.unit_id or "") if actor.role == "unit" else None
+        if actor.role == "deputy":
+            deputy_id = actor.deputy_id or ""
+            return self.messages_view.query(
+                q, self.clock.now(), deputy_id=deputy_id,
+                stations=sorted(self.deputy_stations.get(deputy_id, ())))
         return self.messages_view.query(q, self.clock.now(), unit_id=unit_id)
 
     def list_suggestions(self, q: ListSuggestions, actor: Actor) -> Any:
@@ -616,7 +635,16 @@ class IntakeApplication(ServiceApplication):
         ``cursor`` (written before lists paged: ``duty-ops verify``) gets every year's
         matching suggestions as a bare list, at most 500 of them."""
         if actor.role == "deputy":
-            q = q.model_copy(update={"deputy_id": actor.deputy_id})
+            q = q.model_copy(update={"deputy_id": actor.deputy_id or ""})
+        elif actor.role == "unit":
+            # A unit lists the suggestions assigned to it: which those are is supervision's
+            # (its tasks, scoped to the unit there); the gateway asks it for the case ids and
+            # passes them here. Without them, or of those the unregistered ones, nothing.
+            if q.ids is None:
+                raise Forbidden("a unit lists the suggestions of its tasks (by unit_id)")
+            q = q.model_copy(update={"registered_only": True})
+        elif actor.role not in ("office", "leader", "system"):
+            raise Forbidden("only staff can list suggestions")
         if {"limit", "cursor"} & q.model_fields_set:
             return self.suggestions_view.query(q, self.clock.now())
         found = self.suggestions_view.query(q.model_copy(update={
@@ -634,8 +662,32 @@ class IntakeApplication(ServiceApplication):
             raise Forbidden(f"only a deputy can {what}")
         return actor.deputy_id
 
-    def _message(self, message_id: str) -> CitizenMessage:
-        """Load a message; a claim past its time limit is released first (and recorded)."""
+    def may_see_message(self, message: CitizenMessage, actor: Actor) -> bool:
+        """The office and leaders see every message; a unit those forwarded to it; a deputy
+        those of their stations' pools and those they hold or held."""
+        if actor.role in ("office", "leader", "system"):
+            return True
+        if actor.role == "unit":
+            return bool(actor.unit_id) and message.unit_id == actor.unit_id
+        if actor.role == "deputy" and actor.deputy_id:
+            deputy_id = actor.deputy_id
+            if message.station_id in self.deputy_stations.get(deputy_id, ()) \
+                    or deputy_id in (message.claimed_by, message.answered_by):
+                return True
+            self.messages_view.catch_up()
+            return self.messages_view.held_by(deputy_id, str(message.id))
+        return False
+
+    def _message(self, message_id: str, actor: Actor | None = None) -> CitizenMessage:
+        """Load a message; a claim past its time limit is released first (and recorded).
+        With a deputy ``actor``: a message they may not see is not found."""
+        message = self._load_message(message_id)
+        if actor is not None and actor.role == "deputy" \
+                and not self.may_see_message(message, actor):
+            raise NotFound(f"no message {message_id}")
+        return message
+
+    def _load_message(self, message_id: str) -> CitizenMessage:
         for _ in range(5):
             try:
                 message = self.repository.get(UUID(message_id))
@@ -725,7 +777,9 @@ class IntakeApplication(ServiceApplication):
             "claimed_by": m.claimed_by,
             "claimed_at": m.claimed_at.isoformat() if m.claimed_at else None,
             "claim_expires_at": m.claim_expires_at.isoformat() if m.claim_expires_at else None,
-            "answer": m.answer,
+            # another deputy's answer is theirs to the citizen: not shown to other deputies
+            "answer": m.answer if actor.role != "deputy" or m.answered_by is None
+            or m.answered_by == actor.deputy_id else None,
             "suggestion_id": m.suggestion_id,
             "unit_id": m.unit_id,
             "rating": m.rating,

@@ -16,7 +16,9 @@ grows in memory with the history.
   (``messages_tokens``): each character trigram of the text, HMAC-SHA256'd with intake's
   index key (kept beside the per-person keys) and cut to 8 bytes (a 64-bit integer, beside
   the message's row number: two integers a row); a query's trigrams must all be there.
-  Erasing the poster deletes the message's tokens.
+  Erasing the poster deletes the message's tokens. ``messages_holders``: every deputy who
+  ever held (claimed) a message, for a deputy's list (their stations' pools and what they hold
+  or held; version 3 of the definition).
 
 The year of a suggestion is its submission year, of a message its receipt year (China time).
 """
@@ -81,6 +83,8 @@ class ListSuggestions(PageQuery):
                                          "year; 'all': every year")
     ids: list[str] | None = Field(None, max_length=500,
                                   description="only these suggestions (a page of them)")
+    registered_only: bool = Field(False, description="without the unregistered ones "
+                                                     "(submitted, declined): a unit's list")
 
     @field_validator("year", mode="before")
     @classmethod
@@ -249,6 +253,8 @@ class SuggestionsView(TableProjection):
             if value is not None:
                 where.append(f"s.{column} = ?")
                 params.append(value)
+        if q.registered_only:
+            where.append("s.status NOT IN ('submitted', 'declined')")
         if q.ids is not None:
             if not q.ids:
                 return {"items": [], "next_cursor": None, "total": 0}
@@ -343,8 +349,8 @@ class MessagesView(TableProjection):
     """Citizen messages by station, status, unit, year, id and (blind-indexed) words."""
 
     name = "messages"
-    version = 2
-    tables = ("messages", "messages_tokens")
+    version = 3  # 3: messages_holders
+    tables = ("messages", "messages_tokens", "messages_holders")
 
     def create(self, tx: Tx) -> None:
         m, t = self.t("messages"), self.t("messages_tokens")
@@ -367,6 +373,9 @@ class MessagesView(TableProjection):
                    "PRIMARY KEY (token, seq))"
                    + (" WITHOUT ROWID" if tx.dialect == "sqlite" else ""))
         tx.execute(f"CREATE INDEX {t}_seq ON {t} (seq)")
+        h = self.t("messages_holders")
+        tx.execute(f"CREATE TABLE {h} (deputy_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+                   "PRIMARY KEY (deputy_id, seq))")
 
     def flush(self) -> None:
         self.app.keys.forget()
@@ -410,6 +419,9 @@ class MessagesView(TableProjection):
                          claimed_at=e.claimed_at.isoformat(),
                          claim_expires_at=e.claim_expires_at.isoformat(),
                          claim_expires_key=sort_key(e.claim_expires_at))
+            tx.execute(f"INSERT INTO {self.t('messages_holders')} (deputy_id, seq) "
+                       f"SELECT ?, seq FROM {self.t('messages')} WHERE id = ? "
+                       "ON CONFLICT DO NOTHING", (e.deputy_id, key))
         elif isinstance(e, CitizenMessage.ClaimReleased):
             self._update(tx, key, status="received", claimed_by=None, claimed_at=None,
                          claim_expires_at=None, claim_expires_key=None)
@@ -446,12 +458,30 @@ class MessagesView(TableProjection):
                           (sort_key(now), limit))
         return [r["id"] for r in rows]
 
+    def held_by(self, deputy_id: str, message_id: str) -> bool:
+        """Whether the deputy ever held (claimed) the message."""
+        self.require_ready()
+        with self.store.read() as tx:
+            return tx.one(f"SELECT 1 AS x FROM {self.t('messages_holders')} h JOIN "
+                          f"{self.t('messages')} m ON m.seq = h.seq WHERE h.deputy_id = ? "
+                          "AND m.id = ?", (deputy_id, message_id)) is not None
+
     def query(self, q: ListMessages, now: datetime, unit_id: str | None = None,
-              ) -> dict[str, Any]:
+              deputy_id: str | None = None, stations: Sequence[str] = ()) -> dict[str, Any]:
+        """A page of messages; ``unit_id``: only those forwarded to the unit; ``deputy_id``:
+        only those of ``stations`` and those the deputy holds or held."""
         self.require_ready()
         after = checked_after(q, 2)
         m = self.t("messages")
         where, params = [], []
+        if deputy_id is not None:
+            held = f"seq IN (SELECT seq FROM {self.t('messages_holders')} WHERE deputy_id = ?)"
+            if stations:
+                where.append(f"(station_id IN ({_in(stations)}) OR {held})")
+                params += [*stations, deputy_id]
+            else:
+                where.append(held)
+                params.append(deputy_id)
         year = chosen_year(q.year, now)
         if year is not None:
             where.append("year = ?")
