@@ -132,7 +132,14 @@ def build_runtime(
 
     @runtime.query("case_points", CaseRef)
     def points_for_case(ref: CaseRef, actor: Actor) -> list[dict[str, Any]]:
-        return views.case_points.query(ref.case_id)
+        """The points lines about a case: every deputy's for the office and leaders, a
+        deputy's own for a deputy, none for anyone else (units do not see duty points)."""
+        lines = views.case_points.query(ref.case_id)
+        if actor.role in ("office", "leader", "system"):
+            return lines
+        if actor.role == "deputy" and actor.deputy_id:
+            return [line for line in lines if line.get("deputy_id") == actor.deputy_id]
+        return []
 
     if hasattr(runtime, "audit_cases"):  # the case history (GET /cases/{id}/history)
         def audit_scope(case_id: str):
