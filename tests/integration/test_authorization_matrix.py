@@ -2,9 +2,9 @@
 
 A role that may use an endpoint never gets 401 or 403 (it may get 404 or 422 for the dummy
 ids and empty bodies used here); a role that may not gets 403 (or 404 where existence must not
-leak), and an anonymous caller 401. Object-level rules (a unit's own tasks, a deputy's own
-suggestions) are tested with real objects in the feature tests. Every /api/v1 endpoint must be
-classified here: a new endpoint without a row fails the test."""
+leak), and an anonymous caller 401. Every /api/v1 endpoint must be classified here: a new
+endpoint without a row fails the test. The object-level half (below) has each role try another
+party's real objects, by id and in every list and count."""
 
 from __future__ import annotations
 
@@ -94,6 +94,8 @@ MATRIX = {
     "POST /api/v1/deputies/{deputy_id}/points/revocations": "office",
     "GET /api/v1/rankings": "office leader deputy",
     "GET /api/v1/deputies/{deputy_id}/record": "office leader deputy",
+    "GET /api/v1/deputies/{deputy_id}/record/suggestions": "office leader deputy",
+    "GET /api/v1/deputies/{deputy_id}/record/messages": "office leader deputy",
     "GET /api/v1/deputies/{deputy_id}/report": "office leader deputy",
     "GET /api/v1/points/rules": STAFF,
     "POST /api/v1/points/recalculations": "office",
@@ -141,3 +143,226 @@ async def test_every_cell_of_the_role_by_endpoint_matrix(api, system):
             if not ok:
                 wrong.append(f"{endpoint} as {role}: {r.status_code} {r.text[:120]}")
     assert wrong == []
+
+
+# --- the object-level half -------------------------------------------------------------------
+#
+# The same roles against real objects of other parties: deputy-1 (lead of A, co-signed by
+# deputy-2) tries deputy-3's suggestions B (registered, handled by unit-b) and C (never
+# registered), the messages of deputy-3's station (one held and answered by deputy-3, one
+# forwarded to unit-b, one waiting in that pool), deputy-2's answer at their shared station,
+# deputy-3's activity and duty record; unit-a (A's handling unit) tries unit-b's task, case,
+# suggestion and message and deputy-3's unregistered suggestion. Each is answered 404 (or 403)
+# or left out of the list, and the counts of the board and the statistics count only what is
+# visible. The office and leaders see every one. Decided by the service that owns the data
+# (docs/security.md, "Who sees what"), the gateway's role checks in front.
+
+FENGJIE, JIADING = "station-fengjie", "station-jiading"
+
+
+async def _task_of(api, case_id: str) -> dict:
+    async def found():
+        r = await api.get("office", "/api/v1/tasks", case_id=case_id)
+        return r.status_code == 200 and r.json() and r.json()[0]
+
+    from tests.harness import eventually
+
+    return await eventually(found)
+
+
+async def _suggestion(api, deputy: str, category: str, co: list[str], title: str,
+                      register: bool = True) -> str:
+    r = await api.post(deputy, "/api/v1/suggestions",
+                       {"title": title, "body": "正文", "category": category, "co_signers": co})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    if register:
+        r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
+        assert r.status_code == 200, r.text
+    return sid
+
+
+async def _message(api, station: str, content: str) -> str:
+    r = await api.client.post(f"/api/v1/stations/{station}/messages",
+                              json={"content": content, "contact_phone": "13812345678"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _answered(api, deputy: str, station: str, content: str, answer: str) -> str:
+    mid = await _message(api, station, content)
+    r = await api.post(deputy, f"/api/v1/messages/{mid}/claim")
+    assert r.status_code == 200, r.text
+    r = await api.post(deputy, f"/api/v1/messages/{mid}/answer", {"text": answer})
+    assert r.status_code == 200, r.text
+    return mid
+
+
+async def _replied(api, unit: str, task_id: str) -> None:
+    r = await api.post(unit, f"/api/v1/tasks/{task_id}/contact", {"note": "已联系代表"})
+    assert r.status_code == 200, r.text
+    r = await api.post(unit, f"/api/v1/tasks/{task_id}/reply",
+                       {"result_class": "A", "text": "已办结"})
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+async def parties(api, system) -> dict[str, str]:
+    from tests.harness import eventually
+
+    o: dict[str, str] = {}
+    o["A"] = await _suggestion(api, "deputy-1", "urban_construction", ["deputy-2"], "修缮社区道路")
+    o["B"] = await _suggestion(api, "deputy-3", "livelihood", [], "加装电梯")
+    o["C"] = await _suggestion(api, "deputy-3", "ecology", [], "河道治理", register=False)
+    o["task_A"] = (await _task_of(api, o["A"]))["task_id"]
+    o["task_B"] = (await _task_of(api, o["B"]))["task_id"]
+    await _replied(api, "unit-a", o["task_A"])
+    await _replied(api, "unit-b", o["task_B"])
+    o["m_fengjie"] = await _answered(api, "deputy-2", FENGJIE, "路灯不亮", "已联系街道修复路灯")
+    o["m_jiading"] = await _answered(api, "deputy-3", JIADING, "垃圾清运不及时", "已督促物业")
+    o["m_forwarded"] = await _message(api, JIADING, "噪声扰民")
+    r = await api.post("office", f"/api/v1/messages/{o['m_forwarded']}/forward",
+                       {"unit_id": "unit-b"})
+    assert r.status_code == 200, r.text
+    o["m_pool"] = await _message(api, JIADING, "小区停车难")
+    r = await api.post("deputy-3", "/api/v1/deputies/deputy-3/activities",
+                       {"kind": "reception_day", "date": "2026-02-16",
+                        "description": "进站接待群众 6 人次"})
+    assert r.status_code == 201, r.text
+    o["activity"] = r.json()["id"]
+
+    async def settled():  # the points of A (deputy-1 and deputy-2) and B (deputy-3) are in
+        view = (await api.get("office", f"/api/v1/suggestions/{o['A']}")).json()
+        three = (await api.get("office", "/api/v1/deputies/deputy-3/points")).json()
+        return len(view["points_awarded"]) >= 2 and three["total"] > 0
+
+    await eventually(settled)
+    return o
+
+
+def _ids(rows: list[dict], key: str = "id") -> set[str]:
+    return {r[key] for r in rows}
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+async def test_each_role_tries_another_partys_objects(api, system, parties):
+    o = parties
+    wrong: list[str] = []
+
+    def expect(what: str, ok: bool, r=None) -> None:
+        if not ok:
+            wrong.append(f"{what}: {r.status_code if r is not None else ''} "
+                         f"{r.text[:160] if r is not None else ''}")
+
+    async def hidden(user: str, path: str, **params) -> None:
+        r = await api.get(user, path, **params)
+        expect(f"GET {path} {params or ''} as {user} → 403/404", r.status_code in (403, 404), r)
+
+    async def rows(user: str, path: str, **params) -> tuple[list[dict], object]:
+        r = await api.get(user, path, limit=500, **params)
+        assert r.status_code == 200, (user, path, r.text)
+        return r.json(), r
+
+    # --- deputy-1: deputy-3's suggestions, tasks, cases, messages, activity and record ----
+    for sid in ("B", "C"):
+        await hidden("deputy-1", f"/api/v1/suggestions/{o[sid]}")
+    listed, r = await rows("deputy-1", "/api/v1/suggestions")
+    expect("deputy-1's suggestions without B and C", _ids(listed) == {o["A"]}, r)
+    await hidden("deputy-1", f"/api/v1/tasks/{o['task_B']}")
+    listed, r = await rows("deputy-1", "/api/v1/tasks")
+    expect("deputy-1's tasks: A's only", _ids(listed, "task_id") == {o["task_A"]}, r)
+    listed, r = await rows("deputy-1", "/api/v1/tasks", case_id=o["B"])
+    expect("deputy-1's tasks of case B: none", listed == [], r)
+    for path in (f"/api/v1/cases/{o['B']}/supervision", f"/api/v1/cases/{o['B']}/history",
+                 f"/api/v1/cases/{o['B']}/verify", f"/api/v1/cases/{o['B']}/assignment",
+                 f"/api/v1/suggestions/{o['B']}/assignment"):
+        await hidden("deputy-1", path)
+    r = await api.get("deputy-1", "/api/v1/board")
+    board = r.json()
+    expect("deputy-1's board counts A's task only",
+           sum(board["totals"].values()) == 1 and o["B"] not in r.text
+           and o["task_B"] not in r.text and set(board["by_unit"]) == {"unit-a"}, r)
+    r = await api.get("deputy-1", "/api/v1/stats")
+    expect("deputy-1's statistics count case A only",
+           r.json()["cases"] == 1 and set(r.json()["per_unit"]) == {"unit-a"}, r)
+    await hidden("deputy-1", f"/api/v1/messages/{o['m_jiading']}")
+    await hidden("deputy-1", f"/api/v1/messages/{o['m_forwarded']}")
+    await hidden("deputy-1", f"/api/v1/messages/{o['m_pool']}")
+    listed, r = await rows("deputy-1", "/api/v1/messages")
+    expect("deputy-1's messages: their station's only", _ids(listed) == {o["m_fengjie"]}, r)
+    listed, r = await rows("deputy-1", "/api/v1/messages", station_id=JIADING)
+    expect("deputy-1's messages of another station: none", listed == [], r)
+    r = await api.get("deputy-1", f"/api/v1/messages/{o['m_fengjie']}")
+    expect("deputy-2's answer not shown to deputy-1",
+           r.status_code == 200 and r.json()["answer"] is None
+           and "已联系街道修复路灯" not in r.text, r)
+    r = await api.post("deputy-1", f"/api/v1/messages/{o['m_pool']}/claim")
+    expect("deputy-1 cannot claim from another station's pool", r.status_code == 404, r)
+    for path in ("/api/v1/deputies/deputy-3/points", "/api/v1/deputies/deputy-3/record",
+                 "/api/v1/deputies/deputy-3/report", f"/api/v1/activities/{o['activity']}"):
+        await hidden("deputy-1", path)
+    await hidden("deputy-1", "/api/v1/activities", deputy_id="deputy-3")
+    listed, r = await rows("deputy-1", "/api/v1/activities")
+    expect("deputy-1's activities without deputy-3's", o["activity"] not in _ids(listed), r)
+    r = await api.get("deputy-1", f"/api/v1/suggestions/{o['A']}")
+    expect("deputy-1 sees their own points of A, not deputy-2's",
+           r.status_code == 200 and r.json()["points_awarded"]
+           and {p["deputy_id"] for p in r.json()["points_awarded"]} == {"deputy-1"}, r)
+    r = await api.get("deputy-1", "/api/v1/rankings")
+    expect("rankings stay public to deputies", r.status_code == 200, r)
+
+    # --- unit-a: unit-b's task, case, suggestion and message; unregistered suggestions ----
+    await hidden("unit-a", f"/api/v1/tasks/{o['task_B']}")
+    listed, r = await rows("unit-a", "/api/v1/tasks")
+    expect("unit-a's tasks: its own", _ids(listed, "task_id") == {o["task_A"]}, r)
+    await hidden("unit-a", "/api/v1/tasks", unit_id="unit-b")
+    for path in (f"/api/v1/suggestions/{o['B']}", f"/api/v1/suggestions/{o['C']}",
+                 f"/api/v1/cases/{o['B']}/supervision", f"/api/v1/cases/{o['B']}/history",
+                 f"/api/v1/messages/{o['m_forwarded']}", f"/api/v1/messages/{o['m_pool']}",
+                 "/api/v1/deputies/deputy-3/points"):
+        await hidden("unit-a", path)
+    listed, r = await rows("unit-a", "/api/v1/suggestions")
+    expect("unit-a's suggestions: those assigned to it", _ids(listed) == {o["A"]}, r)
+    listed, r = await rows("unit-a", "/api/v1/suggestions", status="submitted")
+    expect("unit-a's suggestions: no unregistered one", listed == [], r)
+    await hidden("unit-a", "/api/v1/suggestions", unit_id="unit-b")
+    listed, r = await rows("unit-a", "/api/v1/messages")
+    expect("unit-a's messages: none forwarded to it", listed == [], r)
+    r = await api.get("unit-a", "/api/v1/board")
+    expect("unit-a's board counts its own task only",
+           sum(r.json()["totals"].values()) == 1 and o["task_B"] not in r.text, r)
+    r = await api.get("unit-a", "/api/v1/stats")
+    expect("unit-a's statistics count its own case only",
+           r.json()["cases"] == 1 and set(r.json()["per_unit"]) == {"unit-a"}, r)
+    r = await api.get("unit-a", f"/api/v1/suggestions/{o['A']}")
+    expect("unit-a sees A without duty points",
+           r.status_code == 200 and r.json()["points_awarded"] == [], r)
+
+    # --- the office and leaders see every party's objects ---------------------------------
+    for user in ("office", "leader"):
+        for path in (f"/api/v1/tasks/{o['task_B']}", f"/api/v1/messages/{o['m_jiading']}",
+                     f"/api/v1/suggestions/{o['C']}", f"/api/v1/cases/{o['B']}/supervision"):
+            r = await api.get(user, path)
+            expect(f"GET {path} as {user} → 200", r.status_code == 200, r)
+        listed, r = await rows(user, "/api/v1/tasks")  # A's, B's and the forwarded message's
+        expect(f"{user}'s tasks: all", {o["task_A"], o["task_B"]} <= _ids(listed, "task_id")
+               and len(listed) == 3, r)
+        r = await api.get(user, "/api/v1/stats")
+        expect(f"{user}'s statistics count both cases", r.json()["cases"] == 2, r)
+        r = await api.get(user, "/api/v1/board")
+        expect(f"{user}'s board counts every task", sum(r.json()["totals"].values()) == 3, r)
+        listed, r = await rows(user, "/api/v1/messages")
+        expect(f"{user}'s messages: all", len(listed) == 4, r)
+        r = await api.get(user, f"/api/v1/messages/{o['m_fengjie']}")
+        expect(f"{user} reads the answer", r.json()["answer"] == "已联系街道修复路灯", r)
+    r = await api.get("office", "/api/v1/suggestions", limit=500)
+    expect("the office lists every suggestion", {o["A"], o["B"], o["C"]} <= _ids(r.json()), r)
+
+    # --- a deputy keeps seeing what they held, and deputy-3 sees their own ----------------
+    r = await api.get("deputy-3", f"/api/v1/messages/{o['m_jiading']}")
+    expect("deputy-3 reads their own answer", r.json()["answer"] == "已督促物业", r)
+    listed, r = await rows("deputy-3", "/api/v1/tasks")
+    expect("deputy-3's tasks: B's", _ids(listed, "task_id") == {o["task_B"]}, r)
+    r = await api.get("deputy-2", f"/api/v1/tasks/{o['task_A']}")
+    expect("the co-signer deputy-2 reads A's task", r.status_code == 200, r)
+    assert wrong == [], "\n".join(wrong)
