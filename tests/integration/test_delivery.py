@@ -135,9 +135,11 @@ async def test_poison_messages_are_parked_and_the_flow_goes_on(system: InProcess
     sid = await register_one(url, title="整治噪音扰民", category="livelihood")
     await wait_for_points(url, 3.0)
 
-    async def parked():
+    async def parked():  # every consumer of intake's events has parked what it must
         msgs = await stream_messages(url, DLQ_STREAM)
-        return len(msgs) >= 4 and msgs
+        consumers = [m.headers["Duty-Consumer"] for m in msgs]
+        return (consumers.count("points") == 2 and "assignment" in consumers
+                and "supervision" in consumers and msgs)
 
     msgs = await eventually(parked, timeout=30)
     by_consumer = {}

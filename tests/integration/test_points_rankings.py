@@ -28,9 +28,29 @@ pytestmark = pytest.mark.slow  # about 1,200 events over JetStream, recorded per
 
 
 @pytest.fixture
-async def points(fresh_nats, store):
+def config_dir(tmp_path):
+    """The configuration with the fixture's 300 deputies, zz-lead and zz-sentinel added
+    (upstream events naming an unknown deputy are parked, shared/event_validation.py)."""
+    import shutil
+
+    import yaml
+
+    from shared.settings import ServiceSettings
+
+    target = tmp_path / "config"
+    shutil.copytree(ServiceSettings().config_dir, target)
+    deputies = yaml.safe_load((target / "deputies.yaml").read_text(encoding="utf-8"))
+    deputies += [{"id": d, "name": d, "level": "district", "group": "城建环保组"}
+                 for d in [f"d{i:03}" for i in range(1, 301)] + ["zz-lead", "zz-sentinel"]]
+    (target / "deputies.yaml").write_text(yaml.safe_dump(deputies, allow_unicode=True),
+                                          encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+async def points(fresh_nats, store, config_dir):
     """The points service alone, on its own nats-server and store."""
-    runtime = build("points", service_settings(fresh_nats.url, store),
+    runtime = build("points", service_settings(fresh_nats.url, store, config_dir=config_dir),
                     clock=ManualClock(datetime(2026, 12, 1, 9, tzinfo=CHINA_TZ)))
     await runtime.start()
     yield runtime
