@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 from pathlib import Path
 
@@ -376,9 +377,25 @@ def keys_init(var_dir: Path = typer.Option(None, help="default VAR_DIR")) -> Non
     if var_dir is not None:
         settings = settings.model_copy(update={"var_dir": var_dir})
     written = generate_keys(actor_keys_dir(settings))
-    generate_credentials(credentials_dir(settings))
+    credentials = generate_credentials(credentials_dir(settings))
+    # the nats-server's users and permissions, rendered from the passwords, for its
+    # configuration to include (infra/nats/nats-server.conf: include ./authorization.conf)
+    from shared.bus_auth import authorization_block
+
+    authorization = credentials / "authorization.conf"
+    fd = os.open(authorization, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(authorization_block(credentials))
+    # the key-encryption key of the personal-data keys (services/intake/personal_data.py)
+    from services.intake.personal_data import write_kek_file
+
+    kek = Path(os.environ.get("PERSONAL_DATA_KEK_FILE") or Path(settings.var_dir)
+               / "personal-data.kek")
+    if not kek.exists():
+        write_kek_file(kek)
     typer.echo(f"actor keys in {actor_keys_dir(settings)} ({len(written)} new), "
-               f"bus passwords in {credentials_dir(settings)}")
+               f"bus passwords in {credentials}, nats-server users in {authorization}, "
+               f"personal-data key-encryption key {kek} (keep a copy apart from backups)")
 
 
 @app.command("rotate-keys")
