@@ -187,16 +187,47 @@ def register_points_routes(app: FastAPI) -> None:
         return result
 
     @app.get(f"{API}/deputies/{{deputy_id}}/record", tags=TAGS,
-             summary="A deputy's duty record (履职档案) for a year: every activity, suggestion, "
-                     "citizen message and point with dates, the eight indicators and the rank")
+             summary="A deputy's duty record (履职档案) for a year: the total, totals per cause, "
+                     "counts, the eight indicators and the rank over the whole year, and the "
+                     "most recent 50 activities, suggestions, citizen messages and ledger lines "
+                     "with dates; `lists` gives for each list how many it shows of how many "
+                     "and the path of the paged whole list")
     async def deputy_record(deputy_id: str, services: ServicesDep, principal: Staff,
                             year: Year = None) -> dict[str, Any]:
         _own_or_all(principal, deputy_id)
         return await services.call("points", "deputy_record",
                                    {"deputy_id": deputy_id, "year": year}, principal)
 
+    @app.get(f"{API}/deputies/{{deputy_id}}/record/suggestions", tags=TAGS, responses=PAGED,
+             summary="The suggestions of a deputy's duty record for a year (registration, "
+                     "reversal, merge, closing, points), paged (limit, cursor) by registration "
+                     "(else closing) date, then case id")
+    async def deputy_record_suggestions(request: Request, response: Response, deputy_id: str,
+                                        services: ServicesDep, principal: Staff,
+                                        paging: Paging, year: Year = None) -> list[dict[str, Any]]:
+        _own_or_all(principal, deputy_id)
+        page = await services.call("points", "deputy_record_suggestions",
+                                   {"deputy_id": deputy_id, "year": year, **paging.payload()},
+                                   principal)
+        return paged(request, response, page)
+
+    @app.get(f"{API}/deputies/{{deputy_id}}/record/messages", tags=TAGS, responses=PAGED,
+             summary="The citizen messages a deputy answered or had rated in a year (their "
+                     "duty record's), with points, paged (limit, cursor) by answer date, then "
+                     "message id")
+    async def deputy_record_messages(request: Request, response: Response, deputy_id: str,
+                                     services: ServicesDep, principal: Staff,
+                                     paging: Paging, year: Year = None) -> list[dict[str, Any]]:
+        _own_or_all(principal, deputy_id)
+        page = await services.call("points", "deputy_record_messages",
+                                   {"deputy_id": deputy_id, "year": year, **paging.payload()},
+                                   principal)
+        return paged(request, response, page)
+
     @app.get(f"{API}/deputies/{{deputy_id}}/report", tags=TAGS, response_class=HTMLResponse,
-             summary="The annual duty report (年度履职报告): a printable, self-contained HTML page")
+             summary="The annual duty report (年度履职报告): a printable, self-contained HTML "
+                     "page; totals and indicators of the whole year, each list its most recent "
+                     "50 items (\"showing N of M\" and the path of the whole list where capped)")
     async def deputy_report(deputy_id: str, services: ServicesDep, principal: Staff,
                             year: Year = None) -> HTMLResponse:
         _own_or_all(principal, deputy_id)

@@ -48,7 +48,7 @@ from services.points.read_models import (
     resolve_year,
 )
 from services.points.domain import Activity, DutyLedger
-from services.points.record import deputy_record
+from services.points.record import deputy_record, record_messages, record_suggestions
 from services.points.report import render_report
 
 SERVICE = "points"
@@ -205,6 +205,20 @@ def build_runtime(
         return deputy_record(app, views, q.deputy_id, q.year or app.this_year())
 
     runtime.query("deputy_record", DeputyPoints)(record_for)
+
+    @runtime.query("deputy_record_suggestions", DeputyPoints)
+    def record_suggestions_page(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        """A page of the record's suggestions (the record shows the most recent)."""
+        app.known_deputy(q.deputy_id)
+        app.check_may_see(actor, q.deputy_id)
+        return record_suggestions(views, q.deputy_id, q.year or app.this_year(), q)
+
+    @runtime.query("deputy_record_messages", DeputyPoints)
+    def record_messages_page(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+        """A page of the record's citizen messages (the record shows the most recent)."""
+        app.known_deputy(q.deputy_id)
+        app.check_may_see(actor, q.deputy_id)
+        return record_messages(views, q.deputy_id, q.year or app.this_year(), q)
 
     @runtime.query("deputy_report", DeputyPoints)
     def report(q: DeputyPoints, actor: Actor) -> dict[str, Any]:

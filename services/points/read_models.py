@@ -16,6 +16,8 @@ start reads only the events since that position.
 - ``RecalculationIndex``: the recorded recalculations.
 - ``CasePoints``: the lines about one case (the suggestion view) and the aggregates that hold
   them (the case history).
+- ``DutyRecord``: the suggestions and messages of a deputy's duty record per year (from the
+  facts the ledgers record), with what the indicators count.
 
 Point amounts are summed as integer hundredths (``cents``): the scoring rules give points with
 at most two decimals, so sums are exact and equal the ledger's rounded sums.
@@ -258,6 +260,43 @@ class LedgerLines(TableProjection):
             rows = tx.all(f"SELECT data FROM {self.t('LedgerLines_lines')} WHERE deputy_id = ? "
                           "AND year = ? ORDER BY line_no", (deputy_id, year))
         return [json.loads(r["data"]) for r in rows]
+
+    def recent(self, deputy_id: str, year: int, limit: int) -> list[dict[str, Any]]:
+        """One deputy's last ``limit`` lines of a year, by line number."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT line_no, data FROM {self.t('LedgerLines_lines')} "
+                          "WHERE deputy_id = ? AND year = ? ORDER BY line_no DESC LIMIT ?",
+                          (deputy_id, year, limit))
+        return [json.loads(r["data"]) for r in reversed(rows)]
+
+    def approved_activities_by_kind(self, deputy_id: str, year: int) -> dict[str, int]:
+        """Live (not revoked) activity award lines of one deputy's year, counted per kind."""
+        self.require_ready()
+        kind = ("(data::json ->> 'activity_kind')" if self.store.dialect == "postgres"
+                else "json_extract(data, '$.activity_kind')")
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT {kind} AS kind, COUNT(*) AS c FROM "
+                          f"{self.t('LedgerLines_lines')} WHERE deputy_id = ? AND year = ? "
+                          "AND type = 'award' AND cause_kind = 'activity' "
+                          f"AND revoked_by IS NULL GROUP BY {kind}", (deputy_id, year))
+        return {r["kind"]: int(r["c"]) for r in rows}
+
+    def points_by_case(self, deputy_id: str, year: int, cause_prefix: str,
+                       case_ids: list[str]) -> dict[str, float]:
+        """The sum of one deputy's lines of a year per case, for causes starting with
+        ``cause_prefix`` (``suggestion_``, ``message_``), of the cases named."""
+        self.require_ready()
+        if not case_ids:
+            return {}
+        marks = ", ".join("?" for _ in case_ids)
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT case_id, SUM(cents) AS cents FROM "
+                          f"{self.t('LedgerLines_lines')} WHERE deputy_id = ? AND year = ? "
+                          f"AND substr(cause_kind, 1, {len(cause_prefix)}) = ? "
+                          f"AND case_id IN ({marks}) GROUP BY case_id",
+                          (deputy_id, year, cause_prefix, *case_ids))
+        return {r["case_id"]: _points(r["cents"]) for r in rows}
 
     def across_deputies(self, q: LinesQuery, year: int | None,
                         group_deputies: str | None) -> dict[str, Any]:
@@ -561,6 +600,213 @@ class ActivityIndex(TableProjection):
                     total=total, view=lambda r: json.loads(r["data"]))
 
 
+    def recent(self, deputy_id: str, year: int, limit: int) -> dict[str, Any]:
+        """One deputy's last ``limit`` activities of a year (by date, submission time, id)
+        and how many they have that year (``total``, and per review status)."""
+        self.require_ready()
+        items = self.t("ActivityIndex_items")
+        start, end = year_range(year)
+        where = "deputy_id = ? AND date >= ? AND date < ?"
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT data FROM {items} WHERE {where} "
+                          "ORDER BY date DESC, submitted_at DESC, id DESC LIMIT ?",
+                          (deputy_id, start, end, limit))
+            counts = tx.all(f"SELECT status, COUNT(*) AS c FROM {items} WHERE {where} "
+                            "GROUP BY status", (deputy_id, start, end))
+        by_status = {r["status"]: int(r["c"]) for r in counts}
+        return {"items": [json.loads(r["data"]) for r in reversed(rows)],
+                "total": sum(by_status.values()), "by_status": by_status}
+
+
+# --- the duty record's suggestions and messages ---------------------------------------------------
+
+SUGGESTION_SORT = "COALESCE(registered_on, closed_on, '')"
+
+
+class DutyRecord(TableProjection):
+    """The suggestions and citizen messages of each deputy's duty record per year, from the
+    facts their ledgers record (``DutyLedger.FactRecorded``): one row per suggestion (its
+    number, title, role, registration, reversal, merge and closing) and per message (answered,
+    rated), as services/points/record.py shows them, with the flags the indicators count."""
+
+    name = "DutyRecord"
+    tables = ("DutyRecord_owners", "DutyRecord_suggestions", "DutyRecord_messages")
+
+    def create(self, tx: Tx) -> None:
+        tx.execute(f"CREATE TABLE {self.t('DutyRecord_owners')} (ledger_id TEXT PRIMARY KEY, "
+                   "deputy_id TEXT NOT NULL, year INTEGER NOT NULL)")
+        s = self.t("DutyRecord_suggestions")
+        tx.execute(f"CREATE TABLE {s} (deputy_id TEXT NOT NULL, year INTEGER NOT NULL, "
+                   "case_id TEXT NOT NULL, registered_on TEXT, closed_on TEXT, "
+                   "registered INTEGER NOT NULL, merged INTEGER NOT NULL, "
+                   "all_satisfied INTEGER NOT NULL, resolved INTEGER NOT NULL, "
+                   "data TEXT NOT NULL, PRIMARY KEY (deputy_id, year, case_id))")
+        tx.execute(f"CREATE INDEX {s}_order ON {s} (deputy_id, year, "
+                   f"({SUGGESTION_SORT}), case_id)")
+        m = self.t("DutyRecord_messages")
+        tx.execute(f"CREATE TABLE {m} (deputy_id TEXT NOT NULL, year INTEGER NOT NULL, "
+                   "message_id TEXT NOT NULL, answered_on TEXT NOT NULL, "
+                   "answered INTEGER NOT NULL, data TEXT NOT NULL, "
+                   "PRIMARY KEY (deputy_id, year, message_id))")
+        tx.execute(f"CREATE INDEX {m}_order ON {m} (deputy_id, year, answered_on, message_id)")
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, (DutyLedger.Opened, DutyLedger.FactRecorded)):
+            return
+        assert self.tx is not None
+        key = key_of(domain_event.originator_id)
+        e = domain_event
+        if isinstance(e, DutyLedger.Opened):
+            self.tx.execute(f"INSERT INTO {self.t('DutyRecord_owners')} (ledger_id, deputy_id, "
+                            "year) VALUES (?, ?, ?)", (key, e.deputy_id, e.year))
+            return
+        owner = self.tx.one(f"SELECT deputy_id, year FROM {self.t('DutyRecord_owners')} "
+                            "WHERE ledger_id = ?", (key,))
+        if owner is None:
+            raise LookupError(f"ledger {key} has no Opened event before its facts")
+        fact = {"kind": e.kind, "ref": e.ref, "on": e.on.isoformat(),
+                "details": dict(e.details or {})}
+        if fact["kind"].startswith(("suggestion_", "case_")):
+            self._suggestion(owner, fact)
+        elif fact["kind"].startswith("message_"):
+            self._message(owner, fact)
+
+    def _suggestion(self, owner: dict[str, Any], f: dict[str, Any]) -> None:
+        """What ``record._suggestions`` does with one fact, kept in a row."""
+        assert self.tx is not None
+        table = self.t("DutyRecord_suggestions")
+        where = (owner["deputy_id"], owner["year"], f["ref"])
+        row = self.tx.one(f"SELECT registered, merged, data FROM {table} WHERE deputy_id = ? "
+                          "AND year = ? AND case_id = ?", where)
+        s = json.loads(row["data"]) if row else {
+            "case_id": f["ref"], "number": None, "title": None, "role": None,
+            "registered_on": None, "reversed_on": None, "reversal_reason": None,
+            "merged_into": None, "merged_on": None,
+            "closed_on": None, "result_class": None, "all_satisfied": None, "rating": None,
+            "history": [],
+        }
+        registered, merged = (row["registered"], row["merged"]) if row else (0, 0)
+        d = f["details"]
+        s["history"].append({"kind": f["kind"], "on": f["on"]})
+        if f["kind"] == "suggestion_registered":
+            s.update(number=d.get("number"), title=d.get("title"), role=d.get("role"),
+                     registered_on=f["on"], reversed_on=None, reversal_reason=None)
+            registered = 1
+        elif f["kind"] == "suggestion_registration_reversed":
+            s.update(reversed_on=f["on"], reversal_reason=d.get("reason"))
+            registered = 0
+        elif f["kind"] == "suggestion_merged":
+            s.update(merged_into=d.get("into"), merged_on=f["on"])
+            merged = 1
+        elif f["kind"] == "suggestion_merge_undone":
+            s.update(merged_into=None, merged_on=None)
+            merged = 0
+        elif f["kind"] == "case_closed":
+            s.update(closed_on=f["on"], result_class=d.get("result_class"),
+                     all_satisfied=d.get("all_satisfied"), rating=d.get("rating"),
+                     role=s["role"] or d.get("role"))
+        values = (s["registered_on"], s["closed_on"], registered, merged,
+                  int(bool(s["closed_on"] and s["all_satisfied"])),
+                  int(bool(s["closed_on"] and s["result_class"] == "A")), _json(s))
+        if row:
+            self.tx.execute(f"UPDATE {table} SET registered_on = ?, closed_on = ?, "
+                            "registered = ?, merged = ?, all_satisfied = ?, resolved = ?, "
+                            "data = ? WHERE deputy_id = ? AND year = ? AND case_id = ?",
+                            (*values, *where))
+        else:
+            self.tx.execute(f"INSERT INTO {table} (registered_on, closed_on, registered, "
+                            "merged, all_satisfied, resolved, data, deputy_id, year, case_id) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, *where))
+
+    def _message(self, owner: dict[str, Any], f: dict[str, Any]) -> None:
+        """What ``record._messages`` does with one fact, kept in a row."""
+        assert self.tx is not None
+        table = self.t("DutyRecord_messages")
+        where = (owner["deputy_id"], owner["year"], f["ref"])
+        row = self.tx.one(f"SELECT data FROM {table} WHERE deputy_id = ? AND year = ? "
+                          "AND message_id = ?", where)
+        m = json.loads(row["data"]) if row else {"message_id": f["ref"], "answered_on": None,
+                                                 "rating": None, "rated_on": None}
+        if f["kind"] == "message_answered":
+            m["answered_on"] = f["on"]
+        elif f["kind"] == "message_rated":
+            m.update(rating=f["details"].get("rating"), rated_on=f["on"])
+        values = (m["answered_on"] or "", int(m["answered_on"] is not None), _json(m))
+        if row:
+            self.tx.execute(f"UPDATE {table} SET answered_on = ?, answered = ?, data = ? "
+                            "WHERE deputy_id = ? AND year = ? AND message_id = ?",
+                            (*values, *where))
+        else:
+            self.tx.execute(f"INSERT INTO {table} (answered_on, answered, data, deputy_id, "
+                            "year, message_id) VALUES (?, ?, ?, ?, ?, ?)", (*values, *where))
+
+    # --- queries ------------------------------------------------------------------------
+
+    def counts(self, deputy_id: str, year: int) -> dict[str, int]:
+        """What the indicators count of one deputy's year: suggestions registered (not
+        reversed since, not merged away), closed, closed with all satisfied, closed class A;
+        messages answered; and the rows listed (``suggestions``, ``messages``)."""
+        self.require_ready()
+        s, m = self.t("DutyRecord_suggestions"), self.t("DutyRecord_messages")
+        with self.store.read() as tx:
+            row = tx.one(f"SELECT COUNT(*) AS listed, "
+                         "COALESCE(SUM(CASE WHEN registered = 1 AND merged = 0 THEN 1 ELSE 0 "
+                         "END), 0) AS registered, "
+                         "COALESCE(SUM(CASE WHEN closed_on IS NOT NULL THEN 1 ELSE 0 END), 0) "
+                         "AS closed, COALESCE(SUM(all_satisfied), 0) AS satisfied, "
+                         f"COALESCE(SUM(resolved), 0) AS resolved FROM {s} "
+                         "WHERE deputy_id = ? AND year = ?", (deputy_id, year)) or {}
+            messages = tx.one(f"SELECT COUNT(*) AS listed, COALESCE(SUM(answered), 0) "
+                              f"AS answered FROM {m} WHERE deputy_id = ? AND year = ?",
+                              (deputy_id, year)) or {}
+        return {"suggestions": int(row.get("listed") or 0),
+                "suggestions_registered": int(row.get("registered") or 0),
+                "suggestions_closed": int(row.get("closed") or 0),
+                "suggestions_closed_satisfied": int(row.get("satisfied") or 0),
+                "suggestions_closed_resolved": int(row.get("resolved") or 0),
+                "messages": int(messages.get("listed") or 0),
+                "messages_answered": int(messages.get("answered") or 0)}
+
+    def _page(self, table: str, sort: str, id_column: str, deputy_id: str, year: int,
+              q: PageQuery | None, last: int | None) -> dict[str, Any]:
+        """A page (``q``) or the last ``last`` rows, in (sort, id) order."""
+        where, params = ["deputy_id = ? AND year = ?"], [deputy_id, year]
+        if q is not None:
+            after = checked_after(q, 2)
+            if after:
+                where.append(f"({sort}, {id_column}) > (?, ?)")
+                params += [str(after[0]), str(after[1])]
+            order, limit = "", q.limit + 1
+        else:
+            order, limit = " DESC", int(last or 0)
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT {sort} AS sort_on, {id_column} AS id, data FROM {table} "
+                          f"WHERE {' AND '.join(where)} "
+                          f"ORDER BY {sort}{order}, {id_column}{order} LIMIT ?",
+                          (*params, limit))
+        if q is None:
+            return {"items": [json.loads(r["data"]) for r in reversed(rows)],
+                    "next_cursor": None, "total": None}
+        return page(rows, q.limit, key=lambda r: (r["sort_on"], r["id"]),
+                    view=lambda r: json.loads(r["data"]))
+
+    def suggestions(self, deputy_id: str, year: int, q: PageQuery | None = None,
+                    last: int | None = None) -> dict[str, Any]:
+        """One deputy's suggestions of a year by registration (else closing) date and case
+        id: a page (``q``), or the last ``last`` of them."""
+        self.require_ready()
+        return self._page(self.t("DutyRecord_suggestions"), SUGGESTION_SORT, "case_id",
+                          deputy_id, year, q, last)
+
+    def messages(self, deputy_id: str, year: int, q: PageQuery | None = None,
+                 last: int | None = None) -> dict[str, Any]:
+        """One deputy's messages of a year by answer date and message id: a page (``q``),
+        or the last ``last`` of them."""
+        self.require_ready()
+        return self._page(self.t("DutyRecord_messages"), "answered_on", "message_id",
+                          deputy_id, year, q, last)
+
+
 # --- recalculations -------------------------------------------------------------------------------
 
 class RecalculationIndex(TableProjection):
@@ -702,8 +948,10 @@ class PointsViews:
         self.activities = ActivityIndex(app, self.store)
         self.recalculations = RecalculationIndex(app, self.store)
         self.case_points = CasePoints(app, self.store)
+        self.record = DutyRecord(app, self.store)
         self.read_models = ReadModels(app, self.store, [
-            self.lines, self.rankings, self.activities, self.recalculations, self.case_points])
+            self.lines, self.rankings, self.activities, self.recalculations, self.case_points,
+            self.record])
 
     def start(self) -> None:
         """Build what needs building (tests without a runtime; the runtime starts
@@ -735,6 +983,7 @@ def resolve_year(year: int | str | None, this_year: Callable[[], int]) -> int | 
     return int(year)
 
 
-__all__ = ["ActivitiesQuery", "ActivityIndex", "CasePoints", "LedgerLines", "LinesQuery",
+__all__ = ["ActivitiesQuery", "ActivityIndex", "CasePoints", "DutyRecord", "LedgerLines",
+           "LinesQuery",
            "PointsViews", "Rankings", "RankingsQuery", "RecalculationIndex",
            "RecalculationsQuery", "resolve_year", "year_range"]

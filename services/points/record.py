@@ -1,13 +1,18 @@
-"""A deputy's duty record for a year (履职档案): every activity, suggestion, message and point
-with its date, the eight indicators and the deputy's place in the rankings."""
+"""A deputy's duty record for a year (履职档案): the total, the totals per cause, the eight
+indicators and the deputy's place in the rankings over the whole year, and the most recent
+activities, suggestions, messages and points with their dates (each list says how many it
+shows of how many, and where the whole list pages: a record stays small whatever the
+history). Read from points' read-model tables, never by loading the ledger."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from services.points import rules as R
-from services.points.read_models import ActivitiesQuery
+
+API = "/api/v1"
 
 CAUSE_ZH = {
     "activity": "履职活动",
@@ -22,6 +27,9 @@ RATING_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsa
              None: "未评价"}
 STATUS_ZH = {"pending": "待审核", "approved": "已通过", "rejected": "未通过"}
 
+
+# The record's suggestions and messages from one ledger's facts and lines: the definition the
+# ``DutyRecord`` read model keeps in its tables (tests compare the two).
 
 def _suggestions(facts: list[dict[str, Any]], lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_case: dict[str, dict[str, Any]] = {}
@@ -76,47 +84,105 @@ def _messages(facts: list[dict[str, Any]], lines: list[dict[str, Any]]) -> list[
     return sorted(by_message.values(), key=lambda m: (m["answered_on"] or "", m["message_id"]))
 
 
-def deputy_record(app: Any, views: Any, deputy_id: str, year: int) -> dict[str, Any]:
-    """``views``: points' read models (services/points/read_models.py)."""
+SHOWN = 50  # items of each list the record shows (the most recent); the rest are paged
+
+
+def _listed(shown: int, total: int, href: str) -> dict[str, Any]:
+    """How much of a list the record shows, and where the whole list pages."""
+    return {"shown": shown, "total": total, "complete": shown >= total, "href": href,
+            "order": "the most recent, oldest of them first"}
+
+
+def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
+                  shown: int = SHOWN) -> dict[str, Any]:
+    """A deputy's duty record of a year, bounded whatever the history: the total, the totals
+    per cause, the indicators and the counts are computed over the read models' tables
+    (``views``: services/points/read_models.py) for the whole year; each list (activities,
+    suggestions, messages, ledger lines) holds its ``shown`` most recent items, and ``lists``
+    tells for each how many it shows of how many and where the whole list pages."""
     deputy = app.deputies.get(deputy_id, {"id": deputy_id})
-    ledger = app.ledger(deputy_id, year)
     try:
         rule = app.rules.in_force(min(app.today(), date(year, 12, 31)))
     except LookupError:
         rule = {}
     kinds = R.activities(rule)
-    acts: list[dict[str, Any]] = []
-    cursor = None
-    while True:  # a deputy's activities of one year, a page at a time
-        found = views.activities.query(ActivitiesQuery(limit=500, cursor=cursor), deputy_id, year)
-        acts += found["items"]
-        cursor = found["next_cursor"]
-        if not cursor:
-            break
+    summary = views.lines.summary(deputy_id, year)
+    counts = views.record.counts(deputy_id, year)
+    found = views.activities.recent(deputy_id, year, shown)
+    acts = found["items"]
     for a in acts:
         a["kind_zh"] = (kinds.get(a["kind"]) or {}).get("name_zh", a["kind"])
         a["status_zh"] = STATUS_ZH.get(a["status"], a["status"])
-    overall = views.rankings.place(deputy_id, year)
-    group = deputy.get("group")
-    in_group = views.rankings.place(deputy_id, year, group) if group else None
+    suggestions = views.record.suggestions(deputy_id, year, last=shown)["items"]
+    points = views.lines.points_by_case(deputy_id, year, "suggestion_",
+                                        [s["case_id"] for s in suggestions])
+    for s in suggestions:
+        s["points"] = points.get(s["case_id"], 0.0)
+    messages = views.record.messages(deputy_id, year, last=shown)["items"]
+    points = views.lines.points_by_case(deputy_id, year, "message_",
+                                        [m["message_id"] for m in messages])
+    for m in messages:
+        m["points"] = points.get(m["message_id"], 0.0)
     lines = []
-    for line in ledger.lines:
+    for line in views.lines.recent(deputy_id, year, shown):
         kind_zh = CAUSE_ZH.get(line["cause_kind"], line["cause_kind"])
         if line.get("activity_kind"):
             kind_zh = (kinds.get(line["activity_kind"]) or {}).get("name_zh", line["activity_kind"])
         lines.append({**line, "cause_zh": kind_zh})
+    overall = views.rankings.place(deputy_id, year)
+    group = deputy.get("group")
+    in_group = views.rankings.place(deputy_id, year, group) if group else None
+    who = quote(deputy_id, safe="")
     return {
         "deputy": {k: v for k, v in deputy.items()},
         "year": year,
-        "total": ledger.total,
+        "total": summary["total"],
+        "by_cause": summary["by_cause"],
+        "approved_activities": summary["approved_activities"],
         "rule_version": rule.get("version"),
         "rank": overall["rank"],
         "ranked_deputies": overall["ranked"],
         "group_rank": in_group["rank"] if in_group else None,
         "group_size": sum(1 for d in app.deputies.values() if d.get("group") == group) if group else None,
-        "indicators": R.compute_indicators(rule, ledger.lines, ledger.facts),
+        "indicators": R.indicators_from_counts(rule, {
+            **counts, "activities_by_kind": views.lines.approved_activities_by_kind(
+                deputy_id, year)}),
+        "counts": {"activities": found["total"], "activities_by_status": found["by_status"],
+                   **counts, "lines": summary["lines"]},
         "activities": acts,
-        "suggestions": _suggestions(ledger.facts, ledger.lines),
-        "messages": _messages(ledger.facts, ledger.lines),
+        "suggestions": suggestions,
+        "messages": messages,
         "lines": lines,
+        "lists": {
+            "activities": _listed(len(acts), found["total"],
+                                  f"{API}/activities?deputy_id={who}&year={year}"),
+            "suggestions": _listed(len(suggestions), counts["suggestions"],
+                                   f"{API}/deputies/{who}/record/suggestions?year={year}"),
+            "messages": _listed(len(messages), counts["messages"],
+                                f"{API}/deputies/{who}/record/messages?year={year}"),
+            "lines": _listed(len(lines), summary["lines"],
+                             f"{API}/deputies/{who}/points?year={year}"),
+        },
     }
+
+
+def record_suggestions(views: Any, deputy_id: str, year: int, q: Any) -> dict[str, Any]:
+    """A page of a deputy's suggestions of a year as the record shows them (with points)."""
+    found = views.record.suggestions(deputy_id, year, q)
+    points = views.lines.points_by_case(deputy_id, year, "suggestion_",
+                                        [s["case_id"] for s in found["items"]])
+    for s in found["items"]:
+        s["points"] = points.get(s["case_id"], 0.0)
+    found["total"] = views.record.counts(deputy_id, year)["suggestions"]
+    return found
+
+
+def record_messages(views: Any, deputy_id: str, year: int, q: Any) -> dict[str, Any]:
+    """A page of a deputy's messages of a year as the record shows them (with points)."""
+    found = views.record.messages(deputy_id, year, q)
+    points = views.lines.points_by_case(deputy_id, year, "message_",
+                                        [m["message_id"] for m in found["items"]])
+    for m in found["items"]:
+        m["points"] = points.get(m["message_id"], 0.0)
+    found["total"] = views.record.counts(deputy_id, year)["messages"]
+    return found

@@ -1,7 +1,9 @@
 """The annual duty report (年度履职报告) as one printable HTML page in Chinese.
 
 Server-side, self-contained: inline CSS, no scripts, fonts, images or other external assets.
-Every value from the record is escaped.
+Every value from the record is escaped. The year's total, totals per cause and indicators are
+the whole year's; a list the record caps (its most recent items) says "显示最近 N 条，共 M 条
+(showing N of M)" and names the API path of the whole list.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from html import escape
 from typing import Any
 
 from shared.clock import CHINA_TZ
-from services.points.record import RATING_ZH, RESULT_ZH, ROLE_ZH
+from services.points.record import CAUSE_ZH, RATING_ZH, RESULT_ZH, ROLE_ZH
 
 STYLE = """
 body{font-family:"Songti SC","SimSun","Noto Serif CJK SC",serif;margin:2em auto;max-width:60em;
@@ -26,6 +28,7 @@ td.n{text-align:right;white-space:nowrap}
 .neg{color:#8b0000}
 .summary td{font-size:1.05em}
 .foot{margin-top:2em;color:#555;font-size:.85em}
+.more{color:#444;font-size:.9em}
 @media print{body{margin:0;max-width:none}h2{page-break-after:avoid}tr{page-break-inside:avoid}
 .foot{position:fixed;bottom:0}}
 """
@@ -61,6 +64,17 @@ def _indicator_value(ind: dict[str, Any]) -> str:
     return str(ind["value"])
 
 
+def _shown(record: dict[str, Any], name: str) -> str:
+    """Where a list of the record is capped: how many of how many it shows, and where the
+    whole list is (a path of this platform's API)."""
+    listed = (record.get("lists") or {}).get(name)
+    if not listed or listed["shown"] >= listed["total"]:
+        return ""
+    return (f'<p class="more">显示最近 {listed["shown"]} 条，共 {listed["total"]} 条'
+            f'（showing {listed["shown"]} of {listed["total"]}）；完整列表（the full list）：'
+            f'<code>{escape(listed["href"])}</code></p>')
+
+
 def render_report(record: dict[str, Any], generated_at: datetime | None = None) -> str:
     d = record["deputy"]
     year = record["year"]
@@ -74,6 +88,11 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
           _td(f"{record['rank']} / {record['ranked_deputies']}" if record["rank"] else None),
           _td(f"{record['group_rank']} / {record['group_size']}" if record["group_rank"] else None)]],
         "")
+    causes = _table(
+        ["积分来源", "积分"],
+        [[_td(CAUSE_ZH.get(cause, cause)), _td(_pts(points), numeric=True, raw=True)]
+         for cause, points in (record.get("by_cause") or {}).items()],
+        "本年度暂无积分记录。")
     indicators = _table(
         ["指标", "说明", "数值"],
         [[_td(i["name_zh"]), _td(i["name_en"]), _td(_indicator_value(i), numeric=True)]
@@ -126,15 +145,20 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
 <p class="sub">{_e(name)}（{_e(d.get("group"))}） · 积分规则版本 {_e(record.get("rule_version"))}</p>
 <h2>一、基本情况与年度积分</h2>
 {summary}
+{causes}
 <h2>二、履职考核指标</h2>
 {indicators}
 <h2>三、履职活动</h2>
+{_shown(record, "activities")}
 {activities}
 <h2>四、代表建议</h2>
+{_shown(record, "suggestions")}
 {suggestions}
 <h2>五、群众意见办理</h2>
+{_shown(record, "messages")}
 {messages}
 <h2>六、积分明细</h2>
+{_shown(record, "lines")}
 {lines}
 <p class="foot">本报告由代表履职服务平台根据履职积分台账自动生成，生成时间：{generated:%Y-%m-%d %H:%M}（北京时间）。
 排名规则：按年度积分从高到低；积分相同者，经审核通过的履职活动多者在前；仍相同者按代表编号排列。</p>

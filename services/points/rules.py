@@ -162,11 +162,31 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
     deputy's closed suggestions rated satisfied by all who rated / replied class A; null when
     none closed).
     """
-    approved = [l for l in lines if l["type"] == "award" and l["cause_kind"] == "activity"
-                and not l.get("revoked_by")]
+    approved: dict[str, int] = {}
+    for l in lines:
+        if l["type"] == "award" and l["cause_kind"] == "activity" and not l.get("revoked_by"):
+            approved[l.get("activity_kind")] = approved.get(l.get("activity_kind"), 0) + 1
     closed = [f for f in facts if f["kind"] == "case_closed"]
-    registered = _net_registered(facts)
-    merged = _net_merged(facts)
+    return indicators_from_counts(rule, {
+        "activities_by_kind": approved,
+        "messages_answered": sum(1 for f in facts if f["kind"] == "message_answered"),
+        "suggestions_registered": len(_net_registered(facts) - _net_merged(facts)),
+        "suggestions_closed": len(closed),
+        "suggestions_closed_satisfied": sum(1 for f in closed
+                                            if f["details"].get("all_satisfied")),
+        "suggestions_closed_resolved": sum(1 for f in closed
+                                           if f["details"].get("result_class") == "A"),
+    })
+
+
+def indicators_from_counts(rule: dict[str, Any], counts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The indicators of ``rule`` from what they count (the duty record reads the counts from
+    the read models, services/points/read_models.py): ``activities_by_kind`` (approved, not
+    revoked), ``messages_answered``, ``suggestions_registered`` (net of reversals and
+    merges), ``suggestions_closed`` and of those ``…_satisfied`` (all satisfied) and
+    ``…_resolved`` (class A)."""
+    by_kind: dict[str, int] = counts.get("activities_by_kind") or {}
+    closed = int(counts.get("suggestions_closed") or 0)
     out = []
     for spec in indicators(rule):
         measure = spec.get("measure")
@@ -174,19 +194,19 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
         unit = "count"
         if measure == "activities":
             kinds = spec.get("kinds", "all")
-            value = sum(1 for l in approved if kinds == "all" or l.get("activity_kind") in kinds)
+            value = sum(n for kind, n in by_kind.items() if kinds == "all" or kind in kinds)
         elif measure == "messages_answered":
-            value = sum(1 for f in facts if f["kind"] == "message_answered")
+            value = int(counts.get("messages_answered") or 0)
         elif measure == "suggestions_registered":
-            value = len(registered - merged)
+            value = int(counts.get("suggestions_registered") or 0)
         elif measure == "suggestion_satisfied_rate":
             unit = "rate"
-            value = (round(sum(1 for f in closed if f["details"].get("all_satisfied")) / len(closed), 4)
+            value = (round(int(counts.get("suggestions_closed_satisfied") or 0) / closed, 4)
                      if closed else None)
         elif measure == "suggestion_resolved_rate":
             unit = "rate"
-            value = (round(sum(1 for f in closed if f["details"].get("result_class") == "A")
-                           / len(closed), 4) if closed else None)
+            value = (round(int(counts.get("suggestions_closed_resolved") or 0) / closed, 4)
+                     if closed else None)
         else:
             value = None
         out.append({"code": spec.get("code"), "name_zh": spec.get("name_zh"),
