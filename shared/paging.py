@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -42,6 +42,20 @@ class PageQuery(BaseModel):
     def after(self) -> list[Any] | None:
         """The sort key the page starts after (None: the first page)."""
         return decode_cursor(self.cursor) if self.cursor else None
+
+
+Year = int | Literal["all"] | None  # a list's year: a 4-digit year, every year, or the default
+
+
+def year_filter(year: Year, default: int) -> int | None:
+    """The year a list selects: the given one, None for ``all``, ``default`` when absent."""
+    if year == "all":
+        return None
+    if year is None:
+        return default
+    if not 1000 <= int(year) <= 9999:
+        raise Invalid.field(["query", "year"], "a 4-digit year or 'all'")
+    return int(year)
 
 
 def encode_cursor(key: Sequence[Any]) -> str:

@@ -42,7 +42,8 @@ from shared.paging import PageQuery, checked_after, encode_cursor, page_of_list
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
 from shared.settings import ServiceSettings, load_config
 
-from services.assignment.read_models import TaskIndex, Year, year_filter
+from services.assignment.read_models import TaskIndex
+from shared.paging import Year, year_filter
 from services.assignment.domain import (
     AssignmentPolicy,
     Assignment,

@@ -17,30 +17,17 @@ characters or more, ``LIKE`` below that; PostgreSQL ``pg_trgm`` indexes with ``I
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
-from shared.paging import PageQuery, checked_after, page
+from shared.paging import PageQuery, Year, checked_after, page, year_filter
 from shared.read_store import TableProjection, Tx, ViewStore, fts_match_sqlite, like_pattern
-from shared.rpc import Invalid
 
 from services.assignment.domain import Assignment, Task, due_date, local_day
 
 NO_DEADLINE = "9999-12-31"  # sorts a task without a deadline after every dated one
 
-Year = int | Literal["all"] | None
-
-
-def year_filter(year: Year, default: int) -> int | None:
-    """The year a list selects: the given one, None for ``all``, ``default`` when absent."""
-    if year == "all":
-        return None
-    if year is None:
-        return default
-    if not 1000 <= int(year) <= 9999:
-        raise Invalid.field(["query", "year"], "a 4-digit year or 'all'")
-    return int(year)
 
 
 class ListTasks(PageQuery):

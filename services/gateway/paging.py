@@ -37,6 +37,17 @@ async def page_params(
 
 Paging = Annotated[PageParams, Depends(page_params)]
 
+# ``year=`` on lists, the board, statistics, rankings and exports: a 4-digit year or ``all``
+# (absent: the current year, as the owning service decides by its clock).
+YearParam = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$",
+                                        description="a 4-digit year or 'all' (default: the "
+                                                    "current year)")]
+
+
+def year_value(year: str | None) -> int | str | None:
+    """The year as the services take it: an int, ``"all"`` or None."""
+    return int(year) if year and year.isdigit() else year
+
 PAGED_HEADERS = {
     "Link": {"description": "RFC 8288: `<url>; rel=\"next\"` while there is a next page",
              "schema": {"type": "string"}},

@@ -14,17 +14,13 @@ from pydantic import Field
 
 from services.gateway.auth import Principal, require
 from services.gateway.deps import Any_, Office, ServicesDep, StrictBody, body_example
-from services.gateway.paging import PAGED, Paging, paged
+from services.gateway.paging import PAGED, Paging, YearParam, paged
 
 API = "/api/v1"
 
 Unit = Annotated[Principal, Depends(require("unit"))]
 OfficeLeaderOrUnit = Annotated[Principal, Depends(require("office", "leader", "unit"))]
 OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
-
-YearParam = Annotated[str | None, Query(pattern=r"^([0-9]{4}|all)$",
-                                       description="a 4-digit year or 'all' "
-                                                   "(default: the current year)")]
 
 NOT_ALLOWED = {403: {"description": "not this role"}, 404: {"description": "no such task or case"}}
 

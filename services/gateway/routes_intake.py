@@ -9,7 +9,7 @@ from pydantic import Field
 
 from services.gateway.auth import Principal
 from services.gateway.deps import Office, Services, ServicesDep, Staff, StrictBody, body_example
-from services.gateway.paging import PAGED, PageParams, Paging, paged
+from services.gateway.paging import PAGED, PageParams, Paging, YearParam, paged, year_value
 
 API = "/api/v1"
 # The suggestions of a unit's tasks (or of overdue ones): supervision answers a page of case
@@ -19,15 +19,6 @@ MAX_JOIN_ROUNDS = 8
 
 Search = Annotated[str | None, Query(max_length=200, description="a number (2026-0001) or "
                                      "words of the title or text (Chinese)")]
-YearParam = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$",
-                                        description="a 4-digit year or 'all' (default: the "
-                                                    "current year)")]
-
-
-def year_value(year: str | None) -> int | str | None:
-    return int(year) if year and year.isdigit() else year
-
-
 class MergeBody(StrictBody):
     model_config = body_example({"into": "S-2026-0001"})
 

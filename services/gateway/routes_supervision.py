@@ -11,14 +11,12 @@ from pydantic import Field
 
 from services.gateway.auth import Principal, require
 from services.gateway.deps import Deputy, Office, ServicesDep, Staff, StrictBody, body_example
-from services.gateway.paging import PAGED, Paging, paged
+from services.gateway.paging import PAGED, Paging, YearParam, paged
 
 API = "/api/v1"
 Unit = Annotated[Principal, Depends(require("unit", "office"))]
 OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
 
-YearParam = Annotated[str | None, Query(pattern=r"^([0-9]{4}|all)$",
-                                       description="a 4-digit year or 'all'")]
 NESTED_LIMIT = 50  # cases per board cell and in the overdue list, by default
 
 NOT_ALLOWED = {403: {"description": "the role may not do this"},

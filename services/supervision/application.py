@@ -34,8 +34,8 @@ from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
 from services.supervision.domain import CITIZEN, RuleViolation, SupervisedCase, SupervisedTask
-from services.supervision.read_models import (DEFAULT_NESTED, Year, last_day_before,
-                                               year_filter)
+from services.supervision.read_models import DEFAULT_NESTED, last_day_before
+from shared.paging import Year, year_filter
 
 log = logging.getLogger(__name__)
 

@@ -69,8 +69,8 @@ from services.supervision.read_models import (
     ListTasks,
     Scope,
     SupervisionViews,
-    year_filter,
 )
+from shared.paging import year_filter
 
 SERVICE = "supervision"
 

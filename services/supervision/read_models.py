@@ -53,9 +53,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shared.paging import MAX_LIMIT, PageQuery, checked_after, page
+from shared.paging import MAX_LIMIT, PageQuery, Year, checked_after, page
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
-from shared.rpc import Forbidden, Invalid
+from shared.rpc import Forbidden
 
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
 
@@ -73,18 +73,6 @@ DEFINITIONS = {
     "rehandling_rate": "share with at least one re-handling round",
 }
 
-Year = int | Literal["all"] | None
-
-
-def year_filter(year: Year, default: int) -> int | None:
-    """The year selected: the given one, None for ``all``, ``default`` when absent."""
-    if year == "all":
-        return None
-    if year is None:
-        return default
-    if not 1000 <= int(year) <= 9999:
-        raise Invalid.field(["query", "year"], "a 4-digit year or 'all'")
-    return int(year)
 
 
 class ListTasks(PageQuery):

@@ -26,16 +26,17 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.gateway.auth import Principal
+from services.gateway.paging import YearParam, year_value
 from services.gateway.web.common import (
     BASE, CAUSE_ZH, COLOUR_ZH, RATING_ZH, SUGGESTION_STATUS_ZH, URGENCY_ZH, WebRoute, label, need,
     optional, reference, services,
@@ -287,30 +288,25 @@ async def _download(columns: list[tuple[str, str]], pages_: AsyncIterator[list[d
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-YearOrAll = Annotated[str | None, Query(pattern=r"^(\d{4}|all)$")]
-
-
-def _year(year: str | None) -> int | str | None:
-    return int(year) if year and year != "all" else year
 
 
 @router.get(f"{BASE}/exports/ledger.{{fmt}}")
 async def export_ledger(request: Request, fmt: str, user: Viewer, unit_id: str | None = None,
                         category: str | None = None, colour: str | None = None,
-                        year: YearOrAll = None) -> Response:
+                        year: YearParam = None) -> Response:
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "导出格式为 csv 或 xlsx")
     if colour not in (None, "", "green", "yellow", "red", "closed"):
         raise HTTPException(422, "颜色只能是 green、yellow、red 或 closed")
-    rows = ledger_rows(request, user, unit_id, category, colour, _year(year))
+    rows = ledger_rows(request, user, unit_id, category, colour, year_value(year))
     return await _download(LEDGER_COLUMNS, rows, fmt, "suggestion-ledger", "建议办理台账")
 
 
 @router.get(f"{BASE}/exports/points.{{fmt}}")
-async def export_points(request: Request, fmt: str, user: Viewer, year: YearOrAll = None,
+async def export_points(request: Request, fmt: str, user: Viewer, year: YearParam = None,
                         group: str | None = None, category: str | None = None) -> Response:
     """The duty-points ledger of a year (the ledgers' year; default this year, or ``all``)."""
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "导出格式为 csv 或 xlsx")
-    rows = points_rows(request, user, _year(year), group, category)
+    rows = points_rows(request, user, year_value(year), group, category)
     return await _download(POINTS_COLUMNS, rows, fmt, "duty-points-ledger", "履职积分台账")
