@@ -84,8 +84,13 @@ def register_intake_routes(app: FastAPI) -> None:
                                q: Search = None,
                                year: YearParam = None,
                                unit_id: str | None = None,
-                               overdue: bool | None = None) -> list[dict[str, Any]]:
-        filters = {"status": status_, "category": category, "urgency": urgency, "q": q}
+                               overdue: bool | None = None,
+                               deputy_id: Annotated[str | None, Query(
+                                   max_length=100, description="a deputy's suggestions (as "
+                                   "lead or co-signer); a deputy sees only their own")] = None,
+                               ) -> list[dict[str, Any]]:
+        filters = {"status": status_, "category": category, "urgency": urgency, "q": q,
+                   "deputy_id": deputy_id}
         if principal.role == "unit":
             # A unit lists the suggestions assigned to it: those of its tasks (intake refuses
             # a unit's list without them, and leaves out unregistered ones).

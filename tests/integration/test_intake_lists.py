@@ -160,6 +160,17 @@ async def test_suggestions_page_to_the_end_with_filters_search_and_years(api, sy
     assert r.status_code == 422
 
 
+async def test_the_office_lists_one_deputys_suggestions(api, system, suggestions):
+    # deputy-2 leads every fourth of 2026's 150 and deputy-3 co-signs those
+    rows, _ = await follow(api, "office", "/api/v1/suggestions", deputy_id="deputy-3",
+                           limit=500)
+    assert {r["id"] for r in rows} == set(suggestions["made"][::4])
+    # a deputy asking for another deputy's still sees only their own
+    own, _ = await follow(api, "deputy-2", "/api/v1/suggestions", deputy_id="deputy-1",
+                          limit=500)
+    assert {r["id"] for r in own} == set(suggestions["made"][::4])
+
+
 async def test_messages_page_search_through_a_blind_index_and_erasure(api, system, suggestions):
     app: IntakeApplication = system.app("intake")
     start = system.clock.now()
