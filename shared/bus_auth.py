@@ -2,9 +2,10 @@
 
 - A service publishes only its own events (``duty.<service>.>``) and its own dead letters
   (``duty.dlq.<service>``), answers only its own requests (``duty.rpc.<service>.>``, replies
-  through ``allow_responses``) and uses JetStream's API for its streams and consumers; it
-  cannot send requests to another service, publish another service's events, or delete or
-  purge a stream.
+  through ``allow_responses``), declares the streams, and creates, reads and acknowledges only
+  its own durable consumers (``<service>--<producer>``, of the producers in ``CONSUMES``); it
+  cannot send requests to another service, publish another service's events, read through
+  another consumer, or delete or purge a stream.
 - The gateway sends requests (``duty.rpc.>``) and keeps its idempotency bucket (a JetStream
   key-value bucket); it publishes no event.
 - ``ops`` (the operations tool) is the operator's credential: everything, as an
@@ -30,6 +31,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 IDENTITIES = (*SERVICES, "gateway", "ops")
+# Whose events each service consumes (its durable consumers, ``runtime.consume``); a test
+# checks every service's runtime against it (tests/integration/test_bus_authorization.py).
+CONSUMES: dict[str, tuple[str, ...]] = {
+    "intake": ("supervision",),
+    "assignment": ("intake", "supervision"),
+    "supervision": ("assignment", "intake"),
+    "points": ("intake", "supervision"),
+    "notifications": ("intake", "assignment", "supervision", "points"),
+}
+# Stream management every service does at start (shared/streams.py declares all streams).
+STREAM_API = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*",
+              "$JS.API.STREAM.UPDATE.*", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"]
 JS_ADMIN_DENIED = ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>",
                    "$JS.API.STREAM.MSG.DELETE.>", "$JS.API.ACCOUNT.PURGE.>"]
 
@@ -44,10 +57,19 @@ def permissions(identity: str) -> dict[str, Any]:
                         "deny": JS_ADMIN_DENIED},
             "subscribe": {"allow": ["_INBOX.>"]},
         }
+    consumer_api = []
+    for producer in CONSUMES.get(identity, ()):
+        stream, durable = f"DUTY_{producer.upper()}", f"{identity}--{producer}"
+        consumer_api += [f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+                         f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
+                         f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+                         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+                         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+                         f"$JS.ACK.{stream}.{durable}.>"]
     return {
-        "publish": {"allow": [f"duty.{identity}.>", f"duty.dlq.{identity}", "$JS.API.>",
-                              "$JS.ACK.>", "$JS.FC.>"],
-                    "deny": JS_ADMIN_DENIED},
+        # its own events and dead letters; its streams' management; only its own consumers
+        "publish": {"allow": [f"duty.{identity}.>", f"duty.dlq.{identity}", *STREAM_API,
+                              *consumer_api]},
         "subscribe": {"allow": [f"duty.rpc.{identity}.>", "_INBOX.>"]},
         "allow_responses": True,
     }

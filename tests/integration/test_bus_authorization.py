@@ -99,3 +99,26 @@ async def test_the_whole_loop_runs_on_the_authorized_bus(api):
         return found.status_code == 200 and bool(found.json()["tasks"])
 
     await eventually(task_opened, timeout=30)
+
+
+async def test_each_service_consumes_exactly_what_its_permissions_declare(system):
+    from shared.bus_auth import CONSUMES
+
+    declared = {name: tuple(sorted(r.consumers)) for name, r in system.runtimes.items()}
+    assert declared == {name: tuple(sorted(CONSUMES[name])) for name in declared}
+
+
+async def test_a_service_cannot_read_through_another_services_consumer(fresh_nats):
+    nc, errors = await _as(fresh_nats, "points")
+    try:
+        # assignment's durable consumer of intake's events, asked for its next messages
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.DUTY_INTAKE.assignment--intake", b"1",
+                         reply=nc.new_inbox())
+        await nc.publish("$JS.API.CONSUMER.CREATE.DUTY_INTAKE.spy", b"{}",
+                         reply=nc.new_inbox())
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        violations = [e for e in errors if "permissions violation" in str(e).lower()]
+        assert len(violations) == 2, errors
+    finally:
+        await nc.close()

@@ -409,4 +409,5 @@ async def test_metrics_and_detailed_health_need_a_credential(system, people_file
             r = await http.get("/metrics/intake", headers=credential)
             assert r.status_code == 200 and "duty_" in r.text
             r = await http.get("/health", headers=credential)
-            assert set(r.json()["services"]) == {"intake", "assignment", "supervision", "points"}
+            assert set(r.json()["services"]) == {"intake", "assignment", "supervision", "points",
+                                                  "notifications"}
