@@ -108,8 +108,9 @@ class PostgresEffects(Effects):
         from psycopg import sql
 
         for service in SERVICES:
-            self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(f"{self.prefix}{service}")))
+            for schema in (f"{self.prefix}{service}", f"{self.prefix}{service}_views"):
+                self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(schema)))
         self.conn.close()
 
 

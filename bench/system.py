@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import ROOT
 
-SERVICES = ("intake", "assignment", "supervision", "points")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 
 # The bench runs the system in development mode (development secret and users), with one set
 # of actor-assertion keys for every process it starts (shared/identity.py), made here once.
