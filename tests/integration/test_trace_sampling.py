@@ -66,7 +66,8 @@ async def test_only_the_sampled_request_is_traced_and_its_trace_is_whole(
 
     await eventually(register_trace_whole)
     in_trace = register_trace(span_exporter)
-    assert {s.resource.attributes["service.name"] for s in in_trace} == {
+    # the notifications service's handling may still be under way: it joins the same trace
+    assert {s.resource.attributes["service.name"] for s in in_trace} - {"notifications"} == {
         "gateway", "intake", "assignment", "supervision", "points"}
 
     # Nothing of the unsampled submit request was recorded anywhere: not its gateway span,

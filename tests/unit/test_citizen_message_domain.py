@@ -59,6 +59,9 @@ def test_rating_only_after_handling_and_only_once():
     with pytest.raises(Conflict):
         m.rate("satisfied", NOW)
     m.forward("unit-a", NOW, by_office=True)
+    with pytest.raises(Conflict):  # forwarded, but nothing to rate until the unit's feedback
+        m.rate("satisfied", NOW)
+    m.record_feedback("unit-a", "B", None, 1, NOW, "supervision:7")
     with pytest.raises(ValueError):
         m.rate("great", NOW)
     m.rate("unsatisfied", NOW)

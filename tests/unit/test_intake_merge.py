@@ -123,6 +123,8 @@ def test_answer_rating_and_erasure_are_published(how, expected):
         m.convert("deputy-1", "s-1", NOW)
     else:
         m.forward("unit-a", NOW, by_office=True)
+    if how != "answer":  # rated once the handling unit's feedback is in
+        m.record_feedback("unit-a", "A", None, 1, NOW, "supervision:1")
     m.rate("satisfied", NOW)
     m.erase_personal_data(NOW)
     assert handled_by(m) == expected
