@@ -78,4 +78,6 @@ async def api(system, span_exporter, samplers) -> AsyncIterator[Api]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Api(client)
+            api = Api(client)
+            api.app = app  # a test may give the gateway's requests more time
+            yield api

@@ -153,6 +153,9 @@ async def test_the_points_export_streams_page_by_page(api, system, monkeypatch):
         return await real(self, service, command, payload, principal, timeout)
 
     monkeypatch.setattr(Services, "call", counted)
+    # 40 pages of 500 lines, each page a request: on a busy machine one may take over the
+    # fixture's 3 s (a timeout here would measure the machine, not the streaming)
+    api.app.state.services.timeout = 15
     token = (await api.login("office"))["Authorization"].split()[1]
     headers = {"Cookie": f"duty_session={token}"}  # the web application's session
     buffer = io.BytesIO()
