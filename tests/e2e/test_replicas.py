@@ -48,7 +48,10 @@ async def test_two_replicas_of_every_service_share_the_work_and_lose_nothing(fre
     env = process_env(fresh_nats.url, {
         "EVENT_STORE": "postgres", "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432",
         "POSTGRES_DBNAME": "test", "POSTGRES_USER": "postgres",
-        "POSTGRES_SCHEMA_PREFIX": pg_prefix, "CONSUMER_BATCH_SIZE": "5"})
+        "POSTGRES_SCHEMA_PREFIX": pg_prefix, "CONSUMER_BATCH_SIZE": "5",
+        # ten processes, each with its event store's and its read models' connections, within
+        # the test server's 100 connections (a deployment sizes max_connections to its replicas)
+        "POSTGRES_POOL_SIZE": "2"})
     replicas = [ServiceProcess(name, env, tmp_path / f"r{n}") for name in SERVICES for n in (1, 2)]
     for p in replicas:
         p.log_path.parent.mkdir(parents=True, exist_ok=True)
