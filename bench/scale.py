@@ -88,15 +88,16 @@ ENDPOINTS = [
     ("GET /suggestions?limit=50", "/api/v1/suggestions?year=all", "office",
      ("intake", "suggestions")),
     ("GET /tasks?limit=50 as a unit", "/api/v1/tasks?year=all", "unit-a",
-     ("supervision", "tasks")),
-    ("GET /board", "/api/v1/board?year=all", "office", ("supervision", "tasks")),
-    ("GET /rankings", "/api/v1/rankings", "office", ("points", "rankings")),
+     ("supervision", "supervision_tasks")),
+    ("GET /board", "/api/v1/board?year=all", "office", ("supervision", "supervision_tasks")),
+    ("GET /rankings", "/api/v1/rankings", "office", ("points", "Rankings_totals")),
     ("GET /deputies/deputy-1/points", "/api/v1/deputies/deputy-1/points", "office",
-     ("points", "ledger")),
+     ("points", "LedgerLines_lines")),
     ("GET /suggestions?q= (search)", "/api/v1/suggestions?year=all&q=%E7%94%B5%E6%A2%AF",
      "office", ("intake", "suggestions")),
-    ("GET /deputies/deputy-1/points/export.csv (first page)",
-     "/api/v1/deputies/deputy-1/points/export.csv", "office", ("points", "ledger")),
+    # the web application's export (session cookie), streamed a page of 500 lines at a time
+    ("GET /app/exports/points.csv (the whole export, streamed)",
+     "/app/exports/points.csv?year=all", "office", ("points", "LedgerLines_lines")),
 ]
 
 USERS = {"office": ("office", {}), "unit-a": ("unit", {"unit_id": "unit-a"}),
@@ -131,8 +132,12 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
             for label, path, user, (service, prefix) in ENDPOINTS:
                 role, ids = USERS[user]
                 token = issue_token(user, role, **ids)
-                url = f"{base}{path}{'&' if '?' in path else '?'}limit=50"
-                got = load(url, headers={"Authorization": f"Bearer {token}"}, seconds=seconds)
+                if path.startswith("/app/"):  # the web application: its session cookie
+                    url, headers = f"{base}{path}", {"Cookie": f"duty_session={token}"}
+                else:
+                    url = f"{base}{path}{'&' if '?' in path else '?'}limit=50"
+                    headers = {"Authorization": f"Bearer {token}"}
+                got = load(url, headers=headers, seconds=seconds)
                 table = _views_table(var / f"{service}-views.sqlite", prefix)
                 ceiling = load(f"{bare}/bare/rows/{service}/{table}", seconds=seconds) \
                     if table else None

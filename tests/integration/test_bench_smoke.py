@@ -32,7 +32,8 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     report = json.loads(out.read_text())
     rows = report["rows"]
     sections = {r["section"] for r in rows}
-    expected = {"ceiling", "e2e", "latency", "replay", "gateway", "growth", "replica"}
+    expected = {"ceiling", "e2e", "latency", "replay", "gateway", "growth", "replica", "scale",
+                "lists"}
     if postgres_available() is None:
         expected.add("e2e-pg")
     assert expected <= sections, sections
@@ -52,3 +53,9 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     assert len(gateway) == 4 and all(float(r["value"].replace(",", "")) > 0
                                      for r in gateway.values())
     assert {g["events"] for g in report["growth"]} == {1_000, 2_000}
+    # city scale: every service restarted to ready on both sizes, every list answered 2xx
+    scale = [r for r in rows if r["section"] == "scale"]
+    assert len(scale) == 2 * 5 and not [r for r in scale if r["value"] == "not ready"], scale
+    lists = [r for r in rows if r["section"] == "lists"]
+    assert len(lists) == 2 * 7, lists
+    assert not [r for r in lists if "non-2xx" in r["measure"]], lists
