@@ -210,6 +210,37 @@ class ViewStore:
         finally:
             conn.execute("COMMIT")
 
+    @contextmanager
+    def build_lock(self, name: str) -> Iterator[None]:
+        """Held while a read model is built: one builder at a time across the processes that
+        share this database (a PostgreSQL advisory lock; an exclusive lock on a file beside
+        the SQLite file)."""
+        if self.dialect == "postgres":
+            import hashlib
+
+            import psycopg
+
+            from shared.eventstore import postgres_conninfo
+
+            digest = hashlib.sha256(f"duty-build:{self.schema}:{name}".encode()).digest()
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            with psycopg.connect(postgres_conninfo(self.settings), autocommit=True) as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                try:
+                    yield
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            return
+        import fcntl
+
+        lock_path = self.path.with_name(f"{self.path.name}.{name}.lock")
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -415,26 +446,45 @@ class ReadModels:
         head = self.app.max_notification_id()
         for projection in self.to_build():
             if head <= self.sync_build_limit:
-                self.rebuild(projection)
+                self.rebuild(projection, force=False)
             else:
-                self.rebuild_in_background(projection)
+                self.rebuild_in_background(projection, force=False)
 
-    def rebuild_in_background(self, projection: TableProjection) -> None:
-        thread = threading.Thread(target=self._build_logged, args=(projection,),
+    def rebuild_in_background(self, projection: TableProjection, force: bool = True) -> None:
+        thread = threading.Thread(target=self._build_logged, args=(projection, force),
                                   name=f"build-{projection.name}", daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _build_logged(self, projection: TableProjection) -> None:
+    def _build_logged(self, projection: TableProjection, force: bool = True) -> None:
         try:
-            self.rebuild(projection)
+            self.rebuild(projection, force=force)
         except Exception:
             log.exception("building read model %s failed", projection.name)
             self.builds.setdefault(projection.name, {})["failed"] = True
 
-    def rebuild(self, projection: TableProjection) -> dict[str, Any]:
+    def rebuild(self, projection: TableProjection, force: bool = True) -> dict[str, Any]:
         """Build a new generation of ``projection`` from the whole log while the live one
-        (if any) keeps answering and following the log, then switch to it."""
+        (if any) keeps answering and following the log, then switch to it.
+
+        One process at a time builds a read model (replicas sharing its tables take turns,
+        ``ViewStore.build_lock``); without ``force`` (a start-up build of a definition that
+        has no live generation) a process that finds one built meanwhile by another adopts it
+        instead of building again."""
+        with self.store.build_lock(projection.name):
+            if not force:
+                live = self.store.position_row(projection.key)
+                if live is not None and live["version"] == projection.version:
+                    with projection._lock:
+                        projection.generation = live["generation"]
+                        projection.position = live["position"]
+                        projection.ready = True
+                    return {"name": projection.name, "version": projection.version,
+                            "generation": live["generation"], "applied": live["position"],
+                            "done": True, "adopted": True}
+            return self._rebuild(projection)
+
+    def _rebuild(self, projection: TableProjection) -> dict[str, Any]:
         name = projection.name
         live = self.store.position_row(projection.key)
         generation = (live["generation"] if live else 0) + 1

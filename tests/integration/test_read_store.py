@@ -231,3 +231,40 @@ def test_a_cursor_of_another_list_is_refused():
     q = PageQuery(cursor=page([{"a": 1}, {"a": 2}], 1, key=lambda r: (r["a"],))["next_cursor"])
     with pytest.raises(Invalid):
         checked_after(q, 2)
+
+
+def test_replicas_starting_together_build_a_new_definition_once(store):
+    """Two processes' read models on one store, started at the same moment with a definition
+    that has no live generation: one builds it, the other adopts it (no two builders
+    dropping each other's tables)."""
+    settings = _system(store, "rr")
+    seed = ServiceApplication(settings)
+    _save(seed, 60)
+    seed.close()
+    replicas = []
+    for _ in range(2):
+        app = ServiceApplication(settings)
+        views = ViewStore(settings)
+        replicas.append((app, views, Items(app, views)))
+    try:
+        go = threading.Barrier(2)
+        results: list[Any] = []
+
+        def start(app: Any, views: Any, items: Items) -> None:
+            go.wait()
+            models = ReadModels(app, views, [items])
+            models.start()
+            results.append(items.generation)
+
+        threads = [threading.Thread(target=start, args=r) for r in replicas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == [1, 1]  # one generation, built once
+        for _, _, items in replicas:
+            assert items.ready and items.list(PageQuery(limit=500))["total"] == 60
+    finally:
+        for app, views, _ in replicas:
+            views.close()
+            app.close()
