@@ -187,6 +187,19 @@ class Verifier:
 
 
 _signers: dict[tuple[str, str], Signer] = {}
+_settings_of_environment: dict[tuple[str | None, str | None], Any] = {}
+
+
+def _environment_settings() -> Any:
+    """This environment's settings, read once per key directory (reading them is a
+    millisecond: too much for every request a tool or a test signs)."""
+    from shared.settings import ServiceSettings
+
+    marker = (os.environ.get("ACTOR_KEYS_DIR"), os.environ.get("VAR_DIR"))
+    found = _settings_of_environment.get(marker)
+    if found is None:
+        found = _settings_of_environment[marker] = ServiceSettings()
+    return found
 
 OPS_ACTOR = {"username": "ops", "role": "office"}
 
@@ -198,9 +211,7 @@ def signed_request(service: str, payload: Any = None, actor: dict[str, Any] | No
     import json
 
     if settings is None:
-        from shared.settings import ServiceSettings
-
-        settings = ServiceSettings()
+        settings = _environment_settings()
     key = (str(keys_dir(settings)), signer)
     found = _signers.get(key)
     if found is None:
