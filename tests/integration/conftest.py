@@ -72,7 +72,9 @@ class Api:
 
 @pytest.fixture
 async def api(system, span_exporter, samplers) -> AsyncIterator[Api]:
-    settings = GatewaySettings(nats_url=system.nats_url, rpc_timeout_seconds=3.0)
+    # the services' own default (5 s): on a busy two-core machine a command's catch-up of
+    # its persisted read models took over 3 s once
+    settings = GatewaySettings(nats_url=system.nats_url, rpc_timeout_seconds=5.0)
     provider = _providers(span_exporter, samplers)["gateway"]
     app = create_app(settings, tracer_provider=provider)
     async with LifespanManager(app) as manager:

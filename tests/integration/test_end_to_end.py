@@ -123,7 +123,8 @@ async def test_one_trace_spans_the_gateway_and_all_four_services(api, system, sp
     _, spans = register_trace_services()
     assert len({s.context.trace_id for s in spans}) == 1
     handles = [s for s in spans if s.name.endswith("handle task_assigned")]
-    assert handles[0].resource.attributes["service.name"] == "supervision"
+    # supervision handles it (notifications, reading it too, may or may not have yet)
+    assert "supervision" in {s.resource.attributes["service.name"] for s in handles}
 
 
 async def test_bad_input_gets_field_level_errors(api, system):
@@ -188,7 +189,7 @@ async def test_a_service_that_does_not_answer_in_time_gives_504(api, system):
         await nc.close()
     assert r.status_code == 504, r.json()
     assert r.json()["title"] == "Gateway timeout"
-    assert r.json()["detail"] == "the points service did not answer within 3s"
+    assert r.json()["detail"] == "the points service did not answer within 5s"
     health = await api.client.get("/health")
     assert health.status_code == 503
     assert health.json()["services"]["points"]["ready"] is False
