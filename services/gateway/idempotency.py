@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import HTTPException
 
-from services.gateway.limits_middleware import send_problem
+from services.gateway.limits_middleware import buffered_body, send_problem
 
 log = logging.getLogger(__name__)
 
@@ -134,22 +134,11 @@ class IdempotencyMiddleware:
             return
 
         # the body is bounded (and already read) by the body-limit middleware outside this one
-        messages, body = [], b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body, replay = await buffered_body(receive)
         digest = hashlib.sha256()
         for part in (b"POST", path.encode(), scope.get("query_string", b""), body):
             digest.update(len(part).to_bytes(8, "big") + part)
         fingerprint = digest.hexdigest()
-
-        async def replay() -> MutableMapping[str, Any]:
-            return messages.pop(0) if messages else await receive()
 
         record_key = self.store.record_key(self.caller(scope), key)
         try:

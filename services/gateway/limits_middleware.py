@@ -32,6 +32,26 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+async def buffered_body(receive: Receive) -> tuple[bytes, Receive]:
+    """Read a request's whole body (bounded by the body-limit middleware outside) and give
+    a ``receive`` that hands the same messages on to the app."""
+    messages: list[MutableMapping[str, Any]] = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+
+    async def replay() -> MutableMapping[str, Any]:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
 async def send_problem(send: Send, status: int, title: str, detail: str,
                        headers: Iterable[tuple[bytes, bytes]] = (), **extra: Any) -> None:
     """An RFC 9457 problem answer straight from middleware."""

@@ -43,6 +43,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from services.gateway.limits_middleware import buffered_body
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -268,15 +270,7 @@ class LoginThrottleMiddleware:
             await self.app(scope, receive, send)
             return
         # the body is bounded (and already read) by the body-limit middleware outside this one
-        messages, body = [], b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body, replay = await buffered_body(receive)
         content_type = next((v.decode("latin-1") for k, v in scope.get("headers", [])
                              if k == b"content-type"), "").lower()
         username = _login_username(body, content_type)
@@ -295,9 +289,6 @@ class LoginThrottleMiddleware:
                 (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})
             return
-
-        async def replay() -> MutableMapping[str, Any]:
-            return messages.pop(0) if messages else await receive()
 
         answered: list[int] = []
 
