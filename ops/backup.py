@@ -3,9 +3,15 @@ needs to come back, and its restoration into an empty place.
 
 The archive (``duty-backup-<UTC time>.tar.gz``) holds ``manifest.json`` and:
 
-- ``stores/<service>.sqlite`` — each service's event store (SQLite: a consistent copy made
-  with SQLite's online backup API while the service runs), or ``stores/<service>.sql`` — a
-  ``pg_dump`` of the service's schema ``<prefix><service>`` (PostgreSQL). Read models
+- ``stores/<service>.sqlite`` — each service's event store (SQLite: copied with SQLite's
+  online backup API while the service runs), or ``stores/<service>.sql`` — a ``pg_dump`` of
+  the service's schema ``<prefix><service>`` (PostgreSQL), for intake, assignment,
+  supervision, points and notifications. The stores are saved as one consistent cut: no
+  service's saved store has processed an upstream event that its producer's saved log lacks
+  (PostgreSQL: every schema dumped from one exported snapshot; SQLite: read snapshots held
+  on every file, opened consumers first and checked, taken again if a cycle moved between
+  them). The manifest records each store's last notification id and the highest upstream
+  position it has processed. Read models
   (``<service>-views.sqlite``, schemas ``<prefix><service>_views``) are not saved: every
   service rebuilds them from its store at start.
 - ``stores/intake-keys.sqlite`` — the personal-data keys (SQLite; on PostgreSQL they are a
@@ -49,9 +55,18 @@ from typing import Any
 
 from shared.settings import ServiceSettings
 
-SERVICES = ("intake", "assignment", "supervision", "points")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
+# Services whose store a backup must have (notifications' store is saved when there is one).
+REQUIRED = ("intake", "assignment", "supervision", "points")
+# The order the stores' read snapshots are taken in: consumers before their producers where
+# the graph allows (shared/bus_auth.CONSUMES), so that no consumer's saved store has processed
+# an upstream event its producer's saved store does not have. The two cycles
+# (supervision <-> intake, supervision <-> assignment) are closed by checking the cut and
+# taking it again (``_check_cut``).
+SNAPSHOT_ORDER = ("notifications", "points", "assignment", "supervision", "intake")
 FORMAT = 1
 KEYS_FILE = "intake-keys.sqlite"
+CUT_ATTEMPTS = 20
 
 
 class BackupError(RuntimeError):
@@ -78,26 +93,98 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def sqlite_copy(source: Path, target: Path) -> None:
-    """A consistent copy of a live SQLite database (the online backup API: pages copied
-    while writers go on; the copy is one committed state of the source)."""
+def _open_snapshot(source: Path) -> sqlite3.Connection:
+    """A read transaction on a live SQLite store: one committed state, held until closed
+    (the stores are in WAL mode, so writers go on meanwhile)."""
+    conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30,
+                           isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+    return conn
+
+
+def _copy_snapshot(src: sqlite3.Connection, target: Path) -> None:
+    """Copy the state a held read transaction sees (the online backup API, which reads
+    through the source connection's own transaction)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target)
     try:
         with dst:
             src.backup(dst, pages=1024)
-        # a self-contained file (no -wal beside it)
         dst.execute("PRAGMA journal_mode=DELETE")
     finally:
         dst.close()
-        src.close()
 
 
-def _last_notification_id_sqlite(path: Path) -> int:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT max(rowid) FROM stored_events").fetchone()  # the notification id
-    return int(row[0] or 0)
+def _sqlite_positions(conn: sqlite3.Connection, upstreams: tuple[str, ...]
+                      ) -> tuple[int, dict[str, int]]:
+    """The store's last notification id and the highest tracked position of each upstream."""
+    last = int(conn.execute("SELECT max(rowid) FROM stored_events").fetchone()[0] or 0)
+    tracked = {}
+    for upstream in upstreams:
+        row = conn.execute("SELECT max(notification_id) FROM tracking WHERE application_name = ?",
+                           (upstream,)).fetchone()
+        tracked[upstream] = int(row[0] or 0)
+    return last, tracked
+
+
+def _check_cut(last: dict[str, int], tracked: dict[str, dict[str, int]]) -> list[str]:
+    """What makes a set of store snapshots inconsistent: a consumer that has processed an
+    upstream event beyond the producer's saved log (restored, the producer would record
+    other events under those notification ids and the consumer would skip them)."""
+    problems = []
+    for consumer, upstreams in tracked.items():
+        for producer, position in upstreams.items():
+            if producer in last and position > last[producer]:
+                problems.append(f"{consumer} has processed {producer} #{position}, beyond "
+                                f"{producer}'s saved #{last[producer]}")
+    return problems
+
+
+def _sqlite_stores(settings: ServiceSettings, stores: Path) -> dict[str, Any]:
+    """Copy every service's store as one consistent cut: read snapshots opened one after
+    another (consumers first), checked with ``_check_cut`` (taken again when a cycle's
+    consumer moved past its producer in between), then each copied from its snapshot."""
+    from shared.bus_auth import CONSUMES
+
+    present = []
+    for service in SNAPSHOT_ORDER:
+        source = settings.var_dir / f"{service}.sqlite"
+        if source.exists():
+            present.append(service)
+        elif service in REQUIRED:
+            raise BackupError(f"no event store for {service} at {source}")
+    keys = settings.var_dir / KEYS_FILE
+    problems: list[str] = []
+    for _attempt in range(CUT_ATTEMPTS):
+        snapshots: dict[str, sqlite3.Connection] = {}
+        try:
+            for service in present:
+                snapshots[service] = _open_snapshot(settings.var_dir / f"{service}.sqlite")
+            # after intake's: a personal-data key is stored before the event that uses it
+            keys_snapshot = _open_snapshot(keys) if keys.exists() else None
+            if keys_snapshot is not None:
+                snapshots[KEYS_FILE] = keys_snapshot
+            last, tracked = {}, {}
+            for service in present:
+                last[service], tracked[service] = _sqlite_positions(
+                    snapshots[service], CONSUMES.get(service, ()))
+            problems = _check_cut(last, tracked)
+            if problems:
+                continue
+            for service in present:
+                _copy_snapshot(snapshots[service], stores / f"{service}.sqlite")
+            if keys_snapshot is not None:
+                _copy_snapshot(keys_snapshot, stores / KEYS_FILE)
+            return {service: {"store": f"stores/{service}.sqlite",
+                              "last_notification_id": last[service],
+                              "tracked": tracked[service]}
+                    for service in SERVICES if service in present}
+        finally:
+            for conn in snapshots.values():
+                conn.close()
+    raise BackupError("no consistent cut of the stores after "
+                      f"{CUT_ATTEMPTS} attempts: " + "; ".join(problems))
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -132,7 +219,8 @@ def _pg_schema(settings: ServiceSettings, service: str) -> str:
     return f"{settings.postgres_schema_prefix}{service}"
 
 
-def _pg_dump(settings: ServiceSettings, service: str, target: Path) -> None:
+def _pg_dump(settings: ServiceSettings, service: str, target: Path,
+             snapshot: str | None = None) -> None:
     pg_dump = shutil.which("pg_dump")
     if not pg_dump:
         raise BackupError("pg_dump is not installed (apt-get install postgresql-client): a "
@@ -140,23 +228,56 @@ def _pg_dump(settings: ServiceSettings, service: str, target: Path) -> None:
     schema = _pg_schema(settings, service)
     target.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([pg_dump, "--schema", schema, "--no-owner", "--no-privileges",
+                           *(["--snapshot", snapshot] if snapshot else []),
                            "--format", "plain", "--file", str(target)],
                           env=_pg_env(settings), capture_output=True, text=True)
     if done.returncode != 0:
         raise BackupError(f"pg_dump of {schema} failed: {done.stderr.strip()}")
 
 
-def _pg_last_notification_id(settings: ServiceSettings, service: str) -> int:
+def _pg_stores(settings: ServiceSettings, stores: Path) -> dict[str, Any]:
+    """Dump every service's schema from one exported snapshot (``pg_export_snapshot``, each
+    ``pg_dump --snapshot``): the schemas as they all were at one instant, the consistent cut
+    across services (checked with ``_check_cut`` all the same)."""
     import psycopg
     from psycopg import sql
 
+    from shared.bus_auth import CONSUMES
     from shared.eventstore import postgres_conninfo
 
     with psycopg.connect(postgres_conninfo(settings)) as conn:
-        row = conn.execute(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
-            sql.Identifier(_pg_schema(settings, service)),
-            sql.Identifier(f"{service}_events"))).fetchone()  # eventsourcing's <app>_events
-    return int(row[0] or 0)
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        present, last, tracked = [], {}, {}
+        for service in SERVICES:
+            schema = _pg_schema(settings, service)
+            exists = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+                                  "AND tablename = %s", (schema, f"{service}_events")
+                                  ).fetchone()[0]
+            if not exists:
+                if service in REQUIRED:
+                    raise BackupError(f"no event store for {service} in schema {schema}")
+                continue
+            present.append(service)
+            row = conn.execute(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(f"{service}_events"))).fetchone()
+            last[service] = int(row[0] or 0)
+            tracked[service] = {}
+            for upstream in CONSUMES.get(service, ()):
+                row = conn.execute(sql.SQL(
+                    "SELECT max(notification_id) FROM {}.{} WHERE application_name = %s"
+                ).format(sql.Identifier(schema), sql.Identifier(f"{service}_tracking")),
+                    (upstream,)).fetchone()
+                tracked[service][upstream] = int(row[0] or 0)
+        problems = _check_cut(last, tracked)
+        if problems:  # one snapshot cannot disagree with itself; a bug if it does
+            raise BackupError("the stores disagree: " + "; ".join(problems))
+        for service in present:
+            _pg_dump(settings, service, stores / f"{service}.sql", snapshot)
+        conn.rollback()
+    return {service: {"store": f"stores/{service}.sql", "schema": _pg_schema(settings, service),
+                      "last_notification_id": last[service], "tracked": tracked[service]}
+            for service in present}
 
 
 def _pg_schema_has_tables(settings: ServiceSettings, schema: str) -> bool:
@@ -238,24 +359,9 @@ def backup(settings: ServiceSettings, out_dir: Path, nats_url: str | None,
         root = Path(scratch) / name
         stores = root / "stores"
         if settings.event_store == "sqlite":
-            for service in SERVICES:
-                source = settings.var_dir / f"{service}.sqlite"
-                if not source.exists():
-                    raise BackupError(f"no event store for {service} at {source}")
-                sqlite_copy(source, stores / f"{service}.sqlite")
-                services[service] = {"store": f"stores/{service}.sqlite",
-                                     "last_notification_id":
-                                         _last_notification_id_sqlite(stores / f"{service}.sqlite")}
-            keys = settings.var_dir / KEYS_FILE
-            if keys.exists():
-                sqlite_copy(keys, stores / KEYS_FILE)
+            services = _sqlite_stores(settings, stores)
         else:
-            for service in SERVICES:
-                _pg_dump(settings, service, stores / f"{service}.sql")
-                services[service] = {"store": f"stores/{service}.sql",
-                                     "schema": _pg_schema(settings, service),
-                                     "last_notification_id":
-                                         _pg_last_notification_id(settings, service)}
+            services = _pg_stores(settings, stores)
         _copy_tree(actor_keys_dir(settings), root / "keys")
         _copy_tree(credentials_dir(settings), root / "nats-credentials")
         _copy_tree(settings.config_dir, root / "config")
@@ -354,15 +460,15 @@ def restore(archive: Path, settings: ServiceSettings, config_dir: Path | None = 
             if prefix != settings.postgres_schema_prefix:
                 raise BackupError(f"the backup's schemas are {prefix}<service>; this system's "
                                   f"are {settings.postgres_schema_prefix}<service>")
-            for service in SERVICES:
+            for service in manifest["services"]:
                 schema = _pg_schema(settings, service)
                 if _pg_schema_has_tables(settings, schema):
                     raise BackupError(f"schema {schema} is not empty: restore only into "
                                       "empty schemas")
-            for service in SERVICES:
-                _pg_restore(settings, root / manifest["services"][service]["store"])
+            for service, info in manifest["services"].items():
+                _pg_restore(settings, root / info["store"])
         else:
-            for service in SERVICES:
+            for service in manifest["services"]:
                 shutil.copy2(root / "stores" / f"{service}.sqlite", var / f"{service}.sqlite")
             if (root / "stores" / KEYS_FILE).exists():
                 shutil.copy2(root / "stores" / KEYS_FILE, var / KEYS_FILE)
@@ -379,8 +485,11 @@ def restore(archive: Path, settings: ServiceSettings, config_dir: Path | None = 
 
 
 def replay_commands(manifest: dict[str, Any]) -> list[str]:
+    from shared.streams import PRODUCERS
+
     return [f"duty-ops replay {service} --from 1 --to {info['last_notification_id']}"
-            for service, info in manifest["services"].items() if info["last_notification_id"]]
+            for service, info in manifest["services"].items()
+            if service in PRODUCERS and info["last_notification_id"]]
 
 
 def describe(manifest: dict[str, Any]) -> str:
