@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-slow test-postgres bench asyncapi clean browser
+.PHONY: run test test-fast test-slow test-postgres bench asyncapi clean browser pg-client
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,17 +23,23 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-wqy-microhei) \
 	  || echo "chromium could not be installed: the browser tests will be skipped"
 
+## PostgreSQL's client tools (pg_dump, psql) for duty-ops backup/restore of PostgreSQL stores;
+## tolerant: without them the PostgreSQL backup tests are skipped with the reason.
+pg-client:
+	@command -v pg_dump >/dev/null || (apt-get update && apt-get install -y postgresql-client) \
+	  || echo "postgresql-client could not be installed: the PostgreSQL backup tests will be skipped"
+
 ## Install what is needed and run the whole suite (fast and slow tests).
-test: $(STAMP) browser
+test: $(STAMP) browser pg-client
 	$(BIN)/python -m pytest -q -ra
 
 ## Only the fast tests / only the fault-injection and load tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
-test-slow: $(STAMP) browser
+test-slow: $(STAMP) browser pg-client
 	$(BIN)/python -m pytest -q -ra -m slow
 ## The whole suite on PostgreSQL (127.0.0.1:5432, database test) instead of SQLite.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) pg-client
 	TEST_EVENT_STORE=postgres $(BIN)/python -m pytest -q -ra -m "not sqlite_only"
 
 ## One archive under dist/ to install with no network: a wheelhouse of every dependency

@@ -29,6 +29,16 @@ CASES = [("老旧小区加装电梯", "livelihood"), ("河道垃圾清理", "eco
          ("学校周边交通拥堵", "livelihood")]
 
 
+def needs_pg_client(store: dict[str, Any]) -> None:
+    """A PostgreSQL backup needs pg_dump and psql (``make pg-client`` installs them)."""
+    import shutil
+
+    if store["event_store"] == "postgres" and not (shutil.which("pg_dump")
+                                                    and shutil.which("psql")):
+        pytest.skip("pg_dump/psql not installed (make pg-client: apt-get install "
+                    "postgresql-client): a PostgreSQL backup needs them")
+
+
 def _env(store: dict[str, Any], var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     env.update(VAR_DIR=str(var_dir), EVENT_STORE=store["event_store"])
@@ -76,6 +86,7 @@ def _drop_schemas(prefix: str) -> None:
 @pytest.mark.timeout(240)
 async def test_backup_restore_into_an_empty_place_gives_back_the_same_system(
         system, api, store, tmp_path):
+    needs_pg_client(store)
     cases = [await _open_case(api, title, category) for title, category in CASES]
     before = {sid: await _settled(api, sid) for sid in cases}
     env = _env(store, Path(store.get("var_dir") or tmp_path / "unused"))
