@@ -30,12 +30,13 @@ from shared.contracts import IntegrationEvent
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
+from shared.errors import DomainError
 from shared.heap import freeze_heap
 from shared.identity import IdentityError, Verifier
 from shared.projection import LogProjection, catch_up_all
 from shared.read_store import ReadModels, Rebuilding, TableProjection
-from shared.rpc import (Invalid, ServiceError, TooLarge, Unauthenticated, Unavailable, ok,
-                        rpc_subject, validation_errors)
+from shared.rpc import (Conflict, Forbidden, Invalid, ServiceError, TooLarge, Unauthenticated,
+                        Unavailable, ok, rpc_subject, validation_errors)
 from shared.settings import ServiceSettings
 from shared.streams import (
     consumer_config,
@@ -45,6 +46,18 @@ from shared.streams import (
     stream_ref,
 )
 from shared.telemetry import attached_trace_context, build_tracer_provider
+
+
+# How a refusal of the domain (shared/errors.py) is answered: the ONE place mapping domain
+# errors to reply statuses.
+REFUSAL_REPLIES: dict[str, type[ServiceError]] = {"conflict": Conflict, "forbidden": Forbidden}
+
+
+def refusal_reply(exc: DomainError) -> ServiceError:
+    """The request layer's answer to a refusal of the domain (409 or 403, the domain's
+    message as ``detail``, its context such as ``status_now`` as extra fields)."""
+    return REFUSAL_REPLIES[exc.refusal](exc.detail, **exc.context)
+
 
 log = logging.getLogger(__name__)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # tells replicas apart in health answers
@@ -534,6 +547,8 @@ class ServiceRuntime:
                     raise Unavailable(
                         f"the read model {exc.name} of {self.service} is being built; "
                         "try again shortly", read_models=self._read_models_status()) from None
+                except DomainError as exc:
+                    raise refusal_reply(exc) from None
             except ServiceError as exc:
                 span.set_attribute("duty.error_status", exc.status)
                 return exc.to_reply()

@@ -34,9 +34,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from dateutil.relativedelta import relativedelta
 from eventsourcing.domain import Aggregate, event
 
+from services.assignment.errors import (AlreadyDone, NotAllowedInState, RegistrationReversed,
+                                        ReturnWindowClosed)
 from shared.calendar import WorkingCalendar
 from shared.clock import CHINA_TZ
-from shared.rpc import Conflict
 
 DeadlineRule = dict[str, Any]
 
@@ -265,7 +266,7 @@ class Assignment(Aggregate):
         """Assign the case once: a lead task and one task per co-unit. ``lead_rule``
         overrides the policy's rule for the lead (an office-set deadline)."""
         if self.status == "assigned":
-            raise Conflict("the suggestion is already assigned", current=self.view())
+            raise AlreadyDone("the suggestion is already assigned", current=self.view())
         self.ensure_not_reversed()
         lead_rule = lead_rule or policy.lead_rule(self.case_kind, self.urgency)
         lead = Task.for_unit(self, lead_unit_id, "lead", assigned_at, lead_rule,
@@ -306,7 +307,7 @@ class Assignment(Aggregate):
         """Automatic assignment could not happen (e.g. the working calendar lacks a year):
         the case waits for the office, with the reason shown."""
         if self.status == "assigned":
-            raise Conflict("the case is already assigned", current=self.view())
+            raise AlreadyDone("the case is already assigned", current=self.view())
         self._held(reason=reason)
 
     @event("Held")
@@ -317,8 +318,8 @@ class Assignment(Aggregate):
 
     def ensure_not_reversed(self) -> None:
         if self.status == "reversed":
-            raise Conflict("the registration of this suggestion was reversed: it is assigned "
-                           "again only after a new registration", current=self.view())
+            raise RegistrationReversed("the registration of this suggestion was reversed: it is assigned "
+                                       "again only after a new registration", current=self.view())
 
     def reverse_registration(self, number: str, reason: str, tasks: list[Task],
                              reversed_at: datetime) -> list[Task]:
@@ -357,8 +358,8 @@ class Assignment(Aggregate):
                proposed_co_unit_ids: list[str], routing_rule_id: str | None) -> None:
         """A reversed case was registered again: a new proposal, and new tasks to come."""
         if self.status != "reversed":
-            raise Conflict("only a case whose registration was reversed is opened again",
-                           current=self.view())
+            raise NotAllowedInState("only a case whose registration was reversed is opened again",
+                                    current=self.view())
         self._reopened(number=number, title=title, category=category, urgency=urgency,
                        district=district, proposed_lead_unit_id=proposed_lead_unit_id,
                        proposed_co_unit_ids=list(proposed_co_unit_ids),
@@ -390,16 +391,16 @@ class Assignment(Aggregate):
         stays in the history.
         """
         if self.status != "assigned":
-            raise Conflict("the case is not assigned yet", current=self.view())
+            raise NotAllowedInState("the case is not assigned yet", current=self.view())
         if str(task.id) not in self.task_ids:
-            raise Conflict("the task is no longer current for this case", current=self.view())
+            raise NotAllowedInState("the task is no longer current for this case", current=self.view())
         if task.handling != "open":
-            raise Conflict(f"the task is already {task.handling}; it cannot be reassigned",
-                           current=self.view())
+            raise AlreadyDone(f"the task is already {task.handling}; it cannot be reassigned",
+                              current=self.view())
         if new_unit_id == task.unit_id:
-            raise Conflict(f"the task is already with {new_unit_id}", current=self.view())
+            raise AlreadyDone(f"the task is already with {new_unit_id}", current=self.view())
         if new_unit_id == self.lead_unit_id or new_unit_id in self.co_unit_ids:
-            raise Conflict(f"{new_unit_id} already handles this case", current=self.view())
+            raise AlreadyDone(f"{new_unit_id} already handles this case", current=self.view())
         if task.role == "lead":
             rule = policy.lead_rule(self.case_kind, self.urgency)
         else:
@@ -437,8 +438,8 @@ class Assignment(Aggregate):
         replaces the current one (the history keeps both)."""
         current = self.leadership
         if current and (current["designee_id"], current["mode"]) == (designee_id, mode):
-            raise Conflict(f"{designee_name} already {'leads' if mode == 'lead' else 'supervises'} "
-                           f"this case", current=self.view())
+            raise AlreadyDone(f"{designee_name} already {'leads' if mode == 'lead' else 'supervises'} "
+                              f"this case", current=self.view())
         self._leadership_designated(designee_id=designee_id, designee_name=designee_name,
                                     designee_kind=designee_kind, mode=mode,
                                     designated_at=designated_at)
@@ -585,11 +586,11 @@ class Task(Aggregate):
     def pause_clock(self, reason: str, at: datetime) -> None:
         """The office stops the task's clock (e.g. waiting for the deputy's material)."""
         if self.status == "withdrawn":
-            raise Conflict("the task was withdrawn; its clock no longer runs")
+            raise NotAllowedInState("the task was withdrawn; its clock no longer runs")
         if self.handling != "open":
-            raise Conflict(f"the task is already {self.handling}; its clock no longer runs")
+            raise AlreadyDone(f"the task is already {self.handling}; its clock no longer runs")
         if self.paused_since is not None:
-            raise Conflict(f"the clock is already paused since {self.paused_since.isoformat()}")
+            raise AlreadyDone(f"the clock is already paused since {self.paused_since.isoformat()}")
         self._clock_paused(reason=reason, at=at)
 
     @event("ClockPaused")
@@ -598,7 +599,7 @@ class Task(Aggregate):
 
     def resume_clock(self, at: datetime) -> None:
         if self.paused_since is None:
-            raise Conflict("the clock is not paused")
+            raise NotAllowedInState("the clock is not paused")
         self._clock_resumed(at=at)
 
     @event("ClockResumed")
@@ -622,15 +623,15 @@ class Task(Aggregate):
     def request_return(self, reason: str, requested_at: datetime, calendar: WorkingCalendar) -> None:
         """The unit asks the office to take the task back, within the return window."""
         if self.status == "withdrawn":
-            raise Conflict("the task was withdrawn; there is nothing to return")
+            raise NotAllowedInState("the task was withdrawn; there is nothing to return")
         if self.handling != "open":
-            raise Conflict(f"the task is already {self.handling}; it can no longer be returned")
+            raise AlreadyDone(f"the task is already {self.handling}; it can no longer be returned")
         if self.status == "return_requested":
-            raise Conflict("a return request for this task is already waiting for the office",
-                           return_request=self.pending_return_request)
+            raise AlreadyDone("a return request for this task is already waiting for the office",
+                              return_request=self.pending_return_request)
         window_end = self.return_window_end(calendar)
         if local_day(requested_at) > window_end:
-            raise Conflict(
+            raise ReturnWindowClosed(
                 f"the return window has closed: a task may be returned within "
                 f"{self.return_window_working_days} working days of assignment "
                 f"({local_day(self.assigned_at).isoformat()}), that is until "
@@ -649,7 +650,7 @@ class Task(Aggregate):
     def refuse_return(self, reason: str, refused_at: datetime) -> None:
         """The office refuses the unit's return request: the task stays with the unit."""
         if self.status != "return_requested":
-            raise Conflict("no return request of this task is waiting for a decision")
+            raise NotAllowedInState("no return request of this task is waiting for a decision")
         self._return_refused(reason=reason, refused_at=refused_at)
 
     @event("ReturnRefused")
@@ -661,7 +662,7 @@ class Task(Aggregate):
     def withdraw(self, reason: str, replaced_by_task_id: str | None, withdrawn_at: datetime) -> None:
         """The task stops (its clock too); reassignment gives the work to another unit."""
         if self.status == "withdrawn":
-            raise Conflict("the task was already withdrawn")
+            raise AlreadyDone("the task was already withdrawn")
         self._withdrawn(reason=reason, replaced_by_task_id=replaced_by_task_id,
                         withdrawn_at=withdrawn_at)
 

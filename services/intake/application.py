@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
+from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
 from shared.projection import LogProjection, key_of
@@ -570,7 +571,7 @@ class IntakeApplication(ServiceApplication):
         for message_id in self.messages_view.claims_expired_by(now):
             try:
                 message = self._message(message_id)  # releases it when expired
-            except (NotFound, Conflict):
+            except (NotFound, Conflict, DomainError):
                 continue
             if message.status == "received":
                 released.append(message_id)

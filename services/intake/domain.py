@@ -8,7 +8,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.rpc import Conflict
+from services.intake.errors import (AlreadyDone, HeldByAnother, MergesPending,
+                                    NotAllowedInState)
 
 URGENCIES = ("red", "yellow", "blue")
 
@@ -68,7 +69,7 @@ class Suggestion(Aggregate):
 
     def ensure_reviewable(self) -> None:
         if self.status != "submitted":
-            raise Conflict(f"suggestion is already {self.status}", status_now=self.status)
+            raise AlreadyDone(f"suggestion is already {self.status}", status_now=self.status)
 
     def register(self, number: str, category: str, urgency: str, registered_at: datetime) -> None:
         self.ensure_reviewable()
@@ -97,14 +98,14 @@ class Suggestion(Aggregate):
         for review again. Its number stays allocated to it in the yearly sequence (never
         reused); a new registration gets a new number."""
         if self.status != "registered" or self.number is None:
-            raise Conflict(f"suggestion is {self.status}; only a registered suggestion's "
-                           "registration can be reversed", status_now=self.status)
+            raise NotAllowedInState(f"suggestion is {self.status}; only a registered suggestion's "
+                                    "registration can be reversed", status_now=self.status)
         if self.merged_sources:
-            raise Conflict("other suggestions are merged into this one: undo those merges "
-                           "first", status_now=self.status)
+            raise MergesPending("other suggestions are merged into this one: undo those merges "
+                                "first", status_now=self.status)
         if getattr(self, "replied_at", None) is not None:
-            raise Conflict("the handling unit has already replied: a registration is reversed "
-                           "only before the reply", status_now=self.status)
+            raise NotAllowedInState("the handling unit has already replied: a registration is "
+                                    "reversed only before the reply", status_now=self.status)
         self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at)
 
     @event("RegistrationReversed")
@@ -122,20 +123,20 @@ class Suggestion(Aggregate):
 
     def ensure_mergeable_source(self) -> None:
         if self.status not in MERGEABLE:
-            raise Conflict(f"suggestion is {self.status}; only a submitted or registered "
-                           "suggestion can be merged", status_now=self.status)
+            raise NotAllowedInState(f"suggestion is {self.status}; only a submitted or registered "
+                                    "suggestion can be merged", status_now=self.status)
         if self.merged_sources:
-            raise Conflict("other suggestions are merged into this one: undo those merges "
-                           "first", status_now=self.status)
+            raise MergesPending("other suggestions are merged into this one: undo those merges "
+                                "first", status_now=self.status)
 
     def ensure_merge_target(self) -> None:
         if self.status not in MERGEABLE:
-            raise Conflict(f"the target suggestion is {self.status}; merge only into a "
-                           "submitted or registered suggestion", status_now=self.status)
+            raise NotAllowedInState(f"the target suggestion is {self.status}; merge only into a "
+                                    "submitted or registered suggestion", status_now=self.status)
 
     def merge_into(self, target_id: str, merged_at: datetime, score: float | None = None) -> None:
         if target_id == str(self.id):
-            raise Conflict("a suggestion cannot be merged into itself", status_now=self.status)
+            raise NotAllowedInState("a suggestion cannot be merged into itself", status_now=self.status)
         self.ensure_mergeable_source()
         self._merged_into(into_suggestion_id=target_id, previous_status=self.status,
                           merged_at=merged_at, score=score)
@@ -151,7 +152,7 @@ class Suggestion(Aggregate):
     def source_merged(self, source_id: str, merged_at: datetime) -> None:
         self.ensure_merge_target()
         if source_id in self.merged_sources:
-            raise Conflict("that suggestion is already merged into this one", status_now=self.status)
+            raise AlreadyDone("that suggestion is already merged into this one", status_now=self.status)
         self._source_merged(source_id=source_id, merged_at=merged_at)
 
     @event("SourceMerged")
@@ -160,7 +161,7 @@ class Suggestion(Aggregate):
 
     def undo_merge(self, reason: str, undone_at: datetime) -> None:
         if self.status != "merged" or self.merged_into is None:
-            raise Conflict(f"suggestion is {self.status}, not merged", status_now=self.status)
+            raise NotAllowedInState(f"suggestion is {self.status}, not merged", status_now=self.status)
         self._merge_undone(into_suggestion_id=self.merged_into,
                            restored_status=self.status_before_merge or "submitted",
                            reason=reason, undone_at=undone_at)
@@ -175,7 +176,7 @@ class Suggestion(Aggregate):
 
     def source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
         if source_id not in self.merged_sources:
-            raise Conflict("that suggestion is not merged into this one", status_now=self.status)
+            raise NotAllowedInState("that suggestion is not merged into this one", status_now=self.status)
         self._source_unmerged(source_id=source_id, reason=reason, undone_at=undone_at)
 
     @event("SourceUnmerged")
@@ -233,11 +234,11 @@ class Suggestion(Aggregate):
     def publish(self, summary: str, published_at: datetime, by: str) -> None:
         handling = getattr(self, "handling", None)
         if self.status not in ("registered", "closed") or self.number is None:
-            raise Conflict(f"suggestion is {self.status}; only a registered suggestion's "
-                           "result is published", status_now=self.status)
+            raise NotAllowedInState(f"suggestion is {self.status}; only a registered suggestion's "
+                                    "result is published", status_now=self.status)
         if not handling and getattr(self, "result_class", None) is None:
-            raise Conflict("there is no result to publish yet: the handling unit has not "
-                           "replied", status_now=self.status)
+            raise NotAllowedInState("there is no result to publish yet: the handling unit has not "
+                                    "replied", status_now=self.status)
         self._published(summary=summary, published_at=published_at, by=by,
                         result_class=getattr(self, "result_class", None)
                         or handling["result_class"],
@@ -251,7 +252,7 @@ class Suggestion(Aggregate):
 
     def withdraw_publication(self, withdrawn_at: datetime, by: str) -> None:
         if not getattr(self, "publication", None):
-            raise Conflict("the result is not published", status_now=self.status)
+            raise NotAllowedInState("the result is not published", status_now=self.status)
         self._publication_withdrawn(withdrawn_at=withdrawn_at, by=by)
 
     @event("PublicationWithdrawn")
@@ -364,11 +365,11 @@ class CitizenMessage(Aggregate):
 
     def claim(self, deputy_id: str, claimed_at: datetime, time_limit: timedelta) -> None:
         if self.status == "claimed" and self.claimed_by == deputy_id:
-            raise Conflict("you already hold this message", status_now=self.status)
+            raise AlreadyDone("you already hold this message", status_now=self.status)
         if self.status == "claimed":
-            raise Conflict("another deputy holds this message", status_now=self.status)
+            raise HeldByAnother("another deputy holds this message", status_now=self.status)
         if self.status != "received":
-            raise Conflict(f"message is already {self.status}", status_now=self.status)
+            raise AlreadyDone(f"message is already {self.status}", status_now=self.status)
         self._claimed(deputy_id=deputy_id, claimed_at=claimed_at,
                       claim_expires_at=claimed_at + time_limit)
 
@@ -383,7 +384,7 @@ class CitizenMessage(Aggregate):
         if reason not in RELEASE_REASONS:
             raise ValueError(f"unknown release reason {reason!r}")
         if self.status != "claimed":
-            raise Conflict(f"message is {self.status}, not claimed", status_now=self.status)
+            raise NotAllowedInState(f"message is {self.status}, not claimed", status_now=self.status)
         self._claim_released(deputy_id=self.claimed_by, reason=reason, released_at=released_at)
 
     def give_up(self, deputy_id: str, released_at: datetime) -> None:
@@ -399,9 +400,9 @@ class CitizenMessage(Aggregate):
 
     def ensure_held_by(self, deputy_id: str) -> None:
         if self.status != "claimed":
-            raise Conflict(f"message is {self.status}; claim it first", status_now=self.status)
+            raise NotAllowedInState(f"message is {self.status}; claim it first", status_now=self.status)
         if self.claimed_by != deputy_id:
-            raise Conflict("another deputy holds this message", status_now=self.status)
+            raise HeldByAnother("another deputy holds this message", status_now=self.status)
 
     # --- handling -----------------------------------------------------------------------
 
@@ -429,10 +430,10 @@ class CitizenMessage(Aggregate):
                 by_office: bool = False) -> None:
         if by_office:
             if self.status not in ("received", "claimed"):
-                raise Conflict(f"message is already {self.status}", status_now=self.status)
+                raise AlreadyDone(f"message is already {self.status}", status_now=self.status)
         else:
             if by_deputy is None:
-                raise Conflict("only the deputy holding the message or the office can forward it")
+                raise HeldByAnother("only the deputy holding the message or the office can forward it")
             self.ensure_held_by(by_deputy)
         self._forwarded(unit_id=unit_id, forwarded_at=forwarded_at)
 
@@ -446,14 +447,14 @@ class CitizenMessage(Aggregate):
         if rating not in RATINGS:
             raise ValueError(f"unknown rating {rating!r}")
         if self.rating is not None:
-            raise Conflict("the message is already rated", status_now=self.status)
+            raise AlreadyDone("the message is already rated", status_now=self.status)
         if self.status not in RATEABLE:
-            raise Conflict(f"message is {self.status}; it can be rated once it is handled",
-                           status_now=self.status)
+            raise NotAllowedInState(f"message is {self.status}; it can be rated once it is handled",
+                                    status_now=self.status)
         if not self.can_rate():
-            raise Conflict("there is nothing to rate yet: a forwarded or converted message "
-                           "can be rated once the handling unit's feedback is in",
-                           status_now=self.status)
+            raise NotAllowedInState("there is nothing to rate yet: a forwarded or converted message "
+                                    "can be rated once the handling unit's feedback is in",
+                                    status_now=self.status)
         self._rated(rating=rating, rated_at=rated_at)
 
     # --- the handling unit's feedback (a forwarded message, or the suggestion it became) ---
@@ -500,7 +501,7 @@ class CitizenMessage(Aggregate):
 
     def erase_personal_data(self, erased_at: datetime) -> None:
         if self.personal_data_erased:
-            raise Conflict("personal data is already erased", status_now=self.status)
+            raise AlreadyDone("personal data is already erased", status_now=self.status)
         self._personal_data_erased(erased_at=erased_at)
 
     @event("PersonalDataErased")

@@ -36,14 +36,7 @@ from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
 from services.points import rules as R
-from services.points.domain import (
-    Activity,
-    DomainError,
-    DutyLedger,
-    NotPending,
-    Recalculation,
-    SelfReviewRefused,
-)
+from services.points.domain import Activity, DutyLedger, Recalculation
 from services.points.read_models import (
     ActivitiesQuery,
     ActivityIndex,
@@ -404,12 +397,7 @@ class PointsApplication(ServiceApplication):
         if actor.role != "office":
             raise Forbidden("only the office reviews activities")
         activity = self.activity(activity_id)
-        try:
-            activity.check_reviewable_by(actor.username, actor.deputy_id)
-        except SelfReviewRefused as exc:
-            raise Forbidden(str(exc)) from None
-        except NotPending as exc:
-            raise Conflict(str(exc)) from None
+        activity.check_reviewable_by(actor.username, actor.deputy_id)  # 403 / 409 refusals
         return activity
 
     def approve_activity(self, cmd: ActivityRef, actor: Actor) -> dict[str, Any]:
@@ -466,10 +454,7 @@ class PointsApplication(ServiceApplication):
 
         def attempt() -> dict[str, Any]:
             ledger = self.ledger(cmd.deputy_id, cmd.year)
-            try:
-                line = ledger.revoke_line(cmd.line_no, cmd.reason, self.clock.now())
-            except DomainError as exc:
-                raise Conflict(str(exc)) from None
+            line = ledger.revoke_line(cmd.line_no, cmd.reason, self.clock.now())
             self.save(ledger)
             return line
 

@@ -18,19 +18,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from services.points.errors import DomainError, LineNotRevocable, NotPending, SelfReviewRefused
 from services.points.rules import cap_group, period_key
-
-
-class DomainError(Exception):
-    """A command the domain refuses."""
-
-
-class SelfReviewRefused(DomainError):
-    pass
-
-
-class NotPending(DomainError):
-    pass
 
 
 class DutyLedger(Aggregate):
@@ -116,11 +105,11 @@ class DutyLedger(Aggregate):
                     event_id: str | None = None) -> dict[str, Any]:
         line = self.line(line_no)
         if line is None or line["type"] != "award":
-            raise DomainError(f"line {line_no} is not an award line of this ledger")
+            raise LineNotRevocable(f"line {line_no} is not an award line of this ledger")
         if line["revoked_by"]:
-            raise DomainError(f"line {line_no} was already revoked by line {line['revoked_by']}")
+            raise LineNotRevocable(f"line {line_no} was already revoked by line {line['revoked_by']}")
         if not reason.strip():
-            raise DomainError("a revocation needs a reason")
+            raise LineNotRevocable("a revocation needs a reason")
         self._revoked(line_no=line_no, points=round(-float(line["current_points"]), 2),
                       cause_kind=line["cause_kind"], case_id=line["case_id"],
                       reason=reason, revoked_at=revoked_at, event_id=event_id)

@@ -33,7 +33,7 @@ from shared.read_store import ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
-from services.supervision.domain import CITIZEN, RuleViolation, SupervisedCase, SupervisedTask
+from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
 from services.supervision.read_models import DEFAULT_NESTED, last_day_before
 from shared.paging import Year, year_filter
 
@@ -667,10 +667,7 @@ class SupervisionApplication(ServiceApplication):
 
     @staticmethod
     def _rule(method: Any, **kwargs: Any) -> None:
-        try:
-            method(**kwargs)
-        except RuleViolation as exc:
-            raise Conflict(str(exc)) from None
+        method(**kwargs)  # a RuleViolation is answered 409 (shared/runtime.refusal_reply)
 
 
 def _jsonable(value: Any) -> Any:

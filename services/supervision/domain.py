@@ -17,14 +17,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.supervision.errors import AlreadyDone, CannotCloseOut, ContactFirst, RuleViolation
+
 RESULT_CLASSES = ("A", "B", "C")
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 REVIEW_OUTCOMES = ("kept", "partly_kept", "not_kept")
 CITIZEN = "citizen"  # the rater of a citizen message case
-
-
-class RuleViolation(Exception):
-    """A command that the current state does not allow (HTTP 409 at the gateway)."""
 
 
 class SupervisedTask(Aggregate):
@@ -119,13 +117,13 @@ class SupervisedTask(Aggregate):
         if self.status == "closed":
             raise RuleViolation(f"the case is closed; the task cannot be {what}")
         if self.status == "replied":
-            raise RuleViolation(f"the task was already replied to in round {self.round}; "
-                                f"it cannot be {what} until the case is reopened")
+            raise AlreadyDone(f"the task was already replied to in round {self.round}; "
+                              f"it cannot be {what} until the case is reopened")
 
     def sign_for(self, at: datetime, by: str) -> None:
         self._require_active("signed for")
         if self.signed_for_at is not None:
-            raise RuleViolation("the task was already signed for")
+            raise AlreadyDone("the task was already signed for")
         self._signed_for(case_id=self.case_id, unit_id=self.unit_id, at=at, by=by)
 
     @event("SignedFor")
@@ -161,7 +159,7 @@ class SupervisedTask(Aggregate):
         if self.role != "co":
             raise RuleViolation("only a co-handling unit sends an opinion; the lead unit replies")
         if self.opinion is not None:
-            raise RuleViolation("the co-handling opinion was already sent")
+            raise AlreadyDone("the co-handling opinion was already sent")
         self._require_active("given an opinion")
         self._opinion_submitted(case_id=self.case_id, text=text, at=at, on=at.date(), by=by)
 
@@ -177,8 +175,8 @@ class SupervisedTask(Aggregate):
                                 "lead unit (POST /api/v1/tasks/{task_id}/opinion)")
         self._require_active("replied to")
         if contact_required and not self.contacts and self.contact_waiver is None:
-            raise RuleViolation("contact the deputy before replying (办前联系): record the "
-                                "contact, or waive it with a reason")
+            raise ContactFirst("contact the deputy before replying (办前联系): record the "
+                               "contact, or waive it with a reason")
         self._replied(case_id=self.case_id, unit_id=self.unit_id, result_class=result_class, text=text,
                       commitment_date=commitment_date, round=self.round, replied_on=on,
                       on_time=on <= self.deadline, at=at, by=by)
@@ -222,7 +220,7 @@ class SupervisedTask(Aggregate):
 
     def raise_warning(self, level: str, at: datetime) -> None:
         if self.has_warning(level):
-            raise RuleViolation(f"{level} warning already raised for {self.deadline}")
+            raise AlreadyDone(f"{level} warning already raised for {self.deadline}")
         self._warning_raised(case_id=self.case_id, unit_id=self.unit_id, level=level, deadline=self.deadline, at=at)
 
     @event("WarningRaised")
@@ -231,7 +229,7 @@ class SupervisedTask(Aggregate):
 
     def escalate(self, escalated_to: str, at: datetime) -> None:
         if self.is_escalated():
-            raise RuleViolation(f"already escalated for the deadline {self.deadline}")
+            raise AlreadyDone(f"already escalated for the deadline {self.deadline}")
         self._escalated(case_id=self.case_id, escalated_to=escalated_to, deadline=self.deadline, at=at)
 
     @event("Escalated")
@@ -424,7 +422,7 @@ class SupervisedCase(Aggregate):
         if reply is None:
             raise RuleViolation(f"there is no reply to rate in round {self.round} yet")
         if deputy_id in self.ratings_of_round(self.round):
-            raise RuleViolation(f"{deputy_id} already rated round {self.round}")
+            raise AlreadyDone(f"{deputy_id} already rated round {self.round}")
         self._rated(deputy_id=deputy_id, rating=rating, comment=comment, round=self.round,
                     result_class=reply["result_class"], rated_on=on, rated_at=at)
 
@@ -461,7 +459,7 @@ class SupervisedCase(Aggregate):
         if review is None:
             raise RuleViolation(f"no follow-up review {review_id} on this case")
         if review["outcome"] is not None:
-            raise RuleViolation(f"follow-up review {review_id} was already recorded")
+            raise AlreadyDone(f"follow-up review {review_id} was already recorded")
         self._review_recorded(review_id=review_id, outcome=outcome, note=note, reopened=reopened)
 
     @event("ReviewRecorded")
@@ -470,10 +468,10 @@ class SupervisedCase(Aggregate):
 
     def close(self, today: date, at: datetime | None = None) -> None:
         if self.is_closed:
-            raise RuleViolation("the case is already closed")
+            raise AlreadyDone("the case is already closed")
         missing = self.missing_for_close_out(today)
         if missing:
-            raise RuleViolation("cannot close out: " + "; ".join(m["detail"] for m in missing))
+            raise CannotCloseOut("cannot close out: " + "; ".join(m["detail"] for m in missing))
         reply = self.current_reply()
         assert reply is not None
         ratings: dict[str, str | None] = {d: None for d in self.raters()}

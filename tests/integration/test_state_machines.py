@@ -20,8 +20,12 @@ from services.points.application import PointsApplication
 from services.points.domain import DutyLedger
 from shared.clock import CHINA_TZ, ManualClock
 from shared.eventstore import Actor
+from shared.errors import DomainError
 from shared.rpc import Conflict
 from shared.settings import ServiceSettings
+
+# refused, answered 409: by the application (Conflict) or by the domain's rules
+REFUSED = (Conflict, DomainError)
 
 DEPUTIES = ["deputy-1", "deputy-2", "deputy-3", "deputy-4", "deputy-5"]
 CATEGORIES = ["safety_hazard", "livelihood", "ecology", "economy"]
@@ -62,7 +66,7 @@ def test_suggestion_lifecycle(store, tmp_path):
             try:
                 result = self.app.register_suggestion(
                     RegisterSuggestion(suggestion_id=sid, urgency=urgency), Actor("office", "office"))
-            except Conflict:
+            except REFUSED:
                 assert self.model[sid] != "submitted"
                 return
             assert self.model[sid] == "submitted"
@@ -74,7 +78,7 @@ def test_suggestion_lifecycle(store, tmp_path):
             try:
                 self.app.decline_suggestion(DeclineSuggestion(suggestion_id=sid, reason="不予立案"),
                                             Actor("office", "office"))
-            except Conflict:
+            except REFUSED:
                 assert self.model[sid] != "submitted"
                 return
             assert self.model[sid] == "submitted"

@@ -22,6 +22,7 @@ from shared.clock import ManualClock
 from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
 from shared.contracts.intake import SuggestionMergedV1, SuggestionRegisteredV1
 from shared.eventstore import Actor
+from services.supervision.errors import RuleViolation
 from shared.rpc import Conflict
 from tests.harness import service_settings
 from tests.integration.test_supervision_figures import (
@@ -110,9 +111,9 @@ def test_co_unit_sends_an_opinion_and_only_the_lead_replies(supervision):
     runtime, clock = supervision
     app = runtime.app
     open_case(app, co_unit=True)
-    with pytest.raises(Conflict, match="opinion"):
+    with pytest.raises(RuleViolation, match="opinion"):
         app.reply(ReplyToTask(task_id=task_id(1000), result_class="A", text="x"), UNIT_C)
-    with pytest.raises(Conflict, match="lead unit replies"):
+    with pytest.raises(RuleViolation, match="lead unit replies"):
         app.submit_opinion(SubmitOpinion(task_id=task_id(0), text="x"), UNIT_A)
     clock.set(at("2026-04-25"))  # after the co-unit's deadline: its opinion is late
     view = app.submit_opinion(SubmitOpinion(task_id=task_id(1000), text="会办意见"), UNIT_C)
@@ -127,7 +128,7 @@ def test_a_withdrawn_task_stops_and_the_replacement_is_followed(supervision):
     app.save(*app.on_task_withdrawn(TaskWithdrawnV1(
         **envelope(0, 60), task_id=task_id(0), unit_id="unit-a", reason="职责不符",
         replaced_by_task_id=task_id(2000))))
-    with pytest.raises(Conflict, match="withdrawn"):
+    with pytest.raises(RuleViolation, match="withdrawn"):
         reply(app)
     app.save(*app.on_task_assigned(TaskAssignedV1(
         **envelope(0, 61), task_id=task_id(2000), unit_id="unit-c", role="lead",

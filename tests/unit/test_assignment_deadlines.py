@@ -29,7 +29,7 @@ from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.intake import MessageForwardedV1, SuggestionRegisteredV1
 from shared.eventstore import Actor
-from shared.rpc import Conflict
+from services.assignment.errors import AssignmentRefusal, ReturnWindowClosed
 from shared.settings import ServiceSettings
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -173,7 +173,7 @@ def test_a_return_may_be_asked_within_five_working_days(cal, policy):
     assert task.return_window_end(cal) == d("2026-03-09")  # 3/3, 3/4, 3/5, 3/6, 3/9
     task.request_return("不属于本单位职责", requested_at=at("2026-03-09", 17), calendar=cal)
     assert task.status == "return_requested"
-    with pytest.raises(Conflict, match="already waiting"):
+    with pytest.raises(AssignmentRefusal, match="already waiting"):
         task.request_return("again", requested_at=at("2026-03-09", 18), calendar=cal)
     task.refuse_return("由贵单位牵头", refused_at=at("2026-03-10"))
     assert task.status == "assigned" and task.return_requests[0]["outcome"] == "refused"
@@ -181,10 +181,10 @@ def test_a_return_may_be_asked_within_five_working_days(cal, policy):
 
 def test_a_late_return_request_is_refused_naming_the_window(cal, policy):
     (task,) = a_case().assign("unit-b", [], assigned_at=at("2026-03-02"), automatic=False, policy=policy)
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(ReturnWindowClosed) as refused:
         task.request_return("不属于本单位职责", requested_at=at("2026-03-10"), calendar=cal)
     assert "5 working days" in refused.value.detail and "2026-03-09" in refused.value.detail
-    assert refused.value.extra["window_end"] == "2026-03-09"
+    assert refused.value.context["window_end"] == "2026-03-09"
     assert task.status == "assigned"
 
 
@@ -201,7 +201,7 @@ def test_reassignment_withdraws_the_task_and_restarts_the_clock(cal, policy):
     assert new.deadline(cal) == d("2026-06-05")  # three months from the reassignment
     assert case.lead_unit_id == "unit-c" and case.task_ids == [str(new.id), str(co.id)]
     assert case.withdrawn_task_ids == [str(lead.id)]
-    with pytest.raises(Conflict, match="already handles"):
+    with pytest.raises(AssignmentRefusal, match="already handles"):
         case.reassign(new, "unit-a", reason="x", reassigned_at=at("2026-03-06"), policy=policy)
     # Back to the first unit later: a task of its own, not the withdrawn one.
     again = case.reassign(new, "unit-b", reason="x", reassigned_at=at("2026-03-06"), policy=policy)
@@ -252,7 +252,7 @@ def test_without_the_next_years_calendar_automatic_assignment_is_held(app):
     assert task.deadline(app.calendar) == d("2027-12-14")
     app.save(assignment, task)
     app.clock.set(at("2027-12-01"))  # the window ended on 30 November
-    with pytest.raises(Conflict, match="return window"):
+    with pytest.raises(AssignmentRefusal, match="return window"):
         app.request_return(RequestReturn(task_id=str(task.id), reason="r"),
                            Actor("unit-a", "unit", unit_id="unit-a"))
     # The same forwarding delivered again (another event id) opens nothing more.

@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from services.intake.domain import CitizenMessage, Suggestion
 from services.intake.personal_data import mask_name, mask_phone
 from shared.clock import CHINA_TZ
-from shared.rpc import Conflict
+from services.intake.errors import IntakeRefusal
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 LIMIT = timedelta(hours=24)
@@ -29,7 +29,7 @@ def test_claim_expires_after_the_time_limit_and_returns_to_the_pool():
     assert m.claim_expires_at == NOW + LIMIT
     assert not m.claim_expired(NOW + LIMIT - timedelta(seconds=1))
     assert m.claim_expired(NOW + LIMIT)
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.claim("deputy-2", claimed_at=NOW, time_limit=LIMIT)
     m.release_claim("expired", released_at=NOW + LIMIT)
     assert (m.status, m.claimed_by) == ("received", None)
@@ -39,34 +39,34 @@ def test_claim_expires_after_the_time_limit_and_returns_to_the_pool():
 
 def test_only_the_holder_handles_a_claimed_message():
     m = a_message()
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.answer_directly("deputy-1", "x", NOW)
     m.claim("deputy-1", claimed_at=NOW, time_limit=LIMIT)
     for act in (lambda: m.answer_directly("deputy-2", "x", NOW),
                 lambda: m.convert("deputy-2", "s-1", NOW),
                 lambda: m.forward("unit-a", NOW, by_deputy="deputy-2"),
                 lambda: m.give_up("deputy-2", NOW)):
-        with pytest.raises(Conflict):
+        with pytest.raises(IntakeRefusal):
             act()
     m.convert("deputy-1", "s-1", NOW)
     assert (m.status, m.suggestion_id) == ("converted", "s-1")
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.forward("unit-a", NOW, by_office=True)
 
 
 def test_rating_only_after_handling_and_only_once():
     m = a_message()
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.rate("satisfied", NOW)
     m.forward("unit-a", NOW, by_office=True)
-    with pytest.raises(Conflict):  # forwarded, but nothing to rate until the unit's feedback
+    with pytest.raises(IntakeRefusal):  # forwarded, but nothing to rate until the unit's feedback
         m.rate("satisfied", NOW)
     m.record_feedback("unit-a", "B", None, 1, NOW, "supervision:7")
     with pytest.raises(ValueError):
         m.rate("great", NOW)
     m.rate("unsatisfied", NOW)
     assert (m.status, m.rating) == ("closed", "unsatisfied")
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.rate("satisfied", NOW)
 
 
@@ -74,7 +74,7 @@ def test_erasure_is_recorded_once():
     m = a_message()
     m.erase_personal_data(NOW)
     assert m.personal_data_erased
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         m.erase_personal_data(NOW)
 
 

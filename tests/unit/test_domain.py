@@ -12,7 +12,7 @@ from services.intake.domain import RegistrationSequence, Suggestion
 from services.points.application import ScoringRules
 from services.points.domain import DutyLedger
 from shared.clock import CHINA_TZ
-from shared.rpc import Conflict
+from shared.errors import NotAllowedInState
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 
@@ -36,9 +36,9 @@ def test_a_reviewed_suggestion_cannot_be_reviewed_again(first):
         s.register(number="2026-0001", category="livelihood", urgency="blue", registered_at=NOW)
     else:
         s.decline(reason="不属于建议范围", declined_at=NOW)
-    with pytest.raises(Conflict):
+    with pytest.raises(NotAllowedInState):
         s.register(number="2026-0002", category="livelihood", urgency="blue", registered_at=NOW)
-    with pytest.raises(Conflict):
+    with pytest.raises(NotAllowedInState):
         s.decline(reason="again", declined_at=NOW)
 
 
@@ -59,7 +59,7 @@ def test_an_assignment_happens_once():
     tasks = a.assign("unit-c", ["unit-a"], assigned_at=NOW, automatic=True)
     assert [(t.unit_id, t.role) for t in tasks] == [("unit-c", "lead"), ("unit-a", "co")]
     assert a.task_ids == [str(t.id) for t in tasks]
-    with pytest.raises(Conflict):
+    with pytest.raises(NotAllowedInState):
         a.assign("unit-b", [], assigned_at=NOW, automatic=False)
 
 

@@ -20,7 +20,7 @@ from shared.contracts.intake import (
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
 )
-from shared.rpc import Conflict
+from services.intake.errors import IntakeRefusal
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 
@@ -37,33 +37,33 @@ def test_merge_links_both_ways_and_undo_restores_the_state_before():
     target.source_merged(str(source.id), merged_at=NOW)
     assert (source.status, source.merged_into) == ("merged", str(target.id))
     assert target.merged_sources == [str(source.id)]
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         source.register(number="x", category="c", urgency="red", registered_at=NOW)
     source.undo_merge("not the same matter", NOW)
     target.source_unmerged(str(source.id), "not the same matter", NOW)
     assert (source.status, source.number, source.merged_into) == ("registered", "2026-0001", None)
     assert target.merged_sources == []
-    with pytest.raises(Conflict):
+    with pytest.raises(IntakeRefusal):
         source.undo_merge("again", NOW)
 
 
 def test_merge_is_refused_into_itself_into_merged_or_declined_and_for_heads_of_a_class():
     a, b, c = a_suggestion(), a_suggestion(), a_suggestion()
-    with pytest.raises(Conflict, match="itself"):
+    with pytest.raises(IntakeRefusal, match="itself"):
         a.merge_into(str(a.id), merged_at=NOW)
     declined = a_suggestion()
     declined.decline("not a matter for the congress", NOW)
-    with pytest.raises(Conflict, match="declined"):
+    with pytest.raises(IntakeRefusal, match="declined"):
         declined.ensure_merge_target()
-    with pytest.raises(Conflict, match="declined"):
+    with pytest.raises(IntakeRefusal, match="declined"):
         declined.merge_into(str(a.id), merged_at=NOW)
     b.merge_into(str(a.id), merged_at=NOW)
     a.source_merged(str(b.id), merged_at=NOW)
-    with pytest.raises(Conflict, match="merged"):
+    with pytest.raises(IntakeRefusal, match="merged"):
         b.ensure_merge_target()  # into a merged one
-    with pytest.raises(Conflict, match="merged into this one"):
+    with pytest.raises(IntakeRefusal, match="merged into this one"):
         a.merge_into(str(c.id), merged_at=NOW)  # a heads a class: undo its merges first
-    with pytest.raises(Conflict, match="already merged"):
+    with pytest.raises(IntakeRefusal, match="already merged"):
         a.source_merged(str(b.id), merged_at=NOW)
 
 

@@ -37,7 +37,9 @@ from shared.contracts.intake import (
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor
 from shared.outbox import envelope_for
-from shared.rpc import Conflict, Forbidden, Invalid, NotFound
+from services.points.errors import LineNotRevocable, NotPending, SelfReviewRefused
+from shared.rpc import Forbidden, Invalid, NotFound
+from shared.runtime import refusal_reply
 from shared.settings import ServiceSettings
 
 OFFICE = Actor("office", "office")
@@ -232,8 +234,9 @@ def test_an_approved_activity_scores_and_a_second_in_the_month_is_capped(app):
     assert [(l["cause_kind"], l["cause_ref"], l["points"]) for l in lines] == [
         ("activity", first["id"], 2.0), ("activity", second["id"], 0.0)]
     assert lines[1]["capped_by"] == capped["capped_by"]
-    with pytest.raises(Conflict, match="already approved"):
+    with pytest.raises(NotPending, match="already approved") as refused:
         app.approve_activity(ActivityRef(activity_id=first["id"]), OFFICE)
+    assert refusal_reply(refused.value).status == 409
 
 
 def test_rejection_needs_a_reason_and_scores_nothing(app):
@@ -249,9 +252,10 @@ def test_rejection_needs_a_reason_and_scores_nothing(app):
 
 def test_self_approval_and_other_reviewers_are_refused(app):
     activity = submit(app)
-    with pytest.raises(Forbidden, match="own"):
+    with pytest.raises(SelfReviewRefused, match="own") as refused:
         app.approve_activity(ActivityRef(activity_id=activity["id"]),
                              Actor("deputy-1-admin", "office", deputy_id="deputy-1"))
+    assert refusal_reply(refused.value).status == 403
     for actor in (D1, D2, LEADER, UNIT):
         with pytest.raises(Forbidden):
             app.approve_activity(ActivityRef(activity_id=activity["id"]), actor)
@@ -342,8 +346,9 @@ def test_the_office_revokes_a_line_with_a_reason(app):
     line = app.revoke_points(RevokePoints(deputy_id="deputy-1", year=2026, line_no=1,
                                           reason="建议内容抄袭"), OFFICE)
     assert line["points"] == -3.0 and line["reason"] == "建议内容抄袭"
-    with pytest.raises(Conflict):
+    with pytest.raises(LineNotRevocable) as refused:
         app.revoke_points(RevokePoints(deputy_id="deputy-1", year=2026, line_no=1, reason="x"), OFFICE)
+    assert refusal_reply(refused.value).status == 409
     assert points(app, "deputy-1")["total"] == 0.0
 
 
