@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from shared.clock import CHINA_TZ
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
+from services.gateway.web.errors_zh import FIELD_ZH, zh, failure_zh
 
 BASE = "/app"
 HERE = Path(__file__).resolve().parent
@@ -50,6 +51,8 @@ TASK_STATUS_ZH = {"open": "待签收", "signed_for": "办理中", "replied": "�
                   "withdrawn": "已撤回", "return_requested": "申请退回中", "assigned": "已交办"}
 CASE_STATUS_ZH = {"handling": "办理中", "replied": "已答复", "closed": "已办结",
                   "rehandling": "重新办理", "escalated": "已升级督办"}
+REHANDLING_REASON_ZH = {"unsatisfied": "代表不满意", "review_not_kept": "回头看未落实",
+                        "review_partly_kept": "回头看部分落实"}
 RATING_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 RESULT_CLASS_ZH = {"A": "A 已解决或基本解决", "B": "B 正在解决或列入计划",
                    "C": "C 因条件限制暂不能解决"}
@@ -98,6 +101,18 @@ def fmt_time(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
+def days_text(left: Any) -> str:
+    """Working days left as a clerk says it: 剩 N 个工作日, 今日到期, 超期 N 个工作日."""
+    if left is None or left == "":
+        return ""
+    left = int(left)
+    if left < 0:
+        return f"超期 {-left} 个工作日"
+    if left == 0:
+        return "今日到期"
+    return f"剩 {left} 个工作日"
+
+
 def label(mapping: dict[str, str], value: Any) -> str:
     if value in (None, ""):
         return "—"
@@ -105,12 +120,13 @@ def label(mapping: dict[str, str], value: Any) -> str:
 
 
 templates.env.filters["dt"] = fmt_time
+templates.env.filters["days"] = days_text
 templates.env.filters["dict_merge"] = lambda d, **kw: {**d, **kw}
 templates.env.globals.update(
     BASE=BASE, POLL=POLL, COLOURS=COLOURS, COLOUR_ZH=COLOUR_ZH, URGENCY_ZH=URGENCY_ZH,
     ROLE_ZH=ROLE_ZH, SUGGESTION_STATUS_ZH=SUGGESTION_STATUS_ZH, TASK_STATUS_ZH=TASK_STATUS_ZH,
     ASSIGNMENT_STATUS_ZH=ASSIGNMENT_STATUS_ZH, CASE_STATUS_ZH=CASE_STATUS_ZH,
-    RATING_ZH=RATING_ZH, RESULT_CLASS_ZH=RESULT_CLASS_ZH, ROLE_IN_CASE_ZH=ROLE_IN_CASE_ZH,
+    RATING_ZH=RATING_ZH, REHANDLING_REASON_ZH=REHANDLING_REASON_ZH, RESULT_CLASS_ZH=RESULT_CLASS_ZH, ROLE_IN_CASE_ZH=ROLE_IN_CASE_ZH,
     MESSAGE_STATUS_ZH=MESSAGE_STATUS_ZH, ACTIVITY_STATUS_ZH=ACTIVITY_STATUS_ZH,
     SERVICE_ZH=SERVICE_ZH, CAUSE_ZH=CAUSE_ZH, EVENT_ZH=EVENT_ZH, label=label,
     CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER,
@@ -133,19 +149,8 @@ def _error_page(request: Request, status: int, title: str, detail: str,
 
 
 def failure_text(exc: ServiceFailure) -> tuple[str, list[str]]:
-    reply = exc.reply
-    detail = str(reply.get("detail") or reply.get("title") or "操作失败")
-    items = [str(m.get("detail") or m.get("item")) for m in reply.get("missing") or []]
-    if not items:
-        items = [f"{'/'.join(map(str, e.get('loc', [])))}: {e.get('msg')}"
-                 for e in reply.get("errors") or []]
-    seen: set[str] = set()
-    unique = []
-    for item in items:
-        if item not in seen and item not in detail:
-            seen.add(item)
-            unique.append(item)
-    return detail, unique
+    """A service's refusal in Chinese (web/errors_zh.py): no English reaches a page."""
+    return failure_zh(exc.reply)
 
 
 class WebRoute(APIRoute):
@@ -167,13 +172,15 @@ class WebRoute(APIRoute):
                 return _error_page(request, int(exc.reply.get("status", 500)), "无法完成", detail,
                                    items)
             except ServiceUnavailable as exc:
-                return _error_page(request, exc.status_code, "服务暂不可用", exc.detail)
+                return _error_page(request, exc.status_code, "服务暂不可用",
+                                   zh(exc.detail, exc.status_code))
             except RequestValidationError as exc:
-                items = [f"{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+                items = [f"{FIELD_ZH.get(str(e['loc'][-1]), '字段')}：{zh(e['msg'], 422)}"
+                         for e in exc.errors()]
                 return _error_page(request, 422, "填写有误", "请检查表单内容", items)
             except HTTPException as exc:
                 title = {403: "无权访问", 404: "未找到"}.get(exc.status_code, "请求有误")
-                return _error_page(request, exc.status_code, title, str(exc.detail))
+                return _error_page(request, exc.status_code, title, zh(exc.detail, exc.status_code))
 
         return guarded
 

@@ -1,81 +1,158 @@
-"""A handling unit's pages: the task inbox by deadline, and the task page (sign for, contact,
-progress, reply with a template, request a return)."""
+"""A handling unit's pages: the task inbox (tabs by state, most urgent first, search and
+paging), and the task page with everything needed to act — the suggestion's text or the
+citizen's message, the deputies and how to reach them, the co-units' opinions, previous
+rounds with the deputies' ratings and comments — and the actions (sign for, contact,
+progress, reply with a template that fills its variables, request a return)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
+from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
-    BASE, WebRoute, act, check_csrf, names, need, optional, reference, render, services, today,
+    BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
+    render, services, today,
 )
 
 router = APIRouter(route_class=WebRoute)
 Unit = Annotated[Principal, Depends(need("unit"))]
 Csrf = [Depends(check_csrf)]
-COLOUR_ORDER = {"red": 0, "yellow": 1, "green": 2, "closed": 3, "withdrawn": 4}
+
+PAGE_SIZE = 20
+# The inbox's tabs: a task's state; each tab lists by deadline (the most urgent first).
+TABS = (("open", "待签收"), ("signed_for", "办理中"), ("replied", "已答复"), ("closed", "今年已办结"))
+TAB_IDS = tuple(t for t, _ in TABS)
 
 
-INBOX_LIMIT = 500  # tasks of each state shown (the first by deadline)
-
-
-async def _inbox_context(request: Request, user: Principal) -> dict[str, Any]:
-    """The unit's tasks in handling (open, signed for, replied: every year) and those closed
-    this year, at most ``INBOX_LIMIT`` of each state."""
+async def _inbox_context(request: Request, user: Principal, status: str | None, q: str | None,
+                         cursor: str | None, start: int) -> dict[str, Any]:
+    """Counts of every tab, and one page of the chosen one (by deadline, searched by number
+    or words of the title). Without a chosen tab: 待签收 when there is any, else 办理中."""
     svc = services(request)
+    q = (q or "").strip() or None
 
-    def of(status: str, year: str | None) -> Any:
+    def of(state: str, limit: int, after: str | None = None) -> Any:
         return svc.call("supervision", "list_tasks", {
-            "unit_id": user.unit_id, "status": status, "year": year,
-            "limit": INBOX_LIMIT}, user)
+            "unit_id": user.unit_id, "status": state, "q": q,
+            "year": None if state == "closed" else "all", "limit": limit, "cursor": after}, user)
 
-    *pages, ref = await asyncio.gather(
-        of("open", "all"), of("signed_for", "all"), of("replied", "all"), of("closed", None),
-        reference(request, user))
-    active = [t for p in pages[:3] for t in p["items"]]
-    done = pages[3]["items"]
-    active.sort(key=lambda t: (t["status"] == "replied", t["deadline"] or "9999",
-                               COLOUR_ORDER.get(t["colour"], 9)))
-    return {"tasks": active, "done": done, **names(ref)}
+    *firsts, ref = await asyncio.gather(*(of(s, PAGE_SIZE) for s in TAB_IDS),
+                                        reference(request, user))
+    counts = {s: page["total"] or 0 for s, page in zip(TAB_IDS, firsts)}
+    chosen = status if status in TAB_IDS else (
+        "open" if counts["open"] or not counts["signed_for"] else "signed_for")
+    page = firsts[TAB_IDS.index(chosen)]
+    if cursor:
+        page = await of(chosen, PAGE_SIZE, cursor)
+    return {"tasks": page["items"], "next_cursor": page.get("next_cursor"), "counts": counts,
+            "tab": chosen, "tabs": TABS, "q": q or "", "start": start,
+            "explicit_tab": status in TAB_IDS, "cursor": cursor or "", **names(ref)}
+
+
+SearchText = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get(f"{BASE}/unit")
-async def unit_inbox(request: Request, user: Unit) -> HTMLResponse:
-    return render(request, "unit_inbox.html", await _inbox_context(request, user))
+async def unit_inbox(request: Request, user: Unit, status: str | None = None,
+                     q: SearchText = None, cursor: Annotated[str | None, Query(max_length=1000)] = None,
+                     start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    return render(request, "unit_inbox.html",
+                  await _inbox_context(request, user, status, q, cursor, start))
 
 
 @router.get(f"{BASE}/unit/fragment")
-async def unit_inbox_fragment(request: Request, user: Unit) -> HTMLResponse:
-    return render(request, "_unit_tasks.html", await _inbox_context(request, user), fragment=True)
+async def unit_inbox_fragment(request: Request, user: Unit, status: str | None = None,
+                              q: SearchText = None,
+                              cursor: Annotated[str | None, Query(max_length=1000)] = None,
+                              start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    return render(request, "_unit_tasks.html",
+                  await _inbox_context(request, user, status, q, cursor, start), fragment=True)
+
+
+async def _task_context(request: Request, user: Principal, task_id: str) -> dict[str, Any]:
+    svc = services(request)
+    task, ref = await asyncio.gather(
+        svc.call("supervision", "get_task", {"task_id": task_id}, user), reference(request, user))
+    subject = (svc.call("intake", "get_suggestion", {"suggestion_id": task["case_id"]}, user)
+               if task["case_kind"] == "suggestion"
+               else svc.call("intake", "get_message", {"message_id": task["case_id"]}, user))
+    assignment_task, case, source = await asyncio.gather(
+        optional(svc.call("assignment", "get_task", {"task_id": task_id}, user)),
+        optional(svc.call("supervision", "get_case", {"case_id": task["case_id"]}, user)),
+        optional(subject))
+    suggestion = source if task["case_kind"] == "suggestion" else None
+    message = source if task["case_kind"] != "suggestion" else None
+    deputies = []
+    if suggestion:
+        ids = [suggestion.get("lead_deputy_id"), *suggestion.get("co_signers", [])]
+        for deputy_id in dict.fromkeys(i for i in ids if i):
+            info = ref["deputies"].get(deputy_id, {})
+            station = ref["stations"].get(info.get("station"), {})
+            deputies.append({"id": deputy_id, "name": info.get("name", deputy_id),
+                             "lead": deputy_id == suggestion.get("lead_deputy_id"),
+                             "level_zh": info.get("level_zh"), "group": info.get("group"),
+                             "phone": info.get("phone"), "station": station.get("name")})
+    rounds = _rounds(task, case)
+    return {"task": task, "assignment_task": assignment_task, "case": case,
+            "suggestion": suggestion, "message": message, "deputies": deputies,
+            "rounds": rounds, "today": today().isoformat(), "form": {}, "error": None,
+            **names(ref)}
+
+
+def _rounds(task: dict[str, Any], case: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every round of the case, oldest first: this unit's reply, the deputies' ratings and
+    comments, and why a new round started."""
+    by_round: dict[int, dict[str, Any]] = {}
+    for number in range(1, int(task.get("round") or 1) + 1):
+        by_round[number] = {"round": number, "replies": [], "ratings": [], "rehandling": None}
+    for r in task.get("replies") or []:
+        by_round.setdefault(r["round"], {"round": r["round"], "replies": [], "ratings": [],
+                                         "rehandling": None})["replies"].append(r)
+    for r in (case or {}).get("ratings") or []:
+        if r.get("round") in by_round:
+            by_round[r["round"]]["ratings"].append(r)
+    for r in (case or {}).get("rehandling_rounds") or []:
+        if r.get("round") in by_round:
+            by_round[r["round"]]["rehandling"] = r
+    return [by_round[k] for k in sorted(by_round)]
 
 
 @router.get(f"{BASE}/unit/tasks/{{task_id}}")
 async def task_page(request: Request, task_id: str, user: Unit) -> HTMLResponse:
-    svc = services(request)
-    task, ref = await asyncio.gather(
-        svc.call("supervision", "get_task", {"task_id": task_id}, user), reference(request, user))
-    assignment_task, case = await asyncio.gather(
-        optional(svc.call("assignment", "get_task", {"task_id": task_id}, user)),
-        optional(svc.call("supervision", "get_case", {"case_id": task["case_id"]}, user)))
-    return render(request, "unit_task.html", {
-        "task": task, "assignment_task": assignment_task, "case": case,
-        "today": today().isoformat(), **names(ref)})
+    return render(request, "unit_task.html", await _task_context(request, user, task_id))
+
+
+def _chinese_date(value: str | None) -> str | None:
+    try:
+        day = date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 @router.get(f"{BASE}/unit/tasks/{{task_id}}/template")
 async def reply_template(request: Request, task_id: str, user: Unit,
-                         result_class: Literal["A", "B", "C"] = "A") -> HTMLResponse:
-    """The reply template for the task's category and the chosen class, as the textarea."""
+                         result_class: Literal["A", "B", "C"] = "A",
+                         commitment_date: str | None = None) -> HTMLResponse:
+    """The reply template for the task's category and the chosen class, as the textarea,
+    with its variables filled: the title, the commitment date (class B) as chosen, blanks
+    to write in for what only the clerk knows."""
     svc = services(request)
     task = await svc.call("supervision", "get_task", {"task_id": task_id}, user)
     template = await svc.call("supervision", "reply_template",
                               {"category": task["category"], "result_class": result_class}, user)
-    text = (template["text"].replace("{title}", task.get("title") or "")
-            .replace("{details}", ""))
+    values = {"title": task.get("title") or "", "details": "",
+              "commitment_date": _chinese_date(commitment_date) or "____年__月__日",
+              "reason": "______"}
+    text = template["text"]
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
     return render(request, "_reply_text.html", {"text": text}, fragment=True)
 
 
@@ -120,9 +197,20 @@ async def reply(request: Request, task_id: str, user: Unit,
                 result_class: Annotated[Literal["A", "B", "C"], Form()],
                 text: Annotated[str, Form(min_length=1, max_length=20000)],
                 commitment_date: Annotated[str | None, Form()] = None) -> Response:
-    return await _task_command(request, user, task_id, "reply", "已答复",
-                               result_class=result_class, text=text,
-                               commitment_date=commitment_date or None)
+    """A refused reply comes back on the task page with what was typed, not a blank form."""
+    try:
+        await services(request).call("supervision", "reply", {
+            "task_id": task_id, "result_class": result_class, "text": text,
+            "commitment_date": commitment_date or None}, user)
+    except ServiceFailure as exc:
+        detail, items = failure_text(exc)
+        context = await _task_context(request, user, task_id)
+        context["form"] = {"result_class": result_class, "text": text,
+                           "commitment_date": commitment_date or ""}
+        context["error"] = "未完成：" + "；".join([detail, *items])
+        return render(request, "unit_task.html", context,
+                      status_code=int(exc.reply.get("status") or 422))
+    return redirect(_back(task_id), "已答复")
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/return-request", dependencies=Csrf)
