@@ -35,7 +35,7 @@ import json
 import logging
 import os
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -47,7 +47,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field, field_validator
 
-from shared.clock import Clock, clock_from_settings
+from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.assignment import (
     LeadershipDesignatedV1,
     TaskAssignedV1,
@@ -57,6 +57,9 @@ from shared.contracts.assignment import (
 )
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
+    MessageAnsweredV1,
+    MessageClaimedV1,
+    MessageConvertedV1,
     MessageForwardedV1,
     SuggestionRegisteredV1,
 )
@@ -66,8 +69,10 @@ from shared.contracts.supervision import (
     CaseEscalatedV1,
     DeadlineWarningV1,
     FollowUpReviewScheduledV1,
+    RatingLapsedV1,
     RehandlingStartedV1,
     ReplySubmittedV1,
+    SuggestionRatedV1,
 )
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import PageQuery
@@ -87,13 +92,29 @@ KINDS: dict[str, tuple[str, str]] = {
     "rehandling_started": ("unit", "代表不满意，重新办理"),
     "follow_up_review": ("unit", "跟踪回访"),
     "message_waiting": ("deputy", "联络站有群众留言待认领"),
+    "claim_lapsing": ("deputy", "认领的群众留言即将到期"),
     "reply_submitted": ("deputy", "建议已答复，请测评"),
     "activity_reviewed": ("deputy", "履职活动审核结果"),
     "points_revoked": ("deputy", "履职积分撤销"),
     "leadership_designated": ("leader", "领导领办、重点督办"),
     "case_escalated": ("leader", "升级督办"),
     "return_requested": ("office", "承办单位申请退回"),
+    "close_out_waiting": ("office", "案件待销号"),
+    "message_waiting_long": ("office", "群众留言久未认领"),
+    # the citizen, by the follow-up token: shown on the follow-up page (no account, no e-mail)
+    "citizen_reply": ("citizen", "留言已有答复或反馈"),
 }
+CITIZEN = "citizen:"  # a citizen's inbox: "citizen:<message id>", read through the token
+
+
+class Reminder:
+    """What a reminder's notification is caused by (in place of an upstream event): its id is
+    derived from the case, the reminder and its due time, so it is made once."""
+
+    def __init__(self, case_id: str, name: str, due_at: str) -> None:
+        self.case_id = case_id
+        self.event_id = f"notifications:reminder:{case_id}:{name}:{due_at}"
+        self.occurred_at = datetime.fromisoformat(due_at)
 
 
 class NotificationSettings(ServiceSettings):
@@ -112,6 +133,10 @@ class NotificationSettings(ServiceSettings):
     notify_retry_seconds: float = 30.0
     notify_max_attempts: int = Field(5, ge=1)
     notify_timeout_seconds: float = 10.0
+    # a deputy is reminded this long before their claim of a citizen message lapses
+    notify_claim_warning_hours: float = 24.0
+    # the office is told of a citizen message nobody claimed or forwarded for this long
+    notify_message_waiting_hours: float = 72.0
 
     def webhook_secret(self) -> bytes:
         if self.notify_webhook_secret:
@@ -227,7 +252,7 @@ class NotificationsApplication(ServiceApplication):
             key = Notification.create_id(recipient, kind, event.event_id)
             if key in changed or key in self.repository:
                 continue
-            prefs = self.preferences(recipient)
+            prefs = {} if recipient.startswith(CITIZEN) else self.preferences(recipient)
             chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
             deliveries: dict[str, str] = {}
             address = self.emails.get(recipient)
@@ -261,11 +286,41 @@ class NotificationsApplication(ServiceApplication):
         self._tell(changed, recipients, "message_waiting", event,
                      f"{station.get('name', event.station_id)}有新的群众留言待认领",
                      message_id=event.case_id)
+        due = event.occurred_at + timedelta(hours=self.delivery.notify_message_waiting_hours)
+        self._note(event.case_id, changed, reminders={"message_waiting_long": {
+            "due_at": due.isoformat(), "station_id": event.station_id}})
         return list(changed.values())
+
+    def on_message_claimed(self, event: MessageClaimedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        due = max(event.claimed_at, event.claim_expires_at
+                  - timedelta(hours=self.delivery.notify_claim_warning_hours))
+        self._note(event.case_id, changed, kind="message", reminders={
+            "message_waiting_long": None,
+            "claim_lapsing": {"due_at": due.isoformat(), "deputy_id": event.deputy_id,
+                              "expires_at": event.claim_expires_at.isoformat()}})
+        return list(changed.values())
+
+    def _message_handled(self, event: IntegrationEvent, changed: dict[UUID, Any],
+                         **facts: Any) -> CaseFile:
+        return self._note(event.case_id, changed, kind="message", **facts, reminders={
+            "message_waiting_long": None, "claim_lapsing": None})
 
     def on_message_forwarded(self, event: MessageForwardedV1) -> list[Any]:
         changed: dict[UUID, Any] = {}
-        self._note(event.case_id, changed, kind="message", forwarded_by=event.deputy_id)
+        self._message_handled(event, changed, forwarded_by=event.deputy_id)
+        return list(changed.values())
+
+    def on_message_converted(self, event: MessageConvertedV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._message_handled(event, changed)
+        return list(changed.values())
+
+    def on_message_answered(self, event: MessageAnsweredV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._message_handled(event, changed)
+        self._tell(changed, [CITIZEN + event.case_id], "citizen_reply", event,
+                   "代表已答复您的留言，请查看并评价", message_id=event.case_id)
         return list(changed.values())
 
     # --- assignment ---------------------------------------------------------------------
@@ -309,12 +364,12 @@ class NotificationsApplication(ServiceApplication):
 
     def on_leadership_designated(self, event: LeadershipDesignatedV1) -> list[Any]:
         changed: dict[UUID, Any] = {}
-        if event.designee_kind == "leader":
-            case = self.case_file(event.case_id)
-            mode = "领衔督办" if event.mode == "lead" else "重点督办"
-            self._tell(changed, self.leader_users(event.designee_id),
-                         "leadership_designated", event,
-                         f"{_label(case)} 由{event.designee_name}{mode}")
+        # a leader's or a committee's (专工委) designation: their users (role leader)
+        case = self.case_file(event.case_id)
+        mode = "领衔督办" if event.mode == "lead" else "重点督办"
+        self._tell(changed, self.leader_users(event.designee_id),
+                   "leadership_designated", event,
+                   f"{_label(case)} 由{event.designee_name}{mode}")
         return list(changed.values())
 
     # --- supervision --------------------------------------------------------------------
@@ -354,18 +409,76 @@ class NotificationsApplication(ServiceApplication):
             [case.forwarded_by] if case.forwarded_by else []
         recipients = [u for d in deputies for u in self.deputy_users(d)]
         what = "第{}轮答复".format(event.round) if event.round > 1 else "答复"
+        self._note(event.case_id, changed, result_class=event.result_class)
         self._tell(changed, recipients, "reply_submitted", event,
                      f"{case.label()} 已{what}（{event.result_class}类），请测评",
                      task_id=event.task_id)
+        if case.kind == "message" and event.unit_id == case.lead_unit:
+            # the citizen's own message: the lead unit's feedback reaches them
+            self._tell(changed, [CITIZEN + event.case_id], "citizen_reply", event,
+                       "承办单位已反馈您的留言，请查看并评价", message_id=event.case_id)
         return list(changed.values())
+
+    def _rated(self, event: IntegrationEvent, round_: int, rated: dict[str, str]) -> list[Any]:
+        """The deputies' ratings of a round; once every deputy of the case has rated (or let
+        the period lapse) and none is unsatisfied, the office is told the case waits for its
+        close-out (销号). An unsatisfied rating starts a new round instead."""
+        changed: dict[UUID, Any] = {}
+        case = self._note(event.case_id, changed, rated={str(round_): rated})
+        ratings = case.ratings.get(str(round_), {})
+        if case.kind == "suggestion" and case.deputies and \
+                all(d in ratings for d in case.deputies) and \
+                "unsatisfied" not in ratings.values():
+            self._tell(changed, self.office_users(), "close_out_waiting", event,
+                       f"{case.label()} 测评已完成，待销号")
+        return list(changed.values())
+
+    def on_suggestion_rated(self, event: SuggestionRatedV1) -> list[Any]:
+        if self.case_file(event.case_id) is None:
+            return []
+        return self._rated(event, event.round, {event.deputy_id: event.rating})
+
+    def on_rating_lapsed(self, event: RatingLapsedV1) -> list[Any]:
+        if self.case_file(event.case_id) is None:
+            return []
+        return self._rated(event, event.round, {d: "lapsed" for d in event.deputy_ids})
+
+    # --- reminders (the service's own clock) ---------------------------------------------
+
+    def remind(self, case_key: str, name: str, due_at: str) -> bool:
+        """Raise a reminder that is due (the delivery job finds it in the read model by the
+        case file's id); once."""
+        try:
+            case = self.repository.get(UUID(case_key))
+        except AggregateNotFoundError:
+            return False
+        reminder = case.reminders.get(name) if isinstance(case, CaseFile) else None
+        if reminder is None or reminder["due_at"] != due_at:
+            return False
+        case_id = case.case_id
+        changed: dict[UUID, Any] = {}
+        cause = Reminder(case_id, name, due_at)
+        if name == "claim_lapsing":
+            expires = datetime.fromisoformat(reminder["expires_at"]).astimezone(CHINA_TZ)
+            self._tell(changed, self.deputy_users(reminder["deputy_id"]), name, cause,
+                       f"您认领的群众留言将于 {expires:%m月%d日 %H:%M} 到期，请及时答复或转交",
+                       message_id=case_id)
+        elif name == "message_waiting_long":
+            station = self.stations.get(reminder.get("station_id")) or {}
+            hours = self.delivery.notify_message_waiting_hours
+            self._tell(changed, self.office_users(), name, cause,
+                       f"{station.get('name', '联络站')}的群众留言已 {hours:g} 小时无人认领",
+                       message_id=case_id)
+        self._note(case_id, changed, reminders={name: None})
+        self.save(*changed.values())
+        return True
 
     def on_case_escalated(self, event: CaseEscalatedV1) -> list[Any]:
         changed: dict[UUID, Any] = {}
         case = self.case_file(event.case_id)
         why = "超期未办结" if event.reason == "overdue" else "多轮办理仍不满意"
         recipients = self.office_users()
-        if event.escalated_to in self.leaders and \
-                self.leaders[event.escalated_to].get("kind") == "leader":
+        if event.escalated_to in self.leaders:  # a designated leader or committee
             recipients += self.leader_users(event.escalated_to)
         self._tell(changed, recipients, "case_escalated", event,
                      f"升级督办（{why}）：{_label(case)}", task_id=event.task_id)
@@ -412,6 +525,8 @@ class NotificationsApplication(ServiceApplication):
         prefs = self.preferences(actor.username)
         kinds = {}
         for kind, (who, label) in KINDS.items():
+            if who == "citizen":
+                continue
             chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
             kinds[kind] = {"label": label, "for": who, "in_app": chosen.get("in_app", True),
                            "email": chosen.get("email", True),
@@ -423,7 +538,7 @@ class NotificationsApplication(ServiceApplication):
         if actor.role not in ("unit", "deputy", "leader", "office"):
             raise Forbidden("preferences belong to signed-in staff and deputies")
         errors = [{"loc": ["body", "kinds", k], "msg": f"unknown kind {k!r}"}
-                  for k in cmd.kinds if k != "*" and k not in KINDS]
+                  for k in cmd.kinds if k != "*" and (k not in KINDS or KINDS[k][0] == "citizen")]
         if actor.role != "unit":
             errors += [{"loc": ["body", "kinds", k, "webhook_url"],
                         "msg": "a webhook is a unit's channel (its group robot)"}

@@ -20,6 +20,9 @@ from shared.contracts.assignment import (
 )
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
+    MessageAnsweredV1,
+    MessageClaimedV1,
+    MessageConvertedV1,
     MessageForwardedV1,
     SuggestionRegisteredV1,
 )
@@ -28,8 +31,10 @@ from shared.contracts.supervision import (
     CaseEscalatedV1,
     DeadlineWarningV1,
     FollowUpReviewScheduledV1,
+    RatingLapsedV1,
     RehandlingStartedV1,
     ReplySubmittedV1,
+    SuggestionRatedV1,
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
@@ -71,7 +76,10 @@ def build_runtime(
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
         CitizenMessageReceivedV1: app.on_message_received,
+        MessageClaimedV1: app.on_message_claimed,
         MessageForwardedV1: app.on_message_forwarded,
+        MessageConvertedV1: app.on_message_converted,
+        MessageAnsweredV1: app.on_message_answered,
     })
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,
@@ -86,6 +94,8 @@ def build_runtime(
         FollowUpReviewScheduledV1: app.on_follow_up_review_scheduled,
         ReplySubmittedV1: app.on_reply_submitted,
         CaseEscalatedV1: app.on_case_escalated,
+        SuggestionRatedV1: app.on_suggestion_rated,
+        RatingLapsedV1: app.on_rating_lapsed,
     })
     runtime.consume("points", {
         ActivityReviewedV1: app.on_activity_reviewed,
@@ -124,6 +134,12 @@ def build_runtime(
     def deliver_due() -> int:
         """Each delivery that is due, tried once now (its outcome recorded)."""
         runtime.catch_up()
+        while reminders := views.reminders.due(app.clock.now()):
+            for row in reminders:
+                app.remind(row["case_id"], row["name"], row["due_at"])
+            runtime.catch_up()
+            if len(reminders) < 100:
+                break
         done = 0
         while rows := views.deliveries.due(app.clock.now()):
             for row in rows:

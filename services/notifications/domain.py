@@ -119,16 +119,35 @@ class CaseFile(Aggregate):
         self.forwarded_by: str | None = None
         self.units: dict[str, str] = {}  # task id -> unit id
         self.lead_unit: str | None = None
+        self.result_class: str | None = None
+        # reminders the service raises itself when nothing happens in time (a claim about to
+        # lapse, a message waiting too long): name -> {"due_at": iso, ...}; done ones removed
+        self.reminders: dict[str, dict[str, Any]] = {}
+        # the deputies' ratings per handling round: round -> {deputy id: rating or "lapsed"}
+        self.ratings: dict[str, dict[str, str]] = {}
 
     @event("Noted")
     def note(self, facts: dict[str, Any]) -> None:
-        for key in ("kind", "number", "title", "forwarded_by", "lead_unit"):
+        for key in ("kind", "number", "title", "forwarded_by", "lead_unit", "result_class"):
             if facts.get(key) is not None:
                 setattr(self, key, facts[key])
         if facts.get("deputies") is not None:
             self.deputies = list(facts["deputies"])
         if facts.get("task_id") and facts.get("unit_id"):
             self.units = {**self.units, facts["task_id"]: facts["unit_id"]}
+        if facts.get("reminders"):
+            reminders = dict(self.reminders)
+            for name, reminder in facts["reminders"].items():
+                if reminder is None:
+                    reminders.pop(name, None)
+                else:
+                    reminders[name] = dict(reminder)
+            self.reminders = reminders
+        if facts.get("rated"):
+            ratings = {k: dict(v) for k, v in self.ratings.items()}
+            for round_, rated in facts["rated"].items():
+                ratings.setdefault(str(round_), {}).update(rated)
+            self.ratings = ratings
 
     def label(self) -> str:
         if self.number and self.title:

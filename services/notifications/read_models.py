@@ -15,7 +15,7 @@ from shared.paging import checked_after, page
 from shared.projection import catch_up_all, key_of
 from shared.read_store import ReadModels, TableProjection, Tx, ViewStore
 
-from services.notifications.domain import Notification
+from services.notifications.domain import CaseFile, Notification
 
 
 def _json(value: Any) -> str:
@@ -124,16 +124,56 @@ class Deliveries(TableProjection):
                           (_utc(now), limit))
 
 
+class Reminders(TableProjection):
+    """The reminders the service raises itself (a claim about to lapse, a message waiting too
+    long), by when they are due; set and cleared by the case files' notes."""
+
+    name = "Reminders"
+    tables = ("Reminders_due",)
+
+    def create(self, tx: Tx) -> None:
+        due = self.t("Reminders_due")
+        tx.execute(f"CREATE TABLE {due} (case_id TEXT NOT NULL, name TEXT NOT NULL, "
+                   "due_at TEXT NOT NULL, due_utc TEXT NOT NULL, PRIMARY KEY (case_id, name))")
+        tx.execute(f"CREATE INDEX {due}_due ON {due} (due_utc, case_id, name)")
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, CaseFile.Noted):
+            return
+        reminders = domain_event.facts.get("reminders") or {}
+        if not reminders:
+            return
+        assert self.tx is not None
+        due = self.t("Reminders_due")
+        case_id = key_of(domain_event.originator_id)
+        for name, reminder in reminders.items():
+            self.tx.execute(f"DELETE FROM {due} WHERE case_id = ? AND name = ?", (case_id, name))
+            if reminder is not None:
+                at = datetime.fromisoformat(reminder["due_at"])
+                self.tx.execute(f"INSERT INTO {due} (case_id, name, due_at, due_utc) "
+                                "VALUES (?, ?, ?, ?)", (case_id, name, reminder["due_at"],
+                                                        _utc(at)))
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        self.require_ready()
+        with self.store.read() as tx:
+            return tx.all(f"SELECT case_id, name, due_at FROM {self.t('Reminders_due')} "
+                          "WHERE due_utc <= ? ORDER BY due_utc, case_id, name LIMIT ?",
+                          (_utc(now), limit))
+
+
 class NotificationViews:
     def __init__(self, app: Any, store: ViewStore | None = None) -> None:
         self.app = app
         self.store = store or ViewStore(app.settings)
         self.inbox = Inbox(app, self.store)
         self.deliveries = Deliveries(app, self.store)
-        self.read_models = ReadModels(app, self.store, [self.inbox, self.deliveries])
+        self.reminders = Reminders(app, self.store)
+        self.read_models = ReadModels(app, self.store,
+                                      [self.inbox, self.deliveries, self.reminders])
 
     def catch_up(self) -> int:
         return catch_up_all(self.read_models.projections)
 
 
-__all__ = ["Deliveries", "Inbox", "NotificationViews"]
+__all__ = ["Deliveries", "Inbox", "NotificationViews", "Reminders"]

@@ -103,7 +103,7 @@ class MessageClaimedV1(_Intake):
         "A deputy claimed a citizen message; the claim lapses at claim_expires_at unless the "
         "deputy answers, converts or forwards it."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     deputy_id: str
     station_id: str
@@ -133,7 +133,7 @@ class MessageConvertedV1(_Intake):
         "A deputy turned a citizen message into a suggestion; the suggestion (suggestion_id) "
         "records the message it came from."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     suggestion_id: str
     deputy_id: str
@@ -147,7 +147,7 @@ class MessageAnsweredV1(_Intake):
         "The deputy holding a citizen message answered it directly (the answer text stays in "
         "intake). Closes the deputy's part of the message loop."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("points",)
+    consumers: ClassVar[tuple[str, ...]] = ("notifications", "points")
 
     deputy_id: str
     station_id: str

@@ -62,7 +62,7 @@ class SuggestionRatedV1(_Supervision):
     name: ClassVar[str] = "suggestion_rated"
     version: ClassVar[int] = 1
     summary: ClassVar[str] = "A deputy of the suggestion rated the reply of the current round (测评)."
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     deputy_id: str
     rating: Rating
@@ -77,7 +77,7 @@ class RatingLapsedV1(_Supervision):
         "Deputies did not rate within the rating period; recorded as no rating, which does not "
         "block close-out."
     )
-    consumers: ClassVar[tuple[str, ...]] = ()
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     deputy_ids: list[str]
     round: int = Field(ge=1)
