@@ -30,12 +30,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.application import (Application, LRUCache, ProcessingEvent, Recording,
-                                       Repository, project_aggregate)
+from eventsourcing.application import LRUCache, ProcessingEvent, Recording, Repository, project_aggregate
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
-    Notification,
     JSONTranscoder,
     PersistenceError,
     Mapper,
@@ -43,11 +41,19 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
-from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.sqlite import SQLiteProcessRecorder
 from eventsourcing.utils import get_topic
 
 from shared.group_commit import GroupCommit
+from shared.library import (  # noqa: F401  (Trackings: shared/consumer.py imports it here)
+    ApplicationOverrides,
+    LibraryRecord,
+    MultiTrackingPostgresProcessRecorder,
+    MultiTrackingSQLiteProcessRecorder,
+    Trackings,
+    record_grouped,
+    retype_repository,
+    tracked_notification_ids,
+)
 from shared.audit import (
     CHAIN_KEY,
     ChainLinker,
@@ -118,31 +124,6 @@ def stamp_metadata(domain_events: Iterator[Any] | list[Any]) -> None:
     for domain_event in domain_events:
         if META_KEY not in vars(domain_event):
             object.__setattr__(domain_event, META_KEY, current_event_metadata())
-
-
-class Trackings(tuple):
-    """The tracking rows of several upstream messages recorded in one transaction."""
-
-    __slots__ = ()
-
-
-class MultiTrackingRecorder:
-    """Mixed into the library's process recorders: a ``Trackings`` inserts each row."""
-
-    def _insert_tracking(self, c: Any, tracking: Any) -> None:
-        if isinstance(tracking, Trackings):
-            for one in tracking:
-                super()._insert_tracking(c, tracking=one)  # type: ignore[misc]
-        else:
-            super()._insert_tracking(c, tracking=tracking)  # type: ignore[misc]
-
-
-class MultiTrackingSQLiteProcessRecorder(MultiTrackingRecorder, SQLiteProcessRecorder):
-    pass
-
-
-class MultiTrackingPostgresProcessRecorder(MultiTrackingRecorder, PostgresProcessRecorder):
-    pass
 
 
 _unit_of_work: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar(
@@ -370,7 +351,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ServiceApplication(Application):
+class ServiceApplication(ApplicationOverrides):
     """Base of every service's application: process recorder, metadata, settings-driven store."""
 
     # Aggregate classes read by many commands and messages, kept in memory between them
@@ -415,8 +396,7 @@ class ServiceApplication(Application):
     def construct_repository(self) -> Repository:
         # The library's repository, configured from the environment as usual, with the
         # unit-of-work lookup in front of its ``get``.
-        repository = super().construct_repository()
-        repository.__class__ = UnitOfWorkRepository
+        repository = retype_repository(super().construct_repository(), UnitOfWorkRepository)
         repository.keep(self.kept_aggregates, self.kept_aggregates_size)
         return repository
 
@@ -427,15 +407,17 @@ class ServiceApplication(Application):
         mapper.chain = ChainLinker(self._stored_chain_hash)
         return mapper
 
-    def _record(self, processing_event: ProcessingEvent) -> Any:
+    def recorded(self, processing_event: ProcessingEvent, library_record: LibraryRecord,
+                 ) -> list[Recording]:
         chain: ChainLinker = self.mapper.chain  # type: ignore[attr-defined]
         chain.batch.clear()
         try:
             if (self.group_commit is not None and processing_event.tracking is None
                     and not processing_event.saved_kwargs):
-                recordings = self._record_in_group(processing_event)
+                recordings = record_grouped(self, processing_event,
+                                            self.group_commit.insert)
             else:
-                recordings = super()._record(processing_event)
+                recordings = library_record(processing_event)
         except BaseException:
             chain.batch.clear()  # not stored: its hashes must not be linked to
             raise
@@ -447,23 +429,6 @@ class ServiceApplication(Application):
     def last_recorded_notification_id(self) -> int | None:
         """The notification id of the last event this thread recorded (None before any)."""
         return getattr(self._recorded_here, "last_id", None)
-
-    def _record_in_group(self, processing_event: ProcessingEvent) -> list[Recording]:
-        """As ``Application._record`` (``EventStore.put``), with the insert shared with the
-        commands recorded at the same moment (see shared/group_commit.py)."""
-        events = processing_event.events
-        stored = [self.mapper.to_stored_event(e) for e in events]
-        ids = self.group_commit.insert(stored) if stored else None  # type: ignore[union-attr]
-        recordings = [
-            Recording(e, Notification(originator_id=s.originator_id,
-                                      originator_version=s.originator_version,
-                                      topic=s.topic, state=s.state, id=n))
-            for e, s, n in zip(events, stored, ids or (), strict=False)
-        ]
-        if self.repository.cache and not self.repository.fastforward:
-            for aggregate_id, aggregate in processing_event.aggregates.items():
-                self.repository.cache.put(aggregate_id, aggregate)
-        return recordings
 
     # --- audit: hash chains and case histories ------------------------------------------
 
@@ -556,38 +521,6 @@ class ServiceApplication(Application):
                 "more": len(entries) > limit, "total": total, "chains": chains,
                 "state": states}
 
-    def _take_snapshots(self, processing_event: ProcessingEvent) -> None:
-        """A snapshot whenever a save takes an aggregate past a multiple of its snapshotting
-        interval, taken from the aggregate just saved, at the version it was saved at.
-
-        The library instead takes it at exactly the multiple, reading that version back from
-        the store (its last snapshot and every event since) whenever the save went past it
-        with several events, as a consumer's batch often does for a deputy's ledger: a tenth
-        of the points service's CPU in the profile of 2026-11-24. Any version is a valid
-        snapshot (a read takes the latest one at or below the version it wants), so the
-        snapshots are as many and as useful. Aggregates with a custom snapshotting projector
-        go the library's way."""
-        if not (self.snapshots and self.snapshotting_intervals):
-            return
-        due: dict[Any, Any] = {}
-        library: list[Any] = []
-        for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
-            if interval is None or event.originator_version % interval:
-                continue
-            if type(aggregate) in self.snapshotting_projectors:
-                library.append(event)
-            else:
-                due[event.originator_id] = aggregate
-        for aggregate in due.values():
-            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
-            self.snapshots.put([snapshot_class.take(aggregate)])
-        for event in library:
-            aggregate = processing_event.aggregates[event.originator_id]
-            self.take_snapshot(event.originator_id, version=event.originator_version,
-                               projector_func=self.snapshotting_projectors[type(aggregate)])
-
     def record_processing(self, processing: ProcessingEvent) -> None:
         """Record the events of a processed upstream message with its tracking, atomically."""
         self._record(processing)
@@ -600,31 +533,7 @@ class ServiceApplication(Application):
 
     def tracked_among(self, upstream: str, notification_ids: list[int]) -> set[int]:
         """Which of these positions of ``upstream`` were already processed (one query)."""
-        if not notification_ids:
-            return set()
-        recorder: Any = self.recorder
-        ids = list(notification_ids)
-        if self.settings.event_store == "postgres":
-            from psycopg import sql
-
-            query = sql.SQL(
-                "SELECT notification_id FROM {}.{} "
-                "WHERE application_name = %s AND notification_id = ANY(%s)"
-            ).format(
-                sql.Identifier(recorder.datastore.schema),
-                sql.Identifier(recorder.tracking_table_name),
-            )
-            with recorder.datastore.transaction(commit=False) as curs:
-                curs.execute(query, (upstream, ids))
-                return {row["notification_id"] for row in curs.fetchall()}
-        marks = ",".join("?" * len(ids))
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT notification_id FROM tracking WHERE application_name = ? "
-                f"AND notification_id IN ({marks})",
-                (upstream, *ids),
-            )
-            return {row[0] for row in c.fetchall()}
+        return tracked_notification_ids(self.recorder, upstream, notification_ids)
 
     def outbox_position(self) -> int:
         return self.recorder.max_tracking_id(OUTBOX_TRACKING_NAME) or 0  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ What each command sees is unchanged:
   before they join a group: the actor and trace of each command stay its own.
 
 Recordings with tracking (a consumer's upstream positions) or other save options are not
-grouped (see ``ServiceApplication._record``): a consumer batches its messages itself.
+grouped (see ``ServiceApplication.recorded``): a consumer batches its messages itself.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from opentelemetry import propagate, trace
 
 from shared.contracts import ActorRef, IntegrationEvent
 from shared.eventstore import ServiceApplication, event_metadata
+from shared.library import nats_stream
 from shared.streams import stream_name
 from shared.telemetry import attached_trace_context
 
@@ -186,7 +187,7 @@ class OutboxRelay:
             ):
                 headers = {"Nats-Msg-Id": event.message_id(), "content-type": "application/json"}
                 propagate.inject(headers)
-                await self.broker.config.connection_state.stream.publish(
+                await nats_stream(self.broker).publish(
                     subject, event.model_dump_json().encode(),
                     stream=stream_name(self.service), headers=headers,
                 )

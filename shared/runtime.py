@@ -32,6 +32,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
 from shared.errors import DomainError
 from shared.heap import freeze_heap
+from shared.library import nats_connection, nats_stream
 from shared.identity import IdentityError, Verifier
 from shared.projection import LogProjection, catch_up_all
 from shared.read_store import ReadModels, Rebuilding, TableProjection
@@ -339,7 +340,7 @@ class ServiceRuntime:
             reraise=True,
         ):
             with attempt:
-                js = self.broker.config.connection_state.stream
+                js = nats_stream(self.broker)
                 await declare_streams(js, replicas=self.settings.stream_replicas)
                 for producer, consumer in self.consumers.items():
                     await declare_consumer(js, producer, self._consumer_config(producer, consumer))
@@ -446,7 +447,7 @@ class ServiceRuntime:
         (context scopes, middlewares, a reply publisher with a span of its own) was a third of
         intake's CPU in the profile of 2026-11-24 (docs/benchmarks.md). The trace continues
         from the request's W3C headers in the route's span (``<service>.<route>``)."""
-        connection = self.broker.config.connection_state.connection
+        connection = nats_connection(self.broker)
         self._rpc_slots = asyncio.Semaphore(self.settings.rpc_concurrency)
         self._rpc_subscriptions = [
             await connection.subscribe(rpc_subject(self.service, route.name),
@@ -489,7 +490,7 @@ class ServiceRuntime:
     def _bounded(self, route: Route, data: bytes) -> bytes:
         """The answer, or a clear error when it is larger than the server carries (NATS
         would refuse to send it and the caller would only see a timeout)."""
-        connection = self.broker.config.connection_state.connection
+        connection = nats_connection(self.broker)
         limit = connection.max_payload or 1024 * 1024
         if len(data) + 1024 <= limit:  # headroom for the reply's headers
             return data
@@ -625,7 +626,7 @@ class ServiceRuntime:
             "service": self.service,
             "instance": INSTANCE,
             "ready": self.ready,
-            "nats_connected": self.broker.config.connection_state.connection.is_connected
+            "nats_connected": nats_connection(self.broker).is_connected
             if self.ready else False,
             "store": self.settings.event_store,
             "recorded": max_id,
