@@ -49,7 +49,7 @@ SUGGESTION_STATUS_ZH = {"submitted": "待审核", "registered": "已立案", "de
 ASSIGNMENT_STATUS_ZH = {"proposed": "待交办", "assigned": "已交办", "held": "暂缓交办"}
 TASK_STATUS_ZH = {"open": "待签收", "signed_for": "办理中", "replied": "已答复", "closed": "已办结",
                   "withdrawn": "已撤回", "return_requested": "申请退回中", "assigned": "已交办"}
-CASE_STATUS_ZH = {"handling": "办理中", "replied": "已答复", "closed": "已办结",
+CASE_STATUS_ZH = {"awaiting_assignment": "待交办", "handling": "办理中", "replied": "已答复", "closed": "已办结",
                   "rehandling": "重新办理", "escalated": "已升级督办"}
 REHANDLING_REASON_ZH = {"unsatisfied": "代表不满意", "review_not_kept": "回头看未落实",
                         "review_partly_kept": "回头看部分落实"}
