@@ -106,10 +106,11 @@ def register_intake_routes(app: FastAPI) -> None:
         return paged(request, response, found)
 
     @app.get(f"{API}/suggestions/{{suggestion_id}}/similar", tags=tags,
-             summary="Earlier open suggestions and citizen messages about the same matter, "
-                     "most similar first: [{id, kind, score, title|excerpt}] (office)")
+             summary="The best earlier candidates for the same matter, open or handled, "
+                     "best first: [{id, kind, score, status, likely_same, title|excerpt}] "
+                     "(office)")
     async def similar_suggestions(suggestion_id: str, services: ServicesDep, principal: Office,
-                                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                                  limit: Annotated[int, Query(ge=1, le=20)] = 5,
                                   ) -> list[dict[str, Any]]:
         return await services.call("intake", "similar_suggestions",
                                    {"suggestion_id": suggestion_id, "limit": limit}, principal)
@@ -166,8 +167,10 @@ def register_intake_routes(app: FastAPI) -> None:
                                    principal)
 
     @app.get(f"{API}/messages/{{message_id}}/similar", tags=messages,
-             summary="Earlier open suggestions and messages about the same matter (office)")
-    async def similar_messages(message_id: str, services: ServicesDep,
-                               principal: Office) -> list[dict[str, Any]]:
-        return await services.call("intake", "similar_messages", {"message_id": message_id},
-                                   principal)
+             summary="The best earlier candidates for the same matter, open or handled "
+                     "(office; as for a suggestion)")
+    async def similar_messages(message_id: str, services: ServicesDep, principal: Office,
+                               limit: Annotated[int, Query(ge=1, le=20)] = 5,
+                               ) -> list[dict[str, Any]]:
+        return await services.call("intake", "similar_messages",
+                                   {"message_id": message_id, "limit": limit}, principal)

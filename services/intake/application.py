@@ -7,7 +7,7 @@ import hmac
 import secrets
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -20,7 +20,6 @@ from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
-from shared.projection import LogProjection, key_of
 from shared.read_store import ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
@@ -41,7 +40,8 @@ from services.intake.read_models import (
     MessagesView,
     SuggestionsView,
 )
-from services.intake.similarity import SimilarityIndex, excerpt
+from services.intake.similar_matters import DEFAULT_LIMIT, MAX_LIMIT, SimilarMattersView
+from services.intake.similarity import excerpt
 
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 STAFF_ROLES = ("office", "leader", "unit", "deputy")
@@ -58,6 +58,9 @@ class IntakeSettings(ServiceSettings):
     claim_time_limit: timedelta = timedelta(hours=24)
     # How often the runtime sweeps expired claims back to the pool (CLAIM_SWEEP_SECONDS).
     claim_sweep_seconds: float = 5.0
+    # The sentence model of similar matters (SIMILAR_MODEL): use (default) or e5
+    # (services/intake/encoder.py).
+    similar_model: Literal["use", "e5"] = "use"
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> IntakeSettings:
@@ -133,7 +136,12 @@ class UndoMerge(Command):
 
 class SimilarRef(Command):
     suggestion_id: str
-    limit: int = Field(20, ge=1, le=100)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+class SimilarMessagesRef(Command):
+    message_id: str
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
 class AnswerMessage(Command):
@@ -202,7 +210,8 @@ class IntakeApplication(ServiceApplication):
         self.views = ViewStore(settings)
         self.suggestions_view = SuggestionsView(self, self.views)
         self.messages_view = MessagesView(self, self.views)
-        self.similarity = SimilarityProjection(self)
+        # similar matters: sentence vectors and character features (similar_matters.py)
+        self.similar_view = SimilarMattersView(self, self.views)
 
     def close(self) -> None:
         self.keys.close()
@@ -410,8 +419,7 @@ class IntakeApplication(ServiceApplication):
         refusal = merge_refusal(str(source.id), str(target.id), self._merge_links(str(target.id)))
         if refusal:
             raise Conflict(refusal, status_now=source.status)
-        self.similarity.catch_up()
-        score = self.similarity.index.score(str(source.id), str(target.id))
+        score = self.similar_view.score(str(source.id), str(target.id))
         now = self.clock.now()
         source.merge_into(str(target.id), merged_at=now,
                           score=round(score, 4) if score is not None else None)
@@ -452,20 +460,38 @@ class IntakeApplication(ServiceApplication):
         return links
 
     def similar_suggestions(self, ref: SimilarRef, actor: Actor) -> list[dict[str, Any]]:
+        """The best earlier candidates for the same matter, open or handled (similar_matters.py)."""
         if actor.role != "office":
             raise Forbidden("only the office looks for similar matters")
         suggestion = self._suggestion(ref.suggestion_id)
-        self.similarity.catch_up()
         exclude = {suggestion.from_message_id} if suggestion.from_message_id else set()
-        return self.similarity.index.similar(str(suggestion.id), limit=ref.limit,
-                                             exclude=exclude)
+        return self._similar(str(suggestion.id), ref.limit, exclude)
 
-    def similar_messages(self, ref: MessageRef, actor: Actor) -> list[dict[str, Any]]:
+    def similar_messages(self, ref: SimilarMessagesRef, actor: Actor) -> list[dict[str, Any]]:
         if actor.role != "office":
             raise Forbidden("only the office looks for similar matters")
         message = self._message(ref.message_id)
-        self.similarity.catch_up()
-        return self.similarity.index.similar(str(message.id))
+        return self._similar(str(message.id), ref.limit, set())
+
+    def _similar(self, doc_id: str, limit: int, exclude: set[str]) -> list[dict[str, Any]]:
+        found = self.similar_view.similar(doc_id, limit=limit, exclude=exclude)
+        suggestions = [c.id for c in found if c.kind == "suggestion"]
+        messages = [c.id for c in found if c.kind == "message"]
+        labels: dict[str, dict[str, Any]] = {}
+        if suggestions:
+            for r in self.suggestions_view.rows_by_id(suggestions):
+                labels[r["id"]] = {"title": r["title"], "number": r["number"],
+                                   "merged_into": r["merged_into"]}
+        if messages:
+            for r in self.messages_view.rows_by_id(messages):
+                labels[r["id"]] = {"excerpt": excerpt(r["content"])}
+        return [{"id": c.id, "kind": c.kind, "score": round(c.score, 4), "status": c.status,
+                 "likely_same": c.likely_same,
+                 "scores": {"meaning": round(c.meaning, 4),
+                            "characters": round(c.characters, 4)},
+                 **(labels.get(c.id) or ({"title": None} if c.kind == "suggestion"
+                                         else {"excerpt": None}))}
+                for c in found]
 
     def give_up_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "give up a claim")
@@ -827,67 +853,3 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "result_class": getattr(s, "result_class", None),
         "version": s.version,
     }
-
-
-class SimilarityProjection(LogProjection):
-    """Read model: the similar-matters index (in memory) over suggestions and messages.
-
-    Open = a submitted or registered suggestion whose case is not closed out; a message not
-    yet closed, converted (its suggestion stands for it) or erased (its text is dropped from
-    memory, and so is the copy in a suggestion made from it)."""
-
-    def __init__(self, app: IntakeApplication) -> None:
-        super().__init__(app)
-        self.app: IntakeApplication = app
-        self.index = SimilarityIndex()
-        self._subject_of_message: dict[str, str] = {}
-        self._suggestions_of_subject: dict[str, list[tuple[str, str]]] = {}
-
-    def clear(self) -> None:
-        self.index.clear()
-        self._subject_of_message.clear()
-        self._suggestions_of_subject.clear()
-
-    # Texts wait to be shingled until a similarity question needs them (the index shingles
-    # its queue first) or this many have queued: one vectorizer call for many texts instead
-    # of one after every command.
-    SHINGLE_BATCH = 500
-
-    def flush(self) -> None:
-        if self.index.queued >= self.SHINGLE_BATCH:
-            self.index.flush()
-        self.app.keys.forget()
-
-    def apply(self, domain_event: Any, notification_id: int) -> None:
-        key = key_of(domain_event.originator_id)
-        if isinstance(domain_event, Suggestion.Submitted):
-            subject_id = getattr(domain_event, "personal_data_ref", None)
-            body = self.app.content_of(subject_id, getattr(domain_event, "sealed_body", None),
-                                       domain_event.body, remembered=True)
-            if subject_id:
-                self._suggestions_of_subject.setdefault(subject_id, []).append(
-                    (key, domain_event.title))
-            text = domain_event.title if body == ERASED else f"{domain_event.title}\n{body}"
-            self.index.add(key, "suggestion", text, notification_id, label=domain_event.title)
-        elif isinstance(domain_event, (Suggestion.Declined, Suggestion.MergedInto,
-                                       Suggestion.CaseClosed,
-                                       CitizenMessage.Converted, CitizenMessage.Rated)):
-            self.index.set_open(key, False)
-        elif isinstance(domain_event, Suggestion.MergeUndone):
-            self.index.set_open(key, domain_event.restored_status in ("submitted", "registered"))
-        elif isinstance(domain_event, CitizenMessage.Received):
-            if domain_event.personal_data_ref:
-                self._subject_of_message[key] = domain_event.personal_data_ref
-            text = self.app.content_of(domain_event.personal_data_ref,
-                                       getattr(domain_event, "sealed_content", None),
-                                       domain_event.content, remembered=True)
-            if text and text != ERASED:
-                self.index.add(key, "message", text, notification_id, label=excerpt(text))
-        elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
-            self.index.remove(key)
-            subject_id = self._subject_of_message.get(key)
-            for suggestion_id, title in self._suggestions_of_subject.get(subject_id or "", []):
-                doc = self.index.get(suggestion_id)
-                if doc is not None:  # keep only the deputy's title
-                    self.index.add(suggestion_id, "suggestion", title, doc.position,
-                                   label=title, open_=doc.open)

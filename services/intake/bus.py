@@ -47,6 +47,7 @@ from services.intake.application import (
     RateMessage,
     RegisterSuggestion,
     ReverseRegistration,
+    SimilarMessagesRef,
     SimilarRef,
     SubmitSuggestion,
     SuggestionRef,
@@ -166,15 +167,16 @@ def build_runtime(
     settings = IntakeSettings.from_settings(
         (settings or IntakeSettings()).model_copy(update={"service_name": SERVICE}))
     app = IntakeApplication(settings, clock=clock)
-    # Suggestions and messages are tables (services/intake/read_models.py); the similarity
-    # index stays in memory, rebuilt from the log at start.
+    # Suggestions, messages and similar matters (sentence vectors, services/intake/
+    # similar_matters.py) are tables: nothing is rebuilt from the whole log at start.
     # the follow-up token's hash -> its message (services/intake/follow_up.py)
     follow_up_index = FollowUpIndex(app, app.views)
     # published results (services/intake/publication.py)
     public_results = PublicResults(app, app.views)
     read_models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view,
-                                              follow_up_index, public_results])
-    runtime = ServiceRuntime(settings, app, translate, projections=[app.similarity],
+                                              follow_up_index, public_results,
+                                              app.similar_view])
+    runtime = ServiceRuntime(settings, app, translate,
                              read_models=read_models, tracer_provider=tracer_provider)
 
     runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
@@ -225,7 +227,7 @@ def build_runtime(
     # (the relay is woken after them).
     runtime.command("get_message", MessageRef)(app.get_message)
     runtime.command("list_messages", ListMessages)(app.list_messages)
-    runtime.command("similar_messages", MessageRef)(app.similar_messages)
+    runtime.command("similar_messages", SimilarMessagesRef)(app.similar_messages)
     runtime.query("message_access_log", AccessLogRef)(app.access_log)
     runtime.command("release_expired_claims")(app.release_expired_claims)
     @runtime.every(settings.claim_sweep_seconds, "claim-sweep")

@@ -235,6 +235,13 @@ class SuggestionsView(TableProjection):
 
     # --- queries -----------------------------------------------------------------------
 
+    def rows_by_id(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of these suggestions (similar matters labels its candidates with them)."""
+        self.require_ready()
+        with self.store.read() as tx:
+            return tx.all(f"SELECT id, number, title, status, merged_into FROM "
+                          f"{self.t('suggestions')} WHERE id IN ({_in(ids)})", list(ids))
+
     def query(self, q: ListSuggestions, now: datetime) -> dict[str, Any]:
         self.require_ready()
         after = checked_after(q, 2)
@@ -457,6 +464,14 @@ class MessagesView(TableProjection):
                           "claim_expires_key <= ? ORDER BY claim_expires_key LIMIT ?",
                           (sort_key(now), limit))
         return [r["id"] for r in rows]
+
+    def rows_by_id(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """These messages as a list shows them, the text decrypted (similar matters)."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT * FROM {self.t('messages')} WHERE id IN ({_in(ids)})",
+                          list(ids))
+        return self._views(rows)
 
     def held_by(self, deputy_id: str, message_id: str) -> bool:
         """Whether the deputy ever held (claimed) the message."""

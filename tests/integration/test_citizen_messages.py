@@ -365,7 +365,15 @@ async def test_a_converted_message_keeps_the_citizens_text_sealed_and_erased_wit
         "category": "safety_hazard"})
     assert probe.status_code == 201, probe.text
     r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
-    assert sid in [f["id"] for f in r.json()]
+    shown = {f["id"]: f for f in r.json()}
+    assert shown[sid]["likely_same"], r.json()
+    sealed_score = shown[sid]["score"]
+
+    def only_by_its_title(found: list[dict]) -> bool:
+        """After the erasure the suggestion is only its deputy's title: never found by the
+        citizen's words (a lower score, not the same matter any more), or not at all."""
+        mine = {f["id"]: f for f in found}.get(sid)
+        return mine is None or (mine["score"] < sealed_score and not mine["likely_same"])
 
     r = await api.post("office", f"/api/v1/messages/{mid}/erasure")
     assert r.status_code == 200, r.text
@@ -373,10 +381,10 @@ async def test_a_converted_message_keeps_the_citizens_text_sealed_and_erased_wit
     assert r.status_code == 200 and r.json()["body"] == "[erased]"
     assert r.json()["from_message_id"] == mid and r.json()["status"] == "submitted"
     r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
-    assert sid not in [f["id"] for f in r.json()]
+    assert only_by_its_title(r.json()), r.json()
     # The suggestion lives on: the office can still register it.
     r = await api.post("office", f"/api/v1/suggestions/{sid}/register", {"urgency": "blue"})
     assert r.status_code == 200, r.text
     assert (await rpc(system.nats_url, "intake", "rebuild_read_models"))["ok"]
     r = await api.get("office", f"/api/v1/suggestions/{probe.json()['id']}/similar")
-    assert sid not in [f["id"] for f in r.json()]
+    assert only_by_its_title(r.json()), r.json()

@@ -33,14 +33,17 @@ async def post_message(api, content: str, **extra) -> dict:
     return r.json()
 
 
-async def test_similar_lists_earlier_open_matters_most_similar_first(api, system):
+async def test_similar_lists_the_best_earlier_candidates_open_or_handled(api, system):
+    """Always the best earlier candidates (default 5), handled ones too (a rated message is
+    closed, shown with its status), each with its score and whether it is likely the same
+    matter; a declined suggestion and later matters are not candidates."""
     lamp_message = (await post_message(api, LAMP))["id"]
     lamp_suggestion = await submit(api, "幸福小区路灯不亮", LAMP_AGAIN, "deputy-2")
     declined = await submit(api, "幸福小区3号楼路灯坏了", LAMP)
     r = await api.post("office", f"/api/v1/suggestions/{declined}/decline", {"reason": "重复"})
     assert r.status_code == 200
     rubbish = await submit(api, "阳光花园垃圾清运", RUBBISH)
-    closed = await post_message(api, LAMP_AGAIN)  # answered and rated: closed, not open
+    closed = await post_message(api, LAMP_AGAIN)  # answered and rated: closed, still shown
     r = await api.post("deputy-1", f"/api/v1/messages/{closed['id']}/claim")
     r = await api.post("deputy-1", f"/api/v1/messages/{closed['id']}/answer", {"text": "已修复"})
     r = await api.client.post(f"/api/v1/messages/{closed['id']}/rating",
@@ -55,15 +58,22 @@ async def test_similar_lists_earlier_open_matters_most_similar_first(api, system
     assert r.status_code == 200, r.text
     found = r.json()
     ids = [f["id"] for f in found]
-    assert set(ids) == {lamp_message, lamp_suggestion}, found
+    assert set(ids) == {lamp_message, lamp_suggestion, closed["id"], rubbish}, found
     scores = [f["score"] for f in found]
-    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
     kinds = {f["id"]: f for f in found}
     assert kinds[lamp_message]["kind"] == "message" and kinds[lamp_message]["excerpt"]
     assert kinds[lamp_suggestion]["kind"] == "suggestion"
     assert kinds[lamp_suggestion]["title"] == "幸福小区路灯不亮"
-    assert rubbish not in ids and declined not in ids and later["id"] not in ids
-    assert closed["id"] not in ids
+    assert {f["id"]: f["status"] for f in found} == {
+        lamp_message: "open", lamp_suggestion: "open", closed["id"]: "closed", rubbish: "open"}
+    assert {f["id"] for f in found if f["likely_same"]} == {
+        lamp_message, lamp_suggestion, closed["id"]}
+    assert ids[-1] == rubbish and declined not in ids and later["id"] not in ids
+    r = await api.get("office", f"/api/v1/suggestions/{me}/similar", limit=2)
+    assert [f["id"] for f in r.json()] == ids[:2]
+    r = await api.get("office", f"/api/v1/suggestions/{me}/similar", limit=21)
+    assert r.status_code == 422
 
     r = await api.get("deputy-3", f"/api/v1/suggestions/{me}/similar")
     assert r.status_code == 403
@@ -264,9 +274,9 @@ async def test_similar_precision_and_recall_through_the_gateway(api, system):
     assert precision > 0.9 and recall > 0.9, (precision, recall)
 
 
-async def test_a_case_closed_out_in_supervision_is_closed_in_intake_and_no_longer_similar(api, system):
+async def test_a_case_closed_out_in_supervision_is_closed_in_intake_and_shown_as_handled(api, system):
     """Supervision's case_closed reaches intake: the suggestion reads closed (with the result
-    class), and later submissions no longer list it among the open similar matters."""
+    class), and similar matters show it as closed (the office answers "already handled")."""
     from tests.integration.test_end_to_end import SUGGESTION
     from tests.integration.test_supervision import assigned_case, reply
 
@@ -296,13 +306,15 @@ async def test_a_case_closed_out_in_supervision_is_closed_in_intake_and_no_longe
     assert (suggestion.status, suggestion.result_class) == ("closed", "A")
     assert suggestion.case_closed_at is not None
     after = await submit(api, "老旧小区加装电梯", SUGGESTION["body"], "deputy-3")
-    for probe in (before, after):
-        r = await api.get("office", f"/api/v1/suggestions/{probe}/similar")
-        assert case_id not in [f["id"] for f in r.json()], r.json()
+    r = await api.get("office", f"/api/v1/suggestions/{before}/similar")
+    assert case_id in [f["id"] for f in r.json()], r.json()  # earlier: still a candidate
+    r = await api.get("office", f"/api/v1/suggestions/{after}/similar")
+    shown = {f["id"]: f for f in r.json()}
+    assert shown[case_id]["status"] == "closed" and shown[case_id]["likely_same"], r.json()
     # Recorded once, with the upstream position: the same event again changes nothing.
     closings = [e for e in app.repository.event_store.get(UUID(case_id))
                 if type(e).__name__ == "CaseClosed"]
     assert len(closings) == 1
     assert (await rpc(system.nats_url, "intake", "rebuild_read_models"))["ok"]
     r = await api.get("office", f"/api/v1/suggestions/{after}/similar")
-    assert case_id not in [f["id"] for f in r.json()]
+    assert {f["id"]: f["status"] for f in r.json()}[case_id] == "closed"
