@@ -6,7 +6,7 @@ notification that is not yours is answered 404 like one that does not exist.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request, Response
 from pydantic import Field, field_validator
@@ -32,13 +32,33 @@ class KindPreferenceBody(StrictBody):
         return value or None
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHoursBody(StrictBody):
+    start: str = Field(pattern=HHMM, description="HH:MM, China time", examples=["22:00"])
+    end: str = Field(pattern=HHMM, description="HH:MM, China time; before start: the next "
+                     "morning", examples=["07:30"])
+
+
 class PreferencesBody(StrictBody):
     model_config = body_example({"kinds": {"task_assigned": {
         "in_app": True, "email": True, "webhook_url": "https://robot.example.gov.cn/hook/abc"},
-        "deadline_warning": {"in_app": True, "email": False}}})
+        "deadline_warning": {"in_app": True, "email": False},
+        "points_revoked": {"in_app": False, "email": False}},
+        "email_mode": "daily_digest", "digest_at": "08:00",
+        "quiet_hours": {"start": "22:00", "end": "07:30"}})
 
     kinds: dict[str, KindPreferenceBody] = Field(
-        description="per kind of notification (GET shows the kinds; `*`: every kind not named)")
+        default_factory=dict,
+        description="per kind of notification (GET shows the kinds; `*`: every kind not "
+                    "named); a kind with in_app and email false (and no webhook) is off")
+    email_mode: Literal["immediate", "daily_digest"] | None = Field(
+        None, description="e-mail each notification at once, or one digest a day")
+    digest_at: str | None = Field(None, pattern=HHMM,
+                                  description="when the daily digest is sent (HH:MM, China time)")
+    quiet_hours: QuietHoursBody | None = Field(
+        None, description="immediate mail made in these hours waits for their end; null: none")
 
 
 def register_notification_routes(app: FastAPI) -> None:
@@ -62,7 +82,8 @@ def register_notification_routes(app: FastAPI) -> None:
                                    {"notification_id": notification_id}, principal)
 
     @app.get(f"{API}/notifications/preferences", tags=TAGS,
-             summary="Your choices per kind of notification: in-app, e-mail, a unit's webhook")
+             summary="Your choices per kind of notification (in-app, e-mail, a unit's webhook), "
+                     "e-mail mode (immediate or a daily digest) and quiet hours")
     async def get_preferences(services: ServicesDep, principal: Staff) -> dict[str, Any]:
         return await services.call("notifications", "get_preferences", {}, principal)
 
@@ -71,5 +92,9 @@ def register_notification_routes(app: FastAPI) -> None:
                      "only for a unit")
     async def set_preferences(body: PreferencesBody, services: ServicesDep,
                               principal: Staff) -> dict[str, Any]:
-        return await services.call("notifications", "set_preferences",
-                                   body.model_dump(mode="json"), principal)
+        payload = body.model_dump(mode="json", exclude={"quiet_hours"})
+        if body.quiet_hours is not None:
+            payload["quiet_hours"] = body.quiet_hours.model_dump()
+        elif "quiet_hours" in body.model_fields_set:  # null: no quiet hours any more
+            payload["quiet_hours_off"] = True
+        return await services.call("notifications", "set_preferences", payload, principal)

@@ -18,6 +18,15 @@ user with ``leader_id`` only for that designee), the office (role office). E-mai
 are in config/notifications.yaml. The channels of each notification are chosen from the
 recipient's preferences when it is made and recorded with it.
 
+Preferences per user: per kind in-app, e-mail and a unit's webhook (a kind with none of them
+is off: no notification is made); e-mail immediate or as a daily digest at the user's hour
+(channel ``digest``: the item is deferred to that time, and one mail carries every item due
+then); quiet hours (immediate mail due inside them is deferred to their end, China time).
+
+Reminders: a deputy's claim of a citizen message about to lapse and a message nobody claims
+for ``notify_message_waiting_hours`` are raised by the delivery job from the ``Reminders``
+read model, each once (an id derived from the case, the reminder and its due time).
+
 Delivery (``deliver_due``, a periodic job): each pending (notification, channel) is tried;
 success is recorded as ``Delivered``, a failure as ``DeliveryFailed`` with the next attempt
 after an exponential back-off, and after ``notify_max_attempts`` as ``DeliveryParked``. A
@@ -39,7 +48,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import yaml
@@ -169,8 +178,46 @@ class KindPreference(Command):
         return value or None
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHours(Command):
+    start: str = Field(pattern=HHMM, description="HH:MM, China time")
+    end: str = Field(pattern=HHMM, description="HH:MM, China time (may be the next day)")
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: str, info: Any) -> str:
+        if info.data.get("start") == value:
+            raise ValueError("quiet hours end at another time than they start")
+        return value
+
+
 class SetPreferences(Command):
-    kinds: dict[str, KindPreference]
+    kinds: dict[str, KindPreference] = Field(default_factory=dict)
+    email_mode: Literal["immediate", "daily_digest"] | None = None
+    digest_at: str | None = Field(None, pattern=HHMM)
+    # None: unchanged; {} or a null in JSON through "quiet_hours_off": none
+    quiet_hours: QuietHours | None = None
+    quiet_hours_off: bool = False
+
+
+def _at(now: datetime, hhmm: str) -> datetime:
+    """The next moment at ``hhmm`` (China time) after ``now``."""
+    local = now.astimezone(CHINA_TZ)
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    moment = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return moment if moment > local else moment + timedelta(days=1)
+
+
+def quiet_until(now: datetime, quiet: dict[str, str] | None) -> datetime | None:
+    """The end of the quiet hours ``now`` falls in, or None outside them."""
+    if not quiet:
+        return None
+    t = now.astimezone(CHINA_TZ).strftime("%H:%M")
+    start, end = quiet["start"], quiet["end"]
+    inside = start <= t < end if start < end else (t >= start or t < end)
+    return _at(now, end) if inside else None
 
 
 def _label(case: CaseFile | None, fallback: str = "") -> str:
@@ -235,6 +282,13 @@ class NotificationsApplication(ServiceApplication):
         except AggregateNotFoundError:
             return {}
 
+    def options(self, username: str) -> dict[str, Any]:
+        try:
+            prefs: Preferences = self.repository.get(Preferences.create_id(username))
+            return prefs.options
+        except AggregateNotFoundError:
+            return {}
+
     def notification(self, notification_id: str) -> Notification:
         try:
             aggregate = self.repository.get(UUID(notification_id))
@@ -253,11 +307,16 @@ class NotificationsApplication(ServiceApplication):
             if key in changed or key in self.repository:
                 continue
             prefs = {} if recipient.startswith(CITIZEN) else self.preferences(recipient)
+            options = {} if recipient.startswith(CITIZEN) else self.options(recipient)
             chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
+            if not chosen.get("in_app", True) and not chosen.get("email", True) \
+                    and not chosen.get("webhook_url"):
+                continue  # the kind is off for this user
             deliveries: dict[str, str] = {}
             address = self.emails.get(recipient)
+            digest = options.get("email_mode") == "daily_digest"
             if address and self.delivery.smtp_host and chosen.get("email", True):
-                deliveries["email"] = address
+                deliveries["digest" if digest else "email"] = address
             if chosen.get("webhook_url"):
                 deliveries["webhook"] = chosen["webhook_url"]
             notification = Notification(
@@ -267,6 +326,10 @@ class NotificationsApplication(ServiceApplication):
                 case_id=refs.get("case_id", event.case_id), task_id=refs.get("task_id"),
                 message_id=refs.get("message_id"))
             assert notification.id == key  # derived (create_id): one per recipient, kind, event
+            if "digest" in deliveries:  # waits for the day's digest
+                notification.delivery_deferred(
+                    channel="digest", why="digest",
+                    until=_at(self.clock.now(), options.get("digest_at") or "08:00"))
             changed[key] = notification
 
     # --- upstream handlers: intake ------------------------------------------------------
@@ -531,8 +594,11 @@ class NotificationsApplication(ServiceApplication):
             kinds[kind] = {"label": label, "for": who, "in_app": chosen.get("in_app", True),
                            "email": chosen.get("email", True),
                            "webhook_url": chosen.get("webhook_url")}
+        options = self.options(actor.username)
         return {"username": actor.username, "email_address": self.emails.get(actor.username),
-                "kinds": kinds}
+                "email_mode": options.get("email_mode", "immediate"),
+                "digest_at": options.get("digest_at", "08:00"),
+                "quiet_hours": options.get("quiet_hours"), "kinds": kinds}
 
     def set_preferences(self, cmd: SetPreferences, actor: Actor) -> dict[str, Any]:
         if actor.role not in ("unit", "deputy", "leader", "office"):
@@ -549,7 +615,19 @@ class NotificationsApplication(ServiceApplication):
             prefs = self.repository.get(Preferences.create_id(actor.username))
         except AggregateNotFoundError:
             prefs = Preferences(username=actor.username)
-        prefs.set({k: p.model_dump() for k, p in cmd.kinds.items()})
+        if cmd.kinds:
+            prefs.set({k: p.model_dump() for k, p in cmd.kinds.items()})
+        options: dict[str, Any] = {}
+        if cmd.email_mode:
+            options["email_mode"] = cmd.email_mode
+        if cmd.digest_at:
+            options["digest_at"] = cmd.digest_at
+        if cmd.quiet_hours is not None:
+            options["quiet_hours"] = cmd.quiet_hours.model_dump()
+        elif cmd.quiet_hours_off:
+            options["quiet_hours"] = None
+        if options:
+            prefs.set_options(options)
         self.save(prefs)
         return self.get_preferences(actor)
 
@@ -560,43 +638,102 @@ class NotificationsApplication(ServiceApplication):
         notification = self.notification(notification_id)
         if not notification.pending(channel):
             return "done"
-        attempt = notification.delivery_state[channel]["attempts"] + 1
         now = self.clock.now()
+        if channel == "digest":
+            return self.deliver_digest(notification.recipient)
+        if channel == "email":
+            until = quiet_until(now, self.options(notification.recipient).get("quiet_hours"))
+            if until is not None:  # the recipient's quiet hours: after them
+                self._change(notification_id, lambda n: n.delivery_deferred(
+                    channel=channel, until=until, why="quiet_hours"))
+                return "deferred"
         try:
             if channel == "email":
                 self._send_mail(notification)
             else:
                 self._call_webhook(notification)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+            return self._outcome([notification_id], channel, exc)
+        return self._outcome([notification_id], channel, None)
+
+    def deliver_digest(self, recipient: str) -> str:
+        """One mail with each of the recipient's digest items that are due (their daily
+        digest), then each item recorded delivered; a failure is retried for all of them."""
+        items = [self.notification(i) for i in self.views.deliveries.digest_items(
+            recipient, self.clock.now())]
+        items = [n for n in items if n.pending("digest")]
+        if not items:
+            return "done"
+        try:
+            self._send_digest(recipient, items)
+        except Exception as exc:  # noqa: BLE001
+            return self._outcome([str(n.id) for n in items], "digest", exc)
+        return self._outcome([str(n.id) for n in items], "digest", None)
+
+    def _outcome(self, ids: list[str], channel: str, exc: Exception | None) -> str:
+        now = self.clock.now()
+        outcome = "delivered"
+        for notification_id in ids:
+            attempt = self.notification(notification_id).delivery_state[channel]["attempts"] + 1
+            if exc is None:
+                self._change(notification_id, lambda n, a=attempt: n.delivered(
+                    channel=channel, at=now, attempt=a))
+                continue
             error = f"{type(exc).__name__}: {exc}"[:500]
             if attempt >= self.delivery.notify_max_attempts:
                 log.warning("notification %s %s parked after %d attempts: %s",
                             notification_id, channel, attempt, error)
                 outcome = "parked"
+                self._change(notification_id, lambda n, a=attempt: n.delivery_parked(
+                    channel=channel, at=now, attempt=a, error=error))
             else:
                 outcome = "failed"
-        else:
-            error, outcome = "", "delivered"
-        delay = min(self.delivery.notify_retry_seconds * 2 ** (attempt - 1), 3600.0)
-        # a read mark recorded meanwhile is a conflict: the outcome goes on the new version
-        for tries in range(5):
-            if tries:
-                notification = self.notification(notification_id)
-            if outcome == "delivered":
-                notification.delivered(channel=channel, at=now, attempt=attempt)
-            elif outcome == "parked":
-                notification.delivery_parked(channel=channel, at=now, attempt=attempt,
-                                             error=error)
-            else:
-                notification.delivery_failed(channel=channel, at=now, attempt=attempt,
-                                             error=error,
-                                             next_attempt_at=now + timedelta(seconds=delay))
+                delay = min(self.delivery.notify_retry_seconds * 2 ** (attempt - 1), 3600.0)
+                self._change(notification_id, lambda n, a=attempt, d=delay: n.delivery_failed(
+                    channel=channel, at=now, attempt=a, error=error,
+                    next_attempt_at=now + timedelta(seconds=d)))
+        return outcome
+
+    def _change(self, notification_id: str, change: Any) -> Notification:
+        """Apply ``change`` to the latest version and save it; a read mark or another
+        outcome recorded meanwhile is a conflict: again on the new version."""
+        for _ in range(5):
+            notification = self.notification(notification_id)
+            change(notification)
             try:
                 self.save(notification)
-                break
+                return notification
             except IntegrityError:
                 continue
-        return outcome
+        raise RuntimeError(f"notification {notification_id} kept changing")
+
+    def _smtp_send(self, msg: EmailMessage) -> None:
+        s = self.delivery
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notify_timeout_seconds) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password)
+            smtp.send_message(msg)
+
+    def _send_digest(self, recipient: str, items: list[Notification]) -> None:
+        ids = sorted(str(n.id) for n in items)
+        digest_id = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+        day = self.clock.now().astimezone(CHINA_TZ)
+        msg = EmailMessage()
+        msg["From"] = self.delivery.smtp_from
+        msg["To"] = items[0].deliveries["digest"]
+        msg["Subject"] = f"代表联络平台每日通知摘要（{day:%Y-%m-%d}，共 {len(items)} 条）"
+        msg["Date"] = formatdate(localtime=False)
+        # the same items make the same Message-ID: a receiver drops a repeat after a crash
+        msg["Message-ID"] = f"<digest-{digest_id}@duty-liaison>"
+        msg["X-Duty-Digest"] = ",".join(ids)
+        lines = [f"{i}. {n.title}" + (f"\n   {n.body}" if n.body != n.title else "")
+                 + f"\n   （{n.created_at.astimezone(CHINA_TZ):%m-%d %H:%M}）"
+                 for i, n in enumerate(sorted(items, key=lambda n: n.created_at), 1)]
+        msg.set_content("您有以下新通知：\n\n" + "\n".join(lines)
+                        + "\n\n（代表联络平台每日摘要；在“通知设置”中可改为即时发送）\n")
+        self._smtp_send(msg)
 
     def _send_mail(self, n: Notification) -> None:
         s = self.delivery
@@ -608,12 +745,7 @@ class NotificationsApplication(ServiceApplication):
         msg["Message-ID"] = f"<{n.id}@duty-liaison>"
         msg["X-Duty-Notification"] = str(n.id)
         msg.set_content(f"{n.body}\n\n（代表联络平台通知，种类：{n.kind}）\n")
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notify_timeout_seconds) as smtp:
-            if s.smtp_starttls:
-                smtp.starttls()
-            if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password)
-            smtp.send_message(msg)
+        self._smtp_send(msg)
 
     def webhook_body(self, n: Notification) -> bytes:
         """企业微信 / 钉钉 group-robot style text message, with the notification itself."""

@@ -6,7 +6,9 @@
   Its events record the channels chosen when it was made (from the recipient's preferences
   then), the read mark, and each delivery attempt: ``DeliveryFailed`` (with the next attempt's
   time), ``Delivered`` or ``DeliveryParked`` per channel.
-- ``Preferences``: a user's per-kind choices (in-app, e-mail, a unit's webhook URL).
+- ``Preferences``: a user's per-kind choices (in-app, e-mail, a unit's webhook URL; a kind
+  with neither in-app nor e-mail is off), and their e-mail mode (immediate or a daily digest,
+  at the time they choose) and quiet hours (immediate mail waits for their end).
 - ``CaseFile``: what the notifications service must remember about a case to know who to
   tell later (its deputies, number and title, its units and the deputy who forwarded a
   citizen message); upstream events about later steps do not carry these.
@@ -20,7 +22,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-CHANNELS = ("email", "webhook")
+CHANNELS = ("email", "digest", "webhook")  # digest: the item waits for the day's digest mail
 
 
 class Notification(Aggregate):
@@ -76,6 +78,12 @@ class Notification(Aggregate):
                                         "error": error,
                                         "next_attempt_at": next_attempt_at.isoformat()}
 
+    @event("DeliveryDeferred")
+    def delivery_deferred(self, channel: str, until: datetime, why: str) -> None:
+        """Not tried before ``until``: the day's digest time, or the end of quiet hours."""
+        self.delivery_state[channel] = {**self.delivery_state[channel],
+                                        "next_attempt_at": until.isoformat(), "deferred": why}
+
     @event("DeliveryParked")
     def delivery_parked(self, channel: str, at: datetime, attempt: int, error: str) -> None:
         self.delivery_state[channel] = {"status": "parked", "attempts": attempt,
@@ -98,10 +106,17 @@ class Preferences(Aggregate):
     def __init__(self, username: str) -> None:
         self.username = username
         self.kinds: dict[str, dict[str, Any]] = {}
+        # e-mail mode ("immediate" or "daily_digest"), digest time ("HH:MM", China time),
+        # quiet hours ({"start": "HH:MM", "end": "HH:MM"} or None)
+        self.options: dict[str, Any] = {}
 
     @event("Set")
     def set(self, kinds: dict[str, dict[str, Any]]) -> None:
         self.kinds = {**self.kinds, **kinds}
+
+    @event("OptionsSet")
+    def set_options(self, options: dict[str, Any]) -> None:
+        self.options = {**self.options, **options}
 
 
 class CaseFile(Aggregate):

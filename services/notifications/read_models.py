@@ -90,12 +90,14 @@ class Inbox(TableProjection):
 
 class Deliveries(TableProjection):
     name = "Deliveries"
+    version = 2  # 2: the recipient (a digest gathers one recipient's items), deferrals
     tables = ("Deliveries_pending",)
 
     def create(self, tx: Tx) -> None:
         pending = self.t("Deliveries_pending")
         tx.execute(f"CREATE TABLE {pending} (id TEXT NOT NULL, channel TEXT NOT NULL, "
-                   "due_at TEXT NOT NULL, PRIMARY KEY (id, channel))")
+                   "due_at TEXT NOT NULL, recipient TEXT NOT NULL DEFAULT '', "
+                   "PRIMARY KEY (id, channel))")
         tx.execute(f"CREATE INDEX {pending}_due ON {pending} (due_at, id, channel)")
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
@@ -107,8 +109,12 @@ class Deliveries(TableProjection):
         e = domain_event
         if isinstance(e, Notification.Created):
             for channel in e.deliveries:
-                self.tx.execute(f"INSERT INTO {pending} (id, channel, due_at) VALUES (?, ?, ?) "
-                                "ON CONFLICT (id, channel) DO NOTHING", (key, channel, ""))
+                self.tx.execute(f"INSERT INTO {pending} (id, channel, due_at, recipient) "
+                                "VALUES (?, ?, ?, ?) ON CONFLICT (id, channel) DO NOTHING",
+                                (key, channel, "", e.recipient))
+        elif isinstance(e, Notification.DeliveryDeferred):
+            self.tx.execute(f"UPDATE {pending} SET due_at = ? WHERE id = ? AND channel = ?",
+                            (_utc(e.until), key, e.channel))
         elif isinstance(e, Notification.DeliveryFailed):
             self.tx.execute(f"UPDATE {pending} SET due_at = ? WHERE id = ? AND channel = ?",
                             (_utc(e.next_attempt_at), key, e.channel))
@@ -119,9 +125,18 @@ class Deliveries(TableProjection):
     def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         self.require_ready()
         with self.store.read() as tx:
-            return tx.all(f"SELECT id, channel FROM {self.t('Deliveries_pending')} "
+            return tx.all(f"SELECT id, channel, recipient FROM {self.t('Deliveries_pending')} "
                           "WHERE due_at <= ? ORDER BY due_at, id, channel LIMIT ?",
                           (_utc(now), limit))
+
+    def digest_items(self, recipient: str, now: datetime) -> list[str]:
+        """A recipient's digest items due now, oldest first."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT id FROM {self.t('Deliveries_pending')} WHERE "
+                          "channel = 'digest' AND recipient = ? AND due_at <= ? "
+                          "ORDER BY due_at, id LIMIT 500", (recipient, _utc(now)))
+        return [r["id"] for r in rows]
 
 
 class Reminders(TableProjection):
