@@ -70,7 +70,7 @@ def translate(app: AssignmentApplication, event: Any,
     found = translate_v1(app, event, aggregate, envelope)
     if found is None:
         return None
-    return with_leadership(found, getattr(aggregate, "leadership", None))
+    return with_leadership(found, aggregate.leadership)
 
 
 def translate_v1(app: AssignmentApplication, event: Any, aggregate: Any,
@@ -116,7 +116,8 @@ def translate_v1(app: AssignmentApplication, event: Any, aggregate: Any,
         return TaskDeadlineChangedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
                                      paused=isinstance(event, Task.ClockPaused),
                                      deadline=task.deadline(app.calendar),
-                                     reason=getattr(event, "reason", None))
+                                     reason=event.reason
+                                     if isinstance(event, Task.ClockPaused) else None)
     if isinstance(event, Task.Withdrawn):
         return TaskWithdrawnV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
                                reason=event.reason, replaced_by_task_id=event.replaced_by_task_id)

@@ -250,7 +250,7 @@ class Assignment(Aggregate):
     def generation(self) -> int:
         """How many times the case was registered again after a reversal (tasks are only
         created while the case is not reversed, so this is the number of reversals)."""
-        return len(getattr(self, "reversals", []))
+        return len(self.reversals)
 
     # --- assignment ------------------------------------------------------------------
 
@@ -349,7 +349,7 @@ class Assignment(Aggregate):
         self.automatic = False
         self.held_reason = None
         self.status = "reversed"
-        self.reversals = [*getattr(self, "reversals", []),
+        self.reversals = [*self.reversals,
                           {"number": number, "reason": reason, "status_before": status_before,
                            "reversed_at": reversed_at.isoformat()}]
 
@@ -473,7 +473,7 @@ class Assignment(Aggregate):
             "leadership": self.leadership,
             "leadership_history": self.leadership_history,
             "reassignments": self.reassignments,
-            "reversals": getattr(self, "reversals", []),
+            "reversals": self.reversals,
         }
 
 
@@ -520,7 +520,43 @@ class Task(Aggregate):
             generation=assignment.generation,
         )
 
-    @event("Assigned")
+    class Assigned(Aggregate.Created):
+        """A unit was given the task. Version 2: every field below is present; version 1
+        events were recorded before some existed (deadline rules: only
+        ``time_limit_months``; case kinds, return windows, leadership, replacements,
+        generations) and are upcast with the values they then had."""
+
+        class_version = 2
+
+        case_id: str
+        unit_id: str
+        role: str
+        assigned_at: datetime
+        title: str
+        category: str
+        urgency: str
+        number: str | None
+        time_limit_months: int | None
+        deadline_rule: DeadlineRule | None
+        case_kind: str
+        return_window_working_days: int
+        leadership: dict[str, Any] | None
+        replaces_task_id: str | None
+        generation: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("time_limit_months", None)
+            state["deadline_rule"] = Task.rule_of(state.get("deadline_rule"),
+                                                  state["time_limit_months"])
+            state.setdefault("case_kind", "suggestion")
+            state.setdefault("return_window_working_days",
+                             DEFAULT_POLICY.return_window_working_days)
+            state.setdefault("leadership", None)
+            state.setdefault("replaces_task_id", None)
+            state.setdefault("generation", 0)
+
+    @event(Assigned)
     def __init__(
         self,
         case_id: str,

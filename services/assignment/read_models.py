@@ -103,9 +103,8 @@ class TaskIndex(TableProjection):
         originator = str(domain_event.originator_id)
         calendar = self.assignment_app.calendar
         if isinstance(domain_event, Task.Assigned):
-            # Events recorded before some fields existed lack them: read with defaults.
-            rule = Task.rule_of(getattr(domain_event, "deadline_rule", None),
-                                getattr(domain_event, "time_limit_months", None))
+            # version 1 events are upcast (Task.Assigned.upcast_v1_v2)
+            rule = Task.rule_of(domain_event.deadline_rule, domain_event.time_limit_months)
             try:  # derived exactly as the aggregate derives it
                 deadline: str | None = due_date(rule, domain_event.assigned_at,
                                                 calendar).isoformat()
@@ -119,11 +118,11 @@ class TaskIndex(TableProjection):
                 "paused_since) VALUES (?, ?, ?, ?, ?, 'assigned', 'open', ?, ?, ?, ?, ?, ?, "
                 "?, ?, ?, NULL, NULL) ON CONFLICT (task_id) DO NOTHING",
                 (originator, domain_event.case_id,
-                 getattr(domain_event, "case_kind", "suggestion"), domain_event.unit_id,
+                 domain_event.case_kind, domain_event.unit_id,
                  domain_event.role, assigned_at.isoformat(), local_day(assigned_at).year,
                  deadline, deadline or NO_DEADLINE, domain_event.title,
                  domain_event.category, domain_event.urgency, domain_event.number,
-                 getattr(domain_event, "replaces_task_id", None)))
+                 domain_event.replaces_task_id))
             if tx.dialect == "sqlite":
                 tx.execute(f"INSERT INTO {self.t('task_index_search')} (task_id, text) "
                            "VALUES (?, ?)", (originator, " ".join(

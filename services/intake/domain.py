@@ -4,6 +4,7 @@ citizen message (群众意见)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -62,6 +63,9 @@ class Suggestion(Aggregate):
         # Close-out (销号) in supervision, learned from its case_closed event.
         self.case_closed_at: datetime | None = None
         self.result_class: str | None = None
+        # The latest reply's unit and result class (HandlingNoted), and the published result.
+        self.handling: dict[str, Any] | None = None
+        self.publication: dict[str, Any] | None = None
 
     @property
     def deputy_ids(self) -> list[str]:
@@ -103,7 +107,7 @@ class Suggestion(Aggregate):
         if self.merged_sources:
             raise MergesPending("other suggestions are merged into this one: undo those merges "
                                 "first", status_now=self.status)
-        if getattr(self, "replied_at", None) is not None:
+        if self.replied_at is not None:
             raise NotAllowedInState("the handling unit has already replied: a registration is "
                                     "reversed only before the reply", status_now=self.status)
         self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at)
@@ -111,7 +115,7 @@ class Suggestion(Aggregate):
     @event("RegistrationReversed")
     def _registration_reversed(self, number: str, reason: str, reversed_at: datetime) -> None:
         self.reversed_registrations = [
-            *getattr(self, "reversed_registrations", []),
+            *self.reversed_registrations,
             {"number": number, "reason": reason, "reversed_at": reversed_at.isoformat()},
         ]
         self.status = "submitted"
@@ -186,7 +190,7 @@ class Suggestion(Aggregate):
     def note_reply(self, result_class: str, replied_at: datetime) -> bool:
         """Supervision recorded the lead unit's reply: from now on the registration stands.
         False (nothing recorded) when a reply is already known."""
-        if getattr(self, "replied_at", None) is not None or self.status != "registered":
+        if self.replied_at is not None or self.status != "registered":
             return False
         self._reply_noted(result_class=result_class, replied_at=replied_at)
         return True
@@ -218,8 +222,7 @@ class Suggestion(Aggregate):
     def note_handling(self, unit_id: str, result_class: str, round: int,
                       source_event_id: str) -> bool:
         """The latest reply's unit and result class (what a publication shows)."""
-        if getattr(self, "handling", None) and \
-                self.handling.get("source_event_id") == source_event_id:
+        if self.handling and self.handling.get("source_event_id") == source_event_id:
             return False
         self._handling_noted(unit_id=unit_id, result_class=result_class, round=round,
                              source_event_id=source_event_id)
@@ -232,16 +235,15 @@ class Suggestion(Aggregate):
                          "source_event_id": source_event_id}
 
     def publish(self, summary: str, published_at: datetime, by: str) -> None:
-        handling = getattr(self, "handling", None)
+        handling = self.handling
         if self.status not in ("registered", "closed") or self.number is None:
             raise NotAllowedInState(f"suggestion is {self.status}; only a registered suggestion's "
                                     "result is published", status_now=self.status)
-        if not handling and getattr(self, "result_class", None) is None:
+        if not handling and self.result_class is None:
             raise NotAllowedInState("there is no result to publish yet: the handling unit has not "
                                     "replied", status_now=self.status)
         self._published(summary=summary, published_at=published_at, by=by,
-                        result_class=getattr(self, "result_class", None)
-                        or handling["result_class"],
+                        result_class=self.result_class or handling["result_class"],
                         unit_id=handling["unit_id"] if handling else None)
 
     @event("Published")
@@ -251,7 +253,7 @@ class Suggestion(Aggregate):
                             "by": by, "result_class": result_class, "unit_id": unit_id}
 
     def withdraw_publication(self, withdrawn_at: datetime, by: str) -> None:
-        if not getattr(self, "publication", None):
+        if not self.publication:
             raise NotAllowedInState("the result is not published", status_now=self.status)
         self._publication_withdrawn(withdrawn_at=withdrawn_at, by=by)
 
@@ -356,6 +358,7 @@ class CitizenMessage(Aggregate):
         self.unit_id: str | None = None
         self.rating: str | None = None
         self.personal_data_erased = False
+        self._feedback: dict[str, Any] | None = None  # the handling unit's (FeedbackRecorded)
 
     # --- claims -------------------------------------------------------------------------
 
@@ -461,7 +464,7 @@ class CitizenMessage(Aggregate):
 
     @property
     def feedback(self) -> dict | None:
-        return getattr(self, "_feedback", None)
+        return self._feedback
 
     def can_rate(self) -> bool:
         """Something to rate: the deputy's answer, or the unit's feedback."""

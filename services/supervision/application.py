@@ -242,7 +242,7 @@ class SupervisionApplication(ServiceApplication):
             "replies": _jsonable(task.replies),
             "warnings": task.warnings,
             "escalated": bool(task.escalations),
-            "escalated_to": getattr(task, "escalated_to", None),
+            "escalated_to": task.escalated_to,
             "paused": task.is_paused,
             "withdrawn_reason": task.withdrawn_reason,
             "replaced_by_task_id": task.replaced_by,
@@ -271,7 +271,7 @@ class SupervisionApplication(ServiceApplication):
             "escalations": case.escalations,
             "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
             "closed_on": case.closed_on.isoformat() if case.closed_on else None,
-            "closed_at": case.closed_at.isoformat() if getattr(case, "closed_at", None) else None,
+            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         }
 
     def _co_opinions(self, case: SupervisedCase) -> list[dict[str, Any]]:

@@ -91,7 +91,7 @@ def translate(app: SupervisionApplication, event: Any,
         return None
     if found is None:
         return None
-    return with_leadership(found, getattr(_as_recorded(app, event), "leadership", None))
+    return with_leadership(found, _as_recorded(app, event).leadership)
 
 
 def _as_recorded(app: SupervisionApplication, event: Any) -> Any:

@@ -37,7 +37,32 @@ class SupervisedTask(Aggregate):
     def create_id(task_id: str) -> UUID:
         return UUID(task_id)
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        """Supervision of a unit's task began. Version 2: every field below is present;
+        version 1 events were recorded before case kinds and leadership existed (a
+        suggestion's task, no designation) and are upcast with those values."""
+
+        class_version = 2
+
+        task_id: str
+        case_id: str
+        unit_id: str
+        role: str
+        deadline: date
+        opened_at: datetime
+        title: str
+        category: str
+        urgency: str
+        number: str | None
+        case_kind: str
+        leadership: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("case_kind", "suggestion")
+            state.setdefault("leadership", None)
+
+    @event(Opened)
     def __init__(self, task_id: str, case_id: str, unit_id: str, role: str, deadline: date,
                  opened_at: datetime, title: str, category: str, urgency: str,
                  number: str | None, case_kind: str = "suggestion",
@@ -66,6 +91,7 @@ class SupervisedTask(Aggregate):
         self.warnings: list[str] = []  # "<level>@<deadline>"
         self.escalations: list[str] = []  # "<deadline>"
         self.escalated_to: str | None = None  # who received the latest overdue escalation
+        self.paused = False  # assignment stopped the task's clock (DeadlineChanged)
         self.withdrawn_reason: str | None = None
         self.replaced_by: str | None = None
         self.closed_on: date | None = None
@@ -82,7 +108,7 @@ class SupervisedTask(Aggregate):
 
     @property
     def is_paused(self) -> bool:
-        return getattr(self, "paused", False)
+        return self.paused
 
     @property
     def answered_on(self) -> date | None:
@@ -238,7 +264,7 @@ class SupervisedTask(Aggregate):
         self.escalated_to = escalated_to
 
     def note_leadership(self, leadership: dict[str, Any]) -> None:
-        if getattr(self, "leadership", None) != leadership:
+        if self.leadership != leadership:
             self._leadership_noted(case_id=self.case_id, leadership=leadership)
 
     @event("LeadershipNoted")

@@ -311,7 +311,7 @@ class SupervisionViews(TableProjection):
                 "paused, round, warnings, escalations, warned_yellow, warned_red, escalated) "
                 "VALUES (?, ?, ?, ?, ?, 'open', 1, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, '[]', '[]', "
                 "0, 0, 0)",
-                (task_id, e.case_id, getattr(e, "case_kind", "suggestion"), e.unit_id, e.role,
+                (task_id, e.case_id, e.case_kind, e.unit_id, e.role,
                  e.category, e.urgency, e.number, e.title, e.opened_at.isoformat(),
                  opened_on.isoformat(), opened_on.year, deadline))
             tx.execute(f"INSERT INTO {self.periods} (task_id, k, from_day, until_day, "
