@@ -32,21 +32,24 @@ PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>代表建议办理结果公开</title>
+<link rel="alternate" type="application/atom+xml" title="代表建议办理结果公开" href="/public/feed.atom">
 <style>
  body {{ font-family: system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 60rem; }}
  table {{ border-collapse: collapse; width: 100%; }}
  th, td {{ border: 1px solid #ccc; padding: .4rem; text-align: left; vertical-align: top; }}
  form {{ margin: .8rem 0; }} .hint {{ color: #555; font-size: .9rem; }}
 </style></head>
-<body>
+<body><main>
 <h1>代表建议办理结果公开</h1>
-<form method="get" action="/public"><input name="q" value="{q}" placeholder="标题关键词或编号">
+<form method="get" action="/public" role="search"><label for="q">查询</label>
+<input id="q" name="q" type="search" value="{q}" maxlength="200" placeholder="标题关键词或编号">
 <button type="submit">查询</button></form>
-<p class="hint">共 {total} 件</p>
-<table id="results"><thead><tr><th>编号</th><th>标题</th><th>承办单位</th><th>办理结果</th>
-<th>答复摘要</th><th>公开日期</th></tr></thead><tbody>{rows}</tbody></table>
+<p class="hint">共 {total} 件 · <a href="/public/feed.atom" id="feed">订阅更新（Atom）</a></p>
+<table id="results"><caption>已公开的办理结果</caption><thead><tr><th scope="col">编号</th>
+<th scope="col">标题</th><th scope="col">承办单位</th><th scope="col">办理结果</th>
+<th scope="col">答复摘要</th><th scope="col">公开日期</th></tr></thead><tbody>{rows}</tbody></table>
 {next}
-</body></html>"""
+</main></body></html>"""
 
 
 def register_public_pages(app: FastAPI) -> None:
@@ -98,3 +101,52 @@ def register_public_pages(app: FastAPI) -> None:
             more = f'<p><a rel="next" href="{esc(str(url))}">下一页</a></p>'
         return HTMLResponse(PAGE.format(q=esc(q or ""), total=page.get("total") or 0,
                                         rows=rows, next=more))
+
+    @app.get("/public/feed.atom", tags=TAGS, response_class=Response,
+             summary="An Atom feed of the newest published results (no login), for feed "
+                     "readers and portals")
+    async def public_feed(request: Request, services: ServicesDep) -> Response:
+        page = await services.call("intake", "public_results", {"q": None, "limit": 50})
+        base = (request.app.state.settings.public_base_url
+                or str(request.base_url)).rstrip("/")
+        return Response(atom_feed(page["items"], base),
+                        media_type="application/atom+xml; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+def atom_feed(items: list[dict[str, Any]], base: str) -> bytes:
+    """RFC 4287: the feed and each entry with id, title, updated; the entry's content is the
+    handling unit, the result class and the published summary (never personal data)."""
+    from xml.etree import ElementTree as ET
+
+    ns = "http://www.w3.org/2005/Atom"
+    ET.register_namespace("", ns)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ns}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ns}}}feed", {"xml:lang": "zh-CN"})
+    sub(feed, "id", f"{base}/public")
+    sub(feed, "title", "代表建议办理结果公开")
+    sub(feed, "updated", max((r["published_at"] for r in items),
+                             default="2026-01-01T00:00:00+08:00"))
+    sub(feed, "link", rel="self", href=f"{base}/public/feed.atom")
+    sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/public")
+    author = sub(feed, "author")
+    sub(author, "name", "人大常委会代表工作委员会")
+    for r in items:
+        entry = sub(feed, "entry")
+        sub(entry, "id", f"{base}/public#{r['number']}")
+        sub(entry, "title", f"{r['number']} {r['title']}")
+        sub(entry, "updated", r["published_at"])
+        sub(entry, "published", r["published_at"])
+        sub(entry, "link", rel="alternate", type="text/html",
+            href=f"{base}/public?q={r['number']}")
+        result = RESULT_CLASS.get(r["result_class"], r["result_class"])
+        sub(entry, "summary", r["summary"])
+        sub(entry, "content", f"承办单位：{r['unit'] or '—'}\n办理结果：{result}\n"
+            f"答复摘要：{r['summary']}", type="text")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -199,3 +199,63 @@ async def test_daily_digest_quiet_hours_and_kinds_off(running):
     assert r.status_code == 200 and r.json()["quiet_hours"] is None
     r = await put_prefs(api, "unit-b", {"email_mode": "immediate"})
     assert r.json()["email_mode"] == "immediate"
+
+
+async def web_sign_in(client: httpx.AsyncClient, user: str) -> str:
+    client.cookies.clear()
+    await client.get("/app/login")
+    csrf = client.cookies.get("duty_csrf")
+    r = await client.post("/app/login", data={"username": user, "password": user},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 303, r.text
+    return csrf
+
+
+async def test_the_web_inbox_and_the_headers_unread_count(running):
+    service, api, js, _mailbox = running
+    case, task_id = str(uuid4()), str(uuid4())
+    for e in (ev(SuggestionRegisteredV1, case, number="2026-0009", title="背街小巷照明",
+                 category="livelihood", urgency="blue", lead_deputy_id="deputy-1"),
+              ev(TaskAssignedV1, case, task_id=task_id, unit_id="unit-b", role="lead",
+                 assigned_at=START, deadline=date(2026, 6, 1), title="背街小巷照明",
+                 category="livelihood", urgency="blue", number="2026-0009"),
+              ev(TaskReturnRefusedV1, case, task_id=task_id, unit_id="unit-b",
+                 reason="由贵单位牵头办理")):
+        await publish(js, e)
+
+    async def two():
+        r = await api.get("unit-b", "/api/v1/notifications")
+        return len(r.json()) == 2 and r.json()
+    await eventually(two)
+
+    client = api.client
+    csrf = await web_sign_in(client, "unit-b")
+    page = await client.get("/app/unit")
+    assert 'id="nav-notifications"' in page.text and "/app/notifications/badge" in page.text
+    badge = await client.get("/app/notifications/badge")
+    assert badge.status_code == 200 and 'id="unread-count">2<' in badge.text
+    page = await client.get("/app/notifications")
+    assert page.status_code == 200
+    assert "新交办任务" in page.text and "2026-0009" in page.text
+    assert f'href="/app/unit/tasks/{task_id}"' in page.text
+    assert page.text.count("标为已读</button>") == 2
+
+    ids = [n["id"] for n in (await api.get("unit-b", "/api/v1/notifications")).json()]
+    r = await client.post(f"/app/notifications/{ids[0]}/read", data={"csrf": csrf},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 303, r.text
+    badge = await client.get("/app/notifications/badge")
+    assert 'id="unread-count">1<' in badge.text
+    page = await client.get("/app/notifications", params={"unread": "true"})
+    assert page.text.count("标为已读</button>") == 1
+
+    # another user's notification is not theirs to mark; nothing unread: no count
+    await web_sign_in(client, "deputy-2")
+    r = await client.post(f"/app/notifications/{ids[1]}/read",
+                          headers={"X-CSRF-Token": client.cookies.get("duty_csrf")})
+    assert r.status_code == 303  # back with the refusal; unit-b's item stays unread below
+    badge = await client.get("/app/notifications/badge")
+    assert badge.status_code == 200 and "unread-count" not in badge.text
+    await web_sign_in(client, "unit-b")
+    assert 'id="unread-count">1<' in (await client.get("/app/notifications/badge")).text
+    client.cookies.clear()

@@ -5,6 +5,8 @@ posted the message sees the unit's feedback on their follow-up page."""
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 from tests.harness import eventually
 from tests.integration.test_citizen_messages import MESSAGE, NAME, PHONE, claimed
 
@@ -66,9 +68,24 @@ async def test_a_published_result_is_public_without_personal_data(api, system):
 
     page = await api.client.get("/public")
     assert page.status_code == 200 and number in page.text and "路灯已全部修复" in page.text
+    assert 'href="/public/feed.atom"' in page.text
+    feed = await api.client.get("/public/feed.atom")  # no login
+    assert feed.status_code == 200, feed.text
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    atom = "{http://www.w3.org/2005/Atom}"
+    root = ElementTree.fromstring(feed.content)
+    assert root.tag == f"{atom}feed" and root.find(f"{atom}id").text
+    entries = [e for e in root.findall(f"{atom}entry")
+               if e.find(f"{atom}title").text == f"{number} 建议修复鱼复街道路灯"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry.find(f"{atom}updated").text == result["published_at"]
+    assert entry.find(f"{atom}summary").text == "路灯已全部修复"
+    assert "区住房和城乡建设局" in entry.find(f"{atom}content").text
     for private in (NAME, PHONE, MESSAGE["content"], "赵"):
         assert private not in page.text, private
         assert private not in r.text
+        assert private not in feed.text, private
 
     # the citizen who posted the message sees the unit's feedback
     async def feedback():
@@ -84,6 +101,8 @@ async def test_a_published_result_is_public_without_personal_data(api, system):
     assert r.status_code == 200, r.text
     r = await api.client.get("/api/v1/public/results")
     assert [x for x in r.json() if x["number"] == number] == []
+    feed = await api.client.get("/public/feed.atom")
+    assert number not in feed.text  # withdrawn: off the feed too
     r = await api.get("office", f"/api/v1/cases/{suggestion_id}/history")
     assert r.status_code == 200, r.text
     text = r.text

@@ -15,10 +15,13 @@ from services.gateway.web.common import BASE, HERE
 
 
 def register_web(app: FastAPI) -> None:
-    from services.gateway.web import pages_common, pages_deputy, pages_office, pages_unit, exports
+    from services.gateway.web import (
+        exports, pages_common, pages_deputy, pages_notifications, pages_office, pages_unit,
+    )
 
     app.mount(f"{BASE}/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
-    for module in (pages_common, pages_office, pages_unit, pages_deputy, exports):
+    for module in (pages_common, pages_office, pages_unit, pages_deputy, pages_notifications,
+                   exports):
         app.include_router(module.router, include_in_schema=False)
 
     @app.get(BASE, include_in_schema=False)
