@@ -125,11 +125,22 @@ def test_a_case_goes_round_the_loop_in_the_ui_and_the_board_follows(live, sign_i
     expect(deputy.locator(f"article.suggestion[data-id='{case_id}'] .my-rating")).to_have_text("满意")
 
     # The office closes it (办结销号) on the case page, which shows the whole timeline.
+    # (after a confirmation: close-out cannot be undone)
     office.goto(f"{live.base_url}/app/cases/{case_id}")
+    asked: list[str] = []
+    office.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     office.get_by_role("button", name="办结销号").click()
     expect(office.locator(".flash")).to_have_text("已办结销号")
+    assert asked and "确定办结销号" in asked[0], asked
     expect(office.locator("#case-status")).to_have_text("已办结")
     expect(office.locator("#verification")).to_contain_text("审计链校验通过")
+    # The milestones in plain words, without the bookkeeping; the audit view has every event.
+    milestones = office.locator("#milestones")
+    for step in ("代表提交建议", "立案", "答复", "评价", "办结销号"):
+        expect(milestones).to_contain_text(step)
+    expect(milestones).not_to_contain_text("记录积分事实")
+    expect(milestones).not_to_contain_text("关联任务")
+    office.get_by_role("link", name="审计记录（全部事件）").click()
     for service in ("intake", "assignment", "supervision", "points"):
         assert office.locator(f"#timeline li[data-service='{service}']").count() > 0, service
     for event in ("Submitted", "Registered", "Replied", "Rated", "Closed"):
@@ -165,11 +176,14 @@ def test_office_sees_a_registered_case_on_the_board_and_its_timeline(live, sign_
     cell.get_by_role("link", name=re.compile(title)).click()
     expect(page.locator("h1")).to_contain_text(title)
     expect(page.locator("#verification")).to_contain_text("审计链校验通过")
-    timeline = page.locator("#timeline")
+    timeline = page.locator("#milestones")
     expect(timeline).to_contain_text("代表提交建议")
     expect(timeline).to_contain_text("立案")
-    expect(timeline).to_contain_text("deputy-1")
-    expect(timeline.locator("li[data-service='assignment']").first).to_be_visible()
+    expect(timeline).to_contain_text("王建国（人大代表）")
+    page.goto(f"{page.url}?view=audit")
+    audit = page.locator("#timeline")
+    expect(audit).to_contain_text("deputy-1")
+    expect(audit.locator("li[data-service='assignment']").first).to_be_visible()
 
 
 def _closed_case_via_api(live, title: str) -> str:

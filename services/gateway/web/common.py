@@ -11,6 +11,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from shared.clock import CHINA_TZ
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
-from services.gateway.web.errors_zh import FIELD_ZH, zh, failure_zh
+from services.gateway.web.errors_zh import FIELD_ZH, MISSING_ZH, zh, failure_zh
 
 BASE = "/app"
 HERE = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ COLOUR_ZH = {"green": "绿·按期", "yellow": "黄·临期", "red": "红·超�
 COLOURS = ("red", "yellow", "green", "closed")
 URGENCY_ZH = {"red": "红·紧急", "yellow": "黄·较急", "blue": "蓝·一般"}
 SUGGESTION_STATUS_ZH = {"submitted": "待审核", "registered": "已立案", "declined": "不予立案",
-                        "merged": "已并案"}
+                        "merged": "已并案", "closed": "已办结"}
 ASSIGNMENT_STATUS_ZH = {"proposed": "待交办", "assigned": "已交办", "held": "暂缓交办"}
 TASK_STATUS_ZH = {"open": "待签收", "signed_for": "办理中", "replied": "已答复", "closed": "已办结",
                   "withdrawn": "已撤回", "return_requested": "申请退回中", "assigned": "已交办"}
@@ -129,7 +130,7 @@ templates.env.globals.update(
     RATING_ZH=RATING_ZH, REHANDLING_REASON_ZH=REHANDLING_REASON_ZH, RESULT_CLASS_ZH=RESULT_CLASS_ZH, ROLE_IN_CASE_ZH=ROLE_IN_CASE_ZH,
     MESSAGE_STATUS_ZH=MESSAGE_STATUS_ZH, ACTIVITY_STATUS_ZH=ACTIVITY_STATUS_ZH,
     SERVICE_ZH=SERVICE_ZH, CAUSE_ZH=CAUSE_ZH, EVENT_ZH=EVENT_ZH, label=label,
-    CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER,
+    CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, MISSING_ZH=MISSING_ZH,
 )
 
 # --- errors as pages --------------------------------------------------------------------
@@ -279,6 +280,33 @@ def redirect(url: str, text: str | None = None, kind: str = "ok") -> RedirectRes
     return response
 
 
+@lru_cache(maxsize=8)
+def _people(config_dir: str) -> dict[str, dict[str, str]]:
+    """Deputies' and units' names from the configuration, for the page header."""
+    import yaml
+
+    def load(name: str) -> list[dict[str, Any]]:
+        path = Path(config_dir) / f"{name}.yaml"
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or [] if path.exists() else []
+    return {"deputies": {d["id"]: d.get("name", d["id"]) for d in load("deputies")},
+            "units": {u["id"]: u.get("name", u["id"]) for u in load("units")}}
+
+
+def display_name(request: Request, user: Principal | None) -> str:
+    """Who is signed in, as people say it: 王建国（人大代表）, 区民政局（承办单位）, 代表工委."""
+    if user is None:
+        return ""
+    settings = getattr(request.app.state, "settings", None)
+    people = _people(str(settings.config_dir)) if settings is not None else {
+        "deputies": {}, "units": {}}
+    role = ROLE_ZH.get(user.role, "用户")
+    if user.role == "deputy" and user.deputy_id in people["deputies"]:
+        return f"{people['deputies'][user.deputy_id]}（{role}）"
+    if user.role == "unit" and user.unit_id in people["units"]:
+        return f"{people['units'][user.unit_id]}（{role}）"
+    return role
+
+
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200,
            fragment: bool = False) -> HTMLResponse:
     """A page (or an htmx fragment) with the user, the CSRF token and the pending message."""
@@ -292,6 +320,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
             message = None
     response = templates.TemplateResponse(request, name, {
         "user": getattr(request.state, "web_user", None), "csrf": csrf, "flash": message,
+        "who": display_name(request, getattr(request.state, "web_user", None)),
         **context}, status_code=status_code)
     ensure_csrf_cookie(request, response)
     if message:

@@ -16,7 +16,8 @@ from services.gateway.routes_audit import _each_service, _mask, _may_see
 from services.gateway.web.charts import bar_chart, stacked_colour_bars
 from services.gateway.web.common import (
     BASE, act, check_csrf, clear_session, current_user, need, optional, redirect, reference, names,
-    render, services, set_session, today, WebRoute,
+    render, services, set_session, today, WebRoute, EVENT_ZH, RATING_ZH, RESULT_CLASS_ZH,
+    URGENCY_ZH,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -117,8 +118,63 @@ def _summary(data: dict[str, Any]) -> list[tuple[str, str]]:
     return out[:8]
 
 
+# The milestones people follow; the rest (points bookkeeping, links between services,
+# copies of a fact in a second aggregate) is in the audit view only.
+MILESTONES = {
+    "Submitted", "Registered", "Declined", "Merged", "MergeUndone", "Converted", "Forwarded",
+    "TaskAssigned", "SignedFor", "Acknowledged", "ContactRecorded", "ContactWaived",
+    "ProgressNoted", "OpinionSubmitted", "Replied", "Rated", "RatingLapsed",
+    "RehandlingStarted", "ReviewScheduled", "ReviewRecorded", "Escalated", "Closed",
+    "DeadlineWarning", "Withdrawn", "ReturnRequested", "ReturnRefused", "Reassigned",
+    "LeadershipDesignated", "RegistrationReversed", "Paused", "Resumed",
+}
+
+
+def _who(event: dict[str, Any], lookup: dict[str, Any]) -> str:
+    """Who did it, in words: a person by name and role, an automatic reaction as 系统自动."""
+    actor = event.get("actor") or {}
+    role = actor.get("role")
+    if event.get("causation_id") or role in (None, "system"):
+        return "系统自动"
+    if role == "deputy" and actor.get("deputy_id"):
+        return f"{lookup['deputy_name'](actor['deputy_id'])}（人大代表）"
+    if role == "unit" and actor.get("unit_id"):
+        return lookup["unit_name"](actor["unit_id"])
+    return {"office": "代表工委", "leader": "领导", "citizen": "群众"}.get(role, "系统自动")
+
+
+def _milestones(events: list[dict[str, Any]], lookup: dict[str, Any]) -> list[dict[str, Any]]:
+    out, seen = [], set()
+    for event in events:
+        kind = event["event_type"]
+        if kind not in MILESTONES:
+            continue
+        data = event.get("data") or {}
+        key = (kind, event.get("time", "")[:16], data.get("round"), data.get("unit_id"),
+               data.get("deputy_id"))
+        if key in seen:
+            continue  # the same fact recorded on the task and on the case
+        seen.add(key)
+        detail = []
+        if data.get("unit_id") and kind in ("TaskAssigned", "Replied", "Reassigned", "Withdrawn"):
+            detail.append(lookup["unit_name"](data["unit_id"]))
+        if data.get("result_class"):
+            detail.append(RESULT_CLASS_ZH.get(str(data["result_class"]), ""))
+        if data.get("rating"):
+            detail.append(RATING_ZH.get(str(data["rating"]), ""))
+        if data.get("urgency") and kind == "Registered":
+            detail.append(URGENCY_ZH.get(str(data["urgency"]), ""))
+        out.append({"time": event.get("time"), "what": EVENT_ZH.get(kind, "办理事项"),
+                    "who": _who(event, lookup), "detail": "，".join(d for d in detail if d),
+                    "event_type": kind})
+    return out
+
+
 @router.get(f"{BASE}/cases/{{case_id}}")
-async def case_page(request: Request, case_id: str, user: Anyone) -> HTMLResponse:
+async def case_page(request: Request, case_id: str, user: Anyone,
+                    view: str | None = None) -> HTMLResponse:
+    """Two views: the milestones in plain words (default), the audited event history
+    (``view=audit``)."""
     svc = services(request)
     await _may_see(case_id, svc, user)
     payload = {"case_id": case_id, "as_of": None}
@@ -141,8 +197,10 @@ async def case_page(request: Request, case_id: str, user: Anyone) -> HTMLRespons
     broken = [c for c in chains if not c["ok"]]
     rated = {r["deputy_id"] for r in (supervision or {}).get("ratings", [])
              if r.get("round") == (supervision or {}).get("round")}
+    lookup = names(ref)
     return render(request, "case.html", {
-        "case_id": case_id, "events": events, "chains": chains, "broken": broken,
+        "case_id": case_id, "events": events, "audit": view == "audit",
+        "milestones": _milestones(events, lookup), "chains": chains, "broken": broken,
         "verified": bool(chains) and not broken, "suggestion": suggestion,
         "supervision": supervision, "tasks": tasks, "rated": rated, **names(ref),
     })
