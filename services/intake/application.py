@@ -20,7 +20,7 @@ from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
-from shared.read_store import ViewStore
+from shared.read_store import Rebuilding, ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
@@ -478,13 +478,16 @@ class IntakeApplication(ServiceApplication):
         suggestions = [c.id for c in found if c.kind == "suggestion"]
         messages = [c.id for c in found if c.kind == "message"]
         labels: dict[str, dict[str, Any]] = {}
-        if suggestions:
-            for r in self.suggestions_view.rows_by_id(suggestions):
-                labels[r["id"]] = {"title": r["title"], "number": r["number"],
-                                   "merged_into": r["merged_into"]}
-        if messages:
-            for r in self.messages_view.rows_by_id(messages):
-                labels[r["id"]] = {"excerpt": excerpt(r["content"])}
+        try:  # (a list being rebuilt: the candidates without their labels meanwhile)
+            if suggestions:
+                for r in self.suggestions_view.rows_by_id(suggestions):
+                    labels[r["id"]] = {"title": r["title"], "number": r["number"],
+                                       "merged_into": r["merged_into"]}
+            if messages:
+                for r in self.messages_view.rows_by_id(messages):
+                    labels[r["id"]] = {"excerpt": excerpt(r["content"])}
+        except Rebuilding:
+            pass
         return [{"id": c.id, "kind": c.kind, "score": round(c.score, 4), "status": c.status,
                  "likely_same": c.likely_same,
                  "scores": {"meaning": round(c.meaning, 4),
