@@ -31,7 +31,10 @@ Delivery (``deliver_due``, a periodic job): each pending (notification, channel)
 success is recorded as ``Delivered``, a failure as ``DeliveryFailed`` with the next attempt
 after an exponential back-off, and after ``notify_max_attempts`` as ``DeliveryParked``. A
 delivery recorded as delivered is never sent again (a restart or a replay reads it from the
-log). A crash between sending and recording can send one more copy: each mail carries the
+log). Replicas: before sending, a replica records ``DeliveryClaimed`` (optimistic: a replica
+whose claim conflicts, or that finds a live claim, leaves the delivery), so two replicas'
+jobs send each once. A crash between sending and recording the outcome can send one more
+copy after the claim's lease ends: each mail carries the
 notification's Message-ID and each webhook call the ``X-Duty-Delivery`` id for receivers to
 drop a repeat.
 """
@@ -44,6 +47,7 @@ import json
 import logging
 import os
 import smtplib
+import socket
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -91,6 +95,7 @@ from shared.settings import ServiceSettings, load_config
 from services.notifications.domain import CaseFile, Notification, Preferences
 
 log = logging.getLogger(__name__)
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # which replica claimed a delivery
 
 # kind -> (who, Chinese label shown in preferences)
 KINDS: dict[str, tuple[str, str]] = {
@@ -647,6 +652,8 @@ class NotificationsApplication(ServiceApplication):
                 self._change(notification_id, lambda n: n.delivery_deferred(
                     channel=channel, until=until, why="quiet_hours"))
                 return "deferred"
+        if not self._claim(notification, channel, now):
+            return "claimed"  # another replica's attempt
         try:
             if channel == "email":
                 self._send_mail(notification)
@@ -661,7 +668,8 @@ class NotificationsApplication(ServiceApplication):
         digest), then each item recorded delivered; a failure is retried for all of them."""
         items = [self.notification(i) for i in self.views.deliveries.digest_items(
             recipient, self.clock.now())]
-        items = [n for n in items if n.pending("digest")]
+        now = self.clock.now()
+        items = [n for n in items if n.pending("digest") and self._claim(n, "digest", now)]
         if not items:
             return "done"
         try:
@@ -669,6 +677,21 @@ class NotificationsApplication(ServiceApplication):
         except Exception as exc:  # noqa: BLE001
             return self._outcome([str(n.id) for n in items], "digest", exc)
         return self._outcome([str(n.id) for n in items], "digest", None)
+
+    def _claim(self, notification: Notification, channel: str, now: datetime) -> bool:
+        """Record that this process attempts the delivery now, before it sends: a replica
+        whose claim conflicts (another recorded something first) or that finds a live claim
+        leaves it. After a crash the claim's lease ends and the delivery is tried again."""
+        if notification.claimed(channel, now):
+            return False
+        lease = timedelta(seconds=3 * self.delivery.notify_timeout_seconds + 30)
+        notification.delivery_claimed(channel=channel, at=now, until=now + lease,
+                                      instance=INSTANCE)
+        try:
+            self.save(notification)
+        except IntegrityError:
+            return False
+        return True
 
     def _outcome(self, ids: list[str], channel: str, exc: Exception | None) -> str:
         now = self.clock.now()

@@ -78,6 +78,20 @@ class Notification(Aggregate):
                                         "error": error,
                                         "next_attempt_at": next_attempt_at.isoformat()}
 
+    def claimed(self, channel: str, now: datetime) -> bool:
+        """Another attempt holds this delivery (its lease not yet over)."""
+        until = self.delivery_state.get(channel, {}).get("claimed_until")
+        return until is not None and datetime.fromisoformat(until) > now
+
+    @event("DeliveryClaimed")
+    def delivery_claimed(self, channel: str, at: datetime, until: datetime,
+                         instance: str) -> None:
+        """An attempt is under way (one replica's): the others leave it until ``until``;
+        the attempt's outcome ends the claim."""
+        self.delivery_state[channel] = {**self.delivery_state[channel],
+                                        "claimed_until": until.isoformat(),
+                                        "claimed_by": instance}
+
     @event("DeliveryDeferred")
     def delivery_deferred(self, channel: str, until: datetime, why: str) -> None:
         """Not tried before ``until``: the day's digest time, or the end of quiet hours."""

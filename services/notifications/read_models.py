@@ -90,7 +90,7 @@ class Inbox(TableProjection):
 
 class Deliveries(TableProjection):
     name = "Deliveries"
-    version = 2  # 2: the recipient (a digest gathers one recipient's items), deferrals
+    version = 2  # 2: the recipient (a digest gathers one recipient's items), deferrals, claims
     tables = ("Deliveries_pending",)
 
     def create(self, tx: Tx) -> None:
@@ -112,7 +112,7 @@ class Deliveries(TableProjection):
                 self.tx.execute(f"INSERT INTO {pending} (id, channel, due_at, recipient) "
                                 "VALUES (?, ?, ?, ?) ON CONFLICT (id, channel) DO NOTHING",
                                 (key, channel, "", e.recipient))
-        elif isinstance(e, Notification.DeliveryDeferred):
+        elif isinstance(e, (Notification.DeliveryDeferred, Notification.DeliveryClaimed)):
             self.tx.execute(f"UPDATE {pending} SET due_at = ? WHERE id = ? AND channel = ?",
                             (_utc(e.until), key, e.channel))
         elif isinstance(e, Notification.DeliveryFailed):
