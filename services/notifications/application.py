@@ -538,7 +538,10 @@ class NotificationsApplication(ServiceApplication):
                        f"{station.get('name', '联络站')}的群众留言已 {hours:g} 小时无人认领",
                        message_id=case_id)
         self._note(case_id, changed, reminders={name: None})
-        self.save(*changed.values())
+        try:
+            self.save(*changed.values())
+        except IntegrityError:  # another replica raised it first
+            return False
         return True
 
     def on_case_escalated(self, event: CaseEscalatedV1) -> list[Any]:

@@ -33,6 +33,7 @@ from shared.read_store import ViewStore
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
+from services.supervision import views
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
 from services.supervision.read_models import DEFAULT_NESTED, last_day_before
 from shared.paging import Year, year_filter
@@ -180,26 +181,8 @@ class SupervisionApplication(ServiceApplication):
     # --- colours --------------------------------------------------------------------------
 
     def task_colour(self, task: SupervisedTask, day: date | None = None) -> str:
-        """green on time, yellow near the deadline, red overdue, closed; as on ``day``.
-
-        A unit that has replied (or sent its opinion) stops its clock: the reply day counts.
-        """
-        day = day or self.today()
-        if task.status == "withdrawn":
-            return "withdrawn"
-        if task.closed_on is not None and task.closed_on <= day:
-            return "closed"
-        deadline = task.deadline_on(day)
-        answered = task.answered_as_of(day)
-        if answered is not None and answered <= day:
-            return "red" if answered > deadline else "green"
-        if day > deadline:
-            return "red"
-        if task.is_paused:
-            return "green"
-        if self.days.between(day, deadline) <= self.warning_days(task):
-            return "yellow"
-        return "green"
+        """green on time, yellow near the deadline, red overdue, closed (views.py)."""
+        return views.task_colour(self, task, day)
 
     def warning_days(self, task: SupervisedTask) -> int:
         """Citizen messages have limits of days, not months: their warning comes later."""
@@ -216,84 +199,15 @@ class SupervisionApplication(ServiceApplication):
         return last_day_before(today, self.rules.escalation_overdue_working_days,
                                self.days.between)
 
+    # what an actor is shown (services/supervision/views.py)
+
     def task_view(self, task: SupervisedTask) -> dict[str, Any]:
-        today = self.today()
-        return {
-            "task_id": str(task.id),
-            "case_id": task.case_id,
-            "case_kind": task.case_kind,
-            "unit_id": task.unit_id,
-            "role": task.role,
-            "deadline": task.deadline.isoformat(),
-            "working_days_left": self.days.between(today, task.deadline) if task.is_active else None,
-            "opened_at": task.opened_at.isoformat(),
-            "title": task.title,
-            "category": task.category,
-            "urgency": task.urgency,
-            "number": task.number,
-            "status": task.status,
-            "colour": self.task_colour(task, today),
-            "round": task.round,
-            "signed_for_at": task.signed_for_at.isoformat() if task.signed_for_at else None,
-            "contacts": task.contacts,
-            "contact_waiver": task.contact_waiver,
-            "progress": task.progress,
-            "opinion": _jsonable(task.opinion),
-            "replies": _jsonable(task.replies),
-            "warnings": task.warnings,
-            "escalated": bool(task.escalations),
-            "escalated_to": task.escalated_to,
-            "paused": task.is_paused,
-            "withdrawn_reason": task.withdrawn_reason,
-            "replaced_by_task_id": task.replaced_by,
-        }
+        return views.task_view(self, task)
 
     def case_view(self, case: SupervisedCase) -> dict[str, Any]:
-        today = self.today()
-        reply = case.current_reply() or (case.replies[-1] if case.replies else None)
-        return {
-            "case_id": case.case_id,
-            "case_kind": case.case_kind,
-            "status": self.case_status(case),
-            "round": case.round,
-            "lead_task_id": case.lead_task_id,
-            "tasks": case.tasks,
-            "raters": case.raters(),
-            "leadership": case.designee,
-            "co_opinions": self._co_opinions(case),
-            "reply": _jsonable(reply),
-            "replies": _jsonable(case.replies),
-            "ratings": _jsonable(case.ratings),
-            "rating": case.ratings_of_round(case.round) or None,
-            "rating_lapsed": sorted(case.lapsed_of_round(case.round)),
-            "rehandling_rounds": _jsonable(case.rehandling),
-            "follow_up_reviews": _jsonable(sorted(case.reviews.values(), key=lambda r: r["due_on"])),
-            "escalations": case.escalations,
-            "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
-            "closed_on": case.closed_on.isoformat() if case.closed_on else None,
-            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-        }
+        return views.case_view(self, case)
 
-    def _co_opinions(self, case: SupervisedCase) -> list[dict[str, Any]]:
-        """The co-handling units' opinions, for the lead unit's reply."""
-        opinions = []
-        for task_id, link in case.tasks.items():
-            if link["role"] == "co":
-                task = self._task(task_id)
-                if task.opinion:
-                    opinions.append({"task_id": task_id, "unit_id": task.unit_id,
-                                     **_jsonable(task.opinion)})
-        return opinions
-
-    @staticmethod
-    def case_status(case: SupervisedCase) -> str:
-        if case.is_closed:
-            return "closed"
-        if case.lead_task_id is None:
-            return "awaiting_assignment"
-        if case.current_reply() is None:
-            return "rehandling" if case.round > 1 else "handling"
-        return "replied"
+    case_status = staticmethod(views.case_status)
 
     # --- loading and saving ---------------------------------------------------------------
 
@@ -668,18 +582,6 @@ class SupervisionApplication(ServiceApplication):
     @staticmethod
     def _rule(method: Any, **kwargs: Any) -> None:
         method(**kwargs)  # a RuleViolation is answered 409 (shared/runtime.refusal_reply)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
 class PublishBulletin(Command):
     period: str = Field(examples=["2026-03", "2026-Q1"],
                         description="a month (monthly dispatch) or a quarter (quarterly bulletin)")

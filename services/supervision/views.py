@@ -1,0 +1,132 @@
+"""What an actor is shown of supervision: a task's and a case's views, the task's colour.
+
+Functions of the application (its clock, working days and rules) and of the aggregates;
+``SupervisionApplication.task_view`` / ``case_view`` / ``task_colour`` / ``case_status``
+answer with these.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.supervision.domain import SupervisedCase, SupervisedTask
+
+if TYPE_CHECKING:
+    from services.supervision.application import SupervisionApplication
+
+
+def task_colour(app: SupervisionApplication, task: SupervisedTask, day: date | None = None,
+                ) -> str:
+    """green on time, yellow near the deadline, red overdue, closed; as on ``day``.
+
+    A unit that has replied (or sent its opinion) stops its clock: the reply day counts.
+    """
+    day = day or app.today()
+    if task.status == "withdrawn":
+        return "withdrawn"
+    if task.closed_on is not None and task.closed_on <= day:
+        return "closed"
+    deadline = task.deadline_on(day)
+    answered = task.answered_as_of(day)
+    if answered is not None and answered <= day:
+        return "red" if answered > deadline else "green"
+    if day > deadline:
+        return "red"
+    if task.is_paused:
+        return "green"
+    if app.days.between(day, deadline) <= app.warning_days(task):
+        return "yellow"
+    return "green"
+
+
+def task_view(app: SupervisionApplication, task: SupervisedTask) -> dict[str, Any]:
+    today = app.today()
+    return {
+        "task_id": str(task.id),
+        "case_id": task.case_id,
+        "case_kind": task.case_kind,
+        "unit_id": task.unit_id,
+        "role": task.role,
+        "deadline": task.deadline.isoformat(),
+        "working_days_left": app.days.between(today, task.deadline) if task.is_active else None,
+        "opened_at": task.opened_at.isoformat(),
+        "title": task.title,
+        "category": task.category,
+        "urgency": task.urgency,
+        "number": task.number,
+        "status": task.status,
+        "colour": task_colour(app, task, today),
+        "round": task.round,
+        "signed_for_at": task.signed_for_at.isoformat() if task.signed_for_at else None,
+        "contacts": task.contacts,
+        "contact_waiver": task.contact_waiver,
+        "progress": task.progress,
+        "opinion": jsonable(task.opinion),
+        "replies": jsonable(task.replies),
+        "warnings": task.warnings,
+        "escalated": bool(task.escalations),
+        "escalated_to": task.escalated_to,
+        "paused": task.is_paused,
+        "withdrawn_reason": task.withdrawn_reason,
+        "replaced_by_task_id": task.replaced_by,
+    }
+
+
+def case_view(app: SupervisionApplication, case: SupervisedCase) -> dict[str, Any]:
+    today = app.today()
+    reply = case.current_reply() or (case.replies[-1] if case.replies else None)
+    return {
+        "case_id": case.case_id,
+        "case_kind": case.case_kind,
+        "status": case_status(case),
+        "round": case.round,
+        "lead_task_id": case.lead_task_id,
+        "tasks": case.tasks,
+        "raters": case.raters(),
+        "leadership": case.designee,
+        "co_opinions": co_opinions(app, case),
+        "reply": jsonable(reply),
+        "replies": jsonable(case.replies),
+        "ratings": jsonable(case.ratings),
+        "rating": case.ratings_of_round(case.round) or None,
+        "rating_lapsed": sorted(case.lapsed_of_round(case.round)),
+        "rehandling_rounds": jsonable(case.rehandling),
+        "follow_up_reviews": jsonable(sorted(case.reviews.values(), key=lambda r: r["due_on"])),
+        "escalations": case.escalations,
+        "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
+        "closed_on": case.closed_on.isoformat() if case.closed_on else None,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }
+
+
+def co_opinions(app: SupervisionApplication, case: SupervisedCase) -> list[dict[str, Any]]:
+    """The co-handling units' opinions, for the lead unit's reply."""
+    opinions = []
+    for task_id, link in case.tasks.items():
+        if link["role"] == "co":
+            task = app._task(task_id)
+            if task.opinion:
+                opinions.append({"task_id": task_id, "unit_id": task.unit_id,
+                                 **jsonable(task.opinion)})
+    return opinions
+
+
+def case_status(case: SupervisedCase) -> str:
+    if case.is_closed:
+        return "closed"
+    if case.lead_task_id is None:
+        return "awaiting_assignment"
+    if case.current_reply() is None:
+        return "rehandling" if case.round > 1 else "handling"
+    return "replied"
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
