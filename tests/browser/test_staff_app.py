@@ -69,6 +69,8 @@ def test_a_case_goes_round_the_loop_in_the_ui_and_the_board_follows(live, sign_i
 
     # Inbox → the suggestion → register (立案) with an urgency.
     office = board.context.new_page()
+    asked: list[str] = []   # irreversible steps ask for confirmation first (accepted here)
+    office.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     office.goto(f"{live.base_url}/app/office/inbox")
     office.get_by_role("link", name=title).click()
     expect(office.locator("#similar-h")).to_be_visible()
@@ -76,6 +78,7 @@ def test_a_case_goes_round_the_loop_in_the_ui_and_the_board_follows(live, sign_i
     office.get_by_role("button", name="立案", exact=True).click()
     expect(office.locator(".flash")).to_have_text("已立案")
     expect(office.locator("#suggestion-status")).to_have_text("已立案")
+    assert asked and "确定立案" in asked[-1], asked
 
     # Assign (交办): the routing rule proposes 区生态环境局; the office chooses 区民政局 alone.
     live.eventually(lambda: live.get("office", f"/api/v1/suggestions/{case_id}/assignment"))
@@ -127,11 +130,9 @@ def test_a_case_goes_round_the_loop_in_the_ui_and_the_board_follows(live, sign_i
     # The office closes it (办结销号) on the case page, which shows the whole timeline.
     # (after a confirmation: close-out cannot be undone)
     office.goto(f"{live.base_url}/app/cases/{case_id}")
-    asked: list[str] = []
-    office.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     office.get_by_role("button", name="办结销号").click()
     expect(office.locator(".flash")).to_have_text("已办结销号")
-    assert asked and "确定办结销号" in asked[0], asked
+    assert "确定办结销号" in asked[-1], asked
     expect(office.locator("#case-status")).to_have_text("已办结")
     expect(office.locator("#verification")).to_contain_text("审计链校验通过")
     # The milestones in plain words, without the bookkeeping; the audit view has every event.
@@ -430,6 +431,7 @@ def test_office_merges_a_similar_suggestion_and_approves_an_activity(live, sign_
     before = live.get("deputy-3", "/api/v1/deputies/deputy-3/points")["total"]
 
     page = sign_in("office")
+    page.on("dialog", lambda dialog: dialog.accept())   # 并案 asks for confirmation
     page.goto(f"{live.base_url}/app/office/suggestions/{second}")
     similar = page.locator("#similar li", has_text=f"老旧小区加装电梯{tag}")
     expect(similar).to_contain_text(re.compile(r"相似度 \d+%"))

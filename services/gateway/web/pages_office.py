@@ -1,12 +1,13 @@
-"""The office's pages: the suggestion inbox (register, decline, merge, assign) and the
-activity approvals for duty points."""
+"""The office's pages: one list of every suggestion (tabs by status, search, category,
+paging), a suggestion's page (register, decline, merge, assign, reassign — the irreversible
+ones confirmed first), the citizen-message pool, and the activity approvals."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
@@ -19,37 +20,112 @@ Office = Annotated[Principal, Depends(need("office"))]
 Csrf = [Depends(check_csrf)]
 
 
-async def _inbox_context(request: Request, user: Principal) -> dict[str, Any]:
+PAGE_SIZE = 20
+# The case list's tabs: every status of a suggestion, and those registered but not yet
+# assigned (待交办, the office's own next step).
+CASE_TABS = (("submitted", "待审核"), ("awaiting", "待交办"), ("registered", "已立案"),
+             ("declined", "不予立案"), ("merged", "已并案"), ("closed", "已办结"), ("all", "全部"))
+STATUS_TABS = ("submitted", "registered", "declined", "merged", "closed")
+
+
+async def _inbox_context(request: Request, user: Principal, status: str | None,
+                         category: str | None, q: str | None, cursor: str | None,
+                         start: int) -> dict[str, Any]:
+    """One searchable, filterable, paged list of every suggestion (every year), by tab."""
     svc = services(request)
-    # Every year's waiting suggestions, one page of at most 500 of each (paging on the page
-    # itself: a later issue).
-    submitted, registered, ref = await asyncio.gather(
-        _items(svc.call("intake", "list_suggestions",
-                        {"status": "submitted", "year": "all", "limit": 500}, user)),
-        _items(svc.call("intake", "list_suggestions",
-                        {"status": "registered", "year": "all", "limit": 500}, user)),
-        reference(request, user))
-    assignments = await asyncio.gather(*(
-        optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user))
-        for s in registered))
-    awaiting = [{**s, "assignment": a} for s, a in zip(registered, assignments)
+    tab = status if status in dict(CASE_TABS) else "submitted"
+    q = (q or "").strip() or None
+    category = category or None
+    base = {"year": "all", "q": q, "category": category}
+
+    def listing(state: str | None, limit: int, after: str | None = None) -> Any:
+        return svc.call("intake", "list_suggestions",
+                        {**base, "status": state, "limit": limit, "cursor": after}, user)
+
+    counted = await asyncio.gather(*(listing(st, 1) for st in (*STATUS_TABS, None)),
+                                   reference(request, user))
+    ref = counted[-1]
+    counts = {st: page.get("total") for st, page in zip((*STATUS_TABS, "all"), counted[:-1])}
+    next_cursor = None
+    if tab == "awaiting":
+        registered = (await listing("registered", 100))["items"]
+        assignments = await asyncio.gather(*(
+            optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user))
+            for s in registered))
+        rows = [{**s, "assignment": a} for s, a in zip(registered, assignments)
                 if a is None or a.get("status") != "assigned"]
-    return {"submitted": submitted, "awaiting": awaiting, **names(ref)}
+        counts["awaiting"] = len(rows)
+    else:
+        page = await listing(None if tab == "all" else tab, PAGE_SIZE, cursor)
+        rows, next_cursor = page["items"], page.get("next_cursor")
+        # A reversed registration leaves the suggestion waiting for review again: the list's
+        # rows do not say so, the suggestion does (one request per waiting row of the page).
+        waiting = [r for r in rows if r["status"] == "submitted"]
+        details = await asyncio.gather(*(optional(svc.call(
+            "intake", "get_suggestion", {"suggestion_id": r["id"]}, user)) for r in waiting))
+        for row, detail in zip(waiting, details):
+            row["reversed_registrations"] = (detail or {}).get("reversed_registrations") or []
+    return {"rows": rows, "tab": tab, "tabs": CASE_TABS, "counts": counts, "q": q or "",
+            "category": category or "", "cursor": cursor or "", "start": start,
+            "next_cursor": next_cursor, **names(ref)}
 
 
 async def _items(call: Any) -> list[dict[str, Any]]:
     return (await call)["items"]
 
 
+Text = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=1000)]
+Start = Annotated[int, Query(ge=0)]
+
+
 @router.get(f"{BASE}/office/inbox")
-async def inbox(request: Request, user: Office) -> HTMLResponse:
-    return render(request, "office_inbox.html", await _inbox_context(request, user))
+async def inbox(request: Request, user: Office, status: Text = None, category: Text = None,
+                q: Text = None, cursor: Cursor = None, start: Start = 0) -> HTMLResponse:
+    return render(request, "office_inbox.html",
+                  await _inbox_context(request, user, status, category, q, cursor, start))
 
 
 @router.get(f"{BASE}/office/inbox/fragment")
-async def inbox_fragment(request: Request, user: Office) -> HTMLResponse:
-    return render(request, "_office_inbox.html", await _inbox_context(request, user),
+async def inbox_fragment(request: Request, user: Office, status: Text = None,
+                         category: Text = None, q: Text = None, cursor: Cursor = None,
+                         start: Start = 0) -> HTMLResponse:
+    return render(request, "_office_inbox.html",
+                  await _inbox_context(request, user, status, category, q, cursor, start),
                   fragment=True)
+
+
+# --- the citizen-message pool (群众留言) -----------------------------------------------------
+
+MESSAGE_TABS = (("received", "待认领"), ("claimed", "已认领"), ("answered", "代表已答复"),
+                ("forwarded", "已转部门"), ("converted", "已转建议"), ("closed", "已办结"))
+
+
+@router.get(f"{BASE}/office/messages")
+async def messages(request: Request, user: Office, status: Text = None, q: Text = None,
+                   cursor: Cursor = None, start: Start = 0) -> HTMLResponse:
+    svc = services(request)
+    tab = status if status in dict(MESSAGE_TABS) else "received"
+    q = (q or "").strip() or None
+    counted = await asyncio.gather(
+        *(svc.call("intake", "list_messages", {"status": st, "year": "all", "q": q,
+                                               "limit": 1}, user) for st, _ in MESSAGE_TABS),
+        svc.call("intake", "list_messages", {"status": tab, "year": "all", "q": q,
+                                             "limit": PAGE_SIZE, "cursor": cursor}, user),
+        reference(request, user))
+    *counts_pages, page, ref = counted
+    counts = {st: p.get("total") for (st, _), p in zip(MESSAGE_TABS, counts_pages)}
+    return render(request, "office_messages.html", {
+        "rows": page["items"], "next_cursor": page.get("next_cursor"), "tab": tab,
+        "tabs": MESSAGE_TABS, "counts": counts, "q": q or "", "start": start, **names(ref)})
+
+
+@router.post(f"{BASE}/office/messages/{{message_id}}/forward", dependencies=Csrf)
+async def forward_message(request: Request, message_id: str, user: Office,
+                          unit_id: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:
+    call = services(request).call("intake", "forward_message",
+                                  {"message_id": message_id, "unit_id": unit_id}, user)
+    return await act(request, call, f"{BASE}/office/messages", "已转交部门办理")
 
 
 @router.get(f"{BASE}/office/suggestions/{{suggestion_id}}")

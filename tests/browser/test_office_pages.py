@@ -1,0 +1,137 @@
+"""The office in the browser: one list of every suggestion (declined, merged, reversed and
+closed ones included) with tabs, search, a category filter and paging; confirmation before
+立案 (dismissed: nothing happens); 办结销号 disabled while items are missing, which are listed
+in Chinese; the citizen-message pool with dispatch to a unit; the board's refresh keeps an
+opened row open and the keyboard focus where it was, with aria-live only on the counts.
+This module runs its own system."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+from tests.browser.live import LiveSystem
+from tests.harness import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveSystem]:
+    system = LiveSystem().start()
+    yield system
+    system.stop()
+
+
+def submit(live, title: str, category: str = "livelihood", deputy: str = "deputy-1") -> str:
+    return live.post(deputy, "/api/v1/suggestions", {
+        "title": title, "body": f"{title}，建议研究解决。", "category": category,
+        "co_signers": []})["id"]
+
+
+def test_one_case_list_with_every_status_search_filter_and_paging(live, sign_in):
+    tag = str(uuid.uuid4().int)[:5]
+    declined = submit(live, f"个人纠纷调解{tag}", "grassroots_governance")
+    live.post("office", f"/api/v1/suggestions/{declined}/decline", {"reason": "属于个人诉求"})
+    target = submit(live, f"老旧小区加装电梯{tag}", "grassroots_governance")
+    merged = submit(live, f"老旧小区电梯加装{tag}", "grassroots_governance", "deputy-2")
+    live.post("office", f"/api/v1/suggestions/{merged}/merge", {"into": target})
+    reversed_ = submit(live, f"司法诉讼事项{tag}", "economy")
+    live.post("office", f"/api/v1/suggestions/{reversed_}/register", {"urgency": "blue"})
+    live.post("office", f"/api/v1/suggestions/{reversed_}/registration/reverse",
+              {"reason": "误将诉讼事项立案"})
+    for i in range(21):
+        submit(live, f"社区停车位规划{tag}第{i:02d}号", "urban_construction")
+
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/office/inbox")
+    page.get_by_label("搜索").fill(tag)
+    page.get_by_role("button", name="筛选").click()
+    rows = page.locator("#cases tbody tr")
+    expect(rows).to_have_count(20)                 # 待审核: 21 + the reversed one, page 1
+    expect(page.locator("#case-tabs a[data-tab='submitted'] .count")).to_have_text("23")
+    expect(page.locator(f"#cases tr[data-id='{reversed_}'] .status")).to_contain_text("曾撤销立案")
+    page.locator("#next-page").click()
+    expect(rows).to_have_count(3)
+    for tab, case_id, status in (("declined", declined, "不予立案"), ("merged", merged, "已并案")):
+        page.locator(f"#case-tabs a[data-tab='{tab}']").click()
+        expect(rows).to_have_count(1)
+        expect(page.locator(f"#cases tr[data-id='{case_id}'] .status")).to_have_text(status)
+    page.locator("#case-tabs a[data-tab='submitted']").click()
+    page.get_by_label("类别").select_option(label="经济发展")
+    page.get_by_role("button", name="筛选").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator(f"#cases tr[data-id='{reversed_}']")).to_be_visible()
+    screenshot(page, "office-case-list")
+
+
+def test_registering_asks_first_and_close_out_waits_for_what_is_missing(live, sign_in):
+    title = f"菜市场周边交通拥堵{str(uuid.uuid4().int)[:5]}"
+    case_id = submit(live, title)
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/office/suggestions/{case_id}")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_label("蓝·一般").check()
+    page.get_by_role("button", name="立案", exact=True).click()
+    expect(page.locator("#suggestion-status")).to_have_text("待审核")
+    assert asked and "确定立案" in asked[0]
+    assert live.get("office", f"/api/v1/suggestions/{case_id}")["status"] == "submitted"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="立案", exact=True).click()
+    expect(page.locator(".flash")).to_have_text("已立案")
+
+    live.eventually(lambda: live.get("office", "/api/v1/tasks", case_id=case_id))
+    page.goto(f"{live.base_url}/app/cases/{case_id}")
+    expect(page.locator("#missing")).to_contain_text("主办单位尚未答复")
+    expect(page.locator("#close-case")).to_be_disabled()
+    screenshot(page, "office-close-out-waiting")
+
+
+def test_the_message_pool_dispatches_a_message_to_a_unit(live, sign_in):
+    station = yaml.safe_load((ROOT / "config" / "stations.yaml").read_text(encoding="utf-8"))[0]
+    content = f"菜市场油烟扰民{str(uuid.uuid4().int)[:6]}"
+    r = httpx.post(f"{live.base_url}/api/v1/stations/{station['id']}/messages", timeout=10,
+                   json={"content": content, "category": "ecology"})
+    assert r.status_code == 201, r.text
+    message_id = r.json()["id"]
+
+    page = sign_in("office")
+    page.get_by_role("link", name="群众留言").click()
+    item = page.locator(f"article[data-message='{message_id}']")
+    expect(item).to_contain_text(content)
+    item.get_by_label("转交部门").select_option(label="区生态环境局")
+    page.once("dialog", lambda dialog: dialog.accept())
+    item.get_by_role("button", name="转交").click()
+    expect(page.locator(".flash")).to_have_text("已转交部门办理")
+    page.locator("#message-tabs a[data-tab='forwarded']").click()
+    expect(page.locator(f"article[data-message='{message_id}']")).to_contain_text("转交 区生态环境局")
+    screenshot(page, "office-messages")
+
+
+def test_the_board_refresh_keeps_an_opened_row_and_the_focus(live, sign_in):
+    title = f"公交站台遮雨棚{str(uuid.uuid4().int)[:5]}"
+    case_id = submit(live, title, "safety_hazard")
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "yellow"})
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/board?category=safety_hazard")
+    cell = page.locator("#board details.cell", has_text=title)
+    expect(cell).to_have_count(1, timeout=20_000)
+    live_regions = page.eval_on_selector_all(
+        "[aria-live]", "els => els.map(e => e.className + '|' + e.id)")
+    assert live_regions and all(r.startswith("totals") for r in live_regions), live_regions
+    page.evaluate("window.__swaps = 0; document.addEventListener('htmx:afterSwap', () => window.__swaps++)")
+    cell.locator("summary").click()
+    link = cell.get_by_role("link", name=re.compile(title))
+    link.focus()
+    page.wait_for_function("window.__swaps >= 2", timeout=20_000)   # two refreshes (5 s each)
+    expect(page.locator("#board details.cell", has_text=title)).to_have_attribute("open", "")
+    focused = page.evaluate("document.activeElement.getAttribute('href')")
+    assert focused == f"/app/cases/{case_id}", focused
