@@ -42,6 +42,7 @@ from shared.paging import PageQuery, checked_after, encode_cursor, page_of_list
 from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
 from shared.settings import ServiceSettings, load_config
 
+from services.assignment import views
 from services.assignment.read_models import TaskIndex
 from shared.paging import Year, year_filter
 from services.assignment.domain import (
@@ -500,64 +501,7 @@ class AssignmentApplication(ServiceApplication):
             raise Forbidden("the workload is for the office, leaders and the units themselves")
         if q.unit_id is not None and q.unit_id not in self.units:
             raise NotFound(f"no unit {q.unit_id}")
-        today = self.today()
-        year = year_filter(q.year, today.year)
-        answer: dict[str, Any] = {"as_of": today.isoformat(),
-                                  "year": "all" if year is None else year}
-        if q.unit_id is None:
-            units = page_of_list(sorted(self.units), q, key=lambda u: (u,))
-            answer["units"] = {**units, "items": self._unit_workloads(
-                units["items"], q.nearest, year, today, index)}
-            return answer
-        after = checked_after(q, 2)
-        [unit] = self._unit_workloads([q.unit_id], q.nearest, year, today, index)
-        rows = index.open_tasks(q.unit_id, year, q.limit + 1, after, q.q)
-        more = len(rows) > q.limit
-        rows = rows[:q.limit]
-        answer["units"] = [unit]
-        answer["tasks"] = {
-            "items": [self._with_days_left(index.view(r), today) for r in rows],
-            "next_cursor": encode_cursor(index._key(rows[-1])) if more and rows else None,
-            "total": index.count_open(q.unit_id, year, q.q) if q.q else unit["open_tasks"]}
-        return answer
-
-    def _unit_workloads(self, unit_ids: list[str], nearest: int, year: int | None,
-                        today: date, index: TaskIndex) -> list[dict[str, Any]]:
-        """Per unit: open tasks (assigned, not withdrawn, not yet replied or closed), by role,
-        return requests waiting, overdue, and the ``nearest`` deadlines first."""
-        counts = index.unit_counts(unit_ids, year, today)
-        out = []
-        for unit_id in unit_ids:
-            c = counts[unit_id]
-            rows = index.open_tasks(unit_id, year, nearest) if nearest else []
-            out.append({
-                "unit_id": unit_id,
-                "unit_name": self.units.get(unit_id, {}).get("name"),
-                "open_tasks": c["open_tasks"],
-                "lead_tasks": c["lead_tasks"],
-                "co_tasks": c["co_tasks"],
-                "return_requests_pending": c["return_requests_pending"],
-                "overdue": c["overdue"],
-                "nearest_deadline": c["nearest_deadline"],
-                "nearest_deadlines": [self._with_days_left(index.view(r), today)
-                                      for r in rows],
-            })
-        return out
-
-    def _with_days_left(self, task: dict[str, Any], today: date) -> dict[str, Any]:
-        return {**task, "working_days_left": self._working_days_left(today, task["deadline"])}
-
-    def _working_days_left(self, today: date, deadline: str | None) -> int | None:
-        """Working days from today to the deadline; negative when overdue."""
-        if deadline is None:
-            return None
-        day = date.fromisoformat(deadline)
-        try:
-            if day >= today:
-                return self.calendar.working_days_between(today, day)
-            return -self.calendar.working_days_between(day, today)
-        except ValueError:
-            return None
+        return views.workload(self, q, index)
 
     def leaders_list(self, _: Any, __: Actor) -> list[dict[str, Any]]:
         return list(self.leaders.values())
