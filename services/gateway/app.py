@@ -261,6 +261,11 @@ def create_app(settings: GatewaySettings | None = None,
     return app
 
 
+# The documentation pages load nothing from another host, not even ReDoc's attribution logo
+# (its bundle names cdn.redoc.ly): the browser is told so (tests/browser/test_api_docs_isolated.py).
+DOCS_CSP = {"Content-Security-Policy": "default-src 'self' 'unsafe-inline' data: blob:"}
+
+
 def register_api_docs(app: FastAPI) -> None:
     """/docs (Swagger UI) and /redoc from assets vendored under web/static (VENDORED.txt):
     nothing is loaded from a CDN, so the pages work on an isolated network."""
@@ -272,13 +277,15 @@ def register_api_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui():  # noqa: ANN202 (an HTMLResponse)
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url, title=f"{app.title} — Swagger UI",
             swagger_js_url=f"{static}/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{static}/swagger-ui/swagger-ui.css",
             swagger_favicon_url="data:,", oauth2_redirect_url=oauth2_redirect,
             # no badge fetched from validator.swagger.io
             swagger_ui_parameters={"validatorUrl": None})
+        page.headers.update(DOCS_CSP)
+        return page
 
     @app.get(oauth2_redirect, include_in_schema=False)
     async def swagger_ui_redirect():  # noqa: ANN202
@@ -286,9 +293,11 @@ def register_api_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc():  # noqa: ANN202
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} — ReDoc",
+        page = get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} — ReDoc",
                               redoc_js_url=f"{static}/redoc/redoc.standalone.js",
                               redoc_favicon_url="data:,", with_google_fonts=False)
+        page.headers.update(DOCS_CSP)
+        return page
 
 
 def register_routes(app: FastAPI) -> None:
