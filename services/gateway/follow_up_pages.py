@@ -68,9 +68,14 @@ def render(view: dict[str, Any], token: str) -> str:
     esc = html.escape
     answer = (f'<div class="box" id="answer"><strong>代表答复：</strong>{esc(view["answer"])}'
               "</div>") if view.get("answer") else ""
-    feedback = (f'<div class="box" id="feedback"><strong>承办单位反馈：</strong>'
-                f'{esc(view["feedback"]["text"])}（{esc(view["feedback"]["replied_at"][:10])}）'
-                "</div>") if view.get("feedback") else ""
+    feedback = ""
+    if view.get("feedback"):
+        words = view["feedback"].get("reply_text")
+        reply = (f'<p id="reply-text"><strong>答复内容：</strong>'
+                 f'{esc(words).replace(chr(10), "<br>")}</p>') if words else ""
+        feedback = (f'<div class="box" id="feedback"><strong>承办单位反馈：</strong>'
+                    f'{esc(view["feedback"]["text"])}（{esc(view["feedback"]["replied_at"][:10])}）'
+                    f"{reply}</div>")
     if view.get("rating"):
         rating = f'<p id="rated">您的评价：{esc(RATINGS.get(view["rating"], view["rating"]))}</p>'
     elif view.get("can_rate"):

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
 from shared.contracts import IntegrationEvent
-from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
+from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV3
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
     MessageAnsweredV1,
@@ -187,7 +187,7 @@ def build_runtime(
     runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
     runtime.command("undo_merge", UndoMerge)(app.undo_merge)
     runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
-    def on_reply_submitted(event: ReplySubmittedV1) -> list[Any]:
+    def on_reply_submitted(event: ReplySubmittedV3) -> list[Any]:
         """The suggestion notes its reply; a message (forwarded, or converted into the
         suggestion) records the unit's feedback for the citizen."""
         noted = app.on_reply_submitted(event)
@@ -196,7 +196,7 @@ def build_runtime(
         return list(changed.values())
 
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
-                                    ReplySubmittedV1: on_reply_submitted})
+                                    ReplySubmittedV3: on_reply_submitted})
 
     runtime.command("publish_result", Publish)(lambda cmd, actor: publish(app, cmd, actor))
     runtime.command("withdraw_publication", PublicationRef)(

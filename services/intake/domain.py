@@ -473,7 +473,8 @@ class CitizenMessage(Aggregate):
         return self.status == "answered" or self.feedback is not None
 
     def record_feedback(self, unit_id: str, result_class: str, commitment_date: date | None,
-                        round: int, replied_at: datetime, source_event_id: str) -> bool:
+                        round: int, replied_at: datetime, source_event_id: str,
+                        reply_text: str | None = None) -> bool:
         """The handling unit replied (to the forwarded message, or to the suggestion it was
         converted into); the latest round's reply is the feedback. False: already recorded."""
         current = self.feedback
@@ -483,17 +484,20 @@ class CitizenMessage(Aggregate):
             return False
         self._feedback_recorded(unit_id=unit_id, result_class=result_class,
                                 commitment_date=commitment_date, round=round,
-                                replied_at=replied_at, source_event_id=source_event_id)
+                                replied_at=replied_at, source_event_id=source_event_id,
+                                reply_text=reply_text)
         return True
 
     @event("FeedbackRecorded")
     def _feedback_recorded(self, unit_id: str, result_class: str, commitment_date: date | None,
-                           round: int, replied_at: datetime, source_event_id: str) -> None:
+                           round: int, replied_at: datetime, source_event_id: str,
+                           reply_text: str | None = None) -> None:
+        # reply_text: the unit's own words (reply_submitted v3; none in earlier records)
         self._feedback = {"unit_id": unit_id, "result_class": result_class,
                           "commitment_date": commitment_date.isoformat()
                           if commitment_date else None,
                           "round": round, "replied_at": replied_at.isoformat(),
-                          "source_event_id": source_event_id}
+                          "source_event_id": source_event_id, "reply_text": reply_text}
 
     @event("Rated")
     def _rated(self, rating: str, rated_at: datetime) -> None:

@@ -88,7 +88,8 @@ def message_feedback(app: Any, event: ReplySubmittedV1) -> list[CitizenMessage]:
     changed = message.record_feedback(
         unit_id=event.unit_id, result_class=event.result_class,
         commitment_date=event.commitment_date, round=event.round,
-        replied_at=event.occurred_at, source_event_id=event.event_id)
+        replied_at=event.occurred_at, source_event_id=event.event_id,
+        reply_text=getattr(event, "reply_text", None))
     return [message] if changed else []
 
 

@@ -33,6 +33,7 @@ from shared.contracts.supervision import (
     RatingLapsedV1,
     RehandlingStartedV1,
     ReplySubmittedV1,
+    ReplySubmittedV3,
     SuggestionRatedV1,
     TaskOpenedV1,
     TaskSignedForV1,
@@ -91,7 +92,10 @@ def translate(app: SupervisionApplication, event: Any,
         return None
     if found is None:
         return None
-    return with_leadership(found, _as_recorded(app, event).leadership)
+    published = with_leadership(found, _as_recorded(app, event).leadership)
+    if isinstance(event, SupervisedTask.Replied):  # v3: the reply's text, for the citizen
+        published.append(ReplySubmittedV3(**dict(published[-1]), reply_text=event.text))
+    return published
 
 
 def _as_recorded(app: SupervisionApplication, event: Any) -> Any:

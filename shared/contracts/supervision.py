@@ -48,7 +48,7 @@ class ReplySubmittedV1(_Supervision):
         "The lead unit replied (答复) with a result class: A solved or adopted, B being solved "
         "or planned (with a commitment date), C explained for reference. Deputies may now rate."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("assignment", "intake", "notifications")
+    consumers: ClassVar[tuple[str, ...]] = ("assignment", "notifications")  # intake: v3
 
     task_id: str
     unit_id: str
@@ -203,3 +203,19 @@ DeadlineWarningV2 = flagged_with_leadership(DeadlineWarningV1)
 CaseEscalatedV2 = flagged_with_leadership(CaseEscalatedV1)
 CaseClosedV2 = flagged_with_leadership(CaseClosedV1)
 CoOpinionSubmittedV2 = flagged_with_leadership(CoOpinionSubmittedV1)
+
+
+# --- v3 of reply_submitted: the reply's text, for the citizen whose message it answers ----------
+
+class ReplySubmittedV3(ReplySubmittedV2):  # type: ignore[valid-type,misc]
+    name: ClassVar[str] = "reply_submitted"
+    version: ClassVar[int] = 3
+    summary: ClassVar[str] = (
+        "The lead unit replied (答复), with the text of its reply: intake shows it to the citizen "
+        "whose message the case answers (on the follow-up page, by their token; never on "
+        "Open311 or the public page). v3 adds `reply_text` to v2.")
+    consumers: ClassVar[tuple[str, ...]] = ("intake",)
+
+    reply_text: str = Field(description="the unit's reply as written (may hold names and "
+                                        "phone numbers: shown only to the message's citizen "
+                                        "and staff)")

@@ -102,6 +102,7 @@ def test_the_citizen_follows_a_forwarded_message_to_the_feedback_and_rates(live,
         live.eventually(feedback)
         page.reload()
         expect(page.locator("#feedback")).to_contain_text("区住房和城乡建设局已反馈")
+        expect(page.locator("#reply-text")).to_contain_text(f"已安排加固护栏。{tag}")
         expect(page.locator("#rate-form")).to_be_visible()
         no_serious_violations(page, "follow-up (feedback)")
         screenshot(page, "follow-up-feedback")

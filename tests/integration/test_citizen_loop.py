@@ -47,15 +47,18 @@ async def test_a_forwarded_message_reaches_the_units_feedback(api, system):
     assert view["feedback"]["result_class"] == "B"
     assert view["feedback"]["commitment_date"] == "2026-06-30"
     assert "区住房和城乡建设局已反馈" in view["feedback"]["text"]
+    assert view["feedback"]["reply_text"] == "已列入维修计划"  # the unit's own words
 
     r = await api.client.get(f"/open311/v2/requests/{mid}.json")
     request = r.json()[0]
     assert request["status"] == "closed"
     assert "区住房和城乡建设局已反馈" in request["status_notes"]
     assert "2026-06-30" in request["status_notes"]
+    assert "已列入维修计划" not in r.text  # the reply's text is the citizen's, not public
 
     page = await api.client.get(f"/f/{token}")
     assert 'id="feedback"' in page.text and "rate-form" in page.text
+    assert 'id="reply-text"' in page.text and "已列入维修计划" in page.text
     assert message.get("contact_phone") is None or message["contact_phone"] not in page.text
 
     r = await api.client.post(f"/api/v1/messages/{mid}/rating",
