@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import no_serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.live import LiveSystem
 
@@ -85,6 +86,7 @@ def test_a_deputy_submits_reads_the_reply_in_full_and_rates_on_a_phone(live, sig
     due = page.locator(f"#due article[data-id='{case_id}']")
     expect(due.locator(".reply-text")).to_have_text(reply_text)
     no_english(page)
+    no_serious_violations(page, "deputy-phone-rating-due")
     screenshot(page, "deputy-phone-rating-due")
     due.get_by_label("基本满意").check()
     due.get_by_label("意见（可选）").fill("希望按期落实")
@@ -135,4 +137,5 @@ def test_the_deputy_s_suggestions_come_page_by_page(live, sign_in):
     expect(page.locator(".pager")).to_contain_text(f"第 11–{total} 件")
     no_english(page)
     no_horizontal_scroll(page)
+    no_serious_violations(page, "deputy-phone-page-2")
     screenshot(page, "deputy-phone-page-2")

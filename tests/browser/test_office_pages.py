@@ -16,6 +16,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
+from tests.browser.axe import no_serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.live import LiveSystem
 from tests.harness import ROOT
@@ -69,6 +70,7 @@ def test_one_case_list_with_every_status_search_filter_and_paging(live, sign_in)
     page.get_by_role("button", name="筛选").click()
     expect(rows).to_have_count(1)
     expect(page.locator(f"#cases tr[data-id='{reversed_}']")).to_be_visible()
+    no_serious_violations(page, "office-case-list")
     screenshot(page, "office-case-list")
 
 
@@ -92,6 +94,7 @@ def test_registering_asks_first_and_close_out_waits_for_what_is_missing(live, si
     page.goto(f"{live.base_url}/app/cases/{case_id}")
     expect(page.locator("#missing")).to_contain_text("主办单位尚未答复")
     expect(page.locator("#close-case")).to_be_disabled()
+    no_serious_violations(page, "office-close-out-waiting")
     screenshot(page, "office-close-out-waiting")
 
 
@@ -113,6 +116,7 @@ def test_the_message_pool_dispatches_a_message_to_a_unit(live, sign_in):
     expect(page.locator(".flash")).to_have_text("已转交部门办理")
     page.locator("#message-tabs a[data-tab='forwarded']").click()
     expect(page.locator(f"article[data-message='{message_id}']")).to_contain_text("转交 区生态环境局")
+    no_serious_violations(page, "office-messages")
     screenshot(page, "office-messages")
 
 

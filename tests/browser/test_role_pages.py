@@ -2,7 +2,8 @@
 a deputy, the test follows every link of the application from the role's home (one page per
 kind of address) and reads each page's text. No English word and no raw identifier (a
 UUID, a user or unit id, a snake_case code, True/None) may appear outside a short
-allow-list. The audit view of a case (the full event history for auditors) and the
+allow-list, and axe-core finds no serious or critical violation on it; a screenshot of
+each is kept (test-artifacts/browser/pages-*). The audit view of a case (the full event history for auditors) and the
 downloads are not read. This module runs its own system, with a case in every state."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.browser.axe import describe, serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.live import LiveSystem
 from tests.harness import ROOT
@@ -103,7 +105,8 @@ def leaks(text: str) -> list[str]:
 def test_every_page_a_role_reaches_is_in_chinese(live, scene, sign_in, username):
     page = sign_in(username)
     start = page.url
-    todo, seen, problems = [start], {page_kind(start)}, {}
+    todo, seen, problems, inaccessible = [start], {page_kind(start)}, {}, {}
+    seen_shots: list[str] = []
     visited = 0
     while todo and visited < MAX_PAGES:
         url = todo.pop(0)
@@ -114,6 +117,11 @@ def test_every_page_a_role_reaches_is_in_chinese(live, scene, sign_in, username)
         found = leaks(text)
         if found:
             problems[page_kind(url)] = sorted(set(found))[:12]
+        serious = serious_violations(page)
+        if serious:
+            inaccessible[page_kind(url)] = describe(serious)
+        screenshot(page, f"pages-{username}-{len(seen_shots)}")
+        seen_shots.append(url)
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             if not href.startswith(f"{live.base_url}/app/") or any(s in href for s in SKIP):
                 continue
@@ -122,7 +130,6 @@ def test_every_page_a_role_reaches_is_in_chinese(live, scene, sign_in, username)
             if kind not in seen:
                 seen.add(kind)
                 todo.append(href)
-    print(username, visited, sorted(seen))
-    screenshot(page, f"pages-{username}-last")
     assert visited >= 2, f"{username} reached only {visited} page(s)"
     assert not problems, f"English or raw identifiers on {username}'s pages: {problems}"
+    assert not inaccessible, f"axe-core: serious or critical violations on {username}'s pages: {inaccessible}"

@@ -20,6 +20,7 @@ import yaml
 from playwright.sync_api import expect
 
 from shared.clock import CHINA_TZ, ManualClock
+from tests.browser.axe import no_serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.live import LiveSystem
 from tests.harness import ROOT
@@ -91,6 +92,7 @@ def test_the_task_page_has_everything_to_act_and_a_refused_reply_keeps_the_text(
     expect(page.get_by_label("答复内容")).to_have_value(typed)
     expect(page.get_by_label("答复类别")).to_have_value("B")
     assert not re.search(r"[A-Za-z]{4,}", page.locator("#form-error").inner_text())
+    no_serious_violations(page, "unit-task-refused-reply")
     screenshot(page, "unit-task-refused-reply")
 
     # With the date, the template says it in Chinese.
@@ -115,6 +117,7 @@ def test_the_task_page_has_everything_to_act_and_a_refused_reply_keeps_the_text(
     expect(first.locator(".comment")).to_have_text(f"进度太慢，请加快{tag}")
     expect(page.locator("#rounds article[data-round='2'] h3")).to_contain_text("重新办理：代表不满意")
     expect(page.locator("#send-reply")).to_be_visible()
+    no_serious_violations(page, "unit-task-second-round")
     screenshot(page, "unit-task-second-round")
 
 
@@ -137,6 +140,7 @@ def test_a_forwarded_citizen_message_shows_its_content_and_asks_for_feedback(liv
     expect(page.locator("#reply-h")).to_have_text("反馈办理结果")
     expect(page.locator("body")).not_to_contain_text("答复代表")
     expect(page.get_by_role("button", name="提交反馈")).to_be_visible()
+    no_serious_violations(page, "unit-task-message")
     screenshot(page, "unit-task-message")
 
 
@@ -170,4 +174,5 @@ def test_the_inbox_pages_and_says_overdue_in_working_days(live, sign_in):
     expect(first).to_have_attribute("data-colour", "red")
     expect(first.locator(".days-left")).to_have_text(re.compile(r"^超期 \d+ 个工作日$"))
     assert "剩 -" not in page.content()
+    no_serious_violations(page, "unit-inbox-overdue")
     screenshot(page, "unit-inbox-overdue")
