@@ -5,11 +5,13 @@ Run once, with the code of the commit before the event classes got a ``class_ver
 
     .venv/bin/python -m tests.data.stores.make_v1_stores
 
-It writes ``tests/data/stores/v1/{assignment,supervision}.sqlite`` through the services'
+It writes ``tests/data/stores/v1/{assignment,supervision}.sqlite`` (main at c0e749a) and
+``intake.sqlite`` (main at 8f0d501, before intake's events got a version) through the services'
 own applications: cases and tasks as that code recorded them, and, for the events recorded
 before some fields existed, the same events stored without those fields (the shape the
 code before them wrote: an ``Assigned`` task with only ``time_limit_months``, a supervised
-task opened without ``case_kind`` or ``leadership``). The ids and facts written here are
+task opened without ``case_kind`` or ``leadership``, a suggestion submitted before it could
+come from a citizen message, a citizen message received before contents were sealed). The ids and facts written here are
 the ones the test expects (OLD_* / NEW_* below).
 """
 
@@ -20,6 +22,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from services.assignment.application import AssignmentApplication
+from services.intake.application import IntakeApplication
+from services.intake.domain import CitizenMessage, Suggestion
 from services.assignment.domain import Assignment, Task
 from services.supervision.application import SupervisionApplication
 from services.supervision.domain import SupervisedTask
@@ -41,6 +45,10 @@ OLD_TIME_LIMIT_MONTHS = 2
 STRIPPED_TASK_FIELDS = ("deadline_rule", "case_kind", "return_window_working_days",
                         "leadership", "replaces_task_id", "generation")
 STRIPPED_OPENED_FIELDS = ("case_kind", "leadership")
+OLD_SUGGESTION_TITLE = "公交站台加装雨棚"
+STRIPPED_SUBMITTED_FIELDS = ("from_message_id", "sealed_body", "personal_data_ref")
+OLD_MESSAGE_CONTENT = "小区门口路灯坏了三个月"
+STRIPPED_RECEIVED_FIELDS = ("sealed_content",)
 
 
 def strip(aggregate, fields: tuple[str, ...], **setting) -> None:
@@ -95,14 +103,41 @@ def supervision_store(var_dir: Path) -> None:
         app.close()
 
 
+def intake_store(var_dir: Path) -> None:
+    settings = ServiceSettings(service_name="intake", event_store="sqlite", var_dir=var_dir)
+    app = IntakeApplication(settings, clock=ManualClock(AT))
+    try:
+        suggestion = Suggestion(title=OLD_SUGGESTION_TITLE, body="建议在公交站台加装雨棚",
+                                category="urban_construction", lead_deputy_id="deputy-1",
+                                co_signer_ids=["deputy-2"], station_id="station-fengjie",
+                                submitted_at=AT)
+        strip(suggestion, STRIPPED_SUBMITTED_FIELDS)
+        message = CitizenMessage(station_id="station-fengjie", grid=None,
+                                 content=OLD_MESSAGE_CONTENT, category="livelihood",
+                                 follow_up_token_hash="0" * 64, personal_data_ref=None,
+                                 personal_data=None, received_at=AT)
+        strip(message, STRIPPED_RECEIVED_FIELDS)
+        with recording_as(Actor("deputy-1", "deputy", deputy_id="deputy-1")):
+            app.save(suggestion, message)
+        (HERE / "intake-ids.txt").write_text(f"{suggestion.id}\n{message.id}\n")
+    finally:
+        app.close()
+
+
 def main() -> None:
-    if HERE.exists():
-        shutil.rmtree(HERE)
-    HERE.mkdir(parents=True)
-    assignment_store(HERE)
-    supervision_store(HERE)
-    for leftover in HERE.iterdir():  # keep the event stores only
-        if leftover.suffix != ".sqlite" or leftover.stem not in ("assignment", "supervision"):
+    import sys
+
+    HERE.mkdir(parents=True, exist_ok=True)
+    which = sys.argv[1:] or ["assignment", "supervision", "intake"]
+    for name in which:
+        (HERE / f"{name}.sqlite").unlink(missing_ok=True)
+        {"assignment": assignment_store, "supervision": supervision_store,
+         "intake": intake_store}[name](HERE)
+    kept = ("assignment", "supervision", "intake")
+    for leftover in HERE.iterdir():  # keep the event stores (and intake's ids) only
+        if leftover.name == "intake-ids.txt":
+            continue
+        if leftover.suffix != ".sqlite" or leftover.stem not in kept:
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             else:
