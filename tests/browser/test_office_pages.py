@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[LiveSystem]:
-    system = LiveSystem().start()
+    system = LiveSystem(manual_routing=("rule-ecology",)).start()   # ecology: assigned by hand
     yield system
     system.stop()
 
@@ -139,3 +139,29 @@ def test_the_board_refresh_keeps_an_opened_row_and_the_focus(live, sign_in):
     expect(page.locator("#board details.cell", has_text=title)).to_have_attribute("open", "")
     focused = page.evaluate("document.activeElement.getAttribute('href')")
     assert focused == f"/app/cases/{case_id}", focused
+
+
+def test_a_refused_assignment_keeps_the_chosen_units_and_deadline(live, sign_in):
+    title = f"河道漂浮物清理{str(uuid.uuid4().int)[:5]}"
+    case_id = submit(live, title, "ecology")
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+    live.eventually(lambda: live.get("office", f"/api/v1/suggestions/{case_id}/assignment"))
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/office/suggestions/{case_id}")
+    expect(page.locator("#assignment-status")).to_have_text("待交办")
+    page.get_by_label("主办单位").select_option(label="区民政局")
+    for box in page.locator("input[name=co_unit_ids]").all():
+        box.uncheck()
+    page.get_by_label("区发展和改革委员会").check()
+    page.get_by_label("办理时限（可选，工作日）").fill("2026-03-07")   # a Saturday
+    page.get_by_role("button", name="按所选单位交办").click()
+    expect(page.locator(".flash-error")).to_contain_text("所选日期不是工作日")
+    # The same form, as it was filled in.
+    expect(page.get_by_label("主办单位")).to_have_value("unit-b")
+    expect(page.get_by_label("区发展和改革委员会")).to_be_checked()
+    expect(page.get_by_label("区生态环境局")).not_to_be_checked()
+    expect(page.get_by_label("办理时限（可选，工作日）")).to_have_value("2026-03-07")
+    assert not re.search(r"[A-Za-z]{3,}", page.locator(".flash-error").inner_text())
+    # A page that did not fail forgets it.
+    page.reload()
+    expect(page.get_by_label("办理时限（可选，工作日）")).to_have_value("")

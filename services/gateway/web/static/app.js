@@ -45,3 +45,54 @@ document.addEventListener("submit", function (event) {
   var form = event.target, message = form && form.getAttribute && form.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+/* A refused form keeps what was typed: what a post form held is kept in sessionStorage when
+   it is sent; when the page that comes back says the step failed (.flash-error), the same
+   form (same action, same place on the page) gets it back. Any other page forgets it. */
+(function () {
+  var PREFIX = "duty-form:";
+  function key(form) {
+    var same = Array.prototype.filter.call(document.forms, function (f) {
+      return f.getAttribute("action") === form.getAttribute("action");
+    });
+    return PREFIX + form.getAttribute("action") + "#" + same.indexOf(form);
+  }
+  function kept(el) {
+    return el.name && el.type !== "hidden" && el.type !== "password" && el.type !== "submit"
+      && el.type !== "button" && el.type !== "file";
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form || (form.method || "").toLowerCase() !== "post") return;
+    var values = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!kept(el)) return;
+      if (el.type === "checkbox" || el.type === "radio") values.push([el.name, el.value, el.checked]);
+      else values.push([el.name, el.value]);
+    });
+    try { sessionStorage.setItem(key(form), JSON.stringify(values)); } catch (e) { /* full */ }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var failed = document.querySelector(".flash-error");
+    Array.prototype.forEach.call(document.forms, function (form) {
+      var k = key(form), stored = null;
+      try { stored = sessionStorage.getItem(k); } catch (e) { return; }
+      if (!stored) return;
+      if (failed) {
+        var values = JSON.parse(stored);
+        Array.prototype.forEach.call(form.elements, function (el) {
+          if (!kept(el)) return;
+          values.forEach(function (v) {
+            if (v[0] !== el.name) return;
+            if (el.type === "checkbox" || el.type === "radio") { if (v[1] === el.value) el.checked = v[2]; }
+            else if (!el.value || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.type === "date" || el.type === "text") el.value = v[1];
+          });
+        });
+      }
+    });
+    for (var i = sessionStorage.length - 1; i >= 0; i--) {
+      var name = sessionStorage.key(i);
+      if (name && name.indexOf(PREFIX) === 0) sessionStorage.removeItem(name);
+    }
+  });
+})();
