@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -399,6 +400,29 @@ def main() -> None:
         add("lists", f"{li['endpoint']}: requests/s; ratio to the bare indexed query of "
             f"{li['bare_table']} (target >= 0.3)", g.get("rps"), "req/s",
             (g["rps"] / bare["rps"]) if bare and bare.get("rps") else None)
+
+    print("similar matters: sentence model, encoding, search at "
+          f"{'1,000' if smoke else '10^4 and 10^5'} documents ...", flush=True)
+    sim_sizes = "1000,2000" if smoke else "10000,100000"
+    done = subprocess.run([sys.executable, "-m", "bench.similar", "--sizes", sim_sizes,
+                           "--queries", "30" if smoke else "300"],
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode == 0:
+        sim = json.loads(done.stdout.strip().splitlines()[-1])
+        add("similar", "sentence model (USE) load, fresh process", sim["load_seconds"], "s",
+            digits=2)
+        add("similar", "process RSS with the model loaded (before import: "
+            f"{sim['rss_before_mib']:.0f} MiB)", sim["rss_model_mib"], "MiB")
+        add("similar", "encode, ms per text in a batch of 1000 (a rebuild)",
+            sim["encode_batch_ms"], "ms", digits=2)
+        add("similar", f"encode one text (a command), p50 {sim['encode_one_ms_p50']:.1f} ms; p99",
+            sim["encode_one_ms_p99"], "ms", digits=1)
+        for size, q in sim["search"].items():
+            add("similar", f"search p99 at {int(size):,} documents (p50 {q['p50_ms']:.1f} ms; "
+                f"vectors {q['index_mib']:.0f} MiB, RSS {q['rss_mib']:.0f} MiB; "
+                "target <= 100 ms)", q["p99_ms"], "ms", q["p99_ms"] / 100, digits=1)
+    else:
+        add("similar", "bench.similar failed", done.stderr.strip().splitlines()[-1:], "")
 
     elapsed = time.perf_counter() - started
     uname, ncpu = machine()

@@ -148,6 +148,8 @@ class MatterIndex:
         self._encoded_at: dict[str, int] = {}
         self.df = np.zeros(N_FEATURES, dtype=np.int32)
         self.documents = 0  # texts counted in df
+        self._idf: np.ndarray | None = None
+        self._idf_documents = -1
         self.generation: int | None = None
         self.changed = 0  # the highest `changed` loaded
 
@@ -199,7 +201,13 @@ class MatterIndex:
                 self.documents += 1
 
     def idf(self) -> np.ndarray:
-        return (np.log((1.0 + self.documents) / (1.0 + self.df)) + 1.0).astype(np.float32)
+        """The features' inverse document frequencies (recomputed when a text was added)."""
+        with self._lock:
+            if self._idf is None or self._idf_documents != self.documents:
+                self._idf = (np.log((1.0 + self.documents) / (1.0 + self.df)) + 1.0
+                             ).astype(np.float32)
+                self._idf_documents = self.documents
+            return self._idf
 
     def vector(self, doc_id: str) -> np.ndarray | None:
         row = self.row_of.get(doc_id)
@@ -224,7 +232,7 @@ class MatterIndex:
             count = int(allowed.sum())
             if not count:
                 return []
-            scores = np.where(allowed, scores, -np.inf)
+            scores[~allowed] = -np.inf
             k = min(k, count)
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.argsort(-scores[top], kind="stable")]

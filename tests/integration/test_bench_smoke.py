@@ -33,7 +33,7 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     rows = report["rows"]
     sections = {r["section"] for r in rows}
     expected = {"ceiling", "e2e", "latency", "replay", "gateway", "growth", "replica", "scale",
-                "lists"}
+                "lists", "similar"}
     if postgres_available() is None:
         expected.add("e2e-pg")
     assert expected <= sections, sections
@@ -58,4 +58,6 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     assert len(scale) == 2 * 5 and not [r for r in scale if r["value"] == "not ready"], scale
     lists = [r for r in rows if r["section"] == "lists"]
     assert len(lists) == 2 * 7, lists
+    similar = [r for r in rows if r["section"] == "similar"]
+    assert len(similar) == 6 and all(float(r["value"]) > 0 for r in similar), similar
     assert not [r for r in lists if "non-2xx" in r["measure"]], lists
