@@ -80,7 +80,7 @@ async def test_who_is_told_what_in_the_handling_flow(api, system):
     for producer in ("intake", "assignment", "supervision"):
         last = system.runtimes[producer].app.max_notification_id()
         answer = await rpc(system.nats_url, producer, "republish", {"start": 1, "end": last},
-                           actor={"username": "ops", "role": "system"}, timeout=30)
+                           actor={"username": "ops", "role": "office"}, timeout=30)
         assert answer["ok"], answer
     await asyncio.sleep(1.5)
     assert runtime.app.max_notification_id() == before

@@ -105,3 +105,49 @@ async def test_two_replicas_mail_each_notification_once(fresh_nats, store, slow_
         for replica in replicas:
             await replica.stop()
         await nc.close()
+
+
+async def test_a_replica_that_died_after_its_claim_is_taken_over_after_the_lease(
+        fresh_nats, store, slow_smtp):
+    from datetime import timedelta
+
+    controller, mailbox = slow_smtp
+    system = InProcessSystem(fresh_nats.url, store)
+    system.clock.set(START)
+    nc = await nats.connect(fresh_nats.url)
+    await declare_streams(nc.jetstream())
+    settings = NotificationSettings(**system.settings().model_dump(), smtp_host="127.0.0.1",
+                                    smtp_port=controller.port, notify_delivery_seconds=3600,
+                                    notify_timeout_seconds=10)
+    runtime = build_notifications(settings, clock=system.clock)
+    await runtime.start()
+    try:
+        await publish(nc.jetstream(), ev(TaskAssignedV1, str(uuid4()), task_id=str(uuid4()),
+                                         unit_id="unit-b", role="lead", assigned_at=START,
+                                         deadline=date(2026, 6, 1), title="河道清淤",
+                                         category="ecology", urgency="blue"))
+        app = runtime.app
+
+        def pending() -> list:
+            runtime.catch_up()
+            return app.views.deliveries.due(system.clock.now())
+
+        (row,) = await eventually(lambda: asyncio.to_thread(pending))
+        # a replica claims the delivery and dies before sending (nothing mailed, no outcome)
+        assert app._claim(app.notification(row["id"]), "email", system.clock.now())
+        await asyncio.to_thread(runtime.deliver_due)
+        assert mailbox.ids == []  # the claim holds: nobody else sends meanwhile
+        system.clock.advance(timedelta(seconds=59))
+        await asyncio.to_thread(runtime.deliver_due)
+        assert mailbox.ids == []
+        system.clock.advance(timedelta(seconds=2))  # the lease (3 x 10 s + 30 s) is over
+        await asyncio.to_thread(runtime.deliver_due)
+        await asyncio.sleep(0.1)
+        assert mailbox.ids == [row["id"]]
+        system.clock.advance(timedelta(hours=3))
+        await asyncio.to_thread(runtime.deliver_due)
+        assert mailbox.ids == [row["id"]]
+        assert app.notification(row["id"]).delivery_state["email"]["status"] == "delivered"
+    finally:
+        await runtime.stop()
+        await nc.close()
