@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -139,3 +140,32 @@ def test_the_deputy_s_suggestions_come_page_by_page(live, sign_in):
     no_horizontal_scroll(page)
     no_serious_violations(page, "deputy-phone-page-2")
     screenshot(page, "deputy-phone-page-2")
+
+
+def test_a_deputy_claims_answers_and_forwards_citizen_messages_on_a_phone(live, sign_in):
+    tag = str(uuid.uuid4().int)[:6]
+    posted = []
+    for text in (f"小区路灯坏了{tag}", f"垃圾站臭味严重{tag}"):
+        r = httpx.post(f"{live.base_url}/api/v1/stations/station-fengjie/messages", timeout=10,
+                       json={"content": text, "category": "ecology"})
+        assert r.status_code == 201, r.text
+        posted.append(r.json()["id"])
+    page = sign_in("deputy-1", **PHONE)
+    for message_id in posted:
+        pool = page.locator(f"article[data-pool='{message_id}']")
+        pool.get_by_role("button", name="认领").click()
+        expect(page.locator(".flash")).to_have_text("已认领留言")
+    expect(page.locator("#claimed-count")).to_have_text("2")
+    first = page.locator(f"article[data-message='{posted[0]}']")
+    first.get_by_label("答复群众").fill("已联系街道，本周内修复。")
+    first.get_by_role("button", name="答复").click()
+    expect(page.locator(".flash")).to_have_text("已答复群众留言")
+    second = page.locator(f"article[data-message='{posted[1]}']")
+    second.get_by_label("转交部门").select_option(label="区生态环境局")
+    second.get_by_role("button", name="转交").click()
+    expect(page.locator(".flash")).to_have_text("已转交部门办理")
+    expect(page.locator("#claimed-count")).to_have_text("0")
+    assert live.get("office", f"/api/v1/messages/{posted[0]}")["status"] == "answered"
+    assert live.get("office", f"/api/v1/messages/{posted[1]}")["unit_id"] == "unit-c"
+    no_horizontal_scroll(page)
+    no_english(page)
