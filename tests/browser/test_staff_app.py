@@ -215,8 +215,11 @@ def test_office_downloads_the_ledgers_as_csv_and_xlsx(live, sign_in):
     assert row["状态"] == "已办结" and row["答复类别"] == "A" and "满意" in row["代表评价"]
     for column in TIMESTAMPS:
         assert row[column], f"{column} is empty in the CSV ledger: {row}"
-    assert row["提交时间"].startswith("2026-03-02T09:00")
-    assert "T" in row["评价时间"] and "T" in row["办结时间"]  # times, not only dates
+    # China time (the services' clock says 09:00 in Shanghai, 01:00 UTC), as the pages show it
+    assert row["提交时间"] == "2026-03-02 09:00:00", row["提交时间"]
+    for column in ("评价时间", "办结时间"):   # times, not only dates
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[column]), row[column]
+    assert row["办理轮次"] == "1"
     assert all(r["类别"] == "城乡建设" for r in rows)   # filtered like the board
 
     sheet = load_workbook(download(page, "#export-ledger-xlsx", ".xlsx")).active
@@ -225,7 +228,10 @@ def test_office_downloads_the_ledgers_as_csv_and_xlsx(live, sign_in):
     record = next(r for r in records if r["案件ID"] == case_id)
     for column in TIMESTAMPS:
         assert record[column], f"{column} is empty in the Excel ledger: {record}"
-    assert record["办结时间"] == row["办结时间"]
+    # real dates in Excel, the same moment as the CSV
+    assert isinstance(record["办结时间"], datetime), record["办结时间"]
+    assert record["办结时间"].strftime("%Y-%m-%d %H:%M:%S") == row["办结时间"]
+    assert record["提交时间"] == datetime(2026, 3, 2, 9, 0)
 
     sheet = load_workbook(download(page, "#export-points-xlsx", ".xlsx")).active
     header = [c.value for c in sheet[1]]

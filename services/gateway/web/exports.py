@@ -27,7 +27,7 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -36,9 +36,10 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.gateway.auth import Principal
+from shared.clock import CHINA_TZ
 from services.gateway.paging import YearParam, year_value
 from services.gateway.web.common import (
-    BASE, CAUSE_ZH, COLOUR_ZH, RATING_ZH, SUGGESTION_STATUS_ZH, URGENCY_ZH, WebRoute, label, need,
+    BASE, CASE_STATUS_ZH, CAUSE_ZH, COLOUR_ZH, RATING_ZH, SUGGESTION_STATUS_ZH, URGENCY_ZH, WebRoute, label, need,
     optional, reference, services,
 )
 
@@ -47,7 +48,7 @@ Viewer = Annotated[Principal, Depends(need("office", "leader"))]
 
 LEDGER_COLUMNS = [
     ("number", "编号"), ("title", "标题"), ("category", "类别"), ("urgency", "紧急程度"),
-    ("status", "状态"), ("lead_deputy", "领衔代表"), ("co_signers", "附议代表"),
+    ("status", "状态"), ("round", "办理轮次"), ("lead_deputy", "领衔代表"), ("co_signers", "附议代表"),
     ("lead_unit", "主办单位"), ("co_units", "协办单位"), ("deadline", "办理时限"),
     ("colour", "督办颜色"), ("submitted_at", "提交时间"), ("registered_at", "立案时间"),
     ("assigned_at", "交办时间"), ("signed_for_at", "签收时间"), ("replied_at", "答复时间"),
@@ -62,11 +63,32 @@ POINTS_COLUMNS = [
     ("awarded_at", "入账时间"), ("rule_version", "规则版本"), ("revoked_by", "撤销")]
 
 
-def _iso(value: Any) -> str:
-    """Timestamps as ISO 8601 with offset (the services' own values); empty when missing."""
+def _iso(value: Any) -> datetime | date | str:
+    """A timestamp in China time (Asia/Shanghai, the day the pages show), a date as a date;
+    empty when missing. CSV writes it as text (2026-03-02 09:00:00), Excel as a real date."""
     if value in (None, ""):
         return ""
-    return str(value)
+    if isinstance(value, (datetime, date)):
+        moment: datetime | date = value
+    else:
+        text = str(value)
+        try:
+            moment = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    if isinstance(moment, datetime):
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(CHINA_TZ)
+        return moment.replace(tzinfo=None, microsecond=0)
+    return moment
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 PAGE = 500  # rows asked of a service at a time (the most one page holds)
@@ -143,8 +165,11 @@ def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: lis
         "case_id": s["id"], "number": s.get("number") or "", "title": s.get("title", ""),
         "category": ref["categories"].get(s.get("category"), {}).get("name_zh", s.get("category")),
         "urgency": label(URGENCY_ZH, s.get("urgency")) if s.get("urgency") else "",
+        # the case's state when there is one: re-handling (重新办理) shows, with its round
         "status": ("已办结" if case and case.get("closed_on") else
-                   label(SUGGESTION_STATUS_ZH, s.get("status"))),
+                   label(CASE_STATUS_ZH, case["status"]) if case and case.get("status")
+                   else label(SUGGESTION_STATUS_ZH, s.get("status"))),
+        "round": (case or {}).get("round") or "",
         "lead_deputy": deputy(s.get("lead_deputy_id")),
         "co_signers": "、".join(deputy(d) for d in s.get("co_signers") or []),
         "lead_unit": unit(assignment["lead_unit_id"]) if assignment and assignment.get("lead_unit_id") else "",
@@ -158,8 +183,8 @@ def _ledger_row(s: dict[str, Any], assignment: dict[str, Any] | None, tasks: lis
         "replied_at": _iso(replies[-1].get("at") if replies else None),
         "result_class": replies[-1].get("result_class", "") if replies else "",
         "rating": "；".join(f"{deputy(d)}：{label(RATING_ZH, r['rating'])}" for d, r in latest.items()),
-        "rated_on": max((_iso(r.get("rated_at")) or r["rated_on"] for r in latest.values()),
-                        default=""),
+        "rated_on": max((_iso(r.get("rated_at") or r.get("rated_on")) for r in latest.values()),
+                        default="", key=lambda v: str(_text(v))),
         "closed_on": _iso((case or {}).get("closed_at") or (case or {}).get("closed_on")),
     }
 
@@ -209,7 +234,7 @@ async def _csv(columns: list[tuple[str, str]],
         out.seek(0)
         out.truncate()
         for row in rows:
-            writer.writerow(_cells(columns, row))
+            writer.writerow([_text(v) for v in _cells(columns, row)])
         yield out.getvalue().encode("utf-8")
 
 
@@ -231,9 +256,17 @@ async def _xlsx(columns: list[tuple[str, str]], pages_: AsyncIterator[list[dict[
         cell.font = Font(bold=True)
         header.append(cell)
     ws.append(header)
+    def cell(value: Any) -> Any:
+        if isinstance(value, (datetime, date)):
+            written = WriteOnlyCell(ws, value=value)
+            written.number_format = ("yyyy-mm-dd hh:mm:ss" if isinstance(value, datetime)
+                                     else "yyyy-mm-dd")
+            return written
+        return value
+
     async for rows in pages_:
         for row in rows:
-            ws.append(_cells(columns, row))
+            ws.append([cell(v) for v in _cells(columns, row)])
     handle, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")
     os.close(handle)
     try:
