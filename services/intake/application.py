@@ -323,8 +323,7 @@ class IntakeApplication(ServiceApplication):
     def suggestion_body(self, s: Suggestion) -> str:
         """The body as the deputy wrote it, or the citizen's sealed text (ERASED once the
         poster is erased)."""
-        return self.content_of(getattr(s, "personal_data_ref", None),
-                               getattr(s, "sealed_body", None), s.body)
+        return self.content_of(s.personal_data_ref, s.sealed_body, s.body)
 
     def suggestion_view(self, s: Suggestion) -> dict[str, Any]:
         return suggestion_view(s, self.suggestion_body(s))
@@ -831,7 +830,7 @@ def message_feedback_view(m: CitizenMessage) -> dict[str, Any]:
 
 
 def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
-    closed_at = getattr(s, "case_closed_at", None)
+    closed_at = s.case_closed_at
     return {
         "id": str(s.id),
         "status": s.status,
@@ -850,9 +849,9 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "merged_into": s.merged_into,
         "merged_at": s.merged_at.isoformat() if s.merged_at else None,
         "merged_sources": list(s.merged_sources),
-        "reversed_registrations": list(getattr(s, "reversed_registrations", [])),
-        "replied_at": s.replied_at.isoformat() if getattr(s, "replied_at", None) else None,
+        "reversed_registrations": list(s.reversed_registrations),
+        "replied_at": s.replied_at.isoformat() if s.replied_at else None,
         "case_closed_at": closed_at.isoformat() if closed_at else None,
-        "result_class": getattr(s, "result_class", None),
+        "result_class": s.result_class,
         "version": s.version,
     }

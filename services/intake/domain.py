@@ -18,7 +18,30 @@ URGENCIES = ("red", "yellow", "blue")
 class Suggestion(Aggregate):
     """A deputy's formal suggestion, from submission to registration or decline."""
 
-    @event("Submitted")
+    class Submitted(Aggregate.Created):
+        """A deputy submitted the suggestion. Version 2: every field below is present;
+        version 1 events were recorded before a suggestion could come from a citizen message
+        (none, and no sealed body under a poster's key)."""
+
+        class_version = 2
+
+        title: str
+        body: str
+        category: str
+        lead_deputy_id: str
+        co_signer_ids: list[str]
+        station_id: str | None
+        submitted_at: datetime
+        from_message_id: str | None
+        sealed_body: str | None
+        personal_data_ref: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for name in ("from_message_id", "sealed_body", "personal_data_ref"):
+                state.setdefault(name, None)
+
+    @event(Submitted)
     def __init__(
         self,
         title: str,
@@ -324,7 +347,28 @@ class CitizenMessage(Aggregate):
     No clock is read here: every time is passed in.
     """
 
-    @event("Received")
+    class Received(Aggregate.Created):
+        """A citizen left the message. Version 2: every field below is present; version 1
+        events were recorded before contents were sealed (the content in plain text, no
+        ``sealed_content``)."""
+
+        class_version = 2
+
+        station_id: str
+        grid: str | None
+        content: str | None
+        category: str | None
+        follow_up_token_hash: str
+        personal_data_ref: str | None
+        personal_data: str | None
+        received_at: datetime
+        sealed_content: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("sealed_content", None)
+
+    @event(Received)
     def __init__(
         self,
         station_id: str,

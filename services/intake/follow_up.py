@@ -80,8 +80,7 @@ def message_feedback(app: Any, event: ReplySubmittedV1) -> list[CitizenMessage]:
             suggestion = app.repository.get(UUID(event.case_id))
         except (ValueError, AggregateNotFoundError):
             return []
-        source = getattr(suggestion, "from_message_id", None) \
-            if isinstance(suggestion, Suggestion) else None
+        source = suggestion.from_message_id if isinstance(suggestion, Suggestion) else None
         message = _message(app, source) if source else None
         if message is None:
             return []

@@ -89,8 +89,7 @@ def publish(app: Any, cmd: Publish, actor: Actor) -> dict[str, Any]:
     if summary and PERSONAL.search(summary):
         raise Invalid.field(["body", "summary"], "a published summary carries no phone or "
                             "identity-card number")
-    result_class = getattr(suggestion, "result_class", None) or \
-        (getattr(suggestion, "handling", None) or {}).get("result_class")
+    result_class = suggestion.result_class or (suggestion.handling or {}).get("result_class")
     suggestion.publish(summary=summary or RESULT_SUMMARY.get(result_class or "", ""),
                        published_at=app.clock.now(), by=actor.username)
     app.save(suggestion)

@@ -205,7 +205,7 @@ class SuggestionsView(TableProjection):
 
     def _submitted(self, tx: Tx, key: str, e: Any, notification_id: int) -> None:
         # The deputy's own body is searchable; a citizen's text sealed under their key is not.
-        body = e.body if getattr(e, "sealed_body", None) is None else ""
+        body = e.body if e.sealed_body is None else ""  # v1 events: upcast (no sealed body)
         s = self.t("suggestions")
         search = f"{e.title}\n{body}" if tx.dialect == "postgres" else None
         tx.execute(f"INSERT INTO {s} (id, seq, number, title, category, status, urgency, "
@@ -406,7 +406,7 @@ class MessagesView(TableProjection):
         key = key_of(domain_event.originator_id)
         e = domain_event
         if isinstance(e, CitizenMessage.Received):
-            sealed = getattr(e, "sealed_content", None)
+            sealed = e.sealed_content  # v1 events: upcast (plain content, none sealed)
             legacy = sealed is None and e.content is not None
             tx.execute(f"INSERT INTO {self.t('messages')} (id, seq, station_id, grid, "
                        "category, status, received_at, sort_key, year, subject_id, "

@@ -125,3 +125,44 @@ def test_an_old_supervised_task_is_upcast_and_shown(supervision):
     # the read model applied the old Opened event: its row
     (row,) = views.list_tasks(ListTasks(), None)["items"]
     assert (row["task_id"], row["case_kind"]) == (str(OLD_TASK_ID), "suggestion")
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def intake(tmp_path):
+    from services.intake.application import IntakeApplication
+
+    settings = settings_for("intake", tmp_path)
+    app = IntakeApplication(settings, clock=ManualClock(v1.AT.replace(day=10)))
+    ReadModels(app, app.views, [app.suggestions_view, app.messages_view]).start()
+    app.suggestions_view.catch_up()
+    app.messages_view.catch_up()
+    yield app
+    app.close()
+
+
+def intake_ids() -> tuple[str, str]:
+    suggestion_id, message_id = (STORES / "intake-ids.txt").read_text().split()
+    return suggestion_id, message_id
+
+
+def test_an_old_suggestion_and_message_are_upcast_and_shown(intake):
+    from uuid import UUID
+
+    from services.intake.application import MessageRef, SuggestionRef
+    from services.intake.read_models import ListSuggestions
+
+    suggestion_id, message_id = intake_ids()
+    (submitted,) = intake.events.get(UUID(suggestion_id))
+    assert (submitted.from_message_id, submitted.sealed_body,
+            submitted.personal_data_ref) == (None, None, None)
+    (received,) = intake.events.get(UUID(message_id))
+    assert received.sealed_content is None and received.content == v1.OLD_MESSAGE_CONTENT
+    shown = intake.get_suggestion(SuggestionRef(suggestion_id=suggestion_id), OFFICE)
+    assert (shown["title"], shown["body"], shown["from_message_id"]) == (
+        v1.OLD_SUGGESTION_TITLE, "建议在公交站台加装雨棚", None)
+    listed = intake.list_suggestions(ListSuggestions(q="建议在", year=2026, limit=10), OFFICE)
+    assert [s["id"] for s in listed["items"]] == [suggestion_id]  # its body is searchable
+    message = intake.get_message(MessageRef(message_id=message_id), OFFICE)
+    assert message["content"] == v1.OLD_MESSAGE_CONTENT
