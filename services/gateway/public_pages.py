@@ -104,9 +104,10 @@ def register_public_pages(app: FastAPI) -> None:
 
     @app.get("/public/feed.atom", tags=TAGS, response_class=Response,
              summary="An Atom feed of the newest published results (no login), for feed "
-                     "readers and portals")
-    async def public_feed(request: Request, services: ServicesDep) -> Response:
-        page = await services.call("intake", "public_results", {"q": None, "limit": 50})
+                     "readers and portals; q: only those matching (words or a number)")
+    async def public_feed(request: Request, services: ServicesDep,
+                          q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+        page = await services.call("intake", "public_results", {"q": q or None, "limit": 50})
         base = (request.app.state.settings.public_base_url
                 or str(request.base_url)).rstrip("/")
         return Response(atom_feed(page["items"], base),

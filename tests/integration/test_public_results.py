@@ -82,6 +82,9 @@ async def test_a_published_result_is_public_without_personal_data(api, system):
     assert entry.find(f"{atom}updated").text == result["published_at"]
     assert entry.find(f"{atom}summary").text == "路灯已全部修复"
     assert "区住房和城乡建设局" in entry.find(f"{atom}content").text
+    assert number in (await api.client.get("/public/feed.atom", params={"q": "路灯"})).text
+    assert number not in (await api.client.get("/public/feed.atom",
+                                                params={"q": "电梯"})).text
     for private in (NAME, PHONE, MESSAGE["content"], "赵"):
         assert private not in page.text, private
         assert private not in r.text
