@@ -165,3 +165,22 @@ def test_a_refused_assignment_keeps_the_chosen_units_and_deadline(live, sign_in)
     # A page that did not fail forgets it.
     page.reload()
     expect(page.get_by_label("办理时限（可选，工作日）")).to_have_value("")
+
+
+def test_the_statistics_page_counts_a_replied_case_by_unit(live, sign_in):
+    case_id = submit(live, f"人行道破损修复{str(uuid.uuid4().int)[:5]}", "urban_construction")
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+    task = live.eventually(lambda: live.get("unit-a", "/api/v1/tasks", case_id=case_id))[0]
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/acknowledge")
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/contact", {"note": "已联系"})
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/reply", {"result_class": "A", "text": "已修复"})
+    expected = live.eventually(lambda: (s := live.get("office", "/api/v1/stats", year="2026"))["cases"] and s)
+    page = sign_in("leader")
+    page.get_by_role("link", name="办理统计").click()
+    expect(page.locator("#stat-cases")).to_have_text(str(expected["cases"]))
+    row = page.locator("#stats-units tr[data-unit='unit-a']")
+    expect(row).to_contain_text("区住房和城乡建设局")
+    expect(row).to_contain_text("100.0%")          # replied on time
+    expect(page.locator("svg.chart g.bar")).to_have_count(len(expected["per_unit"]))
+    no_serious_violations(page, "stats")
+    screenshot(page, "leader-stats")

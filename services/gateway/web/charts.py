@@ -10,7 +10,7 @@ PALETTE = ("#c0392b", "#d35400", "#2471a3", "#1e8449", "#7d3c98", "#566573")
 
 def bar_chart(rows: list[dict[str, Any]], *, label_key: str, value_key: str,
               title: str, unit: str = "分", highlight: str | None = None,
-              highlight_key: str | None = None) -> str:
+              highlight_key: str | None = None, chart_id: str = "chart") -> str:
     """Horizontal bars, one per row, largest scale = the largest value. Accessible: the SVG
     has a title and description, and each bar a <title> with its figure."""
     bar_h, gap, left, right, top = 22, 8, 120, 60, 8
@@ -19,11 +19,11 @@ def bar_chart(rows: list[dict[str, Any]], *, label_key: str, value_key: str,
     top_value = max([float(r.get(value_key) or 0) for r in rows] + [1.0])
     span = width - left - right
     parts = [
-        f'<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" '
+        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
         f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
         f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        f'<desc id="chart-desc">{escape("；".join(f"{r.get(label_key)} {r.get(value_key)}{unit}" for r in rows))}</desc>',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape("；".join(f"{r.get(label_key)} {r.get(value_key)}{unit}" for r in rows))}</desc>',
     ]
     if not rows:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
@@ -51,6 +51,7 @@ def stacked_colour_bars(counts: dict[str, dict[str, int]], labels: dict[str, str
     """One horizontal stacked bar per row (unit or category): red, yellow, green, closed."""
     colours = (("red", "#c0392b"), ("yellow", "#d4ac0d"), ("green", "#1e8449"),
                ("closed", "#7f8c8d"))
+    colour_zh = {"red": "红·超期", "yellow": "黄·临期", "green": "绿·按期", "closed": "已办结"}
     bar_h, gap, left, right, top = 20, 8, 150, 50, 8
     width = 640
     keys = list(counts)
@@ -71,7 +72,7 @@ def stacked_colour_bars(counts: dict[str, dict[str, int]], labels: dict[str, str
                 continue
             w = span * n / top_total
             parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                         f'fill="{fill}"><title>{escape(labels.get(key, key))} {colour} {n}</title></rect>')
+                         f'fill="{fill}"><title>{escape(labels.get(key, key))} {colour_zh[colour]} {n}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 6:.1f}" y="{y + bar_h * 0.7}" font-size="13">'
                      f'{sum(counts[key].values())}</text>')

@@ -279,3 +279,36 @@ async def publish_bulletin(request: Request, user: Annotated[Principal, Depends(
                                                      {"period": period}, user),
                      f"{BASE}/bulletins/{period}", f"已发布 {period} 通报",
                      back_url=f"{BASE}/rankings")
+
+
+# --- statistics (统计) ----------------------------------------------------------------------
+
+RATES = (("on_time_reply_rate", "按期答复率"), ("resolution_rate", "解决率（A 类）"),
+         ("satisfaction_rate", "满意率（含基本满意）"), ("rehandling_rate", "重新办理率"))
+
+
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@router.get(f"{BASE}/stats")
+async def stats_page(request: Request, user: BoardViewer,
+                     year: Annotated[str | None, Query(pattern=r"^(\d{4}|all)$")] = None
+                     ) -> HTMLResponse:
+    """The handling rates of a year (cases whose first reply fell in it), overall, by unit
+    and by category, with a chart of the units' on-time reply rate."""
+    svc = services(request)
+    result, ref = await asyncio.gather(
+        svc.call("supervision", "stats", {"year": int(year) if year and year.isdigit() else year},
+                 user),
+        reference(request, user))
+    lookup = names(ref)
+    rows = [{"name": lookup["unit_name"](uid), "rate": round((v.get("on_time_reply_rate") or 0) * 100, 1)}
+            for uid, v in result["per_unit"].items()]
+    chart = bar_chart(rows, label_key="name", value_key="rate", unit="%",
+                      title="各承办单位按期答复率", chart_id="on-time-chart")
+    this_year = today().year
+    return render(request, "stats.html", {
+        "result": result, "rates": RATES, "percent": _percent, "chart": chart,
+        "year": year or str(this_year), "years": [str(y) for y in range(this_year, this_year - 4, -1)],
+        **lookup})
