@@ -27,6 +27,7 @@ the history.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -234,7 +235,8 @@ class ViewStore:
         import fcntl
 
         lock_path = self.path.with_name(f"{self.path.name}.{name}.lock")
-        with open(lock_path, "a+") as handle:
+        # owner-only like the store beside it (every file under var/ is 0600)
+        with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

@@ -40,7 +40,8 @@ from services.intake.read_models import (
     MessagesView,
     SuggestionsView,
 )
-from services.intake.similar_matters import DEFAULT_LIMIT, MAX_LIMIT, SimilarMattersView
+from services.intake.similar_matters import DEFAULT_LIMIT, SimilarMattersView
+from services.intake.similar_matters import MAX_LIMIT as SIMILAR_LIMIT
 from services.intake.similarity import excerpt
 
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
@@ -136,12 +137,12 @@ class UndoMerge(Command):
 
 class SimilarRef(Command):
     suggestion_id: str
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=SIMILAR_LIMIT)
 
 
 class SimilarMessagesRef(Command):
     message_id: str
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=SIMILAR_LIMIT)
 
 
 class AnswerMessage(Command):

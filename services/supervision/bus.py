@@ -168,10 +168,12 @@ def build_runtime(
     app = SupervisionApplication(settings, clock=clock)
     app.read_store = ViewStore(settings)
     views = SupervisionViews(app, app.read_store)
+    read_models = ReadModels(app, views.store, [views])
     if not views.ready and app.max_notification_id() == 0:
-        views.install()  # an empty log: built at once (an in-process runtime never started)
-    runtime = ServiceRuntime(settings, app, translate,
-                             read_models=ReadModels(app, views.store, [views]),
+        # an empty log: built at once (an in-process runtime is never started), under the
+        # build lock, adopting what a replica starting beside this one has just built
+        read_models.rebuild(views, force=False)
+    runtime = ServiceRuntime(settings, app, translate, read_models=read_models,
                              tracer_provider=tracer_provider)
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,
