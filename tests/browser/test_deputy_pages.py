@@ -169,3 +169,33 @@ def test_a_deputy_claims_answers_and_forwards_citizen_messages_on_a_phone(live, 
     assert live.get("office", f"/api/v1/messages/{posted[1]}")["unit_id"] == "unit-c"
     no_horizontal_scroll(page)
     no_english(page)
+
+
+def test_a_deputy_reports_an_activity_with_evidence_and_switches_the_points_year(live, sign_in):
+    tag = str(uuid.uuid4().int)[:6]
+    page = sign_in("deputy-3", **PHONE)
+    page.get_by_role("link", name="报告履职活动").click()
+    kind = page.get_by_label("活动类型")
+    kind.select_option(index=1)
+    chosen = kind.input_value()
+    page.get_by_label("活动日期").fill("2026-02-20")
+    page.get_by_label("佐证材料（如签到表、照片编号）").fill(f"签到表{tag}")
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.locator("#form-error")).to_contain_text("请填写活动情况")
+    expect(page.get_by_label("活动类型")).to_have_value(chosen)
+    expect(page.get_by_label("活动日期")).to_have_value("2026-02-20")
+    expect(page.get_by_label("佐证材料（如签到表、照片编号）")).to_have_value(f"签到表{tag}")
+    page.get_by_label("活动情况").fill(f"在联络站接待群众 6 人次{tag}")
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.locator(".flash")).to_have_text("已报告履职活动，等待审核")
+    item = page.locator("#my-activities li", has_text=f"在联络站接待群众 6 人次{tag}")
+    expect(item.locator(".status")).to_have_text("待审核")
+    expect(item).to_contain_text(f"佐证：签到表{tag}")
+    no_english(page)
+    no_horizontal_scroll(page)
+    no_serious_violations(page, "deputy-activities")
+
+    page.goto(f"{live.base_url}/app/deputy")
+    page.get_by_label("年度").select_option("2025")
+    page.get_by_role("button", name="查看").click()
+    expect(page.locator("#points-h")).to_have_text("2025 年履职积分")

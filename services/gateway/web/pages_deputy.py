@@ -16,7 +16,7 @@ from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
     BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
-    render, services,
+    render, services, today,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -51,7 +51,7 @@ async def _replies(request: Request, user: Principal, case: dict[str, Any]) -> l
 
 
 async def _home(request: Request, user: Principal, q: str | None, cursor: str | None,
-                start: int) -> dict[str, Any]:
+                start: int, year: int | None = None) -> dict[str, Any]:
     svc = services(request)
     q = (q or "").strip() or None
     page, registered, pool, claimed, points, rankings, ref = await asyncio.gather(
@@ -63,8 +63,8 @@ async def _home(request: Request, user: Principal, q: str | None, cursor: str | 
                                              "limit": 5}, user),
         svc.call("intake", "list_messages", {"status": "claimed", "claimed_by": user.deputy_id,
                                              "year": "all", "limit": 20}, user),
-        svc.call("points", "deputy_points", {"deputy_id": user.deputy_id}, user),
-        svc.call("points", "ranking_position", {"deputy_id": user.deputy_id}, user),
+        svc.call("points", "deputy_points", {"deputy_id": user.deputy_id, "year": year}, user),
+        svc.call("points", "ranking_position", {"deputy_id": user.deputy_id, "year": year}, user),
         reference(request, user))
     wanted = {s["id"]: s for s in [*registered["items"], *page["items"]]
               if s["status"] == "registered"}
@@ -86,7 +86,8 @@ async def _home(request: Request, user: Principal, q: str | None, cursor: str | 
         "claimed": [m for m in claimed["items"] if m.get("claimed_by") == user.deputy_id],
         "points": points, "me": rankings["row"], "ranked": rankings["ranked"], "deputy": deputy,
         "group_rank": rankings["group_rank"], "group_size": rankings["group_size"] or 0,
-        "year": rankings["year"], **names(ref),
+        "year": rankings["year"], "years": list(range(today().year, today().year - 4, -1)),
+        **names(ref),
     }
 
 
@@ -94,8 +95,9 @@ async def _home(request: Request, user: Principal, q: str | None, cursor: str | 
 async def deputy_home(request: Request, user: Deputy,
                       q: Annotated[str | None, Query(max_length=200)] = None,
                       cursor: Annotated[str | None, Query(max_length=1000)] = None,
-                      start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
-    return render(request, "deputy_home.html", await _home(request, user, q, cursor, start))
+                      start: Annotated[int, Query(ge=0)] = 0,
+                      year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> HTMLResponse:
+    return render(request, "deputy_home.html", await _home(request, user, q, cursor, start, year))
 
 
 @router.get(f"{BASE}/deputy/suggestions/new")
@@ -184,3 +186,48 @@ async def forward(request: Request, message_id: str, user: Deputy,
 async def convert(request: Request, message_id: str, user: Deputy) -> Response:
     call = services(request).call("intake", "convert_message", {"message_id": message_id}, user)
     return await act(request, call, f"{BASE}/deputy", "已转为建议")
+
+
+# --- duty activities (履职活动) ---------------------------------------------------------------
+
+
+async def _activity_context(request: Request, user: Principal) -> dict[str, Any]:
+    svc = services(request)
+    mine, rules, ref = await asyncio.gather(
+        svc.call("points", "list_activities", {"year": "all", "limit": 20}, user),
+        svc.call("points", "rules", {}, user), reference(request, user))
+    kinds: dict[str, str] = {}
+    for rule in rules:
+        for code, kind in rule.get("activities", {}).items():
+            kinds.setdefault(code, kind.get("name_zh", code))
+    return {"activities": mine["items"], "activities_total": mine.get("total"), "kinds": kinds,
+            "form": {}, "error": None, "today": today().isoformat(), **names(ref)}
+
+
+@router.get(f"{BASE}/deputy/activities")
+async def activities_page(request: Request, user: Deputy) -> HTMLResponse:
+    return render(request, "deputy_activities.html", await _activity_context(request, user))
+
+
+@router.post(f"{BASE}/deputy/activities", dependencies=Csrf)
+async def report_activity(request: Request, user: Deputy,
+                          kind: Annotated[str, Form(max_length=100)] = "",
+                          day: Annotated[str, Form(alias="date", max_length=10)] = "",
+                          description: Annotated[str, Form(max_length=5000)] = "",
+                          evidence: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """Reported: back to the list with a message. Refused: the form again as it was filled."""
+    problems = [m for m, bad in (("请选择活动类型", not kind), ("请填写活动日期", not day),
+                                 ("请填写活动情况", not description.strip())) if bad]
+    if not problems:
+        try:
+            await services(request).call("points", "submit_activity", {
+                "deputy_id": user.deputy_id, "kind": kind, "date": day,
+                "description": description, "evidence": evidence or None}, user)
+            return redirect(f"{BASE}/deputy/activities", "已报告履职活动，等待审核")
+        except ServiceFailure as exc:
+            detail, items = failure_text(exc)
+            problems = [detail, *items]
+    context = await _activity_context(request, user)
+    context.update(form={"kind": kind, "date": day, "description": description,
+                         "evidence": evidence}, error="未提交：" + "；".join(problems))
+    return render(request, "deputy_activities.html", context, status_code=422)
