@@ -230,6 +230,13 @@ def build_runtime(
     runtime.command("similar_messages", SimilarMessagesRef)(app.similar_messages)
     runtime.query("message_access_log", AccessLogRef)(app.access_log)
     runtime.command("release_expired_claims")(app.release_expired_claims)
+
+    @runtime.every(1.0, "similar-matters-encoding")
+    def encode_similar_matters() -> bool:
+        """New texts get their sentence vectors soon after they arrive (similar_matters.py)."""
+        app.similar_view.encode_some(seconds=1.0)
+        return False  # records no events
+
     @runtime.every(settings.claim_sweep_seconds, "claim-sweep")
     def sweep_expired_claims() -> int:
         """Expired claims go back to the pool even when nobody looks at the message."""

@@ -23,10 +23,11 @@ and checked on its held-out part.
 (shared/read_store.py): per suggestion or message its kind, position in the log, status
 (open, closed, merged — the candidates; declined, converted, erased — not shown), the
 sentence vector (float32 bytes) and the character features (int32 feature ids and uint16
-counts). A text is encoded once, when the read model applies its event (a page of texts in
-one call); a restart reads the table, it does not encode again. Erasing a poster's personal
-data deletes the vector and features of their message (and reduces a suggestion made from it
-to its deputy's title, encoded anew).
+counts). A text is encoded once, soon after the read model has applied its event (a periodic
+job of the service encodes the waiting texts in batches, read from their aggregates; a query
+encodes its own document first if it waits); a restart reads the table, it does not encode
+again. Erasing a poster's personal data deletes the vector and features of their message (and
+reduces a suggestion made from it to its deputy's title, encoded anew).
 
 **Searched in memory.** ``MatterIndex`` keeps the vectors as one float32 matrix (2 KB a
 document for USE) and follows the table by the ``changed`` column (the log position of a
@@ -42,6 +43,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from shared.projection import key_of
-from shared.read_store import TableProjection, Tx
+from shared.read_store import Rebuilding, TableProjection, Tx, ViewStore
 
 from services.intake.domain import CitizenMessage, Suggestion
 from services.intake.encoder import Encoder, get_encoder
@@ -276,22 +278,30 @@ def _blob(array: np.ndarray) -> bytes:
 class SimilarMattersView(TableProjection):
     """Every suggestion's and message's sentence vector and character features, with its
     status; see the module's docstring. The version carries the sentence model's name (a
-    change of model encodes everything again, once, in the background)."""
+    change of model encodes everything again, once, in the background).
+
+    Applying the log records only what changed (a new text to encode, a status); texts are
+    encoded after, in batches (``encode_pending``: a periodic job of the service, and a query
+    for its own document first), read from the aggregate and decrypted then — so catching up
+    with many events never waits for the model, and the table holds no text. ``changed`` is a
+    revision number (one per page or batch written, in commit order: writes to this table take
+    turns), which the in-memory index follows."""
 
     name = "similar_matters"
     tables = ("similar_matters",)
-    batch_size = 250  # texts are encoded in the page's transaction: bound how long it holds it
     DEFINITION = 1
+    ENCODE_BATCH = 250
 
     def __init__(self, app: Any, store: Any, *, slot: str = "live",
                  generation: int | None = None, encoder: Encoder | None = None) -> None:
         self.encoder = encoder or get_encoder(getattr(app.settings, "similar_model", None))
         self.version = self.DEFINITION * 10 + ("use", "e5").index(self.encoder.name)
         super().__init__(app, store, slot=slot, generation=generation)
-        self._pending: dict[str, str] = {}  # id -> text to encode at the end of the page
+        self._rev: int | None = None
         self._shingler: Shingler | None = None
         self.index = MatterIndex(self.encoder.dim)
         self._index_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
         if slot == "live":  # load the model (about a second) before the first text arrives
             threading.Thread(target=self.encoder.load, name="load-sentence-model",
                              daemon=True).start()
@@ -307,50 +317,47 @@ class SimilarMattersView(TableProjection):
         blob = "BYTEA" if tx.dialect == "postgres" else "BLOB"
         tx.execute(f"CREATE TABLE {t} (id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
                    "position BIGINT NOT NULL, status TEXT NOT NULL, subject TEXT, "
-                   f"changed BIGINT NOT NULL, encoded_at BIGINT, vector {blob}, "
-                   f"features {blob}, counts {blob})")
+                   "changed BIGINT NOT NULL, text_version INTEGER NOT NULL, "
+                   f"encoded_version INTEGER NOT NULL, vector {blob}, features {blob}, "
+                   f"counts {blob})")
         tx.execute(f"CREATE INDEX {t}_changed ON {t} (changed)")
         tx.execute(f"CREATE INDEX {t}_subject ON {t} (subject)")
+        tx.execute(f"CREATE INDEX {t}_pending ON {t} (position) "
+                   "WHERE encoded_version < text_version")
 
     # --- applying ----------------------------------------------------------------------
 
     @contextmanager
     def page(self) -> Iterator[None]:
-        self._pending = {}
+        self._rev = None
         with super().page():
             yield
-            self._encode_pending()
 
     def flush(self) -> None:
         self.app.keys.forget()
 
-    def _encode_pending(self) -> None:
-        if not self._pending:
-            return
-        ids, texts = list(self._pending), list(self._pending.values())
-        self._pending = {}
-        vectors = self.encoder.encode(texts)
-        features = self.shingler.features(texts)
-        self.tx.executemany(
-            f"UPDATE {self.t('similar_matters')} SET vector = ?, features = ?, counts = ? "
-            "WHERE id = ?",
-            [(_blob(v), _blob(f[0]), _blob(f[1]), i)
-             for i, v, f in zip(ids, vectors, features)])
+    def _next_rev(self, tx: Tx) -> int:
+        return int(tx.scalar(f"SELECT COALESCE(MAX(changed), 0) + 1 FROM "
+                             f"{self.t('similar_matters')}"))
 
-    def _set(self, key: str, notification_id: int, **columns: Any) -> None:
+    @property
+    def rev(self) -> int:
+        if self._rev is None:
+            self._rev = self._next_rev(self.tx)
+        return self._rev
+
+    def _set(self, key: str, **columns: Any) -> None:
         sets = ", ".join(f"{c} = ?" for c in columns)
         self.tx.execute(f"UPDATE {self.t('similar_matters')} SET {sets}, changed = ? "
-                        "WHERE id = ?", (*columns.values(), notification_id, key))
+                        "WHERE id = ?", (*columns.values(), self.rev, key))
 
-    def _text(self, key: str, kind: str, text: str, notification_id: int,
-              subject: str | None, status: str = "open") -> None:
+    def _text(self, key: str, kind: str, notification_id: int, subject: str | None) -> None:
         self.tx.execute(
             f"INSERT INTO {self.t('similar_matters')} (id, kind, position, status, subject, "
-            "changed, encoded_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "status = excluded.status, changed = excluded.changed, "
-            "encoded_at = excluded.encoded_at",
-            (key, kind, notification_id, status, subject, notification_id, notification_id))
-        self._pending[key] = text
+            "changed, text_version, encoded_version) VALUES (?, ?, ?, 'open', ?, ?, 1, 0) "
+            "ON CONFLICT (id) DO UPDATE SET status = 'open', changed = excluded.changed, "
+            f"text_version = {self.t('similar_matters')}.text_version + 1",
+            (key, kind, notification_id, subject, self.rev))
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
         if not isinstance(domain_event, (Suggestion.Event, CitizenMessage.Event)):
@@ -358,51 +365,111 @@ class SimilarMattersView(TableProjection):
         key = key_of(domain_event.originator_id)
         t = self.t("similar_matters")
         if isinstance(domain_event, Suggestion.Submitted):
-            subject = getattr(domain_event, "personal_data_ref", None)
-            body = self.app.content_of(subject, getattr(domain_event, "sealed_body", None),
-                                       domain_event.body, remembered=True)
-            text = domain_event.title if body == ERASED else f"{domain_event.title}\n{body}"
-            self._text(key, "suggestion", text, notification_id, subject)
+            self._text(key, "suggestion", notification_id,
+                       getattr(domain_event, "personal_data_ref", None))
         elif isinstance(domain_event, CitizenMessage.Received):
-            subject = domain_event.personal_data_ref
-            text = self.app.content_of(subject, getattr(domain_event, "sealed_content", None),
-                                       domain_event.content, remembered=True)
-            if text and text != ERASED:
-                self._text(key, "message", text, notification_id, subject)
-        elif isinstance(domain_event, (Suggestion.Declined,)):
-            self._set(key, notification_id, status="declined")
+            self._text(key, "message", notification_id, domain_event.personal_data_ref)
+        elif isinstance(domain_event, Suggestion.Declined):
+            self._set(key, status="declined")
         elif isinstance(domain_event, Suggestion.MergedInto):
-            self._set(key, notification_id, status="merged")
+            self._set(key, status="merged")
         elif isinstance(domain_event, Suggestion.CaseClosed):
             self.tx.execute(f"UPDATE {t} SET status = 'closed', changed = ? WHERE id = ? "
-                            "AND status <> 'merged'", (notification_id, key))
+                            "AND status <> 'merged'", (self.rev, key))
         elif isinstance(domain_event, Suggestion.MergeUndone):
             restored = domain_event.restored_status
-            self._set(key, notification_id, status="open" if restored in (
-                "submitted", "registered") else "closed" if restored == "closed"
-                else "declined")
+            self._set(key, status="open" if restored in ("submitted", "registered")
+                      else "closed" if restored == "closed" else "declined")
         elif isinstance(domain_event, CitizenMessage.Converted):
-            self._set(key, notification_id, status="converted")
+            self._set(key, status="converted")
         elif isinstance(domain_event, CitizenMessage.Rated):
-            self._set(key, notification_id, status="closed")
+            self._set(key, status="closed")
         elif isinstance(domain_event, CitizenMessage.PersonalDataErased):
-            self._pending.pop(key, None)
             row = self.tx.one(f"SELECT subject FROM {t} WHERE id = ?", (key,))
-            self._set(key, notification_id, status="erased", vector=None, features=None,
-                      counts=None)
-            subject = row and row["subject"]
-            if subject:  # a suggestion made from the message keeps its deputy's title only
-                for r in self.tx.all(f"SELECT id FROM {t} WHERE subject = ? AND "
-                                     "kind = 'suggestion'", (subject,)):
-                    title = self._title_of(r["id"])
-                    self.tx.execute(f"UPDATE {t} SET changed = ?, encoded_at = ? WHERE id = ?",
-                                    (notification_id, notification_id, r["id"]))
-                    self._pending[r["id"]] = title
+            self.tx.execute(f"UPDATE {t} SET status = 'erased', vector = NULL, "
+                            "features = NULL, counts = NULL, encoded_version = text_version, "
+                            "changed = ? WHERE id = ?", (self.rev, key))
+            if row and row["subject"]:
+                # a suggestion made from the message: its vector goes now, and it is encoded
+                # again from what is left (its deputy's title)
+                self.tx.execute(f"UPDATE {t} SET vector = NULL, features = NULL, "
+                                "counts = NULL, text_version = text_version + 1, changed = ? "
+                                "WHERE subject = ? AND kind = 'suggestion'",
+                                (self.rev, row["subject"]))
 
-    def _title_of(self, suggestion_id: str) -> str:
+    # --- encoding ----------------------------------------------------------------------
+
+    def _text_of(self, doc_id: str, kind: str) -> str | None:
+        """The text to encode now, from the aggregate (None: nothing left to encode)."""
         from uuid import UUID
 
-        return self.app.repository.get(UUID(suggestion_id)).title
+        try:
+            aggregate = self.app.repository.get(UUID(doc_id))
+        except Exception:  # noqa: BLE001 - gone or not ours: nothing to encode
+            return None
+        if kind == "suggestion":
+            body = self.app.suggestion_body(aggregate)
+            return aggregate.title if body in (ERASED, "") else f"{aggregate.title}\n{body}"
+        text = self.app.message_content(aggregate)
+        return None if not text or text == ERASED else text
+
+    def encode_pending(self, ids: Sequence[str] | None = None,
+                       limit: int | None = None) -> int:
+        """Encode up to ``limit`` texts waiting (these ``ids`` only, if given), oldest first;
+        returns how many were handled."""
+        if not self.ready or self.slot != "live":
+            return 0
+        limit = limit or self.ENCODE_BATCH
+        with self._encode_lock:
+            t = self.t("similar_matters")
+            where = "encoded_version < text_version"
+            params: list[Any] = []
+            if ids is not None:
+                if not ids:
+                    return 0
+                where += f" AND id IN ({', '.join('?' for _ in ids)})"
+                params += list(ids)
+            with self.store.read() as tx:
+                rows = tx.all(f"SELECT id, kind, text_version FROM {t} WHERE {where} "
+                              "ORDER BY position LIMIT ?", (*params, limit))
+            if not rows:
+                return 0
+            texts = [self._text_of(r["id"], r["kind"]) for r in rows]
+            todo = [(r, text) for r, text in zip(rows, texts) if text is not None]
+            vectors = self.encoder.encode([text for _, text in todo])
+            features = self.shingler.features([text for _, text in todo])
+            with self.store.write() as tx:
+                if tx.dialect == "postgres":  # take turns with pages applied (revisions)
+                    tx.execute(f"SELECT position FROM {ViewStore.POSITIONS} WHERE name = ? "
+                               "FOR UPDATE", (self.key,))
+                rev = self._next_rev(tx)
+                tx.executemany(
+                    f"UPDATE {t} SET vector = ?, features = ?, counts = ?, changed = ?, "
+                    "encoded_version = text_version WHERE id = ? AND text_version = ? "
+                    "AND status <> 'erased'",
+                    [(_blob(v), _blob(f[0]), _blob(f[1]), rev, r["id"], r["text_version"])
+                     for (r, _), v, f in zip(todo, vectors, features)])
+                tx.executemany(
+                    f"UPDATE {t} SET status = 'erased', vector = NULL, features = NULL, "
+                    "counts = NULL, changed = ?, encoded_version = text_version "
+                    "WHERE id = ? AND text_version = ?",
+                    [(rev, r["id"], r["text_version"])
+                     for r, text in zip(rows, texts) if text is None])
+            self.app.keys.forget()
+            return len(rows)
+
+    def encode_some(self, seconds: float = 1.0) -> int:
+        """The service's periodic job: batches of waiting texts for about ``seconds``."""
+        started, done = time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            try:
+                handled = self.encode_pending()
+            except Rebuilding:
+                return done
+            if not handled:
+                break
+            done += handled
+        return done
 
     # --- the in-memory index -----------------------------------------------------------
 
@@ -415,8 +482,8 @@ class SimilarMattersView(TableProjection):
                 index.clear()
                 index.generation = self.generation
             with self.store.read() as tx:
-                rows = tx.all(f"SELECT id, kind, position, status, changed, encoded_at, vector, "
-                              f"features, counts FROM {self.t('similar_matters')} "
+                rows = tx.all(f"SELECT id, kind, position, status, changed, encoded_version, "
+                              f"vector, features, counts FROM {self.t('similar_matters')} "
                               "WHERE changed > ? ORDER BY changed", (index.changed,))
             for r in rows:
                 vector = np.frombuffer(bytes(r["vector"]), dtype=np.float32) \
@@ -425,7 +492,7 @@ class SimilarMattersView(TableProjection):
                             np.frombuffer(bytes(r["counts"]), dtype=np.uint16)) \
                     if r["features"] is not None else None
                 index.put(r["id"], r["kind"], r["position"], r["status"], vector, features,
-                          r["encoded_at"])
+                          r["encoded_version"])
                 index.changed = max(index.changed, r["changed"])
             return index
 
@@ -441,11 +508,18 @@ class SimilarMattersView(TableProjection):
 
     def similar(self, doc_id: str, limit: int = DEFAULT_LIMIT,
                 exclude: Iterable[str] = ()) -> list[Candidate]:
+        """The best earlier candidates: the document's own text encoded first if it waits,
+        and a batch of the others waiting (the periodic job does the rest)."""
+        self.require_ready()
+        self.encode_pending([doc_id])
+        self.encode_pending()
         index = self.refresh()
         return rank(index, doc_id, self.features_of, limit=limit, exclude=exclude)
 
     def score(self, a: str, b: str) -> float | None:
         """The combined score of two documents (None if either has no text)."""
+        self.require_ready()
+        self.encode_pending([a, b])
         index = self.refresh()
         va, vb = index.vector(a), index.vector(b)
         if va is None or vb is None:
