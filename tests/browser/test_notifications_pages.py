@@ -1,4 +1,5 @@
-"""In the browser (Debian's Chromium): the notifications inbox with the header's unread count,
+"""In the browser (Debian's Chromium): the notifications inbox with the header's unread count
+and the settings page,
 the citizen's follow-up page /f/{token} through to their rating, and the public page of
 published results with its search and feed link. Each page is checked with axe-core (the
 copy the axe-playwright-python package ships, injected by Playwright: nothing is fetched from
@@ -70,6 +71,23 @@ def test_the_inbox_shows_the_unread_count_and_marks_read(live, sign_in):
     page.locator("#unread-tab").click()
     expect(page.locator("#notification-list li")).to_have_count(unread - 1)
     no_serious_violations(page, "inbox (unread)")
+
+    # the settings: a daily digest and quiet hours; a bad time is said in Chinese, in place
+    page.locator("#settings-link").click()
+    page.wait_for_url(re.compile(r"/app/notifications/settings$"))
+    no_serious_violations(page, "settings")
+    page.get_by_label("每日摘要", exact=True).check()
+    page.get_by_label("开始").fill("22:00")
+    page.get_by_role("button", name="保存设置").click()
+    expect(page.locator("#form-error")).to_contain_text("设置未保存")
+    expect(page.locator("#quiet_end-error")).to_be_visible()
+    no_serious_violations(page, "settings (refused)")
+    page.get_by_label("结束").fill("07:30")
+    page.get_by_role("button", name="保存设置").click()
+    expect(page.get_by_role("status")).to_contain_text("通知设置已保存")
+    prefs = live.get("deputy-2", "/api/v1/notifications/preferences")
+    assert prefs["email_mode"] == "daily_digest"
+    assert prefs["quiet_hours"] == {"start": "22:00", "end": "07:30"}
 
 
 def test_the_citizen_follows_a_forwarded_message_to_the_feedback_and_rates(live, browser):

@@ -259,3 +259,44 @@ async def test_the_web_inbox_and_the_headers_unread_count(running):
     await web_sign_in(client, "unit-b")
     assert 'id="unread-count">1<' in (await client.get("/app/notifications/badge")).text
     client.cookies.clear()
+
+
+async def test_the_web_settings_page_sets_the_digest_quiet_hours_and_kinds(running):
+    _service, api, _js, _mailbox = running
+    client = api.client
+    csrf = await web_sign_in(client, "unit-c")
+    page = await client.get("/app/notifications/settings")
+    assert page.status_code == 200 and "通知设置" in page.text
+    assert 'data-kind="task_assigned"' in page.text
+    assert 'data-kind="reply_submitted"' not in page.text  # a deputy's kind
+    headers = {"X-CSRF-Token": csrf}
+
+    bad = await client.post("/app/notifications/settings", headers=headers, data={
+        "email_mode": "daily_digest", "digest_at": "07:45", "quiet_start": "22:00",
+        "quiet_end": "25:00", "in_app.task_assigned": "on"})
+    assert bad.status_code == 422
+    assert "请填写时间" in bad.text and 'id="quiet_end-error"' in bad.text
+    assert 'value="07:45"' in bad.text  # what was typed stays
+    r = await api.get("unit-c", "/api/v1/notifications/preferences")
+    assert r.json()["email_mode"] == "immediate"  # nothing saved
+
+    ok = await client.post("/app/notifications/settings", headers=headers, data={
+        "email_mode": "daily_digest", "digest_at": "07:45", "quiet_start": "22:00",
+        "quiet_end": "07:00", "in_app.task_assigned": "on", "email.task_assigned": "on",
+        "in_app.deadline_warning": "on"})
+    assert ok.status_code == 303, ok.text
+    prefs = (await api.get("unit-c", "/api/v1/notifications/preferences")).json()
+    assert (prefs["email_mode"], prefs["digest_at"]) == ("daily_digest", "07:45")
+    assert prefs["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert prefs["kinds"]["deadline_warning"]["email"] is False
+    assert prefs["kinds"]["deadline_warning"]["in_app"] is True
+    assert prefs["kinds"]["return_refused"] == {**prefs["kinds"]["return_refused"],
+                                                "in_app": False, "email": False}  # off
+    page = await client.get("/app/notifications/settings")
+    assert 'id="mode-digest" name="email_mode" value="daily_digest" checked' in page.text
+
+    await client.post("/app/notifications/settings", headers=headers, data={
+        "email_mode": "immediate", "digest_at": "08:00", "quiet_start": "", "quiet_end": ""})
+    prefs = (await api.get("unit-c", "/api/v1/notifications/preferences")).json()
+    assert prefs["quiet_hours"] is None and prefs["email_mode"] == "immediate"
+    client.cookies.clear()

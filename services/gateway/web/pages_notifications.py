@@ -1,17 +1,21 @@
 """The signed-in user's notifications in the web application (通知): the inbox page, a read
-mark per item, and the header's unread badge (a fragment the layout loads with htmx, so every
-page shows the count without a call of its own)."""
+mark per item, the header's unread badge (a fragment the layout loads with htmx, so every
+page shows the count without a call of its own) and the settings (通知设置): per kind in-app
+and e-mail, e-mail at once or as a daily digest, quiet hours."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+import re
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
+from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
-    BASE, act, check_csrf, need, render, services, WebRoute,
+    BASE, act, check_csrf, failure_text, need, redirect, render, services, WebRoute,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -75,3 +79,65 @@ async def mark_read(request: Request, notification_id: NotificationId, user: Any
     return await act(request, services(request).call(
         "notifications", "mark_read", {"notification_id": notification_id}, user),
         back, "已标为已读")
+
+
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+async def _settings_context(request: Request, user: Principal) -> dict[str, Any]:
+    prefs = await services(request).call("notifications", "get_preferences", {}, user)
+    mine = "office" if user.role == "office" else user.role
+    kinds = [{"kind": k, **v} for k, v in prefs["kinds"].items()
+             if v["for"] == mine or (mine == "office" and v["for"] == "leader")]
+    return {"prefs": prefs, "kinds": kinds, "errors": {}, "error": None}
+
+
+@router.get(f"{BASE}/notifications/settings")
+async def settings_page(request: Request, user: Anyone) -> HTMLResponse:
+    return render(request, "notifications_settings.html",
+                  await _settings_context(request, user))
+
+
+@router.post(f"{BASE}/notifications/settings", dependencies=[Depends(check_csrf)])
+async def save_settings(request: Request, user: Anyone,
+                        email_mode: Annotated[str, Form(max_length=20)] = "immediate",
+                        digest_at: Annotated[str, Form(max_length=5)] = "08:00",
+                        quiet_start: Annotated[str, Form(max_length=5)] = "",
+                        quiet_end: Annotated[str, Form(max_length=5)] = "") -> Response:
+    form = await request.form()
+    context = await _settings_context(request, user)
+    errors: dict[str, str] = {}
+    if email_mode not in ("immediate", "daily_digest"):
+        errors["email_mode"] = "请选择即时发送或每日摘要"
+    if not HHMM.match(digest_at):
+        errors["digest_at"] = "请填写摘要发送时间，如 08:00"
+    quiet = None
+    if quiet_start or quiet_end:
+        for field, value in (("quiet_start", quiet_start), ("quiet_end", quiet_end)):
+            if not HHMM.match(value):
+                errors[field] = "请填写时间，如 22:00；不设免打扰时两项都留空"
+        if not errors.get("quiet_start") and not errors.get("quiet_end"):
+            if quiet_start == quiet_end:
+                errors["quiet_end"] = "结束时间不能与开始时间相同"
+            quiet = {"start": quiet_start, "end": quiet_end}
+    if errors:
+        return render(request, "notifications_settings.html", {
+            **context, "errors": errors, "error": "设置未保存，请修改标出的项目",
+            "entered": {"email_mode": email_mode, "digest_at": digest_at,
+                        "quiet_start": quiet_start, "quiet_end": quiet_end}},
+            status_code=422)
+    kinds = {k["kind"]: {"in_app": form.get(f"in_app.{k['kind']}") == "on",
+                         "email": form.get(f"email.{k['kind']}") == "on",
+                         "webhook_url": k.get("webhook_url")} for k in context["kinds"]}
+    payload: dict[str, Any] = {"kinds": kinds, "email_mode": email_mode, "digest_at": digest_at}
+    if quiet:
+        payload["quiet_hours"] = quiet
+    else:
+        payload["quiet_hours_off"] = True
+    try:
+        await services(request).call("notifications", "set_preferences", payload, user)
+    except ServiceFailure as exc:
+        detail, items = failure_text(exc)
+        return render(request, "notifications_settings.html", {
+            **context, "error": "设置未保存：" + "；".join([detail, *items])}, status_code=422)
+    return redirect(f"{BASE}/notifications/settings", "通知设置已保存")
