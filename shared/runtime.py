@@ -21,12 +21,16 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, NatsBroker, NatsMessage, PullSub
 from nats.aio.msg import Msg
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.contracts import IntegrationEvent
+from shared.contracts.requests import ANY_SERVICE, Request
+from shared.contracts.requests.runtime import (CaseHistory, CaseRecords, Health, Metrics,
+                                               ReadModelsStatus, RebuildReadModels, Republish,
+                                               VerifyCase, VerifyStore)
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Translator
@@ -67,45 +71,13 @@ INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # tells replicas apart in he
 CaseScope = Callable[[str], "tuple[list[Any], Callable[[dict[str, Any]], bool] | None]"]
 
 
-class VerifyStore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(100, ge=1, description="stop after this many broken chains")
-
-
-class Republish(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    start: int = Field(ge=1, description="first notification id")
-    end: int = Field(ge=1, description="last notification id (inclusive)")
-
-
-class RebuildReadModels(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    background: bool = Field(False, description="start the builds and answer at once "
-                             "(progress: the read_models route)")
-    only: list[str] | None = Field(None, description="these read models (default: all)")
-
-
-class CaseHistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    case_id: str
-    as_of: AwareDatetime | None = None
-    limit: int = Field(500, ge=0, le=500, description="entries (records) per page; "
-                       "case_history: 0 for the chains only")
-    after: list[Any] | None = Field(None, max_length=4, description="the key the page starts "
-                                    "after: [time, service, aggregate id, version] of a "
-                                    "history entry, [aggregate id, version] of a record")
-
-
 @dataclass
 class Route:
     name: str
     fn: Callable[[Any, Actor], Any]
     model: type[BaseModel] | None
     mutates: bool
+    contract: type[Request] | None = None  # its declaration (shared/contracts/requests/)
 
 
 async def _the_message(msg: NatsMessage) -> NatsMessage:
@@ -184,15 +156,35 @@ class ServiceRuntime:
         self._rpc_subscriptions: list[Any] = []
         self._rpc_tasks: set[asyncio.Task[None]] = set()
         self.case_scope: CaseScope | None = None
-        self.query("health")(self._health)
-        self.query("rebuild_read_models", RebuildReadModels)(self._rebuild_read_models)
-        self.query("read_models")(lambda _p, _a: self._read_models_status())
-        self.query("verify_store", VerifyStore)(self._verify_store)
-        self.query("republish", Republish)(self._republish)
-        self.query("metrics")(lambda _p, _a: {"text": self.metrics.render(
+        self.handle(Health)(self._health)
+        self.handle(RebuildReadModels)(self._rebuild_read_models)
+        self.handle(ReadModelsStatus)(lambda _p, _a: self._read_models_status())
+        self.handle(VerifyStore)(self._verify_store)
+        self.handle(Republish)(self._republish)
+        self.handle(Metrics)(lambda _p, _a: {"text": self.metrics.render(
             self.app.max_notification_id, self.app.outbox_position)})
 
     # --- registration -------------------------------------------------------------------
+
+    def handle(self, contract: type[Request]):
+        """Register the handler of a declared request (shared/contracts/requests/): its name,
+        command or query, payload model and the roles admitted all come from the contract.
+        ``fn(request, actor)`` is called only for an actor whose role the contract admits."""
+        if contract.service not in (self.service, ANY_SERVICE):
+            raise ValueError(f"{contract.__name__} is a request of {contract.service}, "
+                             f"not of {self.service}")
+
+        def register(fn: Callable[[Any, Actor], Any]) -> Callable[[Any, Actor], Any]:
+            self.routes[contract.name] = Route(contract.name, fn, contract, contract.mutates,
+                                               contract)
+            return fn
+
+        return register
+
+    def handlers(self, table: dict[type[Request], Callable[[Any, Actor], Any]]) -> None:
+        """Register a service's registration table: contract → handler."""
+        for contract, fn in table.items():
+            self.handle(contract)(fn)
 
     def command(self, name: str, model: type[BaseModel] | None = None):
         """Register a request/reply route that changes state (the relay is woken after it)."""
@@ -216,11 +208,11 @@ class ServiceRuntime:
         """Serve ``case_history`` and ``verify_case`` for this service: ``scope(case_id)``
         names the aggregates that belong to a case (and optionally which of their events)."""
         self.case_scope = scope
-        self.query("case_history", CaseHistoryQuery)(self._case_history)
-        self.query("verify_case", CaseHistoryQuery)(self._case_history)
-        self.query("case_records", CaseHistoryQuery)(self._case_records)
+        self.handle(CaseHistory)(self._case_history)
+        self.handle(VerifyCase)(self._case_history)
+        self.handle(CaseRecords)(self._case_records)
 
-    def _case_records(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
+    def _case_records(self, q: CaseRecords, actor: Actor) -> dict[str, Any]:
         """A page of the raw stored records of a case's aggregates, for offline verification:
         aggregates by id, each one's records by version, after the key ``after`` = [aggregate
         id, version]; at most ``limit`` records and about 512 KB. ``next``: the key of the
@@ -261,7 +253,7 @@ class ServiceRuntime:
                 version = stored[-1].originator_version
         return {"service": self.service, "aggregates": aggregates, "next": None}
 
-    def _case_history(self, q: CaseHistoryQuery, actor: Actor) -> dict[str, Any]:
+    def _case_history(self, q: CaseHistory, actor: Actor) -> dict[str, Any]:
         """A page of a case's history in this service: at most ``limit`` entries after the
         key ``after`` = [time, service, aggregate id, version], in that order, with ``more``
         and ``total``; every chain of the case verified whole and summarised (``ok``,
@@ -527,6 +519,10 @@ class ServiceRuntime:
             actor = Actor.from_dict(claimed)
         with self.tracer.start_as_current_span(f"{self.service}.{route.name}") as span:
             span.set_attribute("duty.actor", actor.username)
+            if route.contract is not None and not route.contract.allows(actor.role):
+                span.set_attribute("duty.error_status", 403)
+                return Forbidden(f"this needs the role "
+                                 f"{' or '.join(sorted(route.contract.roles))}").to_reply()
             try:
                 args = route.model.model_validate(payload) if route.model else payload
             except ValidationError as exc:

@@ -16,13 +16,12 @@ Configuration, read once at start:
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import Field
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import Clock, clock_from_settings
@@ -38,8 +37,21 @@ from shared.contracts.supervision import (
     ReplySubmittedV1,
 )
 from shared.eventstore import Actor, ServiceApplication
-from shared.paging import PageQuery, checked_after, encode_cursor, page_of_list
-from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound, ServiceError
+from shared.paging import checked_after, encode_cursor, page_of_list
+from shared.contracts.requests.assignment import (
+    AssignSuggestion,
+    CaseAssignment,
+    CaseRef,  # noqa: F401  (tests import it here)
+    DesignateLeadership,
+    GetTask,
+    PauseClock,
+    ReassignTask,
+    RefuseReturn,
+    RequestReturn,
+    ResumeClock,
+    Workload,
+)
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from shared.settings import ServiceSettings, load_config
 
 from services.assignment import views
@@ -72,61 +84,8 @@ class CalendarNotReady(ServiceError):
 
 # --- commands and queries ----------------------------------------------------------------
 
-class AssignSuggestion(Command):
-    suggestion_id: str
-    lead_unit_id: str | None = None
-    co_unit_ids: list[str] = Field(default_factory=list)
-    deadline: date | None = Field(
-        None, description="an earlier deadline for the lead unit than the rule gives (a working day)")
-
-
-class CaseRef(Command):
-    case_id: str
-
-
-class TaskRef(Command):
-    task_id: str
-
-
-class RequestReturn(Command):
-    task_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class RefuseReturn(Command):
-    task_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class ReassignTask(Command):
-    task_id: str
-    unit_id: str = Field(min_length=1)
-    reason: str | None = Field(None, min_length=1, max_length=2000)
-
-
-class PauseClock(Command):
-    task_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class DesignateLeadership(Command):
-    case_id: str
-    designee_id: str = Field(min_length=1)
-    designee_kind: Literal["leader", "committee"]
-    mode: Literal["lead", "supervise"]
-
-
-class WorkloadQuery(PageQuery):
-    """The units' workload. Without ``unit_id``: a page of units (by unit id), each with its
-    counts and its ``nearest`` earliest deadlines (at most 100 a unit). With ``unit_id``: that
-    unit's counts and nearest deadlines, and a page of its open tasks (by deadline, then task
-    id; ``q``: found by number or words of the title). ``year``: the year a task was assigned (absent: this year; ``all``: every year)."""
-
-    unit_id: str | None = None
-    nearest: int = Field(5, ge=0, le=100)
-    q: str | None = Field(None, max_length=200,
-                          description="the unit's open tasks: a number or words of the title")
-    year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
+# The requests (AssignSuggestion, RequestReturn...) are declared in
+# shared/contracts/requests/assignment.py.
 
 
 class RoutingRules:
@@ -394,7 +353,7 @@ class AssignmentApplication(ServiceApplication):
         self._save(task)
         return self.task_view(task)
 
-    def resume_clock(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+    def resume_clock(self, ref: ResumeClock, actor: Actor) -> dict[str, Any]:
         """The office resumes a paused clock: the deadline moves on by the paused working days."""
         self._require_office(actor)
         task = self._task(ref.task_id)
@@ -464,7 +423,7 @@ class AssignmentApplication(ServiceApplication):
         for task in tasks:  # current tasks carry it in their later events (task_*.v2)
             task.note_leadership(assignment.leadership)
         self._save(assignment, *tasks)
-        return self.case_assignment(CaseRef(case_id=cmd.case_id), actor)
+        return self.case_assignment(CaseAssignment(case_id=cmd.case_id), actor)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -478,7 +437,7 @@ class AssignmentApplication(ServiceApplication):
             pass
         return view
 
-    def case_assignment(self, ref: CaseRef, actor: Actor) -> dict[str, Any]:
+    def case_assignment(self, ref: CaseAssignment, actor: Actor) -> dict[str, Any]:
         assignment = self._assignment(ref.case_id)
         view = assignment.view()
         tasks = [self._task(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
@@ -487,10 +446,10 @@ class AssignmentApplication(ServiceApplication):
         view["tasks"] = sorted((self.task_view(t) for t in tasks), key=lambda t: t["assigned_at"])
         return view
 
-    def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
+    def get_task(self, ref: GetTask, actor: Actor) -> dict[str, Any]:
         return self.task_view(self._task(ref.task_id, actor))
 
-    def workload(self, q: WorkloadQuery, actor: Actor, index: TaskIndex) -> dict[str, Any]:
+    def workload(self, q: Workload, actor: Actor, index: TaskIndex) -> dict[str, Any]:
         """Open tasks per unit and the nearest deadlines (a unit sees only its own): a page
         of units, or one unit with a page of its open tasks."""
         if actor.role == "unit":

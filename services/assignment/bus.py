@@ -37,20 +37,24 @@ from shared.read_store import ReadModels, ViewStore
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
-from services.assignment.application import (
-    PauseClock,
-    AssignmentApplication,
+from services.assignment.application import AssignmentApplication
+from shared.contracts.requests.assignment import (
     AssignSuggestion,
-    CaseRef,
+    CaseAssignment,
     DesignateLeadership,
+    GetTask,
+    Leaders,
+    ListTasks,
+    PauseClock,
     ReassignTask,
     RefuseReturn,
     RequestReturn,
-    TaskRef,
-    WorkloadQuery,
+    ResumeClock,
+    Units,
+    Workload,
 )
 from services.assignment.domain import Assignment, Task
-from services.assignment.read_models import ListTasks, TaskIndex
+from services.assignment.read_models import TaskIndex
 
 SERVICE = "assignment"
 
@@ -155,31 +159,29 @@ def build_runtime(
     })
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
-    runtime.command("assign_suggestion", AssignSuggestion)(app.assign_suggestion)
-    runtime.command("request_return", RequestReturn)(app.request_return)
-    runtime.command("refuse_return", RefuseReturn)(app.refuse_return)
-    runtime.command("pause_clock", PauseClock)(app.pause_clock)
-    runtime.command("resume_clock", TaskRef)(app.resume_clock)
-    runtime.command("reassign_task", ReassignTask)(app.reassign_task)
-    runtime.command("designate_leadership", DesignateLeadership)(app.designate_leadership)
-    runtime.query("case_assignment", CaseRef)(app.case_assignment)
-    runtime.query("get_task", TaskRef)(app.get_task)
-    runtime.query("leaders")(app.leaders_list)
 
-    @runtime.query("list_tasks", ListTasks)
     def list_tasks(q: ListTasks, actor: Actor) -> dict[str, Any]:
         """A page of tasks (a unit: its own), by deadline then task id."""
         if actor.role == "unit":
             q = q.model_copy(update={"unit_id": actor.unit_id})
         return index.list_tasks(q, app.today().year)
 
-    @runtime.query("workload", WorkloadQuery)
-    def workload(q: WorkloadQuery, actor: Actor) -> dict[str, Any]:
-        return app.workload(q, actor, index)
-
-    @runtime.query("units")
-    def units(_: Any, __: Actor) -> list[dict[str, Any]]:
-        return list(app.units.values())
+    # every request this service answers, by contract (shared/contracts/requests/assignment.py)
+    runtime.handlers({
+        AssignSuggestion: app.assign_suggestion,
+        RequestReturn: app.request_return,
+        RefuseReturn: app.refuse_return,
+        PauseClock: app.pause_clock,
+        ResumeClock: app.resume_clock,
+        ReassignTask: app.reassign_task,
+        DesignateLeadership: app.designate_leadership,
+        CaseAssignment: app.case_assignment,
+        GetTask: app.get_task,
+        Leaders: app.leaders_list,
+        ListTasks: list_tasks,
+        Workload: lambda q, actor: app.workload(q, actor, index),
+        Units: lambda _q, _actor: list(app.units.values()),
+    })
 
     def case_scope(case_id: str) -> tuple[list[Any], None]:
         """A case here is its assignment and every task it had (withdrawn ones too)."""

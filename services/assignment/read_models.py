@@ -19,26 +19,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field
-
-from shared.paging import PageQuery, Year, checked_after, page, year_filter
+from shared.contracts.requests.assignment import ListTasks
+from shared.paging import checked_after, page, year_filter
 from shared.read_store import TableProjection, Tx, ViewStore, fts_match_sqlite, like_pattern
 
 from services.assignment.domain import Assignment, Task, due_date, local_day
 
 NO_DEADLINE = "9999-12-31"  # sorts a task without a deadline after every dated one
-
-
-
-class ListTasks(PageQuery):
-    """Tasks, by deadline then task id. ``year``: the year the task was assigned (absent: the
-    current year; ``all``: every year; with ``case_id`` and no year, every year of the case)."""
-
-    unit_id: str | None = None
-    case_id: str | None = None
-    status: str | None = None
-    q: str | None = Field(None, max_length=200, description="a number or words of the title")
-    year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
 
 
 COLUMNS = ("task_id", "case_id", "case_kind", "unit_id", "role", "status", "handling",

@@ -39,7 +39,12 @@ from services.gateway.auth import (DEV_SECRET, Authenticator, Principal, check_s
                                    load_users, ops_access)
 from services.gateway.idempotency import install_idempotency
 from services.gateway.limits_middleware import install_request_limits, parse_proxies
+from shared.contracts.requests.assignment import AssignSuggestion, CaseAssignment, Units
 from services.gateway.deps import (
+    admitted,
+    body_of,
+    request_of,
+    sends,
     Any_,
     Deputy,
     DeputyOrOffice,
@@ -121,12 +126,7 @@ class DeclineBody(StrictBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class AssignmentBody(StrictBody):
-    model_config = body_example({"lead_unit_id": "unit-a", "co_unit_ids": ["unit-b"], "deadline": "2026-06-30"})
-
-    lead_unit_id: str | None = None
-    co_unit_ids: list[str] = Field(default_factory=list)
-    deadline: str | None = None
+AssignmentBody = body_of(AssignSuggestion, "suggestion_id")
 
 
 class PostMessageBody(StrictBody):
@@ -387,9 +387,10 @@ def register_routes(app: FastAPI) -> None:
         return (await reference(services, principal))["deputies"]
 
     @app.get(f"{api}/units", tags=["reference"], summary="Handling units (any signed-in user)",
-             responses=SIGNED_IN)
-    async def units(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
-        return await services.call("assignment", "units", principal=principal)
+             responses=SIGNED_IN, openapi_extra=sends(Units))
+    async def units(services: ServicesDep,
+                    principal: admitted(Units)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+        return await services.send(Units(), principal)
 
     @app.post(f"{api}/suggestions", status_code=201, tags=["suggestions"],
               summary="A deputy submits a suggestion")
@@ -421,7 +422,7 @@ def register_routes(app: FastAPI) -> None:
                                          {"suggestion_id": suggestion_id}, principal)
         ref = {"case_id": suggestion_id}
         assignment, tasks, points, supervision = await asyncio.gather(
-            _optional(services.call("assignment", "case_assignment", ref, principal)),
+            _optional(services.send(CaseAssignment(**ref), principal)),
             services.call("supervision", "list_tasks", ref, principal),
             services.call("points", "case_points", ref, principal),
             _optional(services.call("supervision", "get_case", ref, principal)),
@@ -444,17 +445,15 @@ def register_routes(app: FastAPI) -> None:
         }
 
     @app.post(f"{api}/suggestions/{{suggestion_id}}/assignment", tags=["assignment"],
-              summary="The office assigns (交办) a suggestion; without units the routing rule's proposal is used")
-    async def assign(suggestion_id: str, services: ServicesDep, principal: Office,
+              summary="The office assigns (交办) a suggestion; without units the routing rule's proposal is used",
+              openapi_extra=sends(AssignSuggestion))
+    async def assign(suggestion_id: str, services: ServicesDep,
+                     principal: admitted(AssignSuggestion),  # type: ignore[valid-type]
                      body: AssignmentBody | None = None) -> dict[str, Any]:
-        body = body or AssignmentBody()
         # A concurrent assignment of the same case gets 409 with the current assignment
         # (``current``); ``deadline`` (a working day, ISO date) sets an earlier lead deadline.
-        return await services.call("assignment", "assign_suggestion",
-                                   {"suggestion_id": suggestion_id,
-                                    "lead_unit_id": body.lead_unit_id,
-                                    "co_unit_ids": body.co_unit_ids,
-                                    "deadline": body.deadline}, principal)
+        return await services.send(request_of(AssignSuggestion, body, suggestion_id=suggestion_id),
+                                   principal)
 
     # GET /tasks and GET /tasks/{task_id}: routes_supervision.py.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 import nats.errors
 from opentelemetry import propagate, trace
@@ -14,9 +15,16 @@ from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict
 
+from shared.contracts.requests import ANY_SERVICE, DECLARED_SERVICES, contract_for
+from shared.contracts.requests import Request as Contract
+from shared.contracts.requests import SIGNED_IN as ANY_USER
 from shared.identity import Signer
 from shared.rpc import rpc_subject
 from services.gateway.auth import Authenticator, Principal, get_authenticator, require
+
+
+R = TypeVar("R", bound=Contract)
+SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications"})
 
 
 class ServiceUnavailable(Exception):
@@ -55,8 +63,28 @@ class Services:
         self.tracer = tracer or trace.get_tracer(__name__)
         self.no_responders_retry_seconds = no_responders_retry_seconds
 
+    async def send(self, request: R, principal: Principal | None = None, *,
+                   service: str | None = None, timeout: float | None = None) -> Any:
+        """Send a declared request (shared/contracts/requests/) and return its reply, checked
+        against the contract's reply type. ``service``: the service to ask, for a request
+        every service answers (health, case_history...)."""
+        contract = type(request)
+        to = service or contract.service
+        if to == ANY_SERVICE:
+            raise ValueError(f"{contract.__name__} is answered by every service: name one")
+        result = await self._request(to, contract.name, request.payload(), principal, timeout)
+        return contract.validate_reply(result)
+
     async def call(self, service: str, command: str, payload: dict[str, Any] | None = None,
                    principal: Principal | None = None, timeout: float | None = None) -> Any:
+        """A request by name, for call sites not converted to ``send`` yet. A name no contract
+        declares is refused (UndeclaredRequest) for a service whose requests are declared."""
+        if service in DECLARED_SERVICES or service not in SERVICE_NAMES:
+            contract_for(service, command)  # raises UndeclaredRequest
+        return await self._request(service, command, payload, principal, timeout)
+
+    async def _request(self, service: str, command: str, payload: dict[str, Any] | None,
+                       principal: Principal | None, timeout: float | None) -> Any:
         actor = principal.actor() if principal else {"username": "anonymous",
                                                      "role": "anonymous"}
         body = self.signer.request(service, actor, payload or {})
@@ -121,6 +149,69 @@ Any_ = Annotated[Principal, Depends(require())]
 Office = Annotated[Principal, Depends(require("office"))]
 Deputy = Annotated[Principal, Depends(require("deputy"))]
 Staff = Annotated[Principal, Depends(require("office", "leader", "unit", "deputy"))]
+
+
+# --- routes built from request contracts ------------------------------------------------------
+
+ROLE_ORDER = ("office", "leader", "unit", "deputy", "citizen", "anonymous")
+
+
+def admitted(contract: type[Contract], *roles: str) -> Any:
+    """The principal of a route sending ``contract``: the roles the contract admits, or the
+    fewer ``roles`` given (a route may show less than the service allows, never more)."""
+    wanted = set(roles or contract.roles)
+    if not wanted <= contract.roles:
+        raise ValueError(f"{contract.__name__} does not admit {sorted(wanted - contract.roles)}")
+    if wanted >= ANY_USER:  # any signed-in user
+        return Annotated[Principal, Depends(require())]
+    ordered = [r for r in ROLE_ORDER if r in wanted]
+    return Annotated[Principal, Depends(require(*ordered))]
+
+
+def sends(*contracts: type[Contract]) -> dict[str, Any]:
+    """``openapi_extra`` of a route: the requests it sends (``x-requests``, subjects), read by
+    the test that every route maps to a declared request."""
+    return {"x-requests": [c.subject() for c in contracts]}
+
+
+@cache
+def body_of(contract: type[Contract], *path: str) -> type[BaseModel]:
+    """A route's body: the contract's fields but those the path gives (``path``), with the
+    contract's limits, descriptions and examples. Build the request with :func:`request_of`."""
+    from pydantic import create_model
+
+    fields = {name: (field.annotation, field) for name, field in contract.model_fields.items()
+              if name not in path}
+    extra = contract.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    if examples:
+        config["json_schema_extra"] = {"examples": [
+            {k: v for k, v in e.items() if k not in path} for e in examples]}
+    return create_model(f"{contract.__name__}Body", __config__=config,
+                        __doc__=contract.__doc__, **fields)  # type: ignore[call-overload]
+
+
+def request_of(contract: type[R], body: BaseModel | None = None, *,
+               query: dict[str, Any] | None = None, **path: Any) -> R:
+    """The request a route sends: its body's fields, its query parameters and its path
+    parameters. A value the contract refuses is a 422 at the gateway, located in the body,
+    the query or the path as it came."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    fields = body.model_dump(exclude_unset=True) if body is not None else {}
+    query = query or {}
+
+    def where(loc: tuple[Any, ...]) -> str:
+        first = loc[0] if loc else None
+        return "path" if first in path else "query" if first in query else "body"
+
+    try:
+        return contract.model_validate({**fields, **query, **path})
+    except ValidationError as exc:
+        raise RequestValidationError([{"loc": (where(e["loc"]), *e["loc"]), "msg": e["msg"],
+                                       "type": e["type"]} for e in exc.errors()]) from None
 
 
 class StrictBody(BaseModel):

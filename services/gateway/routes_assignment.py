@@ -7,58 +7,47 @@ designation (领导领办 / 重点督办), the assignment view of a case, and th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
-from pydantic import Field
+from fastapi import FastAPI, Query, Request, Response
 
-from services.gateway.auth import Principal, require
-from services.gateway.deps import Any_, Office, ServicesDep, StrictBody, body_example
+from shared.contracts.requests.assignment import (
+    CaseAssignment,
+    DesignateLeadership,
+    Leaders,
+    PauseClock,
+    ReassignTask,
+    RefuseReturn,
+    RequestReturn,
+    ResumeClock,
+    Workload,
+)
+from services.gateway.auth import Principal
+from services.gateway.deps import ServicesDep, admitted, body_of, request_of, sends
 from services.gateway.paging import PAGED, Paging, YearParam, paged
 
 API = "/api/v1"
 
-Unit = Annotated[Principal, Depends(require("unit"))]
-OfficeLeaderOrUnit = Annotated[Principal, Depends(require("office", "leader", "unit"))]
-OfficeOrLeader = Annotated[Principal, Depends(require("office", "leader"))]
-
 NOT_ALLOWED = {403: {"description": "not this role"}, 404: {"description": "no such task or case"}}
 
+# Bodies: the requests' fields but the path's (shared/contracts/requests/assignment.py).
+ReturnRequestBody = body_of(RequestReturn, "task_id")
+RefuseReturnBody = body_of(RefuseReturn, "task_id")
+PauseBody = body_of(PauseClock, "task_id")
+ReassignBody = body_of(ReassignTask, "task_id")
+LeadershipBody = body_of(DesignateLeadership, "case_id")
 
-class ReturnRequestBody(StrictBody):
-    model_config = body_example({"reason": "该事项属于区交通运输局职责"})
-
-    reason: str = Field(min_length=1, max_length=2000, examples=["该事项属于区交通运输局职责"])
-
-
-class RefuseReturnBody(StrictBody):
-    model_config = body_example({"reason": "该事项由贵单位牵头办理"})
-
-    reason: str = Field(min_length=1, max_length=2000, examples=["该事项由贵单位牵头办理"])
-
-
-class PauseBody(StrictBody):
-    model_config = body_example({"reason": "等待代表补充材料"})
-
-    reason: str = Field(min_length=1, max_length=2000, examples=["等待代表补充材料"])
-
-
-class ReassignBody(StrictBody):
-    model_config = body_example({"unit_id": "unit-c", "reason": "该事项属于生态环境领域"})
-
-    unit_id: str = Field(min_length=1, examples=["unit-c"])
-    reason: str | None = Field(None, min_length=1, max_length=2000,
-                               description="defaults to the unit's return request reason")
-
-
-class LeadershipBody(StrictBody):
-    model_config = body_example({"designee_id": "leader-1", "designee_kind": "leader", "mode": "lead"})
-
-    designee_id: str = Field(min_length=1, examples=["leader-1"],
-                             description="a leader or committee of GET /api/v1/leaders")
-    designee_kind: Literal["leader", "committee"]
-    mode: Literal["lead", "supervise"] = Field(
-        description="lead: the designee leads the handling (领办); supervise: key supervision (重点督办)")
+# The principals: the roles each request admits (a route may narrow them).
+Unit = admitted(RequestReturn)
+OfficeRefusing = admitted(RefuseReturn)
+OfficePausing = admitted(PauseClock)
+OfficeResuming = admitted(ResumeClock)
+OfficeReassigning = admitted(ReassignTask)
+OfficeDesignating = admitted(DesignateLeadership)
+OfficeLeaderOrUnit = admitted(CaseAssignment, "office", "leader", "unit")
+Anyone = admitted(Leaders)
+OfficeOrLeader = admitted(Workload, "office", "leader")
+OfficeLeaderOrUnitWorkload = admitted(Workload)
 
 
 def register_assignment_routes(app: FastAPI) -> None:
@@ -68,43 +57,46 @@ def register_assignment_routes(app: FastAPI) -> None:
     @app.post(f"{API}/tasks/{{task_id}}/return-request", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "the return window has closed (the body names it "
                                             "and its end date), or a request is already waiting"}},
-              summary="A unit asks to return (申请退回) its own task, within the return window")
+              summary="A unit asks to return (申请退回) its own task, within the return window",
+              openapi_extra=sends(RequestReturn))
     async def request_return(task_id: str, body: ReturnRequestBody, services: ServicesDep,
                              principal: Unit) -> dict[str, Any]:
         """Allowed within the configured window (default 5 working days after the day of
         assignment). The task shows ``status: return_requested`` until the office reassigns
         it or refuses the request."""
-        return await services.call("assignment", "request_return",
-                                   {"task_id": task_id, **body.model_dump()}, principal)
+        return await services.send(request_of(RequestReturn, body, task_id=task_id), principal)
 
     @app.post(f"{API}/tasks/{{task_id}}/return-request/refuse", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "no return request is waiting"}},
-              summary="The office refuses a unit's return request; the task stays with the unit")
+              summary="The office refuses a unit's return request; the task stays with the unit",
+              openapi_extra=sends(RefuseReturn))
     async def refuse_return(task_id: str, body: RefuseReturnBody, services: ServicesDep,
-                            principal: Office) -> dict[str, Any]:
-        return await services.call("assignment", "refuse_return",
-                                   {"task_id": task_id, **body.model_dump()}, principal)
+                            principal: OfficeRefusing) -> dict[str, Any]:
+        return await services.send(request_of(RefuseReturn, body, task_id=task_id), principal)
 
     @app.post(f"{API}/tasks/{{task_id}}/clock/pause", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "already paused, withdrawn or replied"}},
-              summary="The office pauses a task's clock (暂停计时), with a reason")
+              summary="The office pauses a task's clock (暂停计时), with a reason",
+              openapi_extra=sends(PauseClock))
     async def pause_clock(task_id: str, body: PauseBody, services: ServicesDep,
-                          principal: Office) -> dict[str, Any]:
-        return await services.call("assignment", "pause_clock",
-                                   {"task_id": task_id, **body.model_dump()}, principal)
+                          principal: OfficePausing) -> dict[str, Any]:
+        return await services.send(request_of(PauseClock, body, task_id=task_id), principal)
 
     @app.post(f"{API}/tasks/{{task_id}}/clock/resume", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "the clock is not paused"}},
-              summary="The office resumes the clock; the deadline moves on by the paused working days")
-    async def resume_clock(task_id: str, services: ServicesDep, principal: Office) -> dict[str, Any]:
-        return await services.call("assignment", "resume_clock", {"task_id": task_id}, principal)
+              summary="The office resumes the clock; the deadline moves on by the paused working days",
+              openapi_extra=sends(ResumeClock))
+    async def resume_clock(task_id: str, services: ServicesDep,
+                           principal: OfficeResuming) -> dict[str, Any]:
+        return await services.send(request_of(ResumeClock, task_id=task_id), principal)
 
     @app.post(f"{API}/tasks/{{task_id}}/reassign", tags=tags, responses={
         **NOT_ALLOWED, 409: {"description": "the task was withdrawn already, or the unit "
                                             "already handles the case"}},
-              summary="The office reassigns (改办) a task to another unit")
+              summary="The office reassigns (改办) a task to another unit",
+              openapi_extra=sends(ReassignTask))
     async def reassign(task_id: str, body: ReassignBody, services: ServicesDep,
-                       principal: Office) -> dict[str, Any]:
+                       principal: OfficeReassigning) -> dict[str, Any]:
         """Withdraws the task (``task_withdrawn``) and gives its role to ``unit_id`` in a new
         task with a new clock (``task_assigned``); both stay in the case's history.
 
@@ -112,25 +104,26 @@ def register_assignment_routes(app: FastAPI) -> None:
         office may reassign any current task of a case it assigned (e.g. a misassignment it
         noticed itself). A new lead task starts the case's time limit again; a new co-unit
         task is due the configured working days before the current lead's deadline."""
-        return await services.call("assignment", "reassign_task",
-                                   {"task_id": task_id, **body.model_dump()}, principal)
+        return await services.send(request_of(ReassignTask, body, task_id=task_id), principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/leadership", tags=tags, responses=NOT_ALLOWED,
-              summary="The office designates a leader or committee to lead or supervise a case")
+              summary="The office designates a leader or committee to lead or supervise a case",
+              openapi_extra=sends(DesignateLeadership))
     async def designate_leadership(suggestion_id: str, body: LeadershipBody,
-                                   services: ServicesDep, principal: Office) -> dict[str, Any]:
+                                   services: ServicesDep,
+                                   principal: OfficeDesignating) -> dict[str, Any]:
         """Publishes ``leadership_designated``. The designation shows on the assignment view
         (``GET .../assignment``) and on every task assigned afterwards; a new designation
         replaces the current one. Returns the assignment view."""
-        return await services.call("assignment", "designate_leadership",
-                                   {"case_id": suggestion_id, **body.model_dump()}, principal)
+        return await services.send(request_of(DesignateLeadership, body, case_id=suggestion_id),
+                                   principal)
 
     async def case_assignment(case_id: str, services: Any, principal: Principal) -> dict[str, Any]:
-        return await services.call("assignment", "case_assignment", {"case_id": case_id}, principal)
+        return await services.send(request_of(CaseAssignment, case_id=case_id), principal)
 
     @app.get(f"{API}/suggestions/{{suggestion_id}}/assignment", tags=tags, responses=NOT_ALLOWED,
              summary="The assignment of a suggestion: units, tasks with deadlines, "
-                     "reassignments and leadership")
+                     "reassignments and leadership", openapi_extra=sends(CaseAssignment))
     async def get_suggestion_assignment(suggestion_id: str, services: ServicesDep,
                                         principal: OfficeLeaderOrUnit) -> dict[str, Any]:
         """Every task of the case, current and withdrawn, with its deadline, the rule that
@@ -139,19 +132,22 @@ def register_assignment_routes(app: FastAPI) -> None:
         return await case_assignment(suggestion_id, services, principal)
 
     @app.get(f"{API}/cases/{{case_id}}/assignment", tags=tags, responses=NOT_ALLOWED,
-             summary="The assignment of a case (a suggestion or a forwarded citizen message)")
+             summary="The assignment of a case (a suggestion or a forwarded citizen message)",
+             openapi_extra=sends(CaseAssignment))
     async def get_case_assignment(case_id: str, services: ServicesDep,
                                   principal: OfficeLeaderOrUnit) -> dict[str, Any]:
         return await case_assignment(case_id, services, principal)
 
     @app.get(f"{API}/leaders", tags=["reference"],
-             summary="Leaders and special committees who may lead or supervise a case")
-    async def leaders(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
-        return await services.call("assignment", "leaders", principal=principal)
+             summary="Leaders and special committees who may lead or supervise a case",
+             openapi_extra=sends(Leaders))
+    async def leaders(services: ServicesDep, principal: Anyone) -> list[dict[str, Any]]:
+        return await services.send(Leaders(), principal)
 
     @app.get(f"{API}/units/workload", tags=tags, responses={**NOT_ALLOWED, **PAGED},
              summary="Open tasks per unit and their nearest deadlines (office, leaders); "
-                     "paged over units; year = the year a task was assigned")
+                     "paged over units; year = the year a task was assigned",
+             openapi_extra=sends(Workload))
     async def workload(request: Request, response: Response, services: ServicesDep,
                        principal: OfficeOrLeader, paging: Paging,
                        nearest: Annotated[int, Query(ge=0, le=100)] = 5,
@@ -162,18 +158,18 @@ def register_assignment_routes(app: FastAPI) -> None:
         ``return_requests_pending``, ``overdue``, and the ``nearest`` (at most 100) earliest
         deadlines with the working days left (negative: overdue). Only tasks assigned in
         ``year`` count (default: the current year; ``all``: every year)."""
-        result = await services.call("assignment", "workload",
-                                     {"nearest": nearest, "year": year, **paging.payload()},
-                                     principal)
+        result = await services.send(request_of(Workload, query={
+            "nearest": nearest, "year": year, **paging.payload()}), principal)
         units = paged(request, response, result["units"])
         return {"as_of": result["as_of"], "year": result["year"], "units": units}
 
     @app.get(f"{API}/units/{{unit_id}}/workload", tags=tags,
              responses={**NOT_ALLOWED, **PAGED},
              summary="One unit's open tasks and nearest deadlines (a unit sees only its "
-                     "own); its open tasks paged; year = the year a task was assigned")
+                     "own); its open tasks paged; year = the year a task was assigned",
+             openapi_extra=sends(Workload))
     async def unit_workload(unit_id: str, request: Request, response: Response,
-                            services: ServicesDep, principal: OfficeLeaderOrUnit,
+                            services: ServicesDep, principal: OfficeLeaderOrUnitWorkload,
                             paging: Paging,
                             nearest: Annotated[int, Query(ge=0, le=100)] = 5,
                             year: YearParam = None,
@@ -185,9 +181,8 @@ def register_assignment_routes(app: FastAPI) -> None:
         (``limit``/``cursor``, the next page in ``Link``, their number in
         ``X-Total-Count``; ``q`` finds them by number or words of the title). Only tasks
         assigned in ``year`` (default: the current year; ``all``: every year)."""
-        result = await services.call("assignment", "workload",
-                                     {"unit_id": unit_id, "nearest": nearest, "year": year,
-                                      "q": q, **paging.payload()}, principal)
+        result = await services.send(request_of(Workload, unit_id=unit_id, query={
+            "nearest": nearest, "year": year, "q": q, **paging.payload()}), principal)
         tasks = paged(request, response, result["tasks"])
         return {"as_of": result["as_of"], "year": result["year"], **result["units"][0],
                 "tasks": tasks}

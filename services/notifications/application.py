@@ -52,13 +52,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.assignment import (
@@ -88,8 +88,14 @@ from shared.contracts.supervision import (
     SuggestionRatedV1,
 )
 from shared.eventstore import Actor, ServiceApplication
-from shared.paging import PageQuery
-from shared.rpc import Command, Forbidden, Invalid, NotFound
+from shared.contracts.requests.notifications import (
+    KindPreference,
+    ListNotifications,
+    MarkRead,
+    QuietHours,
+    SetPreferences,
+)
+from shared.rpc import Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
 from services.notifications.domain import CaseFile, Notification, Preferences
@@ -160,51 +166,8 @@ class NotificationSettings(ServiceSettings):
         return b""
 
 
-# --- request models ---------------------------------------------------------------------
-
-class InboxQuery(PageQuery):
-    unread: bool = False
-
-
-class NotificationRef(Command):
-    notification_id: str
-
-
-class KindPreference(Command):
-    in_app: bool = True
-    email: bool = True
-    webhook_url: str | None = Field(None, max_length=2000)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("a webhook URL starts with http:// or https://")
-        return value or None
-
-
-HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
-
-class QuietHours(Command):
-    start: str = Field(pattern=HHMM, description="HH:MM, China time")
-    end: str = Field(pattern=HHMM, description="HH:MM, China time (may be the next day)")
-
-    @field_validator("end")
-    @classmethod
-    def _not_empty(cls, value: str, info: Any) -> str:
-        if info.data.get("start") == value:
-            raise ValueError("quiet hours end at another time than they start")
-        return value
-
-
-class SetPreferences(Command):
-    kinds: dict[str, KindPreference] = Field(default_factory=dict)
-    email_mode: Literal["immediate", "daily_digest"] | None = None
-    digest_at: str | None = Field(None, pattern=HHMM)
-    # None: unchanged; {} or a null in JSON through "quiet_hours_off": none
-    quiet_hours: QuietHours | None = None
-    quiet_hours_off: bool = False
+# The requests (ListNotifications, SetPreferences...) are declared in
+# shared/contracts/requests/notifications.py.
 
 
 def _at(now: datetime, hhmm: str) -> datetime:
@@ -578,7 +541,7 @@ class NotificationsApplication(ServiceApplication):
 
     # --- commands -----------------------------------------------------------------------
 
-    def mark_read(self, ref: NotificationRef, actor: Actor) -> dict[str, Any]:
+    def mark_read(self, ref: MarkRead, actor: Actor) -> dict[str, Any]:
         notification = self.notification(ref.notification_id)
         if notification.recipient != actor.username:
             raise NotFound(f"no notification {ref.notification_id}")
@@ -804,5 +767,5 @@ def verify_webhook(secret: bytes, timestamp: str, body: bytes, signature: str) -
     return hmac.compare_digest(f"sha256={expected}", signature)
 
 
-__all__ = ["KINDS", "NotificationSettings", "NotificationsApplication", "InboxQuery",
-           "NotificationRef", "SetPreferences", "verify_webhook"]
+__all__ = ["KINDS", "NotificationSettings", "NotificationsApplication", "ListNotifications",
+           "MarkRead", "SetPreferences", "KindPreference", "QuietHours", "verify_webhook"]

@@ -38,21 +38,19 @@ from shared.contracts.supervision import (
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
-from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
-from services.notifications.application import (
-    InboxQuery,
-    NotificationRef,
-    NotificationSettings,
-    NotificationsApplication,
+from services.notifications.application import NotificationSettings, NotificationsApplication
+from shared.contracts.requests.notifications import (
+    GetPreferences,
+    ListNotifications,
+    MarkRead,
     SetPreferences,
 )
 from services.notifications.read_models import NotificationViews
 
 SERVICE = "notifications"
-RECIPIENT_ROLES = ("office", "leader", "unit", "deputy")
 
 
 def translate(app: NotificationsApplication, event: Any,
@@ -104,31 +102,19 @@ def build_runtime(
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
 
-    def signed_in(actor: Actor) -> None:
-        if actor.role not in RECIPIENT_ROLES:
-            raise Forbidden("notifications belong to signed-in users")
-
-    @runtime.query("list_notifications", InboxQuery)
-    def list_notifications(q: InboxQuery, actor: Actor) -> dict[str, Any]:
+    # every request this service answers, by contract (shared/contracts/requests/
+    # notifications.py); each is about the actor's own inbox, for the roles that have one
+    @runtime.handle(ListNotifications)
+    def list_notifications(q: ListNotifications, actor: Actor) -> dict[str, Any]:
         """The signed-in user's inbox, newest first (``unread``: unread ones only)."""
-        signed_in(actor)
         result = views.inbox.query(actor.username, q.unread, q)
         return {**result, "unread": views.inbox.unread_count(actor.username)}
 
-    @runtime.command("mark_read", NotificationRef)
-    def mark_read(ref: NotificationRef, actor: Actor) -> dict[str, Any]:
-        signed_in(actor)
-        return app.mark_read(ref, actor)
-
-    @runtime.query("get_preferences")
-    def get_preferences(_payload: Any, actor: Actor) -> dict[str, Any]:
-        signed_in(actor)
-        return app.get_preferences(actor)
-
-    @runtime.command("set_preferences", SetPreferences)
-    def set_preferences(cmd: SetPreferences, actor: Actor) -> dict[str, Any]:
-        signed_in(actor)
-        return app.set_preferences(cmd, actor)
+    runtime.handlers({
+        MarkRead: app.mark_read,
+        GetPreferences: lambda _q, actor: app.get_preferences(actor),
+        SetPreferences: app.set_preferences,
+    })
 
     @runtime.every(settings.notify_delivery_seconds, "deliveries")
     def deliver_due() -> int:

@@ -18,7 +18,6 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import Field
 
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.intake import (
@@ -31,8 +30,15 @@ from shared.contracts.intake import (
 )
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
-from shared.paging import PageQuery
-from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
+from shared.contracts.requests.points import (
+    ActivityRef,
+    DeputyPoints,
+    Recalculate,
+    RejectActivity,
+    RevokePoints,
+    SubmitActivity,
+)
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
 from services.points import rules as R
@@ -53,47 +59,8 @@ __all__ = ["ScoringRules", "PointsApplication", "ActivitiesQuery", "RankingsQuer
 SEE_ALL_ROLES = ("office", "leader", "system")
 
 
-# --- request models ------------------------------------------------------------------------
-
-class DeputyPoints(PageQuery):
-    """A deputy's points of a year; ``limit`` and ``cursor`` page its ledger lines."""
-
-    deputy_id: str
-    year: int | None = Field(None, ge=2000, le=2100)
-
-
-class CaseRef(Command):
-    case_id: str
-
-
-class SubmitActivity(Command):
-    deputy_id: str
-    kind: str
-    date: Date
-    description: str = Field(max_length=5000)
-    evidence: str | None = Field(None, max_length=2000)
-
-
-class ActivityRef(Command):
-    activity_id: str
-
-
-class RejectActivity(Command):
-    activity_id: str
-    reason: str = Field(max_length=2000)
-
-
-class Recalculate(Command):
-    year: int = Field(ge=2000, le=2100)
-    rule_version: str
-    reason: str = Field("", max_length=2000)
-
-
-class RevokePoints(Command):
-    deputy_id: str
-    year: int = Field(ge=2000, le=2100)
-    line_no: int = Field(ge=1)
-    reason: str = Field(max_length=2000)
+# The requests (SubmitActivity, RevokePoints...) are declared in
+# shared/contracts/requests/points.py.
 
 
 class _Ledgers:

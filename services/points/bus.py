@@ -29,23 +29,27 @@ from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
-from services.points.application import (
-    ActivityRef,
-    CaseRef,
+from services.points.application import PointsApplication
+from services.points.read_models import PointsViews, resolve_year
+from shared.contracts.requests.points import (
+    ApproveActivity,
+    CasePoints,
     DeputyPoints,
-    PointsApplication,
+    DeputyRecord,
+    DeputyRecordMessages,
+    DeputyRecordSuggestions,
+    DeputyReport,
+    GetActivity,
+    ListActivities,
+    ListLedgerLines,
+    ListRecalculations,
+    PointsRules,
+    Ranking,
+    RankingPosition,
     Recalculate,
     RejectActivity,
     RevokePoints,
     SubmitActivity,
-)
-from services.points.read_models import (
-    ActivitiesQuery,
-    LinesQuery,
-    PointsViews,
-    RankingsQuery,
-    RecalculationsQuery,
-    resolve_year,
 )
 from services.points.domain import Activity, DutyLedger
 from services.points.record import deputy_record, record_messages, record_suggestions
@@ -123,15 +127,18 @@ def build_runtime(
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
 
-    runtime.command("submit_activity", SubmitActivity)(app.submit_activity)
-    runtime.command("approve_activity", ActivityRef)(app.approve_activity)
-    runtime.command("reject_activity", RejectActivity)(app.reject_activity)
-    runtime.command("revoke_points", RevokePoints)(app.revoke_points)
-    runtime.command("recalculate", Recalculate)(app.recalculate)
-    runtime.query("deputy_points", DeputyPoints)(app.deputy_points)
+    # every request this service answers, by contract (shared/contracts/requests/points.py)
+    runtime.handlers({
+        SubmitActivity: app.submit_activity,
+        ApproveActivity: app.approve_activity,
+        RejectActivity: app.reject_activity,
+        RevokePoints: app.revoke_points,
+        Recalculate: app.recalculate,
+        DeputyPoints: app.deputy_points,
+    })
 
-    @runtime.query("case_points", CaseRef)
-    def points_for_case(ref: CaseRef, actor: Actor) -> list[dict[str, Any]]:
+    @runtime.handle(CasePoints)
+    def points_for_case(ref: CasePoints, actor: Actor) -> list[dict[str, Any]]:
         """The points lines about a case: every deputy's for the office and leaders, a
         deputy's own for a deputy, none for anyone else (units do not see duty points)."""
         lines = views.case_points.query(ref.case_id)
@@ -148,8 +155,8 @@ def build_runtime(
 
         runtime.audit_cases(audit_scope)
 
-    @runtime.query("rankings", RankingsQuery)
-    def ranking(q: RankingsQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(Ranking)
+    def ranking(q: Ranking, actor: Actor) -> dict[str, Any]:
         """A page of the ranking of a year (``rows``; ``limit`` and ``cursor`` page them,
         ``total`` counts the deputies ranked, ``next_cursor`` the next page)."""
         if actor.role not in ("office", "leader", "deputy", "system"):
@@ -160,8 +167,8 @@ def build_runtime(
                 "order": views.rankings.ORDER, "rows": result["items"],
                 "total": result["total"], "next_cursor": result["next_cursor"]}
 
-    @runtime.query("ranking_position", DeputyPoints)
-    def ranking_position(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(RankingPosition)
+    def ranking_position(q: RankingPosition, actor: Actor) -> dict[str, Any]:
         """A deputy's place in the year's ranking and in their group's."""
         deputy = app.known_deputy(q.deputy_id)
         app.check_may_see(actor, q.deputy_id)
@@ -174,8 +181,8 @@ def build_runtime(
                 "group_rank": in_group["rank"] if in_group else None,
                 "group_size": in_group["ranked"] if in_group else None}
 
-    @runtime.query("list_activities", ActivitiesQuery)
-    def list_activities(q: ActivitiesQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(ListActivities)
+    def list_activities(q: ListActivities, actor: Actor) -> dict[str, Any]:
         deputy_id = q.deputy_id
         if actor.role == "deputy":
             if deputy_id and deputy_id != actor.deputy_id:
@@ -185,16 +192,16 @@ def build_runtime(
             raise Forbidden("activities are seen by the deputy, the office and leaders only")
         return views.activities.query(q, deputy_id, resolve_year(q.year, app.this_year))
 
-    @runtime.query("ledger_lines", LinesQuery)
-    def ledger_lines(q: LinesQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(ListLedgerLines)
+    def ledger_lines(q: ListLedgerLines, actor: Actor) -> dict[str, Any]:
         """Every deputy's ledger lines (the duty-points ledger export), by deputy, year and
         line number, each with ``deputy_id`` and ``year``."""
         if actor.role not in ("office", "leader", "system"):
             raise Forbidden("the duty-points ledger is exported by the office and leaders")
         return views.ledger_lines(q, resolve_year(q.year, app.this_year))
 
-    @runtime.query("get_activity", ActivityRef)
-    def get_activity(ref: ActivityRef, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(GetActivity)
+    def get_activity(ref: GetActivity, actor: Actor) -> dict[str, Any]:
         activity = app.activity(ref.activity_id)
         app.check_may_see(actor, activity.deputy_id)
         return activity.as_dict()
@@ -204,33 +211,33 @@ def build_runtime(
         app.check_may_see(actor, q.deputy_id)
         return deputy_record(app, views, q.deputy_id, q.year or app.this_year())
 
-    runtime.query("deputy_record", DeputyPoints)(record_for)
+    runtime.handle(DeputyRecord)(record_for)
 
-    @runtime.query("deputy_record_suggestions", DeputyPoints)
+    @runtime.handle(DeputyRecordSuggestions)
     def record_suggestions_page(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
         """A page of the record's suggestions (the record shows the most recent)."""
         app.known_deputy(q.deputy_id)
         app.check_may_see(actor, q.deputy_id)
         return record_suggestions(views, q.deputy_id, q.year or app.this_year(), q)
 
-    @runtime.query("deputy_record_messages", DeputyPoints)
+    @runtime.handle(DeputyRecordMessages)
     def record_messages_page(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
         """A page of the record's citizen messages (the record shows the most recent)."""
         app.known_deputy(q.deputy_id)
         app.check_may_see(actor, q.deputy_id)
         return record_messages(views, q.deputy_id, q.year or app.this_year(), q)
 
-    @runtime.query("deputy_report", DeputyPoints)
+    @runtime.handle(DeputyReport)
     def report(q: DeputyPoints, actor: Actor) -> dict[str, Any]:
         record = record_for(q, actor)
         return {"html": render_report(record, generated_at=app.clock.now())}
 
-    @runtime.query("rules")
+    @runtime.handle(PointsRules)
     def scoring_rules(_payload: Any, actor: Actor) -> list[dict[str, Any]]:
         return app.rules.describe()
 
-    @runtime.query("list_recalculations", RecalculationsQuery)
-    def list_recalculations(q: RecalculationsQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(ListRecalculations)
+    def list_recalculations(q: ListRecalculations, actor: Actor) -> dict[str, Any]:
         if actor.role not in ("office", "leader", "system"):
             raise Forbidden("recalculations are seen by the office and leaders")
         return views.recalculations.query(q, resolve_year(q.year, app.this_year))

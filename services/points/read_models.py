@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
-from pydantic import Field
-
+from shared.contracts.requests.points import ListActivities as ActivitiesQuery
+from shared.contracts.requests.points import ListLedgerLines as LinesQuery
+from shared.contracts.requests.points import ListRecalculations as RecalculationsQuery
+from shared.contracts.requests.points import Ranking as RankingsQuery
 from shared.paging import PageQuery, checked_after, page
 from shared.projection import catch_up_all, key_of
 from shared.read_store import (
@@ -46,9 +48,6 @@ from shared.read_store import (
 )
 
 from services.points.domain import Activity, DutyLedger, Recalculation
-
-YearOrAll = int | Literal["all"] | None
-
 
 def _cents(points: float) -> int:
     return int(round(float(points) * 100))
@@ -65,34 +64,6 @@ def _json(value: Any) -> str:
 def year_range(year: int) -> tuple[str, str]:
     """The ISO dates a year's rows fall between (from inclusive, to exclusive)."""
     return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
-
-
-# --- queries ---------------------------------------------------------------------------------
-
-class LinesQuery(PageQuery):
-    """Ledger lines across deputies (the duty-points ledger export)."""
-
-    year: int | Literal["all"] | None = None
-    group: str | None = None
-    category: str | None = None
-    deputy_id: str | None = None
-
-
-class ActivitiesQuery(PageQuery):
-    status: str | None = Field(None, pattern="^(pending|approved|rejected)$")
-    deputy_id: str | None = None
-    year: YearOrAll = Field(None, description="activity date's year; default this year")
-    q: str | None = Field(None, max_length=200, description="words of the description")
-
-
-class RankingsQuery(PageQuery):
-    year: int | None = Field(None, ge=2000, le=2100)
-    group: str | None = None
-    level: str | None = None
-
-
-class RecalculationsQuery(PageQuery):
-    year: YearOrAll = Field(None, description="the recalculated year; default this year")
 
 
 # --- ledger lines --------------------------------------------------------------------------------

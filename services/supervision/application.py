@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from shared.calendar import CalendarNotConfigured, WorkingCalendar
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
@@ -28,15 +28,24 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
 )
 from shared.eventstore import Actor, ServiceApplication
-from shared.paging import MAX_LIMIT
 from shared.read_store import ViewStore
-from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
+from shared.contracts.requests.supervision import (  # noqa: F401  (tests import them here)
+    CaseRef,
+    RateCase,
+    RecordReview,
+    ReplyTemplate,
+    ReplyToTask,
+    SubmitOpinion,
+    TaskNote,
+    TaskRef,
+    WaiveContact,
+)
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings
 
 from services.supervision import views
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
-from services.supervision.read_models import DEFAULT_NESTED, last_day_before
-from shared.paging import Year, year_filter
+from services.supervision.read_models import last_day_before
 
 log = logging.getLogger(__name__)
 
@@ -96,61 +105,7 @@ class Days:
             return sum(1 for i in range(1, (b - a).days + 1) if (a + timedelta(days=i)).weekday() < 5)
 
 
-# --- commands and queries ------------------------------------------------------------------
-
-class TaskRef(Command):
-    task_id: str
-
-
-class TaskNote(Command):
-    task_id: str
-    note: str = Field(min_length=1, max_length=5000)
-
-
-class WaiveContact(Command):
-    task_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class SubmitOpinion(Command):
-    task_id: str
-    text: str = Field(min_length=1, max_length=20000)
-
-
-class ReplyToTask(Command):
-    task_id: str
-    result_class: Literal["A", "B", "C"]
-    text: str = Field(min_length=1, max_length=20000)
-    commitment_date: date | None = None
-
-    @model_validator(mode="after")
-    def _b_needs_commitment(self) -> ReplyToTask:
-        if self.result_class == "B" and self.commitment_date is None:
-            raise ValueError("commitment_date is required for a class B reply (being solved or planned)")
-        return self
-
-
-class CaseRef(Command):
-    case_id: str
-
-
-class RateCase(Command):
-    case_id: str
-    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
-    comment: str | None = Field(None, max_length=2000)
-
-
-class RecordReview(Command):
-    case_id: str
-    review_id: str
-    outcome: Literal["kept", "partly_kept", "not_kept"]
-    note: str = Field(min_length=1, max_length=5000)
-    reopen: bool | None = Field(None, description="partly kept: reopen for re-handling (default no)")
-
-
-class ReplyTemplate(Command):
-    category: str | None = None
-    result_class: Literal["A", "B", "C"]
+# The requests (ReplyToTask, RateCase...) are declared in shared/contracts/requests/supervision.py.
 
 
 def _china_today(clock: Clock) -> date:
@@ -582,50 +537,3 @@ class SupervisionApplication(ServiceApplication):
     @staticmethod
     def _rule(method: Any, **kwargs: Any) -> None:
         method(**kwargs)  # a RuleViolation is answered 409 (shared/runtime.refusal_reply)
-class PublishBulletin(Command):
-    period: str = Field(examples=["2026-03", "2026-Q1"],
-                        description="a month (monthly dispatch) or a quarter (quarterly bulletin)")
-
-
-class BulletinRef(Command):
-    period: str
-
-
-class BoardQuery(Command):
-    """The board as on ``as_of`` (default today) of the tasks opened in ``year`` (default:
-    the year of ``as_of``; ``all``: every year). Counts are complete; each cell's cases and
-    the overdue list show the first ``limit`` (default 50, at most 500) by deadline."""
-
-    unit_id: str | None = None
-    category: str | None = None
-    colour: Literal["green", "yellow", "red", "closed"] | None = None
-    as_of: date | None = None
-    year: Year = None
-    limit: int = Field(DEFAULT_NESTED, ge=1, le=MAX_LIMIT)
-
-
-class StatsQuery(Command):
-    """A period: ``from`` and ``to`` (days, inclusive), or a ``year`` (default: the current
-    year; ``all``: every year)."""
-
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-    year: Year = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> StatsQuery:
-        if (self.from_ is None) != (self.to is None):
-            raise ValueError("give both 'from' and 'to', or a year")
-        if self.from_ is not None and self.year is not None:
-            raise ValueError("give either 'from' and 'to', or a year")
-        if self.to is not None and self.from_ is not None and self.to < self.from_:
-            raise ValueError("'to' is before 'from'")
-        return self
-
-    def bounds(self, today: date) -> tuple[date, date]:
-        if self.from_ is not None and self.to is not None:
-            return self.from_, self.to
-        year = year_filter(self.year, today.year)
-        if year is None:
-            return date.min, date.max
-        return date(year, 1, 1), date(year, 12, 31)

@@ -40,37 +40,39 @@ from shared.contracts.supervision import (
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
-from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 from shared.runtime import ServiceRuntime
 from shared.paging import MAX_LIMIT
 from shared.read_store import ReadModels, ViewStore
 from shared.settings import ServiceSettings, load_config
 
-from services.supervision.application import (
-    BoardQuery,
-    BulletinRef,
-    CaseRef,
+from services.supervision.application import SupervisionApplication
+from shared.contracts.requests.supervision import (
+    AcknowledgeTask,
+    Board,
+    BulletinHtml,
+    CaseIds,
+    CloseCase,
+    ClosedCases,
+    GetBulletin,
+    GetCase,
+    GetTask,
+    ListTasks,
+    NoteProgress,
     PublishBulletin,
     RateCase,
+    RecordContact,
     RecordReview,
     ReplyTemplate,
     ReplyToTask,
-    StatsQuery,
+    Stats,
     SubmitOpinion,
-    SupervisionApplication,
-    TaskNote,
-    TaskRef,
+    SweepNow,
     WaiveContact,
 )
 from services.supervision.bulletins import bulletin_view, period_bounds, render_bulletin_html
 from services.supervision.domain import Bulletin, SupervisedCase, SupervisedTask
-from services.supervision.read_models import (
-    CaseIds,
-    ClosedCases,
-    ListTasks,
-    Scope,
-    SupervisionViews,
-)
+from services.supervision.read_models import Scope, SupervisionViews
 from shared.paging import year_filter
 
 SERVICE = "supervision"
@@ -191,20 +193,23 @@ def build_runtime(
     validate_consumers(runtime, settings)
 
     runtime.audit_cases(app.case_scope)
-    runtime.command("acknowledge_task", TaskRef)(app.acknowledge)
-    runtime.command("record_contact", TaskNote)(app.record_contact)
-    runtime.command("waive_contact", WaiveContact)(app.waive_contact)
-    runtime.command("note_progress", TaskNote)(app.note_progress)
-    runtime.command("submit_opinion", SubmitOpinion)(app.submit_opinion)
-    runtime.command("reply", ReplyToTask)(app.reply)
-    runtime.command("rate_case", RateCase)(app.rate)
-    runtime.command("record_review", RecordReview)(app.record_review)
-    runtime.command("close_case", CaseRef)(app.close_case)
-    runtime.query("get_task", TaskRef)(app.get_task)
-    runtime.query("get_case", CaseRef)(app.get_case)
-    runtime.query("reply_template", ReplyTemplate)(app.reply_template)
+    # every request this service answers, by contract (shared/contracts/requests/supervision.py)
+    runtime.handlers({
+        AcknowledgeTask: app.acknowledge,
+        RecordContact: app.record_contact,
+        WaiveContact: app.waive_contact,
+        NoteProgress: app.note_progress,
+        SubmitOpinion: app.submit_opinion,
+        ReplyToTask: app.reply,
+        RateCase: app.rate,
+        RecordReview: app.record_review,
+        CloseCase: app.close_case,
+        GetTask: app.get_task,
+        GetCase: app.get_case,
+        ReplyTemplate: app.reply_template,
+    })
 
-    @runtime.query("list_tasks", ListTasks)
+    @runtime.handle(ListTasks)
     def list_tasks(q: ListTasks, actor: Actor) -> Any:
         """A page of tasks (``{items, next_cursor, total}``). A caller that sends neither
         ``limit`` nor ``cursor`` (written before lists paged: a case's tasks) gets the full
@@ -223,7 +228,7 @@ def build_runtime(
         year = None if default is None else year_filter(q.year, default)
         return views.list_tasks(q, year, scope)
 
-    @runtime.query("case_ids", CaseIds)
+    @runtime.handle(CaseIds)
     def case_ids(q: CaseIds, actor: Actor) -> dict[str, Any]:
         """Case ids with non-withdrawn tasks of a unit (a unit: its own), opened in ``year``
         (default this year), overdue today or not; a page by case id."""
@@ -232,7 +237,7 @@ def build_runtime(
             q = q.model_copy(update={"unit_id": actor.unit_id})
         return views.case_ids(q, year_filter(q.year, app.today().year), scope)
 
-    @runtime.query("closed_cases", ClosedCases)
+    @runtime.handle(ClosedCases)
     def closed_cases(q: ClosedCases, actor: Actor) -> Any:
         """Closed cases with their outcome (for reconciliation with points), by case id; a
         caller that sends neither ``limit`` nor ``cursor`` gets a bare list (at most 500)."""
@@ -244,8 +249,8 @@ def build_runtime(
                                 "ask for pages (limit, cursor)")
         return found["items"]
 
-    @runtime.query("board", BoardQuery)
-    def board(q: BoardQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(Board)
+    def board(q: Board, actor: Actor) -> dict[str, Any]:
         """The board of the tasks the actor may see (a unit: its own; a deputy: those of
         their cases), counts included."""
         scope = Scope.of(actor)
@@ -254,13 +259,13 @@ def build_runtime(
         return views.board(day, year_filter(q.year, day.year), unit_id, q.category, q.colour,
                            q.limit, scope)
 
-    @runtime.query("stats", StatsQuery)
-    def stats(q: StatsQuery, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(Stats)
+    def stats(q: Stats, actor: Actor) -> dict[str, Any]:
         """The statistics of the cases the actor may see (a unit: those it has a task of; a
         deputy: those they are a deputy of)."""
         return views.stats(*q.bounds(app.today()), Scope.of(actor))
 
-    @runtime.command("publish_bulletin", PublishBulletin)
+    @runtime.handle(PublishBulletin)
     def publish_bulletin(cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:
         if actor.role != "office":
             raise Forbidden("only the office publishes bulletins")
@@ -288,15 +293,15 @@ def build_runtime(
         except AggregateNotFoundError:
             raise NotFound(f"no bulletin published for {period}") from None
 
-    @runtime.query("get_bulletin", BulletinRef)
-    def get_bulletin(ref: BulletinRef, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(GetBulletin)
+    def get_bulletin(ref: GetBulletin, actor: Actor) -> dict[str, Any]:
         return bulletin_view(_bulletin(ref.period))
 
     units = {u["id"]: u.get("name", u["id"]) for u in load_config(settings, "units")}
     categories = {c["code"]: c.get("name_zh", c["code"]) for c in load_config(settings, "categories")}
 
-    @runtime.query("bulletin_html", BulletinRef)
-    def bulletin_html(ref: BulletinRef, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(BulletinHtml)
+    def bulletin_html(ref: BulletinHtml, actor: Actor) -> dict[str, Any]:
         return {"html": render_bulletin_html(bulletin_view(_bulletin(ref.period)), units, categories)}
 
     @runtime.every(settings.supervision_sweep_seconds, "deadline-clock")
@@ -317,8 +322,8 @@ def build_runtime(
             last = ids[-1]
         return recorded
 
-    @runtime.command("sweep_now", Command)
-    def sweep_now(_: Command, actor: Actor) -> dict[str, Any]:
+    @runtime.handle(SweepNow)
+    def sweep_now(_: SweepNow, actor: Actor) -> dict[str, Any]:
         """Run the deadline clock at once (ops and tests; the periodic job does the same)."""
         if actor.role not in ("office", "system"):
             raise Forbidden("only the office runs the deadline clock by hand")

@@ -49,11 +49,10 @@ import heapq
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from shared.paging import MAX_LIMIT, PageQuery, Year, checked_after, page
+from shared.contracts.requests.supervision import CaseIds, ClosedCases, ListTasks
+from shared.paging import MAX_LIMIT, checked_after, page
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
 from shared.rpc import Forbidden
 
@@ -72,40 +71,6 @@ DEFINITIONS = {
     "satisfaction_rate": "each rater's latest rating: share satisfied or basically satisfied",
     "rehandling_rate": "share with at least one re-handling round",
 }
-
-
-
-class ListTasks(PageQuery):
-    """Tasks, by their current deadline then task id (``order=task_id``: by task id).
-    ``year``: the year the task was opened (absent: the current year; ``all``: every year;
-    with ``case_id`` and no year, every year of the case). ``q``: by number or by words of
-    the title."""
-
-    unit_id: str | None = None
-    case_id: str | None = None
-    status: Literal["open", "signed_for", "replied", "withdrawn", "closed"] | None = None
-    q: str | None = Field(None, max_length=200)
-    year: Year = Field(None, description="year the task was opened, or 'all' "
-                                         "(default: this year)")
-    order: Literal["deadline", "task_id"] = "deadline"
-
-    def paged(self) -> bool:
-        """False for a caller written before lists paged (no ``limit`` nor ``cursor``)."""
-        return bool({"limit", "cursor"} & self.model_fields_set)
-
-
-class CaseIds(PageQuery):
-    """Distinct case ids with non-withdrawn tasks matching, by case id: of a unit, opened in
-    ``year`` (absent: this year; ``all``), with at least one task red today
-    (``overdue=true``) or none (``false``)."""
-
-    unit_id: str | None = None
-    overdue: bool | None = None
-    year: Year = None
-
-
-class ClosedCases(PageQuery):
-    """Closed cases with their outcome, by case id."""
 
 
 @dataclass(frozen=True)
