@@ -149,3 +149,45 @@ def test_vectors_persist_a_restart_does_not_encode_and_erasure_deletes_them(
         assert [f["id"] for f in found] == [rubbish], found
     finally:
         app.close()
+
+
+async def test_the_office_page_shows_candidates_side_by_side_with_their_status(api, system):
+    """The office's page of a suggestion: the best candidates with status (a case already
+    handled reads 已办结 with its number, and is not offered as a merge target), the
+    likely-same mark, and the two texts side by side."""
+    lamp = "幸福小区3号楼门口的路灯坏了快一个月了，晚上黑漆漆的，老人下楼散步经常绊倒。"
+
+    async def submit(title: str, body: str, deputy: str) -> str:
+        r = await api.post(deputy, "/api/v1/suggestions",
+                           {"title": title, "body": body, "category": "safety_hazard"})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    handled = await submit("幸福小区路灯不亮", lamp, "deputy-1")
+    r = await api.post("office", f"/api/v1/suggestions/{handled}/register", {"urgency": "blue"})
+    number = r.json()["number"]
+    intake = system.app("intake")
+    intake.similar_view.catch_up()  # then closed out as supervision would (CaseClosed)
+    from datetime import datetime, timezone
+    from uuid import UUID
+
+    suggestion = intake.repository.get(UUID(handled))
+    assert suggestion.close_case(result_class="A", closed_at=datetime.now(timezone.utc))
+    intake.save(suggestion)
+    me = await submit("关于修复幸福小区三号楼路灯的建议",
+                      "幸福小区三号楼前面那盏灯一直不亮，天一黑啥也看不见，建议尽快修好。", "deputy-2")
+    client = api.client
+    client.cookies.clear()
+    await client.get("/app/login")
+    r = await client.post("/app/login", data={"username": "office", "password": "office"},
+                          headers={"X-CSRF-Token": client.cookies.get("duty_csrf")})
+    assert r.status_code == 303, r.text
+    r = await client.get(f"/app/office/suggestions/{me}")
+    assert r.status_code == 200, r.text
+    section = r.text[r.text.index('id="similar"'):]
+    section = section[:section.index("</ul>")]
+    assert "幸福小区路灯不亮" in section and f"已办结（{number}）" in section
+    assert "很可能是同一事项" in section and "对照原文" in section
+    assert "幸福小区三号楼前面那盏灯" in section  # this suggestion's own text, beside
+    assert f'value="{handled}"' not in section  # handled: not a merge target
+    client.cookies.clear()
