@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import describe, serious_violations
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,15 +25,8 @@ NAME = "钱多多"
 
 
 def no_serious_violations(page, name: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"]
-               if v.get("impact") in ("serious", "critical")]
-    assert not serious, f"{name}: " + "; ".join(
-        f"{v['id']} ({v['impact']}): {v['help']} — "
-        + ", ".join(n["target"][0] if n["target"] else "?" for n in v["nodes"][:3])
-        for v in serious)
+    serious = serious_violations(page)
+    assert not serious, f"{name}: {describe(serious)}"
 
 
 def post_message(live, content: str) -> dict:
