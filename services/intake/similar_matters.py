@@ -459,16 +459,19 @@ class SimilarMattersView(TableProjection):
             return len(rows)
 
     def encode_some(self, seconds: float = 1.0) -> int:
-        """The service's periodic job: batches of waiting texts for about ``seconds``."""
+        """The service's periodic job: batches of waiting texts for about ``seconds``, then
+        the in-memory index brought up to date (loaded in full on the first run, so the
+        first query after a start does not pay for it)."""
         started, done = time.monotonic(), 0
-        while time.monotonic() - started < seconds:
-            try:
+        try:
+            while time.monotonic() - started < seconds:
                 handled = self.encode_pending()
-            except Rebuilding:
-                return done
-            if not handled:
-                break
-            done += handled
+                if not handled:
+                    break
+                done += handled
+            self.refresh()
+        except Rebuilding:
+            pass
         return done
 
     # --- the in-memory index -----------------------------------------------------------
