@@ -191,3 +191,50 @@ async def test_the_office_page_shows_candidates_side_by_side_with_their_status(a
     assert "幸福小区三号楼前面那盏灯" in section  # this suggestion's own text, beside
     assert f'value="{handled}"' not in section  # handled: not a merge target
     client.cookies.clear()
+
+
+def test_statuses_follow_decline_merge_undo_and_conversion(store):
+    """What a candidate's status says, as the log goes: declined and converted are no longer
+    candidates, merged reads merged until the merge is undone."""
+    from services.intake.application import (ConvertMessage, DeclineSuggestion,
+                                             MergeSuggestion, SimilarRef, UndoMerge)
+    from shared.clock import ManualClock
+    from tests.harness import scratch_settings
+    from tests.integration.test_intake_lists import deputy, submit
+
+    settings = scratch_settings(store, "intake_statuses")
+    clock = ManualClock()
+    system = SimpleNamespace(clock=clock)
+    app = IntakeApplication(settings, clock=clock)
+    try:
+        ReadModels(app, app.views, [app.suggestions_view, app.messages_view,
+                                    app.similar_view]).start()
+        a = submit(app, system, 1, title="幸福小区路灯不亮")
+        b = submit(app, system, 2, title="幸福小区路灯坏了", lead=2)
+        c = submit(app, system, 3, title="幸福小区的路灯晚上不亮", lead=3)
+        message = post(app, system, "幸福小区的路灯坏了，晚上很黑。")
+        me = submit(app, system, 4, title="幸福小区路灯不亮了")
+
+        def statuses() -> dict[str, str]:
+            for view in (app.suggestions_view, app.messages_view, app.similar_view):
+                view.catch_up()
+            with recording_as(OFFICE):
+                found = app.similar_suggestions(SimilarRef(suggestion_id=me), OFFICE)
+            return {f["id"]: f["status"] for f in found}
+
+        assert statuses() == {a: "open", b: "open", c: "open", message: "open"}
+        with recording_as(OFFICE):
+            app.decline_suggestion(DeclineSuggestion(suggestion_id=c, reason="不属于建议"), OFFICE)
+            app.merge_suggestion(MergeSuggestion(suggestion_id=b, into=a), OFFICE)
+        assert statuses() == {a: "open", b: "merged", message: "open"}
+        with recording_as(OFFICE):
+            app.undo_merge(UndoMerge(suggestion_id=b, reason="不是同一件事"), OFFICE)
+        assert statuses() == {a: "open", b: "open", message: "open"}
+        held = deputy(1)
+        with recording_as(held):
+            app.claim_message(MessageRef(message_id=message), held)
+            app.convert_message(ConvertMessage(message_id=message, category="livelihood"), held)
+        # its suggestion stands for it (recorded after this one: not an earlier candidate)
+        assert statuses() == {a: "open", b: "open"}
+    finally:
+        app.close()
