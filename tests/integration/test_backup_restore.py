@@ -39,6 +39,20 @@ def needs_pg_client(store: dict[str, Any]) -> None:
                     "postgresql-client): a PostgreSQL backup needs them")
 
 
+def keep_kek(store: dict[str, Any], new_var: Path) -> None:
+    """Put the development key-encryption key (VAR_DIR/personal-data.kek, never in a backup)
+    where the restored system looks for it, as docs/operations.md tells the operator."""
+    import shutil
+
+    from services.intake.personal_data import DEV_KEK_FILE_NAME
+
+    old = Path(store.get("var_dir") or "var") / DEV_KEK_FILE_NAME
+    new = Path(store.get("var_dir") or "var") if store["event_store"] == "postgres" else new_var
+    if old.exists() and old.resolve() != (new / DEV_KEK_FILE_NAME).resolve():
+        new.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(old, new / DEV_KEK_FILE_NAME)
+
+
 def _env(store: dict[str, Any], var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     env.update(VAR_DIR=str(var_dir), EVENT_STORE=store["event_store"])
@@ -162,6 +176,9 @@ async def test_backup_restore_into_an_empty_place_gives_back_the_same_system(
     assert "duty-ops replay intake --from 1 --to" in restored.stdout
     assert (new_var / "keys" / "ops.key").exists()
     assert (new_var / "config" / "users.yaml").exists()
+    # the personal-data keys' key-encryption key is not in the backup (kept apart); in
+    # development mode it lives in VAR_DIR: the operator puts it back
+    keep_kek(store, new_var)
 
     with NatsServer(store_dir=tmp_path / "nats-restored") as bus:
         new_system = InProcessSystem(bus.url, new_store)
