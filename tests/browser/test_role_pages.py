@@ -95,7 +95,11 @@ def page_kind(url: str) -> str:
     return path + ("?" + "&".join(keys) if keys else "")
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")   # an address shown as such is content
+
+
 def leaks(text: str) -> list[str]:
+    text = EMAIL.sub("", text)
     found = [w for w in ENGLISH.findall(text) if w not in ALLOWED]
     found += [m.group(0) for m in RAW.finditer(text)]
     return found
