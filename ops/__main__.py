@@ -354,7 +354,10 @@ def restore(archive: Path = typer.Argument(..., exists=True, dir_okay=False,
                   if settings.event_store == "postgres" else "") + ".\n"
                f"Start the system with VAR_DIR={var} ACTOR_KEYS_DIR={var / 'keys'} "
                f"NATS_CREDENTIALS_DIR={var / 'nats-credentials'} "
-               f"CONFIG_DIR={config_dir or var / 'config'}, then publish each service's log "
+               f"CONFIG_DIR={config_dir or var / 'config'} and the personal-data "
+               "key-encryption key, which no backup holds, back in place "
+               f"(PERSONAL_DATA_KEK_FILE; in development mode {var / 'personal-data.kek'}), "
+               "on a new, empty nats-server store; then publish each service's log "
                "again (consumers skip what they have processed) and verify:\n  "
                + "\n  ".join([*replay_commands(manifest), "duty-ops verify"]))
 
