@@ -184,3 +184,61 @@ def test_the_statistics_page_counts_a_replied_case_by_unit(live, sign_in):
     expect(page.locator("svg.chart g.bar")).to_have_count(len(expected["per_unit"]))
     no_serious_violations(page, "stats")
     screenshot(page, "leader-stats")
+
+
+def test_office_actions_on_the_case_and_suggestion_pages(live, sign_in):
+    tag = str(uuid.uuid4().int)[:5]
+    case_id = submit(live, f"学校周边交通安全{tag}", "urban_construction")
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "red"})
+    task = live.eventually(lambda: live.get("unit-a", "/api/v1/tasks", case_id=case_id))[0]
+    page = sign_in("office")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live.base_url}/app/cases/{case_id}")
+
+    # Pause the clock and resume it; designate a leader to lead the case.
+    clock = page.locator(f"form[data-task='{task['task_id']}']")
+    clock.get_by_label("暂停计时理由").fill("等待代表补充材料")
+    clock.get_by_role("button", name="暂停计时").click()
+    expect(page.locator(".flash")).to_have_text("已暂停计时")
+    expect(page.locator(f"form[data-task='{task['task_id']}']")).to_contain_text("已暂停计时")
+    page.locator(f"form[data-task='{task['task_id']}']").get_by_role("button", name="恢复计时").click()
+    expect(page.locator(".flash")).to_have_text("已恢复计时")
+    page.get_by_label("领导或委员会").select_option(label="副区长")
+    page.get_by_label("方式").select_option("lead")
+    page.get_by_role("button", name="指定").click()
+    expect(page.locator(".flash")).to_have_text("已指定领导领办或督办")
+    live.eventually(lambda: live.get("office", f"/api/v1/cases/{case_id}/supervision")["leadership"])
+    page.reload()
+    expect(page.locator("#leadership")).to_have_text("副区长")
+
+    # A class-B reply schedules a follow-up review (回头看), recorded here.
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/acknowledge")
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/contact", {"note": "已联系"})
+    live.post("unit-a", f"/api/v1/tasks/{task['task_id']}/reply",
+              {"result_class": "B", "text": "已列入计划", "commitment_date": "2026-03-20"})
+    live.eventually(lambda: live.get("office", f"/api/v1/cases/{case_id}/supervision")["follow_up_reviews"])
+    page.reload()
+    review = page.locator("#reviews form").first
+    review.get_by_label("已落实").check()
+    review.get_by_label("核查情况").fill("护栏已安装完毕")
+    review.get_by_role("button", name="记录回头看结果").click()
+    expect(page.locator(".flash")).to_have_text("已记录回头看结果")
+    expect(page.locator("#reviews")).to_have_count(0)
+    no_serious_violations(page, "case-office-actions")
+
+    # Undo a registration and a merge from the suggestion page.
+    other = submit(live, f"公园厕所改造{tag}")
+    live.post("office", f"/api/v1/suggestions/{other}/register", {"urgency": "blue"})
+    page.goto(f"{live.base_url}/app/office/suggestions/{other}")
+    page.get_by_label("理由").fill("误将个人诉求立案")
+    page.get_by_role("button", name="撤销立案").click()
+    expect(page.locator(".flash")).to_have_text("已撤销立案")
+    expect(page.locator("#suggestion-status")).to_have_text("待审核")
+    target = submit(live, f"菜场扩建{tag}")
+    merged = submit(live, f"菜场扩建改造{tag}", deputy="deputy-2")
+    live.post("office", f"/api/v1/suggestions/{merged}/merge", {"into": target})
+    page.goto(f"{live.base_url}/app/office/suggestions/{merged}")
+    page.get_by_label("理由").fill("两件建议诉求不同")
+    page.get_by_role("button", name="撤销并案").click()
+    expect(page.locator(".flash")).to_have_text("已撤销并案")
+    expect(page.locator("#suggestion-status")).to_have_text("待审核")

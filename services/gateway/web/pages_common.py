@@ -198,12 +198,59 @@ async def case_page(request: Request, case_id: str, user: Anyone,
     rated = {r["deputy_id"] for r in (supervision or {}).get("ratings", [])
              if r.get("round") == (supervision or {}).get("round")}
     lookup = names(ref)
+    leaders = (await optional(svc.call("assignment", "leaders", {}, user))
+               if user.role == "office" and suggestion else None) or []
     return render(request, "case.html", {
+        "leaders": leaders,
         "case_id": case_id, "events": events, "audit": view == "audit",
         "milestones": _milestones(events, lookup), "chains": chains, "broken": broken,
         "verified": bool(chains) and not broken, "suggestion": suggestion,
         "supervision": supervision, "tasks": tasks, "rated": rated, **names(ref),
     })
+
+
+OfficeOnly = Annotated[Principal, Depends(need("office"))]
+Csrf = [Depends(check_csrf)]
+
+
+@router.post(f"{BASE}/cases/{{case_id}}/reviews/{{review_id}}", dependencies=Csrf)
+async def record_review(request: Request, case_id: str, review_id: str,
+                        user: Annotated[Principal, Depends(need("office", "leader"))],
+                        outcome: Annotated[str, Form(pattern="^(kept|partly_kept|not_kept)$")],
+                        note: Annotated[str, Form(min_length=1, max_length=2000)],
+                        reopen: Annotated[str | None, Form()] = None) -> Response:
+    """A follow-up review's (回头看) outcome: not kept reopens the case; partly kept only
+    when asked to."""
+    call = services(request).call("supervision", "record_review", {
+        "case_id": case_id, "review_id": review_id, "outcome": outcome, "note": note,
+        "reopen": bool(reopen) if outcome == "partly_kept" else None}, user)
+    return await act(request, call, f"{BASE}/cases/{case_id}", "已记录回头看结果")
+
+
+@router.post(f"{BASE}/cases/{{case_id}}/leadership", dependencies=Csrf)
+async def designate(request: Request, case_id: str, user: OfficeOnly,
+                    designee: Annotated[str, Form(min_length=3, max_length=200)],
+                    mode: Annotated[str, Form(pattern="^(lead|supervise)$")]) -> Response:
+    kind, _, designee_id = designee.partition(":")
+    call = services(request).call("assignment", "designate_leadership", {
+        "case_id": case_id, "designee_id": designee_id, "designee_kind": kind, "mode": mode},
+        user)
+    return await act(request, call, f"{BASE}/cases/{case_id}", "已指定领导领办或督办")
+
+
+@router.post(f"{BASE}/cases/{{case_id}}/tasks/{{task_id}}/pause", dependencies=Csrf)
+async def pause_clock(request: Request, case_id: str, task_id: str, user: OfficeOnly,
+                      reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
+    call = services(request).call("assignment", "pause_clock",
+                                  {"task_id": task_id, "reason": reason}, user)
+    return await act(request, call, f"{BASE}/cases/{case_id}", "已暂停计时")
+
+
+@router.post(f"{BASE}/cases/{{case_id}}/tasks/{{task_id}}/resume", dependencies=Csrf)
+async def resume_clock(request: Request, case_id: str, task_id: str,
+                       user: OfficeOnly) -> Response:
+    call = services(request).call("assignment", "resume_clock", {"task_id": task_id}, user)
+    return await act(request, call, f"{BASE}/cases/{case_id}", "已恢复计时")
 
 
 @router.post(f"{BASE}/cases/{{case_id}}/close", dependencies=[Depends(check_csrf)])

@@ -172,6 +172,22 @@ async def merge(request: Request, suggestion_id: str, user: Office,
     return await act(request, call, _back(into), "已并案", _back(suggestion_id))
 
 
+@router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/reverse", dependencies=Csrf)
+async def reverse_registration(request: Request, suggestion_id: str, user: Office,
+                               reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
+    call = services(request).call("intake", "reverse_registration",
+                                  {"suggestion_id": suggestion_id, "reason": reason}, user)
+    return await act(request, call, _back(suggestion_id), "已撤销立案", _back(suggestion_id))
+
+
+@router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/undo-merge", dependencies=Csrf)
+async def undo_merge(request: Request, suggestion_id: str, user: Office,
+                     reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
+    call = services(request).call("intake", "undo_merge",
+                                  {"suggestion_id": suggestion_id, "reason": reason}, user)
+    return await act(request, call, _back(suggestion_id), "已撤销并案", _back(suggestion_id))
+
+
 @router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/assign", dependencies=Csrf)
 async def assign(request: Request, suggestion_id: str, user: Office,
                  lead_unit_id: Annotated[str | None, Form()] = None,
