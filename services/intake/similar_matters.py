@@ -302,9 +302,6 @@ class SimilarMattersView(TableProjection):
         self.index = MatterIndex(self.encoder.dim)
         self._index_lock = threading.Lock()
         self._encode_lock = threading.Lock()
-        if slot == "live":  # load the model (about a second) before the first text arrives
-            threading.Thread(target=self.encoder.load, name="load-sentence-model",
-                             daemon=True).start()
 
     @property
     def shingler(self) -> Shingler:
