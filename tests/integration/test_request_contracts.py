@@ -8,6 +8,7 @@ sent."""
 from __future__ import annotations
 
 import ast
+import json
 import pathlib
 from types import SimpleNamespace
 
@@ -187,3 +188,32 @@ def test_each_request_is_declared_once_with_roles_and_a_subject():
     for (service, name), contract in table.items():
         assert contract.roles and contract.roles <= EVERYONE, contract
         assert contract.subject("x" if service == ANY_SERVICE else None).endswith(f".{name}")
+
+
+def test_the_openapi_bodies_are_the_declared_requests_without_their_path_fields():
+    """Each body a converted route takes is its request's fields but those of the path, with
+    the request's limits (shared/contracts/requests/limits.py) and examples."""
+    from shared.contracts.requests.limits import REASON_MAX
+
+    document = create_app().openapi()
+    schemas = document["components"]["schemas"]
+    checked = 0
+    for route in _api_routes():
+        body = route.body_field
+        if not _sent(route) or body is None:
+            continue
+        contract = _by_subject()[_sent(route)[0]]
+        method = next(iter(route.methods)).lower()
+        content = document["paths"][route.path][method]["requestBody"]["content"]
+        ref = json.dumps(content["application/json"]["schema"])
+        schema = schemas[ref.split("#/components/schemas/")[1].split('"')[0]]
+        path_fields = {p.name for p in route.dependant.path_params}
+        fields = set(contract.model_fields) - {"quiet_hours_off"}  # said by a null
+        assert set(schema["properties"]) <= fields, route.path
+        # the fields left out are the path's (named as the route names them)
+        assert len(fields - set(schema["properties"])) == len(path_fields), route.path
+        checked += 1
+    assert checked >= 15
+    reason = schemas["RequestReturnBody"]["properties"]["reason"]
+    assert reason["maxLength"] == REASON_MAX and reason["minLength"] == 1
+    assert schemas["RequestReturnBody"]["examples"] == [{"reason": "该事项属于区交通运输局职责"}]
