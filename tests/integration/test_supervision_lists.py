@@ -10,6 +10,8 @@ its application as its consumers would."""
 from __future__ import annotations
 
 import asyncio
+from html import unescape
+import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -500,9 +502,20 @@ async def test_the_web_board_and_the_units_inbox_show_full_counts_and_capped_lis
     assert f"超期清单（{board['overdue_count']}）" in html and board["overdue_count"] > 50
     assert "仅列出时限最早的 50 件" in html
     assert f'<strong id="total-red">{board["totals"]["red"]}</strong>' in html
-    inbox = await page("unit-b", "/app/unit")
-    for t in f.live(unit_id="unit-b"):
-        assert (f'data-task="{t["task_id"]}"' in inbox) == (t["status"] != "closed")
+    # the unit's inbox: every task still to act on is on a page of its tab (pages of 20,
+    # followed by their 下一页 links), and no closed one is among them
+    shown: set[str] = set()
+    pages = 0
+    for tab in ("open", "signed_for", "replied"):
+        path: str | None = f"/app/unit?status={tab}"
+        while path:
+            inbox = await page("unit-b", path)
+            pages += 1
+            shown |= set(re.findall(r'data-task="([^"]+)"', inbox))
+            more = re.search(r'href="([^"]+)" id="next-page"', inbox)
+            path = unescape(more.group(1)) if more else None
+    assert shown == {t["task_id"] for t in f.live(unit_id="unit-b") if t["status"] != "closed"}
+    assert pages > 3  # some tab had more than one page
 
 
 async def test_statistics_of_a_year_and_of_a_period(supervision, gateway):
