@@ -24,7 +24,7 @@ import nats
 
 from shared.identity import signed_request
 
-SERVICES = ("intake", "assignment", "supervision", "points")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 OPS = {"username": "ops", "role": "office"}
 PAGE = 500
 # Points lines whose cause is a case (suggestion or citizen message) in intake.
