@@ -120,7 +120,16 @@ def label(mapping: dict[str, str], value: Any) -> str:
     return mapping.get(str(value), str(value))
 
 
+ERASED_MARK = "[erased]"  # what intake shows for an erased text or contact detail
+
+
+def message_text(value: Any) -> str:
+    """A message's text or contact detail, with intake's erased mark said in Chinese."""
+    return "（已按留言人要求删除）" if value == ERASED_MARK else ("" if value is None else str(value))
+
+
 templates.env.filters["dt"] = fmt_time
+templates.env.filters["message_text"] = message_text
 templates.env.filters["days"] = days_text
 templates.env.filters["dict_merge"] = lambda d, **kw: {**d, **kw}
 templates.env.globals.update(

@@ -96,3 +96,9 @@ document.addEventListener("submit", function (event) {
     }
   });
 })();
+
+/* 打印: a button marked data-print prints the page (the print style shows only the content). */
+document.addEventListener("click", function (event) {
+  var button = event.target && event.target.closest && event.target.closest("[data-print]");
+  if (button) window.print();
+});
