@@ -7,7 +7,8 @@ with the upstream tracking row by the runtime's consumer):
   (``task_withdrawn``), a return refused, yellow and red deadline warnings, a re-handling
   round after an unsatisfied rating (or a review not kept), a follow-up review scheduled;
 - a deputy: a citizen message waiting in their station's pool, the reply to their suggestion
-  (or to the message they forwarded), which is also when their rating is due, a self-reported
+  (or to the message they forwarded), which is also when their rating is due, a suggestion's
+  rating due before its period lapses (to those of the round who have not rated), a self-reported
   activity approved or rejected, points revoked;
 - a leader: a case designated to them, an escalation addressed to them;
 - the office: every escalation, a unit's return request.
@@ -23,9 +24,11 @@ is off: no notification is made); e-mail immediate or as a daily digest at the u
 (channel ``digest``: the item is deferred to that time, and one mail carries every item due
 then); quiet hours (immediate mail due inside them is deferred to their end, China time).
 
-Reminders: a deputy's claim of a citizen message about to lapse and a message nobody claims
-for ``notify_message_waiting_hours`` are raised by the delivery job from the ``Reminders``
-read model, each once (an id derived from the case, the reminder and its due time).
+Reminders: a deputy's claim of a citizen message about to lapse, a message nobody claims
+for ``notify_message_waiting_hours`` and a suggestion's rating due (``notify_rating_warning_days``
+before the rating period of config/supervision.yaml ends, to each deputy of the round who has
+neither rated nor let it lapse) are raised by the delivery job from the ``Reminders`` read
+model, each once (an id derived from the case, the reminder and its due time).
 
 Delivery (``deliver_due``, a periodic job): each pending (notification, channel) is tried;
 success is recorded as ``Delivered``, a failure as ``DeliveryFailed`` with the next attempt
@@ -48,7 +51,7 @@ import logging
 import os
 import smtplib
 import socket
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -114,6 +117,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "message_waiting": ("deputy", "联络站有群众留言待认领"),
     "claim_lapsing": ("deputy", "认领的群众留言即将到期"),
     "reply_submitted": ("deputy", "建议已答复，请测评"),
+    "rating_due": ("deputy", "建议测评即将到期"),
     "activity_reviewed": ("deputy", "履职活动审核结果"),
     "points_revoked": ("deputy", "履职积分撤销"),
     "leadership_designated": ("leader", "领导领办、重点督办"),
@@ -157,6 +161,9 @@ class NotificationSettings(ServiceSettings):
     notify_claim_warning_hours: float = 24.0
     # the office is told of a citizen message nobody claimed or forwarded for this long
     notify_message_waiting_hours: float = 72.0
+    # a suggestion's deputies who have not rated a reply are reminded this many days before
+    # the rating period (config/supervision.yaml, rating_period_days) ends
+    notify_rating_warning_days: int = Field(5, ge=0)
 
     def webhook_secret(self) -> bytes:
         if self.notify_webhook_secret:
@@ -208,6 +215,10 @@ class NotificationsApplication(ServiceApplication):
         self.emails = {c["username"]: c["email"] for c in contacts if c.get("email")}
         self.stations = {s["id"]: s for s in load_config(settings, "stations")}
         self.leaders = {l["id"]: l for l in load_config(settings, "leaders")}
+        # the rating period is supervision's rule: read from the same file supervision reads
+        with (settings.config_dir / "supervision.yaml").open(encoding="utf-8") as f:
+            rules = yaml.safe_load(f) or {}
+        self.rating_period_days = int(rules.get("rating_period_days", 30))
         self.views: Any = None
         super().__init__(settings)
 
@@ -418,6 +429,9 @@ class NotificationsApplication(ServiceApplication):
         changed: dict[UUID, Any] = {}
         case = self.case_file(event.case_id)
         why = "代表测评不满意" if event.reason == "unsatisfied" else "跟踪回访未落实"
+        if case is not None and case.reminders.get("rating_due"):
+            # a new round: the last round's ratings are over (its reply is being redone)
+            case = self._note(event.case_id, changed, reminders={"rating_due": None})
         self._tell(changed, self.unit_users(event.unit_id), "rehandling_started", event,
                      f"{why}，重新办理（第{event.round}轮）：{_label(case)}，"
                      f"时限 {event.deadline}", task_id=event.task_id)
@@ -441,6 +455,18 @@ class NotificationsApplication(ServiceApplication):
         recipients = [u for d in deputies for u in self.deputy_users(d)]
         what = "第{}轮答复".format(event.round) if event.round > 1 else "答复"
         self._note(event.case_id, changed, result_class=event.result_class)
+        if case.kind == "suggestion" and case.deputies:
+            # the deputies rate it (a message's reply is rated by its citizen, not by the
+            # deputy who forwarded it): remind those who have not rated before the period
+            # ends; a new round's reply replaces the reminder of the last
+            replied_on = event.occurred_at.astimezone(CHINA_TZ).date()
+            period = self.rating_period_days
+            warning = min(self.delivery.notify_rating_warning_days, period)
+            due = event.occurred_at + timedelta(days=period - warning)
+            self._note(event.case_id, changed, reminders={"rating_due": {
+                "due_at": due.isoformat(), "round": event.round, "deputies": case.deputies,
+                "last_day": (replied_on + timedelta(days=period)).isoformat(),
+                "task_id": event.task_id}})
         self._tell(changed, recipients, "reply_submitted", event,
                      f"{case.label()} 已{what}（{event.result_class}类），请测评",
                      task_id=event.task_id)
@@ -457,6 +483,10 @@ class NotificationsApplication(ServiceApplication):
         changed: dict[UUID, Any] = {}
         case = self._note(event.case_id, changed, rated={str(round_): rated})
         ratings = case.ratings.get(str(round_), {})
+        due = case.reminders.get("rating_due")
+        if due is not None and due["round"] == round_ and \
+                all(d in ratings for d in due["deputies"]):
+            self._note(event.case_id, changed, reminders={"rating_due": None})  # none left
         if case.kind == "suggestion" and case.deputies and \
                 all(d in ratings for d in case.deputies) and \
                 "unsatisfied" not in ratings.values():
@@ -494,6 +524,16 @@ class NotificationsApplication(ServiceApplication):
             self._tell(changed, self.deputy_users(reminder["deputy_id"]), name, cause,
                        f"您认领的群众留言将于 {expires:%m月%d日 %H:%M} 到期，请及时答复或转交",
                        message_id=case_id)
+        elif name == "rating_due":
+            ratings = case.ratings.get(str(reminder["round"]), {})
+            unrated = [d for d in reminder["deputies"] if d not in ratings]
+            last_day = date.fromisoformat(reminder["last_day"])
+            what = f"第{reminder['round']}轮答复" if reminder["round"] > 1 else "答复"
+            self._tell(changed, [u for d in unrated for u in self.deputy_users(d)], name, cause,
+                       f"{case.label()} 的{what}尚待您测评，"
+                       f"测评截止日期 {last_day:%Y年%m月%d日}（含当日）",
+                       f"请于 {last_day:%Y年%m月%d日} 当日结束前完成测评，逾期记为未测评。",
+                       task_id=reminder.get("task_id"))
         elif name == "message_waiting_long":
             station = self.stations.get(reminder.get("station_id")) or {}
             hours = self.delivery.notify_message_waiting_hours

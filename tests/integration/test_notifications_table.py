@@ -7,7 +7,9 @@ replay beyond the stream's duplicate window) and nothing new is made.
 
 Only the notifications service runs: the producers' events are the input, so each row states
 exactly what the service is given. Reminders the service raises itself (a claim about to
-lapse, a message waiting too long) are rows too: the clock moves past their due time."""
+lapse, a message waiting too long, a rating due) are rows too: the clock moves past their due
+time. Every round replied to here is rated, lapsed or reminded in the table, since the replay
+below moves the clock past every rating period."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ MESSAGE = str(uuid4())      # a citizen's message at station-fengjie, forwarded 
 ANSWERED = str(uuid4())     # a citizen's message claimed and answered by deputy-2
 WAITING = str(uuid4())      # a citizen's message claimed and left to lapse
 IGNORED = str(uuid4())      # a citizen's message nobody claims
+RATED = str(uuid4())        # deputy-1 (lead), deputy-2 and deputy-3; only deputy-2 rates
 T_SUG, T_CO, T_OTHER, T_MSG = (str(uuid4()) for _ in range(4))
 START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 USERS = ("office", "leader", "unit-a", "unit-b", "unit-c", "unit-d",
@@ -181,6 +184,22 @@ TABLE: list[Row] = [
         {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),
     Row("three days on: the office is told it waits", None,
         office("message_waiting_long"), timedelta(days=3, hours=1)),
+    # a rating due (rating_period_days 30 in config/supervision.yaml; NOTIFY_RATING_WARNING_DAYS
+    # 5): the suggestion's deputies who have neither rated nor let it lapse, before it lapses
+    Row("a suggestion of three deputies", ev(SuggestionRegisteredV1, RATED, number="2026-0003",
+        title="修缮老旧小区", category="livelihood", urgency="blue", lead_deputy_id="deputy-1",
+        co_signer_ids=["deputy-2", "deputy-3"]), {}),
+    Row("its reply", ev(ReplySubmittedV1, RATED, task_id=str(uuid4()), unit_id="unit-d",
+        result_class="A", round=1, on_time=True),
+        {"deputy-1": "reply_submitted", "deputy-2": "reply_submitted",
+         "deputy-3": "reply_submitted"}),
+    Row("deputy-2 rates it: nobody", ev(SuggestionRatedV1, RATED, deputy_id="deputy-2",
+        rating="satisfied", round=1, result_class="A"), {}),
+    Row("24 days after the replies: no rating due yet (nor for the rounds rated or lapsed)",
+        None, {}, timedelta(days=19)),
+    Row("25 days after: the two who have not rated (not deputy-2) are told",
+        None, {"deputy-1": "rating_due", "deputy-3": "rating_due", "deputy-2": None},
+        timedelta(days=1)),
     # the deputies: points
     Row("activity approved", ev(ActivityReviewedV1, SUGGESTION, activity_id=str(uuid4()),
         deputy_id="deputy-3", kind="reception_day", activity_date=date(2026, 2, 27),
@@ -291,3 +310,8 @@ async def test_each_event_tells_exactly_the_right_people_once(notifications_only
         assert answer["ok"], answer
         assert sorted(n["kind"] for n in answer["result"]["items"]) == expected, user
         assert answer["result"]["unread"] == len(expected)
+        for item in answer["result"]["items"]:
+            if item["kind"] == "rating_due":  # the case and the last day to rate (30 days)
+                assert "2026-0003「修缮老旧小区」" in item["title"], item
+                assert "测评截止日期 2026年04月01日" in item["title"], item
+                assert item["case_id"] == RATED

@@ -27,7 +27,8 @@ KIND_ZH = {
     "return_refused": "退回申请未获同意", "deadline_warning": "时限预警",
     "rehandling_started": "重新办理", "follow_up_review": "跟踪回访",
     "message_waiting": "群众留言待认领", "claim_lapsing": "认领即将到期",
-    "reply_submitted": "建议已答复", "activity_reviewed": "履职活动审核",
+    "reply_submitted": "建议已答复", "rating_due": "测评即将到期",
+    "activity_reviewed": "履职活动审核",
     "points_revoked": "积分撤销", "leadership_designated": "领导领办",
     "case_escalated": "升级督办", "return_requested": "申请退回",
     "close_out_waiting": "待销号", "message_waiting_long": "留言久未认领",
@@ -38,7 +39,8 @@ def link(user: Principal, item: dict[str, Any]) -> str | None:
     """Where a notification leads the user: the task, the suggestion or the case."""
     if user.role == "unit" and item.get("task_id"):
         return f"{BASE}/unit/tasks/{item['task_id']}"
-    if user.role == "deputy" and item.get("kind") == "reply_submitted" and item.get("case_id") \
+    if user.role == "deputy" and item.get("kind") in ("reply_submitted", "rating_due") \
+            and item.get("case_id") \
             and not item.get("message_id"):
         return f"{BASE}/deputy/suggestions/{item['case_id']}"
     if user.role in ("office", "leader") and item.get("case_id") and not item.get("message_id"):
