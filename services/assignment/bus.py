@@ -3,6 +3,8 @@ handling news, answers requests, publishes assignments, tasks and their changes.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -53,7 +55,8 @@ from shared.contracts.requests.assignment import (
     Units,
     Workload,
 )
-from services.assignment.domain import Assignment, Task
+from services.assignment.domain import (Assignment, Task, carries_its_facts, due_date,
+                                        local_day, with_pauses)
 from services.assignment.read_models import TaskIndex
 
 SERVICE = "assignment"
@@ -66,70 +69,104 @@ PUBLISHED = (Assignment.Assigned, Assignment.LeadershipDesignated, Task.Assigned
 def translate(app: AssignmentApplication, event: Any,
               envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     """Domain event → integration events: v1, and v2 flagged with the case's leadership
-    designation as it stood when the event was recorded (None: not published)."""
+    designation as it stood when the event was recorded (None: not published). Read from
+    the event alone (and the working calendar, from which deadlines are derived); only an
+    event recorded before it carried its facts has them read from the store."""
     if not isinstance(event, PUBLISHED):
         return None
-    # the assignment or task as it was right after this event
-    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
-    found = translate_v1(app, event, aggregate, envelope)
+    facts = facts_of(app, event)
+    found = translate_v1(app, event, facts, envelope)
     if found is None:
         return None
-    return with_leadership(found, aggregate.leadership)
+    leadership = (event.designation if isinstance(event, Assignment.LeadershipDesignated)
+                  else facts.leadership)
+    return with_leadership(found, leadership)
 
 
-def translate_v1(app: AssignmentApplication, event: Any, aggregate: Any,
+def facts_of(app: AssignmentApplication, event: Any) -> Any:
+    """What the contract needs besides the event's own fields: the event itself, which
+    carries it; for an event stored before it did (class version 1, see
+    ``services.assignment.domain.carries_its_facts``), read from the assignment or task as
+    it was right after that event (the upcast cannot invent them). ``Task.Assigned``
+    always carried everything."""
+    if isinstance(event, Task.Assigned) or carries_its_facts(event):
+        return event
+    aggregate = app.repository.get(event.originator_id, version=event.originator_version)
+    if isinstance(aggregate, Assignment):
+        return SimpleNamespace(case_id=aggregate.case_id, case_kind=aggregate.case_kind,
+                               routing_rule_id=aggregate.routing_rule_id,
+                               leadership=aggregate.leadership)
+    return SimpleNamespace(
+        case_id=aggregate.case_id, unit_id=aggregate.unit_id, leadership=aggregate.leadership,
+        deadline_rule=aggregate.deadline_rule, assigned_at=aggregate.assigned_at,
+        return_window_working_days=aggregate.return_window_working_days,
+        finished_pauses=[{"from": p["from"].isoformat(), "to": p["to"].isoformat()}
+                         for p in aggregate.pauses if p["to"] is not None])
+
+
+def task_deadline(app: AssignmentApplication, facts: Any) -> date:
+    """The task's deadline as the event left it: its rule from its assignment time, moved
+    on by the finished pauses of its clock."""
+    pauses = [{"from": datetime.fromisoformat(p["from"]), "to": datetime.fromisoformat(p["to"])}
+              for p in facts.finished_pauses]
+    return with_pauses(due_date(facts.deadline_rule, facts.assigned_at, app.calendar),
+                       pauses, app.calendar)
+
+
+def translate_v1(app: AssignmentApplication, event: Any, facts: Any,
                  envelope: dict[str, Any]) -> IntegrationEvent | None:
     """Domain event → its v1 integration event (or None: not published)."""
     if isinstance(event, Assignment.Assigned):
-        assignment: Assignment = aggregate
-        if assignment.case_kind != "suggestion":
+        if facts.case_kind != "suggestion":
             return None  # a forwarded message has only its task_assigned
         return SuggestionAssignedV1(
-            **{**envelope, "case_id": assignment.case_id},
+            **{**envelope, "case_id": facts.case_id},
             lead_unit_id=event.lead_unit_id,
             co_unit_ids=event.co_unit_ids,
             task_ids=event.task_ids,
-            routing_rule_id=assignment.routing_rule_id,
+            routing_rule_id=facts.routing_rule_id,
             automatic=event.automatic,
         )
     if isinstance(event, Assignment.LeadershipDesignated):
         return LeadershipDesignatedV1(
-            **{**envelope, "case_id": aggregate.case_id},
+            **{**envelope, "case_id": facts.case_id},
             designee_id=event.designee_id,
             designee_name=event.designee_name,
             designee_kind=event.designee_kind,
             mode=event.mode,
         )
-    task: Task = aggregate
-    envelope = {**envelope, "case_id": task.case_id}
+    envelope = {**envelope, "case_id": facts.case_id}
+    task_id = str(event.originator_id)
     if isinstance(event, Task.Assigned):
         return TaskAssignedV1(
             **envelope,
-            task_id=str(task.id),
-            unit_id=task.unit_id,
-            role=task.role,
-            assigned_at=task.assigned_at,
-            deadline=task.deadline(app.calendar),
-            title=task.title,
-            category=task.category,
-            urgency=task.urgency,
-            number=task.number,
-            case_kind=task.case_kind,
+            task_id=task_id,
+            unit_id=event.unit_id,
+            role=event.role,
+            assigned_at=event.assigned_at,
+            deadline=due_date(Task.rule_of(event.deadline_rule, event.time_limit_months),
+                              event.assigned_at, app.calendar),
+            title=event.title,
+            category=event.category,
+            urgency=event.urgency,
+            number=event.number,
+            case_kind=event.case_kind,
         )
     if isinstance(event, (Task.ClockPaused, Task.ClockResumed)):
-        return TaskDeadlineChangedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+        return TaskDeadlineChangedV1(**envelope, task_id=task_id, unit_id=facts.unit_id,
                                      paused=isinstance(event, Task.ClockPaused),
-                                     deadline=task.deadline(app.calendar),
+                                     deadline=task_deadline(app, facts),
                                      reason=event.reason
                                      if isinstance(event, Task.ClockPaused) else None)
     if isinstance(event, Task.Withdrawn):
-        return TaskWithdrawnV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+        return TaskWithdrawnV1(**envelope, task_id=task_id, unit_id=facts.unit_id,
                                reason=event.reason, replaced_by_task_id=event.replaced_by_task_id)
     if isinstance(event, Task.ReturnRequested):
-        return TaskReturnRequestedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
-                                     reason=event.reason,
-                                     window_end=task.return_window_end(app.calendar))
-    return TaskReturnRefusedV1(**envelope, task_id=str(task.id), unit_id=task.unit_id,
+        return TaskReturnRequestedV1(
+            **envelope, task_id=task_id, unit_id=facts.unit_id, reason=event.reason,
+            window_end=app.calendar.add_working_days(local_day(facts.assigned_at),
+                                                     facts.return_window_working_days))
+    return TaskReturnRefusedV1(**envelope, task_id=task_id, unit_id=facts.unit_id,
                                reason=event.reason)
 
 

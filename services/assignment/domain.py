@@ -193,6 +193,22 @@ DEFAULT_POLICY = AssignmentPolicy()
 
 # --- aggregates --------------------------------------------------------------------------
 
+def leadership_designation(designee_id: str, designee_name: str, designee_kind: str,
+                           mode: str, designated_at: datetime) -> dict[str, Any]:
+    """A leadership designation (领导领办 / 重点督办) as the case and its tasks keep it."""
+    return {"designee_id": designee_id, "designee_name": designee_name,
+            "designee_kind": designee_kind, "mode": mode,
+            "designated_at": designated_at.isoformat()}
+
+
+def carries_its_facts(domain_event: Any) -> bool:
+    """Whether a published event carries what its contract needs. Events recorded before
+    they did (class version 1, upcast with ``case_id`` None: the upcast cannot invent the
+    facts) are the only ones whose relay still reads the aggregate (see
+    ``services.assignment.bus.facts_of``)."""
+    return domain_event.case_id is not None
+
+
 class Assignment(Aggregate):
     """One per case (a registered suggestion, or a citizen message forwarded to a unit): the
     routing proposal, then the units that handle it, reassignments and leadership."""
@@ -283,10 +299,36 @@ class Assignment(Aggregate):
             task_ids=[str(t.id) for t in tasks],
             assigned_at=assigned_at,
             automatic=automatic,
+            case_id=self.case_id,
+            case_kind=self.case_kind,
+            routing_rule_id=self.routing_rule_id,
+            leadership=self.leadership,
         )
         return tasks
 
-    @event("Assigned")
+    class Assigned(Aggregate.Event):
+        """The case was given to its units. Version 2 also carries what the published
+        contract needs (the case, its kind, its routing rule, the leadership designation in
+        force), so the relay translates it without reading the store. Version 1 events were
+        recorded without them: upcast with ``case_id`` None (see :func:`carries_its_facts`)."""
+
+        class_version = 2
+
+        lead_unit_id: str
+        co_unit_ids: list[str]
+        task_ids: list[str]
+        assigned_at: datetime
+        automatic: bool
+        case_id: str | None
+        case_kind: str | None
+        routing_rule_id: str | None
+        leadership: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(case_id=None, case_kind=None, routing_rule_id=None, leadership=None)
+
+    @event(Assigned)
     def _assigned(
         self,
         lead_unit_id: str,
@@ -294,6 +336,10 @@ class Assignment(Aggregate):
         task_ids: list[str],
         assigned_at: datetime,
         automatic: bool,
+        case_id: str | None,
+        case_kind: str | None,
+        routing_rule_id: str | None,
+        leadership: dict[str, Any] | None,
     ) -> None:
         self.status = "assigned"
         self.lead_unit_id = lead_unit_id
@@ -442,14 +488,36 @@ class Assignment(Aggregate):
                               f"this case", current=self.view())
         self._leadership_designated(designee_id=designee_id, designee_name=designee_name,
                                     designee_kind=designee_kind, mode=mode,
-                                    designated_at=designated_at)
+                                    designated_at=designated_at, case_id=self.case_id)
 
-    @event("LeadershipDesignated")
+    class LeadershipDesignated(Aggregate.Event):
+        """A leader or committee leads or supervises the case. Version 2 also carries the
+        case id (for the published contract); version 1 events lack it (upcast to None)."""
+
+        class_version = 2
+
+        designee_id: str
+        designee_name: str
+        designee_kind: str
+        mode: str
+        designated_at: datetime
+        case_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["case_id"] = None
+
+        @property
+        def designation(self) -> dict[str, Any]:
+            """The case's leadership designation from this event on."""
+            return leadership_designation(self.designee_id, self.designee_name,
+                                          self.designee_kind, self.mode, self.designated_at)
+
+    @event(LeadershipDesignated)
     def _leadership_designated(self, designee_id: str, designee_name: str, designee_kind: str,
-                               mode: str, designated_at: datetime) -> None:
-        self.leadership = {"designee_id": designee_id, "designee_name": designee_name,
-                           "designee_kind": designee_kind, "mode": mode,
-                           "designated_at": designated_at.isoformat()}
+                               mode: str, designated_at: datetime, case_id: str | None) -> None:
+        self.leadership = leadership_designation(designee_id, designee_name, designee_kind,
+                                                 mode, designated_at)
         self.leadership_history.append(self.leadership)
 
     def view(self) -> dict[str, Any]:
@@ -627,19 +695,68 @@ class Task(Aggregate):
             raise AlreadyDone(f"the task is already {self.handling}; its clock no longer runs")
         if self.paused_since is not None:
             raise AlreadyDone(f"the clock is already paused since {self.paused_since.isoformat()}")
-        self._clock_paused(reason=reason, at=at)
+        self._clock_paused(reason=reason, at=at, **self._facts(),
+                           deadline_rule=self.deadline_rule, assigned_at=self.assigned_at,
+                           finished_pauses=self._finished_pauses())
 
-    @event("ClockPaused")
-    def _clock_paused(self, reason: str, at: datetime) -> None:
+    def _facts(self) -> dict[str, Any]:
+        """What every published event of the task carries for its contract."""
+        return {"case_id": self.case_id, "unit_id": self.unit_id, "leadership": self.leadership}
+
+    def _finished_pauses(self, resumed_at: datetime | None = None) -> list[dict[str, str]]:
+        """The finished pauses of the clock (with the current one when it resumes at
+        ``resumed_at``), as ISO instants."""
+        pauses = [p if p["to"] is not None or resumed_at is None else {**p, "to": resumed_at}
+                  for p in self.pauses]
+        return [{"from": p["from"].isoformat(), "to": p["to"].isoformat()}
+                for p in pauses if p["to"] is not None]
+
+    class _ClockChanged(Aggregate.Event):
+        """Version 2 of a clock's pause or resumption also carries what the published
+        deadline needs (the rule, the assignment time and the finished pauses, from which
+        it is derived: deadlines are never stored) and the task's case, unit and
+        leadership; version 1 events lack them (upcast to None)."""
+
+        class_version = 2
+
+        case_id: str | None
+        unit_id: str | None
+        leadership: dict[str, Any] | None
+        deadline_rule: DeadlineRule | None
+        assigned_at: datetime | None
+        finished_pauses: list[dict[str, str]] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(case_id=None, unit_id=None, leadership=None, deadline_rule=None,
+                         assigned_at=None, finished_pauses=None)
+
+    class ClockPaused(_ClockChanged):
+        reason: str
+        at: datetime
+
+    @event(ClockPaused)
+    def _clock_paused(self, reason: str, at: datetime, case_id: str | None,
+                      unit_id: str | None, leadership: dict[str, Any] | None,
+                      deadline_rule: DeadlineRule | None, assigned_at: datetime | None,
+                      finished_pauses: list[dict[str, str]] | None) -> None:
         self.pauses.append({"from": at, "to": None, "reason": reason})
 
     def resume_clock(self, at: datetime) -> None:
         if self.paused_since is None:
             raise NotAllowedInState("the clock is not paused")
-        self._clock_resumed(at=at)
+        self._clock_resumed(at=at, **self._facts(), deadline_rule=self.deadline_rule,
+                            assigned_at=self.assigned_at,
+                            finished_pauses=self._finished_pauses(resumed_at=at))
 
-    @event("ClockResumed")
-    def _clock_resumed(self, at: datetime) -> None:
+    class ClockResumed(_ClockChanged):
+        at: datetime
+
+    @event(ClockResumed)
+    def _clock_resumed(self, at: datetime, case_id: str | None, unit_id: str | None,
+                       leadership: dict[str, Any] | None, deadline_rule: DeadlineRule | None,
+                       assigned_at: datetime | None,
+                       finished_pauses: list[dict[str, str]] | None) -> None:
         self.pauses[-1] = {**self.pauses[-1], "to": at}
 
     def return_window_end(self, calendar: WorkingCalendar) -> date:
@@ -675,10 +792,35 @@ class Task(Aggregate):
                 window_working_days=self.return_window_working_days,
                 window_end=window_end.isoformat(),
             )
-        self._return_requested(reason=reason, requested_at=requested_at)
+        self._return_requested(reason=reason, requested_at=requested_at, **self._facts(),
+                               assigned_at=self.assigned_at,
+                               return_window_working_days=self.return_window_working_days)
 
-    @event("ReturnRequested")
-    def _return_requested(self, reason: str, requested_at: datetime) -> None:
+    class ReturnRequested(Aggregate.Event):
+        """The unit asked to return the task. Version 2 also carries the task's case, unit
+        and leadership and what the return window's end is derived from; version 1 events
+        lack them (upcast to None)."""
+
+        class_version = 2
+
+        reason: str
+        requested_at: datetime
+        case_id: str | None
+        unit_id: str | None
+        leadership: dict[str, Any] | None
+        assigned_at: datetime | None
+        return_window_working_days: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(case_id=None, unit_id=None, leadership=None, assigned_at=None,
+                         return_window_working_days=None)
+
+    @event(ReturnRequested)
+    def _return_requested(self, reason: str, requested_at: datetime, case_id: str | None,
+                          unit_id: str | None, leadership: dict[str, Any] | None,
+                          assigned_at: datetime | None,
+                          return_window_working_days: int | None) -> None:
         self.status = "return_requested"
         self.return_requests.append({"reason": reason, "requested_at": requested_at.isoformat(),
                                      "outcome": None})
@@ -687,10 +829,27 @@ class Task(Aggregate):
         """The office refuses the unit's return request: the task stays with the unit."""
         if self.status != "return_requested":
             raise NotAllowedInState("no return request of this task is waiting for a decision")
-        self._return_refused(reason=reason, refused_at=refused_at)
+        self._return_refused(reason=reason, refused_at=refused_at, **self._facts())
 
-    @event("ReturnRefused")
-    def _return_refused(self, reason: str, refused_at: datetime) -> None:
+    class ReturnRefused(Aggregate.Event):
+        """The office refused the return. Version 2 also carries the task's case, unit and
+        leadership; version 1 events lack them (upcast to None)."""
+
+        class_version = 2
+
+        reason: str
+        refused_at: datetime
+        case_id: str | None
+        unit_id: str | None
+        leadership: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(case_id=None, unit_id=None, leadership=None)
+
+    @event(ReturnRefused)
+    def _return_refused(self, reason: str, refused_at: datetime, case_id: str | None,
+                        unit_id: str | None, leadership: dict[str, Any] | None) -> None:
         self.status = "assigned"
         self.return_requests[-1] = {**self.return_requests[-1], "outcome": "refused",
                                     "decision_reason": reason, "decided_at": refused_at.isoformat()}
@@ -700,10 +859,29 @@ class Task(Aggregate):
         if self.status == "withdrawn":
             raise AlreadyDone("the task was already withdrawn")
         self._withdrawn(reason=reason, replaced_by_task_id=replaced_by_task_id,
-                        withdrawn_at=withdrawn_at)
+                        withdrawn_at=withdrawn_at, **self._facts())
 
-    @event("Withdrawn")
-    def _withdrawn(self, reason: str, replaced_by_task_id: str | None, withdrawn_at: datetime) -> None:
+    class Withdrawn(Aggregate.Event):
+        """The task stopped. Version 2 also carries the task's case, unit and leadership;
+        version 1 events lack them (upcast to None)."""
+
+        class_version = 2
+
+        reason: str
+        replaced_by_task_id: str | None
+        withdrawn_at: datetime
+        case_id: str | None
+        unit_id: str | None
+        leadership: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(case_id=None, unit_id=None, leadership=None)
+
+    @event(Withdrawn)
+    def _withdrawn(self, reason: str, replaced_by_task_id: str | None, withdrawn_at: datetime,
+                   case_id: str | None, unit_id: str | None,
+                   leadership: dict[str, Any] | None) -> None:
         if self.status == "return_requested":
             self.return_requests[-1] = {**self.return_requests[-1], "outcome": "accepted",
                                         "decided_at": withdrawn_at.isoformat()}
