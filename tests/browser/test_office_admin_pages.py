@@ -81,6 +81,34 @@ def test_revoking_a_points_line_asks_first_and_records_the_reason(live, sign_in)
     screenshot(page, "office-points")
 
 
+def test_a_line_revoked_meanwhile_is_refused_in_chinese(live, sign_in):
+    title = f"农村道路安装护栏{str(uuid.uuid4().int)[:5]}"
+    case_id = live.post("deputy-2", "/api/v1/suggestions", {
+        "title": title, "body": f"{title}，建议研究解决。", "category": "livelihood",
+        "co_signers": []})["id"]
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+    line = live.eventually(lambda: [
+        line for line in live.get("office", "/api/v1/deputies/deputy-2/points", limit=500)["lines"]
+        if line.get("case_id") == case_id and line["type"] == "award"])[0]
+
+    page = sign_in("office")
+    page.get_by_role("link", name="积分管理").click()
+    expect(page.locator("#deputies a").first).to_contain_text("积分明细")
+    page.get_by_label("代表").select_option(value="deputy-2")
+    page.get_by_role("button", name="查看").click()
+    row = page.locator(f"#ledger tr[data-line='{line['line_no']}']")
+    while not row.count() and page.locator("#next-page").count():
+        page.locator("#next-page").click()
+    row.get_by_text("撤销此条").click()
+    row.get_by_label("撤销理由").fill("与活动登记重复")
+    live.post("office", "/api/v1/deputies/deputy-2/points/revocations", {
+        "year": live.get("office", "/api/v1/deputies/deputy-2/points")["year"],
+        "line_no": line["line_no"], "reason": "另一位工作人员已撤销"})
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="确认撤销").click()
+    expect(page.locator(".flash-error")).to_have_text("未完成：这条积分已经撤销过")
+
+
 def test_contact_details_are_read_with_a_purpose_logged_and_erased_after_confirming(live, sign_in):
     tag = str(uuid.uuid4().int)[:6]
     content = f"楼道堆放杂物存在消防隐患{tag}"
