@@ -467,8 +467,9 @@ class NotificationsApplication(ServiceApplication):
                 "due_at": due.isoformat(), "round": event.round, "deputies": case.deputies,
                 "last_day": (replied_on + timedelta(days=period)).isoformat(),
                 "task_id": event.task_id}})
+        ask = "请测评" if case.kind == "suggestion" else "请查看"  # a message: its citizen rates
         self._tell(changed, recipients, "reply_submitted", event,
-                     f"{case.label()} 已{what}（{event.result_class}类），请测评",
+                     f"{case.label()} 已{what}（{event.result_class}类），{ask}",
                      task_id=event.task_id)
         if case.kind == "message" and event.unit_id == case.lead_unit:
             # the citizen's own message: the lead unit's feedback reaches them
