@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -71,7 +72,7 @@ from shared.contracts.requests.supervision import (
     WaiveContact,
 )
 from services.supervision.bulletins import bulletin_view, period_bounds, render_bulletin_html
-from services.supervision.domain import Bulletin, SupervisedCase, SupervisedTask
+from services.supervision.domain import Bulletin, Published, SupervisedCase, SupervisedTask
 from services.supervision.read_models import Scope, SupervisionViews
 from shared.paging import year_filter
 
@@ -85,7 +86,9 @@ class SupervisionSettings(ServiceSettings):
 def translate(app: SupervisionApplication, event: Any,
               envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     """The integration events published for a domain event, if any: v1, and v2 flagged with
-    the case's leadership designation as the task or case knew it when the event was recorded."""
+    the case's leadership designation as the task or case knew it when the event was recorded.
+    Read from the event alone; only an event recorded before it carried what its contract
+    needs has that read from the store (see ``facts_of``)."""
     if isinstance(event, SupervisedTask.Event):
         found = _task_event(app, event, envelope)
     elif isinstance(event, SupervisedCase.Event):
@@ -94,15 +97,28 @@ def translate(app: SupervisionApplication, event: Any,
         return None
     if found is None:
         return None
-    published = with_leadership(found, _as_recorded(app, event).leadership)
+    published = with_leadership(found, facts_of(app, event).leadership)
     if isinstance(event, SupervisedTask.Replied):  # v3: the reply's text, for the citizen
         published.append(ReplySubmittedV3(**dict(published[-1]), reply_text=event.text))
     return published
 
 
-def _as_recorded(app: SupervisionApplication, event: Any) -> Any:
-    """The task or case as it was right after ``event``."""
-    return app.repository.get(event.originator_id, version=event.originator_version)
+def facts_of(app: SupervisionApplication, event: Any) -> Any:
+    """What the event's contract needs besides the event's own fields: the event itself,
+    which carries it (a task's ``Opened`` always carried its leadership). An event recorded
+    before it did (``Published.recorded_as_version`` 1: the upcast cannot invent the facts)
+    has them from the task or case as it was right after it."""
+    if not isinstance(event, Published) or event.recorded_as_version >= 2:
+        return event
+    recorded = app.repository.get(event.originator_id, version=event.originator_version)
+    if isinstance(recorded, SupervisedCase):
+        return SimpleNamespace(leadership=recorded.leadership, case_kind=recorded.case_kind,
+                               lead_deputy_id=recorded.lead_deputy_id,
+                               co_signer_ids=recorded.co_signer_ids, rounds=recorded.round)
+    on_time = (event.on <= recorded.deadline
+               if isinstance(event, SupervisedTask.OpinionSubmitted) else None)
+    return SimpleNamespace(leadership=recorded.leadership, unit_id=recorded.unit_id,
+                           on_time=on_time)
 
 
 def _task_event(app: SupervisionApplication, event: Any,
@@ -120,9 +136,9 @@ def _task_event(app: SupervisionApplication, event: Any,
                                 commitment_date=event.commitment_date, round=event.round,
                                 on_time=event.on_time)
     if isinstance(event, SupervisedTask.OpinionSubmitted):
-        task = _as_recorded(app, event)
-        return CoOpinionSubmittedV1(**env, task_id=task_id, unit_id=task.unit_id,
-                                    on_time=event.on <= task.deadline)
+        facts = facts_of(app, event)
+        return CoOpinionSubmittedV1(**env, task_id=task_id, unit_id=facts.unit_id,
+                                    on_time=facts.on_time)
     if isinstance(event, SupervisedTask.WarningRaised):
         return DeadlineWarningV1(**env, task_id=task_id, unit_id=event.unit_id,
                                  level=event.level, deadline=event.deadline)
@@ -151,11 +167,11 @@ def _case_event(app: SupervisionApplication, event: Any, env: dict[str, Any]) ->
     if isinstance(event, SupervisedCase.Escalated):
         return CaseEscalatedV1(**env, reason=event.reason, escalated_to=event.escalated_to)
     if isinstance(event, SupervisedCase.Closed):
-        case: SupervisedCase = _as_recorded(app, event)
-        return CaseClosedV1(**env, case_kind=case.case_kind, result_class=event.result_class,
-                            lead_deputy_id=case.lead_deputy_id, co_signer_ids=case.co_signer_ids,
+        facts = facts_of(app, event)
+        return CaseClosedV1(**env, case_kind=facts.case_kind, result_class=event.result_class,
+                            lead_deputy_id=facts.lead_deputy_id, co_signer_ids=facts.co_signer_ids,
                             ratings=event.ratings, all_satisfied=event.all_satisfied,
-                            rounds=case.round, replied_on_time=event.replied_on_time)
+                            rounds=facts.rounds, replied_on_time=event.replied_on_time)
     return None
 
 

@@ -12,7 +12,7 @@ application, which saves the task and the case together.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -23,6 +23,23 @@ RESULT_CLASSES = ("A", "B", "C")
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 REVIEW_OUTCOMES = ("kept", "partly_kept", "not_kept")
 CITIZEN = "citizen"  # the rater of a citizen message case
+
+
+class Published(Aggregate.Event):
+    """A published event (its relay translates it from the event alone): version 2 also
+    carries the case's ``leadership`` designation as its task or case knew it, and whatever
+    else its contract needs. Version 1 events were recorded without them; the upcast cannot
+    invent them, so it marks them ``recorded_as_version`` 1 and their relay reads the task
+    or case as it was right after them (``services.supervision.bus.facts_of``)."""
+
+    class_version = 2
+    recorded_as_version: ClassVar[int] = 2
+
+    leadership: dict[str, Any] | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.update(leadership=None, recorded_as_version=1)
 
 
 class SupervisedTask(Aggregate):
@@ -150,10 +167,18 @@ class SupervisedTask(Aggregate):
         self._require_active("signed for")
         if self.signed_for_at is not None:
             raise AlreadyDone("the task was already signed for")
-        self._signed_for(case_id=self.case_id, unit_id=self.unit_id, at=at, by=by)
+        self._signed_for(case_id=self.case_id, unit_id=self.unit_id, at=at, by=by,
+                         leadership=self.leadership)
 
-    @event("SignedFor")
-    def _signed_for(self, case_id: str, unit_id: str, at: datetime, by: str) -> None:
+    class SignedFor(Published):
+        case_id: str
+        unit_id: str
+        at: datetime
+        by: str
+
+    @event(SignedFor)
+    def _signed_for(self, case_id: str, unit_id: str, at: datetime, by: str,
+                    leadership: dict[str, Any] | None) -> None:
         self.signed_for_at = at
         self.status = "signed_for"
 
@@ -187,10 +212,29 @@ class SupervisedTask(Aggregate):
         if self.opinion is not None:
             raise AlreadyDone("the co-handling opinion was already sent")
         self._require_active("given an opinion")
-        self._opinion_submitted(case_id=self.case_id, text=text, at=at, on=at.date(), by=by)
+        self._opinion_submitted(case_id=self.case_id, text=text, at=at, on=at.date(), by=by,
+                                leadership=self.leadership, unit_id=self.unit_id,
+                                on_time=at.date() <= self.deadline)
 
-    @event("OpinionSubmitted")
-    def _opinion_submitted(self, case_id: str, text: str, at: datetime, on: date, by: str) -> None:
+    class OpinionSubmitted(Published):
+        """Version 2 also carries the unit and whether the opinion came by the deadline."""
+
+        case_id: str
+        text: str
+        at: datetime
+        on: date
+        by: str
+        unit_id: str | None
+        on_time: bool | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(leadership=None, unit_id=None, on_time=None, recorded_as_version=1)
+
+    @event(OpinionSubmitted)
+    def _opinion_submitted(self, case_id: str, text: str, at: datetime, on: date, by: str,
+                           leadership: dict[str, Any] | None, unit_id: str | None,
+                           on_time: bool | None) -> None:
         self.opinion = {"text": text, "at": at.isoformat(), "submitted_on": on, "by": by}
         self.status = "replied"
 
@@ -205,11 +249,24 @@ class SupervisedTask(Aggregate):
                                "contact, or waive it with a reason")
         self._replied(case_id=self.case_id, unit_id=self.unit_id, result_class=result_class, text=text,
                       commitment_date=commitment_date, round=self.round, replied_on=on,
-                      on_time=on <= self.deadline, at=at, by=by)
+                      on_time=on <= self.deadline, at=at, by=by, leadership=self.leadership)
 
-    @event("Replied")
+    class Replied(Published):
+        case_id: str
+        unit_id: str
+        result_class: str
+        text: str
+        commitment_date: date | None
+        round: int
+        replied_on: date
+        on_time: bool
+        at: datetime
+        by: str
+
+    @event(Replied)
     def _replied(self, case_id: str, unit_id: str, result_class: str, text: str, commitment_date: date | None,
-                 round: int, replied_on: date, on_time: bool, at: datetime, by: str) -> None:
+                 round: int, replied_on: date, on_time: bool, at: datetime, by: str,
+                 leadership: dict[str, Any] | None) -> None:
         self.replies.append({"round": round, "result_class": result_class, "text": text,
                              "commitment_date": commitment_date, "replied_on": replied_on,
                              "on_time": on_time, "at": at.isoformat(), "by": by})
@@ -247,19 +304,36 @@ class SupervisedTask(Aggregate):
     def raise_warning(self, level: str, at: datetime) -> None:
         if self.has_warning(level):
             raise AlreadyDone(f"{level} warning already raised for {self.deadline}")
-        self._warning_raised(case_id=self.case_id, unit_id=self.unit_id, level=level, deadline=self.deadline, at=at)
+        self._warning_raised(case_id=self.case_id, unit_id=self.unit_id, level=level,
+                             deadline=self.deadline, at=at, leadership=self.leadership)
 
-    @event("WarningRaised")
-    def _warning_raised(self, case_id: str, unit_id: str, level: str, deadline: date, at: datetime) -> None:
+    class WarningRaised(Published):
+        case_id: str
+        unit_id: str
+        level: str
+        deadline: date
+        at: datetime
+
+    @event(WarningRaised)
+    def _warning_raised(self, case_id: str, unit_id: str, level: str, deadline: date, at: datetime,
+                        leadership: dict[str, Any] | None) -> None:
         self.warnings.append(f"{level}@{deadline.isoformat()}")
 
     def escalate(self, escalated_to: str, at: datetime) -> None:
         if self.is_escalated():
             raise AlreadyDone(f"already escalated for the deadline {self.deadline}")
-        self._escalated(case_id=self.case_id, escalated_to=escalated_to, deadline=self.deadline, at=at)
+        self._escalated(case_id=self.case_id, escalated_to=escalated_to, deadline=self.deadline,
+                        at=at, leadership=self.leadership)
 
-    @event("Escalated")
-    def _escalated(self, case_id: str, escalated_to: str, deadline: date, at: datetime) -> None:
+    class Escalated(Published):
+        case_id: str
+        escalated_to: str
+        deadline: date
+        at: datetime
+
+    @event(Escalated)
+    def _escalated(self, case_id: str, escalated_to: str, deadline: date, at: datetime,
+                   leadership: dict[str, Any] | None) -> None:
         self.escalations.append(deadline.isoformat())
         self.escalated_to = escalated_to
 
@@ -450,33 +524,93 @@ class SupervisedCase(Aggregate):
         if deputy_id in self.ratings_of_round(self.round):
             raise AlreadyDone(f"{deputy_id} already rated round {self.round}")
         self._rated(deputy_id=deputy_id, rating=rating, comment=comment, round=self.round,
-                    result_class=reply["result_class"], rated_on=on, rated_at=at)
+                    result_class=reply["result_class"], rated_on=on, rated_at=at,
+                    leadership=self.leadership)
 
-    @event("Rated")
+    class Rated(Published):
+        deputy_id: str
+        rating: str
+        comment: str | None
+        round: int
+        result_class: str
+        rated_on: date
+        rated_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("rated_at", None)
+            state.update(leadership=None, recorded_as_version=1)
+
+    @event(Rated)
     def _rated(self, deputy_id: str, rating: str, comment: str | None, round: int,
-               result_class: str, rated_on: date, rated_at: datetime | None = None) -> None:
+               result_class: str, rated_on: date, rated_at: datetime | None,
+               leadership: dict[str, Any] | None) -> None:
         self.ratings.append({"deputy_id": deputy_id, "rating": rating, "comment": comment,
                              "round": round, "result_class": result_class, "rated_on": rated_on,
                              "rated_at": rated_at})
 
-    @event("RatingLapsed")
     def rating_lapsed(self, deputy_ids: list[str], round: int) -> None:
+        self._rating_lapsed(deputy_ids=deputy_ids, round=round, leadership=self.leadership)
+
+    class RatingLapsed(Published):
+        deputy_ids: list[str]
+        round: int
+
+    @event(RatingLapsed)
+    def _rating_lapsed(self, deputy_ids: list[str], round: int,
+                       leadership: dict[str, Any] | None) -> None:
         self.lapsed.append({"deputy_ids": list(deputy_ids), "round": round})
 
-    @event("RehandlingStarted")
     def rehandling_started(self, round: int, task_id: str, unit_id: str, deadline: date,
                            reason: str, started_on: date) -> None:
+        self._rehandling_started(round=round, task_id=task_id, unit_id=unit_id,
+                                 deadline=deadline, reason=reason, started_on=started_on,
+                                 leadership=self.leadership)
+
+    class RehandlingStarted(Published):
+        round: int
+        task_id: str
+        unit_id: str
+        deadline: date
+        reason: str
+        started_on: date
+
+    @event(RehandlingStarted)
+    def _rehandling_started(self, round: int, task_id: str, unit_id: str, deadline: date,
+                            reason: str, started_on: date,
+                            leadership: dict[str, Any] | None) -> None:
         self.round = round
         self.closed_on = None
         self.rehandling.append({"round": round, "task_id": task_id, "unit_id": unit_id,
                                 "deadline": deadline, "reason": reason, "started_on": started_on})
 
-    @event("Escalated")
     def escalated(self, reason: str, escalated_to: str, round: int) -> None:
+        self._escalated(reason=reason, escalated_to=escalated_to, round=round,
+                        leadership=self.leadership)
+
+    class Escalated(Published):
+        reason: str
+        escalated_to: str
+        round: int
+
+    @event(Escalated)
+    def _escalated(self, reason: str, escalated_to: str, round: int,
+                   leadership: dict[str, Any] | None) -> None:
         self.escalations.append({"reason": reason, "escalated_to": escalated_to, "round": round})
 
-    @event("ReviewScheduled")
     def review_scheduled(self, review_id: str, due_on: date, reason: str, round: int) -> None:
+        self._review_scheduled(review_id=review_id, due_on=due_on, reason=reason, round=round,
+                               leadership=self.leadership)
+
+    class ReviewScheduled(Published):
+        review_id: str
+        due_on: date
+        reason: str
+        round: int
+
+    @event(ReviewScheduled)
+    def _review_scheduled(self, review_id: str, due_on: date, reason: str, round: int,
+                          leadership: dict[str, Any] | None) -> None:
         self.reviews[review_id] = {"review_id": review_id, "due_on": due_on, "reason": reason,
                                    "round": round, "outcome": None, "note": None}
 
@@ -486,10 +620,18 @@ class SupervisedCase(Aggregate):
             raise RuleViolation(f"no follow-up review {review_id} on this case")
         if review["outcome"] is not None:
             raise AlreadyDone(f"follow-up review {review_id} was already recorded")
-        self._review_recorded(review_id=review_id, outcome=outcome, note=note, reopened=reopened)
+        self._review_recorded(review_id=review_id, outcome=outcome, note=note, reopened=reopened,
+                              leadership=self.leadership)
 
-    @event("ReviewRecorded")
-    def _review_recorded(self, review_id: str, outcome: str, note: str, reopened: bool) -> None:
+    class ReviewRecorded(Published):
+        review_id: str
+        outcome: str
+        note: str
+        reopened: bool
+
+    @event(ReviewRecorded)
+    def _review_recorded(self, review_id: str, outcome: str, note: str, reopened: bool,
+                         leadership: dict[str, Any] | None) -> None:
         self.reviews[review_id].update(outcome=outcome, note=note, reopened=reopened)
 
     def close(self, today: date, at: datetime | None = None) -> None:
@@ -507,11 +649,36 @@ class SupervisedCase(Aggregate):
         self._closed(result_class=reply["result_class"], ratings=ratings,
                      all_satisfied=bool(given) and all(r == "satisfied" for r in given),
                      replied_on_time=bool(first and first["on_time"]), closed_on=today,
-                     closed_at=at)
+                     closed_at=at, leadership=self.leadership, case_kind=self.case_kind,
+                     lead_deputy_id=self.lead_deputy_id, co_signer_ids=list(self.co_signer_ids),
+                     rounds=self.round)
 
-    @event("Closed")
+    class Closed(Published):
+        """Version 2 also carries the case's kind, deputies and number of rounds."""
+
+        result_class: str
+        ratings: dict[str, str | None]
+        all_satisfied: bool
+        replied_on_time: bool
+        closed_on: date
+        closed_at: datetime | None
+        case_kind: str | None
+        lead_deputy_id: str | None
+        co_signer_ids: list[str] | None
+        rounds: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("closed_at", None)
+            state.update(leadership=None, case_kind=None, lead_deputy_id=None,
+                         co_signer_ids=None, rounds=None, recorded_as_version=1)
+
+    @event(Closed)
     def _closed(self, result_class: str, ratings: dict[str, str | None], all_satisfied: bool,
-                replied_on_time: bool, closed_on: date, closed_at: datetime | None = None) -> None:
+                replied_on_time: bool, closed_on: date, closed_at: datetime | None,
+                leadership: dict[str, Any] | None, case_kind: str | None,
+                lead_deputy_id: str | None, co_signer_ids: list[str] | None,
+                rounds: int | None) -> None:
         self.closed_on = closed_on
         self.closed_at = closed_at
         self.final = {"result_class": result_class, "ratings": ratings,

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+import sqlite3
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
+from eventsourcing.utils import resolve_topic
 
 from services.assignment import bus as assignment_bus
 from services.assignment.application import (AssignmentApplication, CaseAssignment,
                                              DesignateLeadership,
                                              PauseClock, ReassignTask, RefuseReturn,
                                              RequestReturn, ResumeClock)
-from shared.clock import ManualClock
+from services.supervision import bus as supervision_bus
+from services.supervision.application import (CaseRef, RateCase, RecordReview, ReplyToTask,
+                                              SubmitOpinion, SupervisionApplication, TaskNote,
+                                              TaskRef)
+from services.supervision.domain import Published
+from shared.clock import CHINA_TZ, ManualClock
+from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1
 from shared.contracts.intake import (MessageForwardedV1, SuggestionRegisteredV1,
                                      SuggestionRegistrationReversedV1)
 from shared.eventstore import Actor
@@ -169,3 +178,141 @@ def test_old_assignment_events_are_published_as_before_reading_the_store(old_ass
     without_store_reads(app, monkeypatch)
     with pytest.raises(StoreRead):
         published(assignment_bus.translate, app, "assignment", old[:1])
+
+
+# --- supervision -------------------------------------------------------------------------
+
+SUPERVISED_CASE = str(uuid5(NAMESPACE_URL, "relay-translation-case"))
+LEAD = str(uuid5(NAMESPACE_URL, "relay-translation-lead"))
+CO = str(uuid5(NAMESPACE_URL, "relay-translation-co"))
+UNIT_A = Actor("unit-a", "unit", unit_id="unit-a")
+UNIT_C = Actor("unit-c", "unit", unit_id="unit-c")
+DEPUTY_1 = Actor("deputy-1", "deputy", deputy_id="deputy-1")
+
+
+def on_day(day: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(),
+                            CHINA_TZ).replace(hour=10)
+
+
+@pytest.fixture
+def supervision(tmp_path):
+    settings = ServiceSettings(service_name="supervision", event_store="sqlite",
+                               var_dir=tmp_path)
+    clock = ManualClock(on_day("2026-03-02"))
+    app = SupervisionApplication(settings, clock=clock)
+    yield app, clock, settings
+    app.close()
+
+
+def supervision_history(app: SupervisionApplication, clock: ManualClock) -> None:
+    """Every kind of event supervision publishes: tasks opened, signed for, an opinion,
+    warnings and an escalation, replies (one of class B: a follow-up review), ratings that
+    reopen the case until the cap escalates it, a lapsed rating, the review and close-out,
+    under a designated leader."""
+    n = iter(range(1, 100))
+
+    def env(producer: str = "assignment") -> dict[str, Any]:
+        return {"event_id": f"{producer}:{next(n)}", "case_id": SUPERVISED_CASE,
+                "source_service": producer, "source_notification_id": next(n),
+                "occurred_at": clock.now(), "actor": {"username": "office", "role": "office"}}
+
+    def react(handler: Any, event: Any) -> None:
+        app.save(*handler(event))
+
+    react(app.on_suggestion_registered, SuggestionRegisteredV1(
+        **env("intake"), number="2026-0001", title="老旧小区加装电梯", category="livelihood",
+        urgency="blue", lead_deputy_id="deputy-1", co_signer_ids=["deputy-2"]))
+    for task_id, unit, role, deadline in ((LEAD, "unit-a", "lead", date(2026, 4, 30)),
+                                          (CO, "unit-c", "co", date(2026, 4, 23))):
+        react(app.on_task_assigned, TaskAssignedV1(
+            **env(), task_id=task_id, unit_id=unit, role=role, assigned_at=clock.now(),
+            deadline=deadline, title="老旧小区加装电梯", category="livelihood", urgency="blue"))
+    react(app.on_leadership_designated, LeadershipDesignatedV1(
+        **env(), designee_id="leader-1", designee_name="常委会副主任", designee_kind="leader",
+        mode="supervise"))
+    app.acknowledge(TaskRef(task_id=LEAD), UNIT_A)
+    app.submit_opinion(SubmitOpinion(task_id=CO, text="同意牵头单位意见"), UNIT_C)
+    for day in ("2026-04-24", "2026-05-06", "2026-05-20"):  # yellow, red, escalated
+        clock.set(on_day(day))
+        app.sweep([LEAD], [])
+    app.record_contact(TaskNote(task_id=LEAD, note="已电话联系王代表"), UNIT_A)
+    app.reply(ReplyToTask(task_id=LEAD, result_class="B", text="列入计划",
+                          commitment_date=date(2026, 6, 30)), UNIT_A)
+    for round_ in (2, 3, 4):  # two re-handling rounds, then the cap escalates the case
+        clock.advance(timedelta(days=1))
+        app.rate(RateCase(case_id=SUPERVISED_CASE, rating="unsatisfied", comment="仍未落实"),
+                 DEPUTY_1)
+        if round_ < 4:
+            app.record_contact(TaskNote(task_id=LEAD, note="再次联系"), UNIT_A)
+            app.reply(ReplyToTask(task_id=LEAD, result_class="A", text="已加装完成"), UNIT_A)
+    clock.advance(timedelta(days=45))  # deputy-2 never rated: the sweep records the lapse
+    app.sweep([], [SUPERVISED_CASE])
+    for review in app.get_case(CaseRef(case_id=SUPERVISED_CASE), OFFICE)["follow_up_reviews"]:
+        if review["outcome"] is None:
+            app.record_review(RecordReview(case_id=SUPERVISED_CASE,
+                                           review_id=review["review_id"], outcome="kept",
+                                           note="已兑现"), OFFICE)
+    app.close_case(CaseRef(case_id=SUPERVISED_CASE), OFFICE)
+
+
+SUPERVISION_CONTRACTS = {"TaskOpened", "TaskSignedFor", "CoOpinionSubmitted",
+                         "DeadlineWarning", "CaseEscalated", "ReplySubmitted",
+                         "SuggestionRated", "RehandlingStarted", "FollowUpReviewScheduled",
+                         "FollowUpReviewRecorded", "RatingLapsed", "CaseClosed"}
+
+
+def test_supervision_translates_its_events_without_reading_the_store(supervision, monkeypatch):
+    app, clock, _ = supervision
+    supervision_history(app, clock)
+    events = recorded(app)
+    with monkeypatch.context() as patched:  # the former way: the task or case as recorded
+        patched.setattr(Published, "recorded_as_version", 1)
+        from_store = published(supervision_bus.translate, app, "supervision", events)
+    attempts = without_store_reads(app, monkeypatch)
+    from_events = published(supervision_bus.translate, app, "supervision", events)
+    assert attempts == []
+    assert from_events == from_store
+    assert {name.rsplit("V", 1)[0] for name, _ in from_events} == SUPERVISION_CONTRACTS
+    closed = [c for name, c in from_events if name == "CaseClosedV2"]
+    assert [(c["rounds"], c["lead_deputy_id"], c["co_signer_ids"]) for c in closed] == [
+        (3, "deputy-1", ["deputy-2"])]
+    assert closed[0]["leadership"]["designee_id"] == "leader-1"
+    [opinion] = [c for name, c in from_events if name == "CoOpinionSubmittedV1"]
+    assert (opinion["unit_id"], opinion["on_time"]) == ("unit-c", True)
+
+
+def test_supervision_events_of_the_old_shape_are_published_as_before(supervision, tmp_path,
+                                                                   monkeypatch):
+    """Events stored before they carried their contracts' facts (the same events with those
+    fields and the class version taken out, as version 1 wrote them) are upcast, have the
+    facts read from the store, and publish exactly what the new events publish."""
+    app, clock, settings = supervision
+    supervision_history(app, clock)
+    expected = published(supervision_bus.translate, app, "supervision", recorded(app))
+    app.close()
+    added = {"OpinionSubmitted": {"unit_id", "on_time"},
+             "Closed": {"case_kind", "lead_deputy_id", "co_signer_ids", "rounds"}}
+    with sqlite3.connect(tmp_path / "supervision.sqlite") as db:
+        rows = db.execute("SELECT rowid, topic, state FROM stored_events").fetchall()
+        old = 0
+        for rowid, topic, state in rows:
+            cls = resolve_topic(topic)
+            if issubclass(cls, Published):
+                taken_out = {"leadership", "class_version", *added.get(cls.__name__, ())}
+                kept = {k: v for k, v in json.loads(state).items() if k not in taken_out}
+                db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                           (json.dumps(kept).encode(), rowid))
+                old += 1
+    assert old > 10
+    reopened = SupervisionApplication(settings, clock=clock)
+    try:
+        events = recorded(reopened)
+        assert all(e.recorded_as_version == 1 for _, e in events if isinstance(e, Published))
+        assert published(supervision_bus.translate, reopened, "supervision", events) == expected
+        without_store_reads(reopened, monkeypatch)  # and for them only, the read is needed
+        with pytest.raises(StoreRead):
+            published(supervision_bus.translate, reopened, "supervision",
+                      [(n, e) for n, e in events if isinstance(e, Published)][:1])
+    finally:
+        reopened.close()
