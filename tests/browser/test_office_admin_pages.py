@@ -9,6 +9,7 @@ own system."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -189,3 +190,47 @@ def test_station_qr_codes_print_on_one_page_or_one_by_one(live, sign_in):
     page.evaluate("window.print = () => { window.__printed = true; }")
     page.get_by_role("button", name="打印本联络站二维码").click()
     assert page.evaluate("window.__printed") is True
+
+
+def test_the_messages_and_a_ledger_are_paged(live, sign_in):
+    tag = str(uuid.uuid4().int)[:6]
+    for n in range(21):
+        r = httpx.post(f"{live.base_url}/api/v1/stations/{STATIONS[1]['id']}/messages",
+                       timeout=10, json={"content": f"夜间施工噪音扰民{tag}第{n:02d}号",
+                                         "category": "ecology"})
+        assert r.status_code == 201, r.text
+    cases = []
+    for n in range(21):
+        title = f"乡村学校校车配备{tag}第{n:02d}号"
+        cases.append(live.post("deputy-3", "/api/v1/suggestions", {
+            "title": title, "body": f"{title}，建议研究解决。", "category": "livelihood",
+            "co_signers": []})["id"])
+        live.post("office", f"/api/v1/suggestions/{cases[-1]}/register", {"urgency": "blue"})
+    live.eventually(lambda: live.get("office", "/api/v1/deputies/deputy-3/points",
+                                     limit=500)["lines_total"] >= 21)
+
+    page = sign_in("office")
+    page.get_by_role("link", name="个人信息").click()
+    page.get_by_label("搜索留言").fill(tag)
+    page.get_by_role("button", name="搜索").click()
+    rows = page.locator("#personal-messages tbody tr")
+    expect(rows).to_have_count(20)
+    first = set(rows.evaluate_all("rs => rs.map(r => r.innerText)"))
+    page.locator("#next-page").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator("#personal-messages caption")).to_contain_text("第 21–21 条")
+    seen = {re.search(r"第\d\d号", text).group(0) for text in
+            first | set(rows.evaluate_all("rs => rs.map(r => r.innerText)"))}
+    assert seen == {f"第{n:02d}号" for n in range(21)}          # every message once
+    page.locator("#first-page").click()
+    expect(rows).to_have_count(20)
+
+    page.get_by_role("link", name="积分管理").click()
+    page.get_by_label("代表").select_option(value="deputy-3")
+    page.get_by_role("button", name="查看").click()
+    lines = page.locator("#ledger tbody tr")
+    expect(lines).to_have_count(20)
+    total = int(live.get("office", "/api/v1/deputies/deputy-3/points")["lines_total"])
+    page.locator("#next-page").click()
+    expect(lines).to_have_count(total - 20)
+    expect(page.locator("#ledger caption")).to_contain_text(f"第 21–{total} 条，共 {total} 条")

@@ -21,8 +21,8 @@ def register_web(app: FastAPI) -> None:
     )
 
     app.mount(f"{BASE}/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
-    for module in (pages_common, pages_office, pages_office_admin, pages_unit, pages_deputy, pages_notifications,
-                   exports):
+    for module in (pages_common, pages_office, pages_office_admin, pages_unit, pages_deputy,
+                   pages_notifications, exports):
         app.include_router(module.router, include_in_schema=False)
 
     @app.get(BASE, include_in_schema=False)

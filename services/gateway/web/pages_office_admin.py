@@ -80,7 +80,8 @@ async def personal_data(request: Request, user: Office, q: Text = None, cursor: 
     q = (q or "").strip() or None
     page, ref = await asyncio.gather(
         svc.call("intake", "list_messages", {"status": None, "year": "all", "q": q,
-                                             "limit": PAGE_SIZE, "cursor": cursor}, user),
+                                             "newest_first": True, "limit": PAGE_SIZE,
+                                             "cursor": cursor}, user),
         reference(request, user))
     rows = [{**r, "personal_data_erased": r.get("content") == ERASED_MARK}
             for r in page["items"]]
@@ -113,8 +114,8 @@ async def message_personal_data(request: Request, message_id: str, user: Office,
     log = await svc.call("intake", "message_access_log", {"message_id": message_id}, user)
     log = list(reversed(log))  # the latest read first
     return render(request, "office_message_personal_data.html", {
-        "m": message, "contact": contact, "purpose": purpose or "", "log": log[start:start + PAGE_SIZE],
-        "log_total": len(log), "start": start,
+        "m": message, "contact": contact, "purpose": purpose or "",
+        "log": log[start:start + PAGE_SIZE], "log_total": len(log), "start": start,
         "next_start": start + PAGE_SIZE if start + PAGE_SIZE < len(log) else None,
         "FIELD_NAMES_ZH": FIELD_NAMES_ZH, "ROUTE_ZH": ROUTE_ZH, "ERASE_PHRASE": ERASE_PHRASE,
         **names(ref)})
