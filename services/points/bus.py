@@ -73,14 +73,17 @@ def translate(app: PointsApplication, event: Any, envelope: dict[str, Any]) -> I
                 rule_version=event.rule_version,
             )
         if isinstance(event, DutyLedger.PointsRevoked):
-            # the revoked line's cause is not in the event: the ledger as it was then has it
-            ledger: DutyLedger = app.repository.get(event.originator_id,
-                                                    version=event.originator_version)
-            line = ledger.lines[-1]
+            cause_ref = event.cause_ref
+            if cause_ref is None:
+                # recorded before the event carried the revoked line's cause (version 1):
+                # the ledger as it was then has it
+                ledger: DutyLedger = app.repository.get(event.originator_id,
+                                                        version=event.originator_version)
+                cause_ref = ledger.lines[-1]["cause_ref"]
             return PointsRevokedV1(
-                **{**envelope, "case_id": event.case_id or line["cause_ref"]},
+                **{**envelope, "case_id": event.case_id or cause_ref},
                 deputy_id=deputy_id, year=year, points=event.points,
-                cause_kind=event.cause_kind, cause_ref=line["cause_ref"],
+                cause_kind=event.cause_kind, cause_ref=cause_ref,
                 revoked_line=event.line_no, reason=event.reason,
             )
         return PointsRecalculatedV1(
@@ -91,13 +94,21 @@ def translate(app: PointsApplication, event: Any, envelope: dict[str, Any]) -> I
             adjusted_lines=[a["line_no"] for a in event.adjustments if a["delta"]],
         )
     if isinstance(event, (Activity.Approved, Activity.Rejected)):
-        activity: Activity = app.repository.get(event.originator_id, version=event.originator_version)
+        submitted: Any = event
+        if event.deputy_id is None:
+            # recorded before the review carried the activity's deputy, kind and date
+            # (version 1): the activity as it was then has them
+            submitted = app.repository.get(event.originator_id, version=event.originator_version)
+        approved = isinstance(event, Activity.Approved)
         return ActivityReviewedV1(
             **envelope,
-            activity_id=str(activity.id), deputy_id=activity.deputy_id, kind=activity.kind,
-            activity_date=activity.on, decision=activity.status,
-            points=activity.points, capped_by=activity.capped_by,
-            rule_version=activity.rule_version, reason=activity.reason,
+            activity_id=str(event.originator_id), deputy_id=submitted.deputy_id,
+            kind=submitted.kind, activity_date=submitted.on,
+            decision="approved" if approved else "rejected",
+            points=event.points if approved else None,
+            capped_by=event.capped_by if approved else None,
+            rule_version=event.rule_version if approved else None,
+            reason=None if approved else event.reason,
         )
     return None
 

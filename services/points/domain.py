@@ -112,14 +112,35 @@ class DutyLedger(Aggregate):
             raise LineNotRevocable("a revocation needs a reason")
         self._revoked(line_no=line_no, points=round(-float(line["current_points"]), 2),
                       cause_kind=line["cause_kind"], case_id=line["case_id"],
-                      reason=reason, revoked_at=revoked_at, event_id=event_id)
+                      reason=reason, revoked_at=revoked_at, event_id=event_id,
+                      cause_ref=line["cause_ref"])
         return self.lines[-1]
 
-    @event("PointsRevoked")
+    class PointsRevoked(Aggregate.Event):
+        """An award line was revoked. Version 2 also carries the line's ``cause_ref``;
+        version 1 events lack it (upcast to None: the relay reads the ledger for them)."""
+
+        class_version = 2
+
+        line_no: int
+        points: float
+        cause_kind: str
+        case_id: str | None
+        reason: str
+        revoked_at: datetime
+        event_id: str | None
+        cause_ref: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause_ref"] = None
+
+    @event(PointsRevoked)
     def _revoked(self, line_no: int, points: float, cause_kind: str, case_id: str | None,
-                 reason: str, revoked_at: datetime, event_id: str | None) -> None:
-        # cause_kind and case_id repeat the original line's, so readers of the event alone
-        # (read models, the outbox) need not replay the ledger.
+                 reason: str, revoked_at: datetime, event_id: str | None,
+                 cause_ref: str | None) -> None:
+        # cause_kind, cause_ref and case_id repeat the original line's, so readers of the
+        # event alone (read models, the outbox) need not replay the ledger.
         new_no = len(self.lines) + 1
         original = self.lines[line_no - 1] = {**self.lines[line_no - 1], "revoked_by": new_no,
                                               "current_points": 0.0}
@@ -255,9 +276,44 @@ class Activity(Aggregate):
         if self.status != "pending":
             raise NotPending(f"the activity was already {self.status}")
 
-    @event("Approved")
+    class Reviewed(Aggregate.Event):
+        """Version 2 of a review also carries the activity's deputy, kind and date (for the
+        published contract); version 1 events lack them (upcast with ``deputy_id`` None:
+        the relay reads the activity for them)."""
+
+        class_version = 2
+
+        deputy_id: str | None
+        kind: str | None
+        on: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(deputy_id=None, kind=None, on=None)
+
+    class Approved(Reviewed):
+        reviewed_by: str
+        reviewed_at: datetime
+        points: float
+        rule_version: str
+        capped_by: str | None
+        line_no: int
+
+    class Rejected(Reviewed):
+        reviewed_by: str
+        reviewed_at: datetime
+        reason: str
+
     def approve(self, reviewed_by: str, reviewed_at: datetime, points: float,
                 rule_version: str, capped_by: str | None, line_no: int) -> None:
+        self._approved(reviewed_by=reviewed_by, reviewed_at=reviewed_at, points=points,
+                       rule_version=rule_version, capped_by=capped_by, line_no=line_no,
+                       deputy_id=self.deputy_id, kind=self.kind, on=self.on)
+
+    @event(Approved)
+    def _approved(self, reviewed_by: str, reviewed_at: datetime, points: float,
+                  rule_version: str, capped_by: str | None, line_no: int,
+                  deputy_id: str | None, kind: str | None, on: date | None) -> None:
         self.status = "approved"
         self.reviewed_by = reviewed_by
         self.reviewed_at = reviewed_at
@@ -266,8 +322,13 @@ class Activity(Aggregate):
         self.capped_by = capped_by
         self.line_no = line_no
 
-    @event("Rejected")
     def reject(self, reviewed_by: str, reviewed_at: datetime, reason: str) -> None:
+        self._rejected(reviewed_by=reviewed_by, reviewed_at=reviewed_at, reason=reason,
+                       deputy_id=self.deputy_id, kind=self.kind, on=self.on)
+
+    @event(Rejected)
+    def _rejected(self, reviewed_by: str, reviewed_at: datetime, reason: str,
+                  deputy_id: str | None, kind: str | None, on: date | None) -> None:
         self.status = "rejected"
         self.reviewed_by = reviewed_by
         self.reviewed_at = reviewed_at

@@ -25,6 +25,9 @@ from services.assignment.application import (AssignmentApplication, CaseAssignme
                                              DesignateLeadership,
                                              PauseClock, ReassignTask, RefuseReturn,
                                              RequestReturn, ResumeClock)
+from services.points import bus as points_bus
+from services.points.application import PointsApplication
+from services.points.domain import Activity, DutyLedger
 from services.supervision import bus as supervision_bus
 from services.supervision.application import (CaseRef, RateCase, RecordReview, ReplyToTask,
                                               SubmitOpinion, SupervisionApplication, TaskNote,
@@ -316,3 +319,74 @@ def test_supervision_events_of_the_old_shape_are_published_as_before(supervision
                       [(n, e) for n, e in events if isinstance(e, Published)][:1])
     finally:
         reopened.close()
+
+
+# --- points ------------------------------------------------------------------------------
+
+def points_history(app: PointsApplication) -> None:
+    """An award revoked, an activity approved and one rejected."""
+    ledger = DutyLedger(deputy_id="deputy-1", year=2026)
+    ledger.award(points=2.0, cause_kind="suggestion_registered", cause_ref="case-1",
+                 case_id="case-1", rule_version="2026.1", awarded_at=v1.AT)
+    ledger.award(points=1.0, cause_kind="activity_approved", cause_ref="activity-x",
+                 case_id=None, rule_version="2026.1", awarded_at=v1.AT)
+    ledger.revoke_line(1, reason="撤销立案", revoked_at=v1.AT)
+    ledger.revoke_line(2, reason="登记有误", revoked_at=v1.AT)
+    approved = Activity(deputy_id="deputy-1", kind="survey", on=date(2026, 2, 27),
+                        description="调研", evidence=None, submitted_by="deputy-1",
+                        submitted_at=v1.AT)
+    approved.approve(reviewed_by="office", reviewed_at=v1.AT, points=1.5,
+                     rule_version="2026.1", capped_by=None, line_no=3)
+    rejected = Activity(deputy_id="deputy-2", kind="training", on=date(2026, 2, 28),
+                        description="培训", evidence=None, submitted_by="deputy-2",
+                        submitted_at=v1.AT)
+    rejected.reject(reviewed_by="office", reviewed_at=v1.AT, reason="无证明材料")
+    app.save(ledger, approved, rejected)
+
+
+def test_points_translates_revocations_and_reviews_from_the_event(tmp_path, monkeypatch):
+    """Revocations carry the revoked line's cause and reviews the activity's deputy, kind and
+    date; the same events in the old shape (those fields and the class version taken out)
+    have them read from the store and publish the same contracts."""
+    settings = ServiceSettings(service_name="points", event_store="sqlite", var_dir=tmp_path)
+    app = PointsApplication(settings, clock=ManualClock(v1.AT))
+    try:
+        points_history(app)
+        events = recorded(app)
+        attempts = without_store_reads(app, monkeypatch)
+        from_events = published(points_bus.translate, app, "points", events)
+        assert attempts == []
+    finally:
+        app.close()
+    assert sorted(name for name, _ in from_events) == sorted(
+        ["PointsAwardedV1"] * 2 + ["PointsRevokedV1"] * 2 + ["ActivityReviewedV1"] * 2)
+    revoked = [c for name, c in from_events if name == "PointsRevokedV1"]
+    assert [(c["cause_ref"], c["case_id"]) for c in revoked] == [
+        ("case-1", "case-1"), ("activity-x", "activity-x")]
+    reviewed = [c for name, c in from_events if name == "ActivityReviewedV1"]
+    assert [(c["deputy_id"], c["kind"], c["activity_date"], c["decision"], c["points"],
+             c["reason"]) for c in reviewed] == [
+        ("deputy-1", "survey", "2026-02-27", "approved", 1.5, None),
+        ("deputy-2", "training", "2026-02-28", "rejected", None, "无证明材料")]
+
+    taken_out = {"PointsRevoked": {"cause_ref"}, "Approved": {"deputy_id", "kind", "on"},
+                 "Rejected": {"deputy_id", "kind", "on"}}
+    with sqlite3.connect(tmp_path / "points.sqlite") as db:
+        for rowid, topic, state in db.execute(
+                "SELECT rowid, topic, state FROM stored_events").fetchall():
+            fields = taken_out.get(resolve_topic(topic).__name__)
+            if fields:
+                kept = {k: v for k, v in json.loads(state).items()
+                        if k not in fields and k != "class_version"}
+                db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                           (json.dumps(kept).encode(), rowid))
+    old = PointsApplication(settings, clock=ManualClock(v1.AT))
+    try:
+        events = recorded(old)
+        assert published(points_bus.translate, old, "points", events) == from_events
+        without_store_reads(old, monkeypatch)
+        with pytest.raises(StoreRead):
+            published(points_bus.translate, old, "points",
+                      [(n, e) for n, e in events if isinstance(e, Activity.Approved)])
+    finally:
+        old.close()
