@@ -77,6 +77,8 @@ from shared.contracts.intake import (
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
 )
 from shared.contracts.base import IntegrationEvent
@@ -320,6 +322,18 @@ class NotificationsApplication(ServiceApplication):
                    title=event.title, deputies=list(dict.fromkeys(deputies)))
         return list(changed.values())
 
+    def on_suggestion_merged(self, event: SuggestionMergedV1) -> list[Any]:
+        """The source's deputies rate the target's replies from now on."""
+        changed: dict[UUID, Any] = {}
+        self._note(event.into_suggestion_id, changed, merged_source={
+            event.case_id: [event.lead_deputy_id, *event.co_signer_ids]})
+        return list(changed.values())
+
+    def on_suggestion_merge_undone(self, event: SuggestionMergeUndoneV1) -> list[Any]:
+        changed: dict[UUID, Any] = {}
+        self._note(event.into_suggestion_id, changed, merged_source={event.case_id: None})
+        return list(changed.values())
+
     def on_message_received(self, event: CitizenMessageReceivedV1) -> list[Any]:
         changed: dict[UUID, Any] = {}
         self._note(event.case_id, changed, kind="message")
@@ -450,12 +464,12 @@ class NotificationsApplication(ServiceApplication):
         case = self.case_file(event.case_id)
         if case is None:
             return []
-        deputies = case.deputies if case.kind == "suggestion" else \
+        deputies = case.raters() if case.kind == "suggestion" else \
             [case.forwarded_by] if case.forwarded_by else []
         recipients = [u for d in deputies for u in self.deputy_users(d)]
         what = "第{}轮答复".format(event.round) if event.round > 1 else "答复"
         self._note(event.case_id, changed, result_class=event.result_class)
-        if case.kind == "suggestion" and case.deputies:
+        if case.kind == "suggestion" and case.raters():
             # the deputies rate it (a message's reply is rated by its citizen, not by the
             # deputy who forwarded it): remind those who have not rated before the period
             # ends; a new round's reply replaces the reminder of the last
@@ -464,7 +478,7 @@ class NotificationsApplication(ServiceApplication):
             warning = min(self.delivery.notify_rating_warning_days, period)
             due = event.occurred_at + timedelta(days=period - warning)
             self._note(event.case_id, changed, reminders={"rating_due": {
-                "due_at": due.isoformat(), "round": event.round, "deputies": case.deputies,
+                "due_at": due.isoformat(), "round": event.round, "deputies": case.raters(),
                 "last_day": (replied_on + timedelta(days=period)).isoformat(),
                 "task_id": event.task_id}})
         ask = "请测评" if case.kind == "suggestion" else "请查看"  # a message: its citizen rates
@@ -488,8 +502,8 @@ class NotificationsApplication(ServiceApplication):
         if due is not None and due["round"] == round_ and \
                 all(d in ratings for d in due["deputies"]):
             self._note(event.case_id, changed, reminders={"rating_due": None})  # none left
-        if case.kind == "suggestion" and case.deputies and \
-                all(d in ratings for d in case.deputies) and \
+        if case.kind == "suggestion" and case.raters() and \
+                all(d in ratings for d in case.raters()) and \
                 "unsatisfied" not in ratings.values():
             self._tell(changed, self.office_users(), "close_out_waiting", event,
                        f"{case.label()} 测评已完成，待销号")
@@ -527,7 +541,8 @@ class NotificationsApplication(ServiceApplication):
                        message_id=case_id)
         elif name == "rating_due":
             ratings = case.ratings.get(str(reminder["round"]), {})
-            unrated = [d for d in reminder["deputies"] if d not in ratings]
+            raters = case.raters()  # a merge undone since the reply: its deputies no longer
+            unrated = [d for d in reminder["deputies"] if d not in ratings and d in raters]
             last_day = date.fromisoformat(reminder["last_day"])
             what = f"第{reminder['round']}轮答复" if reminder["round"] > 1 else "答复"
             self._tell(changed, [u for d in unrated for u in self.deputy_users(d)], name, cause,

@@ -24,6 +24,8 @@ from shared.contracts.intake import (
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
 )
 from shared.contracts.points import ActivityReviewedV1, PointsRevokedV1
@@ -78,6 +80,8 @@ def build_runtime(
         MessageForwardedV1: app.on_message_forwarded,
         MessageConvertedV1: app.on_message_converted,
         MessageAnsweredV1: app.on_message_answered,
+        SuggestionMergedV1: app.on_suggestion_merged,
+        SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
     })
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,

@@ -145,6 +145,8 @@ class CaseFile(Aggregate):
         self.number: str | None = None
         self.title: str | None = None
         self.deputies: list[str] = []
+        # suggestions merged into this one: source case id -> its deputies (who rate here too)
+        self.merged_sources: dict[str, list[str]] = {}
         self.forwarded_by: str | None = None
         self.units: dict[str, str] = {}  # task id -> unit id
         self.lead_unit: str | None = None
@@ -162,6 +164,14 @@ class CaseFile(Aggregate):
                 setattr(self, key, facts[key])
         if facts.get("deputies") is not None:
             self.deputies = list(facts["deputies"])
+        if facts.get("merged_source"):
+            merged = {k: list(v) for k, v in self.merged_sources.items()}
+            for source_id, deputies in facts["merged_source"].items():
+                if deputies is None:
+                    merged.pop(source_id, None)
+                else:
+                    merged[source_id] = list(deputies)
+            self.merged_sources = merged
         if facts.get("task_id") and facts.get("unit_id"):
             self.units = {**self.units, facts["task_id"]: facts["unit_id"]}
         if facts.get("reminders"):
@@ -177,6 +187,15 @@ class CaseFile(Aggregate):
             for round_, rated in facts["rated"].items():
                 ratings.setdefault(str(round_), {}).update(rated)
             self.ratings = ratings
+
+    def raters(self) -> list[str]:
+        """The deputies who rate this suggestion's replies: its own and those of the
+        suggestions merged into it (as supervision's case counts them)."""
+        found: list[str] = []
+        for d in [*self.deputies, *(d for ds in self.merged_sources.values() for d in ds)]:
+            if d and d not in found:
+                found.append(d)
+        return found
 
     def label(self) -> str:
         if self.number and self.title:

@@ -188,7 +188,7 @@ class SuggestionMergedV1(_Intake):
         "deputies rate the target's reply. A merge of a registered source moves its "
         "registration, so registration points earned by the source are revoked."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points")
+    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points", "notifications")
 
     into_suggestion_id: str
     lead_deputy_id: str = Field(description="the source's lead deputy")
@@ -204,7 +204,7 @@ class SuggestionMergeUndoneV1(_Intake):
         "The office undid a merge: the source (case_id) stands on its own again, in the state it "
         "had before the merge; consumers reverse what they did on suggestion_merged."
     )
-    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points")
+    consumers: ClassVar[tuple[str, ...]] = ("supervision", "points", "notifications")
 
     into_suggestion_id: str
     lead_deputy_id: str

@@ -38,6 +38,8 @@ from shared.contracts.intake import (
     MessageAnsweredV1,
     MessageClaimedV1,
     MessageForwardedV1,
+    SuggestionMergedV1,
+    SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
 )
 from shared.contracts.points import ActivityReviewedV1, PointsRevokedV1
@@ -61,6 +63,8 @@ ANSWERED = str(uuid4())     # a citizen's message claimed and answered by deputy
 WAITING = str(uuid4())      # a citizen's message claimed and left to lapse
 IGNORED = str(uuid4())      # a citizen's message nobody claims
 RATED = str(uuid4())        # deputy-1 (lead), deputy-2 and deputy-3; only deputy-2 rates
+TARGET, SOURCE = str(uuid4()), str(uuid4())  # deputy-2's; deputy-3's, merged into it, undone
+T_TARGET = str(uuid4())
 T_SUG, T_CO, T_OTHER, T_MSG = (str(uuid4()) for _ in range(4))
 START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 USERS = ("office", "leader", "unit-a", "unit-b", "unit-c", "unit-d",
@@ -184,6 +188,27 @@ TABLE: list[Row] = [
         {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),
     Row("three days on: the office is told it waits", None,
         office("message_waiting_long"), timedelta(days=3, hours=1)),
+    # a suggestion merged into another: its deputies rate the target's replies, until undone
+    Row("a suggestion to merge into", ev(SuggestionRegisteredV1, TARGET, number="2026-0004",
+        title="增设公交站", category="livelihood", urgency="blue", lead_deputy_id="deputy-2"), {}),
+    Row("deputy-3's suggestion merged into it: nobody", ev(SuggestionMergedV1, SOURCE,
+        into_suggestion_id=TARGET, lead_deputy_id="deputy-3"), {}),
+    Row("its reply: its deputy and the merged one's", ev(ReplySubmittedV1, TARGET,
+        task_id=T_TARGET, unit_id="unit-c", result_class="A", round=1, on_time=True),
+        {"deputy-2": "reply_submitted", "deputy-3": "reply_submitted"}),
+    Row("its own deputy rated: the close-out waits for the other", ev(SuggestionRatedV1, TARGET,
+        deputy_id="deputy-2", rating="satisfied", round=1, result_class="A"), {}),
+    Row("the merged one's deputy rated: close-out waiting", ev(SuggestionRatedV1, TARGET,
+        deputy_id="deputy-3", rating="satisfied", round=1, result_class="A"),
+        office("close_out_waiting")),
+    Row("the merge undone: nobody", ev(SuggestionMergeUndoneV1, SOURCE,
+        into_suggestion_id=TARGET, lead_deputy_id="deputy-3", reason="并非同一事项"), {}),
+    Row("a second round's reply: only its own deputy now", ev(ReplySubmittedV1, TARGET,
+        task_id=T_TARGET, unit_id="unit-c", result_class="A", round=2, on_time=True),
+        {"deputy-2": "reply_submitted"}),
+    Row("its own deputy rated: close-out waiting", ev(SuggestionRatedV1, TARGET,
+        deputy_id="deputy-2", rating="satisfied", round=2, result_class="A"),
+        office("close_out_waiting")),
     # a rating due (rating_period_days 30 in config/supervision.yaml; NOTIFY_RATING_WARNING_DAYS
     # 5): the suggestion's deputies who have neither rated nor let it lapse, before it lapses
     Row("a suggestion of three deputies", ev(SuggestionRegisteredV1, RATED, number="2026-0003",
