@@ -16,7 +16,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 from faststream.nats import NatsBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,25 +39,35 @@ from services.gateway.auth import (DEV_SECRET, Authenticator, Principal, check_s
 from services.gateway.idempotency import install_idempotency
 from services.gateway.limits_middleware import install_request_limits, parse_proxies
 from shared.contracts.requests.assignment import AssignSuggestion, CaseAssignment, Units
+from shared.contracts.requests.intake import (
+    AnswerMessage,
+    ClaimMessage,
+    ConvertMessage,
+    DeclineSuggestion,
+    ErasePersonalData,
+    ForwardMessage,
+    GetMessage,
+    GetSuggestion,
+    GiveUpMessage,
+    PostMessage,
+    RateMessage,
+    Reference,
+    RegisterSuggestion,
+    SubmitSuggestion,
+)
 from services.gateway.deps import (
     admitted,
     body_of,
     request_of,
     sends,
     Any_,
-    Deputy,
-    DeputyOrOffice,
     FollowUpToken,
     MaybePrincipal,
-    Office,
     ServiceFailure,
     Services,
     ServicesDep,
     SIGNED_IN,
     ServiceUnavailable,
-    Staff,
-    StrictBody,
-    body_example,
     declare_problem_responses,
     problem,
     problem_responses,
@@ -103,74 +112,28 @@ class GatewaySettings(ServiceSettings):
 
 
 
-class SubmitSuggestionBody(StrictBody):
-    model_config = body_example({"title": "建议加装老旧小区电梯", "body": "老人上下楼困难，建议纳入加装计划。", "category": "livelihood", "co_signers": ["deputy-2"], "station_id": "station-fengjie"})
-
-    title: str = Field(min_length=1, max_length=200, examples=["小区路灯长期不亮"])
-    body: str = Field(min_length=1, max_length=20000)
-    category: str = Field(examples=["safety_hazard"])
-    co_signers: list[str] = Field(default_factory=list)
-    station_id: str | None = None
-
-
-class RegisterBody(StrictBody):
-    model_config = body_example({"category": "livelihood", "urgency": "yellow"})
-
-    category: str | None = None
-    urgency: str = Field(pattern="^(red|yellow|blue)$", examples=["yellow"])
-
-
-class DeclineBody(StrictBody):
-    model_config = body_example({"reason": "属于司法程序事项，不作为代表建议办理"})
-
-    reason: str = Field(min_length=1, max_length=2000)
-
-
+# Bodies from the request contracts (shared/contracts/requests/): their fields but the path's.
+SubmitSuggestionBody = body_of(SubmitSuggestion)
+RegisterBody = body_of(RegisterSuggestion, "suggestion_id")
+DeclineBody = body_of(DeclineSuggestion, "suggestion_id")
 AssignmentBody = body_of(AssignSuggestion, "suggestion_id")
+PostMessageBody = body_of(PostMessage, "station_id")
+AnswerBody = body_of(AnswerMessage, "message_id")
+ConvertBody = body_of(ConvertMessage, "message_id")
+ForwardBody = body_of(ForwardMessage, "message_id")
+RatingBody = body_of(RateMessage, "message_id")
 
-
-class PostMessageBody(StrictBody):
-    model_config = body_example({"content": "小区路灯长期不亮，夜间出行不便", "category": "safety_hazard", "contact_name": "李女士", "contact_phone": "13812345678", "grid": "鱼复-01"})
-
-    content: str = Field(min_length=1, max_length=5000, examples=["小区路灯长期不亮，夜间出行不便"])
-    category: str | None = Field(None, examples=["safety_hazard"])
-    contact_name: str | None = Field(None, min_length=1, max_length=50)
-    contact_phone: str | None = Field(
-        None, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", examples=["13812345678"],
-        description="kept encrypted; shown masked (138****5678) to everyone but the office")
-    grid: str | None = Field(None, examples=["鱼复-01"])
-
-
-class AnswerBody(StrictBody):
-    model_config = body_example({"text": "已联系社区，路灯本周内修复。"})
-
-    text: str = Field(min_length=1, max_length=5000)
-
-
-class ConvertBody(StrictBody):
-    model_config = body_example({"title": "建议更换滨江路老旧路灯", "body": "滨江路路灯老化，夜间照明不足，建议统一更换。", "category": "urban_construction"})
-
-    title: str | None = Field(None, min_length=1, max_length=200)
-    body: str | None = Field(
-        None, min_length=1, max_length=20000,
-        description="The deputy's own wording; without it the suggestion carries the "
-                    "citizen's text, sealed under the poster's key and erased with them.")
-    category: str | None = None
-
-
-class ForwardBody(StrictBody):
-    model_config = body_example({"unit_id": "unit-a"})
-
-    unit_id: str = Field(min_length=1, examples=["unit-a"])
-
-
-class RatingBody(StrictBody):
-    model_config = body_example({"rating": "satisfied", "token": "Qx7pK2mN9vR4tL8w"})
-
-    rating: str = Field(pattern="^(satisfied|basically_satisfied|unsatisfied)$",
-                        examples=["satisfied"])
-    token: str | None = Field(None, max_length=200,
-                              description="the follow-up token (or header X-Follow-Up-Token)")
+# Principals from the roles the contracts admit (a route may admit fewer).
+Submitting = admitted(SubmitSuggestion)
+Registering = admitted(RegisterSuggestion)
+Declining = admitted(DeclineSuggestion)
+StaffReading = admitted(GetSuggestion, "office", "leader", "unit", "deputy")
+Claiming = admitted(ClaimMessage)
+GivingUp = admitted(GiveUpMessage)
+Answering = admitted(AnswerMessage)
+Converting = admitted(ConvertMessage)
+Forwarding = admitted(ForwardMessage)
+Erasing = admitted(ErasePersonalData)
 
 
 def create_app(settings: GatewaySettings | None = None,
@@ -369,19 +332,19 @@ def register_routes(app: FastAPI) -> None:
         return principal.model_dump(exclude_none=True)
 
     async def reference(services: Services, principal: Principal) -> dict[str, Any]:
-        return await services.call("intake", "reference", principal=principal)
+        return await services.send(Reference(), principal)
 
-    @app.get(f"{api}/categories", tags=["reference"], summary="Message and suggestion categories (any signed-in user)",
+    @app.get(f"{api}/categories", tags=["reference"], openapi_extra=sends(Reference), summary="Message and suggestion categories (any signed-in user)",
              responses=SIGNED_IN)
     async def categories(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["categories"]
 
-    @app.get(f"{api}/stations", tags=["reference"], summary="Liaison stations (any signed-in user)",
+    @app.get(f"{api}/stations", tags=["reference"], openapi_extra=sends(Reference), summary="Liaison stations (any signed-in user)",
              responses=SIGNED_IN)
     async def stations(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["stations"]
 
-    @app.get(f"{api}/deputies", tags=["reference"], summary="Deputies (any signed-in user)",
+    @app.get(f"{api}/deputies", tags=["reference"], openapi_extra=sends(Reference), summary="Deputies (any signed-in user)",
              responses=SIGNED_IN)
     async def deputies(services: ServicesDep, principal: Any_) -> list[dict[str, Any]]:
         return (await reference(services, principal))["deputies"]
@@ -393,33 +356,38 @@ def register_routes(app: FastAPI) -> None:
         return await services.send(Units(), principal)
 
     @app.post(f"{api}/suggestions", status_code=201, tags=["suggestions"],
-              summary="A deputy submits a suggestion")
-    async def submit(body: SubmitSuggestionBody, services: ServicesDep,
-                     principal: Deputy) -> dict[str, Any]:
-        return await services.call("intake", "submit_suggestion", body.model_dump(), principal)
+              summary="A deputy submits a suggestion", openapi_extra=sends(SubmitSuggestion))
+    async def submit(body: SubmitSuggestionBody, services: ServicesDep,  # type: ignore[valid-type]
+                     principal: Submitting) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(SubmitSuggestion, body), principal)
 
     @app.post(f"{api}/suggestions/{{suggestion_id}}/register", tags=["suggestions"],
-              summary="The office registers (立案) a suggestion")
-    async def register(suggestion_id: str, body: RegisterBody, services: ServicesDep,
-                       principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "register_suggestion",
-                                   {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
+              summary="The office registers (立案) a suggestion",
+              openapi_extra=sends(RegisterSuggestion))
+    async def register(suggestion_id: str, body: RegisterBody,  # type: ignore[valid-type]
+                       services: ServicesDep,
+                       principal: Registering) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(RegisterSuggestion, body,
+                                              suggestion_id=suggestion_id), principal)
 
     @app.post(f"{api}/suggestions/{{suggestion_id}}/decline", tags=["suggestions"],
-              summary="The office declines (不予立案) a suggestion, with the reason")
-    async def decline(suggestion_id: str, body: DeclineBody, services: ServicesDep,
-                      principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "decline_suggestion",
-                                   {"suggestion_id": suggestion_id, **body.model_dump()}, principal)
+              summary="The office declines (不予立案) a suggestion, with the reason",
+              openapi_extra=sends(DeclineSuggestion))
+    async def decline(suggestion_id: str, body: DeclineBody,  # type: ignore[valid-type]
+                      services: ServicesDep,
+                      principal: Declining) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(DeclineSuggestion, body,
+                                              suggestion_id=suggestion_id), principal)
 
     # GET /suggestions (paged, with the handling-unit join): routes_intake.py.
 
     @app.get(f"{api}/suggestions/{{suggestion_id}}", tags=["suggestions"],
-             summary="Current state of a suggestion across all services")
+             summary="Current state of a suggestion across all services",
+             openapi_extra=sends(GetSuggestion))
     async def get_suggestion(suggestion_id: str, services: ServicesDep,
-                             principal: Staff) -> dict[str, Any]:
-        suggestion = await services.call("intake", "get_suggestion",
-                                         {"suggestion_id": suggestion_id}, principal)
+                             principal: StaffReading) -> dict[str, Any]:  # type: ignore[valid-type]
+        suggestion = await services.send(request_of(GetSuggestion, suggestion_id=suggestion_id),
+                                         principal)
         ref = {"case_id": suggestion_id}
         assignment, tasks, points, supervision = await asyncio.gather(
             _optional(services.send(CaseAssignment(**ref), principal)),
@@ -477,67 +445,73 @@ def register_message_routes(app: FastAPI) -> None:
 
     @app.post(f"{api}/stations/{{station_id}}/messages", status_code=201, tags=tags,
               summary="A citizen leaves a message at a station (anonymous); keep the follow_up_token",
-              responses=problem_responses(404, 422, 429, _404="no such station"))
-    async def post_message(station_id: str, body: PostMessageBody,
+              responses=problem_responses(404, 422, 429, _404="no such station"),
+              openapi_extra=sends(PostMessage))
+    async def post_message(station_id: str, body: PostMessageBody,  # type: ignore[valid-type]
                            services: ServicesDep) -> dict[str, Any]:
-        return await services.call("intake", "post_message",
-                                   {"station_id": station_id, **body.model_dump()})
-
-    async def message_command(command: str, message_id: str, principal: Principal,
-                              services: Services, **fields: Any) -> dict[str, Any]:
-        return await services.call("intake", command, {"message_id": message_id, **fields},
-                                   principal)
+        return await services.send(request_of(PostMessage, body, station_id=station_id))
 
     @app.post(f"{api}/messages/{{message_id}}/claim", tags=tags,
-              summary="A deputy claims a message (held for the claim time limit)")
+              summary="A deputy claims a message (held for the claim time limit)",
+              openapi_extra=sends(ClaimMessage))
     async def claim_message(message_id: str, services: ServicesDep,
-                            principal: Deputy) -> dict[str, Any]:
-        return await message_command("claim_message", message_id, principal, services)
+                            principal: Claiming) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(ClaimMessage, message_id=message_id), principal)
 
     @app.post(f"{api}/messages/{{message_id}}/release", tags=tags,
-              summary="The deputy holding a message gives it back to the pool")
+              summary="The deputy holding a message gives it back to the pool",
+              openapi_extra=sends(GiveUpMessage))
     async def release_message(message_id: str, services: ServicesDep,
-                              principal: Deputy) -> dict[str, Any]:
-        return await message_command("give_up_message", message_id, principal, services)
+                              principal: GivingUp) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(GiveUpMessage, message_id=message_id), principal)
 
     @app.post(f"{api}/messages/{{message_id}}/answer", tags=tags,
-              summary="The deputy holding a message answers it directly")
-    async def answer_message(message_id: str, body: AnswerBody, services: ServicesDep,
-                             principal: Deputy) -> dict[str, Any]:
-        return await message_command("answer_message", message_id, principal, services,
-                                     **body.model_dump())
+              summary="The deputy holding a message answers it directly",
+              openapi_extra=sends(AnswerMessage))
+    async def answer_message(message_id: str, body: AnswerBody,  # type: ignore[valid-type]
+                             services: ServicesDep,
+                             principal: Answering) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(AnswerMessage, body, message_id=message_id),
+                                   principal)
 
     @app.post(f"{api}/messages/{{message_id}}/convert", status_code=201, tags=tags,
-              summary="The deputy holding a message turns it into a suggestion")
-    async def convert_message(message_id: str, services: ServicesDep, principal: Deputy,
-                              body: ConvertBody | None = None) -> dict[str, Any]:
-        body = body or ConvertBody()
-        return await message_command("convert_message", message_id, principal, services,
-                                     **body.model_dump())
+              summary="The deputy holding a message turns it into a suggestion",
+              openapi_extra=sends(ConvertMessage))
+    async def convert_message(message_id: str, services: ServicesDep,
+                              principal: Converting,  # type: ignore[valid-type]
+                              body: ConvertBody | None = None,  # type: ignore[valid-type]
+                              ) -> dict[str, Any]:
+        return await services.send(request_of(ConvertMessage, body, message_id=message_id),
+                                   principal)
 
     @app.post(f"{api}/messages/{{message_id}}/forward", tags=tags,
-              summary="Forward a message to a handling unit (deputy holding it, or the office)")
-    async def forward_message(message_id: str, body: ForwardBody, services: ServicesDep,
-                              principal: DeputyOrOffice) -> dict[str, Any]:
-        return await message_command("forward_message", message_id, principal, services,
-                                     **body.model_dump())
+              summary="Forward a message to a handling unit (deputy holding it, or the office)",
+              openapi_extra=sends(ForwardMessage))
+    async def forward_message(message_id: str, body: ForwardBody,  # type: ignore[valid-type]
+                              services: ServicesDep,
+                              principal: Forwarding) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(ForwardMessage, body, message_id=message_id),
+                                   principal)
 
     @app.post(f"{api}/messages/{{message_id}}/rating", tags=tags,
               summary="The citizen rates the handling, with the follow-up token",
               responses=problem_responses(403, 404, 409, 429,
-                                          _403="the follow-up token does not match"))
-    async def rate_message(message_id: str, body: RatingBody, services: ServicesDep,
+                                          _403="the follow-up token does not match"),
+              openapi_extra=sends(RateMessage))
+    async def rate_message(message_id: str, body: RatingBody,  # type: ignore[valid-type]
+                           services: ServicesDep,
                            x_follow_up_token: FollowUpToken = None) -> dict[str, Any]:
         token = x_follow_up_token or body.token
-        return await services.call("intake", "rate_message",
-                                   {"message_id": message_id, "rating": body.rating,
-                                    "token": token})
+        return await services.send(RateMessage(message_id=message_id, rating=body.rating,
+                                               token=token))
 
     @app.post(f"{api}/messages/{{message_id}}/erasure", tags=tags,
-              summary="The office erases the poster's personal data (the history stays)")
+              summary="The office erases the poster's personal data (the history stays)",
+              openapi_extra=sends(ErasePersonalData))
     async def erase_personal_data(message_id: str, services: ServicesDep,
-                                  principal: Office) -> dict[str, Any]:
-        return await message_command("erase_personal_data", message_id, principal, services)
+                                  principal: Erasing) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(ErasePersonalData, message_id=message_id),
+                                   principal)
 
     @app.get(f"{api}/messages/{{message_id}}", tags=tags,
              summary="A message (staff; the citizen with the follow-up token)",
@@ -556,10 +530,10 @@ def register_message_routes(app: FastAPI) -> None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 "sign in, or send the follow-up token (X-Follow-Up-Token)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return await services.call("intake", "get_message",
-                                   {"message_id": message_id, "token": x_follow_up_token,
-                                    "purpose": purpose},
-                                   principal)
+        # The anonymous reader is admitted by the follow-up token (checked by intake), so the
+        # route does not name its roles (x-requests): MaybePrincipal.
+        return await services.send(GetMessage(message_id=message_id, token=x_follow_up_token,
+                                              purpose=purpose), principal)
 
     # GET /messages (paged, searchable): routes_intake.py.
 

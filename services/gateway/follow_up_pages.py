@@ -16,7 +16,8 @@ import segno
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.gateway.deps import ServicesDep
+from shared.contracts.requests.intake import FollowUpRef
+from services.gateway.deps import ServicesDep, sends
 
 Token = Annotated[str, Path(min_length=8, max_length=200)]
 
@@ -91,9 +92,10 @@ def render(view: dict[str, Any], token: str) -> str:
 def register_follow_up_pages(app: FastAPI) -> None:
     @app.get("/api/v1/follow-up/{token}", tags=["citizen messages"],
              summary="The citizen's follow-up by token: status, the deputy's answer or the "
-                     "handling unit's feedback, and whether they can rate (no login)")
+                     "handling unit's feedback, and whether they can rate (no login)",
+             openapi_extra=sends(FollowUpRef))
     async def follow_up(token: Token, services: ServicesDep) -> dict[str, Any]:
-        view = await services.call("intake", "follow_up", {"token": token})
+        view = await services.send(FollowUpRef(token=token))
         result = {"status": view["status"], "status_text": view["status_text"],
                   "message_id": view["id"], "can_rate": view["can_rate"],
                   "rating": view["rating"]}
@@ -106,7 +108,7 @@ def register_follow_up_pages(app: FastAPI) -> None:
     @app.get("/f/{token}", response_class=HTMLResponse, tags=["citizen messages"],
              summary="The citizen's follow-up page (Chinese)")
     async def follow_up_page(token: Token, services: ServicesDep) -> HTMLResponse:
-        view = await services.call("intake", "follow_up", {"token": token})
+        view = await services.send(FollowUpRef(token=token))
         return HTMLResponse(render(view, token), headers={"Cache-Control": "no-store"})
 
     @app.get("/f/{token}/qr.svg", tags=["citizen messages"],

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import Field
-
-from services.gateway.deps import Office, ServicesDep, StrictBody, body_example
+from shared.contracts.requests.intake import PublicationRef, PublicResultsQuery, Publish
+from services.gateway.deps import ServicesDep, admitted, body_of, request_of, sends
 from services.gateway.paging import PAGED, Paging, paged
 
 API = "/api/v1"
@@ -20,12 +19,9 @@ RESULT_CLASS = {"A": "A类（已解决或采纳）", "B": "B类（正在解决�
                 "C": "C类（留作参考）"}
 
 
-class PublicationBody(StrictBody):
-    model_config = body_example({"summary": "已列入 2026 年老旧小区改造计划，年内完成加装。"})
-
-    summary: str | None = Field(None, max_length=2000, description="what is published of the "
-                                "reply (default: the result class's standard wording); no "
-                                "personal data")
+PublicationBody = body_of(Publish, "suggestion_id")  # shared/contracts/requests/intake.py
+Publishing = admitted(Publish)
+Withdrawing = admitted(PublicationRef)
 
 
 PAGE = """<!doctype html>
@@ -55,30 +51,34 @@ PAGE = """<!doctype html>
 def register_public_pages(app: FastAPI) -> None:
     @app.post(f"{API}/suggestions/{{suggestion_id}}/publication", tags=TAGS,
               summary="The office publishes a handled suggestion's result (summary, or the "
-                      "result class's standard wording); an event in the case's history")
-    async def publish(suggestion_id: str, services: ServicesDep, principal: Office,
-                      body: PublicationBody | None = None) -> dict[str, Any]:
-        return await services.call("intake", "publish_result",
-                                   {"suggestion_id": suggestion_id,
-                                    "summary": body.summary if body else None}, principal)
+                      "result class's standard wording); an event in the case's history",
+              openapi_extra=sends(Publish))
+    async def publish(suggestion_id: str, services: ServicesDep,
+                      principal: Publishing,  # type: ignore[valid-type]
+                      body: PublicationBody | None = None,  # type: ignore[valid-type]
+                      ) -> dict[str, Any]:
+        return await services.send(request_of(Publish, body, suggestion_id=suggestion_id),
+                                   principal)
 
     @app.delete(f"{API}/suggestions/{{suggestion_id}}/publication", tags=TAGS,
-                summary="The office withdraws a published result")
+                summary="The office withdraws a published result",
+                openapi_extra=sends(PublicationRef))
     async def withdraw(suggestion_id: str, services: ServicesDep,
-                       principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "withdraw_publication",
-                                   {"suggestion_id": suggestion_id}, principal)
+                       principal: Withdrawing) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(PublicationRef, suggestion_id=suggestion_id),
+                                   principal)
 
     @app.get(f"{API}/public/results", tags=TAGS, responses=PAGED,
              summary="Published results, newest first, without login: number, title, "
                      "handling unit, result class, summary, publication time. Paged "
-                     "(limit, cursor, Link); q: words of the title or a number")
+                     "(limit, cursor, Link); q: words of the title or a number",
+             openapi_extra=sends(PublicResultsQuery))
     async def public_results(request: Request, response: Response, services: ServicesDep,
                              paging: Paging,
                              q: Annotated[str | None, Query(max_length=200)] = None
                              ) -> list[dict[str, Any]]:
-        page = await services.call("intake", "public_results",
-                                   {"q": q or None, **paging.payload()})
+        page = await services.send(request_of(PublicResultsQuery,
+                                              query={"q": q or None, **paging.payload()}))
         return paged(request, response, page)
 
     @app.get("/public", response_class=HTMLResponse, tags=TAGS,
@@ -86,8 +86,8 @@ def register_public_pages(app: FastAPI) -> None:
     async def public_page(request: Request, services: ServicesDep, paging: Paging,
                           q: Annotated[str | None, Query(max_length=200)] = None
                           ) -> HTMLResponse:
-        page = await services.call("intake", "public_results",
-                                   {"q": q or None, **paging.payload()})
+        page = await services.send(request_of(PublicResultsQuery,
+                                              query={"q": q or None, **paging.payload()}))
         esc = html.escape
         rows = "".join(
             f"<tr><td>{esc(r['number'])}</td><td>{esc(r['title'])}</td>"
@@ -107,7 +107,7 @@ def register_public_pages(app: FastAPI) -> None:
                      "readers and portals; q: only those matching (words or a number)")
     async def public_feed(request: Request, services: ServicesDep,
                           q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-        page = await services.call("intake", "public_results", {"q": q or None, "limit": 50})
+        page = await services.send(PublicResultsQuery(q=q or None, limit=50))
         base = (request.app.state.settings.public_base_url
                 or str(request.base_url)).rstrip("/")
         return Response(atom_feed(page["items"], base),

@@ -5,10 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from pydantic import Field
 
+from shared.contracts.requests.intake import (
+    AccessLogRef,
+    ListMessages,
+    ListSuggestions,
+    MergeSuggestion,
+    ReverseRegistration,
+    SimilarMessagesRef,
+    SimilarRef,
+    UndoMerge,
+)
+from shared.contracts.requests.limits import SEARCH_MAX, SIMILAR_DEFAULT, SIMILAR_MAX
 from services.gateway.auth import Principal
-from services.gateway.deps import Office, Services, ServicesDep, Staff, StrictBody, body_example
+from services.gateway.deps import Services, ServicesDep, admitted, body_of, request_of, sends
 from services.gateway.paging import PAGED, PageParams, Paging, YearParam, paged, year_value
 
 API = "/api/v1"
@@ -17,24 +27,22 @@ API = "/api/v1"
 # suggestions is full, at most this many times (then a shorter page with its next link).
 MAX_JOIN_ROUNDS = 8
 
-Search = Annotated[str | None, Query(max_length=200, description="a number (2026-0001) or "
-                                     "words of the title or text (Chinese)")]
-class MergeBody(StrictBody):
-    model_config = body_example({"into": "S-2026-0001"})
+Search = Annotated[str | None, Query(max_length=SEARCH_MAX, description="a number (2026-0001) "
+                                     "or words of the title or text (Chinese)")]
+Similar = Annotated[int, Query(ge=1, le=SIMILAR_MAX)]
 
-    into: str = Field(min_length=1, description="the suggestion this one is merged into")
-
-
-class UndoMergeBody(StrictBody):
-    model_config = body_example({"reason": "两件建议所涉小区不同，不属同一事项"})
-
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class ReverseRegistrationBody(StrictBody):
-    model_config = body_example({"reason": "误将司法诉讼事项立案，撤销后转为参阅件"})
-
-    reason: str = Field(min_length=1, max_length=2000)
+# Bodies and principals from the request contracts (shared/contracts/requests/intake.py).
+MergeBody = body_of(MergeSuggestion, "suggestion_id")
+UndoMergeBody = body_of(UndoMerge, "suggestion_id")
+ReverseRegistrationBody = body_of(ReverseRegistration, "suggestion_id")
+Staff = admitted(ListSuggestions, "office", "leader", "unit", "deputy")
+StaffReading = admitted(ListMessages)
+Merging = admitted(MergeSuggestion)
+Undoing = admitted(UndoMerge)
+Reversing = admitted(ReverseRegistration)
+Comparing = admitted(SimilarRef)
+ComparingMessages = admitted(SimilarMessagesRef)
+ReadingTheLog = admitted(AccessLogRef)
 
 
 async def suggestions_of_tasks(services: Services, principal: Principal, paging: PageParams,
@@ -55,8 +63,8 @@ async def suggestions_of_tasks(services: Services, principal: Principal, paging:
             "limit": paging.limit - len(items), "cursor": cursor}, principal)
         ids = [c["case_id"] for c in cases["items"]]
         if ids:
-            found = await services.call("intake", "list_suggestions", {
-                **filters, "year": "all", "ids": ids, "limit": len(ids)}, principal)
+            found = await services.send(request_of(ListSuggestions, query={
+                **filters, "year": "all", "ids": ids, "limit": len(ids)}), principal)
             by_id = {s["id"]: s for s in found["items"]}
             items += [by_id[i] for i in ids if i in by_id]
         cursor = cases.get("next_cursor")
@@ -75,9 +83,10 @@ def register_intake_routes(app: FastAPI) -> None:
                      "urgency, q (number or words of the title/body) and year (the "
                      "submission year; default the current one, 'all' every year), oldest "
                      "first; by handling unit and overdue (from supervision's tasks: then in "
-                     "case-id order and the year is the tasks' year)")
+                     "case-id order and the year is the tasks' year)",
+             openapi_extra=sends(ListSuggestions))
     async def list_suggestions(request: Request, response: Response, services: ServicesDep,
-                               principal: Staff, paging: Paging,
+                               principal: Staff, paging: Paging,  # type: ignore[valid-type]
                                status_: Annotated[str | None, Query(alias="status")] = None,
                                category: str | None = None,
                                urgency: str | None = None,
@@ -98,8 +107,8 @@ def register_intake_routes(app: FastAPI) -> None:
                 raise HTTPException(403, "a unit sees only the suggestions assigned to it")
             unit_id = principal.unit_id or ""
         if unit_id is None and overdue is None:
-            found = await services.call("intake", "list_suggestions", {
-                **filters, "year": year_value(year), **paging.payload()}, principal)
+            found = await services.send(request_of(ListSuggestions, query={
+                **filters, "year": year_value(year), **paging.payload()}), principal)
         else:
             found = await suggestions_of_tasks(services, principal, paging, filters,
                                                year_value(year), unit_id, overdue)
@@ -108,37 +117,43 @@ def register_intake_routes(app: FastAPI) -> None:
     @app.get(f"{API}/suggestions/{{suggestion_id}}/similar", tags=tags,
              summary="The best earlier candidates for the same matter, open or handled, "
                      "best first: [{id, kind, score, status, likely_same, title|excerpt}] "
-                     "(office)")
-    async def similar_suggestions(suggestion_id: str, services: ServicesDep, principal: Office,
-                                  limit: Annotated[int, Query(ge=1, le=20)] = 5,
-                                  ) -> list[dict[str, Any]]:
-        return await services.call("intake", "similar_suggestions",
-                                   {"suggestion_id": suggestion_id, "limit": limit}, principal)
+                     "(office)",
+             openapi_extra=sends(SimilarRef))
+    async def similar_suggestions(suggestion_id: str, services: ServicesDep,
+                                  principal: Comparing,  # type: ignore[valid-type]
+                                  limit: Similar = SIMILAR_DEFAULT) -> list[dict[str, Any]]:
+        return await services.send(request_of(SimilarRef, query={"limit": limit},
+                                              suggestion_id=suggestion_id), principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/merge", tags=tags,
               summary="Merge a suggestion into another as the same matter (office); the source "
-                      "becomes 'merged' and the target lists it")
-    async def merge_suggestion(suggestion_id: str, body: MergeBody, services: ServicesDep,
-                               principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "merge_suggestion",
-                                   {"suggestion_id": suggestion_id, "into": body.into}, principal)
+                      "becomes 'merged' and the target lists it",
+              openapi_extra=sends(MergeSuggestion))
+    async def merge_suggestion(suggestion_id: str, body: MergeBody,  # type: ignore[valid-type]
+                               services: ServicesDep,
+                               principal: Merging) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(MergeSuggestion, body,
+                                              suggestion_id=suggestion_id), principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/merge/undo", tags=tags,
-              summary="Undo a merge: the source gets back the state it had before (office)")
-    async def undo_merge(suggestion_id: str, body: UndoMergeBody, services: ServicesDep,
-                         principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "undo_merge",
-                                   {"suggestion_id": suggestion_id, "reason": body.reason},
+              summary="Undo a merge: the source gets back the state it had before (office)",
+              openapi_extra=sends(UndoMerge))
+    async def undo_merge(suggestion_id: str, body: UndoMergeBody,  # type: ignore[valid-type]
+                         services: ServicesDep,
+                         principal: Undoing) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(UndoMerge, body, suggestion_id=suggestion_id),
                                    principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/registration/reverse", tags=tags,
               summary="Reverse a registration (撤销立案, office): the suggestion waits for review "
-                      "again, its tasks are withdrawn and its registration points revoked")
-    async def reverse_registration(suggestion_id: str, body: ReverseRegistrationBody,
-                                   services: ServicesDep, principal: Office) -> dict[str, Any]:
-        return await services.call("intake", "reverse_registration",
-                                   {"suggestion_id": suggestion_id, "reason": body.reason},
-                                   principal)
+                      "again, its tasks are withdrawn and its registration points revoked",
+              openapi_extra=sends(ReverseRegistration))
+    async def reverse_registration(suggestion_id: str,
+                                   body: ReverseRegistrationBody,  # type: ignore[valid-type]
+                                   services: ServicesDep,
+                                   principal: Reversing) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(ReverseRegistration, body,
+                                              suggestion_id=suggestion_id), principal)
 
     messages = ["citizen messages"]
 
@@ -146,31 +161,34 @@ def register_intake_routes(app: FastAPI) -> None:
              summary="Messages (staff; a unit sees those forwarded to it, a deputy those of "
                      "their stations and those they hold or held) by station, status, "
                      "q (a message id or at least 3 characters of the text) and year (the "
-                     "receipt year; default the current one, 'all' every year), oldest first")
+                     "receipt year; default the current one, 'all' every year), oldest first",
+             openapi_extra=sends(ListMessages))
     async def list_messages(request: Request, response: Response, services: ServicesDep,
-                            principal: Staff, paging: Paging,
+                            principal: StaffReading, paging: Paging,  # type: ignore[valid-type]
                             station_id: str | None = None,
                             status_: Annotated[str | None, Query(alias="status")] = None,
                             q: Search = None,
                             year: YearParam = None) -> list[dict[str, Any]]:
-        found = await services.call("intake", "list_messages", {
+        found = await services.send(request_of(ListMessages, query={
             "station_id": station_id, "status": status_, "q": q, "year": year_value(year),
-            **paging.payload()}, principal)
+            **paging.payload()}), principal)
         return paged(request, response, found)
 
     @app.get(f"{API}/messages/{{message_id}}/access-log", tags=messages,
              summary="Who read this message's personal data unmasked, when, which fields and "
-                     "why (office)")
+                     "why (office)",
+             openapi_extra=sends(AccessLogRef))
     async def message_access_log(message_id: str, services: ServicesDep,
-                                 principal: Office) -> list[dict[str, Any]]:
-        return await services.call("intake", "message_access_log", {"message_id": message_id},
-                                   principal)
+                                 principal: ReadingTheLog,  # type: ignore[valid-type]
+                                 ) -> list[dict[str, Any]]:
+        return await services.send(request_of(AccessLogRef, message_id=message_id), principal)
 
     @app.get(f"{API}/messages/{{message_id}}/similar", tags=messages,
              summary="The best earlier candidates for the same matter, open or handled "
-                     "(office; as for a suggestion)")
-    async def similar_messages(message_id: str, services: ServicesDep, principal: Office,
-                               limit: Annotated[int, Query(ge=1, le=20)] = 5,
-                               ) -> list[dict[str, Any]]:
-        return await services.call("intake", "similar_messages",
-                                   {"message_id": message_id, "limit": limit}, principal)
+                     "(office; as for a suggestion)",
+             openapi_extra=sends(SimilarMessagesRef))
+    async def similar_messages(message_id: str, services: ServicesDep,
+                               principal: ComparingMessages,  # type: ignore[valid-type]
+                               limit: Similar = SIMILAR_DEFAULT) -> list[dict[str, Any]]:
+        return await services.send(request_of(SimilarMessagesRef, query={"limit": limit},
+                                              message_id=message_id), principal)

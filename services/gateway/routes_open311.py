@@ -64,6 +64,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Form, Header, HTTPException, Path, Request
 from fastapi.responses import Response
 
+from pydantic import ValidationError
+
+from shared.contracts.requests import Request as Contract
+from shared.contracts.requests.intake import GetMessage, ListMessages, PostMessage, Reference
+from shared.contracts.requests.limits import PHONE_PATTERN
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
 from services.gateway.paging import next_link
@@ -78,7 +83,7 @@ TAGS = ["Open311 GeoReport v2"]
 Fmt = Annotated[str, Path(description="json or xml", json_schema_extra={"enum": ["json", "xml"]})]
 
 # Intake's own pattern for contact phones (mobile, or landline with area code).
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+PHONE = re.compile(PHONE_PATTERN)
 MAX_DESCRIPTION = 4000  # the spec's limit
 MAX_IDS = 100
 MAX_SPAN = timedelta(days=90)
@@ -153,6 +158,15 @@ def render_errors(fmt: str, status_code: int, descriptions: tuple[str, ...] | li
     return response
 
 
+def _request(contract: type[Contract], **fields: Any) -> Any:
+    """The intake request (shared/contracts/requests/intake.py) of an Open311 call; a value
+    the contract refuses is a 400 with the contract's messages (as the service's 422 is)."""
+    try:
+        return contract(**fields)
+    except ValidationError as exc:
+        raise Open311Error(400, *[e["msg"] for e in exc.errors()]) from None
+
+
 def _service_error(exc: ServiceFailure) -> Open311Error:
     reply = exc.reply
     status = int(reply.get("status", 500))
@@ -186,7 +200,7 @@ async def _answer(fmt: str, build: Any) -> Response:
 
 async def _reference(request: Request) -> dict[str, Any]:
     services: Services = request.app.state.services
-    reference = await services.call("intake", "reference")
+    reference = await services.send(Reference())
     return {
         "categories": {c["code"]: c for c in reference["categories"]},
         "stations": {s["id"]: s for s in reference["stations"]},
@@ -523,10 +537,9 @@ def register_open311_routes(app: FastAPI) -> None:
                 raise Open311Error(400, *errors)
             content = "\n".join([text, *where])
             services: Services = request.app.state.services
-            result = await services.call("intake", "post_message", {
-                "station_id": station, "content": content, "category": code,
-                "contact_name": name, "contact_phone": contact_phone, "grid": the_grid,
-            })
+            result = await services.send(_request(
+                PostMessage, station_id=station, content=content, category=code,
+                contact_name=name, contact_phone=contact_phone, grid=the_grid))
             token = result["follow_up_token"]
             notice = (f"已收到您的留言，请保存查询码 {token}：凭它查看办理进度并评价。"
                       f"Keep this follow-up token to follow and rate your request: {token}")
@@ -564,8 +577,8 @@ def register_open311_routes(app: FastAPI) -> None:
                 views = []
                 for message_id in dict.fromkeys(ids):
                     try:
-                        views.append(await services.call("intake", "get_message",
-                                                         {"message_id": message_id}, reader))
+                        views.append(await services.send(
+                            _request(GetMessage, message_id=message_id), reader))
                     except ServiceFailure as exc:
                         if exc.reply.get("status") not in (403, 404):
                             raise
@@ -583,15 +596,16 @@ def register_open311_routes(app: FastAPI) -> None:
                 if len(codes) > 50:
                     raise Open311Error(400, "at most 50 service_code at once")
                 chosen = set(states)
-                found = await services.call("intake", "list_messages", {
-                    "station_id": station["id"] if station else None,
-                    "categories": codes or None,
-                    "statuses": [s for s, (state, _) in STATUS.items() if state in chosen]
+                found = await services.send(_request(
+                    ListMessages,
+                    station_id=station["id"] if station else None,
+                    categories=codes or None,
+                    statuses=[s for s, (state, _) in STATUS.items() if state in chosen]
                     if len(chosen) == 1 else None,
-                    "received_from": start.isoformat() if start else None,
-                    "received_to": end.isoformat() if end else None,
-                    "newest_first": True, "year": "all",
-                    "limit": _page_size(page_size), "cursor": cursor or None}, reader)
+                    received_from=start.isoformat() if start else None,
+                    received_to=end.isoformat() if end else None,
+                    newest_first=True, year="all",
+                    limit=_page_size(page_size), cursor=cursor or None), reader)
                 views, next_cursor, total = found["items"], found["next_cursor"], found["total"]
             units = await _units(services, views)
             answer = render(fmt, [_to_request(v, reference, units, full) for v in views],
@@ -621,10 +635,9 @@ def register_open311_routes(app: FastAPI) -> None:
             payload = {"message_id": service_request_id}
             try:
                 if token:
-                    view = await services.call("intake", "get_message",
-                                               {**payload, "token": token})
+                    view = await services.send(_request(GetMessage, **payload, token=token))
                 else:
-                    view = await services.call("intake", "get_message", payload,
+                    view = await services.send(_request(GetMessage, **payload),
                                                principal or READER)
             except ServiceFailure as exc:
                 if exc.reply.get("status") == 403:

@@ -12,7 +12,6 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
@@ -21,12 +20,32 @@ from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
 from shared.read_store import Rebuilding, ViewStore
-from shared.rpc import Command, Conflict, Forbidden, Invalid, NotFound
+from shared.contracts.requests.intake import (  # noqa: F401  (names kept: tests import them here)
+    AccessLogRef,
+    AnswerMessage,
+    ConvertMessage,
+    DeclineSuggestion,
+    ForwardMessage,
+    GetSuggestion,
+    ListMessages,
+    ListSuggestions,
+    MergeSuggestion,
+    MessageRef,
+    PostMessage,
+    RateMessage,
+    RegisterSuggestion,
+    ReverseRegistration,
+    SimilarMessagesRef,
+    SimilarRef,
+    SubmitSuggestion,
+    SuggestionRef,
+    UndoMerge,
+)
+from shared.contracts.requests.limits import PHONE_PATTERN  # noqa: F401  (one place)
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
 from services.intake.domain import (
-    RATINGS,
-    URGENCIES,
     CitizenMessage,
     PersonalDataAccessLog,
     RegistrationSequence,
@@ -34,17 +53,10 @@ from services.intake.domain import (
     merge_refusal,
 )
 from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone, seal
-from services.intake.read_models import (
-    ListMessages,
-    ListSuggestions,
-    MessagesView,
-    SuggestionsView,
-)
-from services.intake.similar_matters import DEFAULT_LIMIT, SimilarMattersView
-from services.intake.similar_matters import MAX_LIMIT as SIMILAR_LIMIT
+from services.intake.read_models import MessagesView, SuggestionsView
+from services.intake.similar_matters import SimilarMattersView
 from services.intake.similarity import excerpt
 
-PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 STAFF_ROLES = ("office", "leader", "unit", "deputy")
 UNREGISTERED = ("submitted", "declined")
 
@@ -70,111 +82,8 @@ class IntakeSettings(ServiceSettings):
         return cls(**settings.model_dump())
 
 
-class SubmitSuggestion(Command):
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=20000)
-    category: str
-    co_signers: list[str] = Field(default_factory=list, max_length=50)
-    station_id: str | None = None
-
-
-class RegisterSuggestion(Command):
-    suggestion_id: str
-    category: str | None = None
-    urgency: str
-
-    @field_validator("urgency")
-    @classmethod
-    def _urgency(cls, value: str) -> str:
-        if value not in URGENCIES:
-            raise ValueError(f"urgency must be one of {', '.join(URGENCIES)}")
-        return value
-
-
-class DeclineSuggestion(Command):
-    suggestion_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class ReverseRegistration(Command):
-    suggestion_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class SuggestionRef(Command):
-    suggestion_id: str
-
-
-class PostMessage(Command):
-    station_id: str
-    content: str = Field(min_length=1, max_length=5000)
-    category: str | None = None
-    contact_name: str | None = Field(None, min_length=1, max_length=50)
-    contact_phone: str | None = Field(None, pattern=PHONE_PATTERN)
-    grid: str | None = None
-
-
-class MessageRef(Command):
-    message_id: str
-    token: str | None = Field(None, max_length=200)
-    # Why the office opens the personal data (kept in the access log), e.g. "回访" (follow-up call).
-    purpose: str | None = Field(None, max_length=200)
-
-
-class AccessLogRef(Command):
-    message_id: str
-
-
-class MergeSuggestion(Command):
-    suggestion_id: str
-    into: str = Field(min_length=1)
-
-
-class UndoMerge(Command):
-    suggestion_id: str
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class SimilarRef(Command):
-    suggestion_id: str
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=SIMILAR_LIMIT)
-
-
-class SimilarMessagesRef(Command):
-    message_id: str
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=SIMILAR_LIMIT)
-
-
-class AnswerMessage(Command):
-    message_id: str
-    text: str = Field(min_length=1, max_length=5000)
-
-
-class ConvertMessage(Command):
-    message_id: str
-    title: str | None = Field(None, min_length=1, max_length=200)
-    # The deputy's own wording of the suggestion. Without it the suggestion carries the
-    # citizen's text, sealed under the poster's key like the message itself.
-    body: str | None = Field(None, min_length=1, max_length=20000)
-    category: str | None = None
-
-
-class ForwardMessage(Command):
-    message_id: str
-    unit_id: str = Field(min_length=1)
-
-
-class RateMessage(Command):
-    message_id: str
-    rating: str
-    token: str | None = Field(None, max_length=200)
-
-    @field_validator("rating")
-    @classmethod
-    def _rating(cls, value: str) -> str:
-        if value not in RATINGS:
-            raise ValueError(f"rating must be one of {', '.join(RATINGS)}")
-        return value
+# The requests (SubmitSuggestion, PostMessage...) are declared in
+# shared/contracts/requests/intake.py.
 
 
 def token_hash(token: str) -> str:

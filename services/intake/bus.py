@@ -27,36 +27,43 @@ from shared.contracts.intake import (
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
-from shared.read_store import ReadModels
-from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
-
-from services.intake.application import (
+from shared.contracts.requests.intake import (
     AccessLogRef,
     AnswerMessage,
+    ClaimMessage,
     ConvertMessage,
     DeclineSuggestion,
+    ErasePersonalData,
+    FollowUpRef,
     ForwardMessage,
-    IntakeApplication,
-    IntakeSettings,
+    GetMessage,
+    GetSuggestion,
+    GiveUpMessage,
     ListMessages,
     ListSuggestions,
     MergeSuggestion,
-    MessageRef,
     PostMessage,
+    PublicationRef,
+    PublicResultsQuery,
+    Publish,
     RateMessage,
+    Reference,
     RegisterSuggestion,
+    ReleaseExpiredClaims,
     ReverseRegistration,
     SimilarMessagesRef,
     SimilarRef,
     SubmitSuggestion,
-    SuggestionRef,
     UndoMerge,
 )
+from shared.read_store import ReadModels
+from shared.runtime import ServiceRuntime
+from shared.settings import ServiceSettings
+
+from services.intake.application import IntakeApplication, IntakeSettings
 from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
-from services.intake.follow_up import FollowUpIndex, FollowUpRef, follow_up, message_feedback
-from services.intake.publication import (PublicationRef, PublicResults, PublicResultsQuery,
-                                         Publish, note_handling, publish, withdraw)
+from services.intake.follow_up import FollowUpIndex, follow_up, message_feedback
+from services.intake.publication import PublicResults, note_handling, publish, withdraw
 
 SERVICE = "intake"
 
@@ -179,14 +186,6 @@ def build_runtime(
     runtime = ServiceRuntime(settings, app, translate,
                              read_models=read_models, tracer_provider=tracer_provider)
 
-    runtime.command("submit_suggestion", SubmitSuggestion)(app.submit_suggestion)
-    runtime.command("register_suggestion", RegisterSuggestion)(app.register_suggestion)
-    runtime.command("decline_suggestion", DeclineSuggestion)(app.decline_suggestion)
-    runtime.command("reverse_registration", ReverseRegistration)(app.reverse_registration)
-    runtime.query("get_suggestion", SuggestionRef)(app.get_suggestion)
-    runtime.command("merge_suggestion", MergeSuggestion)(app.merge_suggestion)
-    runtime.command("undo_merge", UndoMerge)(app.undo_merge)
-    runtime.query("similar_suggestions", SimilarRef)(app.similar_suggestions)
     def on_reply_submitted(event: ReplySubmittedV3) -> list[Any]:
         """The suggestion notes its reply; a message (forwarded, or converted into the
         suggestion) records the unit's feedback for the citizen."""
@@ -198,38 +197,8 @@ def build_runtime(
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
                                     ReplySubmittedV3: on_reply_submitted})
 
-    runtime.command("publish_result", Publish)(lambda cmd, actor: publish(app, cmd, actor))
-    runtime.command("withdraw_publication", PublicationRef)(
-        lambda ref, actor: withdraw(app, ref, actor))
-    runtime.query("public_results", PublicResultsQuery)(
-        lambda q, actor: public_results.query(q))
-
-    @runtime.query("follow_up", FollowUpRef)
-    def follow_up_route(ref: FollowUpRef, actor: Actor) -> dict[str, Any]:
-        """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
-        return follow_up(app, follow_up_index, ref.token,
-                         {u: d.get("name", u) for u, d in app.units.items()})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
-
-    runtime.query("list_suggestions", ListSuggestions)(app.list_suggestions)
-
-    # Citizen messages (群众意见).
-    runtime.command("post_message", PostMessage)(app.post_message)
-    runtime.command("claim_message", MessageRef)(app.claim_message)
-    runtime.command("give_up_message", MessageRef)(app.give_up_message)
-    runtime.command("answer_message", AnswerMessage)(app.answer_message)
-    runtime.command("convert_message", ConvertMessage)(app.convert_message)
-    runtime.command("forward_message", ForwardMessage)(app.forward_message)
-    runtime.command("rate_message", RateMessage)(app.rate_message)
-    runtime.command("erase_personal_data", MessageRef)(app.erase_personal_data)
-    # A query route may still record a lapsed claim's release, so these are commands too
-    # (the relay is woken after them).
-    runtime.command("get_message", MessageRef)(app.get_message)
-    runtime.command("list_messages", ListMessages)(app.list_messages)
-    runtime.command("similar_messages", SimilarMessagesRef)(app.similar_messages)
-    runtime.query("message_access_log", AccessLogRef)(app.access_log)
-    runtime.command("release_expired_claims")(app.release_expired_claims)
 
     @runtime.every(1.0, "similar-matters-encoding")
     def encode_similar_matters() -> bool:
@@ -242,13 +211,53 @@ def build_runtime(
         """Expired claims go back to the pool even when nobody looks at the message."""
         return app.release_expired_claims()["released"]
 
-    @runtime.query("reference")
-    def reference(_: Any, __: Actor) -> dict[str, Any]:
+    def reference(_: Reference, __: Actor) -> dict[str, Any]:
         return {
             "categories": list(app.categories.values()),
             "deputies": list(app.deputies.values()),
             "stations": list(app.stations.values()),
         }
+
+    def follow_up_route(ref: FollowUpRef, actor: Actor) -> dict[str, Any]:
+        """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
+        return follow_up(app, follow_up_index, ref.token,
+                         {u: d.get("name", u) for u, d in app.units.items()})
+
+    # Every request intake answers (shared/contracts/requests/intake.py): contract → handler.
+    # A message's view and lists are commands (the relay is woken after them): reading may
+    # record a lapsed claim's release.
+    runtime.handlers({
+        # suggestions
+        SubmitSuggestion: app.submit_suggestion,
+        RegisterSuggestion: app.register_suggestion,
+        DeclineSuggestion: app.decline_suggestion,
+        ReverseRegistration: app.reverse_registration,
+        GetSuggestion: app.get_suggestion,
+        ListSuggestions: app.list_suggestions,
+        MergeSuggestion: app.merge_suggestion,
+        UndoMerge: app.undo_merge,
+        SimilarRef: app.similar_suggestions,
+        # citizen messages (群众意见)
+        PostMessage: app.post_message,
+        ClaimMessage: app.claim_message,
+        GiveUpMessage: app.give_up_message,
+        AnswerMessage: app.answer_message,
+        ConvertMessage: app.convert_message,
+        ForwardMessage: app.forward_message,
+        RateMessage: app.rate_message,
+        ErasePersonalData: app.erase_personal_data,
+        GetMessage: app.get_message,
+        ListMessages: app.list_messages,
+        SimilarMessagesRef: app.similar_messages,
+        AccessLogRef: app.access_log,
+        ReleaseExpiredClaims: app.release_expired_claims,
+        # published results, the citizen's follow-up, reference data
+        Publish: lambda cmd, actor: publish(app, cmd, actor),
+        PublicationRef: lambda ref, actor: withdraw(app, ref, actor),
+        PublicResultsQuery: lambda q, actor: public_results.query(q),
+        FollowUpRef: follow_up_route,
+        Reference: reference,
+    })
 
     def case_scope(case_id: str) -> tuple[list[Any], None]:
         """A case here is the suggestion or message itself, and a message's access log."""

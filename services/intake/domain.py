@@ -9,10 +9,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.contracts.requests.limits import RATINGS, URGENCIES  # noqa: F401  (one place)
+
 from services.intake.errors import (AlreadyDone, HeldByAnother, MergesPending,
                                     NotAllowedInState)
-
-URGENCIES = ("red", "yellow", "blue")
 
 
 class Suggestion(Aggregate):
@@ -329,7 +329,6 @@ class RegistrationSequence(Aggregate):
         return f"{self.year}-{self.last:04d}"
 
 
-RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 RELEASE_REASONS = ("expired", "given_up")
 # received → claimed → answered | converted | forwarded → closed (rated by the citizen);
 # a claim released (expired or given up) returns the message to the pool (received);

@@ -17,9 +17,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.supervision import ReplySubmittedV1
+from shared.contracts.requests.intake import FollowUpRef  # noqa: F401  (name kept)
 from shared.projection import key_of
 from shared.read_store import TableProjection, Tx
 from shared.rpc import NotFound
@@ -33,10 +33,7 @@ RESULT_TEXT = {
 }
 
 
-class FollowUpRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field(min_length=8, max_length=200)
+# FollowUpRef is declared in shared/contracts/requests/intake.py.
 
 
 class FollowUpIndex(TableProjection):

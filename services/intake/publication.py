@@ -20,11 +20,15 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.supervision import ReplySubmittedV1
 from shared.eventstore import Actor
-from shared.paging import PageQuery, checked_after, page
+from shared.contracts.requests.intake import (  # noqa: F401  (names kept)
+    Publish,
+    PublicationRef,
+    PublicResultsQuery,
+)
+from shared.paging import checked_after, page
 from shared.projection import key_of
 from shared.read_store import TableProjection, Tx, like_pattern
 from shared.rpc import Forbidden, Invalid, NotFound
@@ -39,21 +43,8 @@ RESULT_SUMMARY = {
 PERSONAL = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{17}[\dXx]")
 
 
-class Publish(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    suggestion_id: str
-    summary: str | None = Field(None, max_length=2000)
-
-
-class PublicationRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    suggestion_id: str
-
-
-class PublicResultsQuery(PageQuery):
-    q: str | None = Field(None, max_length=200, description="words of the title, or a number")
+# The requests (Publish, PublicationRef, PublicResultsQuery) are declared in
+# shared/contracts/requests/intake.py.
 
 
 def _suggestion(app: Any, suggestion_id: str) -> Suggestion:

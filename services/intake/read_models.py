@@ -33,10 +33,14 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, field_validator
 
 from shared.clock import CHINA_TZ
-from shared.paging import PageQuery, checked_after, page
+from shared.contracts.requests.intake import (  # noqa: F401  (names kept)
+    ListMessages,
+    ListSuggestions,
+    year_field,
+)
+from shared.paging import checked_after, page
 from shared.projection import key_of
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
 from shared.rpc import Invalid
@@ -60,59 +64,11 @@ def year_of(when: datetime) -> int:
     return when.astimezone(CHINA_TZ).year
 
 
-def _year_field(value: Any) -> Any:
-    if value is None or value == "all":
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}", value):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1000 <= value <= 9999:
-        return value
-    raise ValueError("year is a 4-digit year or 'all'")
+_year_field = year_field
 
 
-class ListSuggestions(PageQuery):
-    """Suggestions, oldest submission first (submitted_at, id)."""
-
-    status: str | None = None
-    category: str | None = None
-    urgency: str | None = None
-    deputy_id: str | None = None
-    q: str | None = Field(None, max_length=200,
-                          description="a number (2026-0001) or words of the title or body")
-    year: Year = Field(None, description="submission year (China time); absent: the current "
-                                         "year; 'all': every year")
-    ids: list[str] | None = Field(None, max_length=500,
-                                  description="only these suggestions (a page of them)")
-    registered_only: bool = Field(False, description="without the unregistered ones "
-                                                     "(submitted, declined): a unit's list")
-
-    @field_validator("year", mode="before")
-    @classmethod
-    def _year(cls, value: Any) -> Any:
-        return _year_field(value)
-
-
-class ListMessages(PageQuery):
-    """Citizen messages, oldest receipt first (received_at, id), or newest first."""
-
-    station_id: str | None = None
-    status: str | None = None
-    claimed_by: str | None = Field(None, description="the deputy holding the claim")
-    statuses: list[str] | None = Field(None, max_length=10)
-    categories: list[str] | None = Field(None, max_length=50)
-    received_from: AwareDatetime | None = None
-    received_to: AwareDatetime | None = None
-    newest_first: bool = False
-    q: str | None = Field(None, max_length=200,
-                          description="a message id (or its first characters), or at least "
-                                      "3 characters of its text")
-    year: Year = Field(None, description="receipt year (China time); absent: the current "
-                                         "year; 'all': every year")
-
-    @field_validator("year", mode="before")
-    @classmethod
-    def _year(cls, value: Any) -> Any:
-        return _year_field(value)
+# The list queries (ListSuggestions, ListMessages) are declared in
+# shared/contracts/requests/intake.py.
 
 
 def chosen_year(year: Year, now: datetime) -> int | None:

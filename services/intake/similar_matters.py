@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from shared.contracts.requests.limits import SIMILAR_DEFAULT, SIMILAR_MAX
 from shared.projection import key_of
 from shared.read_store import Rebuilding, TableProjection, Tx, ViewStore
 
@@ -68,8 +69,8 @@ MEANING_WEIGHT = 0.5
 # part (a margin over the 0.9 asked: the held-out part is small), checked on held-out.
 LIKELY_SAME = 0.44
 RERANK = 50
-DEFAULT_LIMIT = 5
-MAX_LIMIT = 20
+DEFAULT_LIMIT = SIMILAR_DEFAULT  # shared/contracts/requests/limits.py
+MAX_LIMIT = SIMILAR_MAX
 
 N_FEATURES = 2**20
 NGRAMS = (1, 3)

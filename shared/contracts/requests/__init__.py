@@ -113,6 +113,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
     """Every declared request by (service, name), after importing every service's module."""
     from shared.contracts.requests import (  # noqa: F401  (declarations register on import)
         assignment,
+        intake,
         notifications,
         points,
         runtime,
@@ -131,7 +132,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
 
 
 # Services whose requests are all declared: ``services.call`` refuses any other name for them.
-DECLARED_SERVICES = frozenset({"assignment", "notifications", "points", "supervision"})
+DECLARED_SERVICES = frozenset({"assignment", "intake", "notifications", "points", "supervision"})
 
 
 def contract_for(service: str, name: str) -> type[Request]:
