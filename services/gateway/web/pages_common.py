@@ -200,6 +200,14 @@ async def case_page(request: Request, case_id: str, user: Anyone,
     lookup = names(ref)
     leaders = (await optional(svc.call("assignment", "leaders", {}, user))
                if user.role == "office" and suggestion else None) or []
+    if user.role == "office" and tasks:
+        # the clock is assignment's: its pause shows at once (supervision's list follows
+        # its events a moment later)
+        assigned = await optional(svc.call("assignment", "case_assignment",
+                                           {"case_id": case_id}, user))
+        clock = {t["task_id"]: t.get("paused_since") is not None
+                 for t in (assigned or {}).get("tasks", [])}
+        tasks = [{**t, "paused": clock.get(t["task_id"], t.get("paused"))} for t in tasks]
     return render(request, "case.html", {
         "leaders": leaders,
         "case_id": case_id, "events": events, "audit": view == "audit",
