@@ -9,7 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from shared.contracts.requests.intake import PublicationRef, PublicResultsQuery, Publish
+from shared.contracts.requests.intake import (
+    MessagePublicationRef,
+    PublicationRef,
+    PublicResultsQuery,
+    Publish,
+    PublishMessage,
+)
 from services.gateway.deps import ServicesDep, admitted, body_of, request_of, sends
 from services.gateway.paging import PAGED, Paging, paged
 
@@ -22,6 +28,11 @@ RESULT_CLASS = {"A": "A类（已解决或采纳）", "B": "B类（正在解决�
 PublicationBody = body_of(Publish, "suggestion_id")  # shared/contracts/requests/intake.py
 Publishing = admitted(Publish)
 Withdrawing = admitted(PublicationRef)
+MessagePublicationBody = body_of(PublishMessage, "message_id")
+PublishingMessage = admitted(PublishMessage)
+WithdrawingMessage = admitted(MessagePublicationRef)
+# a published citizen message (群众留言): answered by the deputy, or the unit's result class
+MESSAGE_ANSWERED = "代表已答复"
 
 
 PAGE = """<!doctype html>
@@ -68,6 +79,27 @@ def register_public_pages(app: FastAPI) -> None:
         return await services.send(request_of(PublicationRef, suggestion_id=suggestion_id),
                                    principal)
 
+    @app.post(f"{API}/messages/{{message_id}}/publication", tags=TAGS,
+              summary="The office marks a handled citizen message public (its answer or the "
+                      "unit's feedback; summary, or a standard wording); an event in the "
+                      "message's history",
+              openapi_extra=sends(PublishMessage))
+    async def publish_message(message_id: str, services: ServicesDep,
+                              principal: PublishingMessage,  # type: ignore[valid-type]
+                              body: MessagePublicationBody | None = None,  # type: ignore[valid-type]
+                              ) -> dict[str, Any]:
+        return await services.send(request_of(PublishMessage, body, message_id=message_id),
+                                   principal)
+
+    @app.delete(f"{API}/messages/{{message_id}}/publication", tags=TAGS,
+                summary="The office withdraws a published citizen message",
+                openapi_extra=sends(MessagePublicationRef))
+    async def withdraw_message(message_id: str, services: ServicesDep,
+                               principal: WithdrawingMessage  # type: ignore[valid-type]
+                               ) -> dict[str, Any]:
+        return await services.send(request_of(MessagePublicationRef, message_id=message_id),
+                                   principal)
+
     @app.get(f"{API}/public/results", tags=TAGS, responses=PAGED,
              summary="Published results, newest first, without login: number, title, "
                      "handling unit, result class, summary, publication time. Paged "
@@ -90,9 +122,9 @@ def register_public_pages(app: FastAPI) -> None:
                                               query={"q": q or None, **paging.payload()}))
         esc = html.escape
         rows = "".join(
-            f"<tr><td>{esc(r['number'])}</td><td>{esc(r['title'])}</td>"
+            f"<tr><td>{esc(r['number'])}</td><td>{esc(title_text(r))}</td>"
             f"<td>{esc(r['unit'] or '')}</td>"
-            f"<td>{esc(RESULT_CLASS.get(r['result_class'], r['result_class']))}</td>"
+            f"<td>{esc(result_text(r))}</td>"
             f"<td>{esc(r['summary'])}</td><td>{esc(r['published_at'][:10])}</td></tr>"
             for r in page["items"]) or '<tr><td colspan="6">暂无公开的办理结果</td></tr>'
         more = ""
@@ -113,6 +145,21 @@ def register_public_pages(app: FastAPI) -> None:
         return Response(atom_feed(page["items"], base),
                         media_type="application/atom+xml; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=300"})
+
+
+def result_text(r: dict[str, Any]) -> str:
+    """The result column: a suggestion's result class; a message's answer or unit class."""
+    if r.get("kind") == "message" and not r.get("result_class"):
+        return MESSAGE_ANSWERED
+    return RESULT_CLASS.get(r["result_class"], r["result_class"] or "")
+
+
+def title_text(r: dict[str, Any]) -> str:
+    """A message's title: its station, with the dates it was left and answered."""
+    if r.get("kind") != "message":
+        return r["title"]
+    handled = f"，{r['handled_at'][:10]} 答复" if r.get("handled_at") else ""
+    return f"{r['station']}（{r['received_at'][:10]} 留言{handled}）"
 
 
 def atom_feed(items: list[dict[str, Any]], base: str) -> bytes:
@@ -140,14 +187,18 @@ def atom_feed(items: list[dict[str, Any]], base: str) -> bytes:
     sub(author, "name", "人大常委会代表工作委员会")
     for r in items:
         entry = sub(feed, "entry")
-        sub(entry, "id", f"{base}/public#{r['number']}")
+        sub(entry, "id", f"{base}/public#message-{r['ref']}" if r.get("kind") == "message"
+            else f"{base}/public#{r['number']}")
         sub(entry, "title", f"{r['number']} {r['title']}")
         sub(entry, "updated", r["published_at"])
         sub(entry, "published", r["published_at"])
         sub(entry, "link", rel="alternate", type="text/html",
             href=f"{base}/public?q={r['number']}")
-        result = RESULT_CLASS.get(r["result_class"], r["result_class"])
+        result = result_text(r)
         sub(entry, "summary", r["summary"])
+        dates = (f"\n联络站：{r['station']}\n留言日期：{r['received_at'][:10]}\n"
+                 f"答复日期：{(r.get('handled_at') or '—')[:10]}"
+                 if r.get("kind") == "message" else "")
         sub(entry, "content", f"承办单位：{r['unit'] or '—'}\n办理结果：{result}\n"
-            f"答复摘要：{r['summary']}", type="text")
+            f"答复摘要：{r['summary']}{dates}", type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

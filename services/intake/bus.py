@@ -42,10 +42,12 @@ from shared.contracts.requests.intake import (
     ListMessages,
     ListSuggestions,
     MergeSuggestion,
+    MessagePublicationRef,
     PostMessage,
     PublicationRef,
     PublicResultsQuery,
     Publish,
+    PublishMessage,
     RateMessage,
     Reference,
     RegisterSuggestion,
@@ -63,7 +65,14 @@ from shared.settings import ServiceSettings
 from services.intake.application import IntakeApplication, IntakeSettings
 from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
 from services.intake.follow_up import FollowUpIndex, follow_up, message_feedback
-from services.intake.publication import PublicResults, note_handling, publish, withdraw
+from services.intake.publication import (
+    PublicResults,
+    note_handling,
+    publish,
+    publish_message,
+    withdraw,
+    withdraw_message,
+)
 
 SERVICE = "intake"
 
@@ -254,6 +263,8 @@ def build_runtime(
         # published results, the citizen's follow-up, reference data
         Publish: lambda cmd, actor: publish(app, cmd, actor),
         PublicationRef: lambda ref, actor: withdraw(app, ref, actor),
+        PublishMessage: lambda cmd, actor: publish_message(app, cmd, actor),
+        MessagePublicationRef: lambda ref, actor: withdraw_message(app, ref, actor),
         PublicResultsQuery: lambda q, actor: public_results.query(q),
         FollowUpRef: follow_up_route,
         Reference: reference,

@@ -461,6 +461,7 @@ class CitizenMessage(Aggregate):
         self.status = "answered"
         self.answer = text
         self.answered_by = deputy_id
+        self.answered_at = answered_at
 
     def convert(self, deputy_id: str, suggestion_id: str, converted_at: datetime) -> None:
         self.ensure_held_by(deputy_id)
@@ -541,6 +542,47 @@ class CitizenMessage(Aggregate):
                           if commitment_date else None,
                           "round": round, "replied_at": replied_at.isoformat(),
                           "source_event_id": source_event_id, "reply_text": reply_text}
+
+    # --- public disclosure of the answer (services/intake/publication.py) ---------------
+
+    @property
+    def publication(self) -> dict[str, Any] | None:
+        return getattr(self, "_publication", None)  # none before the first Published
+
+    def publish(self, summary: str, published_at: datetime, by: str) -> None:
+        """The office marks the message public: only once it has an answer (the deputy's)
+        or the handling unit's feedback."""
+        feedback = self.feedback
+        if self.answer is None and feedback is None:
+            raise NotAllowedInState(f"message is {self.status}; it is published once it has an "
+                                    "answer or the handling unit's feedback",
+                                    status_now=self.status)
+        answered_at = getattr(self, "answered_at", None)
+        self._published(summary=summary, published_at=published_at, by=by,
+                        station_id=self.station_id,
+                        unit_id=feedback["unit_id"] if feedback else self.unit_id,
+                        result_class=feedback["result_class"] if feedback else None,
+                        received_at=self.received_at,
+                        handled_at=feedback["replied_at"] if feedback else
+                        (answered_at.isoformat() if answered_at else None))
+
+    @event("Published")
+    def _published(self, summary: str, published_at: datetime, by: str, station_id: str,
+                   unit_id: str | None, result_class: str | None, received_at: datetime,
+                   handled_at: str | None) -> None:
+        self._publication = {"summary": summary, "published_at": published_at.isoformat(),
+                             "by": by, "station_id": station_id, "unit_id": unit_id,
+                             "result_class": result_class,
+                             "received_at": received_at.isoformat(), "handled_at": handled_at}
+
+    def withdraw_publication(self, withdrawn_at: datetime, by: str) -> None:
+        if not self.publication:
+            raise NotAllowedInState("the message is not published", status_now=self.status)
+        self._publication_withdrawn(withdrawn_at=withdrawn_at, by=by)
+
+    @event("PublicationWithdrawn")
+    def _publication_withdrawn(self, withdrawn_at: datetime, by: str) -> None:
+        self._publication = None
 
     @event("Rated")
     def _rated(self, rating: str, rated_at: datetime) -> None:

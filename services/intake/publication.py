@@ -10,6 +10,12 @@ publication and withdrawal are events of the suggestion, so they are in its audi
 
 ``PublicResults`` is the public list (a persisted read model): number, title, handling unit,
 result class, summary, publication time; a withdrawn result leaves it.
+
+A citizen message (群众留言) marked public by the office shows the same way, once it has an
+answer (the deputy's, or the handling unit's feedback recorded by follow_up.py): kind
+``message``, 群众留言 in place of a number, the station's name as its title, the handling unit
+if any, the published summary (the office's, or a standard wording: never the citizen's name,
+phone or text), and its dates. Its publication and withdrawal are events of the message.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 
 from shared.contracts.supervision import ReplySubmittedV1
 from shared.eventstore import Actor
 from shared.contracts.requests.intake import (  # noqa: F401  (names kept)
+    MessagePublicationRef,
     Publish,
+    PublishMessage,
     PublicationRef,
     PublicResultsQuery,
 )
@@ -33,7 +41,7 @@ from shared.projection import key_of
 from shared.read_store import TableProjection, Tx, like_pattern
 from shared.rpc import Forbidden, Invalid, NotFound
 
-from services.intake.domain import Suggestion
+from services.intake.domain import CitizenMessage, Suggestion
 
 RESULT_SUMMARY = {
     "A": "所提问题已解决或建议已采纳",
@@ -41,6 +49,14 @@ RESULT_SUMMARY = {
     "C": "因条件限制或其他原因暂时无法解决，已向代表说明，留作参考",
 }
 PERSONAL = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{17}[\dXx]")
+MESSAGE_LABEL = "群众留言"
+# A published message's standard wording: the deputy answered it, or the unit's result class.
+MESSAGE_ANSWERED = "代表已对留言反映的问题作出答复"
+MESSAGE_FEEDBACK = {
+    "A": "承办单位已反馈：问题已解决或意见已采纳",
+    "B": "承办单位已反馈：正在解决或已列入计划",
+    "C": "承办单位已反馈：因条件限制暂时无法解决，已作说明，留作参考",
+}
 
 
 # The requests (Publish, PublicationRef, PublicResultsQuery) are declared in
@@ -96,6 +112,59 @@ def withdraw(app: Any, ref: PublicationRef, actor: Actor) -> dict[str, Any]:
     return {"id": str(suggestion.id), "published": False}
 
 
+def _checked_summary(summary: str | None) -> str | None:
+    summary = (summary or "").strip() or None
+    if summary and PERSONAL.search(summary):
+        raise Invalid.field(["body", "summary"], "a published summary carries no phone or "
+                            "identity-card number")
+    return summary
+
+
+def _citizen_message(app: Any, message_id: str) -> CitizenMessage:
+    try:
+        aggregate = app.repository.get(UUID(message_id))
+    except (ValueError, AggregateNotFoundError):
+        raise NotFound(f"no message {message_id}") from None
+    if not isinstance(aggregate, CitizenMessage):
+        raise NotFound(f"no message {message_id}")
+    return aggregate
+
+
+def publish_message(app: Any, cmd: PublishMessage, actor: Actor) -> dict[str, Any]:
+    """The office marks a handled message public (its answer or the unit's feedback)."""
+    if actor.role != "office":
+        raise Forbidden("the office publishes messages")
+    message = _citizen_message(app, cmd.message_id)
+    summary = _checked_summary(cmd.summary)
+    feedback = message.feedback
+    default = (MESSAGE_FEEDBACK.get(feedback["result_class"], MESSAGE_ANSWERED)
+               if feedback else MESSAGE_ANSWERED)
+    message.publish(summary=summary or default, published_at=app.clock.now(),
+                    by=actor.username)
+    app.save(message)
+    return {"id": str(message.id), "published": True,
+            **message_publication_view(app, message.publication or {})}
+
+
+def withdraw_message(app: Any, ref: MessagePublicationRef, actor: Actor) -> dict[str, Any]:
+    if actor.role != "office":
+        raise Forbidden("the office withdraws publications")
+    message = _citizen_message(app, ref.message_id)
+    message.withdraw_publication(withdrawn_at=app.clock.now(), by=actor.username)
+    app.save(message)
+    return {"id": str(message.id), "published": False}
+
+
+def message_publication_view(app: Any, p: dict[str, Any]) -> dict[str, Any]:
+    """What the public sees of a published message: never its text or the citizen."""
+    station = app.stations.get(p["station_id"], {}).get("name", p["station_id"])
+    unit = app.units.get(p["unit_id"], {}).get("name", p["unit_id"]) if p["unit_id"] else None
+    return {"kind": "message", "number": MESSAGE_LABEL, "title": station, "station": station,
+            "unit": unit, "result_class": p["result_class"], "summary": p["summary"],
+            "received_at": p["received_at"], "handled_at": p["handled_at"],
+            "published_at": p["published_at"]}
+
+
 def publication_view(app: Any, s: Suggestion) -> dict[str, Any]:
     p = s.publication
     unit = app.units.get(p["unit_id"], {}).get("name", p["unit_id"]) if p["unit_id"] else None
@@ -115,6 +184,10 @@ class PublicResults(TableProjection):
         tx.execute(f"CREATE INDEX {items}_published ON {items} (published_at, id)")
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
+        if isinstance(domain_event, (CitizenMessage.Published,
+                                     CitizenMessage.PublicationWithdrawn)):
+            self._apply_message(domain_event)
+            return
         if not isinstance(domain_event, (Suggestion.Published, Suggestion.PublicationWithdrawn)):
             return
         assert self.tx is not None
@@ -131,6 +204,26 @@ class PublicResults(TableProjection):
         self.tx.execute(f"INSERT INTO {items} (id, published_at, number, title, data) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (key, row["published_at"], s.number, s.title,
+                         json.dumps(item, ensure_ascii=False)))
+
+    def _apply_message(self, e: Any) -> None:
+        """A citizen message's publication (the event carries all it shows)."""
+        assert self.tx is not None
+        items = self.t("PublicResults_items")
+        key = key_of(e.originator_id)
+        self.tx.execute(f"DELETE FROM {items} WHERE id = ?", (key,))
+        if isinstance(e, CitizenMessage.PublicationWithdrawn):
+            return
+        item = message_publication_view(self.app, {
+            "summary": e.summary, "published_at": e.published_at.isoformat(),
+            "station_id": e.station_id, "unit_id": e.unit_id,
+            "result_class": e.result_class, "received_at": e.received_at.isoformat(),
+            "handled_at": e.handled_at})
+        # the public reference of the entry (the feed's id): not the message's own id
+        item["ref"] = str(uuid5(NAMESPACE_URL, f"duty:intake:public-message:{key}"))
+        self.tx.execute(f"INSERT INTO {items} (id, published_at, number, title, data) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (key, item["published_at"], item["number"], item["title"],
                          json.dumps(item, ensure_ascii=False)))
 
     def query(self, q: PublicResultsQuery) -> dict[str, Any]:

@@ -110,6 +110,8 @@ MATRIX = {
     "GET /api/v1/follow-up/{token}": "anon " + STAFF,
     "POST /api/v1/suggestions/{suggestion_id}/publication": "office",
     "DELETE /api/v1/suggestions/{suggestion_id}/publication": "office",
+    "POST /api/v1/messages/{message_id}/publication": "office",
+    "DELETE /api/v1/messages/{message_id}/publication": "office",
     "GET /api/v1/public/results": "anon " + STAFF,
 }
 

@@ -400,6 +400,30 @@ class PublicationRef(IntakeCommand):
     suggestion_id: str
 
 
+class PublishMessage(IntakeCommand):
+    """The office marks a handled citizen message public (its answer, or the handling unit's
+    feedback, shown with the published results)."""
+
+    name: ClassVar[str] = "publish_message"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"message_id": "M-1",
+                             "summary": "代表已联系街道办，路灯已于本周修复。"})
+
+    message_id: str
+    summary: str | None = Field(None, max_length=REASON_MAX, description="what is published "
+                                "of the answer (default: a standard wording); no personal "
+                                "data")
+
+
+class MessagePublicationRef(IntakeCommand):
+    """The office withdraws a citizen message's publication."""
+
+    name: ClassVar[str] = "withdraw_message_publication"
+    roles: ClassVar[frozenset[str]] = OFFICE
+
+    message_id: str
+
+
 class PublicResultsQuery(IntakeQuery, PageQuery):
     """The published results (anyone), newest first."""
 
