@@ -38,8 +38,8 @@ MESSAGE_ANSWERED = "代表已答复"
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>代表建议办理结果公开</title>
-<link rel="alternate" type="application/atom+xml" title="代表建议办理结果公开" href="/public/feed.atom">
+<title>代表建议和群众留言办理结果公开</title>
+<link rel="alternate" type="application/atom+xml" title="代表建议和群众留言办理结果公开" href="/public/feed.atom">
 <style>
  body {{ font-family: system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 60rem; }}
  table {{ border-collapse: collapse; width: 100%; }}
@@ -47,7 +47,7 @@ PAGE = """<!doctype html>
  form {{ margin: .8rem 0; }} .hint {{ color: #555; font-size: .9rem; }}
 </style></head>
 <body><main>
-<h1>代表建议办理结果公开</h1>
+<h1>代表建议和群众留言办理结果公开</h1>
 <form method="get" action="/public" role="search"><label for="q">查询</label>
 <input id="q" name="q" type="search" value="{q}" maxlength="200" placeholder="标题关键词或编号">
 <button type="submit">查询</button></form>
@@ -178,7 +178,7 @@ def atom_feed(items: list[dict[str, Any]], base: str) -> bytes:
 
     feed = ET.Element(f"{{{ns}}}feed", {"xml:lang": "zh-CN"})
     sub(feed, "id", f"{base}/public")
-    sub(feed, "title", "代表建议办理结果公开")
+    sub(feed, "title", "代表建议和群众留言办理结果公开")
     sub(feed, "updated", max((r["published_at"] for r in items),
                              default="2026-01-01T00:00:00+08:00"))
     sub(feed, "link", rel="self", href=f"{base}/public/feed.atom")

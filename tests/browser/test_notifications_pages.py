@@ -162,7 +162,7 @@ def test_the_public_page_lists_searches_and_links_its_feed(live, browser):
     try:
         page = context.new_page()
         page.goto(f"{live.base_url}/public")
-        expect(page.get_by_role("heading", name="代表建议办理结果公开")).to_be_visible()
+        expect(page.get_by_role("heading", name="代表建议和群众留言办理结果公开")).to_be_visible()
         no_serious_violations(page, "public")
         page.get_by_label("查询").fill(tag)
         page.get_by_role("button", name="查询").click()
