@@ -402,6 +402,8 @@ class CitizenMessage(Aggregate):
         self.rating: str | None = None
         self.personal_data_erased = False
         self._feedback: dict[str, Any] | None = None  # the handling unit's (FeedbackRecorded)
+        self.answered_at: datetime | None = None
+        self._publication: dict[str, Any] | None = None  # set by Published, cleared by withdrawal
 
     # --- claims -------------------------------------------------------------------------
 
@@ -547,7 +549,7 @@ class CitizenMessage(Aggregate):
 
     @property
     def publication(self) -> dict[str, Any] | None:
-        return getattr(self, "_publication", None)  # none before the first Published
+        return self._publication
 
     def publish(self, summary: str, published_at: datetime, by: str) -> None:
         """The office marks the message public: only once it has an answer (the deputy's)
@@ -557,7 +559,7 @@ class CitizenMessage(Aggregate):
             raise NotAllowedInState(f"message is {self.status}; it is published once it has an "
                                     "answer or the handling unit's feedback",
                                     status_now=self.status)
-        answered_at = getattr(self, "answered_at", None)
+        answered_at = self.answered_at
         self._published(summary=summary, published_at=published_at, by=by,
                         station_id=self.station_id,
                         unit_id=feedback["unit_id"] if feedback else self.unit_id,
