@@ -113,7 +113,11 @@ class ViewStore:
             private_file(self.path)  # 0600, as every store file
             self._connections: list[sqlite3.Connection] = []
             self._connections_lock = threading.Lock()
-        with self.write() as tx:
+        from shared.eventstore import schema_creation_lock
+
+        # Replicas starting together on a new PostgreSQL schema would race in CREATE TABLE IF
+        # NOT EXISTS (a unique violation on pg_type): creation is serialised among them.
+        with schema_creation_lock(settings), self.write() as tx:
             tx.execute(f"CREATE TABLE IF NOT EXISTS {self.POSITIONS} ("
                        "name TEXT PRIMARY KEY, version INTEGER NOT NULL, "
                        "generation INTEGER NOT NULL, position BIGINT NOT NULL, "

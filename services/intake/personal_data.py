@@ -198,13 +198,18 @@ class KeyStore:
                                                   sql.Identifier("personal_data_keys"))
             self._index_table = sql.SQL("{}.{}").format(
                 sql.Identifier(settings.postgres_schema), sql.Identifier("index_keys"))
-            self._pg("CREATE TABLE IF NOT EXISTS {t} (subject_id TEXT PRIMARY KEY, "
-                     "key BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL, kek_id TEXT)")
-            self._pg("CREATE TABLE IF NOT EXISTS {i} (name TEXT PRIMARY KEY, key BYTEA NOT NULL, "
-                     "kek_id TEXT)")
-            # a store written before keys were wrapped has no kek_id column
-            self._pg("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS kek_id TEXT")
-            self._pg("ALTER TABLE {i} ADD COLUMN IF NOT EXISTS kek_id TEXT")
+            from shared.eventstore import schema_creation_lock
+
+            # serialised among replicas starting together (concurrent CREATE ... IF NOT
+            # EXISTS statements race on pg_type)
+            with schema_creation_lock(settings):
+                self._pg("CREATE TABLE IF NOT EXISTS {t} (subject_id TEXT PRIMARY KEY, "
+                         "key BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL, kek_id TEXT)")
+                self._pg("CREATE TABLE IF NOT EXISTS {i} (name TEXT PRIMARY KEY, "
+                         "key BYTEA NOT NULL, kek_id TEXT)")
+                # a store written before keys were wrapped has no kek_id column
+                self._pg("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS kek_id TEXT")
+                self._pg("ALTER TABLE {i} ADD COLUMN IF NOT EXISTS kek_id TEXT")
         else:
             from shared.eventstore import private_file
 
