@@ -58,6 +58,10 @@ async def test_two_replicas_of_every_service_share_the_work_and_lose_nothing(fre
         p.start()
     try:
         await wait_until_ready(fresh_nats.url, timeout=90)
+        # every replica came up and stayed up (one answering is not both starting)
+        await asyncio.sleep(3)
+        exited = [(p.name, p.log_path.parent.name) for p in replicas if p.proc.poll() is not None]
+        assert not exited, f"replicas exited at start: {exited} (see their logs)"
 
         first = await submit_and_register(fresh_nats.url, WORKLOAD // 2, 0)
         # kill -9 one of the two assignment replicas; the other carries on alone
