@@ -61,6 +61,13 @@ class ServiceSettings(BaseSettings):
     # (shared/bus_auth.py); identity: the service's name unless set.
     nats_credentials_dir: Path | None = None
     nats_identity: str | None = None
+    # Attachments (shared/blobs.py): where files are stored by their SHA-256, and how large.
+    blob_backend: Literal["filesystem", "s3"] = "filesystem"
+    blob_dir: Path | None = None  # default <var_dir>/blobs
+    blob_s3_bucket: str = "duty-attachments"
+    blob_s3_endpoint_url: str | None = None
+    blob_s3_region: str = "us-east-1"
+    attachment_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
 
     @property
     def sqlite_path(self) -> Path:
