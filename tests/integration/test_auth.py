@@ -29,7 +29,7 @@ def unsigned(payload: dict) -> str:
 
 
 BAD_TOKENS = {
-    "forged": jwt.encode(claims(), "not-the-secret", algorithm="HS256"),
+    "forged": jwt.encode(claims(), "not-the-secret-though-as-long-as-a-real-one", algorithm="HS256"),
     "expired": jwt.encode(claims(exp=datetime.now(timezone.utc) - timedelta(seconds=1)),
                           DEV_SECRET, algorithm="HS256"),
     "wrong audience": jwt.encode(claims(aud="someone-else"), DEV_SECRET, algorithm="HS256"),

@@ -58,7 +58,7 @@ def bad_tokens() -> dict[str, str]:
     good = signed()
     head, body, _ = good.split(".")
     return {
-        "forged signature": jwt.encode(claims(), "not-the-secret", algorithm="HS256"),
+        "forged signature": jwt.encode(claims(), "not-the-secret-though-as-long-as-a-real-one", algorithm="HS256"),
         "tampered payload": f"{head}.{b64(claims(sub='deputy-1', role='deputy', deputy_id='deputy-1'))}.{good.split('.')[2]}",
         "expired": signed(exp=now - timedelta(seconds=1)),
         "not yet valid": signed(nbf=now + timedelta(minutes=5)),
