@@ -1,7 +1,7 @@
 """Entry point: ``python -m services.notifications``."""
 
 from shared.runtime import run_service
-from services.notifications.bus import build_runtime
+from services.notifications.bootstrap import build_runtime
 
 if __name__ == "__main__":
     run_service(build_runtime)

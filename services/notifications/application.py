@@ -55,7 +55,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 import yaml
@@ -100,36 +100,16 @@ from shared.contracts.requests.notifications import (
     QuietHours,
     SetPreferences,
 )
-from shared.rpc import Forbidden, Invalid, NotFound
+from shared.rpc import Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
-from services.notifications.domain import CaseFile, Notification, Preferences
+from services.notifications.domain import KINDS, CaseFile, Notification, Preferences
+from services.notifications.read_models import NotificationViews
+from services.notifications.views import preferences_of
 
 log = logging.getLogger(__name__)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # which replica claimed a delivery
 
-# kind -> (who, Chinese label shown in preferences)
-KINDS: dict[str, tuple[str, str]] = {
-    "task_assigned": ("unit", "新交办任务"),
-    "task_withdrawn": ("unit", "任务撤回或改派"),
-    "return_refused": ("unit", "退回申请未获同意"),
-    "deadline_warning": ("unit", "办理时限黄牌、红牌预警"),
-    "rehandling_started": ("unit", "代表不满意，重新办理"),
-    "follow_up_review": ("unit", "跟踪回访"),
-    "message_waiting": ("deputy", "联络站有群众留言待认领"),
-    "claim_lapsing": ("deputy", "认领的群众留言即将到期"),
-    "reply_submitted": ("deputy", "建议已答复，请测评"),
-    "rating_due": ("deputy", "建议测评即将到期"),
-    "activity_reviewed": ("deputy", "履职活动审核结果"),
-    "points_revoked": ("deputy", "履职积分撤销"),
-    "leadership_designated": ("leader", "领导领办、重点督办"),
-    "case_escalated": ("leader", "升级督办"),
-    "return_requested": ("office", "承办单位申请退回"),
-    "close_out_waiting": ("office", "案件待销号"),
-    "message_waiting_long": ("office", "群众留言久未认领"),
-    # the citizen, by the follow-up token: shown on the follow-up page (no account, no e-mail)
-    "citizen_reply": ("citizen", "留言已有答复或反馈"),
-}
 CITIZEN = "citizen:"  # a citizen's inbox: "citizen:<message id>", read through the token
 
 
@@ -221,8 +201,8 @@ class NotificationsApplication(ServiceApplication):
         with (settings.config_dir / "supervision.yaml").open(encoding="utf-8") as f:
             rules = yaml.safe_load(f) or {}
         self.rating_period_days = int(rules.get("rating_period_days", 30))
-        self.views: Any = None
         super().__init__(settings)
+        self.views = NotificationViews(self)  # its read models (the delivery job's work)
 
     # --- recipients ---------------------------------------------------------------------
 
@@ -611,25 +591,8 @@ class NotificationsApplication(ServiceApplication):
                 notification = self.notification(ref.notification_id)
         return notification.as_item()
 
-    def get_preferences(self, actor: Actor) -> dict[str, Any]:
-        prefs = self.preferences(actor.username)
-        kinds = {}
-        for kind, (who, label) in KINDS.items():
-            if who == "citizen":
-                continue
-            chosen = {**prefs.get("*", {}), **prefs.get(kind, {})}
-            kinds[kind] = {"label": label, "for": who, "in_app": chosen.get("in_app", True),
-                           "email": chosen.get("email", True),
-                           "webhook_url": chosen.get("webhook_url")}
-        options = self.options(actor.username)
-        return {"username": actor.username, "email_address": self.emails.get(actor.username),
-                "email_mode": options.get("email_mode", "immediate"),
-                "digest_at": options.get("digest_at", "08:00"),
-                "quiet_hours": options.get("quiet_hours"), "kinds": kinds}
-
     def set_preferences(self, cmd: SetPreferences, actor: Actor) -> dict[str, Any]:
-        if actor.role not in ("unit", "deputy", "leader", "office"):
-            raise Forbidden("preferences belong to signed-in staff and deputies")
+        Preferences.check_holder(actor.role)
         errors = [{"loc": ["body", "kinds", k], "msg": f"unknown kind {k!r}"}
                   for k in cmd.kinds if k != "*" and (k not in KINDS or KINDS[k][0] == "citizen")]
         if actor.role != "unit":
@@ -656,9 +619,28 @@ class NotificationsApplication(ServiceApplication):
         if options:
             prefs.set_options(options)
         self.save(prefs)
-        return self.get_preferences(actor)
+        return preferences_of(self, actor.username)
 
     # --- delivery -----------------------------------------------------------------------
+
+    def deliver_due(self, catch_up: Callable[[], Any]) -> int:
+        """The delivery job: each reminder that is due raised, then each delivery that is due
+        tried once now (its outcome recorded); ``catch_up`` brings the read models up to date
+        between rounds. Publishes nothing (0)."""
+        catch_up()
+        while reminders := self.views.reminders.due(self.clock.now()):
+            for row in reminders:
+                self.remind(row["case_id"], row["name"], row["due_at"])
+            catch_up()
+            if len(reminders) < 100:
+                break
+        while rows := self.views.deliveries.due(self.clock.now()):
+            for row in rows:
+                self.deliver_one(row["id"], row["channel"])
+            catch_up()
+            if len(rows) < 100:
+                break
+        return 0
 
     def deliver_one(self, notification_id: str, channel: str) -> str:
         """Try one pending delivery now; record its outcome. Returns the outcome."""

@@ -1,4 +1,5 @@
-"""Notifications' bus adapters: upstream consumers in, request/reply routes, the delivery job.
+"""Notifications' bus registrations: upstream consumers in, request/reply routes, the delivery
+job (wired in ``services.notifications.bootstrap``).
 
 It publishes no integration event (its outbox translates nothing): what it decides is kept in
 its own log and read through its routes and its deliveries."""
@@ -7,9 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
-
-from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.assignment import (
     LeadershipDesignatedV1,
@@ -41,7 +39,6 @@ from shared.contracts.supervision import (
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
 from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
 
 from services.notifications.application import NotificationSettings, NotificationsApplication
 from shared.contracts.requests.notifications import (
@@ -50,7 +47,7 @@ from shared.contracts.requests.notifications import (
     MarkRead,
     SetPreferences,
 )
-from services.notifications.read_models import NotificationViews
+from services.notifications.views import inbox, preferences_of
 
 SERVICE = "notifications"
 
@@ -60,19 +57,9 @@ def translate(app: NotificationsApplication, event: Any,
     return None
 
 
-def build_runtime(
-    settings: ServiceSettings | None = None,
-    *,
-    clock: Clock | None = None,
-    tracer_provider: TracerProvider | None = None,
-) -> ServiceRuntime:
-    settings = NotificationSettings(**(settings or ServiceSettings()).model_dump()).model_copy(
-        update={"service_name": SERVICE})
-    app = NotificationsApplication(settings, clock=clock)
-    views = app.views = NotificationViews(app)
-    runtime = ServiceRuntime(settings, app, translate, read_models=views.read_models,
-                             tracer_provider=tracer_provider)
-
+def register(runtime: ServiceRuntime, app: NotificationsApplication,
+             settings: NotificationSettings) -> None:
+    """What notifications consumes, the requests it answers and its delivery job."""
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
         CitizenMessageReceivedV1: app.on_message_received,
@@ -108,37 +95,13 @@ def build_runtime(
 
     # every request this service answers, by contract (shared/contracts/requests/
     # notifications.py); each is about the actor's own inbox, for the roles that have one
-    @runtime.handle(ListNotifications)
-    def list_notifications(q: ListNotifications, actor: Actor) -> dict[str, Any]:
-        """The signed-in user's inbox, newest first (``unread``: unread ones only)."""
-        result = views.inbox.query(actor.username, q.unread, q)
-        return {**result, "unread": views.inbox.unread_count(actor.username)}
-
     runtime.handlers({
+        ListNotifications: lambda q, actor: inbox(app.views, q, actor),
         MarkRead: app.mark_read,
-        GetPreferences: lambda _q, actor: app.get_preferences(actor),
+        GetPreferences: lambda _q, actor: preferences_of(app, actor.username),
         SetPreferences: app.set_preferences,
     })
 
-    @runtime.every(settings.notify_delivery_seconds, "deliveries")
-    def deliver_due() -> int:
-        """Each delivery that is due, tried once now (its outcome recorded)."""
-        runtime.catch_up()
-        while reminders := views.reminders.due(app.clock.now()):
-            for row in reminders:
-                app.remind(row["case_id"], row["name"], row["due_at"])
-            runtime.catch_up()
-            if len(reminders) < 100:
-                break
-        done = 0
-        while rows := views.deliveries.due(app.clock.now()):
-            for row in rows:
-                app.deliver_one(row["id"], row["channel"])
-                done += 1
-            runtime.catch_up()
-            if len(rows) < 100:
-                break
-        return 0  # nothing to publish
-
-    runtime.deliver_due = deliver_due  # type: ignore[attr-defined]
-    return runtime
+    # each reminder and delivery that is due (NotificationsApplication.deliver_due)
+    runtime.every(settings.notify_delivery_seconds, "deliveries")(
+        lambda: app.deliver_due(runtime.catch_up))

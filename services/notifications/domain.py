@@ -22,6 +22,31 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from services.notifications.errors import PreferencesRefused
+
+# kind -> (who, Chinese label shown in preferences)
+KINDS: dict[str, tuple[str, str]] = {
+    "task_assigned": ("unit", "新交办任务"),
+    "task_withdrawn": ("unit", "任务撤回或改派"),
+    "return_refused": ("unit", "退回申请未获同意"),
+    "deadline_warning": ("unit", "办理时限黄牌、红牌预警"),
+    "rehandling_started": ("unit", "代表不满意，重新办理"),
+    "follow_up_review": ("unit", "跟踪回访"),
+    "message_waiting": ("deputy", "联络站有群众留言待认领"),
+    "claim_lapsing": ("deputy", "认领的群众留言即将到期"),
+    "reply_submitted": ("deputy", "建议已答复，请测评"),
+    "rating_due": ("deputy", "建议测评即将到期"),
+    "activity_reviewed": ("deputy", "履职活动审核结果"),
+    "points_revoked": ("deputy", "履职积分撤销"),
+    "leadership_designated": ("leader", "领导领办、重点督办"),
+    "case_escalated": ("leader", "升级督办"),
+    "return_requested": ("office", "承办单位申请退回"),
+    "close_out_waiting": ("office", "案件待销号"),
+    "message_waiting_long": ("office", "群众留言久未认领"),
+    # the citizen, by the follow-up token: shown on the follow-up page (no account, no e-mail)
+    "citizen_reply": ("citizen", "留言已有答复或反馈"),
+}
+
 CHANNELS = ("email", "digest", "webhook")  # digest: the item waits for the day's digest mail
 
 
@@ -112,6 +137,14 @@ class Notification(Aggregate):
 
 
 class Preferences(Aggregate):
+    HOLDERS = ("unit", "deputy", "leader", "office")  # the roles that keep preferences
+
+    @staticmethod
+    def check_holder(role: str) -> None:
+        """Preferences belong to signed-in staff and deputies (a citizen has none)."""
+        if role not in Preferences.HOLDERS:
+            raise PreferencesRefused("preferences belong to signed-in staff and deputies")
+
     @staticmethod
     def create_id(username: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"duty:notifications:preferences:{username}")

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from services.notifications.application import NotificationSettings, verify_webhook
-from services.notifications.bus import build_runtime as build_notifications
+from services.notifications.bootstrap import build_runtime as build_notifications
 from tests.harness import eventually, free_port
 from tests.integration.test_end_to_end import submit_and_register
 from tests.integration.test_supervision import assigned_case, reply

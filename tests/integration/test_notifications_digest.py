@@ -17,7 +17,7 @@ from asgi_lifespan import LifespanManager
 
 from services.gateway.app import GatewaySettings, create_app
 from services.notifications.application import NotificationSettings
-from services.notifications.bus import build_runtime as build_notifications
+from services.notifications.bootstrap import build_runtime as build_notifications
 from shared.clock import CHINA_TZ
 from shared.contracts.assignment import TaskAssignedV1, TaskReturnRefusedV1
 from shared.contracts.points import ActivityReviewedV1
@@ -61,7 +61,7 @@ class Running:
         return self.system.runtimes["notifications"]
 
     async def deliver(self) -> None:
-        await asyncio.to_thread(self.runtime.deliver_due)
+        await asyncio.to_thread(self.runtime.app.deliver_due, self.runtime.catch_up)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifications.application import NotificationSettings
-from services.notifications.bus import build_runtime as build_notifications
+from services.notifications.bootstrap import build_runtime as build_notifications
 from services.notifications.domain import Notification
 from shared.contracts.assignment import TaskAssignedV1
 from shared.streams import declare_streams
@@ -84,7 +84,7 @@ async def test_two_replicas_mail_each_notification_once(fresh_nats, store, slow_
         def job(replica) -> None:
             for _ in range(3):
                 start.wait()
-                replica.deliver_due()
+                replica.app.deliver_due(replica.catch_up)
 
         await asyncio.gather(*(asyncio.to_thread(job, r) for r in replicas))
         await asyncio.sleep(0.2)
@@ -135,17 +135,17 @@ async def test_a_replica_that_died_after_its_claim_is_taken_over_after_the_lease
         (row,) = await eventually(lambda: asyncio.to_thread(pending))
         # a replica claims the delivery and dies before sending (nothing mailed, no outcome)
         assert app._claim(app.notification(row["id"]), "email", system.clock.now())
-        await asyncio.to_thread(runtime.deliver_due)
+        await asyncio.to_thread(runtime.app.deliver_due, runtime.catch_up)
         assert mailbox.ids == []  # the claim holds: nobody else sends meanwhile
         system.clock.advance(timedelta(seconds=59))
-        await asyncio.to_thread(runtime.deliver_due)
+        await asyncio.to_thread(runtime.app.deliver_due, runtime.catch_up)
         assert mailbox.ids == []
         system.clock.advance(timedelta(seconds=2))  # the lease (3 x 10 s + 30 s) is over
-        await asyncio.to_thread(runtime.deliver_due)
+        await asyncio.to_thread(runtime.app.deliver_due, runtime.catch_up)
         await asyncio.sleep(0.1)
         assert mailbox.ids == [row["id"]]
         system.clock.advance(timedelta(hours=3))
-        await asyncio.to_thread(runtime.deliver_due)
+        await asyncio.to_thread(runtime.app.deliver_due, runtime.catch_up)
         assert mailbox.ids == [row["id"]]
         assert app.notification(row["id"]).delivery_state["email"]["status"] == "delivered"
     finally:

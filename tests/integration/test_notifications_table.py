@@ -258,7 +258,7 @@ def all_notifications(runtime) -> dict[str, tuple[str, str]]:
 
 
 async def run_reminders(runtime) -> None:
-    await asyncio.to_thread(runtime.deliver_due)
+    await asyncio.to_thread(runtime.app.deliver_due, runtime.catch_up)
 
 
 @pytest.fixture
