@@ -24,7 +24,8 @@ from services.gateway.auth import Authenticator, Principal, get_authenticator, r
 
 
 R = TypeVar("R", bound=Contract)
-SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications"})
+SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications",
+                           "projects"})
 
 
 class ServiceUnavailable(Exception):

@@ -19,7 +19,7 @@ import yaml
 
 from services.gateway.app import GatewaySettings, create_app
 from shared.clock import ManualClock
-from tests.harness import ROOT, InProcessSystem, NatsServer, free_port
+from tests.harness import ALL_SERVICES, ROOT, InProcessSystem, NatsServer, free_port
 
 
 class LiveSystem:
@@ -82,7 +82,7 @@ class LiveSystem:
         try:
             self.system = InProcessSystem(self.nats.url, self.store, clock=self.clock,
                                           config_dir=self.config_dir)
-            await self.system.start()
+            await self.system.start(*ALL_SERVICES)  # the gateway's /health waits for all
             settings = GatewaySettings(nats_url=self.nats.url, rpc_timeout_seconds=5.0,
                                        citizen_rate_limit="off", config_dir=self.config_dir)
             app = create_app(settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "projects")
 
 
 def wait(check, timeout: float, what: str):

@@ -409,5 +409,7 @@ async def test_metrics_and_detailed_health_need_a_credential(system, people_file
             r = await http.get("/metrics/intake", headers=credential)
             assert r.status_code == 200 and "duty_" in r.text
             r = await http.get("/health", headers=credential)
-            assert set(r.json()["services"]) == {"intake", "assignment", "supervision", "points",
-                                                  "notifications"}
+            from services.gateway.app import SERVICES as WAITED_FOR
+            assert set(r.json()["services"]) == set(WAITED_FOR)  # every service, projects too
+            assert {"intake", "assignment", "supervision", "points", "notifications",
+                    "projects"} <= set(WAITED_FOR)

@@ -116,6 +116,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
         intake,
         notifications,
         points,
+        projects,
         runtime,
         supervision,
     )
@@ -132,7 +133,8 @@ def declared() -> dict[tuple[str, str], type[Request]]:
 
 
 # Services whose requests are all declared: ``services.call`` refuses any other name for them.
-DECLARED_SERVICES = frozenset({"assignment", "intake", "notifications", "points", "supervision"})
+DECLARED_SERVICES = frozenset({"assignment", "intake", "notifications", "points", "projects",
+                               "supervision"})
 
 
 def contract_for(service: str, name: str) -> type[Request]:
