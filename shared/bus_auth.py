@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "projects")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects")
 IDENTITIES = (*SERVICES, "gateway", "ops")
 # Whose events each service consumes (its durable consumers, ``runtime.consume``); a test
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).
@@ -55,7 +55,8 @@ def permissions(identity: str) -> dict[str, Any]:
             "publish": {"allow": ["duty.rpc.>", "$JS.API.>", "$KV.duty_gateway_idempotency.>",
                                   "$JS.ACK.>"],
                         "deny": JS_ADMIN_DENIED},
-            "subscribe": {"allow": ["_INBOX.>"]},
+            # account changes: the gateway forgets the account status it keeps (auth.py)
+            "subscribe": {"allow": ["_INBOX.>", "duty.accounts.>"]},
         }
     consumer_api = []
     for producer in CONSUMES.get(identity, ()):

@@ -7,7 +7,7 @@ import logging
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -35,9 +35,11 @@ from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
 from services.gateway.web import register_web
 from services.gateway.ratelimit import install_citizen_rate_limit, install_login_throttle
-from services.gateway.auth import (DEV_SECRET, Authenticator, Principal, check_startup,
+from services.gateway.auth import (DEV_SECRET, ROLES, Authenticator, Principal, check_startup,
                                    load_users, ops_access)
 from services.gateway.idempotency import install_idempotency
+from services.gateway.accounts import AccountCache, AccountFreshness
+from services.gateway.routes_accounts import register_account_routes
 from services.gateway.limits_middleware import install_request_limits, parse_proxies
 from shared.contracts.requests.assignment import AssignSuggestion, CaseAssignment, Units
 from shared.contracts.requests.intake import (
@@ -76,7 +78,7 @@ from services.gateway.deps import (
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "projects")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects")
 
 
 class GatewaySettings(ServiceSettings):
@@ -99,6 +101,11 @@ class GatewaySettings(ServiceSettings):
     # outside it the gateway refuses to start with either (auth.check_startup).
     duty_dev_mode: bool = False
     users_file: Path | None = None  # default: config/users.yaml; read again when it changes
+    # Who signs users in: the accounts service (default; the gateway never sees a hash) or,
+    # for a gateway without it, the user list of ``users_file`` (the former way).
+    accounts_source: Literal["service", "file"] = "service"
+    # How long the status of an account is kept between account events (services/gateway/accounts.py)
+    account_cache_seconds: float = 30.0
     users_reload_seconds: float = 5.0
     login_failure_limit: str = "5/minute;20/hour"  # failed sign-ins per username
     login_address_failure_limit: str = "20/minute;100/hour"  # ... per client address
@@ -144,8 +151,10 @@ def create_app(settings: GatewaySettings | None = None,
     ``run_service``): once started, move every object alive (modules, routes, schemas: the
     whole start-up heap) out of the cyclic collector's reach (shared/heap.py)."""
     settings = settings or GatewaySettings()
+    from_file = settings.accounts_source == "file"
     users_file = settings.users_file or settings.config_dir / "users.yaml"
-    users = load_users(users_file)
+    # with the accounts service, users are its own (it refuses development users itself)
+    users = load_users(users_file) if from_file else []
     check_startup(dev_mode=settings.duty_dev_mode, secret=settings.jwt_secret, users=users)
     parse_proxies(settings.trusted_proxies)  # a malformed list stops the start here
     if settings.jwt_secret == DEV_SECRET:
@@ -159,9 +168,14 @@ def create_app(settings: GatewaySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
+        accounts = app.state.authenticator.accounts
+        if accounts is not None:
+            await accounts.listen(broker.config.connection_state.connection)
         if freeze_heap:
             heap.freeze_heap()
         yield
+        if accounts is not None:
+            await accounts.close()
         await broker.stop()
 
     app = FastAPI(
@@ -177,8 +191,12 @@ def create_app(settings: GatewaySettings | None = None,
     app.state.authenticator = Authenticator(
         users, settings.jwt_secret, settings.jwt_issuer,
         settings.jwt_audience, timedelta(minutes=settings.jwt_ttl_minutes),
-        users_file=users_file, reload_seconds=settings.users_reload_seconds, check_users=True,
+        users_file=users_file if from_file else None,
+        reload_seconds=settings.users_reload_seconds, check_users=from_file,
     )
+    if not from_file:
+        app.state.authenticator.accounts = AccountCache(app.state.services,
+                                                        settings.account_cache_seconds)
     # One SERVER span per request; not also an internal span for each ASGI receive and send
     # (two or three more per request, a tenth of the gateway's CPU in the 2026-11-24 profile).
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider,
@@ -209,6 +227,7 @@ def create_app(settings: GatewaySettings | None = None,
         return response
 
     register_routes(app)
+    register_account_routes(app)
     register_station_pages(app)
     register_web(app)  # the staff web application under /app/
     register_api_docs(app)
@@ -221,6 +240,8 @@ def create_app(settings: GatewaySettings | None = None,
     install_request_limits(app, max_body_bytes=settings.max_body_bytes,
                            body_timeout_seconds=settings.body_timeout_seconds,
                            trusted_proxies=settings.trusted_proxies)
+    # outermost: the token's account status is at hand before anything checks the token
+    app.add_middleware(AccountFreshness, authenticator=app.state.authenticator)
     declare_problem_responses(app)
     return app
 
@@ -319,18 +340,20 @@ def register_routes(app: FastAPI) -> None:
                   _429="too many failed sign-ins for this user or from this address "
                        "(see Retry-After)"))
     async def token(request: Request,
-                    form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, str]:
+                    form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+        """``scope`` may name the role to act in (one the user holds; default their first):
+        ``scope=deputy``. The answer says every role held and whether the password must be
+        changed first (``must_change_password``: only /me and /me/password answer until then)."""
         authenticator: Authenticator = request.app.state.authenticator
-        principal = await asyncio.to_thread(authenticator.authenticate, form.username, form.password)
-        if principal is None:
+        role = next((s for s in form.scopes if s in ROLES), None)
+        found = await authenticator.login(form.username, form.password, role)
+        if found is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return {"access_token": authenticator.issue(principal), "token_type": "bearer"}
-
-    @app.get(f"{api}/me", tags=["auth"], summary="The signed-in user: username, role and "
-             "unit_id or deputy_id", responses=problem_responses(401))
-    async def me(principal: Any_) -> dict[str, Any]:
-        return principal.model_dump(exclude_none=True)
+        principal, ver = found
+        return {"access_token": authenticator.issue(principal, ver), "token_type": "bearer",
+                "role": principal.role, "roles": list(principal.roles or (principal.role,)),
+                "must_change_password": principal.must_change_password}
 
     async def reference(services: Services, principal: Principal) -> dict[str, Any]:
         return await services.send(Reference(), principal)

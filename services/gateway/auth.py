@@ -38,7 +38,7 @@ from services.gateway.passwords import verify_or_dummy, verify_password
 log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
-ROLES = ("office", "unit", "deputy", "leader", "citizen")
+ROLES = ("office", "unit", "deputy", "leader", "citizen", "admin", "station")
 # Published in the repository: accepted in development mode only.
 DEV_SECRET = "development-only-secret-change-me-in-production"
 MIN_SECRET_BYTES = 32
@@ -113,9 +113,14 @@ class Principal(BaseModel):
     role: str
     unit_id: str | None = None
     deputy_id: str | None = None
+    # from the account (services/accounts): every role the user holds, and whether they must
+    # change their password before anything else (after an administrator's reset)
+    roles: tuple[str, ...] = ()
+    must_change_password: bool = False
 
     def actor(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(exclude_none=True, include={"username", "role", "unit_id",
+                                                           "deputy_id"})
 
 
 class Authenticator:
@@ -153,6 +158,10 @@ class Authenticator:
         self.check_users = (bool(users) or self.users_file is not None
                             if check_users is None else check_users)
         self._next_reload = time.monotonic() + reload_seconds
+        # The accounts service's status of each account (services/gateway/accounts.py): when
+        # set, sign-ins go to the accounts service and tokens are checked against it instead
+        # of a user list.
+        self.accounts: Any = None
 
     def _set_users(self, users: list[dict[str, Any]]) -> None:
         self.users = {u["username"]: u for u in users if not u.get("disabled")}
@@ -199,7 +208,50 @@ class Authenticator:
         return Principal(username=username, role=user["role"], unit_id=user.get("unit_id"),
                          deputy_id=user.get("deputy_id"))
 
-    def issue(self, principal: Principal) -> str:
+    async def login(self, username: str, password: str, role: str | None = None,
+                    ) -> tuple[Principal, str | None] | None:
+        """The principal of a good username and password (in ``role``, else the first role)
+        and its token version; None otherwise. With the accounts service the password is
+        checked there; without it, against the user list."""
+        if self.accounts is None:
+            import asyncio
+
+            principal = await asyncio.to_thread(self.authenticate, username, password)
+            if principal is None or (role and role != principal.role):
+                return None
+            return principal, None
+        from services.gateway.deps import ServiceFailure
+        from shared.contracts.requests.accounts import Login
+
+        try:
+            found = await self.accounts.services.send(
+                Login(username=username, password=password, role=role))
+        except ServiceFailure as exc:
+            if exc.reply.get("status") in (401, 409):  # wrong password; a role not held
+                return None
+            raise
+        except Exception as exc:  # a malformed role: as a wrong one
+            from pydantic import ValidationError
+
+            if isinstance(exc, ValidationError):
+                return None
+            raise
+        self.accounts.forget(username)  # its status is asked for at the next request
+        principal = Principal(**found["principal"], roles=tuple(found["roles"]),
+                              must_change_password=found["must_change_password"])
+        return principal, str(found["token_version"])
+
+    def signed_subject(self, token: str) -> str | None:
+        """The ``sub`` of a token signed with this gateway's key (None otherwise)."""
+        try:
+            claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM],
+                                audience=self.audience, issuer=self.issuer)
+        except jwt.PyJWTError:
+            return None
+        sub = claims.get("sub")
+        return sub if isinstance(sub, str) else None
+
+    def issue(self, principal: Principal, ver: str | None = None) -> str:
         now = datetime.now(timezone.utc)
         claims: dict[str, Any] = {
             "sub": principal.username,
@@ -213,7 +265,9 @@ class Authenticator:
             claims["unit_id"] = principal.unit_id
         if principal.deputy_id:
             claims["deputy_id"] = principal.deputy_id
-        if principal.username in self.versions:
+        if ver is not None:
+            claims["ver"] = ver
+        elif principal.username in self.versions:
             claims["ver"] = self.versions[principal.username]
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
@@ -221,19 +275,26 @@ class Authenticator:
         self.refresh_users()
         if self._verified is not None:
             try:
-                principal, expires = self._verified.get(token)
+                principal, expires, ver = self._verified.get(token)
             except KeyError:
                 pass
             else:
                 if time.time() < expires:
-                    return principal
+                    return self._current(principal, ver)
                 self._verified.get(token, evict=True)
-        principal, expires = self._check(token)
+        principal, expires, ver = self._check(token)
         if self._verified is not None and expires is not None:
-            self._verified.put(token, (principal, expires))
-        return principal
+            self._verified.put(token, (principal, expires, ver))
+        return self._current(principal, ver)
 
-    def _check(self, token: str) -> tuple[Principal, float | None]:
+    def _current(self, principal: Principal, ver: Any) -> Principal:
+        """With the accounts service: the principal if its account still stands behind the
+        token (checked at every request, remembered token or not)."""
+        if self.accounts is None:
+            return principal
+        return self.accounts.check(principal, ver)
+
+    def _check(self, token: str) -> tuple[Principal, float | None, Any]:
         """The token's principal and expiry (epoch seconds; None when it must not be
         remembered), or 401."""
         try:
@@ -247,7 +308,7 @@ class Authenticator:
             raise _unauthorized("invalid token: unknown role")
         # Fail closed: a unit or deputy token without its id would otherwise pass the
         # "only your own" filters (they compare with None and some fall back to "all").
-        if ((claims["role"] == "unit" and not claims.get("unit_id"))
+        if ((claims["role"] in ("unit", "station") and not claims.get("unit_id"))
                 or (claims["role"] == "deputy" and not claims.get("deputy_id"))):
             raise _unauthorized(f"invalid token: a {claims['role']} token must name its "
                                 f"{claims['role']}")
@@ -258,7 +319,7 @@ class Authenticator:
         if exp - time.time() > longest or (isinstance(iat, (int, float)) and exp - iat > longest):
             raise _unauthorized("invalid token: it lives longer than the gateway issues "
                                 "tokens for")
-        if self.check_users:
+        if self.check_users and self.accounts is None:
             user = self.users.get(claims["sub"])
             if user is None:
                 raise _unauthorized("invalid token: no such user (removed or disabled)")
@@ -272,7 +333,7 @@ class Authenticator:
         principal = Principal(username=claims["sub"], role=claims["role"],
                               unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
         # a token valid only from some time on ("nbf") is checked in full every time
-        return principal, None if "nbf" in claims else exp
+        return principal, None if "nbf" in claims else exp, claims.get("ver")
 
 
 # The dependencies below are ``async def`` although they never wait: FastAPI runs a plain
@@ -282,13 +343,19 @@ async def get_authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator
 
 
-def require(*roles: str):
-    """A dependency that admits only the given roles (any signed-in user when none given)."""
+def require(*roles: str, password_change_ok: bool = False):
+    """A dependency that admits only the given roles (any signed-in user when none given).
+    A user who must change their password (after an administrator's reset) is refused (403)
+    everywhere but where ``password_change_ok`` (their own account and password)."""
     async def dependency(
         token: Annotated[str, Depends(oauth2_scheme)],
         authenticator: Annotated[Authenticator, Depends(get_authenticator)],
     ) -> Principal:
         principal = authenticator.decode(token)
+        if principal.must_change_password and not password_change_ok:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "change your password first (POST /api/v1/me/password): an "
+                                "administrator reset it")
         if roles and principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"this needs the role {' or '.join(roles)}")

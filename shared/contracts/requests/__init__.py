@@ -112,6 +112,7 @@ def _subclasses(cls: type) -> list[type]:
 def declared() -> dict[tuple[str, str], type[Request]]:
     """Every declared request by (service, name), after importing every service's module."""
     from shared.contracts.requests import (  # noqa: F401  (declarations register on import)
+        accounts,
         assignment,
         intake,
         notifications,
@@ -133,7 +134,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
 
 
 # Services whose requests are all declared: ``services.call`` refuses any other name for them.
-DECLARED_SERVICES = frozenset({"assignment", "intake", "notifications", "points", "projects",
+DECLARED_SERVICES = frozenset({"accounts", "assignment", "intake", "notifications", "points", "projects",
                                "supervision"})
 
 

@@ -1,0 +1,32 @@
+"""Integration events of the accounts service.
+
+``duty.accounts.account_changed.v1``: any change to an account (created, roles granted or
+revoked, linked, disabled or enabled, password changed or reset). The gateway listens to it to
+forget the account status it keeps for checking tokens, so a change takes effect at the next
+request in every gateway replica. ``case_id`` is ``account:<username>`` (an account is not a
+case; the envelope's field names the object the event is about).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.contracts.base import IntegrationEvent
+
+
+class AccountChangedV1(IntegrationEvent):
+    producer: ClassVar[str] = "accounts"
+    name: ClassVar[str] = "account_changed"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = ("An account changed (created, roles, links, disabled or enabled, "
+                              "password changed or reset): tokens issued before a change that "
+                              "withdraws them stop working.")
+
+    username: str
+    change: str = Field(description="created, roles_granted, roles_revoked, linked, disabled, "
+                                    "enabled, password_changed, password_reset")
+    roles: list[str]
+    enabled: bool
+    token_version: int = Field(ge=1, description="tokens carrying another version are refused")
