@@ -40,10 +40,12 @@ def _providers(exporter: InMemorySpanExporter,
 
 
 @pytest.fixture
-async def system(fresh_nats, store, span_exporter, samplers) -> AsyncIterator[InProcessSystem]:
+async def system(request, fresh_nats, store, span_exporter, samplers,
+                 ) -> AsyncIterator[InProcessSystem]:
     system = InProcessSystem(fresh_nats.url, store,
                              tracer_providers=_providers(span_exporter, samplers))
-    await system.start()
+    # a module that needs every service (tests.harness.ALL_SERVICES) says SYSTEM_SERVICES
+    await system.start(*getattr(request.module, "SYSTEM_SERVICES", ()))
     yield system
     await system.stop()
 

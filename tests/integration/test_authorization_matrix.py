@@ -11,6 +11,9 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.app import create_app
+from tests.harness import ALL_SERVICES
+
+SYSTEM_SERVICES = ALL_SERVICES  # the system fixture starts every service the routes reach
 
 USERS = {"office": "office", "leader": "leader", "unit": "unit-a", "deputy": "deputy-1"}
 STAFF = "office leader unit deputy"
@@ -22,7 +25,9 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "review_id": "r1", "period": "2026-01", "station_id": "st-none", "fmt": "svg",
        "deputy_id": "deputy-1", "unit_id": "unit-a",
        "notification_id": "00000000-0000-0000-0000-0000000000ff",
-       "token": "no-such-follow-up-token"}
+       "token": "no-such-follow-up-token",
+       "ballot_id": "00000000-0000-0000-0000-000000000b01",
+       "project_id": "00000000-0000-0000-0000-000000000f01", "milestone_id": "M-none"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -113,6 +118,24 @@ MATRIX = {
     "POST /api/v1/messages/{message_id}/publication": "office",
     "DELETE /api/v1/messages/{message_id}/publication": "office",
     "GET /api/v1/public/results": "anon " + STAFF,
+    # livelihood-project voting (services/projects)
+    "POST /api/v1/projects/proposals": "office deputy",
+    "GET /api/v1/projects/proposals": "office leader deputy",
+    "POST /api/v1/projects/ballots": "office",
+    "GET /api/v1/projects/ballots": "office leader deputy",
+    "GET /api/v1/projects/results": "anon " + STAFF,
+    "GET /api/v1/projects/ballots/{ballot_id}": "office leader deputy",
+    "POST /api/v1/projects/ballots/{ballot_id}/open": "office",
+    "POST /api/v1/projects/ballots/{ballot_id}/close": "office",
+    "POST /api/v1/projects/ballots/{ballot_id}/votes": "deputy",
+    "GET /api/v1/projects": STAFF,
+    "GET /api/v1/projects/{project_id}": STAFF,
+    "PUT /api/v1/projects/{project_id}/unit": "office",
+    "POST /api/v1/projects/{project_id}/milestones": "office",
+    "POST /api/v1/projects/{project_id}/milestones/{milestone_id}/reports": "unit",
+    "POST /api/v1/projects/{project_id}/complete": "office",
+    "POST /api/v1/projects/{project_id}/evaluations": "deputy",
+    "POST /api/v1/projects/{project_id}/evaluation/close": "office",
 }
 
 

@@ -29,6 +29,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from services.gateway.app import GatewaySettings, create_app
+from tests.harness import ALL_SERVICES
+
+SYSTEM_SERVICES = ALL_SERVICES  # every route reaches a running service
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -20,8 +20,10 @@ from services.gateway.deps import Services
 from shared.contracts.requests import (ANY_SERVICE, DECLARED_SERVICES, EVERYONE, SIGNED_IN,
                                        STAFF, UndeclaredRequest, contract_for, declared)
 from shared.runtime import ServiceRuntime
-from tests.harness import rpc
+from tests.harness import ALL_SERVICES, rpc
 from tests.integration.test_authorization_matrix import IDS, MATRIX
+
+SYSTEM_SERVICES = ALL_SERVICES  # every declared service answers
 
 GATEWAY = pathlib.Path(__file__).parents[2] / "services" / "gateway"
 
