@@ -278,6 +278,14 @@ def verify(nats_url: str = NatsOption, as_json: bool = typer.Option(False, "--js
         for p in result["parked"]:
             console.print(f"  parked: {p['consumer']} {p['original_subject']} "
                           f"#{p['sequence']}: {p['error'][:200]}", markup=False)
+        files = result.get("attachments", {}).values()
+        console.print(f"attachments checked: {sum(a['checked'] for a in files)}, erased: "
+                      f"{sum(a['erased'] for a in files)}, missing or tampered: "
+                      f"{sum(len(a['problems']) for a in files)}")
+        for a in files:
+            for p in a["problems"]:
+                console.print(f"  attachment {p['state']}: {a['service']} {p['sha256']} "
+                              f"({p.get('name')}) on {p['aggregate_id']}", markup=False)
     if not result["ok"]:
         raise typer.Exit(1)
 

@@ -19,6 +19,9 @@ The archive (``duty-backup-<UTC time>.tar.gz``) holds ``manifest.json`` and:
   message texts of the log cannot be read: keep the archive as safe as the keys.
 - ``keys/`` — the actor-assertion keys (shared/identity.py), ``nats-credentials/`` — the bus
   passwords (shared/bus_auth.py), ``config/`` — the configuration directory.
+- ``blobs/`` — the attachments' files (shared/blobs.py, ``BLOB_DIR``), named by their SHA-256,
+  copied after the stores (a file recorded after the cut is simply extra). With the S3 store
+  the bucket is not copied: keep it with the object store's versioning or replication.
 - ``streams/streams.json`` — each JetStream stream's state (messages, first and last
   sequence) and its durable consumers' positions at the time of the backup, and
   ``streams/dlq.json`` — the messages parked on the dead-letter stream (headers and body).
@@ -197,6 +200,25 @@ def _copy_tree(source: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
+def blob_dir(settings: ServiceSettings) -> Path | None:
+    """The attachments' blob directory (shared/blobs.py); None with the S3 store, whose
+    bucket is kept by the object store's own versioning and replication."""
+    if settings.blob_backend != "filesystem":
+        return None
+    return settings.blob_dir or settings.var_dir / "blobs"
+
+
+def _copy_blobs(source: Path | None, target: Path) -> None:
+    """Every attachment's file (``blobs/<2 hex>/<sha256>``), not a half-written temporary."""
+    if source is None or not source.is_dir():
+        return
+    for path in sorted(source.glob("??/*")):
+        if path.is_file() and not path.name.startswith(".tmp-"):
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
 def credentials_dir(settings: ServiceSettings) -> Path:
     return settings.nats_credentials_dir or settings.var_dir / "nats-credentials"
 
@@ -365,6 +387,7 @@ def backup(settings: ServiceSettings, out_dir: Path, nats_url: str | None,
         _copy_tree(actor_keys_dir(settings), root / "keys")
         _copy_tree(credentials_dir(settings), root / "nats-credentials")
         _copy_tree(settings.config_dir, root / "config")
+        _copy_blobs(blob_dir(settings), root / "blobs")
         streams: dict[str, Any] | None = None
         if nats_url:
             streams, parked = asyncio.run(stream_state(nats_url))
@@ -472,6 +495,11 @@ def restore(archive: Path, settings: ServiceSettings, config_dir: Path | None = 
                 shutil.copy2(root / "stores" / f"{service}.sqlite", var / f"{service}.sqlite")
             if (root / "stores" / KEYS_FILE).exists():
                 shutil.copy2(root / "stores" / KEYS_FILE, var / KEYS_FILE)
+        blobs = blob_dir(settings)
+        if blobs is not None and (root / "blobs").is_dir():
+            _copy_tree(root / "blobs", blobs)
+            for p in blobs.rglob("*"):
+                os.chmod(p, 0o700 if p.is_dir() else 0o600)
         for part, target in (("keys", var / "keys"),
                              ("nats-credentials", var / "nats-credentials"),
                              ("config", config_dir)):

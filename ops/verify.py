@@ -11,6 +11,10 @@ Upstream, towards the cause:
 - every points line's cause exists: the case it names in intake, or the duty activity in points;
 - no deputy outside the reference data (``config/deputies.yaml``) in any ledger or ranking.
 
+Every attachment recorded in a service's log (shared/blobs.py): its file's bytes still hash
+to the SHA-256 its event carries; a file missing or changed is a finding, a file whose
+erasure the log records (a poster's personal data erased) is reported as erased.
+
 And no parked (dead-letter) message. Any finding makes ``ok`` false (the CLI exits 1). Every
 list is read whole, page by page (``limit`` 500, following ``next_cursor``; ``year: all``).
 """
@@ -73,6 +77,8 @@ async def verify_platform(nats_url: str, deputies: set[str] | None = None) -> di
     nc = await nats.connect(nats_url)
     try:
         chains = {s: await _call(nc, s, "verify_store") for s in SERVICES}
+        # every recorded attachment's bytes against the hash its event carries
+        attachments = {s: await _call(nc, s, "verify_attachments") for s in SERVICES}
         suggestions = await _all(nc, "intake", "list_suggestions", {"year": "all"})
         messages = await _all(nc, "intake", "list_messages", {"year": "all"})
         by_id = {s["id"]: s for s in suggestions}
@@ -143,7 +149,8 @@ async def verify_platform(nats_url: str, deputies: set[str] | None = None) -> di
         await nc.close()
     parked = [p.summary() for p in await list_parked(nats_url)]
     findings = (len(reconciliation["registered_without_task"]) + len(tasks_without_case)
-                + len(missing_points) + len(points_without_cause) + len(unknown) + len(parked))
+                + len(missing_points) + len(points_without_cause) + len(unknown) + len(parked)
+                + sum(len(a["problems"]) for a in attachments.values()))
     ok = all(c["ok"] for c in chains.values()) and findings == 0
-    return {"ok": ok, "chains": chains, "reconciliation": reconciliation, "parked": parked,
-            "findings": findings}
+    return {"ok": ok, "chains": chains, "attachments": attachments,
+            "reconciliation": reconciliation, "parked": parked, "findings": findings}

@@ -312,6 +312,24 @@ def blob_store(settings: Any) -> BlobStore:
     return FileBlobStore(root)
 
 
+def described(store: BlobStore, sha256: str, name: str | None, purpose: str,
+              loc: list[Any] | None = None) -> dict[str, Any]:
+    """What a service records for an uploaded file it is asked to attach: read from the store
+    (never taken from the caller): size and type of the bytes stored under that hash. A hash
+    not in the store, or bytes that are no longer an accepted type, is refused (422)."""
+    from shared.rpc import Invalid
+
+    data = store.get(sha256)
+    if data is None or hashlib.sha256(data).hexdigest() != sha256:
+        raise Invalid.field(loc or ["body", "sha256"],
+                            "未找到该附件（请先上传文件）: no uploaded file with this SHA-256")
+    content_type = sniff(data)
+    if content_type is None:
+        raise Invalid.field(loc or ["body", "sha256"], "不支持的文件类型: not an accepted type")
+    return {"sha256": sha256, "size": len(data), "content_type": content_type,
+            "name": safe_name(name, content_type), "purpose": purpose}
+
+
 # --- recorded attachments in a service's log ---------------------------------------------------
 
 @dataclass

@@ -28,8 +28,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.contracts import IntegrationEvent
 from shared.contracts.requests import ANY_SERVICE, Request
-from shared.contracts.requests.runtime import (CaseHistory, CaseRecords, Health, Metrics,
-                                               ReadModelsStatus, RebuildReadModels, Republish,
+from shared.contracts.requests.runtime import (AttachmentAccess, CaseHistory, CaseRecords,
+                                               Health, Metrics, ReadModelsStatus,
+                                               RebuildReadModels, Republish, VerifyAttachments,
                                                VerifyCase, VerifyStore)
 from shared.eventstore import Actor, ServiceApplication, recording_as
 from shared.metrics import ServiceMetrics
@@ -161,6 +162,8 @@ class ServiceRuntime:
         self.handle(ReadModelsStatus)(lambda _p, _a: self._read_models_status())
         self.handle(VerifyStore)(self._verify_store)
         self.handle(Republish)(self._republish)
+        self.handle(AttachmentAccess)(self._attachment_access)
+        self.handle(VerifyAttachments)(self._verify_attachments)
         self.handle(Metrics)(lambda _p, _a: {"text": self.metrics.render(
             self.app.max_notification_id, self.app.outbox_position)})
 
@@ -608,6 +611,32 @@ class ServiceRuntime:
                     break
         return {"service": self.service, "aggregates": len(seen), "events": events,
                 "broken": broken, "ok": not broken}
+
+    def _attachment_access(self, q: AttachmentAccess, actor: Actor) -> dict[str, Any]:
+        """An attachment recorded here (``app.attachments``, shared/blobs.py) may be read by
+        whoever may see one of the objects it is recorded on (``app.attachment_visible``)."""
+        from shared.blobs import AttachmentIndex
+
+        index = getattr(self.app, "attachments", None)
+        found = index.lookup(q.sha256) if isinstance(index, AttachmentIndex) else []
+        if not found:
+            return {"recorded": False, "allowed": False, "erased": False, "attachment": None}
+        live = [r for r in found if not r.erased]
+        for r in live:
+            if self.app.attachment_visible(r.aggregate_id, actor):
+                return {"recorded": True, "allowed": True, "erased": False,
+                        "attachment": r.attachment}
+        return {"recorded": True, "allowed": False, "erased": not live, "attachment": None}
+
+    def _verify_attachments(self, _q: VerifyAttachments, _actor: Actor) -> dict[str, Any]:
+        from shared.blobs import AttachmentIndex, blob_store, verify_recorded
+
+        index = getattr(self.app, "attachments", None)
+        if not isinstance(index, AttachmentIndex):
+            return {"service": self.service, "checked": 0, "erased": 0, "problems": [],
+                    "ok": True}
+        store = getattr(self.app, "blobs", None) or blob_store(self.settings)
+        return verify_recorded(index, store, self.service)
 
     def _republish(self, q: Republish, _actor: Actor) -> dict[str, Any]:
         """Publish a range of this service's log again (same Nats-Msg-Id: the stream drops

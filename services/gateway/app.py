@@ -23,6 +23,8 @@ from shared import heap
 from shared.settings import ServiceSettings
 from shared.telemetry import build_tracer_provider
 from services.gateway.routes_assignment import register_assignment_routes
+from services.gateway.routes_attachments import (UPLOAD_FORM_BYTES, UPLOAD_PATHS,
+                                                 register_attachment_routes)
 from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
 from services.gateway.routes_notifications import register_notification_routes
@@ -239,7 +241,9 @@ def create_app(settings: GatewaySettings | None = None,
                            settings.login_address_failure_limit)
     install_request_limits(app, max_body_bytes=settings.max_body_bytes,
                            body_timeout_seconds=settings.body_timeout_seconds,
-                           trusted_proxies=settings.trusted_proxies)
+                           trusted_proxies=settings.trusted_proxies,
+                           upload_max_bytes=settings.attachment_max_bytes + UPLOAD_FORM_BYTES,
+                           upload_paths=UPLOAD_PATHS)
     # outermost: the token's account status is at hand before anything checks the token
     app.add_middleware(AccountFreshness, authenticator=app.state.authenticator)
     declare_problem_responses(app)
@@ -461,6 +465,7 @@ def register_routes(app: FastAPI) -> None:
     register_follow_up_pages(app)
     register_public_pages(app)
     register_audit_routes(app)
+    register_attachment_routes(app)
 
 
 def register_message_routes(app: FastAPI) -> None:

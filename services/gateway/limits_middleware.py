@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -125,15 +126,30 @@ class TrustedProxyMiddleware:
 # --- body size and time --------------------------------------------------------------------
 
 class BodyLimitMiddleware:
-    def __init__(self, app: App, max_bytes: int, timeout_seconds: float) -> None:
+    """``upload_paths`` (regular expressions of paths): a multipart body there may be as large
+    as ``upload_max_bytes`` (a file upload: the attachment limit and the form around it)."""
+
+    def __init__(self, app: App, max_bytes: int, timeout_seconds: float,
+                 upload_max_bytes: int | None = None, upload_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_seconds = timeout_seconds
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.upload_paths = [re.compile(p) for p in upload_paths]
 
-    async def _too_large(self, send: Send) -> None:
+    def _limit(self, scope: Scope) -> int:
+        if self.upload_paths and scope.get("method") == "POST" \
+                and any(p.fullmatch(scope.get("path", "")) for p in self.upload_paths):
+            for k, v in scope.get("headers", []):
+                if k == b"content-type" and v.lower().startswith(b"multipart/form-data"):
+                    return max(self.upload_max_bytes, self.max_bytes)
+        return self.max_bytes
+
+    async def _too_large(self, send: Send, limit: int | None = None) -> None:
+        limit = limit or self.max_bytes
         await send_problem(send, 413, "Content too large",
-                           f"the request body is larger than {self.max_bytes} bytes",
-                           headers=[(b"connection", b"close")], max_bytes=self.max_bytes)
+                           f"the request body is larger than {limit} bytes",
+                           headers=[(b"connection", b"close")], max_bytes=limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,6 +157,7 @@ class BodyLimitMiddleware:
             return
         length: str | None = None
         chunked = False
+        limit = self._limit(scope)
         for k, v in scope.get("headers", []):
             if k == b"content-length":
                 length = v.decode("latin-1")
@@ -156,8 +173,8 @@ class BodyLimitMiddleware:
                 await send_problem(send, 400, "Bad request", "invalid Content-Length",
                                    headers=[(b"connection", b"close")])
                 return
-            if declared > self.max_bytes:
-                await self._too_large(send)
+            if declared > limit:
+                await self._too_large(send, limit)
                 return
         messages: list[MutableMapping[str, Any]] = []
         total = 0
@@ -168,8 +185,8 @@ class BodyLimitMiddleware:
                     if message["type"] != "http.request":  # the client went away
                         return
                     total += len(message.get("body", b""))
-                    if total > self.max_bytes:
-                        await self._too_large(send)
+                    if total > limit:
+                        await self._too_large(send, limit)
                         return
                     messages.append(message)
                     if not message.get("more_body"):
@@ -192,11 +209,13 @@ class BodyLimitMiddleware:
 
 
 def install_request_limits(app: Any, *, max_body_bytes: int, body_timeout_seconds: float,
-                           trusted_proxies: str | None) -> None:
+                           trusted_proxies: str | None, upload_max_bytes: int | None = None,
+                           upload_paths: Iterable[str] = ()) -> None:
     """Add the body limit and, outside it, the trusted-proxy middleware (the outermost of the
     gateway's own, so that every limit counts the real client). Call after the other
     middleware is added."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes,
-                       timeout_seconds=body_timeout_seconds)
+                       timeout_seconds=body_timeout_seconds,
+                       upload_max_bytes=upload_max_bytes, upload_paths=list(upload_paths))
     app.add_middleware(TrustedProxyMiddleware, trusted=parse_proxies(trusted_proxies))
     app.state.trusted_proxies = parse_proxies(trusted_proxies)

@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV1
+from shared.blobs import AttachmentIndex, blob_store
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
@@ -52,6 +53,7 @@ from services.intake.domain import (
     Suggestion,
     merge_refusal,
 )
+from services.intake import attachments
 from services.intake.personal_data import ERASED, KeyStore, mask_name, mask_phone, seal
 from services.intake.read_models import MessagesView, SuggestionsView
 from services.intake.similar_matters import SimilarMattersView
@@ -122,6 +124,11 @@ class IntakeApplication(ServiceApplication):
         self.messages_view = MessagesView(self, self.views)
         # similar matters: sentence vectors and character features (similar_matters.py)
         self.similar_view = SimilarMattersView(self, self.views)
+        # files on suggestions and messages (services/intake/attachments.py)
+        self.blobs = blob_store(settings)
+        self.attachments = AttachmentIndex(
+            self, [Suggestion.AttachmentRecorded, CitizenMessage.AttachmentRecorded],
+            [CitizenMessage.AttachmentsErased])
 
     def close(self) -> None:
         self.keys.close()
@@ -492,9 +499,11 @@ class IntakeApplication(ServiceApplication):
             raise Forbidden("only the office can erase personal data")
         message = self._message(ref.message_id)
         message.erase_personal_data(erased_at=self.clock.now())
+        erased_files = attachments.erase_message_files(self, message)
         if message.personal_data_ref:
             self.keys.delete(message.personal_data_ref)
         self._save_message(message)
+        attachments.delete_erased_blobs(self, erased_files)
         return self.message_view(message, actor)
 
     def release_expired_claims(self, _payload: Any = None, _actor: Actor | None = None,
@@ -600,6 +609,9 @@ class IntakeApplication(ServiceApplication):
         if actor.role != "deputy" or not actor.deputy_id:
             raise Forbidden(f"only a deputy can {what}")
         return actor.deputy_id
+
+    def attachment_visible(self, aggregate_id: str, actor: Actor) -> bool:
+        return attachments.visible(self, aggregate_id, actor)
 
     def may_see_message(self, message: CitizenMessage, actor: Actor) -> bool:
         """The office and leaders see every message; a unit those forwarded to it; a deputy

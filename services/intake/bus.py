@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,8 @@ from shared.contracts.requests.intake import (
     ConvertMessage,
     DeclineSuggestion,
     ErasePersonalData,
+    AttachToMessage,
+    AttachToSuggestion,
     FollowUpRef,
     ForwardMessage,
     GetMessage,
@@ -63,6 +66,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
 from services.intake.application import IntakeApplication, IntakeSettings
+from services.intake.attachments import attach_to_message, attach_to_suggestion
 from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
 from services.intake.follow_up import FollowUpIndex, follow_up, message_feedback
 from services.intake.publication import (
@@ -255,6 +259,8 @@ def build_runtime(
         ForwardMessage: app.forward_message,
         RateMessage: app.rate_message,
         ErasePersonalData: app.erase_personal_data,
+        AttachToMessage: partial(attach_to_message, app),
+        AttachToSuggestion: partial(attach_to_suggestion, app),
         GetMessage: app.get_message,
         ListMessages: app.list_messages,
         SimilarMessagesRef: app.similar_messages,

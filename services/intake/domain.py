@@ -284,6 +284,15 @@ class Suggestion(Aggregate):
     def _publication_withdrawn(self, withdrawn_at: datetime, by: str) -> None:
         self.publication = None
 
+    # --- attachments (shared/blobs.py: the hash in the event, so the chain covers the file) ---
+
+    def record_attachment(self, attachment: dict[str, Any]) -> None:
+        self._attachment_recorded(attachment=attachment)
+
+    @event("AttachmentRecorded")
+    def _attachment_recorded(self, attachment: dict[str, Any]) -> None:
+        self.attachments = [*getattr(self, "attachments", []), {**attachment, "erased": False}]
+
 
 MERGEABLE = ("submitted", "registered")
 
@@ -602,6 +611,29 @@ class CitizenMessage(Aggregate):
     def _personal_data_erased(self, erased_at: datetime) -> None:
         # The ciphertext stays in the log; its key is deleted, so it can no longer be read.
         self.personal_data_erased = True
+
+    # --- attachments (shared/blobs.py: the hash in the event, so the chain covers the file) ---
+
+    def record_attachment(self, attachment: dict[str, Any]) -> None:
+        self._attachment_recorded(attachment=attachment)
+
+    @event("AttachmentRecorded")
+    def _attachment_recorded(self, attachment: dict[str, Any]) -> None:
+        self.attachments = [*getattr(self, "attachments", []), {**attachment, "erased": False}]
+
+    def erase_attachments(self, erased_at: datetime) -> list[str]:
+        """The poster's files are erased with their personal data: the events keep the
+        hashes (the chain still verifies), the bytes are deleted by the application."""
+        sha256s = sorted({a["sha256"] for a in getattr(self, "attachments", [])
+                          if not a["erased"]})
+        if sha256s:
+            self._attachments_erased(sha256s=sha256s, erased_at=erased_at)
+        return sha256s
+
+    @event("AttachmentsErased")
+    def _attachments_erased(self, sha256s: list[str], erased_at: datetime) -> None:
+        self.attachments = [{**a, "erased": a["erased"] or a["sha256"] in sha256s}
+                            for a in self.attachments]
 
 
 class PersonalDataAccessLog(Aggregate):

@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from shared.blobs import AttachmentIndex, blob_store, described
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.intake import (
     MessageAnsweredV1,
@@ -97,6 +98,9 @@ class PointsApplication(ServiceApplication):
         self.clock = clock or clock_from_settings(settings)
         self.rules = ScoringRules(load_config(settings, "points"))
         self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
+        # evidence files recorded on activities (shared/blobs.py)
+        self.blobs = blob_store(settings)
+        self.attachments = AttachmentIndex(self, [Activity.AttachmentRecorded])
         # The read models (services/points/read_models.py), set by whoever runs the
         # application (the runtime, a test): the queries read them.
         self.views: PointsViews | None = None
@@ -139,6 +143,14 @@ class PointsApplication(ServiceApplication):
         return self.today().year
 
     # --- authorization ----------------------------------------------------------------------
+
+    def attachment_visible(self, aggregate_id: str, actor: Actor) -> bool:
+        """An activity's evidence: for whoever may see the deputy's duty record."""
+        try:
+            self.check_may_see(actor, self.activity(aggregate_id).deputy_id)
+        except (Forbidden, NotFound):
+            return False
+        return True
 
     def check_may_see(self, actor: Actor, deputy_id: str) -> None:
         if actor.role in SEE_ALL_ROLES:
@@ -354,9 +366,14 @@ class PointsApplication(ServiceApplication):
             errors.append({"loc": ["body", "description"], "msg": "the description is empty"})
         if errors:
             raise Invalid("the activity has invalid fields", errors)
+        files = [described(self.blobs, f.sha256, f.name, "evidence",
+                           ["body", "evidence_files", i, "sha256"])
+                 for i, f in enumerate(cmd.evidence_files)]
         activity = Activity(deputy_id=cmd.deputy_id, kind=cmd.kind, on=cmd.date,
                             description=cmd.description, evidence=cmd.evidence or None,
                             submitted_by=actor.username, submitted_at=self.clock.now())
+        for attachment in files:
+            activity.record_attachment(attachment)
         self.save(activity)
         return activity.as_dict()
 

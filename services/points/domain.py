@@ -270,6 +270,14 @@ class Activity(Aggregate):
         self.capped_by: str | None = None
         self.line_no: int | None = None
 
+    def record_attachment(self, attachment: dict[str, Any]) -> None:
+        """An evidence file (证明材料; shared/blobs.py): its hash in the activity's chain."""
+        self._attachment_recorded(attachment=attachment)
+
+    @event("AttachmentRecorded")
+    def _attachment_recorded(self, attachment: dict[str, Any]) -> None:
+        self.attachments = [*getattr(self, "attachments", []), attachment]
+
     def check_reviewable_by(self, username: str, deputy_id: str | None) -> None:
         if deputy_id == self.deputy_id or username == self.submitted_by:
             raise SelfReviewRefused("a deputy can never review their own activity")
@@ -344,6 +352,7 @@ class Activity(Aggregate):
             "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
             "reason": self.reason, "points": self.points, "rule_version": self.rule_version,
             "capped_by": self.capped_by, "line_no": self.line_no,
+            "attachments": list(getattr(self, "attachments", [])),
         }
 
 

@@ -29,7 +29,9 @@ from shared.contracts.intake import (
 )
 from shared.eventstore import Actor, ServiceApplication
 from shared.read_store import ViewStore
+from shared.blobs import AttachmentIndex, blob_store, described
 from shared.contracts.requests.supervision import (  # noqa: F401  (tests import them here)
+    AttachReplyLetter,
     CaseRef,
     RateCase,
     RecordReview,
@@ -61,6 +63,8 @@ class SupervisionRules(BaseModel):
     rating_period_days: int = Field(30, ge=1)
     review_after_basically_satisfied_days: int = Field(90, ge=1)
     contact_required_before_reply: bool = True
+    # close-out needs the signed reply letter (答复函) of the round's reply attached
+    reply_letter_required: bool = False
     escalate_to_by_default: str = "office"
     reply_templates: dict[str, dict[str, str]] = Field(default_factory=dict)
 
@@ -124,6 +128,9 @@ class SupervisionApplication(ServiceApplication):
         # leaves no connection open.
         self.read_store: ViewStore | None = None
         super().__init__(settings)
+        # files recorded on cases (shared/blobs.py): the reply letters
+        self.blobs = blob_store(settings)
+        self.attachments = AttachmentIndex(self, [SupervisedCase.AttachmentRecorded])
 
     def close(self) -> None:
         super().close()
@@ -347,11 +354,35 @@ class SupervisionApplication(ServiceApplication):
         case.reply_recorded(task_id=str(task.id), unit_id=task.unit_id,
                             result_class=cmd.result_class, commitment_date=cmd.commitment_date,
                             round=task.round, replied_on=today, on_time=today <= task.deadline)
+        if cmd.reply_letter is not None:
+            letter = described(self.blobs, cmd.reply_letter.sha256, cmd.reply_letter.name,
+                               "reply_letter", ["body", "reply_letter", "sha256"])
+            case.record_attachment(attachment=letter, task_id=str(task.id), round=task.round)
         if cmd.result_class == "B":
             case.review_scheduled(review_id=f"r{len(case.reviews) + 1}", due_on=cmd.commitment_date,
                                   reason="class_b_commitment", round=task.round)
         self._save(task, case)
         return self.task_view(task)
+
+    def attach_reply_letter(self, cmd: AttachReplyLetter, actor: Actor) -> dict[str, Any]:
+        task = self._unit_task(cmd.task_id, actor)
+        case = self._case(task.case_id)
+        purpose = "reply_letter" if task.role == "lead" else "opinion_letter"
+        self._rule(case.record_attachment,
+                   attachment=described(self.blobs, cmd.attachment.sha256,
+                                        cmd.attachment.name, purpose,
+                                        ["body", "attachment", "sha256"]),
+                   task_id=str(task.id), round=task.round)
+        self._save(case)
+        return self.case_view(case)
+
+    def attachment_visible(self, aggregate_id: str, actor: Actor) -> bool:
+        """A case's files: for whoever may see the case (get_case decides)."""
+        try:
+            self.get_case(CaseRef.model_construct(case_id=aggregate_id), actor)
+        except NotFound:
+            return False
+        return True
 
     # --- rating, re-handling, reviews, close-out (deputies, office) ----------------------
 
@@ -432,12 +463,14 @@ class SupervisionApplication(ServiceApplication):
         if actor.role != "office":
             raise Forbidden("only the office closes out a case")
         case = self._case(ref.case_id)
-        missing = case.missing_for_close_out(self.today()) if not case.is_closed else []
+        missing = case.missing_for_close_out(self.today(), self.rules.reply_letter_required) \
+            if not case.is_closed else []
         if missing:
             raise Conflict("the case cannot be closed out yet: "
                            + "; ".join(m["detail"] for m in missing), missing=missing,
                            errors=[{"loc": ["case", m["item"]], "msg": m["detail"]} for m in missing])
-        self._rule(case.close, today=self.today(), at=self.clock.now())
+        self._rule(case.close, today=self.today(), at=self.clock.now(),
+                   reply_letter_required=self.rules.reply_letter_required)
         tasks = []
         for task_id in case.tasks:
             task = self._task(task_id)

@@ -50,6 +50,7 @@ from shared.settings import ServiceSettings, load_config
 from services.supervision.application import SupervisionApplication
 from shared.contracts.requests.supervision import (
     AcknowledgeTask,
+    AttachReplyLetter,
     Board,
     BulletinHtml,
     CaseIds,
@@ -217,6 +218,7 @@ def build_runtime(
         NoteProgress: app.note_progress,
         SubmitOpinion: app.submit_opinion,
         ReplyToTask: app.reply,
+        AttachReplyLetter: app.attach_reply_letter,
         RateCase: app.rate,
         RecordReview: app.record_review,
         CloseCase: app.close_case,

@@ -402,12 +402,18 @@ class SupervisedCase(Aggregate):
         self.escalations: list[dict[str, Any]] = []
         self.closed_on: date | None = None
         self.closed_at: datetime | None = None
+        # files recorded on the case (shared/blobs.py): the reply letter (答复函) of a round
+        self.attachments: list[dict[str, Any]] = []
 
     # --- queries --------------------------------------------------------------------------
 
     @property
     def is_closed(self) -> bool:
         return self.closed_on is not None
+
+    def reply_letters(self, round: int) -> list[dict[str, Any]]:
+        return [a for a in getattr(self, "attachments", [])
+                if a["purpose"] == "reply_letter" and a["round"] == round and not a["erased"]]
 
     def raters(self) -> list[str]:
         """Who rates the reply: the lead deputy, co-signers and merged sources' deputies."""
@@ -448,13 +454,20 @@ class SupervisedCase(Aggregate):
     def due_reviews(self, today: date) -> list[dict[str, Any]]:
         return [r for r in self.reviews.values() if r["outcome"] is None and r["due_on"] <= today]
 
-    def missing_for_close_out(self, today: date) -> list[dict[str, str]]:
-        """What close-out still needs; empty when the case may be closed."""
+    def missing_for_close_out(self, today: date,
+                              reply_letter_required: bool = False) -> list[dict[str, str]]:
+        """What close-out still needs; empty when the case may be closed. Where the rules
+        require it (``reply_letter_required``), the signed reply letter (答复函) of the round's
+        reply too."""
         missing = []
         if self.current_reply() is None:
             what = "the lead unit's reply" if self.round == 1 else \
                 f"the lead unit's reply in re-handling round {self.round}"
             missing.append({"item": "reply", "detail": f"{what} is missing"})
+        elif reply_letter_required and not self.reply_letters(self.round):
+            missing.append({"item": "reply_letter",
+                            "detail": "the signed reply letter (答复函) of the lead unit's "
+                                      "reply is not attached"})
         elif self.unrated():
             missing.append({"item": "rating",
                             "detail": "no rating yet (and the rating period has not ended) from: "
@@ -634,10 +647,26 @@ class SupervisedCase(Aggregate):
                          leadership: dict[str, Any] | None) -> None:
         self.reviews[review_id].update(outcome=outcome, note=note, reopened=reopened)
 
-    def close(self, today: date, at: datetime | None = None) -> None:
+    def record_attachment(self, attachment: dict[str, Any], task_id: str | None,
+                          round: int) -> None:
+        """A file recorded on the case (its hash in the event: the case's chain covers it)."""
+        if self.is_closed:
+            raise AlreadyDone("the case is closed out; no file can be attached any more")
+        self._attachment_recorded(attachment=attachment, task_id=task_id, round=round)
+
+    @event("AttachmentRecorded")
+    def _attachment_recorded(self, attachment: dict[str, Any], task_id: str | None,
+                             round: int) -> None:
+        if not hasattr(self, "attachments"):
+            self.attachments = []
+        self.attachments.append({**attachment, "task_id": task_id, "round": round,
+                                 "erased": False})
+
+    def close(self, today: date, at: datetime | None = None,
+              reply_letter_required: bool = False) -> None:
         if self.is_closed:
             raise AlreadyDone("the case is already closed")
-        missing = self.missing_for_close_out(today)
+        missing = self.missing_for_close_out(today, reply_letter_required)
         if missing:
             raise CannotCloseOut("cannot close out: " + "; ".join(m["detail"] for m in missing))
         reply = self.current_reply()

@@ -94,7 +94,9 @@ def case_view(app: SupervisionApplication, case: SupervisedCase) -> dict[str, An
         "rehandling_rounds": jsonable(case.rehandling),
         "follow_up_reviews": jsonable(sorted(case.reviews.values(), key=lambda r: r["due_on"])),
         "escalations": case.escalations,
-        "missing_for_close_out": case.missing_for_close_out(today) if not case.is_closed else [],
+        "missing_for_close_out": case.missing_for_close_out(
+            today, app.rules.reply_letter_required) if not case.is_closed else [],
+        "attachments": jsonable(getattr(case, "attachments", [])),
         "closed_on": case.closed_on.isoformat() if case.closed_on else None,
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
     }

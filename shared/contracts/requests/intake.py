@@ -42,6 +42,7 @@ from shared.contracts.requests.limits import (
     Title,
     Urgency,
 )
+from shared.contracts.requests.limits import AttachmentRef
 from shared.paging import PageQuery, Year
 
 DEPUTY_OR_OFFICE = DEPUTY | OFFICE
@@ -166,6 +167,19 @@ class UndoMerge(IntakeCommand):
 
     suggestion_id: str
     reason: Reason
+
+
+class AttachToSuggestion(IntakeCommand):
+    """A file on a suggestion (a deputy of it, or the office), uploaded first
+    (POST /api/v1/attachments): recorded by an event of the suggestion."""
+
+    name: ClassVar[str] = "attach_to_suggestion"
+    roles: ClassVar[frozenset[str]] = DEPUTY | OFFICE
+    model_config = _example({"suggestion_id": "S-1", "attachment": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                        "name": "现场照片.jpg"}})
+
+    suggestion_id: str
+    attachment: AttachmentRef
 
 
 class GetSuggestion(SuggestionRef):
@@ -303,6 +317,19 @@ class RateMessage(IntakeCommand):
     rating: Rating = Field(examples=["satisfied"])
     token: str | None = Field(None, max_length=TOKEN_MAX,
                               description="the follow-up token (or header X-Follow-Up-Token)")
+
+
+class AttachToMessage(IntakeCommand):
+    """A citizen's photo or document on their message (the deputy who may see it, or the
+    office, uploads what the citizen handed in): erased with the poster's personal data."""
+
+    name: ClassVar[str] = "attach_to_message"
+    roles: ClassVar[frozenset[str]] = DEPUTY | OFFICE
+    model_config = _example({"message_id": "M-1", "attachment": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                        "name": "现场照片.jpg"}})
+
+    message_id: str
+    attachment: AttachmentRef
 
 
 class ErasePersonalData(MessageRef):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 REASON_MAX = 2000  # a reason (return request, refusal, pause, reversal...)
 TITLE_MAX = 200
@@ -33,3 +33,23 @@ SIMILAR_MAX = 20  # and at most
 Urgency = Annotated[str, Field(pattern=URGENCY_PATTERN)]
 Rating = Annotated[str, Field(pattern=RATING_PATTERN)]
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN)]
+
+# Attachments (shared/blobs.py): a file uploaded first (POST /api/v1/attachments), named by
+# its SHA-256 when a request records it on an object.
+ATTACHMENT_NAME_MAX = 120
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class AttachmentRef(BaseModel):
+    """An uploaded file to record: its SHA-256 (from the upload's answer) and its name."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra={"examples": [{
+                                  "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                                  "name": "答复函.pdf"}]})
+
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    name: str | None = Field(None, max_length=ATTACHMENT_NAME_MAX)
+
+
+Attachments = Annotated[list[AttachmentRef], Field(max_length=10)]

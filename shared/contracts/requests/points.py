@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from shared.contracts.requests import (DEPUTY, LEADER, OFFICE, STAFF, SYSTEM, Command, Query)
-from shared.contracts.requests.limits import NOTE_MAX, REASON_MAX, SEARCH_MAX
+from shared.contracts.requests.limits import NOTE_MAX, REASON_MAX, SEARCH_MAX, Attachments
 from shared.paging import PageQuery
 
 SEE_ALL = OFFICE | LEADER | SYSTEM  # every deputy's points
@@ -48,6 +48,9 @@ class SubmitActivity(PointsCommand):
     description: str = Field(max_length=NOTE_MAX, examples=["代表联系服务群众日在联络站接待群众 6 人次"])
     evidence: str | None = Field(None, max_length=REASON_MAX, description="where the evidence "
                                  "is, e.g. a photo or sign-in sheet reference")
+    evidence_files: Attachments = Field(
+        default_factory=list, description="evidence files (证明材料: photos, sign-in sheets), "
+        "uploaded first (POST /api/v1/attachments), recorded on the activity")
 
 
 class ActivityRef(PointsCommand):

@@ -90,3 +90,23 @@ class CaseRecords(CaseHistory):
     """A page of the raw stored records of a case's aggregates, for offline verification."""
 
     name: ClassVar[str] = "case_records"
+
+
+class AttachmentAccess(RuntimeQuery):
+    """Whether the actor may read an attachment recorded here (shared/blobs.py): the service
+    that recorded it decides, by the object it is recorded on. Answers ``{recorded, allowed,
+    erased, attachment}``; ``attachment`` (sha256, size, content_type, name, purpose) only
+    when allowed."""
+
+    name: ClassVar[str] = "attachment_access"
+    roles: ClassVar[frozenset[str]] = STAFF | SYSTEM
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class VerifyAttachments(RuntimeQuery):
+    """Every attachment recorded in the service's log against the blob store: its bytes
+    still hash to the recorded SHA-256, or it is missing, or the log records its erasure (ops)."""
+
+    name: ClassVar[str] = "verify_attachments"
+    roles: ClassVar[frozenset[str]] = OPS

@@ -11,7 +11,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from shared.contracts.requests import (DEPUTY, LEADER, OFFICE, OPS, STAFF, SYSTEM, UNIT,
                                        Command, Query)
-from shared.contracts.requests.limits import REASON_MAX, SEARCH_MAX, Note, Reason, Text
+from shared.contracts.requests.limits import (REASON_MAX, SEARCH_MAX, AttachmentRef, Note,
+                                              Reason, Text)
 from shared.paging import MAX_LIMIT, PageQuery, Year, year_filter
 
 HANDLING_UNIT = UNIT | OFFICE  # the unit holding the task, or the office for it
@@ -104,12 +105,30 @@ class ReplyToTask(TaskRef):
                     "C explained, kept for reference")
     text: Text
     commitment_date: date | None = Field(None, description="required for class B")
+    reply_letter: AttachmentRef | None = Field(
+        None, description="the signed reply letter (答复函), uploaded first "
+                          "(POST /api/v1/attachments); required for close-out where "
+                          "config/supervision.yaml says reply_letter_required")
 
     @model_validator(mode="after")
     def _b_needs_commitment(self) -> ReplyToTask:
         if self.result_class == "B" and self.commitment_date is None:
             raise ValueError("commitment_date is required for a class B reply (being solved or planned)")
         return self
+
+
+class AttachReplyLetter(TaskRef):
+    """The signed reply letter (答复函) of the lead unit's reply (a co-unit: its opinion's
+    letter), uploaded first (POST /api/v1/attachments), recorded on the case for the task's
+    current round; also after the reply."""
+
+    name: ClassVar[str] = "attach_reply_letter"
+    roles: ClassVar[frozenset[str]] = HANDLING_UNIT
+    model_config = _example({"task_id": "T-1", "attachment": {
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "name": "答复函.pdf"}})
+
+    attachment: AttachmentRef
 
 
 # --- a case: ratings, reviews, close-out ---------------------------------------------------------
