@@ -35,7 +35,7 @@ BAD_TOKENS = {
     "wrong audience": jwt.encode(claims(aud="someone-else"), DEV_SECRET, algorithm="HS256"),
     "wrong issuer": jwt.encode(claims(iss="evil"), DEV_SECRET, algorithm="HS256"),
     "alg none": unsigned(claims()),
-    "unknown role": jwt.encode(claims(role="admin"), DEV_SECRET, algorithm="HS256"),
+    "unknown role": jwt.encode(claims(role="root"), DEV_SECRET, algorithm="HS256"),
     "garbage": "not.a.token",
 }
 
@@ -49,7 +49,8 @@ async def test_bad_tokens_are_refused(api, kind):
 
 async def test_a_good_token_names_the_user_and_role(api):
     r = await api.get("unit-a", "/api/v1/me")
-    assert r.json() == {"username": "unit-a", "role": "unit", "unit_id": "unit-a"}
+    assert r.json() == {"username": "unit-a", "role": "unit", "unit_id": "unit-a",
+                        "roles": ["unit"], "must_change_password": False}
     r = await api.client.post("/api/v1/auth/token", data={"username": "office", "password": "wrong"})
     assert r.status_code == 401
 
@@ -87,6 +88,7 @@ async def test_roles(api, method, path, body, user, expected):
 async def test_every_routed_unit_has_a_development_user(api, unit):
     """Routing sends ecology cases to unit-c and economy cases to unit-d: both can sign in."""
     r = await api.get(unit, "/api/v1/me")
-    assert r.json() == {"username": unit, "role": "unit", "unit_id": unit}
+    assert r.json() == {"username": unit, "role": "unit", "unit_id": unit, "roles": ["unit"],
+                        "must_change_password": False}
     r = await api.get(unit, "/api/v1/tasks")
     assert r.status_code == 200 and all(t["unit_id"] == unit for t in r.json())

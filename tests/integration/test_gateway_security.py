@@ -14,7 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from services.gateway.app import DEV_SECRET, GatewaySettings, create_app
-from services.gateway.auth import load_users, user_version
+from services.gateway.auth import load_users
 from services.gateway.ratelimit import CitizenRateLimiter, parse_limits
 from tests.harness import eventually
 
@@ -26,8 +26,9 @@ STATION = "station-fengjie"
 MESSAGE = {"content": "小区路灯长期不亮", "category": "safety_hazard"}
 SUGGESTION = {"title": "建议加装老旧小区电梯", "body": "老人上下楼困难，建议纳入加装计划。",
               "category": "livelihood", "co_signers": []}
-# Each development user's token version (the "ver" claim the gateway checks).
-VERSIONS = {u["username"]: user_version(u)
+# Each development user's token version (the "ver" claim the gateway checks): the accounts
+# service's token_version, 1 for every account seeded from config/users.yaml.
+VERSIONS = {u["username"]: "1"
             for u in load_users(GatewaySettings().config_dir / "users.yaml")}
 
 
@@ -71,7 +72,7 @@ def bad_tokens() -> dict[str, str]:
         "no exp": signed(exp=None),
         "no sub": signed(sub=None),
         "no aud": signed(aud=None),
-        "unknown role": signed(role="admin"),
+        "unknown role": signed(role="root"),  # admin is a role now (accounts)
         # signed with the right key, but not what the gateway issues or its users are now
         "ten-year lifetime": signed(exp=now + timedelta(days=3650)),
         "ten-year lifetime, no iat": signed(iat=None, exp=now + timedelta(days=3650)),
