@@ -190,3 +190,25 @@ async def test_a_seeded_scrypt_hash_is_rehashed_with_argon2_at_sign_in(api, syst
     assert app.find("deputy-1").password_hash.startswith("$argon2id$")
     await bearer(api, "deputy-1", "deputy-1")  # the new hash holds the same password
     assert (await token(api, "deputy-1", "wrong")).status_code == 401
+
+
+def test_outside_development_mode_development_users_are_not_seeded(store, tmp_path, monkeypatch):
+    """The shipped config/users.yaml (every password is the username) is refused outside
+    development mode; a list of real users is seeded once, into an empty store only."""
+    from services.accounts.application import AccountsApplication
+    from services.accounts.bootstrap import InsecureUsers, seed_if_empty
+    from services.gateway.passwords import hash_password
+    from tests.harness import scratch_settings
+
+    settings = scratch_settings(store, "accounts_seed", duty_dev_mode=False)
+    app = AccountsApplication(settings)
+    with pytest.raises(InsecureUsers, match="office"):
+        seed_if_empty(app, settings)
+    people = tmp_path / "users.yaml"
+    people.write_text(f"- {{username: clerk, roles: [office, admin], password_hash: "
+                      f"'{hash_password('clerk-Pass-2026')}'}}\n", encoding="utf-8")
+    monkeypatch.setenv("USERS_FILE", str(people))
+    assert seed_if_empty(app, settings) == 1
+    assert app.find("clerk").roles == ["office", "admin"]
+    assert seed_if_empty(app, settings) == 0  # never again
+    app.close()

@@ -55,7 +55,10 @@ def people_file(tmp_path_factory) -> Path:
 
 def production(users_file: Path, **settings: Any) -> dict[str, Any]:
     """Settings of a gateway outside development mode."""
-    return {"duty_dev_mode": False, "jwt_secret": STRONG, "users_file": users_file, **settings}
+    # the gateway's own user list (accounts_source="file"), as it was before the accounts
+    # service; the accounts service's sign-in is tested in test_accounts.py
+    return {"duty_dev_mode": False, "jwt_secret": STRONG, "users_file": users_file,
+            "accounts_source": "file", **settings}
 
 
 @asynccontextmanager
@@ -85,7 +88,7 @@ def test_outside_development_mode_the_gateway_refuses_weak_secrets_and_developme
         create_app(GatewaySettings(**production(people_file, jwt_secret=DEV_SECRET)))
     # the shipped config/users.yaml: every password is the username
     with pytest.raises(InsecureConfiguration, match="development users") as refused:
-        create_app(GatewaySettings(duty_dev_mode=False, jwt_secret=STRONG))
+        create_app(GatewaySettings(duty_dev_mode=False, jwt_secret=STRONG, accounts_source="file"))
     assert "office" in str(refused.value) and "deputy-1" in str(refused.value)
     # what passes: a strong secret and a list of real users; and development mode, explicitly
     assert create_app(GatewaySettings(**production(people_file))).state.authenticator.users
