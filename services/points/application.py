@@ -29,11 +29,11 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
     SuggestionRegistrationReversedV1,
 )
+from shared.contracts.liaison import ReceptionAttendedV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
 from shared.contracts.requests.points import (
     ActivityRef,
-    DeputyPoints,
     Recalculate,
     RejectActivity,
     RevokePoints,
@@ -313,6 +313,36 @@ class PointsApplication(ServiceApplication):
                                       cap=spec.get("cap"))
         return ledgers.changed()
 
+    def on_reception_attended(self, event: ReceptionAttendedV1) -> list[DutyLedger]:
+        """A deputy present at a station's reception session (liaison) scores under the
+        reception rule (activities.reception_day: its points and its cap, shared with
+        self-reported reception days), once per session."""
+        on = event.held_on
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, on.year)
+        if ledger.has_cause("reception_attended", event.session_id):
+            return []
+        try:
+            rule = self.rules.in_force(on)
+        except LookupError:
+            return []
+        spec = R.activities(rule).get("reception_day")
+        if spec is None:
+            return []
+        details = {"station_id": event.station_id, "people_received": event.people_received}
+        cap = spec.get("cap")
+        points, capped_by = float(spec["points"]), None
+        if cap:
+            already = (ledger.used_in_period("reception_attended", cap.get("period", "year"), on)
+                       + ledger.used_in_period("activity:reception_day",
+                                               cap.get("period", "year"), on))
+            points, capped_by = R.capped(points, cap, "reception_day", on, already)
+        ledger.award(points=points, cause_kind="reception_attended", cause_ref=event.session_id,
+                     case_id=None, rule_version=str(rule["version"]),
+                     awarded_at=event.occurred_at, earned_on=on, activity_kind="reception_day",
+                     capped_by=capped_by, event_id=event.event_id, details=details)
+        return ledgers.changed()
+
     def on_message_rated(self, event: MessageRatedV1) -> list[DutyLedger]:
         if event.handled_by != "deputy" or not event.deputy_id:
             return []
@@ -484,25 +514,9 @@ class PointsApplication(ServiceApplication):
 
         return self._saving(attempt)
 
-    # --- queries ----------------------------------------------------------------------------
+    # --- read models (the queries are answered in services/points/views.py) -------------------
 
     def _views(self) -> PointsViews:
         if self.views is None:
             raise RuntimeError("the points read models are not attached (PointsViews)")
         return self.views
-
-    def deputy_points(self, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
-        """A deputy's points of a year: the total, totals per cause and approved activities
-        of the whole ledger, and one page of its lines (``lines``, by line number; at most
-        ``limit``; the next page from ``lines_next_cursor``; ``lines_total`` counts them)."""
-        self.known_deputy(q.deputy_id)
-        self.check_may_see(actor, q.deputy_id)
-        year = q.year or self.this_year()
-        views = self._views()
-        summary = views.lines.summary(q.deputy_id, year)
-        lines = views.lines.lines_page(q.deputy_id, year, q, total=summary["lines"])
-        return {"deputy_id": q.deputy_id, "year": year, "total": summary["total"],
-                "by_cause": summary["by_cause"],
-                "approved_activities": summary["approved_activities"],
-                "lines": lines["items"], "lines_total": summary["lines"],
-                "lines_next_cursor": lines["next_cursor"]}

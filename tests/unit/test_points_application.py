@@ -11,7 +11,6 @@ import pytest
 from services.points.application import (
     ActivitiesQuery,
     ActivityRef,
-    DeputyPoints,
     PointsApplication,
     RankingsQuery,
     Recalculate,
@@ -25,6 +24,8 @@ from services.points.domain import DutyLedger
 from services.points.read_models import PointsViews
 from services.points.record import deputy_record
 from services.points.report import render_report
+from services.points.views import deputy_points
+from shared.contracts.requests.points import DeputyPoints
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.intake import (
     MessageAnsweredV1,
@@ -89,7 +90,7 @@ def handle(app: PointsApplication, handler, event) -> list[DutyLedger]:
 
 def points(app, deputy_id: str, year: int = 2026) -> dict:
     app.views.catch_up()  # as the runtime does before every query
-    return app.deputy_points(DeputyPoints(deputy_id=deputy_id, year=year), OFFICE)
+    return deputy_points(app, DeputyPoints(deputy_id=deputy_id, year=year), OFFICE)
 
 
 def submit(app, kind="reception_day", on=date(2026, 3, 16), actor=D1, **extra) -> dict:
@@ -282,13 +283,13 @@ def test_submission_is_validated_field_by_field(app, clock):
 
 
 def test_points_are_seen_by_their_deputy_the_office_and_leaders_only(app):
-    app.deputy_points(DeputyPoints(deputy_id="deputy-1"), D1)
-    app.deputy_points(DeputyPoints(deputy_id="deputy-1"), LEADER)
+    deputy_points(app, DeputyPoints(deputy_id="deputy-1"), D1)
+    deputy_points(app, DeputyPoints(deputy_id="deputy-1"), LEADER)
     for actor in (D2, UNIT):
         with pytest.raises(Forbidden):
-            app.deputy_points(DeputyPoints(deputy_id="deputy-1"), actor)
+            deputy_points(app, DeputyPoints(deputy_id="deputy-1"), actor)
     with pytest.raises(NotFound):
-        app.deputy_points(DeputyPoints(deputy_id="deputy-99"), OFFICE)
+        deputy_points(app, DeputyPoints(deputy_id="deputy-99"), OFFICE)
 
 
 # --- rule versions, recalculation, revocation ------------------------------------------------

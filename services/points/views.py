@@ -1,0 +1,161 @@
+"""What an actor is shown of duty points: a deputy's points and record (their own, or any for
+the office and leaders), the rankings, activities, the ledger export, recalculations and a
+case's lines. Each answer checks who asks, then reads the read models
+(``services.points.read_models.PointsViews``, ``app.views``), never the ledgers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.contracts.requests.points import (
+    CasePoints,
+    DeputyPoints,
+    GetActivity,
+    ListActivities,
+    ListLedgerLines,
+    ListRecalculations,
+    Ranking,
+    RankingPosition,
+)
+from shared.eventstore import Actor
+from shared.rpc import Forbidden
+
+from services.points.read_models import PointsViews, resolve_year
+from services.points.record import deputy_record, record_messages, record_suggestions
+from services.points.report import render_report
+
+if TYPE_CHECKING:
+    from services.points.application import PointsApplication
+
+
+def _views(app: PointsApplication) -> PointsViews:
+    if app.views is None:
+        raise RuntimeError("the points read models are not attached (PointsViews)")
+    return app.views
+
+
+def deputy_points(app: PointsApplication, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+    """A deputy's points of a year: the total, totals per cause and approved activities
+    of the whole ledger, and one page of its lines (``lines``, by line number; at most
+    ``limit``; the next page from ``lines_next_cursor``; ``lines_total`` counts them)."""
+    app.known_deputy(q.deputy_id)
+    app.check_may_see(actor, q.deputy_id)
+    year = q.year or app.this_year()
+    views = _views(app)
+    summary = views.lines.summary(q.deputy_id, year)
+    lines = views.lines.lines_page(q.deputy_id, year, q, total=summary["lines"])
+    return {"deputy_id": q.deputy_id, "year": year, "total": summary["total"],
+            "by_cause": summary["by_cause"],
+            "approved_activities": summary["approved_activities"],
+            "lines": lines["items"], "lines_total": summary["lines"],
+            "lines_next_cursor": lines["next_cursor"]}
+
+
+def points_for_case(app: PointsApplication, ref: CasePoints,
+                    actor: Actor) -> list[dict[str, Any]]:
+    """The points lines about a case: every deputy's for the office and leaders, a
+    deputy's own for a deputy, none for anyone else (units do not see duty points)."""
+    lines = _views(app).case_points.query(ref.case_id)
+    if actor.role in ("office", "leader", "system"):
+        return lines
+    if actor.role == "deputy" and actor.deputy_id:
+        return [line for line in lines if line.get("deputy_id") == actor.deputy_id]
+    return []
+
+
+def case_audit_scope(app: PointsApplication, case_id: str) -> Any:
+    """The aggregates holding a case's lines (the case history, GET /cases/{id}/history)."""
+    views = _views(app)
+    views.case_points.catch_up()
+    return views.case_points.audit_scope(case_id)
+
+
+def ranking(app: PointsApplication, q: Ranking, actor: Actor) -> dict[str, Any]:
+    """A page of the ranking of a year (``rows``; ``limit`` and ``cursor`` page them,
+    ``total`` counts the deputies ranked, ``next_cursor`` the next page)."""
+    if actor.role not in ("office", "leader", "deputy", "system"):
+        raise Forbidden("rankings are shown to deputies, the office and leaders")
+    views = _views(app)
+    year = q.year or app.this_year()
+    result = views.rankings.ranking(q, year)
+    return {"year": year, "group": q.group, "level": q.level,
+            "order": views.rankings.ORDER, "rows": result["items"],
+            "total": result["total"], "next_cursor": result["next_cursor"]}
+
+
+def ranking_position(app: PointsApplication, q: RankingPosition,
+                     actor: Actor) -> dict[str, Any]:
+    """A deputy's place in the year's ranking and in their group's."""
+    deputy = app.known_deputy(q.deputy_id)
+    app.check_may_see(actor, q.deputy_id)
+    views = _views(app)
+    year = q.year or app.this_year()
+    overall = views.rankings.place(q.deputy_id, year)
+    group = deputy.get("group")
+    in_group = views.rankings.place(q.deputy_id, year, group) if group else None
+    return {"year": year, "deputy_id": q.deputy_id, "row": overall["row"],
+            "rank": overall["rank"], "ranked": overall["ranked"], "group": group,
+            "group_rank": in_group["rank"] if in_group else None,
+            "group_size": in_group["ranked"] if in_group else None}
+
+
+def list_activities(app: PointsApplication, q: ListActivities, actor: Actor) -> dict[str, Any]:
+    """A page of activities: a deputy's own, or anyone's for the office and leaders."""
+    deputy_id = q.deputy_id
+    if actor.role == "deputy":
+        if deputy_id and deputy_id != actor.deputy_id:
+            raise Forbidden("a deputy sees only their own activities")
+        deputy_id = actor.deputy_id
+    elif actor.role not in ("office", "leader", "system"):
+        raise Forbidden("activities are seen by the deputy, the office and leaders only")
+    return _views(app).activities.query(q, deputy_id, resolve_year(q.year, app.this_year))
+
+
+def ledger_lines(app: PointsApplication, q: ListLedgerLines, actor: Actor) -> dict[str, Any]:
+    """Every deputy's ledger lines (the duty-points ledger export), by deputy, year and
+    line number, each with ``deputy_id`` and ``year``."""
+    if actor.role not in ("office", "leader", "system"):
+        raise Forbidden("the duty-points ledger is exported by the office and leaders")
+    return _views(app).ledger_lines(q, resolve_year(q.year, app.this_year))
+
+
+def get_activity(app: PointsApplication, ref: GetActivity, actor: Actor) -> dict[str, Any]:
+    activity = app.activity(ref.activity_id)
+    app.check_may_see(actor, activity.deputy_id)
+    return activity.as_dict()
+
+
+def record_for(app: PointsApplication, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+    """A deputy's duty record of a year (履职档案)."""
+    app.known_deputy(q.deputy_id)
+    app.check_may_see(actor, q.deputy_id)
+    return deputy_record(app, _views(app), q.deputy_id, q.year or app.this_year())
+
+
+def record_suggestions_page(app: PointsApplication, q: DeputyPoints,
+                            actor: Actor) -> dict[str, Any]:
+    """A page of the record's suggestions (the record shows the most recent)."""
+    app.known_deputy(q.deputy_id)
+    app.check_may_see(actor, q.deputy_id)
+    return record_suggestions(_views(app), q.deputy_id, q.year or app.this_year(), q)
+
+
+def record_messages_page(app: PointsApplication, q: DeputyPoints,
+                         actor: Actor) -> dict[str, Any]:
+    """A page of the record's citizen messages (the record shows the most recent)."""
+    app.known_deputy(q.deputy_id)
+    app.check_may_see(actor, q.deputy_id)
+    return record_messages(_views(app), q.deputy_id, q.year or app.this_year(), q)
+
+
+def report(app: PointsApplication, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
+    """The duty record as a printable page."""
+    record = record_for(app, q, actor)
+    return {"html": render_report(record, generated_at=app.clock.now())}
+
+
+def list_recalculations(app: PointsApplication, q: ListRecalculations,
+                        actor: Actor) -> dict[str, Any]:
+    if actor.role not in ("office", "leader", "system"):
+        raise Forbidden("recalculations are seen by the office and leaders")
+    return _views(app).recalculations.query(q, resolve_year(q.year, app.this_year))
