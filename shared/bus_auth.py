@@ -35,6 +35,7 @@ IDENTITIES = (*SERVICES, "gateway", "ops")
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).
 CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("supervision",),
+    "accounts": (),
     "assignment": ("intake", "supervision"),
     "supervision": ("assignment", "intake"),
     "points": ("intake", "supervision"),

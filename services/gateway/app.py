@@ -38,7 +38,7 @@ from services.gateway.station_pages import register_station_pages
 from services.gateway.web import register_web
 from services.gateway.ratelimit import install_citizen_rate_limit, install_login_throttle
 from services.gateway.auth import (DEV_SECRET, ROLES, Authenticator, Principal, check_startup,
-                                   load_users, ops_access)
+                                   load_users, ops_access, require)
 from services.gateway.idempotency import install_idempotency
 from services.gateway.accounts import AccountCache, AccountFreshness
 from services.gateway.routes_accounts import register_account_routes
@@ -358,6 +358,16 @@ def register_routes(app: FastAPI) -> None:
         return {"access_token": authenticator.issue(principal, ver), "token_type": "bearer",
                 "role": principal.role, "roles": list(principal.roles or (principal.role,)),
                 "must_change_password": principal.must_change_password}
+
+    @app.get(f"{api}/me", tags=["auth"], summary="The signed-in user: username, role acted "
+             "in, unit_id or deputy_id, every role held and whether the password must be "
+             "changed first", responses=problem_responses(401))
+    async def me(principal: Annotated[Principal, Depends(require(password_change_ok=True))],
+                 ) -> dict[str, Any]:
+        return principal.model_dump(exclude_none=True, exclude={"roles",
+                                                                "must_change_password"}) | {
+            "roles": list(principal.roles or (principal.role,)),
+            "must_change_password": principal.must_change_password}
 
     async def reference(services: Services, principal: Principal) -> dict[str, Any]:
         return await services.send(Reference(), principal)

@@ -70,15 +70,6 @@ def _changed(request: Request, status_: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_account_routes(app: FastAPI) -> None:
-    @app.get(f"{API}/me", tags=["auth"], summary="The signed-in user: username, role acted "
-             "in, unit_id or deputy_id, every role held and whether the password must be "
-             "changed first")
-    async def me(principal: Holder) -> dict[str, Any]:
-        return principal.model_dump(exclude_none=True, exclude={"roles",
-                                                                "must_change_password"}) | {
-            "roles": list(principal.roles or (principal.role,)),
-            "must_change_password": principal.must_change_password}
-
     @app.get(f"{API}/me/account", tags=["auth"], openapi_extra=sends(MyAccount),
              summary="Your own account: roles, links (deputy, unit, leader), dates")
     async def my_account(services: ServicesDep, principal: Holder) -> dict[str, Any]:

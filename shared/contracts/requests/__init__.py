@@ -37,10 +37,11 @@ DEPUTY = frozenset({"deputy"})
 CITIZEN = frozenset({"citizen"})
 ANONYMOUS = frozenset({"anonymous"})  # the gateway's actor for a request without a user
 SYSTEM = frozenset({"system"})  # tools acting for the system (ops)
+ADMIN = frozenset({"admin"})  # the office administrator who manages accounts (services/accounts)
 STAFF = OFFICE | LEADER | UNIT | DEPUTY
 SIGNED_IN = STAFF | CITIZEN  # every role a user signs in with
 OPS = OFFICE | SYSTEM  # operating the services (read models, republishing, the clock)
-EVERYONE = SIGNED_IN | ANONYMOUS | SYSTEM
+EVERYONE = SIGNED_IN | ANONYMOUS | SYSTEM | ADMIN
 
 ANY_SERVICE = "*"  # a request every service answers (shared/runtime.py)
 

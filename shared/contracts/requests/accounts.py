@@ -10,11 +10,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from shared.contracts.requests import ANONYMOUS, SIGNED_IN, SYSTEM, Command, Query
+from shared.contracts.requests import ADMIN, ANONYMOUS, SIGNED_IN, SYSTEM, Command, Query
 from shared.contracts.requests.limits import REASON_MAX, SEARCH_MAX
 from shared.paging import PageQuery
 
-ADMIN = frozenset({"admin"})  # the office administrator who manages accounts
 ACCOUNT_HOLDERS = SIGNED_IN | ADMIN  # whoever signs in with an account
 Role = Literal["office", "leader", "unit", "deputy", "station", "admin"]
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$"
