@@ -35,7 +35,7 @@ def main() -> None:
     env.setdefault("DUTY_DEV_MODE", "true")
     Path(env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     processes = ["intake", "assignment", "supervision", "points", "notifications", "projects",
-                 "gateway"]
+                 "liaison", "gateway"]
     # The keys the gateway and ops sign actor assertions with (shared/identity.py), made
     # once here before any process would race to make them.
     sys.path.insert(0, str(ROOT))
@@ -66,7 +66,7 @@ def main() -> None:
     supervisor = Supervisor(
         {name: commands[name] for name in processes}, env=env, cwd=ROOT,
         stop_order=[["gateway"], ["intake", "assignment", "supervision", "points",
-                                 "notifications", "projects"], ["nats"]],
+                                 "notifications", "projects", "liaison"], ["nats"]],
         wait_for_port={"nats": int(env["NATS_PORT"])} if "nats" in processes else None)
     sys.exit(supervisor.run())
 

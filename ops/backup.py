@@ -58,15 +58,16 @@ from typing import Any
 
 from shared.settings import ServiceSettings
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
-# Services whose store a backup must have (notifications' store is saved when there is one).
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "liaison")
+# Services whose store a backup must have (notifications' and liaison's stores are saved
+# when there is one).
 REQUIRED = ("intake", "assignment", "supervision", "points")
 # The order the stores' read snapshots are taken in: consumers before their producers where
 # the graph allows (shared/bus_auth.CONSUMES), so that no consumer's saved store has processed
 # an upstream event its producer's saved store does not have. The two cycles
 # (supervision <-> intake, supervision <-> assignment) are closed by checking the cut and
 # taking it again (``_check_cut``).
-SNAPSHOT_ORDER = ("notifications", "points", "assignment", "supervision", "intake")
+SNAPSHOT_ORDER = ("notifications", "points", "liaison", "assignment", "supervision", "intake")
 FORMAT = 1
 KEYS_FILE = "intake-keys.sqlite"
 CUT_ATTEMPTS = 20
