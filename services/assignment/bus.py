@@ -1,16 +1,14 @@
-"""Assignment's bus adapters: consumes registrations, forwarded messages and supervision's
-handling news, answers requests, publishes assignments, tasks and their changes."""
+"""Assignment's bus registrations: consumes registrations, forwarded messages and supervision's
+handling news, answers requests, publishes assignments, tasks and their changes (translated
+from the domain events). Wired in ``services.assignment.bootstrap``."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
-from uuid import UUID
 
-from opentelemetry.sdk.trace import TracerProvider
-
-from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.assignment import (
     LeadershipDesignatedV1,
@@ -34,11 +32,9 @@ from shared.contracts.supervision import (
     ReplySubmittedV1,
 )
 from shared.event_validation import validate_consumers
-from shared.eventstore import Actor
-from shared.read_store import ReadModels, ViewStore
 from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
 
+from services.assignment import views
 from services.assignment.application import AssignmentApplication
 from shared.contracts.requests.assignment import (
     AssignSuggestion,
@@ -170,19 +166,9 @@ def translate_v1(app: AssignmentApplication, event: Any, facts: Any,
                                reason=event.reason)
 
 
-def build_runtime(
-    settings: ServiceSettings | None = None,
-    *,
-    clock: Clock | None = None,
-    tracer_provider: TracerProvider | None = None,
-) -> ServiceRuntime:
-    settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
-    app = AssignmentApplication(settings, clock=clock)
-    views = ViewStore(settings)
-    index = TaskIndex(app, views)
-    runtime = ServiceRuntime(settings, app, translate,
-                             read_models=ReadModels(app, views, [index]),
-                             tracer_provider=tracer_provider)
+def register(runtime: ServiceRuntime, app: AssignmentApplication, index: TaskIndex) -> None:
+    """What assignment consumes and the requests it answers (wired in
+    ``services.assignment.bootstrap``)."""
     runtime.consume("intake", {
         SuggestionRegisteredV1: app.on_suggestion_registered,
         SuggestionRegistrationReversedV1: app.on_suggestion_registration_reversed,
@@ -195,13 +181,7 @@ def build_runtime(
         CaseClosedV1: app.on_case_closed,
     })
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, settings)
-
-    def list_tasks(q: ListTasks, actor: Actor) -> dict[str, Any]:
-        """A page of tasks (a unit: its own), by deadline then task id."""
-        if actor.role == "unit":
-            q = q.model_copy(update={"unit_id": actor.unit_id})
-        return index.list_tasks(q, app.today().year)
+    validate_consumers(runtime, runtime.settings)
 
     # every request this service answers, by contract (shared/contracts/requests/assignment.py)
     runtime.handlers({
@@ -215,19 +195,9 @@ def build_runtime(
         CaseAssignment: app.case_assignment,
         GetTask: app.get_task,
         Leaders: app.leaders_list,
-        ListTasks: list_tasks,
+        ListTasks: lambda q, actor: views.list_tasks(app, index, q, actor),
         Workload: lambda q, actor: app.workload(q, actor, index),
         Units: lambda _q, _actor: list(app.units.values()),
     })
 
-    def case_scope(case_id: str) -> tuple[list[Any], None]:
-        """A case here is its assignment and every task it had (withdrawn ones too)."""
-        try:
-            assignment = app.repository.get(Assignment.create_id(case_id))
-        except Exception:  # not assigned (yet), or not an id
-            return [], None
-        tasks = [UUID(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
-        return [assignment.id, *tasks], None
-
-    runtime.audit_cases(case_scope)
-    return runtime
+    runtime.audit_cases(partial(views.case_audit_scope, app))

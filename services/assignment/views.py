@@ -1,17 +1,40 @@
-"""What an actor is shown of assignment's workload: open tasks per unit, the nearest
-deadlines, working days left (``AssignmentApplication.workload`` checks who asks, then
-answers with :func:`workload`)."""
+"""What an actor is shown of assignment: the task list (a unit: its own), the workload (open
+tasks per unit, the nearest deadlines, working days left; ``AssignmentApplication.workload``
+checks who asks, then answers with :func:`workload`) and what a case's history holds."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from shared.eventstore import Actor
 
 from shared.paging import checked_after, encode_cursor, page_of_list, year_filter
+
+from services.assignment.domain import Assignment
 
 if TYPE_CHECKING:
     from services.assignment.application import AssignmentApplication
     from services.assignment.read_models import TaskIndex
+
+
+def list_tasks(app: AssignmentApplication, index: TaskIndex, q: Any,
+               actor: Actor) -> dict[str, Any]:
+    """A page of tasks (a unit: its own), by deadline then task id."""
+    if actor.role == "unit":
+        q = q.model_copy(update={"unit_id": actor.unit_id})
+    return index.list_tasks(q, app.today().year)
+
+
+def case_audit_scope(app: AssignmentApplication, case_id: str) -> tuple[list[Any], None]:
+    """A case here is its assignment and every task it had (withdrawn ones too)."""
+    try:
+        assignment = app.repository.get(Assignment.create_id(case_id))
+    except Exception:  # not assigned (yet), or not an id
+        return [], None
+    tasks = [UUID(t) for t in [*assignment.task_ids, *assignment.withdrawn_task_ids]]
+    return [assignment.id, *tasks], None
 
 
 def workload(app: AssignmentApplication, q: Any, index: TaskIndex) -> dict[str, Any]:
