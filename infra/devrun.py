@@ -34,7 +34,8 @@ def main() -> None:
     # development secret and users, open /metrics: the gateway refuses them otherwise
     env.setdefault("DUTY_DEV_MODE", "true")
     Path(env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
-    processes = ["intake", "assignment", "supervision", "points", "notifications", "projects",
+    processes = ["intake", "assignment", "supervision", "points", "notifications", "accounts",
+                 "projects",
                  "liaison", "gateway"]
     # The keys the gateway and ops sign actor assertions with (shared/identity.py), made
     # once here before any process would race to make them.
@@ -66,7 +67,8 @@ def main() -> None:
     supervisor = Supervisor(
         {name: commands[name] for name in processes}, env=env, cwd=ROOT,
         stop_order=[["gateway"], ["intake", "assignment", "supervision", "points",
-                                 "notifications", "projects", "liaison"], ["nats"]],
+                                 "notifications", "accounts", "projects", "liaison"],
+                    ["nats"]],
         wait_for_port={"nats": int(env["NATS_PORT"])} if "nats" in processes else None)
     sys.exit(supervisor.run())
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "projects")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts",
+            "projects")
 
 
 def wait(check, timeout: float, what: str):
