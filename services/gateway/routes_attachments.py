@@ -83,6 +83,29 @@ NOT_ALLOWED = {403: {"description": "the role may not do this"},
                404: {"description": "no such object (or not yours)"},
                422: {"description": "no uploaded file with this SHA-256"}}
 
+
+async def serve(request: Request, services: Any, sha256: str, principal: Principal) -> Response:
+    """The file as a download, when an owning service lets ``principal`` see it (the API's
+    and the web application's download)."""
+    attachment = await access(services, sha256, principal)
+    if attachment is None:
+        return problem(404, "Not found", "no such attachment on anything you may see")
+    data = await asyncio.to_thread(store_of(request).get, sha256)
+    if data is None:
+        return problem(404, "Not found", "the attachment's file is missing or was erased")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return problem(409, "Conflict", "the stored file does not match its recorded hash")
+    content_type = attachment.get("content_type")
+    if content_type not in SAFE_TYPES:
+        content_type = "application/octet-stream"
+    return Response(data, media_type=content_type, headers={
+        "Content-Disposition": blobs.content_disposition(attachment.get("name") or "附件"),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    })
+
+
 Sha256 = Annotated[str, Path(pattern=blobs.SHA256.pattern, description="the file's SHA-256")]
 
 
@@ -111,23 +134,7 @@ def register_attachment_routes(app: FastAPI) -> None:
         response_class=Response)
     async def download(request: Request, sha256: Sha256, services: ServicesDep,
                        principal: Staff) -> Response:
-        attachment = await access(services, sha256, principal)
-        if attachment is None:
-            return problem(404, "Not found", "no such attachment on anything you may see")
-        data = await asyncio.to_thread(store_of(request).get, sha256)
-        if data is None:
-            return problem(404, "Not found", "the attachment's file is missing or was erased")
-        if hashlib.sha256(data).hexdigest() != sha256:
-            return problem(409, "Conflict", "the stored file does not match its recorded hash")
-        content_type = attachment.get("content_type")
-        if content_type not in SAFE_TYPES:
-            content_type = "application/octet-stream"
-        return Response(data, media_type=content_type, headers={
-            "Content-Disposition": blobs.content_disposition(attachment.get("name") or "附件"),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-        })
+        return await serve(request, services, sha256, principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/attachments", tags=tags,
               responses=NOT_ALLOWED, openapi_extra=sends(AttachToSuggestion),

@@ -775,5 +775,6 @@ def suggestion_view(s: Suggestion, body: str) -> dict[str, Any]:
         "replied_at": s.replied_at.isoformat() if s.replied_at else None,
         "case_closed_at": closed_at.isoformat() if closed_at else None,
         "result_class": s.result_class,
+        "attachments": list(getattr(s, "attachments", [])),
         "version": s.version,
     }

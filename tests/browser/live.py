@@ -81,10 +81,12 @@ class LiveSystem:
     async def _main(self) -> None:
         try:
             self.system = InProcessSystem(self.nats.url, self.store, clock=self.clock,
-                                          config_dir=self.config_dir)
+                                          config_dir=self.config_dir,
+                                          blob_dir=self.tmp / "blobs")
             await self.system.start(*ALL_SERVICES)  # the gateway's /health waits for all
             settings = GatewaySettings(nats_url=self.nats.url, rpc_timeout_seconds=5.0,
-                                       citizen_rate_limit="off", config_dir=self.config_dir)
+                                       citizen_rate_limit="off", config_dir=self.config_dir,
+                                       blob_dir=self.tmp / "blobs")
             app = create_app(settings)
             config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                     lifespan="on")

@@ -21,11 +21,16 @@ FIELD_ZH = {
 }
 
 MISSING_ZH = {"reply": "主办单位尚未答复", "rating": "尚有代表未评价（评价期未满）",
-              "follow_up_review": "回头看已到期，尚未记录结果"}
+              "follow_up_review": "回头看已到期，尚未记录结果",
+              "reply_letter": "主办单位尚未上传答复函（加盖公章的扫描件）"}
 
 # (pattern of the English text, Chinese); the first that matches wins.
 PATTERNS: list[tuple[str, str]] = [
     (r"commitment_date is required", "B 类答复须填写承诺解决日期"),
+    (r"未找到该附件", "未找到该附件，请重新上传文件"),
+    (r"不支持的文件类型", "不支持的文件类型：只能上传 PDF、JPEG、PNG、Word 或 Excel 文件"),
+    (r"no file can be attached", "案件已办结或个人信息已删除，不能再上传附件"),
+    (r"reply letter \(答复函\)", "尚未上传答复函"),
     (r"commitment date is in the past", "承诺解决日期不能早于今天"),
     (r"contact the deputy before replying", "答复前须先与代表沟通（办前联系）：请先记录沟通情况"),
     (r"already replied to in round", "本轮已经答复"),

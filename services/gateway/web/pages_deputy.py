@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+
+from shared import blobs
 
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
+from services.gateway.web.pages_attachments import ACCEPT, form_file
 from services.gateway.web.common import (
     BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
     render, services, today,
@@ -200,7 +203,13 @@ async def _activity_context(request: Request, user: Principal) -> dict[str, Any]
     for rule in rules:
         for code, kind in rule.get("activities", {}).items():
             kinds.setdefault(code, kind.get("name_zh", code))
+    # each listed activity's evidence files (证明材料), from the activity itself
+    details = await asyncio.gather(*(optional(svc.call(
+        "points", "get_activity", {"activity_id": a.get("activity_id") or a.get("id")}, user))
+        for a in mine["items"]))
+    files = {(d or {}).get("id"): (d or {}).get("attachments") or [] for d in details}
     return {"activities": mine["items"], "activities_total": mine.get("total"), "kinds": kinds,
+            "files": files, "accept": ACCEPT,
             "form": {}, "error": None, "today": today().isoformat(), **names(ref)}
 
 
@@ -214,16 +223,23 @@ async def report_activity(request: Request, user: Deputy,
                           kind: Annotated[str, Form(max_length=100)] = "",
                           day: Annotated[str, Form(alias="date", max_length=10)] = "",
                           description: Annotated[str, Form(max_length=5000)] = "",
-                          evidence: Annotated[str, Form(max_length=2000)] = "") -> Response:
-    """Reported: back to the list with a message. Refused: the form again as it was filled."""
+                          evidence: Annotated[str, Form(max_length=2000)] = "",
+                          evidence_file: Annotated[UploadFile | str | None, File()] = None
+                          ) -> Response:
+    """Reported: back to the list with a message. Refused: the form again as it was filled
+    (the file must be chosen again: a browser never refills a file field)."""
     problems = [m for m, bad in (("请选择活动类型", not kind), ("请填写活动日期", not day),
                                  ("请填写活动情况", not description.strip())) if bad]
     if not problems:
         try:
+            stored = await form_file(request, evidence_file)
             await services(request).call("points", "submit_activity", {
                 "deputy_id": user.deputy_id, "kind": kind, "date": day,
-                "description": description, "evidence": evidence or None}, user)
+                "description": description, "evidence": evidence or None,
+                "evidence_files": [stored] if stored else []}, user)
             return redirect(f"{BASE}/deputy/activities", "已报告履职活动，等待审核")
+        except blobs.RefusedFile as exc:
+            problems = ["证明材料未上传：" + exc.message_zh + "请重新选择文件"]
         except ServiceFailure as exc:
             detail, items = failure_text(exc)
             problems = [detail, *items]

@@ -10,11 +10,14 @@ import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+
+from shared import blobs
 
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
+from services.gateway.web.pages_attachments import ACCEPT, form_file
 from services.gateway.web.common import (
     BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
     render, services, today,
@@ -99,7 +102,9 @@ async def _task_context(request: Request, user: Principal, task_id: str) -> dict
                              "level_zh": info.get("level_zh"), "group": info.get("group"),
                              "phone": info.get("phone"), "station": station.get("name")})
     rounds = _rounds(task, case)
-    return {"task": task, "assignment_task": assignment_task, "case": case,
+    return {"task": task, "assignment_task": assignment_task, "case": case, "accept": ACCEPT,
+            "letters": [a for a in (case or {}).get("attachments") or []
+                        if a.get("task_id") == task_id],
             "suggestion": suggestion, "message": message, "deputies": deputies,
             "rounds": rounds, "today": today().isoformat(), "form": {}, "error": None,
             **names(ref)}
@@ -196,21 +201,50 @@ async def opinion(request: Request, task_id: str, user: Unit,
 async def reply(request: Request, task_id: str, user: Unit,
                 result_class: Annotated[Literal["A", "B", "C"], Form()],
                 text: Annotated[str, Form(min_length=1, max_length=20000)],
-                commitment_date: Annotated[str | None, Form()] = None) -> Response:
-    """A refused reply comes back on the task page with what was typed, not a blank form."""
+                commitment_date: Annotated[str | None, Form()] = None,
+                reply_letter: Annotated[UploadFile | str | None, File()] = None) -> Response:
+    """A refused reply comes back on the task page with what was typed, not a blank form.
+    The signed reply letter (答复函), if chosen, is uploaded and recorded with the reply."""
+    form = {"result_class": result_class, "text": text, "commitment_date": commitment_date or ""}
     try:
+        letter = await form_file(request, reply_letter)
         await services(request).call("supervision", "reply", {
             "task_id": task_id, "result_class": result_class, "text": text,
-            "commitment_date": commitment_date or None}, user)
+            "commitment_date": commitment_date or None,
+            **({"reply_letter": letter} if letter else {})}, user)
+    except blobs.RefusedFile as exc:
+        return await _refused(request, user, task_id, form,
+                              "答复函未上传：" + exc.message_zh + "请重新选择文件。", exc.status)
     except ServiceFailure as exc:
         detail, items = failure_text(exc)
-        context = await _task_context(request, user, task_id)
-        context["form"] = {"result_class": result_class, "text": text,
-                           "commitment_date": commitment_date or ""}
-        context["error"] = "未完成：" + "；".join([detail, *items])
-        return render(request, "unit_task.html", context,
-                      status_code=int(exc.reply.get("status") or 422))
+        return await _refused(request, user, task_id, form,
+                              "未完成：" + "；".join([detail, *items]),
+                              int(exc.reply.get("status") or 422))
     return redirect(_back(task_id), "已答复")
+
+
+async def _refused(request: Request, user: Principal, task_id: str, form: dict[str, Any],
+                   error: str, status: int) -> Response:
+    context = await _task_context(request, user, task_id)
+    context["form"] = form
+    context["error"] = error
+    return render(request, "unit_task.html", context, status_code=status)
+
+
+@router.post(f"{BASE}/unit/tasks/{{task_id}}/reply-letter", dependencies=Csrf)
+async def reply_letter(request: Request, task_id: str, user: Unit,
+                       letter: Annotated[UploadFile | str | None, File()] = None) -> Response:
+    """The signed reply letter (答复函) uploaded after the reply (or a co-unit's letter)."""
+    try:
+        attachment = await form_file(request, letter)
+    except blobs.RefusedFile as exc:
+        return await _refused(request, user, task_id, {}, "答复函未上传：" + exc.message_zh,
+                              exc.status)
+    if attachment is None:
+        return await _refused(request, user, task_id, {}, "请选择要上传的答复函文件。", 422)
+    call = services(request).call("supervision", "attach_reply_letter",
+                                  {"task_id": task_id, "attachment": attachment}, user)
+    return await act(request, call, _back(task_id), "已上传答复函")
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/return-request", dependencies=Csrf)
