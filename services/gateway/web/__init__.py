@@ -25,6 +25,10 @@ def register_web(app: FastAPI) -> None:
                    pages_notifications, pages_projects, exports):
         app.include_router(module.router, include_in_schema=False)
 
+    from services.gateway.web import pages_accounts  # 修改密码 and 账号管理 (services/accounts)
+
+    app.include_router(pages_accounts.router, include_in_schema=False)
+
     from services.gateway.web import pages_attachments  # files: downloads (答复函, 证明材料)
 
     app.include_router(pages_attachments.router, include_in_schema=False)

@@ -41,6 +41,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 # --- Chinese labels ---------------------------------------------------------------------
 
 ROLE_ZH = {"office": "代表工委", "unit": "承办单位", "deputy": "人大代表", "leader": "领导",
+           "admin": "账号管理员",
            "citizen": "群众"}
 COLOUR_ZH = {"green": "绿·按期", "yellow": "黄·临期", "red": "红·超期", "closed": "已办结"}
 COLOURS = ("red", "yellow", "green", "closed")
@@ -216,13 +217,17 @@ def current_user(request: Request) -> Principal | None:
         return None
 
 
-def need(*roles: str) -> Callable[[Request], Principal]:
-    """A dependency: the signed-in user (any role when none given), else to the sign-in page."""
+def need(*roles: str, password_change_ok: bool = False) -> Callable[[Request], Principal]:
+    """A dependency: the signed-in user (any role when none given), else to the sign-in page.
+    A user whose password was reset by an administrator sees only 修改密码 until they change
+    it (``password_change_ok``: that page)."""
     def dependency(request: Request) -> Principal:
         user = current_user(request)
         if user is None:
             raise SignInRequired()
         request.state.web_user = user
+        if user.must_change_password and not password_change_ok:
+            raise HTTPException(403, "管理员已重置您的密码：请先在“修改密码”页设置新密码")
         if roles and user.role not in roles:
             raise HTTPException(403, f"此页面仅供{'、'.join(ROLE_ZH.get(r, r) for r in roles)}使用")
         return user

@@ -22,7 +22,7 @@ from services.gateway.web.common import (
 
 router = APIRouter(route_class=WebRoute)
 HOME = {"office": f"{BASE}/board", "leader": f"{BASE}/board", "unit": f"{BASE}/unit",
-        "deputy": f"{BASE}/deputy"}
+        "deputy": f"{BASE}/deputy", "admin": f"{BASE}/admin/accounts"}
 Anyone = Annotated[Principal, Depends(need("office", "leader", "unit", "deputy"))]
 BoardViewer = Annotated[Principal, Depends(need("office", "leader"))]
 
@@ -44,12 +44,15 @@ async def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request, username: Annotated[str, Form(max_length=100)],
                 password: Annotated[str, Form(max_length=200)]) -> Response:
     auth = request.app.state.authenticator
-    user = await asyncio.to_thread(auth.authenticate, username, password)
+    found = await auth.login(username, password)  # the accounts service checks it
+    user, ver = found if found is not None else (None, None)
     if user is None or user.role not in HOME:
         return render(request, "login.html", {"error": "用户名或密码错误", "username": username},
                       status_code=401)
-    response = RedirectResponse(HOME[user.role], status_code=303)
-    set_session(request, response, auth.issue(user), int(auth.ttl.total_seconds()))
+    # a password reset by an administrator is changed first
+    home = f"{BASE}/me/password" if user.must_change_password else HOME[user.role]
+    response = RedirectResponse(home, status_code=303)
+    set_session(request, response, auth.issue(user, ver), int(auth.ttl.total_seconds()))
     return response
 
 
