@@ -79,7 +79,7 @@ def sign_in(browser, live, outside_requests) -> Iterator[Callable[..., object]]:
         page.get_by_label("用户名").fill(username)
         page.get_by_label("密码").fill(username)
         page.get_by_role("button", name="登录").click()
-        page.wait_for_url(re.compile(r"/app/(board|unit|deputy)$"))
+        page.wait_for_url(re.compile(r"/app/(board|unit|deputy|station)$"))
         return page
 
     yield open_as

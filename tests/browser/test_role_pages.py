@@ -105,7 +105,8 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("username", ["office", "leader", "unit-a", "unit-c", "deputy-1"])
+@pytest.mark.parametrize("username", ["office", "leader", "unit-a", "unit-c", "deputy-1",
+                                      "station-fengjie"])
 def test_every_page_a_role_reaches_is_in_chinese(live, scene, sign_in, username):
     page = sign_in(username)
     start = page.url

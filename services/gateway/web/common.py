@@ -42,7 +42,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 ROLE_ZH = {"office": "代表工委", "unit": "承办单位", "deputy": "人大代表", "leader": "领导",
            "admin": "账号管理员",
-           "citizen": "群众"}
+           "citizen": "群众", "station": "联络站"}
 COLOUR_ZH = {"green": "绿·按期", "yellow": "黄·临期", "red": "红·超期", "closed": "已办结"}
 COLOURS = ("red", "yellow", "green", "closed")
 URGENCY_ZH = {"red": "红·紧急", "yellow": "黄·较急", "blue": "蓝·一般"}

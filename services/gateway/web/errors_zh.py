@@ -26,6 +26,18 @@ MISSING_ZH = {"reply": "主办单位尚未答复", "rating": "尚有代表未评
 
 # (pattern of the English text, Chinese); the first that matches wins.
 PATTERNS: list[tuple[str, str]] = [
+    # liaison (reception sessions and contact obligations)
+    (r"every place of this session is booked", "本场接待名额已满"),
+    (r"this phone has already booked", "该手机号已预约本场接待"),
+    (r"this session is over", "本场接待已结束，不能预约"),
+    (r"attendance is already recorded", "本场接待的出勤已经登记过"),
+    (r"station staff (act|record messages) .*own station", "联络站工作人员只能办理本站的事务"),
+    (r"recorded by the parties of the obligation", "只有联系双方或代表工委可以登记联系"),
+    (r"a counterpart records only their own contacts", "只能登记与本人有关的联系"),
+    (r"recorded once it took place", "联系日期不能晚于今天"),
+    (r"is not one of this obligation's people", "该联系对象不在此联系任务中"),
+    (r"a session ends after it starts", "结束时间须晚于开始时间"),
+    (r"unknown deputies", "有不认识的代表"),
     (r"commitment_date is required", "B 类答复须填写承诺解决日期"),
     (r"未找到该附件", "未找到该附件，请重新上传文件"),
     (r"不支持的文件类型", "不支持的文件类型：只能上传 PDF、JPEG、PNG、Word 或 Excel 文件"),

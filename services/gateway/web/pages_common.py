@@ -22,7 +22,7 @@ from services.gateway.web.common import (
 
 router = APIRouter(route_class=WebRoute)
 HOME = {"office": f"{BASE}/board", "leader": f"{BASE}/board", "unit": f"{BASE}/unit",
-        "deputy": f"{BASE}/deputy", "admin": f"{BASE}/admin/accounts"}
+        "deputy": f"{BASE}/deputy", "station": f"{BASE}/station", "admin": f"{BASE}/admin/accounts"}
 Anyone = Annotated[Principal, Depends(need("office", "leader", "unit", "deputy"))]
 BoardViewer = Annotated[Principal, Depends(need("office", "leader"))]
 
