@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "liaison", "projects")
 IDENTITIES = (*SERVICES, "gateway", "ops")
 # Whose events each service consumes (its durable consumers, ``runtime.consume``); a test
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).
@@ -38,8 +38,9 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "accounts": (),
     "assignment": ("intake", "supervision"),
     "supervision": ("assignment", "intake"),
-    "points": ("intake", "supervision"),
-    "notifications": ("intake", "assignment", "supervision", "points"),
+    "points": ("intake", "supervision", "liaison"),
+    "notifications": ("intake", "assignment", "supervision", "points", "liaison"),
+    "liaison": ("intake",),
 }
 # Stream management every service does at start (shared/streams.py declares all streams).
 STREAM_API = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*",

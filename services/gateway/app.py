@@ -27,6 +27,7 @@ from services.gateway.routes_attachments import (UPLOAD_FORM_BYTES, UPLOAD_PATHS
                                                  register_attachment_routes)
 from services.gateway.routes_audit import register_audit_routes
 from services.gateway.routes_intake import register_intake_routes
+from services.gateway.routes_liaison import register_liaison_routes
 from services.gateway.routes_notifications import register_notification_routes
 from services.gateway.follow_up_pages import register_follow_up_pages
 from services.gateway.public_pages import register_public_pages
@@ -80,7 +81,8 @@ from services.gateway.deps import (
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects",
+            "liaison")
 
 
 class GatewaySettings(ServiceSettings):
@@ -472,6 +474,7 @@ def register_routes(app: FastAPI) -> None:
     register_points_routes(app)
     register_projects_routes(app)
     register_notification_routes(app)
+    register_liaison_routes(app)
     register_follow_up_pages(app)
     register_public_pages(app)
     register_audit_routes(app)

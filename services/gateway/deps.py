@@ -25,7 +25,7 @@ from services.gateway.auth import Authenticator, Principal, get_authenticator, r
 
 R = TypeVar("R", bound=Contract)
 SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications",
-                           "accounts", "projects"})
+                           "accounts", "projects", "liaison"})
 
 
 class ServiceUnavailable(Exception):
@@ -154,7 +154,7 @@ Staff = Annotated[Principal, Depends(require("office", "leader", "unit", "deputy
 
 # --- routes built from request contracts ------------------------------------------------------
 
-ROLE_ORDER = ("office", "leader", "unit", "deputy", "citizen", "anonymous", "admin")
+ROLE_ORDER = ("office", "leader", "unit", "deputy", "station", "citizen", "anonymous", "admin")
 
 
 def admitted(contract: type[Contract], *roles: str) -> Any:

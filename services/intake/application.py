@@ -280,6 +280,8 @@ class IntakeApplication(ServiceApplication):
     # --- citizen messages: commands -----------------------------------------------------
 
     def post_message(self, cmd: PostMessage, actor: Actor) -> dict[str, Any]:
+        if actor.role == "station" and actor.unit_id != cmd.station_id:
+            raise Forbidden("station staff record messages at their own station only")
         station = self.stations.get(cmd.station_id)
         if station is None:
             raise NotFound(f"no station {cmd.station_id}")
@@ -307,6 +309,7 @@ class IntakeApplication(ServiceApplication):
             personal_data=seal(key, subject_id, personal) if personal else None,
             received_at=self.clock.now(),
             sealed_content=seal(key, subject_id, cmd.content, "content"),
+            session_id=getattr(cmd, "session_id", None),  # PostMessageV2
         )
         self.save(message)
         return {"id": str(message.id), "status": message.status, "follow_up_token": token}

@@ -13,6 +13,7 @@ from shared.contracts import IntegrationEvent
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV3
 from shared.contracts.intake import (
     CitizenMessageReceivedV1,
+    CitizenMessageReceivedV2,
     MessageAnsweredV1,
     MessageClaimedV1,
     MessageConvertedV1,
@@ -47,6 +48,7 @@ from shared.contracts.requests.intake import (
     MergeSuggestion,
     MessagePublicationRef,
     PostMessage,
+    PostMessageV2,
     PublicationRef,
     PublicResultsQuery,
     Publish,
@@ -81,7 +83,8 @@ from services.intake.publication import (
 SERVICE = "intake"
 
 
-def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
+def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any],
+              ) -> IntegrationEvent | list[IntegrationEvent] | None:
     if isinstance(event, Suggestion.Submitted):
         return SuggestionSubmittedV1(
             **envelope,
@@ -129,19 +132,20 @@ def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any]) -> I
     return translate_message_event(app, event, envelope)
 
 
-def translate_message_event(app: IntakeApplication, event: Any,
-                            envelope: dict[str, Any]) -> IntegrationEvent | None:
+def translate_message_event(app: IntakeApplication, event: Any, envelope: dict[str, Any],
+                            ) -> IntegrationEvent | list[IntegrationEvent] | None:
     """Citizen-message events; none of them carries personal data or the free text."""
     if isinstance(event, CitizenMessage.Received):
         station = app.stations.get(event.station_id, {})
-        return CitizenMessageReceivedV1(
-            **envelope,
-            station_id=event.station_id,
-            district=station.get("district"),
-            grid=event.grid,
-            category=event.category,
-            has_contact=event.personal_data is not None,
-        )
+        facts = dict(station_id=event.station_id, district=station.get("district"),
+                     grid=event.grid, category=event.category,
+                     has_contact=event.personal_data is not None)
+        received = CitizenMessageReceivedV1(**envelope, **facts)
+        session_id = getattr(event, "session_id", None)
+        if session_id is None:
+            return received
+        # v2 beside v1 for a message raised at a reception session (liaison links it)
+        return [received, CitizenMessageReceivedV2(**envelope, **facts, session_id=session_id)]
     if isinstance(event, CitizenMessage.PersonalDataErased):
         return PersonalDataErasedV1(**envelope)
     if not isinstance(event, (CitizenMessage.Claimed, CitizenMessage.Forwarded,
@@ -252,6 +256,7 @@ def build_runtime(
         SimilarRef: app.similar_suggestions,
         # citizen messages (群众意见)
         PostMessage: app.post_message,
+        PostMessageV2: app.post_message,
         ClaimMessage: app.claim_message,
         GiveUpMessage: app.give_up_message,
         AnswerMessage: app.answer_message,

@@ -358,9 +358,10 @@ class CitizenMessage(Aggregate):
     class Received(Aggregate.Created):
         """A citizen left the message. Version 2: every field below is present; version 1
         events were recorded before contents were sealed (the content in plain text, no
-        ``sealed_content``)."""
+        ``sealed_content``). Version 3: ``session_id``, the reception session (liaison
+        service) station staff recorded it at; None for every earlier message."""
 
-        class_version = 2
+        class_version = 3
 
         station_id: str
         grid: str | None
@@ -371,10 +372,15 @@ class CitizenMessage(Aggregate):
         personal_data: str | None
         received_at: datetime
         sealed_content: str | None
+        session_id: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("sealed_content", None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("session_id", None)
 
     @event(Received)
     def __init__(
@@ -388,8 +394,10 @@ class CitizenMessage(Aggregate):
         personal_data: str | None,
         received_at: datetime,
         sealed_content: str | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.station_id = station_id
+        self.session_id = session_id  # raised at a reception session (liaison), if so
         self.grid = grid
         # Messages recorded before the content was encrypted carry it in plain text here;
         # newer ones carry None here and the content sealed under the poster's own key.

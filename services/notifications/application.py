@@ -82,6 +82,7 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
 )
 from shared.contracts.base import IntegrationEvent
+from shared.contracts.liaison import ObligationBehindV1
 from shared.contracts.points import ActivityReviewedV1, PointsRevokedV1
 from shared.contracts.supervision import (
     CaseEscalatedV1,
@@ -573,6 +574,16 @@ class NotificationsApplication(ServiceApplication):
         self._tell(changed, self.deputy_users(event.deputy_id), "points_revoked", event,
                      f"履职积分撤销 {event.points:g} 分（{event.year} 年第 {event.revoked_line} 条）",
                      f"原因：{event.reason}")
+        return list(changed.values())
+
+    def on_obligation_behind(self, event: ObligationBehindV1) -> list[Any]:
+        """A contact obligation behind the year's pace (liaison's periodic check): its
+        holder is told whom they still have to contact."""
+        changed: dict[UUID, Any] = {}
+        who = "、".join(f"{b.name}（已联系 {b.done} 次，全年至少 {b.required} 次）"
+                       for b in event.behind)
+        self._tell(changed, self.deputy_users(event.holder_id), "obligation_behind", event,
+                   f"{event.year} 年联系任务进度落后", f"尚需联系：{who}")
         return list(changed.values())
 
     # --- commands -----------------------------------------------------------------------

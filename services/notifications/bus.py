@@ -26,6 +26,7 @@ from shared.contracts.intake import (
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
 )
+from shared.contracts.liaison import ObligationBehindV1
 from shared.contracts.points import ActivityReviewedV1, PointsRevokedV1
 from shared.contracts.supervision import (
     CaseEscalatedV1,
@@ -90,6 +91,7 @@ def register(runtime: ServiceRuntime, app: NotificationsApplication,
         ActivityReviewedV1: app.on_activity_reviewed,
         PointsRevokedV1: app.on_points_revoked,
     })
+    runtime.consume("liaison", {ObligationBehindV1: app.on_obligation_behind})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, settings)
 

@@ -38,6 +38,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "rating_due": ("deputy", "建议测评即将到期"),
     "activity_reviewed": ("deputy", "履职活动审核结果"),
     "points_revoked": ("deputy", "履职积分撤销"),
+    "obligation_behind": ("deputy", "联系群众、联系代表进度落后"),
     "leadership_designated": ("leader", "领导领办、重点督办"),
     "case_escalated": ("leader", "升级督办"),
     "return_requested": ("office", "承办单位申请退回"),

@@ -29,6 +29,7 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
     SuggestionRegistrationReversedV1,
 )
+from shared.contracts.liaison import ReceptionAttendedV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
 from shared.contracts.requests.points import (
@@ -310,6 +311,36 @@ class PointsApplication(ServiceApplication):
                 self._award_automatic(ledger, rule, "message_answered", float(spec["points"]),
                                       event.case_id, event.case_id, event, on, details,
                                       cap=spec.get("cap"))
+        return ledgers.changed()
+
+    def on_reception_attended(self, event: ReceptionAttendedV1) -> list[DutyLedger]:
+        """A deputy present at a station's reception session (liaison) scores under the
+        reception rule (activities.reception_day: its points and its cap, shared with
+        self-reported reception days), once per session."""
+        on = event.held_on
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, on.year)
+        if ledger.has_cause("reception_attended", event.session_id):
+            return []
+        try:
+            rule = self.rules.in_force(on)
+        except LookupError:
+            return []
+        spec = R.activities(rule).get("reception_day")
+        if spec is None:
+            return []
+        details = {"station_id": event.station_id, "people_received": event.people_received}
+        cap = spec.get("cap")
+        points, capped_by = float(spec["points"]), None
+        if cap:
+            already = (ledger.used_in_period("reception_attended", cap.get("period", "year"), on)
+                       + ledger.used_in_period("activity:reception_day",
+                                               cap.get("period", "year"), on))
+            points, capped_by = R.capped(points, cap, "reception_day", on, already)
+        ledger.award(points=points, cause_kind="reception_attended", cause_ref=event.session_id,
+                     case_id=None, rule_version=str(rule["version"]),
+                     awarded_at=event.occurred_at, earned_on=on, activity_kind="reception_day",
+                     capped_by=capped_by, event_id=event.event_id, details=details)
         return ledgers.changed()
 
     def on_message_rated(self, event: MessageRatedV1) -> list[DutyLedger]:

@@ -21,6 +21,7 @@ from shared.contracts.points import (
     PointsRecalculatedV1,
     PointsRevokedV1,
 )
+from shared.contracts.liaison import ReceptionAttendedV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.event_validation import validate_consumers
 from shared.runtime import ServiceRuntime
@@ -119,6 +120,7 @@ def register(runtime: ServiceRuntime, app: PointsApplication) -> None:
         MessageRatedV1: app.on_message_rated,
     })
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
+    runtime.consume("liaison", {ReceptionAttendedV1: app.on_reception_attended})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, runtime.settings)
 

@@ -96,6 +96,23 @@ class CitizenMessageReceivedV1(_Intake):
     has_contact: bool = Field(False, description="the citizen left a name or phone (kept encrypted in intake)")
 
 
+class CitizenMessageReceivedV2(CitizenMessageReceivedV1):
+    """Version 2, published beside version 1 for a message raised at a reception session
+    (liaison service), recorded there by station staff."""
+
+    name: ClassVar[str] = "citizen_message_received"
+    version: ClassVar[int] = 2
+    summary: ClassVar[str] = (
+        "A citizen raised a message at a reception session (接待日) of a liaison station, "
+        "recorded there by station staff: as v1 (published beside it), with session_id. Only "
+        "messages raised at a session have a v2. Carries no personal data and not the content."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("liaison",)
+
+    session_id: str = Field(description="the liaison service's reception session it was "
+                                        "raised at")
+
+
 class MessageClaimedV1(_Intake):
     name: ClassVar[str] = "message_claimed"
     version: ClassVar[int] = 1

@@ -45,7 +45,8 @@ def test_declared_consumers_are_the_services_that_subscribe(tmp_path):
     """Each contract's `consumers` (shown in the catalogue and AsyncAPI) names exactly the
     services whose runtime handles it."""
     from shared.settings import ServiceSettings
-    from tests.harness import SERVICES, build
+    from shared.bus_auth import SERVICES  # every service, started by the harness or not
+    from tests.harness import build
 
     handled: dict[str, set[str]] = {}
     for service in SERVICES:

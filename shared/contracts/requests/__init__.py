@@ -35,13 +35,15 @@ LEADER = frozenset({"leader"})
 UNIT = frozenset({"unit"})
 DEPUTY = frozenset({"deputy"})
 CITIZEN = frozenset({"citizen"})
+# a liaison station's staff (联络站工作人员): their user's unit_id names the station
+STATION = frozenset({"station"})
 ANONYMOUS = frozenset({"anonymous"})  # the gateway's actor for a request without a user
 SYSTEM = frozenset({"system"})  # tools acting for the system (ops)
 ADMIN = frozenset({"admin"})  # the office administrator who manages accounts (services/accounts)
 STAFF = OFFICE | LEADER | UNIT | DEPUTY
 SIGNED_IN = STAFF | CITIZEN  # every role a user signs in with
 OPS = OFFICE | SYSTEM  # operating the services (read models, republishing, the clock)
-EVERYONE = SIGNED_IN | ANONYMOUS | SYSTEM | ADMIN
+EVERYONE = SIGNED_IN | STATION | ANONYMOUS | SYSTEM | ADMIN
 
 ANY_SERVICE = "*"  # a request every service answers (shared/runtime.py)
 
@@ -116,6 +118,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
         accounts,
         assignment,
         intake,
+        liaison,
         notifications,
         points,
         projects,
@@ -135,8 +138,8 @@ def declared() -> dict[tuple[str, str], type[Request]]:
 
 
 # Services whose requests are all declared: ``services.call`` refuses any other name for them.
-DECLARED_SERVICES = frozenset({"accounts", "assignment", "intake", "notifications", "points", "projects",
-                               "supervision"})
+DECLARED_SERVICES = frozenset({"accounts", "assignment", "intake", "liaison", "notifications", "points",
+                               "projects", "supervision"})
 
 
 def contract_for(service: str, name: str) -> type[Request]:

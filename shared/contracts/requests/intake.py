@@ -20,6 +20,7 @@ from shared.contracts.requests import (
     OFFICE,
     OPS,
     STAFF,
+    STATION,
     SYSTEM,
     Command,
     Query,
@@ -249,6 +250,22 @@ class PostMessage(IntakeCommand):
         None, examples=["13812345678"],
         description="kept encrypted; shown masked (138****5678) to everyone but the office")
     grid: str | None = Field(None, examples=["鱼复-01"])
+
+
+class PostMessageV2(PostMessage):
+    """Version 2 of ``post_message``: station staff (or the office) record a message a
+    citizen raised at a reception session (``session_id``, the liaison service's; optional),
+    published as citizen_message_received v2 so the session lists it."""
+
+    name: ClassVar[str] = "post_message_v2"
+    roles: ClassVar[frozenset[str]] = OFFICE | STATION
+    model_config = _example({"station_id": "station-fengjie",
+                             "session_id": "5b0c8f9e-3b1a-4f0e-9a51-0d6f1d3c2a11",
+                             "content": "小区路灯长期不亮，夜间出行不便",
+                             "contact_name": "李女士", "contact_phone": "13812345678"})
+
+    session_id: str | None = Field(None, max_length=100,
+                                   description="the reception session it was raised at")
 
 
 class ClaimMessage(MessageRef):

@@ -1,0 +1,36 @@
+"""The liaison service's bus adapters: domain events → integration events (from the event
+alone). Registration of its consumers and request handlers is in bootstrap.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from shared.contracts import IntegrationEvent
+from shared.contracts.liaison import ObligationBehindV1, ReceptionAttendedV1
+
+from services.liaison.domain import ObligationYear, ReceptionSession
+
+SERVICE = "liaison"
+
+
+def translate(app: Any, event: Any, envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
+    """AttendanceRecorded → one reception_attended per deputy present; BehindNoticed →
+    obligation_behind. Nothing else is published."""
+    if isinstance(event, ReceptionSession.AttendanceRecorded):  # type: ignore[attr-defined]
+        session: ReceptionSession = app.repository.get(event.originator_id,
+                                                       version=event.originator_version)
+        return [ReceptionAttendedV1(**{**envelope, "case_id": str(session.id)},
+                                    session_id=str(session.id), station_id=session.station_id,
+                                    deputy_id=deputy_id, held_on=session.day,
+                                    people_received=event.people_received)
+                for deputy_id in event.deputies_present]
+    if isinstance(event, ObligationYear.BehindNoticed):  # type: ignore[attr-defined]
+        year: ObligationYear = app.repository.get(event.originator_id,
+                                                  version=event.originator_version)
+        as_of = event.as_of if isinstance(event.as_of, date) else date.fromisoformat(event.as_of)
+        return [ObligationBehindV1(**{**envelope, "case_id": str(year.id)},
+                                   obligation_id=year.obligation_id, kind=year.kind,
+                                   holder_id=year.holder_id, year=year.year, as_of=as_of,
+                                   behind=event.behind)]
+    return None

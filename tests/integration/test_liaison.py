@@ -1,0 +1,183 @@
+"""The liaison service through the gateway, with a real nats-server: reception sessions
+(booking, walk-ins, attendance, a message raised there linked back, the deputy's reception
+points once, the station report) and contact obligations (recorded by either side, seen by
+their own deputies, an obligation behind → a notice in the deputy's inbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from shared.clock import CHINA_TZ
+from shared.contracts.liaison import ReceptionAttendedV1
+from tests.harness import eventually
+
+STATION = "station-fengjie"
+
+
+@pytest.fixture
+async def liaison(system):
+    await system.start("liaison")
+    return system
+
+
+async def schedule(api, **overrides) -> dict:
+    body = {"title": "人大代表接待选民日", "day": "2026-03-10", "starts": "09:00",
+            "ends": "11:30", "deputy_ids": ["deputy-1", "deputy-2"], "capacity": 2,
+            **overrides}
+    r = await api.post("station-fengjie", f"/api/v1/stations/{STATION}/sessions", body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_a_reception_session_from_booking_to_points_and_the_report(api, liaison):
+    session = await schedule(api)
+    sid = session["session_id"]
+    assert session["places_left"] == 2 and session["bookings"] == []
+
+    # public booking: capacity, one booking per phone
+    book = f"/api/v1/sessions/{sid}/bookings"
+    r = await api.client.post(book, json={"contact_name": "赵小明", "contact_phone": "13812345678"})
+    assert r.status_code == 201, r.text
+    assert r.json()["name_masked"] == "赵**" and r.json()["phone_masked"] == "138****5678"
+    r = await api.client.post(book, json={"contact_name": "赵小明", "contact_phone": "13812345678"})
+    assert r.status_code == 409, r.text
+    r = await api.client.post(book, json={"contact_name": "钱多", "contact_phone": "13900000001"})
+    assert r.status_code == 201, r.text
+    r = await api.client.post(book, json={"contact_name": "孙三", "contact_phone": "13900000002"})
+    assert r.status_code == 409 and "capacity" in r.json(), r.text
+    r = await api.client.post(book, json={"contact_name": "孙三", "contact_phone": "123"})
+    assert r.status_code == 422
+
+    # the public calendar shows the places left, no booking
+    r = await api.client.get("/api/v1/sessions", params={"station_id": STATION, "year": 2026})
+    assert r.status_code == 200, r.text
+    [listed] = [s for s in r.json() if s["session_id"] == sid]
+    assert listed["places_left"] == 0 and "bookings" not in listed
+
+    # another station's staff can neither record nor read it
+    r = await api.post("station-jiading", f"/api/v1/sessions/{sid}/walk-ins", {"people": 1})
+    assert r.status_code == 403, r.text
+    r = await api.get("station-jiading", f"/api/v1/sessions/{sid}")
+    assert r.status_code == 403, r.text
+    r = await api.post("station-jiading", f"/api/v1/stations/{STATION}/sessions/{sid}/messages",
+                       {"content": "别的站"})
+    assert r.status_code == 403, r.text
+    # a deputy not on duty does not see it; one on duty does
+    assert (await api.get("deputy-3", f"/api/v1/sessions/{sid}")).status_code == 404
+    assert (await api.get("deputy-1", f"/api/v1/sessions/{sid}")).status_code == 200
+
+    r = await api.post("station-fengjie", f"/api/v1/sessions/{sid}/walk-ins",
+                       {"people": 3, "note": "未预约，现场登记"})
+    assert r.status_code == 200 and r.json()["walk_in_people"] == 3, r.text
+
+    # what a citizen raised becomes a citizen message in intake, linked to the session
+    r = await api.post("station-fengjie", f"/api/v1/stations/{STATION}/sessions/{sid}/messages", {
+        "content": "小区路灯长期不亮，夜间出行不便", "contact_name": "赵小明",
+        "contact_phone": "13812345678"})
+    assert r.status_code == 201, r.text
+    message_id = r.json()["id"]
+
+    async def linked():
+        r = await api.get("station-fengjie", f"/api/v1/sessions/{sid}")
+        return message_id in r.json()["message_ids"]
+    await eventually(linked)
+    r = await api.get("office", f"/api/v1/messages/{message_id}")
+    assert r.status_code == 200 and r.json()["station_id"] == STATION, r.text
+
+    # attendance, once
+    r = await api.post("station-fengjie", f"/api/v1/sessions/{sid}/attendance",
+                       {"deputies_present": ["deputy-1"], "people_received": 5})
+    assert r.status_code == 200, r.text
+    assert [d["deputy_id"] for d in r.json()["attendance"]["deputies_present"]] == ["deputy-1"]
+    r = await api.post("station-fengjie", f"/api/v1/sessions/{sid}/attendance",
+                       {"deputies_present": ["deputy-1", "deputy-2"], "people_received": 6})
+    assert r.status_code == 409, r.text
+
+    # the deputy present scores under the reception rule, once; the absent one does not
+    async def reception_lines(deputy: str):
+        r = await api.get("office", f"/api/v1/deputies/{deputy}/points", year=2026)
+        return [line for line in r.json()["lines"] if line["cause_kind"] == "reception_attended"]
+    lines = await eventually(lambda: reception_lines("deputy-1"))
+    assert len(lines) == 1 and lines[0]["points"] == 2.0 and lines[0]["cause_ref"] == sid
+    assert await reception_lines("deputy-2") == []
+    # told again (another notification of the same attendance): nothing more is awarded
+    again = ReceptionAttendedV1(
+        event_id="liaison:999", case_id=sid, actor={"username": "station-fengjie",
+                                                    "role": "station"},
+        occurred_at=datetime(2026, 3, 10, 12, tzinfo=CHINA_TZ), source_service="liaison",
+        source_notification_id=999, session_id=sid, station_id=STATION, deputy_id="deputy-1",
+        held_on="2026-03-10", people_received=5)
+    assert liaison.app("points").on_reception_attended(again) == []
+    assert len(await reception_lines("deputy-1")) == 1
+
+    # the station report
+    r = await api.get("office", "/api/v1/reception-report", station_id=STATION, year=2026)
+    assert r.status_code == 200, r.text
+    [march] = r.json()["months"]
+    assert march["month"] == 3 and march["held"] == 1 and march["on_duty"] == 2
+    assert march["present"] == 1 and march["presence_rate"] == 0.5
+    assert march["people_received"] == 5 and march["walk_ins"] == 3
+    assert march["bookings"] == 2 and march["messages"] == 1
+    # another station's staff get their own station's figures only
+    r = await api.get("station-jiading", "/api/v1/reception-report", station_id=STATION)
+    assert r.status_code == 200 and r.json()["station_id"] == "station-jiading"
+    assert r.json()["months"] == []
+    assert (await api.get("deputy-1", "/api/v1/reception-report")).status_code == 403
+
+
+async def test_contact_obligations_progress_and_a_notice_when_behind(api, liaison):
+    r = await api.post("deputy-1", "/api/v1/obligations/voters:deputy-1/contacts", {
+        "counterpart_id": "voter-1-1", "form": "visit", "topic": "了解加装电梯意见",
+        "on": "2026-03-01"})
+    assert r.status_code == 201, r.text
+    # the grassroots deputy records a contact from their side of the committee member's
+    r = await api.post("deputy-1", "/api/v1/obligations/committee:deputy-2/contacts", {
+        "counterpart_id": "deputy-1", "form": "phone", "topic": "听取基层意见",
+        "on": "2026-03-02"})
+    assert r.status_code == 201, r.text
+    # not a party, or another counterpart's contact: refused
+    r = await api.post("deputy-3", "/api/v1/obligations/voters:deputy-1/contacts", {
+        "counterpart_id": "voter-1-1", "form": "visit", "topic": "x", "on": "2026-03-01"})
+    assert r.status_code == 403, r.text
+    r = await api.post("deputy-3", "/api/v1/obligations/committee:deputy-2/contacts", {
+        "counterpart_id": "deputy-1", "form": "visit", "topic": "x", "on": "2026-03-01"})
+    assert r.status_code == 403, r.text
+    r = await api.post("deputy-1", "/api/v1/obligations/voters:deputy-1/contacts", {
+        "counterpart_id": "voter-1-1", "form": "email", "topic": "x", "on": "2026-03-01"})
+    assert r.status_code == 422
+
+    # each deputy sees only their own contacts
+    mine = (await api.get("deputy-1", "/api/v1/contacts", year=2026)).json()
+    assert {c["obligation_id"] for c in mine} == {"voters:deputy-1", "committee:deputy-2"}
+    theirs = (await api.get("deputy-3", "/api/v1/contacts", year=2026)).json()
+    assert theirs == []
+    holder = (await api.get("deputy-2", "/api/v1/contacts", year=2026)).json()
+    assert [c["obligation_id"] for c in holder] == ["committee:deputy-2"]
+    assert {o["obligation_id"] for o in (await api.get("deputy-3", "/api/v1/obligations")).json()} \
+        == {"voters:deputy-3", "committee:deputy-2"}
+
+    # in March nobody is behind yet; in November the pace asks for every contact
+    r = await api.post("office", "/api/v1/obligations/check")
+    assert r.status_code == 200 and r.json()["noticed"] == [], r.text
+    liaison.clock.set(datetime(2026, 11, 2, 9, 0, tzinfo=CHINA_TZ))
+    r = await api.post("office", "/api/v1/obligations/check")
+    assert r.status_code == 200, r.text
+    assert {"voters:deputy-1", "committee:deputy-2"} <= set(r.json()["noticed"])
+    again = await api.post("office", "/api/v1/obligations/check")
+    assert again.json()["noticed"] == []  # once a month
+
+    behind = (await api.get("office", "/api/v1/obligations", year=2026, behind="true")).json()
+    [voters] = [o for o in behind if o["obligation_id"] == "voters:deputy-1"]
+    assert voters["done"] == 1 and voters["required"] == 5
+    assert [c["counterpart_id"] for c in voters["counterparts"] if c["behind"]] == [
+        "voter-1-2", "voter-1-3", "voter-1-4", "voter-1-5"]
+
+    async def told():
+        r = await api.get("deputy-1", "/api/v1/notifications")
+        return [n for n in r.json() if n["kind"] == "obligation_behind"]
+    [notice] = await eventually(told)
+    assert "孙*梅" in notice["body"]
+    others = (await api.get("deputy-3", "/api/v1/notifications")).json()
+    assert all("voter-1" not in n["body"] and "孙*梅" not in n["body"] for n in others)
