@@ -43,7 +43,7 @@ PNG = "image/png"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", DOCX: ".docx", XLSX: ".xlsx"}
-TYPES_ZH = "PDF、JPEG、PNG、Word（.docx）或 Excel（.xlsx）"
+TYPES_ZH = "扫描件（便携式文档）、照片、文字文档或电子表格"
 # The [Content_Types].xml main part of each accepted Office type.
 _OFFICE_MAIN = {
     DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
@@ -155,7 +155,9 @@ def prepare(data: bytes, name: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -
     if not data:
         raise RefusedFile("文件是空的，请选择要上传的文件。")
     if len(data) > max_bytes:
-        raise RefusedFile(f"文件超过 {max_bytes // (1024 * 1024)} MB 的大小限制。", status=413)
+        limit = (f"{max_bytes / (1024 * 1024):g} 兆字节" if max_bytes >= 1024 * 1024
+                 else f"{max(1, max_bytes // 1024)} 千字节")
+        raise RefusedFile(f"文件超过 {limit}的大小限制。", status=413)
     content_type = sniff(data)
     if content_type is None:
         raise RefusedFile(f"不支持的文件类型：只能上传 {TYPES_ZH} 文件"

@@ -40,7 +40,7 @@ PATTERNS: list[tuple[str, str]] = [
     (r"unknown deputies", "有不认识的代表"),
     (r"commitment_date is required", "B 类答复须填写承诺解决日期"),
     (r"未找到该附件", "未找到该附件，请重新上传文件"),
-    (r"不支持的文件类型", "不支持的文件类型：只能上传 PDF、JPEG、PNG、Word 或 Excel 文件"),
+    (r"不支持的文件类型", "不支持的文件类型：只能上传扫描件、照片、文字文档或电子表格"),
     (r"no file can be attached", "案件已办结或个人信息已删除，不能再上传附件"),
     (r"reply letter \(答复函\)", "尚未上传答复函"),
     (r"commitment date is in the past", "承诺解决日期不能早于今天"),
