@@ -59,7 +59,7 @@ from typing import Any
 from shared.settings import ServiceSettings
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "liaison",
-            "projects", "accounts")
+            "projects", "reports", "accounts")
 # Services whose store a backup must have (notifications' and liaison's stores are saved
 # when there is one).
 REQUIRED = ("intake", "assignment", "supervision", "points")
@@ -68,7 +68,7 @@ REQUIRED = ("intake", "assignment", "supervision", "points")
 # an upstream event its producer's saved store does not have. The two cycles
 # (supervision <-> intake, supervision <-> assignment) are closed by checking the cut and
 # taking it again (``_check_cut``).
-SNAPSHOT_ORDER = ("accounts", "projects", "notifications", "points", "liaison", "assignment", "supervision",
+SNAPSHOT_ORDER = ("accounts", "projects", "reports", "notifications", "points", "liaison", "assignment", "supervision",
                   "intake")
 FORMAT = 1
 KEYS_FILE = "intake-keys.sqlite"

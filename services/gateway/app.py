@@ -34,6 +34,7 @@ from services.gateway.public_pages import register_public_pages
 from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_projects import register_projects_routes
+from services.gateway.routes_reports import register_reports_routes
 from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.station_pages import register_station_pages
 from services.gateway.web import register_web
@@ -81,7 +82,7 @@ from services.gateway.deps import (
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects",
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects", "reports",
             "liaison")
 
 
@@ -473,6 +474,7 @@ def register_routes(app: FastAPI) -> None:
     register_supervision_routes(app)
     register_points_routes(app)
     register_projects_routes(app)
+    register_reports_routes(app)
     register_notification_routes(app)
     register_liaison_routes(app)
     register_follow_up_pages(app)

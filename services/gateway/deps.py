@@ -25,7 +25,7 @@ from services.gateway.auth import Authenticator, Principal, get_authenticator, r
 
 R = TypeVar("R", bound=Contract)
 SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications",
-                           "accounts", "projects", "liaison"})
+                           "accounts", "projects", "reports", "liaison"})
 
 
 class ServiceUnavailable(Exception):

@@ -18,7 +18,7 @@ from shared.contracts.base import (
     decode_event,
     registered_contracts,
 )
-from shared.contracts import accounts, assignment, intake, liaison, points, projects, supervision  # noqa: F401  (register)
+from shared.contracts import accounts, assignment, intake, liaison, points, projects, reports, supervision  # noqa: F401  (register)
 
 __all__ = [
     "ActorRef",

@@ -29,7 +29,8 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "obligation_id": "voters:deputy-1",
        "token": "no-such-follow-up-token", "username": "no-such-user",
        "ballot_id": "00000000-0000-0000-0000-000000000b01",
-       "project_id": "00000000-0000-0000-0000-000000000f01", "milestone_id": "M-none"}
+       "project_id": "00000000-0000-0000-0000-000000000f01", "milestone_id": "M-none",
+       "report_id": "00000000-0000-0000-0000-000000000e01"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -158,6 +159,15 @@ MATRIX = {
     "POST /api/v1/projects/{project_id}/complete": "office",
     "POST /api/v1/projects/{project_id}/evaluations": "deputy",
     "POST /api/v1/projects/{project_id}/evaluation/close": "office",
+    # reports to voters and their evaluation (services/reports)
+    "POST /api/v1/reports": "office",
+    "GET /api/v1/reports": "office leader deputy",
+    "GET /api/v1/reports/due": "office leader",
+    "GET /api/v1/reports/{report_id}": "office leader deputy",
+    "GET /api/v1/reports/{report_id}/basis": "office leader deputy",
+    "POST /api/v1/reports/{report_id}/held": "office",
+    "POST /api/v1/reports/{report_id}/evaluations": "anon " + STAFF,
+    "POST /api/v1/reports/{report_id}/evaluation/close": "office",
     # liaison: reception sessions (station staff, role station, also act on their own
     # station's; tests/integration/test_liaison.py) and contact obligations
     "GET /api/v1/sessions": "anon " + STAFF,
