@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 import yaml
@@ -510,6 +510,24 @@ class SupervisionApplication(ServiceApplication):
                 "text": chosen}
 
     # --- the deadline clock (periodic, every replica) -------------------------------------
+
+    def sweep_due(self, read: Any, catch_up: Callable[[], Any]) -> int:
+        """Warnings, escalations and lapsed ratings due today: the candidates are indexed
+        queries of the read model ``read`` (500 at a time), each decided on its aggregate;
+        ``catch_up`` brings the read model up to date first. Returns the events recorded."""
+        catch_up()
+        today = self.today()
+        recorded = 0
+        after: tuple[str, str] | None = None
+        while rows := read.tasks_to_sweep(today, after):
+            recorded += self.sweep([r["task_id"] for r in rows], [])
+            after = (rows[-1]["deadline"], rows[-1]["task_id"])
+        replied_before = today - timedelta(days=self.rules.rating_period_days)
+        last: str | None = None
+        while ids := read.case_ids_awaiting_ratings(replied_before, last):
+            recorded += self.sweep([], ids)
+            last = ids[-1]
+        return recorded
 
     def sweep(self, task_ids: list[str], case_ids: list[str]) -> int:
         """Raise due warnings and escalations and record lapsed ratings. Each change is saved

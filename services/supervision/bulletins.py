@@ -14,9 +14,20 @@ import calendar
 import html
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from shared.contracts.requests.supervision import BulletinHtml, GetBulletin, PublishBulletin
+from shared.eventstore import Actor
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
+from shared.settings import ServiceSettings, load_config
 
 from services.supervision.domain import Bulletin
+
+if TYPE_CHECKING:
+    from services.supervision.application import SupervisionApplication
+    from services.supervision.read_models import SupervisionViews
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -146,3 +157,55 @@ th, td {{ border: 1px solid #999; padding: 4px 8px; text-align: center; }}
 <p class="noprint"><button onclick="window.print()">打印</button></p>
 </body></html>
 """
+
+
+# --- publication and reading (the office's command and its queries) ------------------------
+
+def publish_bulletin(app: SupervisionApplication, read: SupervisionViews,
+                     cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:
+    """Publish the bulletin of a period that has ended, once (again: the one published)."""
+    if actor.role != "office":
+        raise Forbidden("only the office publishes bulletins")
+    try:
+        kind, start, end = period_bounds(cmd.period)
+    except ValueError as exc:
+        raise Invalid.field(["body", "period"], str(exc)) from None
+    if end >= app.today():
+        raise Conflict(f"the period {cmd.period} ends on {end.isoformat()}; a bulletin is "
+                       "published after its period has ended")
+    try:
+        existing: Bulletin = app.repository.get(Bulletin.create_id(cmd.period))
+        return {**bulletin_view(existing), "already_published": True}
+    except AggregateNotFoundError:
+        pass
+    bulletin = Bulletin(period=cmd.period, kind=kind, start=start, end=end,
+                        published_at=app.clock.now(), published_by=actor.username,
+                        board=read.board(end, end.year), stats=read.stats(start, end))
+    app.save(bulletin)  # a concurrent publication of the same period conflicts: one wins
+    return bulletin_view(bulletin)
+
+
+def published(app: SupervisionApplication, period: str) -> Bulletin:
+    try:
+        return app.repository.get(Bulletin.create_id(period))
+    except AggregateNotFoundError:
+        raise NotFound(f"no bulletin published for {period}") from None
+
+
+def get_bulletin(app: SupervisionApplication, ref: GetBulletin, actor: Actor) -> dict[str, Any]:
+    return bulletin_view(published(app, ref.period))
+
+
+def names_of(settings: ServiceSettings) -> tuple[dict[str, str], dict[str, str]]:
+    """The units' and categories' names the printable page shows (reference data)."""
+    units = {u["id"]: u.get("name", u["id"]) for u in load_config(settings, "units")}
+    categories = {c["code"]: c.get("name_zh", c["code"])
+                  for c in load_config(settings, "categories")}
+    return units, categories
+
+
+def bulletin_html(app: SupervisionApplication, names: tuple[dict[str, str], dict[str, str]],
+                  ref: BulletinHtml, actor: Actor) -> dict[str, Any]:
+    units, categories = names
+    return {"html": render_bulletin_html(bulletin_view(published(app, ref.period)), units,
+                                         categories)}

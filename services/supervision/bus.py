@@ -1,15 +1,13 @@
-"""Supervision's bus adapters: upstream events in, integration events out, request/reply routes."""
+"""Supervision's bus registrations: upstream events in, integration events out (translated
+from the domain events), request/reply routes, the deadline clock. Wired in
+``services.supervision.bootstrap``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from types import SimpleNamespace
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.application import AggregateNotFoundError
-from opentelemetry.sdk.trace import TracerProvider
-
-from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.assignment import (
     LeadershipDesignatedV1,
@@ -41,11 +39,8 @@ from shared.contracts.supervision import (
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
-from shared.rpc import Conflict, Forbidden, Invalid, NotFound
+from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
-from shared.paging import MAX_LIMIT
-from shared.read_store import ReadModels, ViewStore
-from shared.settings import ServiceSettings, load_config
 
 from services.supervision.application import SupervisionApplication
 from shared.contracts.requests.supervision import (
@@ -72,16 +67,14 @@ from shared.contracts.requests.supervision import (
     SweepNow,
     WaiveContact,
 )
-from services.supervision.bulletins import bulletin_view, period_bounds, render_bulletin_html
-from services.supervision.domain import Bulletin, Published, SupervisedCase, SupervisedTask
-from services.supervision.read_models import Scope, SupervisionViews
-from shared.paging import year_filter
+from services.supervision import bulletins, views
+from services.supervision.domain import Published, SupervisedCase, SupervisedTask
+from services.supervision.read_models import SupervisionViews
+
+if TYPE_CHECKING:
+    from services.supervision.bootstrap import SupervisionSettings
 
 SERVICE = "supervision"
-
-
-class SupervisionSettings(ServiceSettings):
-    supervision_sweep_seconds: float = 30.0
 
 
 def translate(app: SupervisionApplication, event: Any,
@@ -176,24 +169,17 @@ def _case_event(app: SupervisionApplication, event: Any, env: dict[str, Any]) ->
     return None
 
 
-def build_runtime(
-    settings: ServiceSettings | None = None,
-    *,
-    clock: Clock | None = None,
-    tracer_provider: TracerProvider | None = None,
-) -> ServiceRuntime:
-    settings = SupervisionSettings(**(settings or ServiceSettings()).model_dump()).model_copy(
-        update={"service_name": SERVICE})
-    app = SupervisionApplication(settings, clock=clock)
-    app.read_store = ViewStore(settings)
-    views = SupervisionViews(app, app.read_store)
-    read_models = ReadModels(app, views.store, [views])
-    if not views.ready and app.max_notification_id() == 0:
-        # an empty log: built at once (an in-process runtime is never started), under the
-        # build lock, adopting what a replica starting beside this one has just built
-        read_models.rebuild(views, force=False)
-    runtime = ServiceRuntime(settings, app, translate, read_models=read_models,
-                             tracer_provider=tracer_provider)
+def register(runtime: ServiceRuntime, app: SupervisionApplication, read: SupervisionViews,
+             settings: SupervisionSettings) -> None:
+    """What supervision consumes, the requests it answers and its deadline clock (wired in
+    ``services.supervision.bootstrap``; ``read``: its read model)."""
+
+    def sweep_now(_: SweepNow, actor: Actor) -> dict[str, Any]:
+        """Run the deadline clock at once (ops and tests; the periodic job does the same)."""
+        if actor.role not in ("office", "system"):
+            raise Forbidden("only the office runs the deadline clock by hand")
+        return {"recorded": app.sweep_due(read, runtime.catch_up)}
+
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,
         TaskWithdrawnV1: app.on_task_withdrawn,
@@ -225,126 +211,18 @@ def build_runtime(
         GetTask: app.get_task,
         GetCase: app.get_case,
         ReplyTemplate: app.reply_template,
+        ListTasks: partial(views.list_tasks, app, read),
+        CaseIds: partial(views.case_ids, app, read),
+        ClosedCases: partial(views.closed_cases, read),
+        Board: partial(views.board, app, read),
+        Stats: partial(views.stats, app, read),
+        PublishBulletin: partial(bulletins.publish_bulletin, app, read),
+        GetBulletin: partial(bulletins.get_bulletin, app),
+        BulletinHtml: partial(bulletins.bulletin_html, app, bulletins.names_of(settings)),
+        SweepNow: sweep_now,
     })
 
-    @runtime.handle(ListTasks)
-    def list_tasks(q: ListTasks, actor: Actor) -> Any:
-        """A page of tasks (``{items, next_cursor, total}``). A caller that sends neither
-        ``limit`` nor ``cursor`` (written before lists paged: a case's tasks) gets the full
-        views of every year's matching tasks as a bare list, at most 500 of them."""
-        scope = Scope.of(actor)
-        if actor.role == "unit":
-            q = q.model_copy(update={"unit_id": actor.unit_id})
-        if not q.paged():
-            year = year_filter(q.year, app.today().year) if q.year is not None else None
-            ids = views.task_ids(q, year, scope)
-            if len(ids) > MAX_LIMIT:
-                raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} tasks match: "
-                                    "ask for pages (limit, cursor)")
-            return [app.task_view(app._task(t)) for t in ids]
-        default = None if q.case_id is not None and q.year is None else app.today().year
-        year = None if default is None else year_filter(q.year, default)
-        return views.list_tasks(q, year, scope)
+    # the deadline clock: warnings, escalations and lapsed ratings due today
+    runtime.every(settings.supervision_sweep_seconds, "deadline-clock")(
+        lambda: app.sweep_due(read, runtime.catch_up))
 
-    @runtime.handle(CaseIds)
-    def case_ids(q: CaseIds, actor: Actor) -> dict[str, Any]:
-        """Case ids with non-withdrawn tasks of a unit (a unit: its own), opened in ``year``
-        (default this year), overdue today or not; a page by case id."""
-        scope = Scope.of(actor)
-        if actor.role == "unit":
-            q = q.model_copy(update={"unit_id": actor.unit_id})
-        return views.case_ids(q, year_filter(q.year, app.today().year), scope)
-
-    @runtime.handle(ClosedCases)
-    def closed_cases(q: ClosedCases, actor: Actor) -> Any:
-        """Closed cases with their outcome (for reconciliation with points), by case id; a
-        caller that sends neither ``limit`` nor ``cursor`` gets a bare list (at most 500)."""
-        if {"limit", "cursor"} & q.model_fields_set:
-            return views.closed_cases(q)
-        found = views.closed_cases(q.model_copy(update={"limit": MAX_LIMIT}))
-        if found["next_cursor"]:
-            raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} closed cases: "
-                                "ask for pages (limit, cursor)")
-        return found["items"]
-
-    @runtime.handle(Board)
-    def board(q: Board, actor: Actor) -> dict[str, Any]:
-        """The board of the tasks the actor may see (a unit: its own; a deputy: those of
-        their cases), counts included."""
-        scope = Scope.of(actor)
-        unit_id = actor.unit_id if actor.role == "unit" else q.unit_id
-        day = q.as_of or app.today()
-        return views.board(day, year_filter(q.year, day.year), unit_id, q.category, q.colour,
-                           q.limit, scope)
-
-    @runtime.handle(Stats)
-    def stats(q: Stats, actor: Actor) -> dict[str, Any]:
-        """The statistics of the cases the actor may see (a unit: those it has a task of; a
-        deputy: those they are a deputy of)."""
-        return views.stats(*q.bounds(app.today()), Scope.of(actor))
-
-    @runtime.handle(PublishBulletin)
-    def publish_bulletin(cmd: PublishBulletin, actor: Actor) -> dict[str, Any]:
-        if actor.role != "office":
-            raise Forbidden("only the office publishes bulletins")
-        try:
-            kind, start, end = period_bounds(cmd.period)
-        except ValueError as exc:
-            raise Invalid.field(["body", "period"], str(exc)) from None
-        if end >= app.today():
-            raise Conflict(f"the period {cmd.period} ends on {end.isoformat()}; a bulletin is "
-                           "published after its period has ended")
-        try:
-            existing: Bulletin = app.repository.get(Bulletin.create_id(cmd.period))
-            return {**bulletin_view(existing), "already_published": True}
-        except AggregateNotFoundError:
-            pass
-        bulletin = Bulletin(period=cmd.period, kind=kind, start=start, end=end,
-                            published_at=app.clock.now(), published_by=actor.username,
-                            board=views.board(end, end.year), stats=views.stats(start, end))
-        app.save(bulletin)  # a concurrent publication of the same period conflicts: one wins
-        return bulletin_view(bulletin)
-
-    def _bulletin(period: str) -> Bulletin:
-        try:
-            return app.repository.get(Bulletin.create_id(period))
-        except AggregateNotFoundError:
-            raise NotFound(f"no bulletin published for {period}") from None
-
-    @runtime.handle(GetBulletin)
-    def get_bulletin(ref: GetBulletin, actor: Actor) -> dict[str, Any]:
-        return bulletin_view(_bulletin(ref.period))
-
-    units = {u["id"]: u.get("name", u["id"]) for u in load_config(settings, "units")}
-    categories = {c["code"]: c.get("name_zh", c["code"]) for c in load_config(settings, "categories")}
-
-    @runtime.handle(BulletinHtml)
-    def bulletin_html(ref: BulletinHtml, actor: Actor) -> dict[str, Any]:
-        return {"html": render_bulletin_html(bulletin_view(_bulletin(ref.period)), units, categories)}
-
-    @runtime.every(settings.supervision_sweep_seconds, "deadline-clock")
-    def deadline_clock() -> int:
-        """Warnings, escalations and lapsed ratings due today: the candidates are indexed
-        queries of the read model (500 at a time), each decided on its aggregate."""
-        runtime.catch_up()
-        today = app.today()
-        recorded = 0
-        after: tuple[str, str] | None = None
-        while rows := views.tasks_to_sweep(today, after):
-            recorded += app.sweep([r["task_id"] for r in rows], [])
-            after = (rows[-1]["deadline"], rows[-1]["task_id"])
-        replied_before = today - timedelta(days=app.rules.rating_period_days)
-        last: str | None = None
-        while ids := views.case_ids_awaiting_ratings(replied_before, last):
-            recorded += app.sweep([], ids)
-            last = ids[-1]
-        return recorded
-
-    @runtime.handle(SweepNow)
-    def sweep_now(_: SweepNow, actor: Actor) -> dict[str, Any]:
-        """Run the deadline clock at once (ops and tests; the periodic job does the same)."""
-        if actor.role not in ("office", "system"):
-            raise Forbidden("only the office runs the deadline clock by hand")
-        return {"recorded": deadline_clock()}
-
-    return runtime

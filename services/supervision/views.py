@@ -1,4 +1,6 @@
-"""What an actor is shown of supervision: a task's and a case's views, the task's colour.
+"""What an actor is shown of supervision: a task's and a case's views, the task's colour,
+and the lists and figures (tasks, case ids, closed cases, the board, statistics) read from
+the read model with who asks in scope.
 
 Functions of the application (its clock, working days and rules) and of the aggregates;
 ``SupervisionApplication.task_view`` / ``case_view`` / ``task_colour`` / ``case_status``
@@ -10,10 +12,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.contracts.requests.supervision import Board, CaseIds, ClosedCases, ListTasks, Stats
+from shared.eventstore import Actor
+from shared.paging import MAX_LIMIT, year_filter
+from shared.rpc import Invalid
+
 from services.supervision.domain import SupervisedCase, SupervisedTask
+from services.supervision.read_models import Scope
 
 if TYPE_CHECKING:
     from services.supervision.application import SupervisionApplication
+    from services.supervision.read_models import SupervisionViews
 
 
 def task_colour(app: SupervisionApplication, task: SupervisedTask, day: date | None = None,
@@ -132,3 +141,65 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return value
+
+
+# --- the lists and figures (read from the read model ``read``: SupervisionViews) -----------
+
+def list_tasks(app: SupervisionApplication, read: SupervisionViews, q: ListTasks,
+               actor: Actor) -> Any:
+    """A page of tasks (``{items, next_cursor, total}``). A caller that sends neither
+    ``limit`` nor ``cursor`` (written before lists paged: a case's tasks) gets the full
+    views of every year's matching tasks as a bare list, at most 500 of them."""
+    scope = Scope.of(actor)
+    if actor.role == "unit":
+        q = q.model_copy(update={"unit_id": actor.unit_id})
+    if not q.paged():
+        year = year_filter(q.year, app.today().year) if q.year is not None else None
+        ids = read.task_ids(q, year, scope)
+        if len(ids) > MAX_LIMIT:
+            raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} tasks match: "
+                                "ask for pages (limit, cursor)")
+        return [app.task_view(app._task(t)) for t in ids]
+    default = None if q.case_id is not None and q.year is None else app.today().year
+    year = None if default is None else year_filter(q.year, default)
+    return read.list_tasks(q, year, scope)
+
+
+def case_ids(app: SupervisionApplication, read: SupervisionViews, q: CaseIds,
+             actor: Actor) -> dict[str, Any]:
+    """Case ids with non-withdrawn tasks of a unit (a unit: its own), opened in ``year``
+    (default this year), overdue today or not; a page by case id."""
+    scope = Scope.of(actor)
+    if actor.role == "unit":
+        q = q.model_copy(update={"unit_id": actor.unit_id})
+    return read.case_ids(q, year_filter(q.year, app.today().year), scope)
+
+
+def closed_cases(read: SupervisionViews, q: ClosedCases, actor: Actor) -> Any:
+    """Closed cases with their outcome (for reconciliation with points), by case id; a
+    caller that sends neither ``limit`` nor ``cursor`` gets a bare list (at most 500)."""
+    if {"limit", "cursor"} & q.model_fields_set:
+        return read.closed_cases(q)
+    found = read.closed_cases(q.model_copy(update={"limit": MAX_LIMIT}))
+    if found["next_cursor"]:
+        raise Invalid.field(["query", "limit"], f"more than {MAX_LIMIT} closed cases: "
+                            "ask for pages (limit, cursor)")
+    return found["items"]
+
+
+def board(app: SupervisionApplication, read: SupervisionViews, q: Board,
+          actor: Actor) -> dict[str, Any]:
+    """The board of the tasks the actor may see (a unit: its own; a deputy: those of
+    their cases), counts included."""
+    scope = Scope.of(actor)
+    unit_id = actor.unit_id if actor.role == "unit" else q.unit_id
+    day = q.as_of or app.today()
+    return read.board(day, year_filter(q.year, day.year), unit_id, q.category, q.colour,
+                      q.limit, scope)
+
+
+def stats(app: SupervisionApplication, read: SupervisionViews, q: Stats,
+          actor: Actor) -> dict[str, Any]:
+    """The statistics of the cases the actor may see (a unit: those it has a task of; a
+    deputy: those they are a deputy of)."""
+    return read.stats(*q.bounds(app.today()), Scope.of(actor))

@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, uuid5
 import pytest
 
 from services.supervision.application import CaseRef, RateCase, ReplyToTask, TaskNote
-from services.supervision.bus import build_runtime
+from services.supervision.bootstrap import build_runtime
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.assignment import TaskAssignedV1
 from shared.contracts.base import ActorRef

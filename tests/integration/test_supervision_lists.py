@@ -24,7 +24,7 @@ from asgi_lifespan import LifespanManager
 from services.gateway.app import GatewaySettings, create_app
 from services.supervision.application import (CaseRef, RateCase, ReplyToTask,
                                                   SubmitOpinion, TaskNote)
-from services.supervision.bus import build_runtime
+from services.supervision.bootstrap import build_runtime
 from shared.clock import CHINA_TZ, ManualClock
 from shared.contracts.assignment import (TaskAssignedV1, TaskDeadlineChangedV1,
                                          TaskWithdrawnV1)

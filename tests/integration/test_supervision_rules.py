@@ -17,7 +17,7 @@ from services.supervision.application import (
     TaskNote,
     TaskRef,
 )
-from services.supervision.bus import build_runtime
+from services.supervision.bootstrap import build_runtime
 from shared.clock import ManualClock
 from shared.contracts.assignment import LeadershipDesignatedV1, TaskAssignedV1, TaskWithdrawnV1
 from shared.contracts.intake import SuggestionMergedV1, SuggestionRegisteredV1

@@ -18,7 +18,7 @@ from services.supervision.application import (
     TaskNote,
     TaskRef,
 )
-from services.supervision.bus import build_runtime
+from services.supervision.bootstrap import build_runtime
 from shared.clock import ManualClock
 from shared.eventstore import Actor
 from services.supervision.errors import RuleViolation
