@@ -20,7 +20,8 @@ import asyncio
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Path, Request, UploadFile
+from fastapi import FastAPI, Path, Request
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from fastapi.responses import JSONResponse, Response
 
 from shared import blobs
@@ -43,6 +44,9 @@ UPLOAD_PATHS = (
     r"/app/deputy/activities",
 )
 SAFE_TYPES = set(blobs.EXTENSIONS)
+UPLOAD_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["file"],
+                 "properties": {"file": {"type": "string", "format": "binary",
+                                         "description": "the file"}}}
 
 
 def store_of(request: Request) -> blobs.BlobStore:
@@ -114,10 +118,21 @@ def register_attachment_routes(app: FastAPI) -> None:
 
     @app.post(f"{API}/attachments", tags=tags, status_code=201, responses={
         413: {"description": "larger than the attachment limit"},
-        422: {"description": "not an accepted type (decided by the content); `detail` in Chinese"}},
-        summary="Upload a file (PDF, JPEG, PNG, docx, xlsx) to record on an object")
-    async def upload(request: Request, principal: Staff,
-                     file: Annotated[UploadFile, File(description="the file")]) -> Any:
+        422: {"description": "no file, or not an accepted type (decided by the content); "
+                             "`detail` in Chinese"}},
+        summary="Upload a file (PDF, JPEG, PNG, docx, xlsx) to record on an object",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": UPLOAD_SCHEMA,
+                                    "example": {"file": "%PDF-1.4 …"}}}}})
+    async def upload(request: Request, principal: Staff) -> Any:
+        # the form is read here (not a File parameter): the body's schema above is exact
+        try:
+            form = await request.form()
+        except Exception:  # noqa: BLE001  not a readable multipart body
+            form = None
+        file = form.get("file") if form is not None else None
+        if not isinstance(file, StarletteUploadFile):
+            return refused(blobs.RefusedFile("请选择要上传的文件（表单字段 file）。"))
         data = await file.read()
         try:
             prepared = await accept_upload(request, data, file.filename)

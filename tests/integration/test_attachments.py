@@ -148,6 +148,9 @@ async def test_upload_download_type_size_exif_and_who_may_read(api, system):
     r = await upload(api, "unit-b", b"<html><script>alert(1)</script></html>", "a.html",
                      "text/html")
     assert r.status_code == 422
+    r = await api.client.post("/api/v1/attachments", headers=await api.login("unit-b"),
+                              data={"file": "not a file"})
+    assert r.status_code == 422 and "请选择要上传的文件" in r.json()["detail"]
     # the size limit (ATTACHMENT_MAX_BYTES): over it 413, the body far over it too
     r = await upload(api, "unit-b", PDF_BYTES + b"0" * LIMIT, "big.pdf")
     assert r.status_code == 413 and "大小限制" in r.json()["detail"]
