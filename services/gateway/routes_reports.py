@@ -138,7 +138,8 @@ def register_reports_routes(app: FastAPI) -> None:
                 "<p>评议不记录姓名和电话。</p><button type=submit>提交评议</button></form>")
 
     @app.get("/r/{report_id}", response_class=HTMLResponse, tags=TAGS,
-             summary="A participant's evaluation page (Chinese, no login; the QR code's link)")
+             summary="A participant's evaluation page (Chinese, no login; the QR code's link)",
+             openapi_extra=sends(ReportForm))
     async def participant_page(report_id: Id, services: ServicesDep,
                                c: Annotated[str, Query(max_length=64)] = "") -> HTMLResponse:
         form = await form_of(services, report_id)
@@ -151,7 +152,11 @@ def register_reports_routes(app: FastAPI) -> None:
         return page(form["title"], head + questionnaire(report_id, c))
 
     @app.post("/r/{report_id}", response_class=HTMLResponse, tags=TAGS,
-              summary="Send a participant's evaluation from the page (no login)")
+              summary="Send a participant's evaluation from the page (no login)",
+              openapi_extra={**sends(ReportForm, EvaluateReport), "requestBody": {"content": {
+                  "application/x-www-form-urlencoded": {"example": {
+                      "code": "k3J9xQ2mPa", "overall": "satisfied", "duty": "satisfied",
+                      "contact": "basically_satisfied", "comment": "希望多进站接待"}}}}})
     async def participant_send(report_id: Id, services: ServicesDep,
                                code: Annotated[str, Form(max_length=64)] = "",
                                overall: Annotated[str, Form(max_length=30)] = "",
