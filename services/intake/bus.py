@@ -1,14 +1,11 @@
-"""Intake's bus adapters: request/reply routes, and the domain → integration event mapping."""
+"""Intake's bus registrations: request/reply routes, upstream consumers, periodic jobs, and
+the domain → integration event mapping. Wired in ``services.intake.bootstrap``."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
-from uuid import UUID
 
-from opentelemetry.sdk.trace import TracerProvider
-
-from shared.clock import Clock
 from shared.contracts import IntegrationEvent
 from shared.contracts.supervision import CaseClosedV1, ReplySubmittedV3
 from shared.contracts.intake import (
@@ -28,7 +25,6 @@ from shared.contracts.intake import (
     SuggestionSubmittedV1,
 )
 from shared.event_validation import validate_consumers
-from shared.eventstore import Actor
 from shared.contracts.requests.intake import (
     AccessLogRef,
     AnswerMessage,
@@ -63,14 +59,13 @@ from shared.contracts.requests.intake import (
     SubmitSuggestion,
     UndoMerge,
 )
-from shared.read_store import ReadModels
 from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
 
+from services.intake import views
 from services.intake.application import IntakeApplication, IntakeSettings
 from services.intake.attachments import attach_to_message, attach_to_suggestion
-from services.intake.domain import CitizenMessage, PersonalDataAccessLog, Suggestion
-from services.intake.follow_up import FollowUpIndex, follow_up, message_feedback
+from services.intake.domain import CitizenMessage, Suggestion
+from services.intake.follow_up import FollowUpIndex, message_feedback
 from services.intake.publication import (
     PublicResults,
     note_handling,
@@ -182,26 +177,10 @@ def handled_by(message: CitizenMessage) -> str:
     return "deputy"
 
 
-def build_runtime(
-    settings: ServiceSettings | None = None,
-    *,
-    clock: Clock | None = None,
-    tracer_provider: TracerProvider | None = None,
-) -> ServiceRuntime:
-    settings = IntakeSettings.from_settings(
-        (settings or IntakeSettings()).model_copy(update={"service_name": SERVICE}))
-    app = IntakeApplication(settings, clock=clock)
-    # Suggestions, messages and similar matters (sentence vectors, services/intake/
-    # similar_matters.py) are tables: nothing is rebuilt from the whole log at start.
-    # the follow-up token's hash -> its message (services/intake/follow_up.py)
-    follow_up_index = FollowUpIndex(app, app.views)
-    # published results (services/intake/publication.py)
-    public_results = PublicResults(app, app.views)
-    read_models = ReadModels(app, app.views, [app.suggestions_view, app.messages_view,
-                                              follow_up_index, public_results,
-                                              app.similar_view])
-    runtime = ServiceRuntime(settings, app, translate,
-                             read_models=read_models, tracer_provider=tracer_provider)
+def register(runtime: ServiceRuntime, app: IntakeApplication, settings: IntakeSettings,
+             follow_up_index: FollowUpIndex, public_results: PublicResults) -> None:
+    """What intake consumes, its periodic jobs and the requests it answers (wired in
+    ``services.intake.bootstrap``)."""
 
     def on_reply_submitted(event: ReplySubmittedV3) -> list[Any]:
         """The suggestion notes its reply; a message (forwarded, or converted into the
@@ -227,18 +206,6 @@ def build_runtime(
     def sweep_expired_claims() -> int:
         """Expired claims go back to the pool even when nobody looks at the message."""
         return app.release_expired_claims()["released"]
-
-    def reference(_: Reference, __: Actor) -> dict[str, Any]:
-        return {
-            "categories": list(app.categories.values()),
-            "deputies": list(app.deputies.values()),
-            "stations": list(app.stations.values()),
-        }
-
-    def follow_up_route(ref: FollowUpRef, actor: Actor) -> dict[str, Any]:
-        """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
-        return follow_up(app, follow_up_index, ref.token,
-                         {u: d.get("name", u) for u, d in app.units.items()})
 
     # Every request intake answers (shared/contracts/requests/intake.py): contract → handler.
     # A message's view and lists are commands (the relay is woken after them): reading may
@@ -277,17 +244,8 @@ def build_runtime(
         PublishMessage: lambda cmd, actor: publish_message(app, cmd, actor),
         MessagePublicationRef: lambda ref, actor: withdraw_message(app, ref, actor),
         PublicResultsQuery: lambda q, actor: public_results.query(q),
-        FollowUpRef: follow_up_route,
-        Reference: reference,
+        FollowUpRef: partial(views.follow_up_view, app, follow_up_index),
+        Reference: partial(views.reference, app),
     })
 
-    def case_scope(case_id: str) -> tuple[list[Any], None]:
-        """A case here is the suggestion or message itself, and a message's access log."""
-        try:
-            case = UUID(case_id)
-        except ValueError:
-            return [], None
-        return [case, PersonalDataAccessLog.create_id(case_id)], None
-
-    runtime.audit_cases(case_scope)
-    return runtime
+    runtime.audit_cases(views.case_audit_scope)

@@ -1,0 +1,41 @@
+"""What an actor is shown by intake besides its lists (read_models.py) and a suggestion's or
+message's own view (IntakeApplication): the reference data, the holder of a follow-up
+token's page, and what a case's history holds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from shared.contracts.requests.intake import FollowUpRef, Reference
+from shared.eventstore import Actor
+
+from services.intake.domain import PersonalDataAccessLog
+from services.intake.follow_up import FollowUpIndex, follow_up
+
+if TYPE_CHECKING:
+    from services.intake.application import IntakeApplication
+
+
+def reference(app: IntakeApplication, _: Reference, __: Actor) -> dict[str, Any]:
+    """The categories, deputies and stations (the forms' choices)."""
+    return {
+        "categories": list(app.categories.values()),
+        "deputies": list(app.deputies.values()),
+        "stations": list(app.stations.values()),
+    }
+
+
+def follow_up_view(app: IntakeApplication, index: FollowUpIndex, ref: FollowUpRef,
+                   actor: Actor) -> dict[str, Any]:
+    """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
+    return follow_up(app, index, ref.token, {u: d.get("name", u) for u, d in app.units.items()})
+
+
+def case_audit_scope(case_id: str) -> tuple[list[Any], None]:
+    """A case here is the suggestion or message itself, and a message's access log."""
+    try:
+        case = UUID(case_id)
+    except ValueError:
+        return [], None
+    return [case, PersonalDataAccessLog.create_id(case_id)], None
