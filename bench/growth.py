@@ -104,7 +104,7 @@ def _settings(service: str, var_dir: Path):
 
 
 def _runtime(service: str, var_dir: Path):
-    module = __import__(f"services.{service}.bus", fromlist=["build_runtime"])
+    module = __import__(f"services.{service}.bootstrap", fromlist=["build_runtime"])
     return module.build_runtime(_settings(service, var_dir))
 
 

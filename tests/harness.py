@@ -151,13 +151,8 @@ def scratch_settings(store: dict[str, Any], prefix: str, **update: Any) -> Servi
 
 def build(service: str, settings: ServiceSettings, **kwargs: Any) -> ServiceRuntime:
     """A service's runtime as its wiring (``services.<service>.bootstrap``) builds it."""
-    try:
-        module = importlib.import_module(f"services.{service}.bootstrap")
-    except ModuleNotFoundError as exc:  # a service still wired in its bus.py
-        if exc.name != f"services.{service}.bootstrap":
-            raise
-        module = importlib.import_module(f"services.{service}.bus")
-    return module.build_runtime(settings, **kwargs)
+    return importlib.import_module(f"services.{service}.bootstrap").build_runtime(settings,
+                                                                                 **kwargs)
 
 
 class InProcessSystem:
