@@ -36,6 +36,7 @@ from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_projects import register_projects_routes
 from services.gateway.routes_reports import register_reports_routes
 from services.gateway.routes_supervision import register_supervision_routes
+from services.gateway.deputy_pages import register_deputy_pages
 from services.gateway.station_pages import register_station_pages
 from services.gateway.web import register_web
 from services.gateway.ratelimit import install_citizen_rate_limit, install_login_throttle
@@ -234,6 +235,7 @@ def create_app(settings: GatewaySettings | None = None,
     register_routes(app)
     register_account_routes(app)
     register_station_pages(app)
+    register_deputy_pages(app)
     register_web(app)  # the staff web application under /app/
     register_api_docs(app)
     register_open311_routes(app)

@@ -33,6 +33,7 @@ from shared.contracts.requests.intake import (  # noqa: F401  (names kept: tests
     MergeSuggestion,
     MessageRef,
     PostMessage,
+    PostMessageToDeputy,
     RateMessage,
     RegisterSuggestion,
     ReverseRegistration,
@@ -279,7 +280,8 @@ class IntakeApplication(ServiceApplication):
 
     # --- citizen messages: commands -----------------------------------------------------
 
-    def post_message(self, cmd: PostMessage, actor: Actor) -> dict[str, Any]:
+    def post_message(self, cmd: PostMessage, actor: Actor,
+                     hold_for: str | None = None) -> dict[str, Any]:
         if actor.role == "station" and actor.unit_id != cmd.station_id:
             raise Forbidden("station staff record messages at their own station only")
         station = self.stations.get(cmd.station_id)
@@ -311,8 +313,20 @@ class IntakeApplication(ServiceApplication):
             sealed_content=seal(key, subject_id, cmd.content, "content"),
             session_id=getattr(cmd, "session_id", None),  # PostMessageV2
         )
+        if hold_for is not None:  # left for one deputy (their QR code): held by them at once
+            message.claim(hold_for, claimed_at=self.clock.now(), time_limit=self.claim_time_limit)
         self.save(message)
         return {"id": str(message.id), "status": message.status, "follow_up_token": token}
+
+    def post_message_to_deputy(self, cmd: PostMessageToDeputy, actor: Actor) -> dict[str, Any]:
+        """A message left through a deputy's own QR code: received at the deputy's station,
+        held by the deputy."""
+        deputy = self.deputies.get(cmd.deputy_id)
+        if deputy is None or not deputy.get("station"):
+            raise NotFound(f"no deputy {cmd.deputy_id}")
+        message = PostMessage(station_id=deputy["station"],
+                              **cmd.model_dump(exclude={"deputy_id"}, exclude_unset=True))
+        return self.post_message(message, actor, hold_for=cmd.deputy_id)
 
     def claim_message(self, ref: MessageRef, actor: Actor) -> dict[str, Any]:
         deputy_id = self._deputy(actor, "claim a message")

@@ -44,6 +44,7 @@ from shared.contracts.requests.intake import (
     MergeSuggestion,
     MessagePublicationRef,
     PostMessage,
+    PostMessageToDeputy,
     PostMessageV2,
     PublicationRef,
     PublicResultsQuery,
@@ -224,6 +225,7 @@ def register(runtime: ServiceRuntime, app: IntakeApplication, settings: IntakeSe
         # citizen messages (群众意见)
         PostMessage: app.post_message,
         PostMessageV2: app.post_message,
+        PostMessageToDeputy: app.post_message_to_deputy,
         ClaimMessage: app.claim_message,
         GiveUpMessage: app.give_up_message,
         AnswerMessage: app.answer_message,

@@ -182,6 +182,9 @@ MATRIX = {
     "POST /api/v1/obligations/{obligation_id}/contacts": "deputy office",
     "GET /api/v1/contacts": "office leader deputy",
     "POST /api/v1/obligations/check": "office",
+    # a deputy's own QR code (亮代表码): a citizen's message for that deputy
+    "POST /api/v1/deputies/{deputy_id}/messages": "anon " + STAFF,
+    "GET /api/v1/deputies/{deputy_id}/qr.{fmt}": "anon " + STAFF,
 }
 
 

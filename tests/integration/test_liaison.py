@@ -181,3 +181,31 @@ async def test_contact_obligations_progress_and_a_notice_when_behind(api, liaiso
     assert "孙*梅" in notice["body"]
     others = (await api.get("deputy-3", "/api/v1/notifications")).json()
     assert all("voter-1" not in n["body"] and "孙*梅" not in n["body"] for n in others)
+
+
+async def test_a_citizen_leaves_a_message_for_one_deputy_through_their_qr_code(api, liaison):
+    """亮身份、亮代表码 (issue 29 point 6): the deputy's own page and code; the message is
+    received at the deputy's station and held by that deputy at once."""
+    r = await api.client.get("/d/deputy-1")
+    assert r.status_code == 200 and "王建国代表" in r.text
+    assert "/api/v1/deputies/deputy-1/messages" in r.text
+    r = await api.client.get("/api/v1/deputies/deputy-1/qr.svg")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg")
+    assert (await api.client.get("/api/v1/deputies/nobody/qr.svg")).status_code == 404
+    assert (await api.client.get("/d/nobody")).status_code == 404
+
+    r = await api.client.post("/api/v1/deputies/deputy-1/messages", json={
+        "content": "楼道灯坏了很久，请王代表帮忙反映", "contact_phone": "13812345678"})
+    assert r.status_code == 201, r.text
+    message_id, token = r.json()["id"], r.json()["follow_up_token"]
+    assert r.json()["status"] == "claimed"
+    r = await api.get("deputy-1", f"/api/v1/messages/{message_id}")
+    assert r.status_code == 200, r.text
+    assert r.json()["claimed_by"] == "deputy-1" and r.json()["station_id"] == STATION
+    # another deputy of the station cannot claim it: it is held
+    r = await api.post("deputy-2", f"/api/v1/messages/{message_id}/claim")
+    assert r.status_code == 409, r.text
+    r = await api.client.post("/api/v1/deputies/nobody/messages", json={"content": "x"})
+    assert r.status_code == 404, r.text
+    r = await api.client.get(f"/api/v1/follow-up/{token}")
+    assert r.status_code == 200, r.text

@@ -268,6 +268,29 @@ class PostMessageV2(PostMessage):
                                    description="the reception session it was raised at")
 
 
+class PostMessageToDeputy(IntakeCommand):
+    """A citizen leaves a message for one deputy directly, through the deputy's own QR code
+    (亮身份、亮代表码; anonymous): received at the deputy's station (as ``post_message``) and
+    held by that deputy at once (claimed for them; a claim not taken up in the claim time
+    returns the message to the station's pool, as any claim)."""
+
+    name: ClassVar[str] = "post_message_to_deputy"
+    roles: ClassVar[frozenset[str]] = EVERYONE
+    model_config = _example({"deputy_id": "deputy-1",
+                             "content": "小区路灯长期不亮，夜间出行不便",
+                             "category": "safety_hazard", "contact_name": "李女士",
+                             "contact_phone": "13812345678"})
+
+    deputy_id: str = Field(max_length=100)
+    content: Note = Field(examples=["小区路灯长期不亮，夜间出行不便"])
+    category: str | None = Field(None, examples=["safety_hazard"])
+    contact_name: str | None = Field(None, min_length=1, max_length=CONTACT_NAME_MAX)
+    contact_phone: Phone | None = Field(
+        None, examples=["13812345678"],
+        description="kept encrypted; shown masked (138****5678) to everyone but the office")
+    grid: str | None = Field(None, examples=["鱼复-01"])
+
+
 class ClaimMessage(MessageRef):
     """A deputy claims a message (held for the claim time limit)."""
 
