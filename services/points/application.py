@@ -30,6 +30,7 @@ from shared.contracts.intake import (
     SuggestionRegistrationReversedV1,
 )
 from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
 from shared.contracts.requests.points import (
@@ -341,6 +342,47 @@ class PointsApplication(ServiceApplication):
                      case_id=None, rule_version=str(rule["version"]),
                      awarded_at=event.occurred_at, earned_on=on, activity_kind="reception_day",
                      capped_by=capped_by, event_id=event.event_id, details=details)
+        return ledgers.changed()
+
+    def on_report_held(self, event: ReportHeldV1) -> list[DutyLedger]:
+        """A deputy reported to the voters of their constituency (reports): scored under the
+        rule for reporting to voters (activities.report_to_voters: its points and its cap,
+        shared with self-reported reports), once per report."""
+        on = event.held_on
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, on.year)
+        if ledger.has_cause("report_to_voters", event.report_id):
+            return []
+        try:
+            rule = self.rules.in_force(on)
+        except LookupError:
+            return []
+        spec = R.activities(rule).get("report_to_voters")
+        if spec is None:
+            return []
+        cap = spec.get("cap")
+        points, capped_by = float(spec["points"]), None
+        if cap:
+            already = (ledger.used_in_period("report_to_voters", cap.get("period", "year"), on)
+                       + ledger.used_in_period("activity:report_to_voters",
+                                               cap.get("period", "year"), on))
+            points, capped_by = R.capped(points, cap, "report_to_voters", on, already)
+        ledger.award(points=points, cause_kind="report_to_voters", cause_ref=event.report_id,
+                     case_id=None, rule_version=str(rule["version"]),
+                     awarded_at=event.occurred_at, earned_on=on,
+                     activity_kind="report_to_voters", capped_by=capped_by,
+                     event_id=event.event_id, details={"attendance": event.attendance})
+        return ledgers.changed()
+
+    def on_report_evaluated(self, event: ReportEvaluatedV1) -> list[DutyLedger]:
+        """The voters' evaluation of a deputy's report joins the deputy's ledger of its year
+        as a fact (the record's evaluation by voters), once per report."""
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, event.year)
+        if ledger.has_fact("report_evaluated", event.report_id):
+            return []
+        ledger.record_fact("report_evaluated", event.report_id, _china_date(event.occurred_at),
+                           {"evaluations": event.evaluations, **event.results}, event.event_id)
         return ledgers.changed()
 
     def on_message_rated(self, event: MessageRatedV1) -> list[DutyLedger]:

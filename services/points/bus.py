@@ -22,6 +22,7 @@ from shared.contracts.points import (
     PointsRevokedV1,
 )
 from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.event_validation import validate_consumers
 from shared.runtime import ServiceRuntime
@@ -121,6 +122,8 @@ def register(runtime: ServiceRuntime, app: PointsApplication) -> None:
     })
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
     runtime.consume("liaison", {ReceptionAttendedV1: app.on_reception_attended})
+    runtime.consume("reports", {ReportHeldV1: app.on_report_held,
+                                ReportEvaluatedV1: app.on_report_evaluated})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, runtime.settings)
 

@@ -32,6 +32,7 @@ class ReportHeldV1(_Reports):
     version: ClassVar[int] = 1
     summary: ClassVar[str] = ("A deputy reported to voters (述职): the meeting was held, with "
                               "its attendance; the participants' evaluation opens.")
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
 
     report_id: str
     deputy_id: str
@@ -46,6 +47,7 @@ class ReportEvaluatedV1(_Reports):
         "The voters' evaluation of a deputy's report was closed: per question (overall, duty, "
         "contact) the counts of each answer and the share satisfied or basically satisfied; "
         "no participant is named.")
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
 
     report_id: str
     deputy_id: str

@@ -2,7 +2,8 @@
 with a real nats-server: the office schedules a deputy's report (the participants' codes come
 back once, as QR links), its basis is the deputy's duty record, participants evaluate on the
 QR page without an account (one evaluation per code, even sent twice at once; a code not
-given out refused), the close summarises, and deputies without a report show as due."""
+given out refused), the close summarises, deputies without a report show as due, and the
+report joins the deputy's duty record in points."""
 
 from __future__ import annotations
 
@@ -145,5 +146,14 @@ async def test_a_report_is_evaluated_once_per_participant_code(api, system):
     event = await eventually(evaluated_event)
     assert event["deputy_id"] == "deputy-1" and event["evaluations"] == 5
     assert not re.search("|".join(codes), str(event))
+    # the report joins the deputy's duty record: the reporting-to-voters line (once) and
+    # the voters' evaluation as a fact of the ledger
+    async def scored():
+        r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/points", year=2026)
+        lines = [line for line in r.json()["lines"] if line["cause_kind"] == "report_to_voters"]
+        ledger = system.app("points").ledger("deputy-1", 2026)
+        return lines if ledger.has_fact("report_evaluated", report_id) else None
+    lines = await eventually(scored)
+    assert [(line["cause_ref"], line["points"]) for line in lines] == [(report_id, 5.0)]
     verified = await rpc(system.nats_url, "reports", "verify_store", {})
     assert verified["result"]["ok"], verified

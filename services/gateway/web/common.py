@@ -65,7 +65,8 @@ ACTIVITY_STATUS_ZH = {"pending": "待审核", "approved": "已通过", "rejected
 SERVICE_ZH = {"intake": "受理", "assignment": "交办", "supervision": "督办", "points": "积分"}
 CAUSE_ZH = {"suggestion_registered": "建议立案", "suggestion_resolved": "建议办成",
             "message_answered": "答复群众留言", "message_rated_satisfied": "群众评价满意",
-            "activity": "履职活动", "adjustment": "重算调整", "revocation": "撤销"}
+            "activity": "履职活动", "adjustment": "重算调整", "revocation": "撤销",
+            "report_to_voters": "向选民述职"}
 EVENT_ZH = {
     "Submitted": "代表提交建议", "Registered": "立案", "Declined": "不予立案",
     "Merged": "并案", "MergeUndone": "撤销并案", "Received": "收到留言", "Claimed": "代表认领",
