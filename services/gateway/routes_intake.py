@@ -10,11 +10,13 @@ from shared.contracts.requests.intake import (
     AccessLogRef,
     ListMessages,
     ListSuggestions,
+    MergeMessage,
     MergeSuggestion,
     ReverseRegistration,
     SimilarMessagesRef,
     SimilarRef,
     UndoMerge,
+    UndoMessageMerge,
 )
 from shared.contracts.requests.limits import SEARCH_MAX, SIMILAR_DEFAULT, SIMILAR_MAX
 from services.gateway.auth import Principal
@@ -43,6 +45,10 @@ Reversing = admitted(ReverseRegistration)
 Comparing = admitted(SimilarRef)
 ComparingMessages = admitted(SimilarMessagesRef)
 ReadingTheLog = admitted(AccessLogRef)
+MergeMessageBody = body_of(MergeMessage, "message_id")
+UndoMessageMergeBody = body_of(UndoMessageMerge, "message_id")
+MergingMessages = admitted(MergeMessage)
+UndoingMessageMerges = admitted(UndoMessageMerge)
 
 
 async def suggestions_of_tasks(services: Services, principal: Principal, paging: PageParams,
@@ -192,3 +198,25 @@ def register_intake_routes(app: FastAPI) -> None:
                                limit: Similar = SIMILAR_DEFAULT) -> list[dict[str, Any]]:
         return await services.send(request_of(SimilarMessagesRef, query={"limit": limit},
                                               message_id=message_id), principal)
+
+    @app.post(f"{API}/messages/{{message_id}}/merge", tags=messages,
+              summary="Merge a citizen message still in the pool into another as the same "
+                      "matter (office): the source becomes 'merged', leaves the pool, and its "
+                      "citizen follows the target's answer",
+              openapi_extra=sends(MergeMessage))
+    async def merge_message(message_id: str, body: MergeMessageBody,  # type: ignore[valid-type]
+                            services: ServicesDep,
+                            principal: MergingMessages) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.send(request_of(MergeMessage, body, message_id=message_id),
+                                   principal)
+
+    @app.post(f"{API}/messages/{{message_id}}/merge/undo", tags=messages,
+              summary="Undo a message's merge: it goes back to the pool (office)",
+              openapi_extra=sends(UndoMessageMerge))
+    async def undo_message_merge(message_id: str,
+                                 body: UndoMessageMergeBody,  # type: ignore[valid-type]
+                                 services: ServicesDep,
+                                 principal: UndoingMessageMerges  # type: ignore[valid-type]
+                                 ) -> dict[str, Any]:
+        return await services.send(request_of(UndoMessageMerge, body, message_id=message_id),
+                                   principal)

@@ -752,6 +752,8 @@ class IntakeApplication(ServiceApplication):
             "unit_id": m.unit_id,
             "rating": m.rating,
             "version": m.version,
+            "merged_into": m.merged_into,
+            "merged_sources": list(m.merged_sources),
             **message_feedback_view(m),
         }
         if actor.role not in STAFF_ROLES:  # the citizen, with the follow-up token

@@ -15,6 +15,8 @@ from shared.contracts.intake import (
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    MessageMergedV1,
+    MessageMergeUndoneV1,
     MessageRatedV1,
     PersonalDataErasedV1,
     SuggestionDeclinedV1,
@@ -41,6 +43,7 @@ from shared.contracts.requests.intake import (
     GiveUpMessage,
     ListMessages,
     ListSuggestions,
+    MergeMessage,
     MergeSuggestion,
     MessagePublicationRef,
     PostMessage,
@@ -59,6 +62,7 @@ from shared.contracts.requests.intake import (
     SimilarRef,
     SubmitSuggestion,
     UndoMerge,
+    UndoMessageMerge,
 )
 from shared.runtime import ServiceRuntime
 
@@ -66,6 +70,7 @@ from services.intake import views
 from services.intake.application import IntakeApplication, IntakeSettings
 from services.intake.attachments import attach_to_message, attach_to_suggestion
 from services.intake.domain import CitizenMessage, Suggestion
+from services.intake.message_merging import merge_message, undo_message_merge
 from services.intake.follow_up import FollowUpIndex, message_feedback
 from services.intake.publication import (
     PublicResults,
@@ -144,6 +149,12 @@ def translate_message_event(app: IntakeApplication, event: Any, envelope: dict[s
         return [received, CitizenMessageReceivedV2(**envelope, **facts, session_id=session_id)]
     if isinstance(event, CitizenMessage.PersonalDataErased):
         return PersonalDataErasedV1(**envelope)
+    if isinstance(event, CitizenMessage.MergedInto):
+        return MessageMergedV1(**envelope, into_message_id=event.into_message_id,
+                               station_id=event.station_id, score=event.score)
+    if isinstance(event, CitizenMessage.MergeUndone):
+        return MessageMergeUndoneV1(**envelope, into_message_id=event.into_message_id,
+                                    station_id=event.station_id, reason=event.reason)
     if not isinstance(event, (CitizenMessage.Claimed, CitizenMessage.Forwarded,
                               CitizenMessage.Converted, CitizenMessage.Answered,
                               CitizenMessage.Rated)):
@@ -238,6 +249,8 @@ def register(runtime: ServiceRuntime, app: IntakeApplication, settings: IntakeSe
         GetMessage: app.get_message,
         ListMessages: app.list_messages,
         SimilarMessagesRef: app.similar_messages,
+        MergeMessage: lambda cmd, actor: merge_message(app, cmd, actor),
+        UndoMessageMerge: lambda cmd, actor: undo_message_merge(app, cmd, actor),
         AccessLogRef: app.access_log,
         ReleaseExpiredClaims: app.release_expired_claims,
         # published results, the citizen's follow-up, reference data

@@ -421,6 +421,11 @@ class CitizenMessage(Aggregate):
         self._feedback: dict[str, Any] | None = None  # the handling unit's (FeedbackRecorded)
         self.answered_at: datetime | None = None
         self._publication: dict[str, Any] | None = None  # set by Published, cleared by withdrawal
+        # merging (the same matter from many people): this message's target, or the
+        # messages merged into this one
+        self.merged_into: str | None = None
+        self.merged_sources: list[str] = []
+        self.status_before_merge: str | None = None
 
     # --- claims -------------------------------------------------------------------------
 
@@ -508,6 +513,76 @@ class CitizenMessage(Aggregate):
         self.status = "forwarded"
         self.unit_id = unit_id
         self.claim_expires_at = None
+
+    # --- merging: the same matter from many people (services/intake/message_merging.py) --
+
+    def merge_into(self, target_id: str, merged_at: datetime, by: str,
+                   score: float | None = None) -> None:
+        """This message is the same matter as ``target_id``: it is handled there. Only a
+        message nobody has taken up yet (in the pool, unclaimed) is merged."""
+        if target_id == str(self.id):
+            raise NotAllowedInState("a message cannot be merged into itself",
+                                    status_now=self.status)
+        if self.status != "received":
+            raise NotAllowedInState(f"message is {self.status}; only a message still waiting in "
+                                    "the pool (not claimed, not handled) can be merged",
+                                    status_now=self.status)
+        if self.merged_sources:
+            raise MergesPending("other messages are merged into this one: undo those merges "
+                                "first", status_now=self.status)
+        self._merged_into(into_message_id=target_id, previous_status=self.status,
+                          merged_at=merged_at, by=by, score=score, station_id=self.station_id)
+
+    @event("MergedInto")
+    def _merged_into(self, into_message_id: str, previous_status: str, merged_at: datetime,
+                     by: str, score: float | None, station_id: str) -> None:
+        # station_id: what message_merged tells (the relay reads no aggregate)
+        self.status_before_merge = previous_status
+        self.status = "merged"
+        self.merged_into = into_message_id
+
+    def source_merged(self, source_id: str, merged_at: datetime) -> None:
+        """A message merged into this one (the target): never a merged message itself."""
+        if self.status == "merged":
+            raise NotAllowedInState("the target message is itself merged into another: merge "
+                                    "into that one", status_now=self.status)
+        if self.personal_data_erased:
+            raise NotAllowedInState("the target message's content is erased",
+                                    status_now=self.status)
+        if source_id in self.merged_sources:
+            raise AlreadyDone("that message is already merged into this one",
+                              status_now=self.status)
+        self._source_merged(source_id=source_id, merged_at=merged_at)
+
+    @event("SourceMerged")
+    def _source_merged(self, source_id: str, merged_at: datetime) -> None:
+        self.merged_sources = [*self.merged_sources, source_id]
+
+    def undo_merge(self, reason: str, undone_at: datetime, by: str) -> None:
+        if self.status != "merged" or self.merged_into is None:
+            raise NotAllowedInState(f"message is {self.status}, not merged",
+                                    status_now=self.status)
+        self._merge_undone(into_message_id=self.merged_into,
+                           restored_status=self.status_before_merge or "received",
+                           reason=reason, undone_at=undone_at, by=by,
+                           station_id=self.station_id)
+
+    @event("MergeUndone")
+    def _merge_undone(self, into_message_id: str, restored_status: str, reason: str,
+                      undone_at: datetime, by: str, station_id: str) -> None:
+        self.status = restored_status
+        self.merged_into = None
+        self.status_before_merge = None
+
+    def source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
+        if source_id not in self.merged_sources:
+            raise NotAllowedInState("that message is not merged into this one",
+                                    status_now=self.status)
+        self._source_unmerged(source_id=source_id, reason=reason, undone_at=undone_at)
+
+    @event("SourceUnmerged")
+    def _source_unmerged(self, source_id: str, reason: str, undone_at: datetime) -> None:
+        self.merged_sources = [m for m in self.merged_sources if m != source_id]
 
     def rate(self, rating: str, rated_at: datetime) -> None:
         if rating not in RATINGS:

@@ -104,6 +104,7 @@ FOLLOW_UP_STATUS = {
     "converted": "已转为代表建议办理",
     "answered": "代表已答复",
     "closed": "已办结并评价",
+    "merged": "与其他群众反映的同一事项合并办理",
 }
 
 
@@ -115,13 +116,22 @@ def follow_up(app: Any, index: FollowUpIndex, token: str,
     message = _message(app, message_id) if message_id else None
     if message is None:
         raise NotFound("no message has this follow-up code")
-    feedback = message.feedback
-    answer = message.answer if message.status in ("answered", "closed") else None
-    done = message.status in ("answered", "closed") or feedback is not None
+    # A merged message is handled with its target (services/intake/message_merging.py): its
+    # citizen sees the target's answer or feedback (and rates nothing: the target's citizen
+    # rates the handling).
+    handled = message
+    if message.status == "merged" and message.merged_into:
+        handled = _message(app, message.merged_into) or message
+    feedback = handled.feedback
+    answer = handled.answer if handled.status in ("answered", "closed") else None
+    done = handled.status in ("answered", "closed") or feedback is not None
+    status_text = FOLLOW_UP_STATUS.get(message.status, message.status)
+    if handled is not message:
+        status_text += "；" + FOLLOW_UP_STATUS.get(handled.status, handled.status)
     return {
         "id": str(message.id),
         "status": message.status,
-        "status_text": FOLLOW_UP_STATUS.get(message.status, message.status),
+        "status_text": status_text,
         "done": done,
         "received_at": message.received_at.isoformat(),
         "answer": answer,

@@ -312,7 +312,7 @@ class MessagesView(TableProjection):
     """Citizen messages by station, status, unit, year, id and (blind-indexed) words."""
 
     name = "messages"
-    version = 3  # 3: messages_holders
+    version = 4  # 3: messages_holders; 4: merged_into
     tables = ("messages", "messages_tokens", "messages_holders")
 
     def create(self, tx: Tx) -> None:
@@ -324,7 +324,7 @@ class MessagesView(TableProjection):
                    "suggestion_id TEXT, unit_id TEXT, rating TEXT, "
                    "received_at TEXT NOT NULL, sort_key TEXT NOT NULL, year INTEGER NOT NULL, "
                    "subject_id TEXT, sealed_content TEXT, legacy INTEGER NOT NULL, "
-                   "erased INTEGER NOT NULL)")
+                   "erased INTEGER NOT NULL, merged_into TEXT)")
         tx.execute(f"CREATE UNIQUE INDEX {m}_seq ON {m} (seq)")
         tx.execute(f"CREATE INDEX {m}_year ON {m} (year, sort_key, id)")
         for column in ("station_id", "status", "unit_id", "category"):
@@ -399,6 +399,10 @@ class MessagesView(TableProjection):
                          claim_expires_at=None, claim_expires_key=None)
         elif isinstance(e, CitizenMessage.Rated):
             self._update(tx, key, status="closed", rating=e.rating)
+        elif isinstance(e, CitizenMessage.MergedInto):
+            self._update(tx, key, status="merged", merged_into=e.into_message_id)
+        elif isinstance(e, CitizenMessage.MergeUndone):
+            self._update(tx, key, status=e.restored_status, merged_into=None)
         elif isinstance(e, CitizenMessage.PersonalDataErased):
             self._update(tx, key, erased=1, sealed_content=None)
             tx.execute(f"DELETE FROM {self.t('messages_tokens')} WHERE seq = "
@@ -551,4 +555,5 @@ def _message_row(r: dict[str, Any], content: str) -> dict[str, Any]:
         "unit_id": r["unit_id"],
         "rating": r["rating"],
         "received_at": r["received_at"],
+        "merged_into": r["merged_into"],
     }

@@ -380,6 +380,10 @@ class SimilarMattersView(TableProjection):
                       else "closed" if restored == "closed" else "declined")
         elif isinstance(domain_event, CitizenMessage.Converted):
             self._set(key, status="converted")
+        elif isinstance(domain_event, CitizenMessage.MergedInto):
+            self._set(key, status="merged")
+        elif isinstance(domain_event, CitizenMessage.MergeUndone):
+            self._set(key, status="open")  # merged only from the pool: back to it
         elif isinstance(domain_event, CitizenMessage.Rated):
             self._set(key, status="closed")
         elif isinstance(domain_event, CitizenMessage.PersonalDataErased):

@@ -77,6 +77,8 @@ from shared.contracts.intake import (
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    MessageMergedV1,
+    MessageMergeUndoneV1,
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
@@ -112,6 +114,12 @@ log = logging.getLogger(__name__)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"  # which replica claimed a delivery
 
 CITIZEN = "citizen:"  # a citizen's inbox: "citizen:<message id>", read through the token
+
+
+def citizens_of(case: CaseFile) -> list[str]:
+    """A message's citizen, and the citizens of the messages merged into it (the same
+    matter: the answer is theirs too)."""
+    return [CITIZEN + case.case_id, *(CITIZEN + source for source in case.merged_sources)]
 
 
 class Reminder:
@@ -355,9 +363,27 @@ class NotificationsApplication(ServiceApplication):
 
     def on_message_answered(self, event: MessageAnsweredV1) -> list[Any]:
         changed: dict[UUID, Any] = {}
-        self._message_handled(event, changed)
-        self._tell(changed, [CITIZEN + event.case_id], "citizen_reply", event,
+        case = self._message_handled(event, changed)
+        self._tell(changed, citizens_of(case), "citizen_reply", event,
                    "代表已答复您的留言，请查看并评价", message_id=event.case_id)
+        return list(changed.values())
+
+    def on_message_merged(self, event: MessageMergedV1) -> list[Any]:
+        """The source is handled with the target: nobody is reminded it waits, and its citizen
+        is told of the target's answer or feedback (the target's file lists the source)."""
+        changed: dict[UUID, Any] = {}
+        self._message_handled(event, changed)
+        self._note(event.into_message_id, changed, kind="message",
+                   merged_source={event.case_id: []})
+        return list(changed.values())
+
+    def on_message_merge_undone(self, event: MessageMergeUndoneV1) -> list[Any]:
+        """The source is back in the pool: waiting again, on its own."""
+        changed: dict[UUID, Any] = {}
+        self._note(event.into_message_id, changed, merged_source={event.case_id: None})
+        due = event.occurred_at + timedelta(hours=self.delivery.notify_message_waiting_hours)
+        self._note(event.case_id, changed, kind="message", reminders={"message_waiting_long": {
+            "due_at": due.isoformat(), "station_id": event.station_id}})
         return list(changed.values())
 
     # --- assignment ---------------------------------------------------------------------
@@ -468,7 +494,7 @@ class NotificationsApplication(ServiceApplication):
                      task_id=event.task_id)
         if case.kind == "message" and event.unit_id == case.lead_unit:
             # the citizen's own message: the lead unit's feedback reaches them
-            self._tell(changed, [CITIZEN + event.case_id], "citizen_reply", event,
+            self._tell(changed, citizens_of(case), "citizen_reply", event,
                        "承办单位已反馈您的留言，请查看并评价", message_id=event.case_id)
         return list(changed.values())
 

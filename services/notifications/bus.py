@@ -22,6 +22,8 @@ from shared.contracts.intake import (
     MessageClaimedV1,
     MessageConvertedV1,
     MessageForwardedV1,
+    MessageMergedV1,
+    MessageMergeUndoneV1,
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
@@ -38,7 +40,6 @@ from shared.contracts.supervision import (
     SuggestionRatedV1,
 )
 from shared.event_validation import validate_consumers
-from shared.eventstore import Actor
 from shared.runtime import ServiceRuntime
 
 from services.notifications.application import NotificationSettings, NotificationsApplication
@@ -70,6 +71,8 @@ def register(runtime: ServiceRuntime, app: NotificationsApplication,
         MessageAnsweredV1: app.on_message_answered,
         SuggestionMergedV1: app.on_suggestion_merged,
         SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
+        MessageMergedV1: app.on_message_merged,
+        MessageMergeUndoneV1: app.on_message_merge_undone,
     })
     runtime.consume("assignment", {
         TaskAssignedV1: app.on_task_assigned,

@@ -170,6 +170,35 @@ class MessageAnsweredV1(_Intake):
     station_id: str
 
 
+class MessageMergedV1(_Intake):
+    name: ClassVar[str] = "message_merged"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office merged a citizen message still in the pool (case_id, the source) into "
+        "another (into_message_id) as the same matter: the source leaves the pool and is "
+        "handled with the target; its citizen is told of the target's answer or feedback."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
+
+    into_message_id: str
+    station_id: str = Field(description="the source message's station")
+    score: float | None = Field(None, description="similarity score shown to the office when merging")
+
+
+class MessageMergeUndoneV1(_Intake):
+    name: ClassVar[str] = "message_merge_undone"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The office undid a message's merge: the source (case_id) is back in the pool, on its "
+        "own; consumers reverse what they did on message_merged."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
+
+    into_message_id: str
+    station_id: str
+    reason: str
+
+
 class MessageRatedV1(_Intake):
     name: ClassVar[str] = "message_rated"
     version: ClassVar[int] = 1

@@ -25,12 +25,12 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "review_id": "r1", "period": "2026-01", "station_id": "st-none", "fmt": "svg",
        "deputy_id": "deputy-1", "unit_id": "unit-a", "sha256": "0" * 64,
        "notification_id": "00000000-0000-0000-0000-0000000000ff",
-       "session_id": "00000000-0000-0000-0000-000000000011",
-       "obligation_id": "voters:deputy-1",
        "token": "no-such-follow-up-token", "username": "no-such-user",
        "ballot_id": "00000000-0000-0000-0000-000000000b01",
        "project_id": "00000000-0000-0000-0000-000000000f01", "milestone_id": "M-none",
-       "report_id": "00000000-0000-0000-0000-000000000e01"}
+       "report_id": "00000000-0000-0000-0000-000000000e01",
+       "session_id": "00000000-0000-0000-0000-00000000c001",
+       "obligation_id": "00000000-0000-0000-0000-00000000c002"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -141,6 +141,24 @@ MATRIX = {
     "POST /api/v1/messages/{message_id}/publication": "office",
     "DELETE /api/v1/messages/{message_id}/publication": "office",
     "GET /api/v1/public/results": "anon " + STAFF,
+    "POST /api/v1/messages/{message_id}/merge": "office",
+    "POST /api/v1/messages/{message_id}/merge/undo": "office",
+    # liaison (services/liaison): reception sessions and contact obligations
+    "GET /api/v1/sessions": "anon " + STAFF,
+    "GET /api/v1/sessions/{session_id}": "office leader deputy",
+    "POST /api/v1/sessions/{session_id}/bookings": "anon " + STAFF,
+    "POST /api/v1/sessions/{session_id}/attendance": "office",
+    "POST /api/v1/sessions/{session_id}/walk-ins": "office",
+    "POST /api/v1/stations/{station_id}/sessions": "office",
+    "POST /api/v1/stations/{station_id}/sessions/{session_id}/messages": "office",
+    "GET /api/v1/reception-report": "office leader",
+    "GET /api/v1/obligations": "office leader deputy",
+    "POST /api/v1/obligations/check": "office",
+    # a deputy's own QR code (亮代表码): a citizen's message for that deputy
+    "POST /api/v1/deputies/{deputy_id}/messages": "anon " + STAFF,
+    "GET /api/v1/deputies/{deputy_id}/qr.{fmt}": "anon " + STAFF,
+    "POST /api/v1/obligations/{obligation_id}/contacts": "office deputy",
+    "GET /api/v1/contacts": "office leader deputy",
     # livelihood-project voting (services/projects)
     "POST /api/v1/projects/proposals": "office deputy",
     "GET /api/v1/projects/proposals": "office leader deputy",
@@ -168,23 +186,6 @@ MATRIX = {
     "POST /api/v1/reports/{report_id}/held": "office",
     "POST /api/v1/reports/{report_id}/evaluations": "anon " + STAFF,
     "POST /api/v1/reports/{report_id}/evaluation/close": "office",
-    # liaison: reception sessions (station staff, role station, also act on their own
-    # station's; tests/integration/test_liaison.py) and contact obligations
-    "GET /api/v1/sessions": "anon " + STAFF,
-    "POST /api/v1/stations/{station_id}/sessions": "office",
-    "GET /api/v1/sessions/{session_id}": "office leader deputy",
-    "POST /api/v1/sessions/{session_id}/bookings": "anon " + STAFF,
-    "POST /api/v1/sessions/{session_id}/walk-ins": "office",
-    "POST /api/v1/sessions/{session_id}/attendance": "office",
-    "POST /api/v1/stations/{station_id}/sessions/{session_id}/messages": "office",
-    "GET /api/v1/reception-report": "office leader",
-    "GET /api/v1/obligations": "office leader deputy",
-    "POST /api/v1/obligations/{obligation_id}/contacts": "deputy office",
-    "GET /api/v1/contacts": "office leader deputy",
-    "POST /api/v1/obligations/check": "office",
-    # a deputy's own QR code (亮代表码): a citizen's message for that deputy
-    "POST /api/v1/deputies/{deputy_id}/messages": "anon " + STAFF,
-    "GET /api/v1/deputies/{deputy_id}/qr.{fmt}": "anon " + STAFF,
 }
 
 

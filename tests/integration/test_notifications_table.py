@@ -38,6 +38,8 @@ from shared.contracts.intake import (
     MessageAnsweredV1,
     MessageClaimedV1,
     MessageForwardedV1,
+    MessageMergedV1,
+    MessageMergeUndoneV1,
     SuggestionMergedV1,
     SuggestionMergeUndoneV1,
     SuggestionRegisteredV1,
@@ -65,6 +67,8 @@ IGNORED = str(uuid4())      # a citizen's message nobody claims
 RATED = str(uuid4())        # deputy-1 (lead), deputy-2 and deputy-3; only deputy-2 rates
 TARGET, SOURCE = str(uuid4()), str(uuid4())  # deputy-2's; deputy-3's, merged into it, undone
 T_TARGET = str(uuid4())
+# citizens' messages: M_SOURCE merged into M_TARGET; M_UNDONE merged into it, then undone
+M_TARGET, M_SOURCE, M_UNDONE = (str(uuid4()) for _ in range(3))
 T_SUG, T_CO, T_OTHER, T_MSG = (str(uuid4()) for _ in range(4))
 START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA_TZ)
 USERS = ("office", "leader", "unit-a", "unit-b", "unit-c", "unit-d",
@@ -183,6 +187,29 @@ TABLE: list[Row] = [
         {}),
     Row("two days on: deputy-1's claim is about to lapse (the answered one is not)", None,
         {"deputy-1": "claim_lapsing"}, timedelta(days=2, hours=1)),
+    # the same matter from several citizens: merged messages wait no more; the answer
+    # reaches the merged ones' citizens too, not one whose merge was undone
+    Row("a message many write about", ev(CitizenMessageReceivedV1, M_TARGET,
+        station_id="station-fengjie"),
+        {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),
+    Row("the same matter from another citizen", ev(CitizenMessageReceivedV1, M_SOURCE,
+        station_id="station-fengjie"),
+        {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),
+    Row("merged into the first: nobody", ev(MessageMergedV1, M_SOURCE, into_message_id=M_TARGET,
+        station_id="station-fengjie"), {}),
+    Row("a third citizen's", ev(CitizenMessageReceivedV1, M_UNDONE,
+        station_id="station-fengjie"),
+        {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),
+    Row("merged too: nobody", ev(MessageMergedV1, M_UNDONE, into_message_id=M_TARGET,
+        station_id="station-fengjie"), {}),
+    Row("that merge undone: nobody", ev(MessageMergeUndoneV1, M_UNDONE, into_message_id=M_TARGET,
+        station_id="station-fengjie", reason="不是同一事项"), {}),
+    Row("the first answered: its citizen and the merged one's",
+        ev(MessageAnsweredV1, M_TARGET, deputy_id="deputy-2", station_id="station-fengjie"),
+        {f"citizen:{M_TARGET}": "citizen_reply", f"citizen:{M_SOURCE}": "citizen_reply"}),
+    Row("the unmerged one answered on its own", ev(MessageAnsweredV1, M_UNDONE,
+        deputy_id="deputy-1", station_id="station-fengjie"),
+        {f"citizen:{M_UNDONE}": "citizen_reply"}),
     Row("another message nobody claims", ev(CitizenMessageReceivedV1, IGNORED,
         station_id="station-fengjie"),
         {"deputy-1": "message_waiting", "deputy-2": "message_waiting"}),

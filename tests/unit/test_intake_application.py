@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from itertools import count
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -203,3 +204,40 @@ def test_erasing_a_posters_personal_data_is_done_once_and_leaves_no_contact(app)
     assert "路灯" not in str(erased["content"])  # the free text is unreadable too
     with pytest.raises(AlreadyDone, match="already erased"):
         app.erase_personal_data(MessageRef(message_id=mid), OFFICE)
+
+
+# --- merging citizen messages (services/intake/message_merging.py) ---------------------------
+
+def test_a_message_is_merged_only_from_the_pool_never_chained_and_the_merge_undone(app):
+    from services.intake.message_merging import merge_message, undo_message_merge
+    from shared.contracts.requests.intake import MergeMessage, UndoMessageMerge
+
+    target, source, other = (post(app)["id"] for _ in range(3))
+    with pytest.raises(Forbidden):
+        merge_message(app, MergeMessage(message_id=source, into=target), DEPUTY_1)
+    merged = merge_message(app, MergeMessage(message_id=source, into=target), OFFICE)
+    assert (merged["status"], merged["merged_into"]) == ("merged", target)
+    assert merged["target"]["merged_sources"] == [source]
+    # nobody claims it; nothing chains onto it; a target is not merged away
+    with pytest.raises(AlreadyDone):
+        app.claim_message(MessageRef(message_id=source), DEPUTY_1)
+    with pytest.raises(NotAllowedInState):
+        merge_message(app, MergeMessage(message_id=other, into=source), OFFICE)
+    with pytest.raises(NotAllowedInState):
+        merge_message(app, MergeMessage(message_id=target, into=other), OFFICE)
+    # a claimed message is its deputy's: not merged
+    app.claim_message(MessageRef(message_id=other), DEPUTY_1)
+    with pytest.raises(NotAllowedInState):
+        merge_message(app, MergeMessage(message_id=other, into=target), OFFICE)
+    with pytest.raises(Invalid):
+        merge_message(app, MergeMessage(message_id=source, into=str(uuid4())), OFFICE)
+
+    undone = undo_message_merge(app, UndoMessageMerge(message_id=source, reason="不是同一事项"),
+                                OFFICE)
+    assert (undone["status"], undone["merged_into"]) == ("received", None)
+    assert undone["target"]["merged_sources"] == []
+    with pytest.raises(IntakeRefusal):
+        undo_message_merge(app, UndoMessageMerge(message_id=source, reason="再来"), OFFICE)
+    assert app.claim_message(MessageRef(message_id=source), DEPUTY_2)["status"] == "claimed"
+    events = [e.topic.rsplit(".", 1)[-1] for e in app.recorder.select_events(UUID(source))]
+    assert events[-3:] == ["MergedInto", "MergeUndone", "Claimed"]

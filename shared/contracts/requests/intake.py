@@ -425,6 +425,31 @@ class SimilarMessagesRef(IntakeCommand):
     limit: int = Field(SIMILAR_DEFAULT, ge=1, le=SIMILAR_MAX)
 
 
+class MergeMessage(IntakeCommand):
+    """The office merges a citizen message into another as the same matter (many people
+    writing about one problem): the source leaves the pool and is handled with the target;
+    its citizen follows the target's answer."""
+
+    name: ClassVar[str] = "merge_message"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"message_id": "M-1", "into": "M-2"})
+
+    message_id: str
+    into: str = Field(min_length=1, max_length=64,
+                      description="the message this one is merged into")
+
+
+class UndoMessageMerge(IntakeCommand):
+    """The office undoes a message's merge: it goes back to the pool as it was."""
+
+    name: ClassVar[str] = "undo_message_merge"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"message_id": "M-1", "reason": "两条留言所说的不是同一个小区"})
+
+    message_id: str
+    reason: Reason
+
+
 class AccessLogRef(IntakeQuery):
     """Who read a message's personal data unmasked, when, which fields and why (office)."""
 
