@@ -65,6 +65,7 @@ class ActAs(AccountsQuery):
 
     name: ClassVar[str] = "act_as"
     roles: ClassVar[frozenset[str]] = ACCOUNT_HOLDERS
+    model_config = _example({"role": "office"})
 
     role: Role
 
@@ -145,6 +146,7 @@ class LinkAccount(AccountRef):
     link; one not given keeps it); its tokens are withdrawn."""
 
     name: ClassVar[str] = "link_account"
+    model_config = _example({"username": "clerk-1", "deputy_id": "deputy-3"})
 
     deputy_id: str | None = Field(None, max_length=ID_MAX)
     unit_id: str | None = Field(None, max_length=ID_MAX)
@@ -155,6 +157,7 @@ class DisableAccount(AccountRef):
     """Disable an account: it cannot sign in, and its tokens stop working at the next request."""
 
     name: ClassVar[str] = "disable_account"
+    model_config = _example({"username": "clerk-1", "reason": "调离工作岗位"})
 
     reason: str = Field("", max_length=REASON_MAX)
 
@@ -170,6 +173,7 @@ class ResetPassword(AccountRef):
     sign-in, and their tokens are withdrawn."""
 
     name: ClassVar[str] = "reset_password"
+    model_config = _example({"username": "clerk-1", "new_password": "Linshi-2026-mima"})
 
     new_password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
