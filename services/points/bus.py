@@ -57,7 +57,11 @@ SERVICE = "points"
 def translate(app: PointsApplication, event: Any, envelope: dict[str, Any]) -> IntegrationEvent | None:
     if isinstance(event, (DutyLedger.PointsAwarded, DutyLedger.PointsRevoked,
                           DutyLedger.Recalculated)):
-        deputy_id, year = app.ledger_owner(event.originator_id)
+        deputy_id, year = event.deputy_id, event.year
+        if deputy_id is None or year is None:
+            # recorded before the events carried the ledger's deputy and year (version 1
+            # of awards and recalculations, 2 of revocations): its first event has them
+            deputy_id, year = app.ledger_owner(event.originator_id)
         if isinstance(event, DutyLedger.PointsAwarded):
             return PointsAwardedV1(
                 **{**envelope, "case_id": event.case_id or event.cause_ref},

@@ -65,7 +65,6 @@ class DutyLedger(Aggregate):
 
     # --- awards ---------------------------------------------------------------------------
 
-    @event("PointsAwarded")
     def award(
         self,
         points: float,
@@ -80,6 +79,43 @@ class DutyLedger(Aggregate):
         event_id: str | None = None,
         details: dict | None = None,
     ) -> None:
+        self._awarded(points=points, cause_kind=cause_kind, cause_ref=cause_ref,
+                      case_id=case_id, rule_version=rule_version, awarded_at=awarded_at,
+                      earned_on=earned_on, activity_kind=activity_kind, capped_by=capped_by,
+                      event_id=event_id, details=details, deputy_id=self.deputy_id,
+                      year=self.year)
+
+    class PointsAwarded(Aggregate.Event):
+        """An award line. Version 2 also carries the ledger's deputy and year (what its
+        contract needs); version 1 events lack them (upcast to None: the relay reads the
+        ledger's first event for them)."""
+
+        class_version = 2
+
+        points: float
+        cause_kind: str
+        cause_ref: str
+        case_id: str | None
+        rule_version: str
+        awarded_at: datetime
+        earned_on: date | None
+        activity_kind: str | None
+        capped_by: str | None
+        event_id: str | None
+        details: dict | None
+        deputy_id: str | None
+        year: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["deputy_id"] = None
+            state["year"] = None
+
+    @event(PointsAwarded)
+    def _awarded(self, points: float, cause_kind: str, cause_ref: str, case_id: str | None,
+                 rule_version: str, awarded_at: datetime, earned_on: date | None,
+                 activity_kind: str | None, capped_by: str | None, event_id: str | None,
+                 details: dict | None, deputy_id: str | None, year: int | None) -> None:
         self.lines.append({
             "line_no": len(self.lines) + 1,
             "type": "award",
@@ -113,14 +149,15 @@ class DutyLedger(Aggregate):
         self._revoked(line_no=line_no, points=round(-float(line["current_points"]), 2),
                       cause_kind=line["cause_kind"], case_id=line["case_id"],
                       reason=reason, revoked_at=revoked_at, event_id=event_id,
-                      cause_ref=line["cause_ref"])
+                      cause_ref=line["cause_ref"], deputy_id=self.deputy_id, year=self.year)
         return self.lines[-1]
 
     class PointsRevoked(Aggregate.Event):
         """An award line was revoked. Version 2 also carries the line's ``cause_ref``;
-        version 1 events lack it (upcast to None: the relay reads the ledger for them)."""
+        version 1 events lack it (upcast to None: the relay reads the ledger for them).
+        Version 3 also carries the ledger's deputy and year (None when upcast)."""
 
-        class_version = 2
+        class_version = 3
 
         line_no: int
         points: float
@@ -130,15 +167,23 @@ class DutyLedger(Aggregate):
         revoked_at: datetime
         event_id: str | None
         cause_ref: str | None
+        deputy_id: str | None
+        year: int | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["cause_ref"] = None
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["deputy_id"] = None
+            state["year"] = None
+
     @event(PointsRevoked)
     def _revoked(self, line_no: int, points: float, cause_kind: str, case_id: str | None,
                  reason: str, revoked_at: datetime, event_id: str | None,
-                 cause_ref: str | None) -> None:
+                 cause_ref: str | None, deputy_id: str | None = None,
+                 year: int | None = None) -> None:
         # cause_kind, cause_ref and case_id repeat the original line's, so readers of the
         # event alone (read models, the outbox) need not replay the ledger.
         new_no = len(self.lines) + 1
@@ -162,9 +207,36 @@ class DutyLedger(Aggregate):
 
     # --- recalculation --------------------------------------------------------------------
 
-    @event("Recalculated")
     def recalculated(self, recalculation_id: str, rule_version: str, adjustments: list,
                      reason: str, recalculated_at: datetime) -> None:
+        self._recalculated(recalculation_id=recalculation_id, rule_version=rule_version,
+                           adjustments=adjustments, reason=reason,
+                           recalculated_at=recalculated_at, deputy_id=self.deputy_id,
+                           year=self.year)
+
+    class Recalculated(Aggregate.Event):
+        """A recalculation applied to the ledger. Version 2 also carries the ledger's deputy
+        and year; version 1 events lack them (upcast to None)."""
+
+        class_version = 2
+
+        recalculation_id: str
+        rule_version: str
+        adjustments: list
+        reason: str
+        recalculated_at: datetime
+        deputy_id: str | None
+        year: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["deputy_id"] = None
+            state["year"] = None
+
+    @event(Recalculated)
+    def _recalculated(self, recalculation_id: str, rule_version: str, adjustments: list,
+                      reason: str, recalculated_at: datetime, deputy_id: str | None,
+                      year: int | None) -> None:
         """Apply a recalculation's result: one adjustment line per priced line whose points
         change; every priced line now counts under ``rule_version``."""
         for adj in adjustments:

@@ -323,6 +323,18 @@ def test_supervision_events_of_the_old_shape_are_published_as_before(supervision
 
 # --- points ------------------------------------------------------------------------------
 
+def without_ledger_owner(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make reading a ledger's first event for its deputy and year fail (noted)."""
+    attempts: list[int] = []
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        raise StoreRead("the relay read the ledger's first event")
+
+    monkeypatch.setattr(app, "ledger_owner", refused)
+    return attempts
+
+
 def points_history(app: PointsApplication) -> None:
     """An award revoked, an activity approved and one rejected."""
     ledger = DutyLedger(deputy_id="deputy-1", year=2026)
@@ -354,8 +366,9 @@ def test_points_translates_revocations_and_reviews_from_the_event(tmp_path, monk
         points_history(app)
         events = recorded(app)
         attempts = without_store_reads(app, monkeypatch)
+        owners = without_ledger_owner(app, monkeypatch)
         from_events = published(points_bus.translate, app, "points", events)
-        assert attempts == []
+        assert attempts == [] and owners == []
     finally:
         app.close()
     assert sorted(name for name, _ in from_events) == sorted(
@@ -369,7 +382,12 @@ def test_points_translates_revocations_and_reviews_from_the_event(tmp_path, monk
         ("deputy-1", "survey", "2026-02-27", "approved", 1.5, None),
         ("deputy-2", "training", "2026-02-28", "rejected", None, "无证明材料")]
 
-    taken_out = {"PointsRevoked": {"cause_ref"}, "Approved": {"deputy_id", "kind", "on"},
+    assert {(c["deputy_id"], c["year"]) for name, c in from_events
+            if name in ("PointsAwardedV1", "PointsRevokedV1")} == {("deputy-1", 2026)}
+
+    taken_out = {"PointsAwarded": {"deputy_id", "year"},
+                 "PointsRevoked": {"cause_ref", "deputy_id", "year"},
+                 "Approved": {"deputy_id", "kind", "on"},
                  "Rejected": {"deputy_id", "kind", "on"}}
     with sqlite3.connect(tmp_path / "points.sqlite") as db:
         for rowid, topic, state in db.execute(
