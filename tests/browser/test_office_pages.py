@@ -120,6 +120,45 @@ def test_the_message_pool_dispatches_a_message_to_a_unit(live, sign_in):
     screenshot(page, "office-messages")
 
 
+def test_a_message_is_merged_into_a_similar_one_from_its_page_and_the_merge_undone(live, sign_in):
+    station = yaml.safe_load((ROOT / "config" / "stations.yaml").read_text(encoding="utf-8"))[0]
+    tag = str(uuid.uuid4().int)[:6]
+    posted = []
+    for content in (f"幸福小区{tag}号楼门口路灯坏了一个星期，晚上漆黑一片，老人出门容易摔倒。",
+                    f"幸福小区{tag}号楼前面的路灯不亮了好几天，夜里黑乎乎的走路很危险。"):
+        r = httpx.post(f"{live.base_url}/api/v1/stations/{station['id']}/messages", timeout=10,
+                       json={"content": content, "category": "safety_hazard"})
+        assert r.status_code == 201, r.text
+        posted.append(r.json()["id"])
+    target, source = posted
+
+    page = sign_in("office")
+    page.get_by_role("link", name="群众留言").click()
+    page.locator(f"article[data-message='{source}'] a.similar-link").click()
+    candidate = page.locator(f"#similar li[data-candidate='{target}']")
+    expect(candidate).to_contain_text("很可能是同一事项")
+    candidate.get_by_role("radio").check()
+    candidate.locator("summary").click()
+    expect(candidate.locator(".side-by-side")).to_contain_text("门口路灯坏了")
+    no_serious_violations(page, "office-message")
+    screenshot(page, "office-message")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="合并到所选留言").click()
+    expect(page.locator(".flash")).to_have_text("已合并：本留言随所选留言一并办理")
+    expect(page.locator("#message-status")).to_have_text("已合并")
+    expect(page.locator("#merged-into a")).to_have_attribute(
+        "href", re.compile(f"/app/office/messages/{target}$"))
+
+    # undone with a reason: back in the pool
+    page.get_by_label("撤销理由").fill("两条留言说的不是同一栋楼")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="撤销合并").click()
+    expect(page.locator(".flash")).to_have_text("已撤销合并，留言回到待认领")
+    expect(page.locator("#message-status")).to_have_text("待认领")
+    page.goto(f"{live.base_url}/app/office/messages?status=merged")
+    expect(page.locator(f"article[data-message='{source}']")).to_have_count(0)
+
+
 def test_the_board_refresh_keeps_an_opened_row_and_the_focus(live, sign_in):
     title = f"公交站台遮雨棚{str(uuid.uuid4().int)[:5]}"
     case_id = submit(live, title, "safety_hazard")

@@ -17,12 +17,14 @@ from services.gateway.web.common import BASE, HERE
 def register_web(app: FastAPI) -> None:
     from services.gateway.web import (
         exports, pages_common, pages_deputy, pages_notifications, pages_office,
-        pages_office_admin, pages_liaison, pages_projects, pages_reports, pages_unit,
+        pages_liaison, pages_office_admin, pages_office_messages, pages_projects, pages_reports,
+        pages_unit,
     )
 
     app.mount(f"{BASE}/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
-    for module in (pages_common, pages_office, pages_office_admin, pages_unit, pages_deputy,
-                   pages_notifications, pages_projects, pages_reports, pages_liaison, exports):
+    for module in (pages_common, pages_office, pages_office_admin, pages_office_messages,
+                   pages_unit, pages_deputy, pages_notifications, pages_projects, pages_reports,
+                   pages_liaison, exports):
         app.include_router(module.router, include_in_schema=False)
 
     from services.gateway.web import pages_accounts  # 修改密码 and 账号管理 (services/accounts)

@@ -60,7 +60,8 @@ RESULT_CLASS_ZH = {"A": "A 已解决或基本解决", "B": "B 正在解决或列
                    "C": "C 因条件限制暂不能解决"}
 ROLE_IN_CASE_ZH = {"lead": "主办", "co": "协办"}
 MESSAGE_STATUS_ZH = {"received": "待认领", "claimed": "已认领", "answered": "已答复",
-                     "converted": "已转建议", "forwarded": "已转部门", "closed": "已办结"}
+                     "converted": "已转建议", "forwarded": "已转部门", "closed": "已办结",
+                     "merged": "已合并"}
 ACTIVITY_STATUS_ZH = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
 SERVICE_ZH = {"intake": "受理", "assignment": "交办", "supervision": "督办", "points": "积分"}
 CAUSE_ZH = {"suggestion_registered": "建议立案", "suggestion_resolved": "建议办成",
@@ -69,7 +70,8 @@ CAUSE_ZH = {"suggestion_registered": "建议立案", "suggestion_resolved": "建
             "report_to_voters": "向选民述职"}
 EVENT_ZH = {
     "Submitted": "代表提交建议", "Registered": "立案", "Declined": "不予立案",
-    "Merged": "并案", "MergeUndone": "撤销并案", "Received": "收到留言", "Claimed": "代表认领",
+    "Merged": "并案", "MergedInto": "并入同一事项", "SourceMerged": "同一事项并入",
+    "SourceUnmerged": "撤销并入", "MergeUndone": "撤销并案", "Received": "收到留言", "Claimed": "代表认领",
     "ClaimReleased": "认领释放", "Answered": "代表答复", "Converted": "转为建议",
     "Forwarded": "转交部门", "Rated": "评价", "PersonalDataErased": "删除个人信息",
     "Opened": "立项督办", "Proposed": "提出交办方案", "Assigned": "交办", "TaskAssigned": "交办任务",

@@ -98,7 +98,8 @@ async def inbox_fragment(request: Request, user: Office, status: Text = None,
 # --- the citizen-message pool (群众留言) -----------------------------------------------------
 
 MESSAGE_TABS = (("received", "待认领"), ("claimed", "已认领"), ("answered", "代表已答复"),
-                ("forwarded", "已转部门"), ("converted", "已转建议"), ("closed", "已办结"))
+                ("forwarded", "已转部门"), ("converted", "已转建议"), ("merged", "已合并"),
+                ("closed", "已办结"))
 
 
 @router.get(f"{BASE}/office/messages")
