@@ -10,10 +10,17 @@ from typing import Annotated, Any
 import re
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
-from services.gateway.deps import ServiceFailure
+from services.gateway.deps import ServiceFailure, request_of
+from shared.contracts.requests.notifications import (
+    GetPreferences,
+    ListNotifications,
+    MarkRead,
+    SetPreferences,
+)
 from services.gateway.web.common import (
     BASE, act, check_csrf, failure_text, need, redirect, render, services, WebRoute,
 )
@@ -53,10 +60,10 @@ async def notifications_page(request: Request, user: Anyone,
                              unread: Annotated[bool, Query()] = False,
                              cursor: Annotated[str | None, Query(max_length=1000)] = None
                              ) -> HTMLResponse:
-    payload: dict[str, Any] = {"unread": unread, "limit": 50}
+    query: dict[str, Any] = {"unread": unread, "limit": 50}
     if cursor:
-        payload["cursor"] = cursor
-    page = await services(request).call("notifications", "list_notifications", payload, user)
+        query["cursor"] = cursor
+    page = await services(request).send(request_of(ListNotifications, query=query), user)
     items = [{**n, "href": link(user, n), "kind_zh": KIND_ZH.get(n["kind"], "通知")}
              for n in page["items"]]
     return render(request, "notifications.html", {
@@ -67,8 +74,7 @@ async def notifications_page(request: Request, user: Anyone,
 @router.get(f"{BASE}/notifications/badge")
 async def notifications_badge(request: Request, user: Anyone) -> HTMLResponse:
     """The header link's text: 通知, and the unread count when there is any."""
-    page = await services(request).call("notifications", "list_notifications",
-                                        {"unread": True, "limit": 1}, user)
+    page = await services(request).send(ListNotifications(unread=True, limit=1), user)
     return render(request, "_notifications_badge.html", {"unread": page.get("unread", 0)},
                   fragment=True)
 
@@ -78,16 +84,15 @@ async def notifications_badge(request: Request, user: Anyone) -> HTMLResponse:
 async def mark_read(request: Request, notification_id: NotificationId, user: Anyone,
                     unread: Annotated[bool, Query()] = False) -> Response:
     back = f"{BASE}/notifications" + ("?unread=true" if unread else "")
-    return await act(request, services(request).call(
-        "notifications", "mark_read", {"notification_id": notification_id}, user),
-        back, "已标为已读")
+    return await act(request, services(request).send(
+        MarkRead(notification_id=notification_id), user), back, "已标为已读")
 
 
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 async def _settings_context(request: Request, user: Principal) -> dict[str, Any]:
-    prefs = await services(request).call("notifications", "get_preferences", {}, user)
+    prefs = await services(request).send(GetPreferences(), user)
     mine = "office" if user.role == "office" else user.role
     kinds = [{"kind": k, **v} for k, v in prefs["kinds"].items()
              if v["for"] == mine or (mine == "office" and v["for"] == "leader")]
@@ -137,9 +142,10 @@ async def save_settings(request: Request, user: Anyone,
     else:
         payload["quiet_hours_off"] = True
     try:
-        await services(request).call("notifications", "set_preferences", payload, user)
-    except ServiceFailure as exc:
-        detail, items = failure_text(exc)
+        await services(request).send(request_of(SetPreferences, query=payload), user)
+    except (ServiceFailure, RequestValidationError) as exc:
+        detail, items = (failure_text(exc) if isinstance(exc, ServiceFailure)
+                         else ("请检查表单内容", []))
         return render(request, "notifications_settings.html", {
             **context, "error": "设置未保存：" + "；".join([detail, *items])}, status_code=422)
     return redirect(f"{BASE}/notifications/settings", "通知设置已保存")
