@@ -42,6 +42,7 @@ UPLOAD_PATHS = (
     rf"{API}/attachments",
     r"/app/unit/tasks/[^/]+/(reply|reply-letter)",
     r"/app/deputy/activities",
+    r"/app/cases/[^/]+/reviews/[^/]+",
 )
 SAFE_TYPES = set(blobs.EXTENSIONS)
 UPLOAD_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["file"],

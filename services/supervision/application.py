@@ -451,8 +451,13 @@ class SupervisionApplication(ServiceApplication):
             raise Forbidden("follow-up reviews are recorded by the office or a leader")
         case = self._case(cmd.case_id)
         reopen = cmd.outcome == "not_kept" or (cmd.outcome == "partly_kept" and bool(cmd.reopen))
+        files = [described(self.blobs, f.sha256, f.name, "review_evidence",
+                           ["body", "evidence_files", i, "sha256"])
+                 for i, f in enumerate(cmd.evidence_files)]
         self._rule(case.record_review, review_id=cmd.review_id, outcome=cmd.outcome,
                    note=cmd.note, reopened=reopen)
+        for attachment in files:
+            case.record_attachment(attachment=attachment, task_id=None, round=case.round)
         changed: list[Any] = [case]
         if reopen:
             changed += self._reopen(case, f"review_{cmd.outcome}")

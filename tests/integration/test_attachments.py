@@ -295,3 +295,53 @@ async def test_the_s3_store_serves_and_verifies(api, system):
     store.client.put_object(Bucket=store.bucket, Key=f"blobs/{letter['sha256']}", Body=b"%PDF-x")
     result = await verify_platform(system.nats_url)
     assert result["attachments"]["supervision"]["problems"][0]["state"] == "tampered"
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+async def test_backup_and_restore_carry_the_files(api, system, store, blob_settings, tmp_path):
+    import asyncio
+    import os
+    import stat
+
+    from ops.backup import backup, restore
+    from shared.settings import ServiceSettings
+
+    case_id, task_id, letter = await replied_with_letter(api)
+    settings = ServiceSettings(**store, **blob_settings)
+    archive = await asyncio.to_thread(backup, settings, tmp_path / "backups", None)
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        names = {m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()}
+    sha = letter["sha256"]
+    assert f"blobs/{sha[:2]}/{sha}" in names
+    assert not [n for n in names if ".tmp-" in n]
+
+    target = ServiceSettings(event_store="sqlite", var_dir=tmp_path / "restored" / "var",
+                             blob_dir=tmp_path / "restored" / "blobs")
+    await asyncio.to_thread(restore, archive, target)
+    restored = blobs.FileBlobStore(tmp_path / "restored" / "blobs")
+    assert restored.get(sha) == LETTER and restored.check(sha) == "ok"
+    assert stat.S_IMODE(os.stat(restored.path(sha)).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+async def test_a_follow_up_review_records_its_evidence(api, system):
+    case_id, task = await assigned_case(api)
+    task_id = task["task_id"]
+    await api.post("unit-b", f"/api/v1/tasks/{task_id}/contact", {"note": "已联系"})
+    r = await api.post("unit-b", f"/api/v1/tasks/{task_id}/reply", {
+        "result_class": "B", "text": "已列入计划。", "commitment_date": "2099-12-31"})
+    assert r.status_code == 200, r.text
+    photo = (await upload(api, "office", jpeg_with_exif(), "现场核查.jpg", "image/jpeg")).json()
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/reviews/r1", {
+        "outcome": "kept", "note": "现场核查已落实",
+        "evidence_files": [{"sha256": photo["sha256"], "name": "现场核查.jpg"}]})
+    assert r.status_code == 200, r.text
+    [recorded] = [a for a in r.json()["attachments"] if a["purpose"] == "review_evidence"]
+    assert recorded["sha256"] == photo["sha256"] and recorded["round"] == 1
+    assert (await api.get("deputy-1", f"/api/v1/attachments/{photo['sha256']}")).status_code == 200
+    assert (await api.get("unit-a", f"/api/v1/attachments/{photo['sha256']}")).status_code == 404
+    r = await api.post("office", f"/api/v1/suggestions/{case_id}/reviews/r1", {
+        "outcome": "kept", "note": "再次记录", "evidence_files": [{"sha256": "1" * 64}]})
+    assert r.status_code == 422  # an unknown file is refused before anything is recorded

@@ -7,7 +7,7 @@ import asyncio
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.auth import Principal
@@ -229,12 +229,22 @@ async def record_review(request: Request, case_id: str, review_id: str,
                         user: Annotated[Principal, Depends(need("office", "leader"))],
                         outcome: Annotated[str, Form(pattern="^(kept|partly_kept|not_kept)$")],
                         note: Annotated[str, Form(min_length=1, max_length=2000)],
-                        reopen: Annotated[str | None, Form()] = None) -> Response:
+                        reopen: Annotated[str | None, Form()] = None,
+                        evidence_file: Annotated[UploadFile | str | None, File()] = None
+                        ) -> Response:
     """A follow-up review's (回头看) outcome: not kept reopens the case; partly kept only
-    when asked to."""
+    when asked to. A file (photos, minutes of the check) is recorded with it."""
+    from shared.blobs import RefusedFile
+    from services.gateway.web.pages_attachments import form_file
+
+    try:
+        stored = await form_file(request, evidence_file)
+    except RefusedFile as exc:
+        return redirect(f"{BASE}/cases/{case_id}", "回头看材料未上传：" + exc.message_zh, "error")
     call = services(request).call("supervision", "record_review", {
         "case_id": case_id, "review_id": review_id, "outcome": outcome, "note": note,
-        "reopen": bool(reopen) if outcome == "partly_kept" else None}, user)
+        "reopen": bool(reopen) if outcome == "partly_kept" else None,
+        "evidence_files": [stored] if stored else []}, user)
     return await act(request, call, f"{BASE}/cases/{case_id}", "已记录回头看结果")
 
 

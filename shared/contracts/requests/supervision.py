@@ -11,8 +11,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from shared.contracts.requests import (DEPUTY, LEADER, OFFICE, OPS, STAFF, SYSTEM, UNIT,
                                        Command, Query)
-from shared.contracts.requests.limits import (REASON_MAX, SEARCH_MAX, AttachmentRef, Note,
-                                              Reason, Text)
+from shared.contracts.requests.limits import (REASON_MAX, SEARCH_MAX, AttachmentRef,
+                                              Attachments, Note, Reason, Text)
 from shared.paging import MAX_LIMIT, PageQuery, Year, year_filter
 
 HANDLING_UNIT = UNIT | OFFICE  # the unit holding the task, or the office for it
@@ -163,6 +163,9 @@ class RecordReview(CaseRef):
     outcome: Literal["kept", "partly_kept", "not_kept"]
     note: Note
     reopen: bool | None = Field(None, description="partly kept: reopen for re-handling (default no)")
+    evidence_files: Attachments = Field(
+        default_factory=list, description="what the review found (photos, minutes), uploaded "
+        "first (POST /api/v1/attachments), recorded on the case with the review")
 
 
 class CloseCase(CaseRef):
