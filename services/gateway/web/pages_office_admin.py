@@ -15,10 +15,19 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
+from services.gateway.deps import request_of
 from services.gateway.web.common import (
     BASE, ERASED_MARK, WebRoute, act, check_csrf, names, need, redirect, reference, render,
     services, today,
 )
+
+from shared.contracts.requests.intake import (
+    AccessLogRef,
+    ErasePersonalData,
+    GetMessage,
+    ListMessages,
+)
+from shared.contracts.requests.points import DeputyPoints, RevokePoints
 
 router = APIRouter(route_class=WebRoute)
 Office = Annotated[Principal, Depends(need("office"))]
@@ -49,8 +58,8 @@ async def points(request: Request, user: Office, deputy_id: Text = None, year: Y
     year = year or today().year
     ledger = None
     if deputy_id:
-        ledger = await svc.call("points", "deputy_points", {
-            "deputy_id": deputy_id, "year": year, "limit": PAGE_SIZE, "cursor": cursor}, user)
+        ledger = await svc.send(request_of(DeputyPoints, query={
+            "deputy_id": deputy_id, "year": year, "limit": PAGE_SIZE, "cursor": cursor}), user)
     return render(request, "office_points.html", {
         "deputy_id": deputy_id or "", "year": year, "ledger": ledger, "start": start,
         "years": list(range(today().year, today().year - 5, -1)), **names(ref)})
@@ -64,9 +73,8 @@ async def revoke(request: Request, deputy_id: str, user: Office,
     back = _points_url(deputy_id, year)
     if not reason.strip():
         return redirect(back, "未完成：请填写撤销理由", "error")
-    call = services(request).call("points", "revoke_points", {
-        "deputy_id": deputy_id, "year": year, "line_no": line_no, "reason": reason.strip()},
-        user)
+    call = services(request).send(RevokePoints(
+        deputy_id=deputy_id, year=year, line_no=line_no, reason=reason.strip()), user)
     return await act(request, call, back, f"已撤销第 {line_no} 条积分", back)
 
 
@@ -79,9 +87,9 @@ async def personal_data(request: Request, user: Office, q: Text = None, cursor: 
     svc = services(request)
     q = (q or "").strip() or None
     page, ref = await asyncio.gather(
-        svc.call("intake", "list_messages", {"status": None, "year": "all", "q": q,
-                                             "newest_first": True, "limit": PAGE_SIZE,
-                                             "cursor": cursor}, user),
+        svc.send(request_of(ListMessages, query={
+            "status": None, "year": "all", "q": q, "newest_first": True, "limit": PAGE_SIZE,
+            "cursor": cursor}), user),
         reference(request, user))
     rows = [{**r, "personal_data_erased": r.get("content") == ERASED_MARK}
             for r in page["items"]]
@@ -92,8 +100,8 @@ async def personal_data(request: Request, user: Office, q: Text = None, cursor: 
 
 async def _message_row(request: Request, user: Principal, message_id: str) -> dict[str, Any]:
     """The message as the list shows it (no contact details: reading them is logged)."""
-    found = await services(request).call("intake", "list_messages", {
-        "status": None, "year": "all", "q": message_id, "limit": 5}, user)
+    found = await services(request).send(request_of(ListMessages, query={
+        "status": None, "year": "all", "q": message_id, "limit": 5}), user)
     for row in found["items"]:
         if row["id"] == message_id:
             return {**row, "personal_data_erased": row.get("content") == ERASED_MARK}
@@ -109,9 +117,9 @@ async def message_personal_data(request: Request, message_id: str, user: Office,
                                         reference(request, user))
     contact = None
     if purpose:  # the office asked to read the contact details, saying why: logged first
-        contact = await svc.call("intake", "get_message",
-                                 {"message_id": message_id, "purpose": purpose}, user)
-    log = await svc.call("intake", "message_access_log", {"message_id": message_id}, user)
+        contact = await svc.send(
+            request_of(GetMessage, query={"message_id": message_id, "purpose": purpose}), user)
+    log = await svc.send(AccessLogRef(message_id=message_id), user)
     log = list(reversed(log))  # the latest read first
     return render(request, "office_message_personal_data.html", {
         "m": message, "contact": contact, "purpose": purpose or "",
@@ -127,8 +135,7 @@ async def erase(request: Request, message_id: str, user: Office,
     back = f"{BASE}/office/messages/{message_id}/personal-data"
     if confirmation.strip() != ERASE_PHRASE:
         return redirect(back, f"未完成：请在确认框中输入“{ERASE_PHRASE}”四个字", "error")
-    call = services(request).call("intake", "erase_personal_data", {"message_id": message_id},
-                                  user)
+    call = services(request).send(ErasePersonalData(message_id=message_id), user)
     return await act(request, call, back, "已删除留言人的个人信息（办理记录保留）", back)
 
 
