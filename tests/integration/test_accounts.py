@@ -212,3 +212,32 @@ def test_outside_development_mode_development_users_are_not_seeded(store, tmp_pa
     assert app.find("clerk").roles == ["office", "admin"]
     assert seed_if_empty(app, settings) == 0  # never again
     app.close()
+
+
+async def test_another_gateway_replica_forgets_the_account_on_its_event(api, system):
+    """A second gateway, keeping account statuses for an hour, still refuses a disabled
+    account's token within moments: it forgets the account on accounts.account_changed.v1."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from services.gateway.app import GatewaySettings, create_app
+    from tests.harness import eventually
+
+    boss = await admin(api)
+    assert (await create(api, boss)).status_code == 201
+    other = create_app(GatewaySettings(nats_url=system.nats_url, account_cache_seconds=3600))
+    async with LifespanManager(other) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway-2") as client:
+            r = await client.post("/api/v1/auth/token",
+                                  data={"username": "clerk-3", "password": STRONG})
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+
+            r = await api.client.post(f"{ADMIN_URL}/clerk-3/disable", json={}, headers=boss)
+            assert r.status_code == 200
+
+            async def refused() -> bool:
+                return (await client.get("/api/v1/me", headers=headers)).status_code == 401
+
+            await eventually(refused, timeout=10)
