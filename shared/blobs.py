@@ -221,7 +221,8 @@ class FileBlobStore(BlobStore):
         target = self.path(sha256)
         if target.exists() and self.check(sha256) == "ok":
             return sha256
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as f:

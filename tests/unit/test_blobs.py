@@ -97,6 +97,8 @@ def test_filesystem_store(tmp_path) -> None:
     sha = store.put(PDF_BYTES)
     path = store.path(sha)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
     path.write_bytes(PDF_BYTES.replace(b"1.4", b"1.5"))
     assert store.check(sha) == "tampered"
