@@ -20,6 +20,7 @@ CAUSE_ZH = {
     "suggestion_resolved": "建议办结（A类且满意）",
     "message_answered": "认领并答复群众留言",
     "message_rated_satisfied": "群众评价满意",
+    "report_to_voters": "向选民述职",
 }
 ROLE_ZH = {"lead": "领衔", "co_signer": "附议"}
 RESULT_ZH = {"A": "A类 已解决或基本解决", "B": "B类 正在解决或列入计划", "C": "C类 留作参考"}
@@ -93,6 +94,20 @@ def _listed(shown: int, total: int, href: str) -> dict[str, Any]:
             "order": "the most recent, oldest of them first"}
 
 
+def voter_evaluations(app: Any, deputy_id: str, year: int) -> list[dict[str, Any]]:
+    """The voters' evaluations of the deputy's reports of the year (述职评议, from the
+    reports service, kept as facts of the ledger): participants and satisfaction rates."""
+    try:
+        facts = app.ledger(deputy_id, year).facts
+    except Exception:  # no ledger yet
+        return []
+    return [{"report_id": f["ref"], "on": f["on"],
+             "evaluations": f["details"].get("evaluations", 0),
+             **{q: (f["details"].get(q) or {}).get("satisfaction_rate")
+                for q in ("overall", "duty", "contact")}}
+            for f in facts if f["kind"] == "report_evaluated"]
+
+
 def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
                   shown: int = SHOWN) -> dict[str, Any]:
     """A deputy's duty record of a year, bounded whatever the history: the total, the totals
@@ -153,6 +168,7 @@ def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
         "suggestions": suggestions,
         "messages": messages,
         "lines": lines,
+        "voter_evaluations": voter_evaluations(app, deputy_id, year),
         "lists": {
             "activities": _listed(len(acts), found["total"],
                                   f"{API}/activities?deputy_id={who}&year={year}"),

@@ -133,6 +133,14 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
          for l in record["lines"]],
         "本年度暂无积分记录。")
 
+    evaluations = _table(
+        ["评议结束日期", "参评人数", "总体满意率", "履职尽责满意率", "联系群众满意率"],
+        [[_td(v["on"]), _td(v["evaluations"], numeric=True)]
+         + [_td(f"{v[q] * 100:.1f}%" if v[q] is not None else "—", numeric=True)
+            for q in ("overall", "duty", "contact")]
+         for v in record.get("voter_evaluations") or []],
+        "本年度尚无述职评议结果。")
+
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
@@ -160,6 +168,8 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
 <h2>六、积分明细</h2>
 {_shown(record, "lines")}
 {lines}
+<h2>七、向选民述职与民主评议</h2>
+{evaluations}
 <p class="foot">本报告由代表履职服务平台根据履职积分台账自动生成，生成时间：{generated:%Y-%m-%d %H:%M}（北京时间）。
 排名规则：按年度积分从高到低；积分相同者，经审核通过的履职活动多者在前；仍相同者按代表编号排列。</p>
 </body>

@@ -195,8 +195,8 @@ class MessageMergeUndoneV1(_Intake):
     consumers: ClassVar[tuple[str, ...]] = ("notifications",)
 
     into_message_id: str
-    station_id: str
-    reason: str
+    station_id: str = Field(description="the source message's station")
+    reason: str = Field(description="why the office undid the merge")
 
 
 class MessageRatedV1(_Intake):

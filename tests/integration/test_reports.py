@@ -155,5 +155,13 @@ async def test_a_report_is_evaluated_once_per_participant_code(api, system):
         return lines if ledger.has_fact("report_evaluated", report_id) else None
     lines = await eventually(scored)
     assert [(line["cause_ref"], line["points"]) for line in lines] == [(report_id, 5.0)]
+    record = (await api.get("deputy-1", "/api/v1/deputies/deputy-1/record", year=2026)).json()
+    [evaluation] = record["voter_evaluations"]
+    assert evaluation.pop("on")  # the day the evaluation closed
+    assert evaluation == {"report_id": report_id, "evaluations": 5, "overall": 1.0,
+                          "duty": 1.0, "contact": 0.6}
+    annual = await api.get("deputy-1", "/api/v1/deputies/deputy-1/report", year=2026)
+    assert "七、向选民述职与民主评议" in annual.text and "100.0%" in annual.text
+    assert "report_to_voters" not in annual.text and "向选民述职" in annual.text
     verified = await rpc(system.nats_url, "reports", "verify_store", {})
     assert verified["result"]["ok"], verified
