@@ -38,7 +38,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "accounts": (),
     "assignment": ("intake", "supervision"),
     "supervision": ("assignment", "intake"),
-    "points": ("intake", "supervision", "liaison", "reports"),
+    "points": ("intake", "supervision", "liaison", "reports", "projects"),
     "notifications": ("intake", "assignment", "supervision", "points", "liaison"),
     "liaison": ("intake",),
 }

@@ -30,6 +30,7 @@ from shared.contracts.intake import (
     SuggestionRegistrationReversedV1,
 )
 from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.eventstore import Actor, ServiceApplication
@@ -372,6 +373,18 @@ class PointsApplication(ServiceApplication):
                      awarded_at=event.occurred_at, earned_on=on,
                      activity_kind="report_to_voters", capped_by=capped_by,
                      event_id=event.event_id, details={"attendance": event.attendance})
+        return ledgers.changed()
+
+    def on_deputy_voted(self, event: DeputyVotedV1) -> list[DutyLedger]:
+        """A deputy voted in a livelihood-project vote (projects; never what they chose):
+        their participation is kept as a fact of their ledger of the vote's year, once per
+        vote (no scoring rule names it yet)."""
+        ledgers = _Ledgers(self)
+        ledger = ledgers.get(event.deputy_id, event.year)
+        if ledger.has_fact("project_vote", event.ballot_id):
+            return []
+        ledger.record_fact("project_vote", event.ballot_id, _china_date(event.occurred_at),
+                           {"session": event.session}, event.event_id)
         return ledgers.changed()
 
     def on_report_evaluated(self, event: ReportEvaluatedV1) -> list[DutyLedger]:

@@ -22,6 +22,7 @@ from shared.contracts.points import (
     PointsRevokedV1,
 )
 from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.event_validation import validate_consumers
@@ -128,6 +129,7 @@ def register(runtime: ServiceRuntime, app: PointsApplication) -> None:
     runtime.consume("liaison", {ReceptionAttendedV1: app.on_reception_attended})
     runtime.consume("reports", {ReportHeldV1: app.on_report_held,
                                 ReportEvaluatedV1: app.on_report_evaluated})
+    runtime.consume("projects", {DeputyVotedV1: app.on_deputy_voted})
     # every upstream event is checked (ids, reference data) before any effect
     validate_consumers(runtime, runtime.settings)
 

@@ -108,6 +108,17 @@ def voter_evaluations(app: Any, deputy_id: str, year: int) -> list[dict[str, Any
             for f in facts if f["kind"] == "report_evaluated"]
 
 
+def project_votes(app: Any, deputy_id: str, year: int) -> list[dict[str, Any]]:
+    """The livelihood-project votes the deputy took part in that year (民生实事项目票决;
+    participation only, from the projects service)."""
+    try:
+        facts = app.ledger(deputy_id, year).facts
+    except Exception:  # no ledger yet
+        return []
+    return [{"ballot_id": f["ref"], "on": f["on"], "session": f["details"].get("session")}
+            for f in facts if f["kind"] == "project_vote"]
+
+
 def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
                   shown: int = SHOWN) -> dict[str, Any]:
     """A deputy's duty record of a year, bounded whatever the history: the total, the totals
@@ -169,6 +180,7 @@ def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
         "messages": messages,
         "lines": lines,
         "voter_evaluations": voter_evaluations(app, deputy_id, year),
+        "project_votes": project_votes(app, deputy_id, year),
         "lists": {
             "activities": _listed(len(acts), found["total"],
                                   f"{API}/activities?deputy_id={who}&year={year}"),

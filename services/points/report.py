@@ -140,6 +140,10 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
             for q in ("overall", "duty", "contact")]
          for v in record.get("voter_evaluations") or []],
         "本年度尚无述职评议结果。")
+    votes = _table(
+        ["投票日期", "会议"],
+        [[_td(v["on"]), _td(v["session"])] for v in record.get("project_votes") or []],
+        "本年度未参加民生实事项目票决。")
 
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
@@ -170,6 +174,8 @@ def render_report(record: dict[str, Any], generated_at: datetime | None = None) 
 {lines}
 <h2>七、向选民述职与民主评议</h2>
 {evaluations}
+<h2>八、民生实事项目票决</h2>
+{votes}
 <p class="foot">本报告由代表履职服务平台根据履职积分台账自动生成，生成时间：{generated:%Y-%m-%d %H:%M}（北京时间）。
 排名规则：按年度积分从高到低；积分相同者，经审核通过的履职活动多者在前；仍相同者按代表编号排列。</p>
 </body>

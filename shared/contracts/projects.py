@@ -85,6 +85,7 @@ class DeputyVotedV1(_Projects):
     summary: ClassVar[str] = (
         "A deputy cast their ballot in a vote (participation only: never what they chose). "
         "case_id is the ballot.")
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
 
     ballot_id: str
     deputy_id: str

@@ -145,14 +145,14 @@ async def test_the_points_export_streams_page_by_page(api, system, monkeypatch):
             award_lines(app, f"deputy-{d}", 1000)
     await asyncio.to_thread(system.runtimes["points"].catch_up)  # not within a request's 3 s
     calls: list[dict] = []
-    real = Services.call
+    real = Services._request  # every request the gateway sends, typed or by name
 
-    async def counted(self, service, command, payload=None, principal=None, timeout=None):
+    async def counted(self, service, command, payload, principal, timeout):
         if command == "ledger_lines":
             calls.append(dict(payload or {}))
         return await real(self, service, command, payload, principal, timeout)
 
-    monkeypatch.setattr(Services, "call", counted)
+    monkeypatch.setattr(Services, "_request", counted)
     # 40 pages of 500 lines, each page a request: on a busy machine one may take over the
     # fixture's 3 s (a timeout here would measure the machine, not the streaming)
     api.app.state.services.timeout = 15

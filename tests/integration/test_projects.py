@@ -65,7 +65,7 @@ class Client:
 @pytest.fixture
 async def system(fresh_nats, store) -> AsyncIterator[InProcessSystem]:
     system = InProcessSystem(fresh_nats.url, store)
-    await system.start("projects")  # the gateway's projects routes need no other service
+    await system.start("projects", "points")  # points keeps the deputies' participation
     yield system
     await system.stop()
 
@@ -209,6 +209,13 @@ async def test_a_vote_from_proposal_to_evaluation(client, system):
     assert reported[0]["unit_id"] == "unit-a" and reported[0]["done"] is True
     voted = await eventually(lambda: published(system, "duty.projects.deputy_voted.v1"))
     assert sorted(e["deputy_id"] for e in voted) == ["deputy-1", "deputy-2", "deputy-3"]
+    # points keeps the participation (never the choice) in the deputy's record
+    async def participation():
+        r = await client.get("deputy-2", "/api/v1/deputies/deputy-2/record", year=2026)
+        return r.status_code == 200 and r.json()["project_votes"]
+    [vote] = await eventually(participation)
+    assert vote["ballot_id"] == ballot_id and vote["session"] == "区第七届人民代表大会第五次会议"
+    assert set(vote) == {"ballot_id", "on", "session"}
     assert await eventually(lambda: published(system, "duty.projects.project_evaluated.v1"))
 
     # public results without login, without personal data

@@ -36,6 +36,12 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.gateway.auth import Principal
+from services.gateway.deps import request_of
+from shared.contracts.requests import Request as Request_
+from shared.contracts.requests import supervision
+from shared.contracts.requests.assignment import CaseAssignment
+from shared.contracts.requests.intake import GetSuggestion, ListSuggestions
+from shared.contracts.requests.points import ListLedgerLines
 from shared.clock import CHINA_TZ
 from services.gateway.paging import YearParam, year_value
 from services.gateway.web.common import (
@@ -94,15 +100,15 @@ def _text(value: Any) -> Any:
 PAGE = 500  # rows asked of a service at a time (the most one page holds)
 
 
-async def pages(request: Request, user: Principal, service: str, route: str,
+async def pages(request: Request, user: Principal, contract: type[Request_],
                 payload: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
     """The items of a paged list, one page after another (a list route that still answers a
     plain list gives it as one page)."""
     svc = services(request)
     cursor = None
     while True:
-        result = await svc.call(service, route, {**payload, "limit": PAGE, "cursor": cursor},
-                                user)
+        result = await svc.send(request_of(contract, query={
+            **payload, "limit": PAGE, "cursor": cursor}), user)
         if isinstance(result, list):
             yield result
             return
@@ -123,7 +129,7 @@ async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
         # the cases with a task of the unit (and of the colour), every one of them: the
         # board's case lists stop at a page, so they are read from the paged task list
         on_board = set()
-        async for tasks in pages(request, user, "supervision", "list_tasks",
+        async for tasks in pages(request, user, supervision.ListTasks,
                                  {"unit_id": unit_id or None, "year": "all"}):
             on_board.update(t["case_id"] for t in tasks if t["status"] != "withdrawn"
                             and (not colour or t["colour"] == colour))
@@ -132,10 +138,10 @@ async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
     async def one(s: dict[str, Any]) -> dict[str, Any]:
         async with limit:
             detail, assignment, tasks, case = await asyncio.gather(
-                svc.call("intake", "get_suggestion", {"suggestion_id": s["id"]}, user),
-                optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user)),
-                svc.call("supervision", "list_tasks", {"case_id": s["id"]}, user),
-                optional(svc.call("supervision", "get_case", {"case_id": s["id"]}, user)))
+                svc.send(GetSuggestion(suggestion_id=s["id"]), user),
+                optional(svc.send(CaseAssignment(case_id=s["id"]), user)),
+                svc.send(supervision.ListTasks(case_id=s["id"]), user),
+                optional(svc.send(supervision.GetCase(case_id=s["id"]), user)))
         if isinstance(tasks, dict):  # a paged list of the case's tasks (a few)
             tasks = tasks["items"]
         return _ledger_row(detail, assignment, tasks, case, ref)
@@ -143,7 +149,7 @@ async def ledger_rows(request: Request, user: Principal, unit_id: str | None,
     payload: dict[str, Any] = {"category": category or None}
     if year is not None:
         payload["year"] = year
-    async for suggestions in pages(request, user, "intake", "list_suggestions", payload):
+    async for suggestions in pages(request, user, ListSuggestions, payload):
         if on_board is not None:
             suggestions = [s for s in suggestions if s["id"] in on_board]
         yield list(await asyncio.gather(*(one(s) for s in suggestions)))
@@ -195,7 +201,7 @@ async def points_rows(request: Request, user: Principal, year: int | str | None,
     """The duty-points ledger, a page of lines (of every deputy) at a time."""
     ref = await reference(request, user)
     payload = {"year": year, "group": group or None, "category": category or None}
-    async for lines in pages(request, user, "points", "ledger_lines", payload):
+    async for lines in pages(request, user, ListLedgerLines, payload):
         yield [_points_row(line, ref) for line in lines]
 
 
