@@ -25,6 +25,8 @@ from fastapi.templating import Jinja2Templates
 from shared.clock import CHINA_TZ
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
+from shared.contracts.requests import intake as intake_requests
+from shared.contracts.requests.assignment import Units
 from services.gateway.web.errors_zh import FIELD_ZH, MISSING_ZH, zh, failure_zh
 
 BASE = "/app"
@@ -370,8 +372,8 @@ async def optional(call: Awaitable[Any]) -> Any:
 async def reference(request: Request, user: Principal) -> dict[str, Any]:
     """Categories, deputies, stations (intake) and units (assignment), as id → record."""
     svc = services(request)
-    ref, units = await asyncio.gather(svc.call("intake", "reference", principal=user),
-                                      svc.call("assignment", "units", principal=user))
+    ref, units = await asyncio.gather(svc.send(intake_requests.Reference(), user),
+                                      svc.send(Units(), user))
     return {
         "categories": {c["code"]: c for c in ref["categories"]},
         "deputies": {d["id"]: d for d in ref["deputies"]},
