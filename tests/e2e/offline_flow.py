@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts",
-            "projects", "reports")
+            "projects", "reports", "liaison")
 
 
 def wait(check, timeout: float, what: str):
