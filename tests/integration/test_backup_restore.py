@@ -121,11 +121,11 @@ async def test_backup_restore_into_an_empty_place_gives_back_the_same_system(
         manifest = json.load(tar.extractfile(f"{archive.name[:-7]}/manifest.json"))
     if store["event_store"] == "sqlite":
         assert {f"stores/{s}.sqlite" for s in ("intake", "assignment", "supervision",
-                                               "points", "notifications")} <= names
+                                               "points", "notifications", "accounts")} <= names
         assert "stores/intake-keys.sqlite" in names
     else:
         assert {f"stores/{s}.sql" for s in ("intake", "assignment", "supervision",
-                                            "points", "notifications")} <= names
+                                            "points", "notifications", "accounts")} <= names
     assert {"manifest.json", "streams/streams.json", "streams/dlq.json",
             "config/users.yaml", "keys/gateway.pub"} <= names
     assert any(n.startswith("nats-credentials/") for n in names)
