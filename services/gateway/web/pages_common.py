@@ -11,7 +11,11 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.auth import Principal
-from services.gateway.deps import ServiceFailure
+from services.gateway.deps import ServiceFailure, request_of
+from shared.contracts.requests import assignment as asg
+from shared.contracts.requests import supervision as sv
+from shared.contracts.requests.intake import GetSuggestion
+from shared.contracts.requests.points import Ranking
 from services.gateway.routes_audit import _each_service, _mask, _may_see
 from services.gateway.web.charts import bar_chart, stacked_colour_bars
 from services.gateway.web.common import (
@@ -77,9 +81,9 @@ async def _board_context(request: Request, user: Principal, unit_id: str | None,
         raise HTTPException(422, "颜色只能是 green、yellow、red 或 closed")
     svc = services(request)
     board, ref = await asyncio.gather(
-        svc.call("supervision", "board", {"unit_id": unit_id or None,
-                                          "category": category or None,
-                                          "colour": colour or None}, user),
+        svc.send(request_of(sv.Board, query={"unit_id": unit_id or None,
+                                             "category": category or None,
+                                             "colour": colour or None}), user),
         reference(request, user))
     lookup = names(ref)
     return {
@@ -184,9 +188,9 @@ async def case_page(request: Request, case_id: str, user: Anyone,
     parts, verify_parts, suggestion, supervision, tasks, ref = await asyncio.gather(
         _each_service(svc, "case_history", payload, user),
         _each_service(svc, "verify_case", {"case_id": case_id}, user),
-        optional(svc.call("intake", "get_suggestion", {"suggestion_id": case_id}, user)),
-        optional(svc.call("supervision", "get_case", {"case_id": case_id}, user)),
-        svc.call("supervision", "list_tasks", {"case_id": case_id}, user),
+        optional(svc.send(GetSuggestion(suggestion_id=case_id), user)),
+        optional(svc.send(sv.GetCase(case_id=case_id), user)),
+        svc.send(sv.ListTasks(case_id=case_id), user),
         reference(request, user),
     )
     events = sorted((e for p in parts for e in p["events"]),
@@ -201,13 +205,12 @@ async def case_page(request: Request, case_id: str, user: Anyone,
     rated = {r["deputy_id"] for r in (supervision or {}).get("ratings", [])
              if r.get("round") == (supervision or {}).get("round")}
     lookup = names(ref)
-    leaders = (await optional(svc.call("assignment", "leaders", {}, user))
+    leaders = (await optional(svc.send(asg.Leaders(), user))
                if user.role == "office" and suggestion else None) or []
     if user.role == "office" and tasks:
         # the clock is assignment's: its pause shows at once (supervision's list follows
         # its events a moment later)
-        assigned = await optional(svc.call("assignment", "case_assignment",
-                                           {"case_id": case_id}, user))
+        assigned = await optional(svc.send(asg.CaseAssignment(case_id=case_id), user))
         clock = {t["task_id"]: t.get("paused_since") is not None
                  for t in (assigned or {}).get("tasks", [])}
         tasks = [{**t, "paused": clock.get(t["task_id"], t.get("paused"))} for t in tasks]
@@ -270,15 +273,14 @@ async def pause_clock(request: Request, case_id: str, task_id: str, user: Office
 @router.post(f"{BASE}/cases/{{case_id}}/tasks/{{task_id}}/resume", dependencies=Csrf)
 async def resume_clock(request: Request, case_id: str, task_id: str,
                        user: OfficeOnly) -> Response:
-    call = services(request).call("assignment", "resume_clock", {"task_id": task_id}, user)
+    call = services(request).send(asg.ResumeClock(task_id=task_id), user)
     return await act(request, call, f"{BASE}/cases/{case_id}", "已恢复计时")
 
 
 @router.post(f"{BASE}/cases/{{case_id}}/close", dependencies=[Depends(check_csrf)])
 async def close_case(request: Request, case_id: str,
                      user: Annotated[Principal, Depends(need("office"))]) -> Response:
-    return await act(request, services(request).call("supervision", "close_case",
-                                                     {"case_id": case_id}, user),
+    return await act(request, services(request).send(sv.CloseCase(case_id=case_id), user),
                      f"{BASE}/cases/{case_id}", "已办结销号")
 
 
@@ -310,8 +312,8 @@ async def rankings_page(request: Request,
     svc = services(request)
     result, ref = await asyncio.gather(
         # the first 500 of the ranking (the page's paging is a later step)
-        svc.call("points", "rankings", {"year": year, "group": group or None, "limit": 500},
-                 user),
+        svc.send(request_of(Ranking, query={"year": year, "group": group or None,
+                                             "limit": 500}), user),
         reference(request, user))
     groups = sorted({d.get("group") for d in ref["deputies"].values() if d.get("group")})
     rows = result["rows"]
@@ -330,8 +332,7 @@ async def rankings_page(request: Request,
 @router.get(f"{BASE}/bulletins/{{period}}")
 async def bulletin_page(request: Request, period: str, user: Anyone) -> HTMLResponse:
     try:
-        result = await services(request).call("supervision", "bulletin_html",
-                                              {"period": period}, user)
+        result = await services(request).send(sv.BulletinHtml(period=period), user)
     except ServiceFailure as exc:
         if exc.reply.get("status") != 404:
             raise
@@ -343,8 +344,8 @@ async def bulletin_page(request: Request, period: str, user: Anyone) -> HTMLResp
 async def publish_bulletin(request: Request, user: Annotated[Principal, Depends(need("office"))],
                            period: Annotated[str, Form(pattern=r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$")]
                            ) -> Response:
-    return await act(request, services(request).call("supervision", "publish_bulletin",
-                                                     {"period": period}, user),
+    return await act(request, services(request).send(
+        request_of(sv.PublishBulletin, query={"period": period}), user),
                      f"{BASE}/bulletins/{period}", f"已发布 {period} 通报",
                      back_url=f"{BASE}/rankings")
 
@@ -367,8 +368,8 @@ async def stats_page(request: Request, user: BoardViewer,
     and by category, with a chart of the units' on-time reply rate."""
     svc = services(request)
     result, ref = await asyncio.gather(
-        svc.call("supervision", "stats", {"year": int(year) if year and year.isdigit() else year},
-                 user),
+        svc.send(request_of(sv.Stats, query={
+            "year": int(year) if year and year.isdigit() else year}), user),
         reference(request, user))
     lookup = names(ref)
     rows = [{"name": lookup["unit_name"](uid), "rate": round((v.get("on_time_reply_rate") or 0) * 100, 1)}
