@@ -31,10 +31,10 @@ TITLES = ("修缮社区道路", "治理河道污染", "增设养老服务站", "
 
 @pytest.fixture
 async def assignment(fresh_nats, store) -> AsyncIterator[InProcessSystem]:
-    """Assignment alone on the bus, its clock in December 2025."""
+    """Assignment alone on the bus (with accounts, for signing in), its clock in December 2025."""
     system = InProcessSystem(fresh_nats.url, store,
                              clock=ManualClock(datetime(2025, 12, 1, 9, tzinfo=CHINA_TZ)))
-    await system.start("assignment")
+    await system.start("assignment", "accounts")  # accounts: the gateway signs users in there
     yield system
     await system.stop()
 

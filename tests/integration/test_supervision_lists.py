@@ -50,7 +50,7 @@ def unit_actor(unit_id: str) -> Actor:
 @pytest.fixture
 async def supervision(fresh_nats, store) -> AsyncIterator[InProcessSystem]:
     system = InProcessSystem(fresh_nats.url, store, clock=ManualClock(at(date(2025, 12, 1))))
-    await system.start("supervision")
+    await system.start("supervision", "accounts")  # accounts: the gateway signs users in there
     yield system
     await system.stop()
 
