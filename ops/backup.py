@@ -60,8 +60,9 @@ from shared.settings import ServiceSettings
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "liaison",
             "projects", "reports", "accounts")
-# Services whose store a backup must have (notifications' and liaison's stores are saved
-# when there is one).
+# Services whose store a backup must have (notifications', liaison's, projects' and accounts'
+# stores are saved when there is one; accounts is consumed by no service, so its snapshot can
+# come first).
 REQUIRED = ("intake", "assignment", "supervision", "points")
 # The order the stores' read snapshots are taken in: consumers before their producers where
 # the graph allows (shared/bus_auth.CONSUMES), so that no consumer's saved store has processed
