@@ -1,7 +1,10 @@
 """Gateway routes owned by the liaison service: reception sessions at stations (the public
 calendar and booking, walk-ins, attendance, the messages raised there, the station report)
 and contact obligations. The service decides who may act on which station, session and
-obligation; a message raised at a session goes to intake (post_message_v2)."""
+obligation; a message raised at a session goes to intake (post_message_v2). Deputy groups'
+activities: the office plans them and records the attendance, the group's deputies sign up;
+a research activity's findings become a joint suggestion in intake, submitted by the lead
+deputy (claim in liaison, submit_suggestion in intake as that deputy, link back in liaison)."""
 
 from __future__ import annotations
 
@@ -11,19 +14,28 @@ from fastapi import FastAPI, Query
 
 from services.gateway.deps import (MaybePrincipal, ServicesDep, admitted, body_of,
                                    problem_responses, request_of, sends)
-from shared.contracts.requests.intake import PostMessageV2
+from shared.contracts.requests.intake import PostMessageV2, SubmitSuggestion
 from shared.contracts.requests.liaison import (
     BookSession,
     CheckObligations,
+    ClaimActivitySuggestion,
+    GetGroupActivity,
     GetSession,
+    LinkActivitySuggestion,
     ListContacts,
+    ListGroupActivities,
     ListObligations,
     ListSessions,
+    PlanGroupActivity,
+    RecordActivityAttendance,
     RecordAttendance,
     RecordContact,
+    RecordFindings,
     RecordWalkIn,
     ScheduleSession,
+    SignUpForActivity,
     StationReport,
+    WithdrawFromActivity,
 )
 
 API = "/api/v1"
@@ -35,6 +47,10 @@ WalkInBody = body_of(RecordWalkIn, "session_id")
 AttendanceBody = body_of(RecordAttendance, "session_id")
 SessionMessageBody = body_of(PostMessageV2, "station_id", "session_id")
 ContactBody = body_of(RecordContact, "obligation_id")
+PlanBody = body_of(PlanGroupActivity)
+ActivityAttendanceBody = body_of(RecordActivityAttendance, "activity_id")
+FindingsBody = body_of(RecordFindings, "activity_id")
+ActivitySuggestionBody = body_of(SubmitSuggestion, "co_signers")
 
 StationStaff = admitted(ScheduleSession)
 SessionReaders = admitted(GetSession)
@@ -42,6 +58,10 @@ Figures = admitted(StationReport)
 ObligationReaders = admitted(ListObligations)
 ContactRecorders = admitted(RecordContact)
 Ops = admitted(CheckObligations, "office")
+ActivityOffice = admitted(PlanGroupActivity)
+ActivityReaders = admitted(ListGroupActivities)
+GroupDeputy = admitted(SignUpForActivity)
+FindingsRecorders = admitted(RecordFindings)
 YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
 PUBLIC = problem_responses(404, 409, 422, 429)
 
@@ -164,3 +184,92 @@ def register_liaison_routes(app: FastAPI) -> None:
               openapi_extra=sends(CheckObligations))
     async def check_obligations(services: ServicesDep, principal: Ops) -> dict[str, Any]:
         return await services.send(CheckObligations(), principal)
+
+    register_activity_routes(app)
+
+
+def register_activity_routes(app: FastAPI) -> None:
+    """Deputy groups' activities and research (代表小组活动与专题调研)."""
+    tags = ["deputy group activities"]
+    activity = f"{API}/group-activities/{{activity_id}}"
+
+    @app.get(f"{API}/group-activities", tags=tags,
+             summary="The month's call: group activities of a year (and month), by day (a "
+                     "deputy: their group's)", openapi_extra=sends(ListGroupActivities))
+    async def list_activities(services: ServicesDep, principal: ActivityReaders,
+                              year: YearQ = None,
+                              month: Annotated[int | None, Query(ge=1, le=12)] = None,
+                              group: Annotated[str | None, Query(max_length=100)] = None,
+                              ) -> list[dict[str, Any]]:
+        return await services.send(request_of(ListGroupActivities, query={
+            "year": year, "month": month, "group": group}), principal)
+
+    @app.post(f"{API}/group-activities", status_code=201, tags=tags,
+              summary="Plan a deputy group's activity in the month's call (the office)",
+              openapi_extra=sends(PlanGroupActivity))
+    async def plan_activity(body: PlanBody,  # type: ignore[valid-type]
+                            services: ServicesDep, principal: ActivityOffice) -> dict[str, Any]:
+        return await services.send(request_of(PlanGroupActivity, body), principal)
+
+    @app.get(activity, tags=tags,
+             summary="A group activity: sign-ups, attendance, findings and the suggestion it "
+                     "became (a deputy: of their group)", openapi_extra=sends(GetGroupActivity))
+    async def get_activity(activity_id: str, services: ServicesDep,
+                           principal: ActivityReaders) -> dict[str, Any]:
+        return await services.send(request_of(GetGroupActivity, activity_id=activity_id),
+                                   principal)
+
+    @app.post(f"{activity}/sign-up", tags=tags,
+              summary="A deputy of the group signs up, once, before the day (403: another "
+                      "group's deputy; 409: signed up already, full or too late)",
+              openapi_extra=sends(SignUpForActivity))
+    async def sign_up(activity_id: str, services: ServicesDep,
+                      principal: GroupDeputy) -> dict[str, Any]:
+        return await services.send(request_of(SignUpForActivity, activity_id=activity_id),
+                                   principal)
+
+    @app.post(f"{activity}/withdraw", tags=tags,
+              summary="A deputy withdraws their sign-up before the day",
+              openapi_extra=sends(WithdrawFromActivity))
+    async def withdraw(activity_id: str, services: ServicesDep,
+                       principal: GroupDeputy) -> dict[str, Any]:
+        return await services.send(request_of(WithdrawFromActivity, activity_id=activity_id),
+                                   principal)
+
+    @app.post(f"{activity}/attendance", tags=tags,
+              summary="The office records, once, the participants present (each scores under "
+                      "the inspection and research rule); 409 the second time",
+              openapi_extra=sends(RecordActivityAttendance))
+    async def activity_attendance(activity_id: str,
+                                  body: ActivityAttendanceBody,  # type: ignore[valid-type]
+                                  services: ServicesDep,
+                                  principal: ActivityOffice) -> dict[str, Any]:
+        return await services.send(request_of(RecordActivityAttendance, body,
+                                              activity_id=activity_id), principal)
+
+    @app.post(f"{activity}/findings", tags=tags,
+              summary="A research activity's findings (调研成果): the office or a participant "
+                      "present", openapi_extra=sends(RecordFindings))
+    async def findings(activity_id: str, body: FindingsBody,  # type: ignore[valid-type]
+                       services: ServicesDep, principal: FindingsRecorders) -> dict[str, Any]:
+        return await services.send(request_of(RecordFindings, body, activity_id=activity_id),
+                                   principal)
+
+    @app.post(f"{activity}/suggestion", status_code=201, tags=tags,
+              summary="A participant present turns the research findings into a joint "
+                      "suggestion in intake as its lead deputy, the other participants present "
+                      "co-signing; the activity then shows the suggestion (once: 409)",
+              openapi_extra=sends(SubmitSuggestion, ClaimActivitySuggestion,
+                                  LinkActivitySuggestion))  # the body is SubmitSuggestion's
+    async def activity_suggestion(activity_id: str,
+                                  body: ActivitySuggestionBody,  # type: ignore[valid-type]
+                                  services: ServicesDep,
+                                  principal: GroupDeputy) -> dict[str, Any]:
+        claimed = await services.send(request_of(ClaimActivitySuggestion,
+                                                 activity_id=activity_id), principal)
+        made = await services.send(request_of(SubmitSuggestion, body,
+                                              co_signers=claimed["co_signers"]), principal)
+        linked = await services.send(request_of(LinkActivitySuggestion, activity_id=activity_id,
+                                                suggestion_id=made["id"]), principal)
+        return {"suggestion_id": made["id"], "co_signers": claimed["co_signers"],
+                "activity": linked}

@@ -1,5 +1,5 @@
 """The liaison service's commands, reactions and queries over its event store: reception
-sessions at stations and contact obligations."""
+sessions at stations, contact obligations, and deputy groups' activities and research."""
 
 from __future__ import annotations
 
@@ -22,21 +22,30 @@ from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.intake import CitizenMessageReceivedV2
 from shared.contracts.requests.liaison import (
     BookSession,
+    ClaimActivitySuggestion,
+    GetGroupActivity,
     GetSession,
+    LinkActivitySuggestion,
     ListContacts,
+    ListGroupActivities,
     ListObligations,
+    PlanGroupActivity,
+    RecordActivityAttendance,
     RecordAttendance,
     RecordContact,
+    RecordFindings,
     RecordWalkIn,
     ScheduleSession,
+    SignUpForActivity,
+    WithdrawFromActivity,
 )
 from shared.eventstore import Actor, ServiceApplication, private_file
 from shared.rpc import Forbidden, Invalid, NotFound
 from shared.settings import ServiceSettings, load_config
 
 from services.liaison import views
-from services.liaison.domain import ObligationYear, ReceptionSession, behind_of
-from services.liaison.errors import NotAParty, NotYourStation
+from services.liaison.domain import GroupActivity, ObligationYear, ReceptionSession, behind_of
+from services.liaison.errors import NotAParty, NotYourGroup, NotYourStation
 
 log = logging.getLogger(__name__)
 SEE_ALL = ("office", "leader", "system")
@@ -91,6 +100,7 @@ class LiaisonApplication(ServiceApplication):
         self.obligations = self._configured_obligations()
         self.key = booking_key(settings)
         self.index: Any = None  # the sessions' read model (bootstrap.py)
+        self.activities: Any = None  # the group activities' read model (bootstrap.py)
         super().__init__(settings)
 
     def today(self) -> date:
@@ -336,3 +346,115 @@ class LiaisonApplication(ServiceApplication):
             if self._retrying(attempt):
                 noticed.append(o["obligation_id"])
         return {"as_of": today.isoformat(), "noticed": noticed}
+
+    # --- group activities and research --------------------------------------------------------
+
+    def groups(self) -> dict[str, list[str]]:
+        """The deputy groups (代表小组) of config/deputies.yaml and their members."""
+        found: dict[str, list[str]] = {}
+        for deputy_id, deputy in self.deputies.items():
+            if deputy.get("group"):
+                found.setdefault(deputy["group"], []).append(deputy_id)
+        return found
+
+    def activity(self, activity_id: str) -> GroupActivity:
+        try:
+            found = self.repository.get(UUID(activity_id))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFound(f"no activity {activity_id}") from None
+        if not isinstance(found, GroupActivity):
+            raise NotFound(f"no activity {activity_id}")
+        return found
+
+    def check_group(self, actor: Actor, activity: GroupActivity) -> None:
+        """A deputy acts on (and sees) their own group's activities only."""
+        if actor.role == "deputy" and \
+                self.deputies.get(actor.deputy_id or "", {}).get("group") != activity.group:
+            raise NotYourGroup("a group activity is for the deputies of its group")
+
+    def plan_group_activity(self, cmd: PlanGroupActivity, actor: Actor) -> dict[str, Any]:
+        if cmd.group not in self.groups():
+            raise Invalid.field(["body", "group"], f"no deputy group {cmd.group}")
+        activity = GroupActivity(
+            group=cmd.group, title=cmd.title, kind=cmd.kind, day=cmd.day, place=cmd.place,
+            capacity=cmd.capacity, call_month=f"{cmd.day.year}-{cmd.day.month:02d}",
+            planned_by=actor.username, planned_at=self.clock.now())
+        self.save(activity)
+        return views.activity_view(self, activity, actor)
+
+    def _change_activity(self, activity_id: str, actor: Actor,
+                         change: Any) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            activity = self.activity(activity_id)
+            self.check_group(actor, activity)
+            change(activity)
+            self.save(activity)
+            return views.activity_view(self, activity, actor)
+
+        return self._retrying(attempt)
+
+    def sign_up_for_activity(self, cmd: SignUpForActivity, actor: Actor) -> dict[str, Any]:
+        return self._change_activity(cmd.activity_id, actor, lambda a: a.sign_up(
+            actor.deputy_id, self.today(), self.clock.now()))
+
+    def withdraw_from_activity(self, cmd: WithdrawFromActivity, actor: Actor) -> dict[str, Any]:
+        return self._change_activity(cmd.activity_id, actor, lambda a: a.withdraw(
+            actor.deputy_id, self.today(), self.clock.now()))
+
+    def record_activity_attendance(self, cmd: RecordActivityAttendance,
+                                   actor: Actor) -> dict[str, Any]:
+        def change(activity: GroupActivity) -> None:
+            members = self.groups().get(activity.group, [])
+            others = [d for d in cmd.present if d not in members]
+            if others:
+                raise Invalid.field(["body", "present"],
+                                    f"not deputies of {activity.group}: {others}")
+            activity.record_attendance(cmd.present, self.today(), actor.username,
+                                       self.clock.now())
+
+        return self._change_activity(cmd.activity_id, actor, change)
+
+    def record_findings(self, cmd: RecordFindings, actor: Actor) -> dict[str, Any]:
+        def change(activity: GroupActivity) -> None:
+            if actor.role == "deputy" and actor.deputy_id not in activity.present:
+                raise NotYourGroup("findings are recorded by a participant present or the office")
+            activity.record_findings(cmd.findings, actor.username, self.clock.now())
+
+        return self._change_activity(cmd.activity_id, actor, change)
+
+    def claim_activity_suggestion(self, cmd: ClaimActivitySuggestion,
+                                  actor: Actor) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        def change(activity: GroupActivity) -> None:
+            found["co_signers"] = activity.claim_suggestion(actor.deputy_id, self.clock.now())
+
+        view = self._change_activity(cmd.activity_id, actor, change)
+        return {**view, "co_signers": found["co_signers"]}
+
+    def link_activity_suggestion(self, cmd: LinkActivitySuggestion,
+                                 actor: Actor) -> dict[str, Any]:
+        return self._change_activity(cmd.activity_id, actor, lambda a: a.link_suggestion(
+            actor.deputy_id, cmd.suggestion_id, self.clock.now()))
+
+    def get_group_activity(self, ref: GetGroupActivity, actor: Actor) -> dict[str, Any]:
+        activity = self.activity(ref.activity_id)
+        if actor.role == "deputy":
+            try:
+                self.check_group(actor, activity)
+            except NotYourGroup:
+                raise NotFound(f"no activity {ref.activity_id}") from None  # as if absent
+        return views.activity_view(self, activity, actor)
+
+    def list_group_activities(self, q: ListGroupActivities,
+                              actor: Actor) -> list[dict[str, Any]]:
+        group = q.group
+        if actor.role == "deputy":
+            group = self.deputies.get(actor.deputy_id or "", {}).get("group")
+            if group is None:
+                return []
+        elif group is not None and group not in self.groups():
+            raise Invalid.field(["query", "group"], f"no deputy group {group}")
+        year = q.year or self.today().year
+        ids = self.activities.activity_ids(group, year, q.month)
+        return [views.activity_view(self, self.activity(i), actor) for i in ids]

@@ -1,5 +1,5 @@
-"""The liaison service's wiring: application, read model, consumers, request handlers and the
-periodic obligation check."""
+"""The liaison service's wiring: application, read models (sessions, group activities),
+consumers, request handlers and the periodic obligation check."""
 
 from __future__ import annotations
 
@@ -12,15 +12,24 @@ from shared.contracts.intake import CitizenMessageReceivedV2
 from shared.contracts.requests.liaison import (
     BookSession,
     CheckObligations,
+    ClaimActivitySuggestion,
+    GetGroupActivity,
     GetSession,
+    LinkActivitySuggestion,
     ListContacts,
+    ListGroupActivities,
     ListObligations,
     ListSessions,
+    PlanGroupActivity,
+    RecordActivityAttendance,
     RecordAttendance,
     RecordContact,
+    RecordFindings,
     RecordWalkIn,
     ScheduleSession,
+    SignUpForActivity,
     StationReport,
+    WithdrawFromActivity,
 )
 from shared.event_validation import validate_consumers
 from shared.eventstore import Actor
@@ -32,7 +41,7 @@ from shared.settings import ServiceSettings
 from services.liaison import views
 from services.liaison.application import LiaisonApplication
 from services.liaison.bus import SERVICE, translate
-from services.liaison.read_models import SessionIndex
+from services.liaison.read_models import ActivityIndex, SessionIndex
 
 
 def build_runtime(
@@ -45,8 +54,9 @@ def build_runtime(
     app = LiaisonApplication(settings, clock=clock)
     store = ViewStore(settings)
     index = app.index = SessionIndex(app, store)
+    app.activities = ActivityIndex(app, store)
     runtime = ServiceRuntime(settings, app, translate,
-                             read_models=ReadModels(app, store, [index]),
+                             read_models=ReadModels(app, store, [index, app.activities]),
                              tracer_provider=tracer_provider)
     runtime.consume("intake", {CitizenMessageReceivedV2: app.on_message_received})
     validate_consumers(runtime, settings)
@@ -87,6 +97,15 @@ def build_runtime(
         RecordContact: app.record_contact,
         ListContacts: app.list_contacts,
         CheckObligations: app.check_obligations,
+        PlanGroupActivity: app.plan_group_activity,
+        ListGroupActivities: app.list_group_activities,
+        GetGroupActivity: app.get_group_activity,
+        SignUpForActivity: app.sign_up_for_activity,
+        WithdrawFromActivity: app.withdraw_from_activity,
+        RecordActivityAttendance: app.record_activity_attendance,
+        RecordFindings: app.record_findings,
+        ClaimActivitySuggestion: app.claim_activity_suggestion,
+        LinkActivitySuggestion: app.link_activity_suggestion,
     })
 
     @runtime.every(app.rules.check_every_seconds, "obligation check")

@@ -7,16 +7,20 @@ from datetime import date
 from typing import Any
 
 from shared.contracts import IntegrationEvent
-from shared.contracts.liaison import ObligationBehindV1, ReceptionAttendedV1
+from shared.contracts.liaison import (GroupActivityAttendedV1, ObligationBehindV1,
+                                     ReceptionAttendedV1)
 
-from services.liaison.domain import ObligationYear, ReceptionSession
+from services.liaison.domain import GroupActivity, ObligationYear, ReceptionSession
 
 SERVICE = "liaison"
 
 
 def translate(app: Any, event: Any, envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     """AttendanceRecorded → one reception_attended per deputy present; BehindNoticed →
-    obligation_behind. Nothing else is published."""
+    obligation_behind; a group activity's AttendanceRecorded → one group_activity_attended
+    naming every participant present. Nothing else is published."""
+    if isinstance(event, GroupActivity.AttendanceRecorded):  # type: ignore[attr-defined]
+        return translate_activity(app, event, envelope)
     if isinstance(event, ReceptionSession.AttendanceRecorded):  # type: ignore[attr-defined]
         session: ReceptionSession = app.repository.get(event.originator_id,
                                                        version=event.originator_version)
@@ -34,3 +38,15 @@ def translate(app: Any, event: Any, envelope: dict[str, Any]) -> list[Integratio
                                    holder_id=year.holder_id, year=year.year, as_of=as_of,
                                    behind=event.behind)]
     return None
+
+
+def translate_activity(app: Any, event: Any, envelope: dict[str, Any],
+                       ) -> list[IntegrationEvent] | None:
+    """A group activity's AttendanceRecorded → one group_activity_attended with every
+    participant present (one event per notification: consumers track a notification once)."""
+    activity: GroupActivity = app.repository.get(event.originator_id,
+                                                 version=event.originator_version)
+    return [GroupActivityAttendedV1(**{**envelope, "case_id": str(activity.id)},
+                                    activity_id=str(activity.id), group=activity.group,
+                                    kind=activity.kind, title=activity.title,
+                                    deputy_ids=list(event.present), held_on=activity.day)]

@@ -22,7 +22,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from services.liaison.errors import AlreadyDone, BookingClosed, RuleViolation, SessionFull
+from services.liaison.errors import (ActivityFull, AlreadyDone, BookingClosed, RuleViolation,
+                                     SessionFull, SignUpClosed)
 
 CONTACT_FORMS = ("visit", "phone", "meeting")
 FORMS_ZH = {"visit": "走访", "phone": "电话", "meeting": "座谈"}
@@ -209,3 +210,144 @@ def behind_of(year: ObligationYear | None, counterparts: dict[str, str], require
             rows.append({"counterpart_id": cid, "name": name, "done": done,
                          "required": required})
     return rows
+
+
+# --- group activities and research (代表小组活动与专题调研) ------------------------------------
+
+ACTIVITY_KINDS = ("inspection", "research", "forum", "topic_research")
+ACTIVITY_KINDS_ZH = {"inspection": "视察", "research": "调研", "forum": "座谈",
+                     "topic_research": "专题调研"}
+
+
+class GroupActivity(Aggregate):
+    """One activity of a deputy group (代表小组): planned by the office in the month's call
+    (每月初发布本月代表活动征集通知), signed up for by the group's deputies (once each,
+    withdrawn before the day), its attendance recorded once for all participants; a research
+    activity (专题调研) records its findings, which its lead deputy turns into one joint
+    suggestion in intake (选题论证—监督调研—成果转化)."""
+
+    class Planned(Aggregate.Created):
+        group: str
+        title: str
+        kind: str
+        day: date
+        place: str
+        capacity: int | None
+        call_month: str
+        planned_by: str
+        planned_at: datetime
+
+    @event(Planned)
+    def __init__(self, group: str, title: str, kind: str, day: date, place: str,
+                 capacity: int | None, call_month: str, planned_by: str,
+                 planned_at: datetime) -> None:
+        self.group = group
+        self.title = title
+        self.kind = kind
+        self.day = day
+        self.place = place
+        self.capacity = capacity
+        self.call_month = call_month
+        self.planned_by = planned_by
+        self.planned_at = planned_at
+        self.signed_up: list[str] = []
+        self.attendance: dict[str, Any] | None = None
+        self.findings: dict[str, Any] | None = None
+        self.suggestion: dict[str, Any] | None = None  # {"lead_id", "suggestion_id" | None}
+
+    @property
+    def held(self) -> bool:
+        return self.attendance is not None
+
+    @property
+    def present(self) -> list[str]:
+        return list((self.attendance or {}).get("present", []))
+
+    @property
+    def is_research(self) -> bool:
+        return self.kind == "topic_research"
+
+    def _open(self, today: date) -> None:
+        if self.held or today >= self.day:
+            raise SignUpClosed("sign-ups close the day before the activity")
+
+    def sign_up(self, deputy_id: str, today: date, at: datetime) -> None:
+        self._open(today)
+        if deputy_id in self.signed_up:
+            raise AlreadyDone("this deputy has already signed up")
+        if self.capacity is not None and len(self.signed_up) >= self.capacity:
+            raise ActivityFull("every place of this activity is taken", capacity=self.capacity)
+        self._signed_up(deputy_id=deputy_id, at=at)
+
+    @event("SignedUp")
+    def _signed_up(self, deputy_id: str, at: datetime) -> None:
+        self.signed_up.append(deputy_id)
+
+    def withdraw(self, deputy_id: str, today: date, at: datetime) -> None:
+        self._open(today)
+        if deputy_id not in self.signed_up:
+            raise RuleViolation("this deputy has not signed up")
+        self._withdrawn(deputy_id=deputy_id, at=at)
+
+    @event("Withdrawn")
+    def _withdrawn(self, deputy_id: str, at: datetime) -> None:
+        self.signed_up.remove(deputy_id)
+
+    def record_attendance(self, present: list[str], today: date, recorded_by: str,
+                          recorded_at: datetime) -> None:
+        if self.held:
+            raise AlreadyDone("this activity's attendance is already recorded")
+        if today < self.day:
+            raise RuleViolation("attendance is recorded on or after the activity's day")
+        self._attended(present=sorted(set(present)), recorded_by=recorded_by,
+                       recorded_at=recorded_at)
+
+    @event("AttendanceRecorded")
+    def _attended(self, present: list[str], recorded_by: str, recorded_at: datetime) -> None:
+        self.attendance = {"present": list(present), "recorded_by": recorded_by,
+                           "recorded_at": recorded_at.isoformat()}
+
+    def record_findings(self, text: str, recorded_by: str, recorded_at: datetime) -> None:
+        if not self.is_research:
+            raise RuleViolation("only a research activity (专题调研) records findings")
+        if not self.held:
+            raise RuleViolation("findings are recorded once the activity took place")
+        if self.suggestion is not None:
+            raise AlreadyDone("the findings already became a suggestion")
+        self._findings(text=text, recorded_by=recorded_by, recorded_at=recorded_at)
+
+    @event("FindingsRecorded")
+    def _findings(self, text: str, recorded_by: str, recorded_at: datetime) -> None:
+        self.findings = {"text": text, "recorded_by": recorded_by,
+                         "recorded_at": recorded_at.isoformat()}
+
+    def claim_suggestion(self, lead_id: str, at: datetime) -> list[str]:
+        """The lead deputy (a participant present) takes the findings to intake; the other
+        participants present are its co-signers. The same lead may claim again while no
+        suggestion is linked (a submission that failed on the way)."""
+        if self.findings is None:
+            raise RuleViolation("record the findings before turning them into a suggestion")
+        if lead_id not in self.present:
+            raise RuleViolation("the lead deputy is one of the participants present")
+        if self.suggestion is not None:
+            if self.suggestion.get("suggestion_id") or self.suggestion["lead_id"] != lead_id:
+                raise AlreadyDone("the findings already became (or are becoming) a suggestion")
+        else:
+            self._claimed(lead_id=lead_id, at=at)
+        return [d for d in self.present if d != lead_id]
+
+    @event("SuggestionClaimed")
+    def _claimed(self, lead_id: str, at: datetime) -> None:
+        self.suggestion = {"lead_id": lead_id, "suggestion_id": None}
+
+    def link_suggestion(self, lead_id: str, suggestion_id: str, at: datetime) -> None:
+        if self.suggestion is None or self.suggestion["lead_id"] != lead_id:
+            raise RuleViolation("only the deputy who took the findings links the suggestion")
+        if self.suggestion.get("suggestion_id"):
+            raise AlreadyDone("the activity already shows its suggestion")
+        self._linked_suggestion(suggestion_id=suggestion_id, at=at)
+
+    @event("SuggestionLinked")
+    def _linked_suggestion(self, suggestion_id: str, at: datetime) -> None:
+        assert self.suggestion is not None
+        self.suggestion = {**self.suggestion, "suggestion_id": suggestion_id}

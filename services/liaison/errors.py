@@ -30,3 +30,15 @@ class NotYourStation(RefusedToActor):
 
 class NotAParty(RefusedToActor):
     """A contact is recorded (and seen) only by the parties of the obligation, and the office."""
+
+
+class NotYourGroup(RefusedToActor):
+    """A group activity is for the deputies of its group (代表小组) only."""
+
+
+class SignUpClosed(RuleViolation):
+    """The activity took place (or its day has come): no more sign-ups or withdrawals."""
+
+
+class ActivityFull(RuleViolation):
+    """Every place of the activity is taken (its capacity)."""

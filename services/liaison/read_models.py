@@ -5,6 +5,8 @@ schema ``<schema>_views``; see shared/read_store.py).
 (``list_sessions``: by station, deputy, year and month, by day) and the station report
 (``station_report``: sessions held, deputies on duty and present — 进站率 —, people received
 and messages collected, by month of a year).
+
+``ActivityIndex`` keeps every deputy group's activity by group and day (the month's call).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from shared.read_store import TableProjection, Tx, ViewStore
 
-from services.liaison.domain import ReceptionSession
+from services.liaison.domain import GroupActivity, ReceptionSession
 
 
 class SessionIndex(TableProjection):
@@ -107,3 +109,43 @@ class SessionIndex(TableProjection):
         sql += " GROUP BY month ORDER BY month"
         with self.store.read() as tx:
             return [{k: int(v or 0) for k, v in r.items()} for r in tx.all(sql, params)]
+
+
+class ActivityIndex(TableProjection):
+    """Every group activity by group and day: the month's call (``activity_ids``)."""
+
+    name = "activity_index"
+    version = 1
+    tables = ("activity_index",)
+
+    def create(self, tx: Tx) -> None:
+        t = self.t("activity_index")
+        tx.execute(f"""CREATE TABLE {t} (
+            activity_id TEXT PRIMARY KEY, grp TEXT NOT NULL, day TEXT NOT NULL,
+            year INTEGER NOT NULL, month INTEGER NOT NULL)""")
+        tx.execute(f"CREATE INDEX {t}_year ON {t} (year, month, day)")
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        assert self.tx is not None
+        if isinstance(domain_event, GroupActivity.Planned):
+            day: date = domain_event.day
+            self.tx.execute(f"INSERT INTO {self.t('activity_index')} (activity_id, grp, day, "
+                            "year, month) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            (str(domain_event.originator_id), domain_event.group,
+                             day.isoformat(), day.year, day.month))
+
+    def activity_ids(self, group: str | None, year: int, month: int | None,
+                     limit: int = 500) -> list[str]:
+        self.require_ready()
+        t = self.t("activity_index")
+        where, params = ["year = ?"], [year]
+        if month is not None:
+            where.append("month = ?")
+            params.append(month)
+        if group is not None:
+            where.append("grp = ?")
+            params.append(group)  # type: ignore[arg-type]
+        sql = (f"SELECT activity_id FROM {t} WHERE {' AND '.join(where)} "
+               "ORDER BY day, activity_id LIMIT ?")
+        with self.store.read() as tx:
+            return [r["activity_id"] for r in tx.all(sql, (*params, limit))]

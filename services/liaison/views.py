@@ -1,12 +1,13 @@
 """What an actor is shown of the liaison service: a session (public, or with its bookings for
-its station's staff and the office) and an obligation's progress."""
+its station's staff and the office), an obligation's progress and a group activity."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from services.liaison.domain import ObligationYear, ReceptionSession, behind_of, expected_by
+from services.liaison.domain import (ACTIVITY_KINDS_ZH, GroupActivity, ObligationYear,
+                                     ReceptionSession, behind_of, expected_by)
 
 if TYPE_CHECKING:
     from services.liaison.application import LiaisonApplication
@@ -81,3 +82,38 @@ def obligation_view(app: LiaisonApplication, obligation: dict[str, Any],
         "behind": bool(behind),
         "notices": list(year.notices) if year else [],
     }
+
+
+def activity_view(app: LiaisonApplication, activity: GroupActivity, actor: Any,
+                  ) -> dict[str, Any]:
+    """A group activity for the office, leaders and its group's deputies (a deputy also sees
+    whether they signed up and attended)."""
+    def named(ids: list[str]) -> list[dict[str, str]]:
+        return [{"deputy_id": d, "name": app.deputy_name(d)} for d in ids]
+
+    present = activity.present
+    view = {
+        "activity_id": str(activity.id),
+        "group": activity.group,
+        "title": activity.title,
+        "kind": activity.kind,
+        "kind_zh": ACTIVITY_KINDS_ZH.get(activity.kind, activity.kind),
+        "day": activity.day.isoformat(),
+        "place": activity.place,
+        "capacity": activity.capacity,
+        "call_month": activity.call_month,
+        "signed_up": named(activity.signed_up),
+        "held": activity.held,
+        "present": named(present),
+        "absent": named([d for d in activity.signed_up if d not in present]),
+        "findings": activity.findings,
+        "suggestion": activity.suggestion,
+        "is_research": activity.is_research,
+    }
+    if getattr(actor, "role", None) == "deputy":
+        view["me"] = {"signed_up": actor.deputy_id in activity.signed_up,
+                      "present": actor.deputy_id in present,
+                      "can_suggest": (activity.is_research and actor.deputy_id in present
+                                      and activity.findings is not None
+                                      and not (activity.suggestion or {}).get("suggestion_id"))}
+    return view

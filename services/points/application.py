@@ -29,7 +29,7 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
     SuggestionRegistrationReversedV1,
 )
-from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.liaison import GroupActivityAttendedV1, ReceptionAttendedV1
 from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
@@ -343,6 +343,38 @@ class PointsApplication(ServiceApplication):
                      case_id=None, rule_version=str(rule["version"]),
                      awarded_at=event.occurred_at, earned_on=on, activity_kind="reception_day",
                      capped_by=capped_by, event_id=event.event_id, details=details)
+        return ledgers.changed()
+
+    def on_group_activity_attended(self, event: GroupActivityAttendedV1) -> list[DutyLedger]:
+        """The deputies present at their group's activity (liaison: 视察、调研、座谈、专题调研)
+        each score under the rule for inspections and research (activities.inspection_research:
+        its points and its cap, shared with self-reported ones), once per activity."""
+        on = event.held_on
+        try:
+            rule = self.rules.in_force(on)
+        except LookupError:
+            return []
+        spec = R.activities(rule).get("inspection_research")
+        if spec is None:
+            return []
+        ledgers = _Ledgers(self)
+        details = {"group": event.group, "kind": event.kind, "title": event.title}
+        cap = spec.get("cap")
+        for deputy_id in dict.fromkeys(event.deputy_ids):
+            ledger = ledgers.get(deputy_id, on.year)
+            if ledger.has_cause("group_activity_attended", event.activity_id):
+                continue
+            points, capped_by = float(spec["points"]), None
+            if cap:
+                period = cap.get("period", "year")
+                already = (ledger.used_in_period("group_activity_attended", period, on)
+                           + ledger.used_in_period("activity:inspection_research", period, on))
+                points, capped_by = R.capped(points, cap, "inspection_research", on, already)
+            ledger.award(points=points, cause_kind="group_activity_attended",
+                         cause_ref=event.activity_id, case_id=None,
+                         rule_version=str(rule["version"]), awarded_at=event.occurred_at,
+                         earned_on=on, activity_kind="inspection_research", capped_by=capped_by,
+                         event_id=event.event_id, details=details)
         return ledgers.changed()
 
     def on_report_held(self, event: ReportHeldV1) -> list[DutyLedger]:

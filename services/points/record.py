@@ -22,6 +22,7 @@ CAUSE_ZH = {
     "message_rated_satisfied": "群众评价满意",
     "report_to_voters": "向选民述职",
     "reception_attended": "参加接待选民日",
+    "group_activity_attended": "参加代表小组活动",
 }
 ROLE_ZH = {"lead": "领衔", "co_signer": "附议"}
 RESULT_ZH = {"A": "A类 已解决或基本解决", "B": "B类 正在解决或列入计划", "C": "C类 留作参考"}

@@ -58,3 +58,24 @@ class ObligationBehindV1(_Liaison):
     year: int
     as_of: date
     behind: list[BehindCounterpart]
+
+
+class GroupActivityAttendedV1(_Liaison):
+    name: ClassVar[str] = "group_activity_attended"
+    version: ClassVar[int] = 1
+    summary: ClassVar[str] = (
+        "The deputies who took part in an activity of their deputy group (代表小组活动: 视察、"
+        "调研、座谈、专题调研), as the office recorded the attendance once for all participants: "
+        "one event with every participant present (one notification is one message: consumers "
+        "track it once). case_id is the activity id. Points scores each deputy present under "
+        "the rule for inspections and research (activities.inspection_research), once per "
+        "activity and deputy."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ("points",)
+
+    activity_id: str
+    group: str = Field(description="the deputy group (代表小组)")
+    kind: str = Field(description="inspection, research, forum or topic_research")
+    title: str
+    deputy_ids: list[str] = Field(description="the participants present")
+    held_on: date = Field(description="the activity's day (China time)")

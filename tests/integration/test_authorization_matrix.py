@@ -159,6 +159,15 @@ MATRIX = {
     "GET /api/v1/deputies/{deputy_id}/qr.{fmt}": "anon " + STAFF,
     "POST /api/v1/obligations/{obligation_id}/contacts": "office deputy",
     "GET /api/v1/contacts": "office leader deputy",
+    # deputy groups' activities and research (services/liaison)
+    "GET /api/v1/group-activities": "office leader deputy",
+    "POST /api/v1/group-activities": "office",
+    "GET /api/v1/group-activities/{activity_id}": "office leader deputy",
+    "POST /api/v1/group-activities/{activity_id}/sign-up": "deputy",
+    "POST /api/v1/group-activities/{activity_id}/withdraw": "deputy",
+    "POST /api/v1/group-activities/{activity_id}/attendance": "office",
+    "POST /api/v1/group-activities/{activity_id}/findings": "office deputy",
+    "POST /api/v1/group-activities/{activity_id}/suggestion": "deputy",
     # livelihood-project voting (services/projects)
     "POST /api/v1/projects/proposals": "office deputy",
     "GET /api/v1/projects/proposals": "office leader deputy",

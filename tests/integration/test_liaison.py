@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from shared.clock import CHINA_TZ
-from shared.contracts.liaison import ReceptionAttendedV1
+from shared.contracts.liaison import GroupActivityAttendedV1, ReceptionAttendedV1
 from tests.harness import eventually
 
 STATION = "station-fengjie"
@@ -209,3 +209,106 @@ async def test_a_citizen_leaves_a_message_for_one_deputy_through_their_qr_code(a
     assert r.status_code == 404, r.text
     r = await api.client.get(f"/api/v1/follow-up/{token}")
     assert r.status_code == 200, r.text
+
+
+async def test_a_group_activity_sign_up_attendance_points_and_research_into_a_suggestion(
+        api, liaison):
+    """代表小组活动与专题调研 (issue 30 point 5): the office plans two activities of 城建环保组
+    (deputy-1, deputy-3) in March's call; sign-up once, only the group's deputies; attendance
+    once, by the office only; each deputy present scores once, the absent one not; the
+    research findings become a joint suggestion in intake, the activity showing it."""
+    async def plan(**overrides) -> dict:
+        body = {"group": "城建环保组", "title": "老旧小区加装电梯视察", "kind": "inspection",
+                "day": "2026-03-10", "place": "鱼复街道", **overrides}
+        r = await api.post("office", "/api/v1/group-activities", body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    visit = await plan(capacity=5)
+    research = await plan(title="无废社区共建共享专题调研", kind="topic_research")
+    v, rs = (f"/api/v1/group-activities/{a['activity_id']}" for a in (visit, research))
+    r = await api.post("office", "/api/v1/group-activities", {
+        "group": "没有这个组", "title": "x", "kind": "forum", "day": "2026-03-10", "place": "x"})
+    assert r.status_code == 422, r.text
+    assert (await api.post("deputy-1", "/api/v1/group-activities", {
+        "group": "城建环保组", "title": "x", "kind": "forum", "day": "2026-03-10",
+        "place": "x"})).status_code == 403
+
+    # sign-up: once each; a deputy of another group can neither sign up nor see it
+    assert (await api.post("deputy-1", f"{v}/sign-up")).status_code == 200
+    r = await api.post("deputy-1", f"{v}/sign-up")
+    assert r.status_code == 409, r.text
+    r = await api.post("deputy-2", f"{v}/sign-up")
+    assert r.status_code == 403, r.text
+    assert (await api.get("deputy-2", v)).status_code == 404
+    r = await api.get("deputy-2", "/api/v1/group-activities", year=2026)
+    assert r.status_code == 200 and r.json() == []
+    assert (await api.post("deputy-3", f"{v}/sign-up")).status_code == 200
+    r = await api.post("deputy-3", f"{v}/withdraw")
+    assert r.status_code == 200 and r.json()["signed_up"] == [
+        {"deputy_id": "deputy-1", "name": "王建国"}], r.text
+    assert (await api.post("deputy-3", f"{v}/sign-up")).status_code == 200
+    for deputy in ("deputy-1", "deputy-3"):
+        assert (await api.post(deputy, f"{rs}/sign-up")).status_code == 200
+    r = await api.get("deputy-3", "/api/v1/group-activities", year=2026, month=3)
+    assert [a["me"]["signed_up"] for a in r.json()] == [True, True], r.text
+
+    # the day: no more sign-ups; attendance once, by the office only
+    liaison.clock.set(datetime(2026, 3, 10, 17, tzinfo=CHINA_TZ))
+    assert (await api.post("deputy-3", f"{v}/withdraw")).status_code == 409
+    r = await api.post("deputy-1", f"{v}/attendance", {"present": ["deputy-1"]})
+    assert r.status_code == 403, r.text
+    r = await api.post("office", f"{v}/attendance", {"present": ["deputy-1", "deputy-2"]})
+    assert r.status_code == 422, r.text  # deputy-2 is not of the group
+    r = await api.post("office", f"{v}/attendance", {"present": ["deputy-1"]})
+    assert r.status_code == 200, r.text
+    assert [d["deputy_id"] for d in r.json()["absent"]] == ["deputy-3"]
+    r = await api.post("office", f"{v}/attendance", {"present": ["deputy-1", "deputy-3"]})
+    assert r.status_code == 409, r.text
+    r = await api.post("office", f"{rs}/attendance", {"present": ["deputy-1", "deputy-3"]})
+    assert r.status_code == 200, r.text
+
+    async def activity_lines(deputy: str):
+        r = await api.get("office", f"/api/v1/deputies/{deputy}/points", year=2026)
+        return sorted((line["cause_ref"], line["points"]) for line in r.json()["lines"]
+                      if line["cause_kind"] == "group_activity_attended")
+    ids = (visit["activity_id"], research["activity_id"])
+    await eventually(lambda: len_is(activity_lines("deputy-1"), 2))
+    assert await activity_lines("deputy-1") == sorted((i, 3.0) for i in ids)
+    await eventually(lambda: len_is(activity_lines("deputy-3"), 1))
+    assert await activity_lines("deputy-3") == [(research["activity_id"], 3.0)]
+    # told again: nothing more is awarded
+    again = GroupActivityAttendedV1(
+        event_id="liaison:998", case_id=ids[0], actor={"username": "office", "role": "office"},
+        occurred_at=datetime(2026, 3, 10, 17, tzinfo=CHINA_TZ), source_service="liaison",
+        source_notification_id=998, activity_id=ids[0], group="城建环保组", kind="inspection",
+        title="老旧小区加装电梯视察", deputy_ids=["deputy-1"], held_on="2026-03-10")
+    assert liaison.app("points").on_group_activity_attended(again) == []
+
+    # research output → a joint suggestion: deputy-3 leads, deputy-1 co-signs
+    suggestion = {"title": "关于推进无废社区共建共享的建议", "category": "livelihood",
+                  "body": "调研发现可回收物去向不清。"}
+    r = await api.post("deputy-3", f"{rs}/suggestion", suggestion)
+    assert r.status_code == 409, r.text  # no findings yet
+    r = await api.post("deputy-2", f"{rs}/findings", {"findings": "别的组"})
+    assert r.status_code == 403, r.text
+    r = await api.post("office", f"{v}/findings", {"findings": "视察不是调研"})
+    assert r.status_code == 409, r.text
+    r = await api.post("deputy-3", f"{rs}/findings",
+                       {"findings": "走访三个小区：可回收物去向不清，旧物交换无平台。"})
+    assert r.status_code == 200 and r.json()["findings"]["text"].startswith("走访"), r.text
+    r = await api.post("deputy-3", f"{rs}/suggestion", suggestion)
+    assert r.status_code == 201, r.text
+    sid = r.json()["suggestion_id"]
+    assert r.json()["co_signers"] == ["deputy-1"]
+    r = await api.get("deputy-3", f"/api/v1/suggestions/{sid}")
+    assert r.status_code == 200, r.text
+    assert r.json()["lead_deputy_id"] == "deputy-3" and r.json()["co_signers"] == ["deputy-1"]
+    r = await api.get("deputy-1", rs)
+    assert r.json()["suggestion"] == {"lead_id": "deputy-3", "suggestion_id": sid}, r.text
+    r = await api.post("deputy-1", f"{rs}/suggestion", suggestion)
+    assert r.status_code == 409, r.text  # once
+
+
+async def len_is(lines, n: int) -> bool:
+    return len(await lines) >= n

@@ -74,3 +74,56 @@ def test_the_pace_and_who_is_behind():
     assert year.notice("2026-11", date(2026, 11, 2), [{"counterpart_id": "deputy-3"}]) is True
     assert year.notice("2026-11", date(2026, 11, 3), [{"counterpart_id": "deputy-3"}]) is False
     assert year.notice("2026-12", date(2026, 12, 1), []) is False
+
+
+def test_a_group_activity_sign_up_once_attendance_once_and_findings_into_one_suggestion():
+    from services.liaison.domain import GroupActivity
+    from services.liaison.errors import ActivityFull, SignUpClosed
+
+    a = GroupActivity(group="城建环保组", title="无废社区专题调研", kind="topic_research",
+                      day=date(2026, 3, 10), place="鱼复街道", capacity=2, call_month="2026-03",
+                      planned_by="office", planned_at=NOW)
+    before, day = date(2026, 3, 9), date(2026, 3, 10)
+    a.sign_up("deputy-1", before, NOW)
+    with pytest.raises(AlreadyDone):
+        a.sign_up("deputy-1", before, NOW)
+    a.sign_up("deputy-3", before, NOW)
+    with pytest.raises(ActivityFull):
+        a.sign_up("deputy-9", before, NOW)
+    a.withdraw("deputy-3", before, NOW)
+    a.sign_up("deputy-3", before, NOW)
+    with pytest.raises(SignUpClosed):
+        a.withdraw("deputy-3", day, NOW)
+    with pytest.raises(RuleViolation):  # no findings before it took place
+        a.record_findings("x", "office", NOW)
+    with pytest.raises(RuleViolation):  # nor attendance before its day
+        a.record_attendance(["deputy-1"], before, "office", NOW)
+    a.record_attendance(["deputy-3", "deputy-1", "deputy-1"], day, "office", NOW)
+    assert a.present == ["deputy-1", "deputy-3"]
+    with pytest.raises(AlreadyDone):
+        a.record_attendance(["deputy-1"], day, "office", NOW)
+
+    with pytest.raises(RuleViolation):  # findings first
+        a.claim_suggestion("deputy-1", NOW)
+    a.record_findings("可回收物去向不清", "deputy-1", NOW)
+    with pytest.raises(RuleViolation):  # only a participant present leads
+        a.claim_suggestion("deputy-9", NOW)
+    assert a.claim_suggestion("deputy-3", NOW) == ["deputy-1"]
+    assert a.claim_suggestion("deputy-3", NOW) == ["deputy-1"]  # the same lead may retry
+    with pytest.raises(AlreadyDone):
+        a.claim_suggestion("deputy-1", NOW)
+    with pytest.raises(RuleViolation):
+        a.link_suggestion("deputy-1", "S-1", NOW)
+    a.link_suggestion("deputy-3", "S-1", NOW)
+    assert a.suggestion == {"lead_id": "deputy-3", "suggestion_id": "S-1"}
+    with pytest.raises(AlreadyDone):
+        a.claim_suggestion("deputy-3", NOW)
+    with pytest.raises(AlreadyDone):
+        a.record_findings("改写", "office", NOW)
+
+    visit = GroupActivity(group="城建环保组", title="视察", kind="inspection",
+                          day=date(2026, 3, 10), place="x", capacity=None,
+                          call_month="2026-03", planned_by="office", planned_at=NOW)
+    visit.record_attendance([], day, "office", NOW)
+    with pytest.raises(RuleViolation):  # only research records findings
+        visit.record_findings("x", "office", NOW)

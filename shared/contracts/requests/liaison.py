@@ -24,7 +24,7 @@ from shared.contracts.requests import (
     Command,
     Query,
 )
-from shared.contracts.requests.limits import CONTACT_NAME_MAX, NOTE_MAX, Phone
+from shared.contracts.requests.limits import CONTACT_NAME_MAX, NOTE_MAX, TEXT_MAX, Phone
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 STATION_OR_OFFICE = STATION | OFFICE
@@ -201,3 +201,121 @@ class CheckObligations(LiaisonCommand):
 
     name: ClassVar[str] = "check_obligations"
     roles: ClassVar[frozenset[str]] = OPS
+
+
+# --- group activities and research (代表小组活动与专题调研) ------------------------------------
+# The office plans a deputy group's activity in the month's call; the group's deputies sign up
+# (once each) and withdraw before the day; the office records the attendance once, each
+# participant present scoring; a research activity's findings become one joint suggestion,
+# submitted by a participant present (the lead) through the gateway (ClaimActivitySuggestion,
+# intake's SubmitSuggestion, LinkActivitySuggestion).
+
+ACTIVITY_READERS = OFFICE | LEADER | DEPUTY
+ActivityKind = Literal["inspection", "research", "forum", "topic_research"]
+
+
+class PlanGroupActivity(LiaisonCommand):
+    """The office plans a deputy group's activity (视察、调研、座谈、专题调研) in the month's
+    call (本月代表活动征集通知)."""
+
+    name: ClassVar[str] = "plan_group_activity"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"group": "城建环保组", "title": "老旧小区加装电梯专题调研",
+                             "kind": "topic_research", "day": "2026-03-20",
+                             "place": "鱼复街道社区服务中心", "capacity": 10})
+
+    group: str = Field(min_length=1, max_length=100, description="the deputy group (代表小组)")
+    title: str = Field(min_length=1, max_length=100)
+    kind: ActivityKind = Field(description="视察 inspection, 调研 research, 座谈 forum, "
+                                           "专题调研 topic_research")
+    day: date
+    place: str = Field(min_length=1, max_length=200)
+    capacity: int | None = Field(None, ge=1, le=500, description="places (none: no limit)")
+
+
+class ListGroupActivities(LiaisonQuery):
+    """The month's call: group activities of a year (and month), by day (a deputy: their
+    group's, with whether they signed up and attended)."""
+
+    name: ClassVar[str] = "list_group_activities"
+    reply: ClassVar[Any] = list[dict[str, Any]]
+    roles: ClassVar[frozenset[str]] = ACTIVITY_READERS
+
+    year: int | None = Field(None, ge=2000, le=2100)
+    month: int | None = Field(None, ge=1, le=12)
+    group: str | None = Field(None, max_length=100)
+
+
+class GetGroupActivity(LiaisonQuery):
+    """A group activity: sign-ups, attendance, findings and the suggestion it became (a
+    deputy: of their group only)."""
+
+    name: ClassVar[str] = "get_group_activity"
+    roles: ClassVar[frozenset[str]] = ACTIVITY_READERS
+
+    activity_id: str = Field(max_length=100)
+
+
+class SignUpForActivity(LiaisonCommand):
+    """A deputy of the group signs up (once), before the activity's day."""
+
+    name: ClassVar[str] = "sign_up_for_activity"
+    roles: ClassVar[frozenset[str]] = DEPUTY
+
+    activity_id: str = Field(max_length=100)
+
+
+class WithdrawFromActivity(LiaisonCommand):
+    """A deputy withdraws their sign-up, before the activity's day."""
+
+    name: ClassVar[str] = "withdraw_from_activity"
+    roles: ClassVar[frozenset[str]] = DEPUTY
+
+    activity_id: str = Field(max_length=100)
+
+
+class RecordActivityAttendance(LiaisonCommand):
+    """The office records, once, the participants present (deputies of the group); each
+    scores under the points rule for inspections and research."""
+
+    name: ClassVar[str] = "record_activity_attendance"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"activity_id": "5b0c8f9e-3b1a-4f0e-9a51-0d6f1d3c2a11",
+                             "present": ["deputy-1", "deputy-3"]})
+
+    activity_id: str = Field(max_length=100)
+    present: list[str] = Field(max_length=200)
+
+
+class RecordFindings(LiaisonCommand):
+    """A research activity's output (调研成果): its findings, recorded by the office or a
+    participant present, until it became a suggestion."""
+
+    name: ClassVar[str] = "record_findings"
+    roles: ClassVar[frozenset[str]] = OFFICE | DEPUTY
+    model_config = _example({"activity_id": "5b0c8f9e-3b1a-4f0e-9a51-0d6f1d3c2a11",
+                             "findings": "走访三个小区，居民对加装电梯意愿强烈……"})
+
+    activity_id: str = Field(max_length=100)
+    findings: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
+class ClaimActivitySuggestion(LiaisonCommand):
+    """A participant present takes the findings to intake as the lead deputy; the reply names
+    the co-signers (the other participants present) and the findings. Once per activity (the
+    same lead may try again until a suggestion is linked)."""
+
+    name: ClassVar[str] = "claim_activity_suggestion"
+    roles: ClassVar[frozenset[str]] = DEPUTY
+
+    activity_id: str = Field(max_length=100)
+
+
+class LinkActivitySuggestion(LiaisonCommand):
+    """The suggestion intake made of the findings, linked to the activity by its lead."""
+
+    name: ClassVar[str] = "link_activity_suggestion"
+    roles: ClassVar[frozenset[str]] = DEPUTY
+
+    activity_id: str = Field(max_length=100)
+    suggestion_id: str = Field(max_length=100)
