@@ -109,3 +109,36 @@ def test_station_staff_record_a_walk_in_and_the_attendance_once(own, sign_in):
     page.get_by_role("button", name="登记（只能登记一次）").click()
     expect(page.locator("#attendance")).to_contain_text("到站代表：王建国；接待群众 2 人次")
     expect(page.get_by_role("button", name="登记（只能登记一次）")).to_have_count(0)
+
+
+def test_a_deputy_signs_up_on_the_phone_and_the_office_records_attendance_once(own, sign_in):
+    """小组活动: deputy-1 signs up for their group's activity on a phone (and sees it signed
+    up); on the day the office ticks the participants once; the deputy's page then shows it
+    attended. Runs last in the module: it moves the clock to the activity's day (still
+    November)."""
+    activity = own.post("office", "/api/v1/group-activities", {
+        "group": "城建环保组", "title": "无废社区专题调研", "kind": "topic_research",
+        "day": "2026-11-25", "place": "鱼复街道社区服务中心"})
+    phone = sign_in("deputy-1", system=own, viewport={"width": 390, "height": 844})
+    phone.goto(f"{own.base_url}/app/deputy/group-activities?year=2026")
+    card = phone.locator(f"section[data-activity='{activity['activity_id']}']")
+    expect(card).to_contain_text("专题调研")
+    card.get_by_role("button", name="报名参加").click()
+    expect(phone.locator(".flash")).to_contain_text("已报名")
+    expect(card.locator(".status")).to_have_text("已报名")
+    no_serious_violations(phone, "liaison-deputy-activities")
+
+    own.clock.set(datetime(2026, 11, 25, 17, 0, tzinfo=CHINA_TZ))
+    page = sign_in("office", system=own)
+    page.get_by_role("link", name="小组活动").click()
+    page.locator(f"#activities tr[data-activity='{activity['activity_id']}'] a").click()
+    expect(page.get_by_label("王建国（已报名）")).to_be_checked()
+    no_serious_violations(page, "liaison-activity")
+    page.get_by_role("button", name="登记出勤（只能登记一次）").click()
+    expect(page.locator(".flash")).to_contain_text("已登记出勤")
+    expect(page.locator("#attendance")).to_contain_text("参加代表：王建国")
+    expect(page.get_by_role("button", name="登记出勤（只能登记一次）")).to_have_count(0)
+
+    phone.reload()
+    expect(card.locator(".status")).to_have_text("已参加")
+    expect(card.get_by_label("调研成果")).to_be_visible()  # a research activity: its findings

@@ -7,7 +7,11 @@
   button to run the check now) and the station report by month (进站率...);
 - 接待与联系 for a deputy, on the phone: their sessions, their obligations' progress, a
   contact to record and their contacts;
-- the public reception calendar with its booking form, ``/reception/{station_id}`` (no sign-in).
+- the public reception calendar with its booking form, ``/reception/{station_id}`` (no sign-in);
+- 小组活动 for the office (the month's call: plan a group's activity, record attendance once,
+  a research activity's findings) and for a deputy on the phone (their group's activities:
+  sign up or withdraw, those attended, a research activity's findings turned into a joint
+  suggestion with the findings prefilled, the activity linked).
 Every command goes to the owning service; refusals come back in Chinese (errors_zh.py)."""
 
 from __future__ import annotations
@@ -292,3 +296,142 @@ async def public_calendar(request: Request, station_id: str) -> HTMLResponse:
         name=esc(station["name"]), district=esc(station.get("district", "")),
         sessions="".join(blocks) or "<p>近期没有接待日程。</p>"))
 
+
+
+# --- deputy groups' activities and research (代表小组活动与专题调研) --------------------------
+
+ACTIVITY_KIND_ZH = {"inspection": "视察", "research": "调研", "forum": "座谈",
+                    "topic_research": "专题调研"}
+OfficeOnly = Annotated[Principal, Depends(need("office"))]
+Long = Annotated[str, Form(max_length=20000)]
+
+
+def _groups(ref: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for d in ref["deputies"]:
+        if d.get("group"):
+            found.setdefault(d["group"], []).append(d)
+    return found
+
+
+@router.get(f"{BASE}/office/group-activities")
+async def group_activities(request: Request, user: Office, year: YearQ = None,
+                           month: Annotated[int | None, Query(ge=1, le=12)] = None,
+                           ) -> HTMLResponse:
+    year = year or today().year
+    ref = await _reference(request)
+    rows = await services(request).call("liaison", "list_group_activities",
+                                        {"year": year, "month": month}, user)
+    return render(request, "liaison_activities.html", {
+        "rows": rows, "year": year, "month": month or "", "groups": _groups(ref),
+        "KINDS": ACTIVITY_KIND_ZH, "today": today().isoformat(),
+        "years": list(range(today().year + 1, today().year - 5, -1))})
+
+
+@router.post(f"{BASE}/office/group-activities", dependencies=Csrf)
+async def plan_activity(request: Request, user: OfficeOnly, group: Short, title: Short,
+                        kind: Annotated[str, Form(max_length=20)],
+                        day: Annotated[str, Form(max_length=10)], place: Short,
+                        capacity: Annotated[str, Form(max_length=5)] = "") -> Response:
+    back = f"{BASE}/office/group-activities"
+    if not title.strip() or not place.strip():
+        return redirect(back, "未完成：请填写活动名称和地点", "error")
+    if capacity.strip() and not capacity.strip().isdigit():
+        return redirect(back, "未完成：名额须为正整数（不限名额请留空）", "error")
+    call = services(request).call("liaison", "plan_group_activity", {
+        "group": group, "title": title.strip(), "kind": kind, "day": day,
+        "place": place.strip(), "capacity": int(capacity) if capacity.strip() else None}, user)
+    return await act(request, call, back, "已发布本月小组活动")
+
+
+def _activity_back(activity_id: str) -> str:
+    return f"{BASE}/office/group-activities/{activity_id}"
+
+
+@router.get(f"{BASE}/office/group-activities/{{activity_id}}")
+async def group_activity(request: Request, activity_id: str, user: Office) -> HTMLResponse:
+    ref = await _reference(request)
+    a = await services(request).call("liaison", "get_group_activity",
+                                     {"activity_id": activity_id}, user)
+    signed = {d["deputy_id"] for d in a["signed_up"]}
+    return render(request, "liaison_activity.html", {
+        "a": a, "members": _groups(ref).get(a["group"], []), "signed": signed})
+
+
+@router.post(f"{BASE}/office/group-activities/{{activity_id}}/attendance", dependencies=Csrf)
+async def activity_attendance(request: Request, activity_id: str, user: OfficeOnly,
+                              present: Annotated[list[str] | None, Form()] = None) -> Response:
+    call = services(request).call("liaison", "record_activity_attendance", {
+        "activity_id": activity_id, "present": present or []}, user)
+    return await act(request, call, _activity_back(activity_id), "已登记出勤，参加代表已记积分")
+
+
+@router.post(f"{BASE}/office/group-activities/{{activity_id}}/findings", dependencies=Csrf)
+async def office_findings(request: Request, activity_id: str, user: OfficeOnly,
+                          findings: Long = "") -> Response:
+    back = _activity_back(activity_id)
+    if not findings.strip():
+        return redirect(back, "未完成：请填写调研成果", "error")
+    call = services(request).call("liaison", "record_findings", {
+        "activity_id": activity_id, "findings": findings.strip()}, user)
+    return await act(request, call, back, "已登记调研成果")
+
+
+@router.get(f"{BASE}/deputy/group-activities")
+async def deputy_activities(request: Request, user: Deputy, year: YearQ = None) -> HTMLResponse:
+    year = year or today().year
+    ref = await _reference(request)
+    rows = await services(request).call("liaison", "list_group_activities", {"year": year},
+                                        user)
+    return render(request, "liaison_deputy_activities.html", {
+        "rows": rows, "year": year, "today": today().isoformat(),
+        "categories": ref["categories"], "me": user.deputy_id})
+
+
+DEPUTY_BACK = f"{BASE}/deputy/group-activities"
+
+
+@router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/sign-up", dependencies=Csrf)
+async def deputy_sign_up(request: Request, activity_id: str, user: Deputy) -> Response:
+    call = services(request).call("liaison", "sign_up_for_activity",
+                                  {"activity_id": activity_id}, user)
+    return await act(request, call, DEPUTY_BACK, "已报名")
+
+
+@router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/withdraw", dependencies=Csrf)
+async def deputy_withdraw(request: Request, activity_id: str, user: Deputy) -> Response:
+    call = services(request).call("liaison", "withdraw_from_activity",
+                                  {"activity_id": activity_id}, user)
+    return await act(request, call, DEPUTY_BACK, "已取消报名")
+
+
+@router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/findings", dependencies=Csrf)
+async def deputy_findings(request: Request, activity_id: str, user: Deputy,
+                          findings: Long = "") -> Response:
+    if not findings.strip():
+        return redirect(DEPUTY_BACK, "未完成：请填写调研成果", "error")
+    call = services(request).call("liaison", "record_findings", {
+        "activity_id": activity_id, "findings": findings.strip()}, user)
+    return await act(request, call, DEPUTY_BACK, "已登记调研成果")
+
+
+@router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/suggestion", dependencies=Csrf)
+async def deputy_suggestion(request: Request, activity_id: str, user: Deputy, title: Short,
+                            category: Annotated[str, Form(max_length=100)],
+                            body: Long = "") -> Response:
+    """The lead deputy takes the findings to intake: claimed in liaison (the co-signers are
+    the other participants present), submitted in intake as this deputy, linked back."""
+    if not title.strip() or not body.strip():
+        return redirect(DEPUTY_BACK, "未完成：请填写建议标题和正文", "error")
+    svc = services(request)
+
+    async def run() -> None:
+        claimed = await svc.call("liaison", "claim_activity_suggestion",
+                                 {"activity_id": activity_id}, user)
+        made = await svc.call("intake", "submit_suggestion", {
+            "title": title.strip(), "body": body.strip(), "category": category,
+            "co_signers": claimed["co_signers"]}, user)
+        await svc.call("liaison", "link_activity_suggestion",
+                       {"activity_id": activity_id, "suggestion_id": made["id"]}, user)
+
+    return await act(request, run(), DEPUTY_BACK, "调研成果已转为联名建议")
