@@ -46,6 +46,14 @@ def test_swagger_ui_renders_with_every_outside_host_blocked(live, isolated_page)
     page.locator(".swagger-ui .info .title").filter(has_text=TITLE).wait_for()
     operations = page.locator(".swagger-ui .opblock")
     operations.first.wait_for()
+    # the operations render tag by tag: wait for more than a few (the API has well over 20)
+    # Swagger UI renders the tags' sections as they come into view: a page tall enough for
+    # the first few dozen operations
+    page.set_viewport_size({"width": 1280, "height": 6000})
+    for _ in range(100):
+        if operations.count() > 20:
+            break
+        page.wait_for_timeout(100)
     assert operations.count() > 20
     # an operation opens and shows its parameters, all from the gateway's own openapi.json
     page.locator(".opblock-summary-path", has_text="/api/v1/suggestions/{suggestion_id}"
