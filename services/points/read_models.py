@@ -48,6 +48,7 @@ from shared.read_store import (
 )
 
 from services.points.domain import Activity, DutyLedger, Recalculation
+from services.points.rules import COUNTED_AS_ACTIVITY
 
 def _cents(points: float) -> int:
     return int(round(float(points) * 100))
@@ -242,15 +243,17 @@ class LedgerLines(TableProjection):
         return [json.loads(r["data"]) for r in reversed(rows)]
 
     def approved_activities_by_kind(self, deputy_id: str, year: int) -> dict[str, int]:
-        """Live (not revoked) activity award lines of one deputy's year, counted per kind."""
+        """Live (not revoked) activity award lines of one deputy's year, counted per kind (with
+        the lines counted as activities: rules.COUNTED_AS_ACTIVITY)."""
         self.require_ready()
         kind = ("(data::json ->> 'activity_kind')" if self.store.dialect == "postgres"
                 else "json_extract(data, '$.activity_kind')")
         with self.store.read() as tx:
             rows = tx.all(f"SELECT {kind} AS kind, COUNT(*) AS c FROM "
                           f"{self.t('LedgerLines_lines')} WHERE deputy_id = ? AND year = ? "
-                          "AND type = 'award' AND cause_kind = 'activity' "
-                          f"AND revoked_by IS NULL GROUP BY {kind}", (deputy_id, year))
+                          "AND type = 'award' AND cause_kind IN (?, ?) "
+                          f"AND revoked_by IS NULL GROUP BY {kind}",
+                          (deputy_id, year, *COUNTED_AS_ACTIVITY))
         return {r["kind"]: int(r["c"]) for r in rows}
 
     def points_by_case(self, deputy_id: str, year: int, cause_prefix: str,

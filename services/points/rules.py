@@ -152,6 +152,11 @@ def recalculate(rule: dict[str, Any], lines: Iterable[dict[str, Any]]) -> list[d
 
 # --- the eight indicators ---------------------------------------------------------------------
 
+# Award lines besides approved activities that count as activities of their kind in the
+# indicators: a deputy group's activity attended (liaison), under inspection_research.
+COUNTED_AS_ACTIVITY = ("activity", "group_activity_attended")
+
+
 def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
                        facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The indicators of ``rule`` for one deputy and year, from the ledger's lines and facts.
@@ -164,7 +169,8 @@ def compute_indicators(rule: dict[str, Any], lines: list[dict[str, Any]],
     """
     approved: dict[str, int] = {}
     for l in lines:
-        if l["type"] == "award" and l["cause_kind"] == "activity" and not l.get("revoked_by"):
+        if l["type"] == "award" and l["cause_kind"] in COUNTED_AS_ACTIVITY \
+                and not l.get("revoked_by"):
             approved[l.get("activity_kind")] = approved.get(l.get("activity_kind"), 0) + 1
     closed = [f for f in facts if f["kind"] == "case_closed"]
     return indicators_from_counts(rule, {

@@ -277,6 +277,11 @@ async def test_a_group_activity_sign_up_attendance_points_and_research_into_a_su
     assert await activity_lines("deputy-1") == sorted((i, 3.0) for i in ids)
     await eventually(lambda: len_is(activity_lines("deputy-3"), 1))
     assert await activity_lines("deputy-3") == [(research["activity_id"], 3.0)]
+    # and they count in the duty record's 视察调研 indicator
+    r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/record", year=2026)
+    assert r.status_code == 200, r.text
+    indicators = {i["code"]: i["value"] for i in r.json()["indicators"]}
+    assert indicators["inspection_research"] == 2, indicators
     # told again: nothing more is awarded
     again = GroupActivityAttendedV1(
         event_id="liaison:998", case_id=ids[0], actor={"username": "office", "role": "office"},
