@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.contracts import IntegrationEvent
 from shared.contracts.liaison import (GroupActivityAttendedV1, ObligationBehindV1,
-                                     ReceptionAttendedV1)
+                                     ReceptionAttendedV1, ReceptionAttendedV2)
 
 from services.liaison.domain import GroupActivity, ObligationYear, ReceptionSession
 
@@ -16,7 +16,9 @@ SERVICE = "liaison"
 
 
 def translate(app: Any, event: Any, envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
-    """AttendanceRecorded → one reception_attended per deputy present; BehindNoticed →
+    """AttendanceRecorded → one reception_attended v1 per deputy present and one v2 naming
+    them all (the v1s share the notification's event id: a consumer keeps only the first, so
+    points reads v2); BehindNoticed →
     obligation_behind; a group activity's AttendanceRecorded → one group_activity_attended
     naming every participant present. Nothing else is published."""
     if isinstance(event, GroupActivity.AttendanceRecorded):  # type: ignore[attr-defined]
@@ -24,11 +26,17 @@ def translate(app: Any, event: Any, envelope: dict[str, Any]) -> list[Integratio
     if isinstance(event, ReceptionSession.AttendanceRecorded):  # type: ignore[attr-defined]
         session: ReceptionSession = app.repository.get(event.originator_id,
                                                        version=event.originator_version)
-        return [ReceptionAttendedV1(**{**envelope, "case_id": str(session.id)},
-                                    session_id=str(session.id), station_id=session.station_id,
-                                    deputy_id=deputy_id, held_on=session.day,
-                                    people_received=event.people_received)
-                for deputy_id in event.deputies_present]
+        v1 = [ReceptionAttendedV1(**{**envelope, "case_id": str(session.id)},
+                                  session_id=str(session.id), station_id=session.station_id,
+                                  deputy_id=deputy_id, held_on=session.day,
+                                  people_received=event.people_received)
+              for deputy_id in event.deputies_present]
+        return [*v1, ReceptionAttendedV2(**{**envelope, "case_id": str(session.id)},
+                                         session_id=str(session.id),
+                                         station_id=session.station_id,
+                                         deputy_ids=list(event.deputies_present),
+                                         held_on=session.day,
+                                         people_received=event.people_received)]
     if isinstance(event, ObligationYear.BehindNoticed):  # type: ignore[attr-defined]
         year: ObligationYear = app.repository.get(event.originator_id,
                                                   version=event.originator_version)

@@ -29,7 +29,8 @@ from shared.contracts.intake import (
     SuggestionRegisteredV1,
     SuggestionRegistrationReversedV1,
 )
-from shared.contracts.liaison import GroupActivityAttendedV1, ReceptionAttendedV1
+from shared.contracts.liaison import (GroupActivityAttendedV1, ReceptionAttendedV1,
+                                     ReceptionAttendedV2)
 from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
@@ -316,14 +317,21 @@ class PointsApplication(ServiceApplication):
         return ledgers.changed()
 
     def on_reception_attended(self, event: ReceptionAttendedV1) -> list[DutyLedger]:
-        """A deputy present at a station's reception session (liaison) scores under the
-        reception rule (activities.reception_day: its points and its cap, shared with
-        self-reported reception days), once per session."""
+        """A deputy present at a station's reception session (liaison, v1: one event per
+        deputy; no longer subscribed, see v2) scores under the reception rule."""
+        return self._reception_attended(event, [event.deputy_id])
+
+    def on_reception_attended_v2(self, event: ReceptionAttendedV2) -> list[DutyLedger]:
+        """The deputies present at a station's reception session (liaison, v2: one event for
+        all of them, so none is lost as a duplicate of the first) each score under the
+        reception rule."""
+        return self._reception_attended(event, event.deputy_ids)
+
+    def _reception_attended(self, event: ReceptionAttendedV1 | ReceptionAttendedV2,
+                            deputy_ids: list[str]) -> list[DutyLedger]:
+        """Scored under the reception rule (activities.reception_day: its points and its cap,
+        shared with self-reported reception days), once per session and deputy."""
         on = event.held_on
-        ledgers = _Ledgers(self)
-        ledger = ledgers.get(event.deputy_id, on.year)
-        if ledger.has_cause("reception_attended", event.session_id):
-            return []
         try:
             rule = self.rules.in_force(on)
         except LookupError:
@@ -331,18 +339,24 @@ class PointsApplication(ServiceApplication):
         spec = R.activities(rule).get("reception_day")
         if spec is None:
             return []
+        ledgers = _Ledgers(self)
         details = {"station_id": event.station_id, "people_received": event.people_received}
         cap = spec.get("cap")
-        points, capped_by = float(spec["points"]), None
-        if cap:
-            already = (ledger.used_in_period("reception_attended", cap.get("period", "year"), on)
-                       + ledger.used_in_period("activity:reception_day",
-                                               cap.get("period", "year"), on))
-            points, capped_by = R.capped(points, cap, "reception_day", on, already)
-        ledger.award(points=points, cause_kind="reception_attended", cause_ref=event.session_id,
-                     case_id=None, rule_version=str(rule["version"]),
-                     awarded_at=event.occurred_at, earned_on=on, activity_kind="reception_day",
-                     capped_by=capped_by, event_id=event.event_id, details=details)
+        for deputy_id in dict.fromkeys(deputy_ids):
+            ledger = ledgers.get(deputy_id, on.year)
+            if ledger.has_cause("reception_attended", event.session_id):
+                continue
+            points, capped_by = float(spec["points"]), None
+            if cap:
+                period = cap.get("period", "year")
+                already = (ledger.used_in_period("reception_attended", period, on)
+                           + ledger.used_in_period("activity:reception_day", period, on))
+                points, capped_by = R.capped(points, cap, "reception_day", on, already)
+            ledger.award(points=points, cause_kind="reception_attended",
+                         cause_ref=event.session_id, case_id=None,
+                         rule_version=str(rule["version"]), awarded_at=event.occurred_at,
+                         earned_on=on, activity_kind="reception_day", capped_by=capped_by,
+                         event_id=event.event_id, details=details)
         return ledgers.changed()
 
     def on_group_activity_attended(self, event: GroupActivityAttendedV1) -> list[DutyLedger]:

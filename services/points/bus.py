@@ -21,7 +21,7 @@ from shared.contracts.points import (
     PointsRecalculatedV1,
     PointsRevokedV1,
 )
-from shared.contracts.liaison import GroupActivityAttendedV1, ReceptionAttendedV1
+from shared.contracts.liaison import GroupActivityAttendedV1, ReceptionAttendedV2
 from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
@@ -126,7 +126,7 @@ def register(runtime: ServiceRuntime, app: PointsApplication) -> None:
         MessageRatedV1: app.on_message_rated,
     })
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed})
-    runtime.consume("liaison", {ReceptionAttendedV1: app.on_reception_attended,
+    runtime.consume("liaison", {ReceptionAttendedV2: app.on_reception_attended_v2,
                                 GroupActivityAttendedV1: app.on_group_activity_attended})
     runtime.consume("reports", {ReportHeldV1: app.on_report_held,
                                 ReportEvaluatedV1: app.on_report_evaluated})

@@ -21,13 +21,33 @@ class ReceptionAttendedV1(_Liaison):
     summary: ClassVar[str] = (
         "A deputy was present at a reception session of a liaison station (接待选民日 / "
         "代表联系服务群众日), as the station's staff recorded the attendance: one event per "
-        "deputy present. case_id is the session id. Points scores it under the reception rule."
+        "deputy present. case_id is the session id. Superseded by v2 (published beside it): the "
+        "events of one attendance share one event id, so a consumer keeps only the first."
+    )
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    session_id: str
+    station_id: str
+    deputy_id: str
+    held_on: date = Field(description="the session's day (China time)")
+    people_received: int = Field(ge=0, description="people the session received in all")
+
+
+class ReceptionAttendedV2(_Liaison):
+    name: ClassVar[str] = "reception_attended"
+    version: ClassVar[int] = 2
+    summary: ClassVar[str] = (
+        "The deputies present at a reception session of a liaison station (接待选民日 / "
+        "代表联系服务群众日), as the station's staff recorded the attendance: one event naming "
+        "every deputy present (v1 had one per deputy, all with the same event id, so only the "
+        "first reached a consumer). case_id is the session id. Points scores each deputy under "
+        "the reception rule, once per session."
     )
     consumers: ClassVar[tuple[str, ...]] = ("points",)
 
     session_id: str
     station_id: str
-    deputy_id: str
+    deputy_ids: list[str] = Field(description="the deputies present")
     held_on: date = Field(description="the session's day (China time)")
     people_received: int = Field(ge=0, description="people the session received in all")
 

@@ -317,3 +317,19 @@ async def test_a_group_activity_sign_up_attendance_points_and_research_into_a_su
 
 async def len_is(lines, n: int) -> bool:
     return len(await lines) >= n
+
+
+async def test_every_deputy_present_at_a_reception_session_scores(api, liaison):
+    """Two deputies present: both score (v1 published one event per deputy under one event
+    id, and only the first reached points; points reads v2, which names them all)."""
+    sid = (await schedule(api, day="2026-03-16"))["session_id"]
+    r = await api.post("station-fengjie", f"/api/v1/sessions/{sid}/attendance",
+                       {"deputies_present": ["deputy-1", "deputy-2"], "people_received": 4})
+    assert r.status_code == 200, r.text
+
+    async def scored(deputy: str) -> bool:
+        r = await api.get("office", f"/api/v1/deputies/{deputy}/points", year=2026)
+        return any(line["cause_kind"] == "reception_attended" and line["cause_ref"] == sid
+                   for line in r.json()["lines"])
+    await eventually(lambda: scored("deputy-1"))
+    await eventually(lambda: scored("deputy-2"))

@@ -69,7 +69,8 @@ SERVICE_ZH = {"intake": "受理", "assignment": "交办", "supervision": "督办
 CAUSE_ZH = {"suggestion_registered": "建议立案", "suggestion_resolved": "建议办成",
             "message_answered": "答复群众留言", "message_rated_satisfied": "群众评价满意",
             "activity": "履职活动", "adjustment": "重算调整", "revocation": "撤销",
-            "report_to_voters": "向选民述职", "reception_attended": "参加接待选民日"}
+            "report_to_voters": "向选民述职", "reception_attended": "参加接待选民日",
+            "group_activity_attended": "参加代表小组活动"}
 EVENT_ZH = {
     "Submitted": "代表提交建议", "Registered": "立案", "Declined": "不予立案",
     "Merged": "并案", "MergedInto": "并入同一事项", "SourceMerged": "同一事项并入",
