@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PG_CONNINFO, NatsServer
-from bench.system import (SERVICES, Processes, copy_stores, cpu_seconds, free_port, rmtree,
-                          service_env, wait_http)
+from bench.system import (GATEWAY_ONLY, SERVICES, Processes, copy_stores, cpu_seconds, free_port,
+                          rmtree, service_env, wait_http)
 
 OFFICE = {"username": "office", "role": "office"}
 TASK_OPENED = "duty.supervision.task_opened.v1"
@@ -403,6 +403,10 @@ async def run_e2e(n: int, concurrency: int, *, loads: tuple[float, ...] = (0.5, 
                 procs.service(name, name, env)
             gw_port, bare_port = free_port(), free_port()
             if http_seconds or via == "gateway":
+                # the gateway's other services (accounts signs users in and checks their
+                # tokens; /health waits for every service)
+                for name in GATEWAY_ONLY:
+                    procs.service(name, name, env)
                 procs.service("gateway", "gateway", {**env, "GATEWAY_PORT": str(gw_port)})
             if http_seconds:
                 procs.start("bare_app", [sys.executable, "-m", "bench.bare_app", str(bare_port)],

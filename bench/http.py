@@ -30,7 +30,8 @@ def issue_token(username: str, role: str, **ids: str) -> str:
     # the users' list: a token carries its user's version (services/gateway/auth.py)
     auth = Authenticator(load_config(s, "users"), s.jwt_secret, s.jwt_issuer, s.jwt_audience,
                          timedelta(minutes=s.jwt_ttl_minutes))
-    return auth.issue(Principal(username=username, role=role, **ids))
+    # the accounts service (the gateway's default) seeds each user at token version 1
+    return auth.issue(Principal(username=username, role=role, **ids), ver="1")
 
 
 def _lua(method: str, body: bytes | None, headers: dict[str, str]) -> str:

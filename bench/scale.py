@@ -28,7 +28,8 @@ from typing import Any
 from bench.common import NatsServer
 from bench.growth import _health_of, amplify
 from bench.http import issue_token, load
-from bench.system import SERVICES, Processes, free_port, rmtree, service_env, wait_http
+from bench.system import (GATEWAY_ONLY, SERVICES, Processes, free_port, rmtree, service_env,
+                          wait_http)
 
 
 def _vmhwm_mib(pid: int) -> float | None:
@@ -120,6 +121,8 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
             for service in SERVICES:
                 procs.service(service, service, env)
             port, bare_port = free_port(), free_port()
+            for service in GATEWAY_ONLY:  # accounts checks tokens; /health waits for all
+                procs.service(service, service, env)
             procs.start("gateway", [sys.executable, "-m", "services.gateway"],
                         {**env, "GATEWAY_PORT": str(port), "GATEWAY_HOST": "127.0.0.1"})
             base = f"http://127.0.0.1:{port}"

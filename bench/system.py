@@ -18,6 +18,17 @@ from bench.common import ROOT
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 
+
+def _gateway_only() -> tuple[str, ...]:
+    from services.gateway.app import SERVICES as GATEWAY_SERVICES
+
+    return tuple(s for s in GATEWAY_SERVICES if s not in SERVICES)
+
+
+# The services the gateway also needs (its /health waits for every one; accounts signs users in
+# and checks their tokens): started beside the gateway, not measured.
+GATEWAY_ONLY = _gateway_only()
+
 # The bench runs the system in development mode (development secret and users), with one set
 # of actor-assertion keys for every process it starts (shared/identity.py), made here once.
 os.environ.setdefault("DUTY_DEV_MODE", "true")
