@@ -55,6 +55,7 @@ class Running:
         runtime = build_notifications(settings, clock=self.system.clock)
         await runtime.start()
         self.system.runtimes["notifications"] = runtime
+        await self.system.start("accounts")  # the gateway signs users in there
 
     @property
     def runtime(self):
