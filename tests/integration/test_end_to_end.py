@@ -193,7 +193,12 @@ async def test_a_service_that_does_not_answer_in_time_gives_504(api, system):
     health = await api.client.get("/health")
     assert health.status_code == 503
     assert health.json()["services"]["points"]["ready"] is False
-    assert health.json()["services"]["intake"]["ready"] is True
+
+    async def intake_still_ready() -> bool:  # (one health probe may time out on a busy machine)
+        services = (await api.client.get("/health")).json()["services"]
+        return services["intake"]["ready"] is True and services["points"]["ready"] is False
+
+    await eventually(intake_still_ready, timeout=15)
 
 
 async def test_health_counts_the_commands_recorded_and_their_transactions(api, system):
