@@ -142,7 +142,7 @@ def translate_message_event(app: IntakeApplication, event: Any, envelope: dict[s
                      grid=event.grid, category=event.category,
                      has_contact=event.personal_data is not None)
         received = CitizenMessageReceivedV1(**envelope, **facts)
-        session_id = getattr(event, "session_id", None)
+        session_id = event.session_id  # (class_version 3; older events upcast to None)
         if session_id is None:
             return received
         # v2 beside v1 for a message raised at a reception session (liaison links it)

@@ -331,63 +331,47 @@ class PointsApplication(ServiceApplication):
                             deputy_ids: list[str]) -> list[DutyLedger]:
         """Scored under the reception rule (activities.reception_day: its points and its cap,
         shared with self-reported reception days), once per session and deputy."""
-        on = event.held_on
-        try:
-            rule = self.rules.in_force(on)
-        except LookupError:
-            return []
-        spec = R.activities(rule).get("reception_day")
-        if spec is None:
-            return []
-        ledgers = _Ledgers(self)
-        details = {"station_id": event.station_id, "people_received": event.people_received}
-        cap = spec.get("cap")
-        for deputy_id in dict.fromkeys(deputy_ids):
-            ledger = ledgers.get(deputy_id, on.year)
-            if ledger.has_cause("reception_attended", event.session_id):
-                continue
-            points, capped_by = float(spec["points"]), None
-            if cap:
-                period = cap.get("period", "year")
-                already = (ledger.used_in_period("reception_attended", period, on)
-                           + ledger.used_in_period("activity:reception_day", period, on))
-                points, capped_by = R.capped(points, cap, "reception_day", on, already)
-            ledger.award(points=points, cause_kind="reception_attended",
-                         cause_ref=event.session_id, case_id=None,
-                         rule_version=str(rule["version"]), awarded_at=event.occurred_at,
-                         earned_on=on, activity_kind="reception_day", capped_by=capped_by,
-                         event_id=event.event_id, details=details)
-        return ledgers.changed()
+        return self._attended(event, deputy_ids, "reception_day", "reception_attended",
+                              event.session_id, {"station_id": event.station_id,
+                                                 "people_received": event.people_received})
 
     def on_group_activity_attended(self, event: GroupActivityAttendedV1) -> list[DutyLedger]:
         """The deputies present at their group's activity (liaison: 视察、调研、座谈、专题调研)
         each score under the rule for inspections and research (activities.inspection_research:
         its points and its cap, shared with self-reported ones), once per activity."""
+        return self._attended(event, event.deputy_ids, "inspection_research",
+                              "group_activity_attended", event.activity_id,
+                              {"group": event.group, "kind": event.kind, "title": event.title})
+
+    def _attended(self, event: Any, deputy_ids: list[str], activity_kind: str, cause_kind: str,
+                  cause_ref: str, details: dict[str, Any]) -> list[DutyLedger]:
+        """Deputies present at something liaison records, each scored once (per ``cause_ref``)
+        under the activity rule ``activity_kind`` in force on the day: its points, and its cap
+        shared with the self-reported activities of that kind."""
         on = event.held_on
         try:
             rule = self.rules.in_force(on)
         except LookupError:
             return []
-        spec = R.activities(rule).get("inspection_research")
+        spec = R.activities(rule).get(activity_kind)
         if spec is None:
             return []
         ledgers = _Ledgers(self)
-        details = {"group": event.group, "kind": event.kind, "title": event.title}
         cap = spec.get("cap")
-        for deputy_id in dict.fromkeys(event.deputy_ids):
+        for deputy_id in dict.fromkeys(deputy_ids):
             ledger = ledgers.get(deputy_id, on.year)
-            if ledger.has_cause("group_activity_attended", event.activity_id):
+            if ledger.has_cause(cause_kind, cause_ref):
                 continue
             points, capped_by = float(spec["points"]), None
             if cap:
                 period = cap.get("period", "year")
-                already = (ledger.used_in_period("group_activity_attended", period, on)
-                           + ledger.used_in_period("activity:inspection_research", period, on))
-                points, capped_by = R.capped(points, cap, "inspection_research", on, already)
-            ledger.award(points=points, cause_kind="group_activity_attended",
-                         cause_ref=event.activity_id, case_id=None,
-                         rule_version=str(rule["version"]), awarded_at=event.occurred_at,
-                         earned_on=on, activity_kind="inspection_research", capped_by=capped_by,
+                already = (ledger.used_in_period(cause_kind, period, on)
+                           + ledger.used_in_period(f"activity:{activity_kind}", period, on))
+                points, capped_by = R.capped(points, cap, activity_kind, on, already)
+            ledger.award(points=points, cause_kind=cause_kind, cause_ref=cause_ref,
+                         case_id=None, rule_version=str(rule["version"]),
+                         awarded_at=event.occurred_at, earned_on=on,
+                         activity_kind=activity_kind, capped_by=capped_by,
                          event_id=event.event_id, details=details)
         return ledgers.changed()
 
