@@ -18,7 +18,9 @@ from shared.contracts.base import (
     decode_event,
     registered_contracts,
 )
-from shared.contracts import accounts, assignment, intake, liaison, points, projects, reports, supervision  # noqa: F401  (register)
+from shared.contracts import (  # noqa: F401  (register)
+    accounts, assignment, intake, liaison, points, projects, registry, reports, supervision,
+)
 
 __all__ = [
     "ActorRef",
