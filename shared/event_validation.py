@@ -9,23 +9,31 @@ an event that is well-formed JSON and wrong. So every consumer checks, before it
   ``<producer>:<notification id>`` (as the outbox makes it);
 - ids in the form their producer makes them: case, task and suggestion ids are UUIDs
   (lower-case, hyphenated), a registration number is ``YYYY-NNNN``;
-- references to reference data that exists in this service's configuration: deputies
-  (``config/deputies.yaml``), units, stations, categories, leaders and committees.
+- references to reference data that exists in this service: deputies, units and stations in
+  the service's replica of the registry's records (shared/reference.py: the configuration's
+  seed overlaid by the records replicated into its own log, read live, so a deputy the
+  registry added is known as soon as the replica has it); categories and leaders in its
+  configuration.
 
 An event that fails raises ``InvalidEvent``, naming every problem; the consumer parks it at
 once on ``duty.dlq.<service>`` with that reason (shared/consumer.py), and nothing of it is
-recorded. Reference data is read once, when the service starts (as its handlers read it).
+recorded. Categories and leaders are read once, when the service starts (as its handlers
+read them).
+
+The registry's own ``record_changed`` event names its record by ``case_id``
+``<kind>:<key>`` (not a UUID): that is what is checked for it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.consumer import InvalidEvent
 from shared.contracts import IntegrationEvent
+from shared.contracts.registry import RecordChangedV1
 from shared.settings import ServiceSettings, load_config
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -52,20 +60,27 @@ EXTRA_CATEGORIES = ("other",)
 class EventValidator:
     """Checks one decoded upstream event; raises ``InvalidEvent`` with every problem found."""
 
-    known: dict[str, set[str]] = field(default_factory=dict)
+    # kind -> the known keys: a set, or a replica's live table (key -> record)
+    known: dict[str, Container[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, settings: ServiceSettings) -> EventValidator:
+    def from_config(cls, settings: ServiceSettings, reference: Any = None) -> EventValidator:
+        """``reference``: the service's ReferenceData, whose live tables give the known
+        deputies, units and stations (else the configuration files, read once)."""
         def ids(name: str, key: str = "id") -> set[str]:
             try:
                 return {str(r[key]) for r in load_config(settings, name)}
             except FileNotFoundError:
                 return set()
 
+        if reference is not None:
+            replicated: dict[str, Container[str]] = {
+                kind: reference.table(kind) for kind in ("deputy", "unit", "station")}
+        else:
+            replicated = {"deputy": ids("deputies"), "unit": ids("units"),
+                          "station": ids("stations")}
         return cls({
-            "deputy": ids("deputies"),
-            "unit": ids("units"),
-            "station": ids("stations"),
+            **replicated,
             "category": ids("categories", "code") | set(EXTRA_CATEGORIES),
             "leader": ids("leaders"),
         })
@@ -81,6 +96,10 @@ class EventValidator:
                          f"'{producer}:<source_notification_id>'")
         values: dict[str, Any] = {name: getattr(event, name)
                                   for name in type(event).model_fields}
+        if isinstance(event, RecordChangedV1):
+            if event.case_id != f"{event.kind}:{event.key}":
+                found.append(f"case_id {event.case_id!r} is not '<kind>:<key>'")
+            values.pop("case_id")
         for name in UUID_FIELDS:
             value = values.get(name)
             if value is not None and not UUID_RE.match(str(value)):
@@ -120,10 +139,12 @@ def _as_list(value: Any) -> Iterable[str]:
     return [str(value)]
 
 
-def validate_consumers(runtime: Any, settings: ServiceSettings) -> EventValidator:
+def validate_consumers(runtime: Any, settings: ServiceSettings,
+                       reference: Any = None) -> EventValidator:
     """Give every consumer the runtime has registered the reference-data validator (called by
-    each service's ``build_runtime`` after its ``runtime.consume`` calls)."""
-    validator = EventValidator.from_config(settings)
+    each service's ``build_runtime`` after its ``runtime.consume`` calls); ``reference``: the
+    service's replica of the registry's records (shared/reference.py)."""
+    validator = EventValidator.from_config(settings, reference)
     for consumer in runtime.consumers.values():
         consumer.validator = validator
     return validator

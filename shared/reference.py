@@ -1,0 +1,225 @@
+"""A service's replica of the registry's reference records (issue 29, point 1).
+
+The registry owns deputies, units, stations (with their grids) and terms (届) and publishes
+every change as ``duty.registry.record_changed.v1`` (shared/contracts/registry.py), the whole
+record after the change. A service that uses them keeps its own replica, recorded in ITS OWN
+log, so it rebuilds its state from its own log (never by asking the registry):
+
+- ``ReferenceRecord``: one aggregate per ``(kind, key)`` (id ``uuid5(NAMESPACE,
+  "<kind>:<key>")``); ``Replicated`` records the record, whether it is active, and which
+  registry event it came from. ``on_record_changed`` is the consumer's handler: it returns the
+  changed aggregate (shared/consumer.py records it with the tracking row, exactly once) and
+  ignores an event older than the one recorded (by the registry's notification id).
+- ``ReferenceData``: the projection the service reads: per kind a dict key -> record,
+  SEEDED from the configuration files (``config/deputies.yaml``, ``units.yaml``,
+  ``stations.yaml``; ``terms.yaml`` if there is one: the system before any registry event)
+  and overlaid by the replicated records of the service's log. The dicts are updated in
+  place, so an application keeps ``self.deputies = reference.table("deputy")`` and always
+  reads the latest. It reads only its own events' topic from the log (not the whole log),
+  so it is cheap to bring up to date: at start, after the registry consumer commits, and
+  every few seconds (``consume_registry``) for replicas of the service that did not consume.
+
+A closed record (``active`` false: a deputy not re-elected) stays in its table, since cases
+and ledgers refer to it; ``active(kind, key)`` says whether something new may be addressed to
+it, and the record carries ``active: false``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
+
+from shared.consumer import InvalidEvent
+from shared.contracts.registry import RecordChangedV1
+from shared.heap import collector_paused
+from shared.projection import LogProjection
+from shared.settings import ServiceSettings, load_config
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = uuid5(NAMESPACE_URL, "duty:reference-record")
+KINDS = ("deputy", "unit", "station", "term")
+# kind -> its configuration file (config/<name>.yaml), the seed of an empty system
+CONFIG_FILES = {"deputy": "deputies", "unit": "units", "station": "stations", "term": "terms"}
+KIND_ZH = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "term": "届次"}
+
+
+class ReferenceRecord(Aggregate):
+    """The latest record of one ``(kind, key)`` this service has replicated."""
+
+    @staticmethod
+    def create_id(kind: str, key: str) -> UUID:
+        return uuid5(NAMESPACE, f"{kind}:{key}")
+
+    @event("Created")
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        self.record: dict[str, Any] = {}
+        self.active = True
+        self.source_event_id: str | None = None
+        self.source_position = 0  # the registry's notification id of the last change
+
+    @event("Replicated")
+    def replicate(self, kind: str, key: str, record: dict[str, Any], active: bool,
+                  source_event_id: str, source_position: int) -> None:
+        self.record = dict(record)
+        self.active = active
+        self.source_event_id = source_event_id
+        self.source_position = source_position
+
+
+REPLICATED_TOPIC = get_topic(ReferenceRecord.Replicated)  # type: ignore[attr-defined]
+
+
+def on_record_changed(app: Any, event: RecordChangedV1) -> list[ReferenceRecord]:
+    """The registry consumer's handler: the replica of ``(kind, key)`` after ``event``, or
+    nothing when the replica already holds this change or a later one."""
+    record = dict(event.record)
+    if str(record.get("id", event.key)) != event.key:
+        raise InvalidEvent(f"record id {record.get('id')!r} is not the key {event.key!r}")
+    record["id"] = event.key
+    record_id = ReferenceRecord.create_id(event.kind, event.key)
+    try:
+        replica: ReferenceRecord = app.repository.get(record_id)
+    except AggregateNotFoundError:
+        replica = ReferenceRecord(kind=event.kind, key=event.key)
+    if replica.source_position >= event.source_notification_id:
+        return []  # an older change (or this one again) than the one recorded: ignored
+    replica.replicate(kind=event.kind, key=event.key, record=record, active=event.active,
+                      source_event_id=event.event_id,
+                      source_position=event.source_notification_id)
+    return [replica]
+
+
+class ReferenceData(LogProjection):
+    """Per kind, key -> record: the configuration's seed overlaid by this service's
+    replicated records. Tables are updated in place (hand them out once)."""
+
+    name = "reference_data"
+
+    def __init__(self, app: Any, settings: ServiceSettings | None = None,
+                 kinds: Iterable[str] = KINDS, seed: dict[str, list[dict[str, Any]]] | None = None,
+                 ) -> None:
+        super().__init__(app)
+        self.kinds = tuple(kinds)
+        self.seed: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind in self.kinds:
+            if seed is not None and kind in seed:
+                rows = seed[kind]
+            elif settings is not None:
+                try:
+                    rows = load_config(settings, CONFIG_FILES[kind])
+                except FileNotFoundError:
+                    rows = []
+            else:
+                rows = []
+            self.seed[kind] = {str(r["id"]): r for r in rows}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {
+            kind: dict(self.seed[kind]) for kind in self.kinds}
+        self.inactive: dict[str, set[str]] = {kind: set() for kind in self.kinds}
+        self._listeners: list[Callable[[], None]] = []
+        self._changed = False
+
+    # --- reading --------------------------------------------------------------------------
+
+    def table(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The live dict key -> record of ``kind`` (the same object for the process's life)."""
+        return self.tables[kind]
+
+    def active(self, kind: str, key: str) -> bool:
+        """Known and not closed: something new may be addressed to it."""
+        return key in self.tables[kind] and key not in self.inactive[kind]
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after a catch-up that changed a record (a service's derived
+        lookups, such as a deputy's stations, are recomputed there) and once now."""
+        self._listeners.append(listener)
+        listener()
+
+    # --- projection -----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        for kind in self.kinds:
+            table = self.tables[kind]
+            table.clear()
+            table.update(self.seed[kind])
+            self.inactive[kind].clear()
+        self._changed = True
+
+    def apply(self, domain_event: Any, notification_id: int) -> None:
+        if not isinstance(domain_event, ReferenceRecord.Replicated):  # type: ignore[attr-defined]
+            return
+        kind, key = domain_event.kind, domain_event.key
+        if kind not in self.tables:
+            return
+        self.tables[kind][key] = {**domain_event.record, "active": domain_event.active}
+        if domain_event.active:
+            self.inactive[kind].discard(key)
+        else:
+            self.inactive[kind].add(key)
+        self._changed = True
+
+    def flush(self) -> None:
+        if not self._changed:
+            return
+        self._changed = False
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a derived lookup must not stop the log being followed
+                log.exception("reference data listener failed")
+
+    def catch_up(self, max_pages: int | None = None) -> int:
+        """Apply the replicated records recorded since the last call, reading only their
+        topic from the log; the position moves to the log's head as it was read first."""
+        applied = 0
+        with self._lock, collector_paused():
+            head = self.app.recorder.max_notification_id() or 0
+            while self.position < head:
+                notifications = self.app.recorder.select_notifications(
+                    start=self.position + 1, limit=self.batch_size, stop=head,
+                    topics=[REPLICATED_TOPIC])
+                with self.page():
+                    for notification in notifications:
+                        self.apply(self.app.mapper.to_domain_event(notification),
+                                   notification.id)
+                        self.position = notification.id
+                        applied += 1
+                if len(notifications) < self.batch_size:
+                    self.position = head
+            if self._changed:  # reset() with nothing to apply since
+                self.flush()
+        return applied
+
+
+def consume_registry(runtime: Any, app: Any, reference: ReferenceData,
+                     poll_seconds: float = 2.0) -> None:
+    """Register the registry consumer (its records replicated into ``app``'s log) and keep
+    ``reference`` up to date: right after the consumer commits, and every ``poll_seconds``
+    (a replica of the service that did not consume the event reads it from the shared log)."""
+    runtime.consume("registry", {RecordChangedV1: lambda e: on_record_changed(app, e)})
+    consumer = runtime.consumers["registry"]
+    after = consumer.after_commit
+
+    def after_commit() -> None:
+        if after is not None:
+            after()
+        try:
+            asyncio.get_running_loop().run_in_executor(None, reference.catch_up)
+        except RuntimeError:  # no loop (a test calling the consumer's code directly)
+            threading.Thread(target=reference.catch_up, daemon=True).start()
+
+    consumer.after_commit = after_commit
+
+    @runtime.every(poll_seconds, "reference data")
+    def follow() -> None:
+        reference.catch_up()
