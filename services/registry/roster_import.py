@@ -13,11 +13,11 @@ in, records and problems out; the registry's application decides what to save.
 - **Rows** are numbered as the spreadsheet shows them (the header row 1, the first data row
   2); an empty row is skipped. Each problem names its row, its column (the header's text as
   in the file) and what is wrong, in Chinese: an empty required value, a bad level or phone,
-  a station or term not known (known: the registry's records plus, for references to the
-  same kind, the rows of the same file), a key given twice in the file, a value too long.
+  a station or term the registry does not know, a key given twice in the file, a key not
+  of the registry's form, a value too long.
 - **Records**: a row gives the fields of the columns the file has (``level`` also gives
-  ``level_zh``; ``grids`` and ``categories`` are lists, separated by ``;`` ``；`` ``、`` or
-  ``,``). A column the file does not have is not in the record: on update the registry keeps
+  ``level_zh``; ``grids``, ``categories`` and a deputy's ``terms`` are lists, separated by
+  ``;`` ``；`` ``、`` or ``,``; a station or a term may be named by its id or its name). A column the file does not have is not in the record: on update the registry keeps
   what it had there (and always what no import carries: a deputy's voters and enterprises).
 
 :func:`compare` then sorts valid records into created, changed and unchanged against the
@@ -33,7 +33,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 KINDS = ("deputies", "units", "stations")
 # The registry's record kind of each import kind (shared/contracts/registry.py).
@@ -49,12 +49,12 @@ TEXT_MAX = 200
 NAME_MAX = 100
 LIST_MAX = 500  # grids of one station, categories of one unit
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")  # limits.PHONE_PATTERN
-KEY = re.compile(r"^[^\s/\\?#%]+$")
+KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")  # the registry's stable keys
 LIST_SEPARATORS = re.compile(r"[;；、,，\n]+")
 
 # Deputies' levels (五级), by code, with the Chinese label kept beside the code
 # (config/deputies.yaml) and the spellings a roster may use.
-LEVELS = {"national": "国家", "provincial": "省", "municipal": "市", "district": "县",
+LEVELS = {"national": "全国", "provincial": "省", "municipal": "市", "district": "县",
           "township": "乡"}
 LEVEL_SPELLINGS = {
     "national": ("国家", "国家级", "全国", "全国人大"),
@@ -85,10 +85,11 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("name", "姓名", ("name", "代表姓名"), True, max_length=NAME_MAX),
         Column("level", "层级", ("level", "代表层级", "级别"), True),
         Column("group", "代表小组", ("group", "小组", "专业小组")),
+        Column("delegation", "代表团", ("delegation", "所在代表团")),
         Column("constituency", "选区", ("constituency", "选举单位", "选区/选举单位")),
         Column("station", "联络站", ("station", "station_id", "联络站编号", "代表联络站")),
         Column("phone", "电话", ("phone", "联系电话", "手机", "手机号")),
-        Column("term", "届次", ("term", "term_id", "届", "届别")),
+        Column("terms", "届次", ("term", "terms", "term_id", "届", "届别"), is_list=True),
     ),
     "units": (
         Column("id", "单位编号", ("id", "编号", "unit_id"), True, max_length=KEY_MAX),
@@ -341,6 +342,8 @@ class Checked:
     problems: list[Problem]
     columns: list[str]  # the record fields the file carries
     ignored: list[str] = field(default_factory=list)
+    record_rows: list[int] = field(default_factory=list)  # each record's row number
+    headers: dict[str, str] = field(default_factory=dict)  # field -> its header in the file
 
     @property
     def ok(self) -> bool:
@@ -375,10 +378,21 @@ def check(kind: str, data: bytes, known: Known | None = None) -> Checked:
 
 def check_table(kind: str, table: Table, known: Known) -> Checked:
     known_refs = {"station": _resolver(dict(known.stations)),
-                  "term": _resolver(dict(known.terms))}
-    ref_zh = {"station": "联络站", "term": "届次"}
+                  "terms": _resolver(dict(known.terms))}
+    ref_zh = {"station": "联络站", "terms": "届次"}
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
+    record_rows: list[int] = []
+
+    def resolved(column: Column, text: str) -> str | None:
+        """The id a reference names, or None after telling the problem."""
+        found = known_refs[column.key].get(text, "")
+        if found is None:
+            problem(column, f"{ref_zh[column.key]}名称“{text}”不唯一，请填写编号")
+        elif not found:
+            problem(column, f"{ref_zh[column.key]}“{text}”不存在（系统中没有此"
+                            f"{ref_zh[column.key]}）")
+        return found or None
     first_row_of: dict[str, int] = {}
     present = [c for c in columns_of(kind) if c.key in table.columns]
     for number, values in table.rows:
@@ -407,6 +421,11 @@ def check_table(kind: str, table: Table, known: Known) -> Checked:
                 if any(len(item) > TEXT_MAX for item in items):
                     problem(column, f"{column.zh}的每一项不能超过 {TEXT_MAX} 个字")
                     continue
+                if column.key in known_refs:
+                    ids = [resolved(column, item) for item in items]
+                    if None in ids:
+                        continue
+                    items = list(dict.fromkeys(i for i in ids if i))
                 record[column.key] = items
                 continue
             if len(text) > column.max_length:
@@ -415,7 +434,8 @@ def check_table(kind: str, table: Table, known: Known) -> Checked:
                 continue
             if column.key == "id":
                 if not KEY.match(text):
-                    problem(column, f"{column.zh}“{text}”不能含空格或 / \\ ? # % 字符")
+                    problem(column, f"{column.zh}“{text}”无效：应为 1 到 64 个字母、数字或"
+                                    " . _ : -，以字母或数字开头")
                     continue
                 if text in first_row_of:
                     problem(column, f"{column.zh}“{text}”在文件中重复"
@@ -429,7 +449,8 @@ def check_table(kind: str, table: Table, known: Known) -> Checked:
                                     "（或 national、provincial、municipal、district、township）之一")
                     continue
                 record["level"] = code
-                record["level_zh"] = LEVELS[code]
+                # the label as written (县, 区...), or the code's own
+                record["level_zh"] = text if text.lower() not in LEVELS else LEVELS[code]
                 continue
             elif column.key == "phone":
                 compact = re.sub(r"[\s()（）]", "", text)
@@ -439,22 +460,19 @@ def check_table(kind: str, table: Table, known: Known) -> Checked:
                     continue
                 text = compact
             elif column.key in known_refs:
-                found = known_refs[column.key].get(text, "")
+                found = resolved(column, text)
                 if found is None:
-                    problem(column, f"{ref_zh[column.key]}名称“{text}”不唯一，请填写编号")
-                    continue
-                if not found:
-                    problem(column, f"{ref_zh[column.key]}“{text}”不存在（系统中没有此"
-                                    f"{ref_zh[column.key]}）")
                     continue
                 text = found
             record[column.key] = text
         if row_ok:
             records.append(record)
+            record_rows.append(number)
     return Checked(kind=kind, rows=len(table.rows), records=records, problems=problems,
                    columns=[c.key for c in present] + (["level_zh"] if any(
                        c.key == "level" for c in present) else []),
-                   ignored=table.ignored)
+                   ignored=table.ignored, record_rows=record_rows,
+                   headers={k: text for k, (_, text) in table.columns.items()})
 
 
 # --- what an import would do -------------------------------------------------------------------
@@ -482,23 +500,45 @@ def differs(existing: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
 @dataclass
 class Plan:
     create: list[dict[str, Any]]
-    change: list[dict[str, Any]]
+    change: list[dict[str, Any]]  # whole records after the change
     unchanged: int
 
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """What to save: the new records and the changed ones."""
+        return [*self.create, *self.change]
 
-def compare(records: Iterable[Mapping[str, Any]],
-            existing: Mapping[str, Mapping[str, Any]]) -> Plan:
-    """Sort records into those to create, to change (the whole record after the change) and
-    those that change nothing, against the existing records by key."""
+
+Canonical = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def compare(checked: Checked, existing: Mapping[str, Mapping[str, Any]],
+            canonical: Canonical | None = None) -> Plan:
+    """Sort the checked records into those to create, to change (the whole record after the
+    change: the existing one with the file's fields over it) and those that change nothing,
+    against the existing records by key. ``canonical``: the registry's shape of a record
+    (existing records are in it); a record it refuses (a ValueError, with ``errors``:
+    ``[{field, msg}]`` when it can tell) becomes a problem of its row."""
     create: list[dict[str, Any]] = []
     change: list[dict[str, Any]] = []
     unchanged = 0
-    for record in records:
+    rows = checked.record_rows or list(range(len(checked.records)))
+    for number, record in zip(rows, checked.records):
         before = existing.get(record["id"])
+        after = merged(before, record)
+        if canonical is not None:
+            try:
+                after = canonical(after)
+            except ValueError as exc:
+                for e in getattr(exc, "errors", None) or [{"field": "", "msg": str(exc)}]:
+                    field_ = str(e.get("field", ""))
+                    checked.problems.append(Problem(
+                        number, checked.headers.get(field_, field_), str(e.get("msg", ""))))
+                continue
         if before is None:
-            create.append(dict(record))
-        elif differs(before, record):
-            change.append(merged(before, record))
+            create.append(after)
+        elif (after != before) if canonical is not None else differs(before, record):
+            change.append(after)
         else:
             unchanged += 1
     return Plan(create, change, unchanged)

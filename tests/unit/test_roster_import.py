@@ -48,10 +48,10 @@ def test_a_clean_csv_gives_one_record_per_row_with_references_resolved(bom: bool
     first, second = checked.records
     assert first == {"id": "d-1", "name": "王建国", "level": "district", "level_zh": "县",
                      "group": "城建环保组", "constituency": "第一选区",
-                     "station": "station-fengjie", "phone": "023-56550101", "term": "term-17"}
+                     "station": "station-fengjie", "phone": "023-56550101", "terms": ["term-17"]}
     # a station or term by its name is recorded by its id; a level by its code
-    assert (second["station"], second["term"], second["level"]) == \
-        ("station-fengjie", "term-17", "municipal")
+    assert (second["station"], second["terms"], second["level"]) == \
+        ("station-fengjie", ["term-17"], "municipal")
 
 
 def test_english_headers_in_any_order_and_unknown_columns_ignored() -> None:
@@ -59,7 +59,7 @@ def test_english_headers_in_any_order_and_unknown_columns_ignored() -> None:
     checked = ri.check("deputies", data, KNOWN)
     assert checked.ok
     assert checked.records == [{"id": "d-1", "name": "王建国", "level": "national",
-                                "level_zh": "国家", "phone": "13800001111"}]
+                                "level_zh": "全国", "phone": "13800001111"}]
     assert checked.ignored == ["备注"]
     # the columns the file does not carry are not in the record (the registry keeps them)
     assert "station" not in checked.records[0] and "group" not in checked.records[0]
@@ -197,23 +197,49 @@ def test_compare_sorts_created_changed_and_unchanged_and_keeps_fields_not_carrie
         "d-2": {"id": "d-2", "name": "李秀英", "level": "municipal", "level_zh": "市",
                 "voters": [{"id": "v-2"}]},
     }
-    records = [
-        {"id": "d-1", "name": "王建国", "level": "district", "level_zh": "县",
-         "constituency": ""},  # empty and missing are the same: unchanged
-        {"id": "d-2", "name": "李秀英", "level": "township", "level_zh": "乡"},
-        {"id": "d-3", "name": "张伟", "level": "township", "level_zh": "乡"},
-    ]
-    plan = ri.compare(records, existing)
+    checked = ri.check("deputies", csv_bytes([
+        "id,name,level,constituency",
+        "d-1,王建国,县,",  # an empty value and a missing field are the same: unchanged
+        "d-2,李秀英,乡,",
+        "d-3,张伟,乡,一选区"]), KNOWN)
+    plan = ri.compare(checked, existing)
     assert plan.unchanged == 1
     assert [r["id"] for r in plan.create] == ["d-3"]
     assert plan.change == [{"id": "d-2", "name": "李秀英", "level": "township",
-                            "level_zh": "乡", "voters": [{"id": "v-2"}]}]
+                            "level_zh": "乡", "voters": [{"id": "v-2"}], "constituency": ""}]
+
+
+def test_compare_in_the_registry_shape_tells_what_it_refuses_at_the_row() -> None:
+    class Refused(ValueError):
+        errors = [{"field": "name", "msg": "不能超过 5 个字符"}]
+
+    def canonical(record: dict) -> dict:
+        if len(record["name"]) > 5:
+            raise Refused()
+        return {"id": record["id"], "name": record["name"], "level": record["level"],
+                "group": record.get("group") or None}
+
+    existing = {"d-1": {"id": "d-1", "name": "王建国", "level": "district", "group": None}}
+    checked = ri.check("deputies", csv_bytes([
+        "代表编号,姓名,层级,代表小组", "d-1,王建国,县,", "d-2,一个很长的名字啊,县,",
+        "d-3,李,乡,组"]), KNOWN)
+    plan = ri.compare(checked, existing, canonical)
+    assert plan.unchanged == 1 and plan.change == []
+    assert plan.create == [{"id": "d-3", "name": "李", "level": "township", "group": "组"}]
+    assert problems(checked) == [(3, "姓名", "不能超过 5 个字符")]
+
+
+def test_a_deputy_may_belong_to_several_terms_named_by_id_or_name() -> None:
+    checked = ri.check("deputies", csv_bytes(["id,name,level,届次", "d-1,王,县,term-16；第十七届",
+                                              "d-2,李,县,term-16;第九届"]), KNOWN)
+    assert checked.records[0]["terms"] == ["term-16", "term-17"]
+    assert problems(checked) == [(3, "届次", "届次“第九届”不存在（系统中没有此届次）")]
 
 
 def test_the_report_lists_at_most_the_limit_but_counts_every_problem() -> None:
     lines = [HEADER_ZH] + [f"d-{i},,县,,,,," for i in range(30)]
     checked = ri.check("deputies", csv_bytes(lines), KNOWN)
-    report = ri.report(checked, ri.compare(checked.records, {}), max_errors=10)
+    report = ri.report(checked, ri.compare(checked, {}), max_errors=10)
     assert report["error_count"] == 30 and len(report["errors"]) == 10
     assert report["errors_truncated"] is True
     assert report["errors"][0] == {"row": 2, "column": "姓名", "message": "姓名不能为空",
@@ -226,3 +252,49 @@ def test_too_many_rows_refuse_the_file() -> None:
     with pytest.raises(ri.UnreadableFile) as refused:
         ri.check("deputies", csv_bytes(lines), KNOWN)
     assert f"超过 {ri.MAX_ROWS} 行" in refused.value.message_zh
+
+
+@pytest.mark.parametrize("kind, config", [("deputies", "deputies"), ("units", "units"),
+                                          ("stations", "stations")])
+def test_an_export_imports_again_unchanged(kind: str, config: str) -> None:
+    import csv
+    from pathlib import Path
+
+    import yaml
+
+    from services.registry import roster_export
+
+    records = yaml.safe_load((Path(__file__).resolve().parents[2] / "config"
+                              / f"{config}.yaml").read_text(encoding="utf-8"))
+    for r in records:
+        if kind == "deputies":
+            r["terms"] = ["term-17"]
+    rows = {r["id"]: {"record": r, "active": True} for r in records}
+    first = roster_export.page(kind, rows, None, 2)
+    rest = roster_export.page(kind, rows, first["next"], 1000)
+    assert first["next"] and rest["next"] is None
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(first["columns"])
+    writer.writerows(first["rows"] + rest["rows"])
+    known = ri.Known(stations={"station-fengjie": "", "station-jiading": "",
+                               "station-huangdao": ""}, terms={"term-17": "第十七届"})
+    checked = ri.check(kind, out.getvalue().encode("utf-8"), known)
+    assert checked.ok and checked.rows == len(records)
+    plan = ri.compare(checked, {r["id"]: r for r in records})
+    assert (plan.create, plan.change, plan.unchanged) == ([], [], len(records))
+    # and the same through Excel
+    book = Workbook()
+    sheet = book.active
+    for line in [first["columns"], *first["rows"], *rest["rows"]]:
+        sheet.append(line)
+    data = io.BytesIO()
+    book.save(data)
+    plan = ri.compare(ri.check(kind, data.getvalue(), known), {r["id"]: r for r in records})
+    assert plan.unchanged == len(records)
+
+
+def test_a_key_not_of_the_registry_form_is_a_problem_of_its_row() -> None:
+    checked = ri.check("units", csv_bytes(["id,name", "区 住建局,区住建局", "-x,某", "unit-a,区"]))
+    assert [(r, c) for r, c, _ in problems(checked)] == [(2, "id"), (3, "id")]
+    assert "字母、数字" in checked.problems[0].message
