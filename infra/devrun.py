@@ -35,7 +35,7 @@ def main() -> None:
     env.setdefault("DUTY_DEV_MODE", "true")
     Path(env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     processes = ["intake", "assignment", "supervision", "points", "notifications", "accounts",
-                 "projects", "reports",
+                 "projects", "reports", "registry",
                  "liaison", "gateway"]
     # The keys the gateway and ops sign actor assertions with (shared/identity.py), made
     # once here before any process would race to make them.
@@ -67,7 +67,8 @@ def main() -> None:
     supervisor = Supervisor(
         {name: commands[name] for name in processes}, env=env, cwd=ROOT,
         stop_order=[["gateway"], ["intake", "assignment", "supervision", "points",
-                                 "notifications", "accounts", "projects", "reports", "liaison"],
+                                 "notifications", "accounts", "projects", "reports", "liaison",
+                                 "registry"],
                     ["nats"]],
         wait_for_port={"nats": int(env["NATS_PORT"])} if "nats" in processes else None)
     sys.exit(supervisor.run())

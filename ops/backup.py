@@ -59,10 +59,10 @@ from typing import Any
 from shared.settings import ServiceSettings
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "liaison",
-            "projects", "reports", "accounts")
+            "projects", "reports", "accounts", "registry")
 # Services whose store a backup must have (notifications', liaison's, projects' and accounts'
 # stores are saved when there is one; accounts is consumed by no service, so its snapshot can
-# come first).
+# come first; the registry's reference records are read by every service, so its comes last).
 REQUIRED = ("intake", "assignment", "supervision", "points")
 # The order the stores' read snapshots are taken in: consumers before their producers where
 # the graph allows (shared/bus_auth.CONSUMES), so that no consumer's saved store has processed
@@ -70,7 +70,7 @@ REQUIRED = ("intake", "assignment", "supervision", "points")
 # (supervision <-> intake, supervision <-> assignment) are closed by checking the cut and
 # taking it again (``_check_cut``).
 SNAPSHOT_ORDER = ("accounts", "projects", "reports", "notifications", "points", "liaison", "assignment", "supervision",
-                  "intake")
+                  "intake", "registry")
 FORMAT = 1
 KEYS_FILE = "intake-keys.sqlite"
 CUT_ATTEMPTS = 20

@@ -30,7 +30,7 @@ from shared.identity import signed_request
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications")
 # Services whose chains are verified when they run (a system may run without them).
-OPTIONAL_SERVICES = ("liaison", "projects", "reports", "accounts")
+OPTIONAL_SERVICES = ("liaison", "projects", "reports", "accounts", "registry")
 OPS = {"username": "ops", "role": "office"}
 PAGE = 500
 # Points lines whose cause is a case (suggestion or citizen message) in intake.

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "liaison", "projects", "reports")
+SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "liaison", "projects", "reports", "registry")
 IDENTITIES = (*SERVICES, "gateway", "ops")
 # Whose events each service consumes (its durable consumers, ``runtime.consume``); a test
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).

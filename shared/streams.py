@@ -19,7 +19,7 @@ from faststream.nats import ConsumerConfig, JStream
 
 log = logging.getLogger(__name__)
 
-PRODUCERS = ("intake", "assignment", "supervision", "points", "accounts", "liaison", "projects", "reports")
+PRODUCERS = ("intake", "assignment", "supervision", "points", "accounts", "liaison", "projects", "reports", "registry")
 DLQ_STREAM = "DUTY_DLQ"
 DUPLICATE_WINDOW_SECONDS = 120.0
 

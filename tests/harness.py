@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts")
 # Services that only some tests need start when a test asks (``system.start(*ALL_SERVICES)``):
 # every service the gateway's /health waits for and ``make run`` starts.
-ALL_SERVICES = (*SERVICES, "projects", "reports", "liaison")
+ALL_SERVICES = (*SERVICES, "projects", "reports", "liaison", "registry")
 
 
 def free_port() -> int:

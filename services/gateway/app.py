@@ -26,6 +26,7 @@ from services.gateway.routes_assignment import register_assignment_routes
 from services.gateway.routes_attachments import (UPLOAD_FORM_BYTES, UPLOAD_PATHS,
                                                  register_attachment_routes)
 from services.gateway.routes_audit import register_audit_routes
+from services.gateway.routes_imports import IMPORT_UPLOAD_PATHS, register_import_routes
 from services.gateway.routes_intake import register_intake_routes
 from services.gateway.routes_liaison import register_liaison_routes
 from services.gateway.routes_notifications import register_notification_routes
@@ -34,6 +35,7 @@ from services.gateway.public_pages import register_public_pages
 from services.gateway.routes_open311 import register_open311_routes
 from services.gateway.routes_points import register_points_routes
 from services.gateway.routes_projects import register_projects_routes
+from services.gateway.routes_registry import register_registry_routes
 from services.gateway.routes_reports import register_reports_routes
 from services.gateway.routes_supervision import register_supervision_routes
 from services.gateway.deputy_pages import register_deputy_pages
@@ -84,7 +86,7 @@ from services.gateway.deps import (
 log = logging.getLogger(__name__)
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts", "projects", "reports",
-            "liaison")
+            "liaison", "registry")
 
 
 class GatewaySettings(ServiceSettings):
@@ -248,7 +250,7 @@ def create_app(settings: GatewaySettings | None = None,
                            body_timeout_seconds=settings.body_timeout_seconds,
                            trusted_proxies=settings.trusted_proxies,
                            upload_max_bytes=settings.attachment_max_bytes + UPLOAD_FORM_BYTES,
-                           upload_paths=UPLOAD_PATHS)
+                           upload_paths=(*UPLOAD_PATHS, *IMPORT_UPLOAD_PATHS))
     # outermost: the token's account status is at hand before anything checks the token
     app.add_middleware(AccountFreshness, authenticator=app.state.authenticator)
     declare_problem_responses(app)
@@ -477,12 +479,14 @@ def register_routes(app: FastAPI) -> None:
     register_points_routes(app)
     register_projects_routes(app)
     register_reports_routes(app)
+    register_registry_routes(app)
     register_notification_routes(app)
     register_liaison_routes(app)
     register_follow_up_pages(app)
     register_public_pages(app)
     register_audit_routes(app)
     register_attachment_routes(app)
+    register_import_routes(app)
 
 
 def register_message_routes(app: FastAPI) -> None:

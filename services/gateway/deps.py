@@ -25,7 +25,8 @@ from services.gateway.auth import Authenticator, Principal, get_authenticator, r
 
 R = TypeVar("R", bound=Contract)
 SERVICE_NAMES = frozenset({"intake", "assignment", "supervision", "points", "notifications",
-                           "accounts", "projects", "reports", "liaison"})
+                           "accounts", "projects", "reports", "liaison",
+                           "registry"})
 
 
 class ServiceUnavailable(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 SERVICES = ("intake", "assignment", "supervision", "points", "notifications", "accounts",
-            "projects", "reports", "liaison")
+            "projects", "reports", "liaison", "registry")
 
 
 def wait(check, timeout: float, what: str):

@@ -30,7 +30,8 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "project_id": "00000000-0000-0000-0000-000000000f01", "milestone_id": "M-none",
        "report_id": "00000000-0000-0000-0000-000000000e01",
        "session_id": "00000000-0000-0000-0000-00000000c001",
-       "obligation_id": "00000000-0000-0000-0000-00000000c002"}
+       "obligation_id": "00000000-0000-0000-0000-00000000c002",
+       "kind": "unit", "key": "unit-none"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -195,6 +196,13 @@ MATRIX = {
     "POST /api/v1/reports/{report_id}/held": "office",
     "POST /api/v1/reports/{report_id}/evaluations": "anon " + STAFF,
     "POST /api/v1/reports/{report_id}/evaluation/close": "office",
+    # reference data (services/registry): the office (and the administrator) change records
+    # and open terms; any signed-in staff member lists them
+    "GET /api/v1/admin/registry/{kind}": STAFF,
+    "GET /api/v1/admin/registry/{kind}/{key}": "office",
+    "PUT /api/v1/admin/registry/{kind}/{key}": "office",
+    "GET /api/v1/admin/terms": STAFF,
+    "POST /api/v1/admin/terms": "office",
 }
 
 

@@ -122,6 +122,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
         notifications,
         points,
         projects,
+        registry,
         reports,
         runtime,
         supervision,
@@ -140,7 +141,7 @@ def declared() -> dict[tuple[str, str], type[Request]]:
 
 # Services whose requests are all declared: ``services.call`` refuses any other name for them.
 DECLARED_SERVICES = frozenset({"accounts", "assignment", "intake", "liaison", "notifications", "points",
-                               "projects", "reports", "supervision"})
+                               "projects", "registry", "reports", "supervision"})
 
 
 def contract_for(service: str, name: str) -> type[Request]:
