@@ -21,6 +21,7 @@ from shared.errors import DomainError
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import MAX_LIMIT
 from shared.read_store import Rebuilding, ViewStore
+from shared.reference import ReferenceData
 from shared.contracts.requests.intake import (  # noqa: F401  (names kept: tests import them here)
     AccessLogRef,
     AnswerMessage,
@@ -104,20 +105,20 @@ class IntakeApplication(ServiceApplication):
         settings = IntakeSettings.from_settings(settings)
         self.claim_time_limit = settings.claim_time_limit
         self.categories = {c["code"]: c for c in load_config(settings, "categories")}
-        self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
-        self.stations = {s["id"]: s for s in load_config(settings, "stations")}
-        self.units = {u["id"]: u for u in load_config(settings, "units")}
-        # A deputy's stations (config/stations.yaml ``deputies`` and config/deputies.yaml
-        # ``station``): the pools of messages the deputy sees.
-        self.deputy_stations: dict[str, set[str]] = {}
-        for station in self.stations.values():
-            for d in station.get("deputies") or []:
-                self.deputy_stations.setdefault(d, set()).add(station["id"])
-        for d in self.deputies.values():
-            if d.get("station"):
-                self.deputy_stations.setdefault(d["id"], set()).add(d["station"])
         self._registering = threading.Lock()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
+        # Deputies, stations and units: this service's replica of the registry's records
+        # (shared/reference.py), seeded from config/ and followed in its own log; the tables
+        # are updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.deputies = self.reference.table("deputy")
+        self.stations = self.reference.table("station")
+        self.units = self.reference.table("unit")
+        # A deputy's stations (a station's ``deputies`` and a deputy's ``station``): the
+        # pools of messages the deputy sees; recomputed when the replica changes.
+        self.deputy_stations: dict[str, set[str]] = {}
+        self.reference.catch_up()
+        self.reference.on_change(self._index_deputy_stations)
         self.keys = KeyStore(settings)
         # The persisted read models (services/intake/read_models.py); ReadModels builds them.
         self.views = ViewStore(settings)
@@ -130,6 +131,16 @@ class IntakeApplication(ServiceApplication):
         self.attachments = AttachmentIndex(
             self, [Suggestion.AttachmentRecorded, CitizenMessage.AttachmentRecorded],
             [CitizenMessage.AttachmentsErased])
+
+    def _index_deputy_stations(self) -> None:
+        index: dict[str, set[str]] = {}
+        for station in list(self.stations.values()):
+            for d in station.get("deputies") or []:
+                index.setdefault(d, set()).add(station["id"])
+        for d in list(self.deputies.values()):
+            if d.get("station"):
+                index.setdefault(d["id"], set()).add(d["station"])
+        self.deputy_stations = index
 
     def close(self) -> None:
         self.keys.close()
@@ -147,6 +158,9 @@ class IntakeApplication(ServiceApplication):
             errors.append({"loc": ["body", "category"], "msg": f"unknown category {cmd.category!r}"})
         if lead not in self.deputies:
             errors.append({"loc": ["actor"], "msg": f"unknown deputy {lead!r}"})
+        elif not self.reference.active("deputy", lead):
+            errors.append({"loc": ["actor"], "msg": f"deputy {lead!r} no longer serves (their "
+                                                    "record is closed): no new suggestion"})
         seen: set[str] = set()
         for i, co in enumerate(cmd.co_signers):
             loc = ["body", "co_signers", i]
@@ -156,6 +170,9 @@ class IntakeApplication(ServiceApplication):
                 errors.append({"loc": loc, "msg": f"duplicate co-signer {co!r}"})
             elif co not in self.deputies:
                 errors.append({"loc": loc, "msg": f"unknown deputy {co!r}"})
+            elif not self.reference.active("deputy", co):
+                errors.append({"loc": loc, "msg": f"deputy {co!r} no longer serves (their "
+                                                  "record is closed): cannot co-sign"})
             seen.add(co)
         station_id = cmd.station_id or self.deputies.get(lead, {}).get("station")
         if cmd.station_id and cmd.station_id not in self.stations:
@@ -287,6 +304,8 @@ class IntakeApplication(ServiceApplication):
         station = self.stations.get(cmd.station_id)
         if station is None:
             raise NotFound(f"no station {cmd.station_id}")
+        if not self.reference.active("station", cmd.station_id):
+            raise Conflict(f"station {cmd.station_id} is closed: it takes no new messages")
         errors: list[dict[str, Any]] = []
         if cmd.category is not None and cmd.category not in self.categories:
             errors.append({"loc": ["body", "category"], "msg": f"unknown category {cmd.category!r}"})
@@ -324,6 +343,11 @@ class IntakeApplication(ServiceApplication):
         deputy = self.deputies.get(cmd.deputy_id)
         if deputy is None or not deputy.get("station"):
             raise NotFound(f"no deputy {cmd.deputy_id}")
+        if not self.reference.active("deputy", cmd.deputy_id):
+            raise Conflict(f"deputy {cmd.deputy_id} no longer serves (their record is closed): "
+                           "leave the message at a liaison station instead",
+                           errors=[{"loc": ["path", "deputy_id"],
+                                    "msg": "该代表已不再履职，请到代表联络站留言"}])
         message = PostMessage(station_id=deputy["station"],
                               **cmd.model_dump(exclude={"deputy_id"}, exclude_unset=True))
         return self.post_message(message, actor, hold_for=cmd.deputy_id)
@@ -455,6 +479,9 @@ class IntakeApplication(ServiceApplication):
             raise Invalid.field(["body", "category"], f"unknown category {category!r}")
         if deputy_id not in self.deputies:
             raise Invalid.field(["actor"], f"unknown deputy {deputy_id!r}")
+        if not self.reference.active("deputy", deputy_id):
+            raise Conflict(f"deputy {deputy_id} no longer serves (their record is closed): "
+                           "no new suggestion")
         now = self.clock.now()
         content = self.message_content(message)
         if content == ERASED:

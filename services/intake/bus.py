@@ -27,6 +27,7 @@ from shared.contracts.intake import (
     SuggestionSubmittedV1,
 )
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.contracts.requests.intake import (
     AccessLogRef,
     AnswerMessage,
@@ -204,9 +205,11 @@ def register(runtime: ServiceRuntime, app: IntakeApplication, settings: IntakeSe
 
     runtime.consume("supervision", {CaseClosedV1: app.on_case_closed,
                                     ReplySubmittedV3: on_reply_submitted})
+    # the registry's deputies, stations and units, replicated into intake's log
+    consume_registry(runtime, app, app.reference)
 
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, settings)
+    validate_consumers(runtime, settings, app.reference)
 
     @runtime.every(1.0, "similar-matters-encoding")
     def encode_similar_matters() -> bool:

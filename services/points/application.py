@@ -43,6 +43,7 @@ from shared.contracts.requests.points import (
     SubmitActivity,
 )
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound
+from shared.reference import ReferenceData
 from shared.settings import ServiceSettings, load_config
 
 from services.points import rules as R
@@ -100,7 +101,6 @@ class PointsApplication(ServiceApplication):
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
         self.rules = ScoringRules(load_config(settings, "points"))
-        self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         # evidence files recorded on activities (shared/blobs.py)
         self.blobs = blob_store(settings)
         self.attachments = AttachmentIndex(self, [Activity.AttachmentRecorded])
@@ -110,6 +110,13 @@ class PointsApplication(ServiceApplication):
         # ledger id -> (deputy, year); a few per deputy and year, never changing
         self._ledger_owners: dict[UUID, tuple[str, int]] = {}
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
+        # Deputies and terms: this service's replica of the registry's records
+        # (shared/reference.py), seeded from config/ and followed in its own log; the tables
+        # are updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.deputies = self.reference.table("deputy")
+        self.terms = self.reference.table("term")
+        self.reference.catch_up()
 
     # --- loading ----------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ def build_runtime(
     settings = (settings or ServiceSettings()).model_copy(update={"service_name": SERVICE})
     app = PointsApplication(settings, clock=clock)
     views = app.views = PointsViews(app)  # the queries read them (services/points/views.py)
-    views.rankings.sync_deputies()  # the reference data as this process loaded it
+    # the reference deputies into the rankings' table: now, and when the replica changes
+    app.reference.on_change(views.rankings.sync_deputies)
     runtime = ServiceRuntime(settings, app, translate, read_models=views.read_models,
                              tracer_provider=tracer_provider)
     register(runtime, app)

@@ -26,6 +26,7 @@ from shared.contracts.projects import DeputyVotedV1
 from shared.contracts.reports import ReportEvaluatedV1, ReportHeldV1
 from shared.contracts.supervision import CaseClosedV1
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 
 from services.points import views
@@ -131,8 +132,10 @@ def register(runtime: ServiceRuntime, app: PointsApplication) -> None:
     runtime.consume("reports", {ReportHeldV1: app.on_report_held,
                                 ReportEvaluatedV1: app.on_report_evaluated})
     runtime.consume("projects", {DeputyVotedV1: app.on_deputy_voted})
+    # the registry's deputies and terms, replicated into points' log
+    consume_registry(runtime, app, app.reference)
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, runtime.settings)
+    validate_consumers(runtime, runtime.settings, app.reference)
 
     # every request this service answers, by contract (shared/contracts/requests/points.py)
     runtime.handlers({
