@@ -77,6 +77,7 @@ class Actor:
     role: str
     unit_id: str | None = None
     deputy_id: str | None = None
+    leader_id: str | None = None  # a leader's own id (config/leaders.yaml): "my cases"
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -89,6 +90,7 @@ class Actor:
             role=str(data.get("role", "system")),
             unit_id=data.get("unit_id"),
             deputy_id=data.get("deputy_id"),
+            leader_id=data.get("leader_id"),
         )
 
 

@@ -122,6 +122,8 @@ class Account(Aggregate):
         principal: dict[str, Any] = {"username": self.username, "role": chosen}
         if chosen in ("unit", "station"):  # a station's staff: unit_id names the station
             principal["unit_id"] = self.unit_id
+        if chosen == "leader" and self.leader_id:  # whose cases are "my cases" (领导领办)
+            principal["leader_id"] = self.leader_id
         if self.deputy_id:
             principal["deputy_id"] = self.deputy_id
         return principal

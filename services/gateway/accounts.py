@@ -130,7 +130,8 @@ class AccountCache:
         elif principal.role not in found["roles"]:
             problem = "the account no longer holds the role"
         elif (principal.role in ("unit", "station") and principal.unit_id != found.get("unit_id")) or (
-                principal.deputy_id != found.get("deputy_id")):
+                principal.deputy_id != found.get("deputy_id")) or (
+                principal.role == "leader" and principal.leader_id != found.get("leader_id")):
             problem = "it does not match the account"
         if problem:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {problem}",

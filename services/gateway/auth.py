@@ -113,6 +113,7 @@ class Principal(BaseModel):
     role: str
     unit_id: str | None = None
     deputy_id: str | None = None
+    leader_id: str | None = None  # a leader's own id, for "my cases"
     # from the account (services/accounts): every role the user holds, and whether they must
     # change their password before anything else (after an administrator's reset)
     roles: tuple[str, ...] = ()
@@ -120,7 +121,7 @@ class Principal(BaseModel):
 
     def actor(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, include={"username", "role", "unit_id",
-                                                           "deputy_id"})
+                                                           "deputy_id", "leader_id"})
 
 
 class Authenticator:
@@ -206,7 +207,7 @@ class Authenticator:
         if not verify_or_dummy(password, user["password_hash"] if user else None) or not user:
             return None
         return Principal(username=username, role=user["role"], unit_id=user.get("unit_id"),
-                         deputy_id=user.get("deputy_id"))
+                         deputy_id=user.get("deputy_id"), leader_id=user.get("leader_id"))
 
     async def login(self, username: str, password: str, role: str | None = None,
                     ) -> tuple[Principal, str | None] | None:
@@ -265,6 +266,8 @@ class Authenticator:
             claims["unit_id"] = principal.unit_id
         if principal.deputy_id:
             claims["deputy_id"] = principal.deputy_id
+        if principal.leader_id:
+            claims["leader_id"] = principal.leader_id
         if ver is not None:
             claims["ver"] = ver
         elif principal.username in self.versions:
@@ -331,7 +334,8 @@ class Authenticator:
                     or claims.get("deputy_id") != user.get("deputy_id")):
                 raise _unauthorized("invalid token: it does not match the user")
         principal = Principal(username=claims["sub"], role=claims["role"],
-                              unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"))
+                              unit_id=claims.get("unit_id"), deputy_id=claims.get("deputy_id"),
+                              leader_id=claims.get("leader_id"))
         # a token valid only from some time on ("nbf") is checked in full every time
         return principal, None if "nbf" in claims else exp, claims.get("ver")
 

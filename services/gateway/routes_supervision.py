@@ -16,6 +16,7 @@ from shared.contracts.requests.supervision import (
     GetBulletin,
     GetCase,
     GetTask,
+    LeaderCases,
     ListTasks,
     NoteProgress,
     PublishBulletin,
@@ -56,6 +57,7 @@ Deputy = admitted(RateCase)
 OfficeOrLeader = admitted(RecordReview)
 Office = admitted(CloseCase)
 Staff = admitted(GetCase, "office", "leader", "unit", "deputy")
+LeaderOrOffice = admitted(LeaderCases)
 Publisher = admitted(PublishBulletin)
 ClockRunner = admitted(SweepNow, "office")
 
@@ -170,6 +172,23 @@ def register_supervision_routes(app: FastAPI) -> None:
         found = await services.send(request_of(ListTasks, query={
             "unit_id": unit_id, "status": status_, "case_id": case_id, "q": q or None,
             "year": year, "order": order, **paging.payload()}), principal)
+        return paged(request, response, found)
+
+    @app.get(f"{API}/leader/cases", tags=["supervision"], responses=PAGED,
+             summary="A leader's cases: led, supervised or escalated to them (我的督办件), "
+                     "paged, most recent first", openapi_extra=sends(LeaderCases))
+    async def leader_cases(request: Request, response: Response, services: ServicesDep,
+                           principal: LeaderOrOffice, paging: Paging,
+                           leader_id: Annotated[str | None, Query(max_length=64)] = None,
+                           relation: Literal["led", "supervised", "escalated"] | None = None,
+                           open_only: bool = False) -> list[dict[str, Any]]:
+        """The cases a leader leads (领办) or supervises (重点督办) by designation and those
+        escalated to them (升级督办), most recently designated or escalated first; each with
+        its relations, number, title, colour today (the worst of its tasks) and tasks. A
+        leader sees their own; the office names ``leader_id`` (a leader or committee)."""
+        found = await services.send(request_of(LeaderCases, query={
+            "leader_id": leader_id, "relation": relation, "open_only": open_only,
+            **paging.payload()}), principal)
         return paged(request, response, found)
 
     @app.get(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=NOT_ALLOWED,

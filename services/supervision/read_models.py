@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from shared.contracts.requests.supervision import CaseIds, ClosedCases, ListTasks
+from shared.contracts.requests.supervision import CaseIds, ClosedCases, LeaderCases, ListTasks
 from shared.paging import MAX_LIMIT, checked_after, page
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
 from shared.rpc import Forbidden
@@ -109,10 +109,10 @@ class SupervisionViews(TableProjection):
     statistics and the deadline clock's candidates."""
 
     name = "supervision"
-    version = 2  # 2: case_deputies
+    version = 3  # 2: case_deputies; 3: case_leaders
     tables = ("supervision_tasks", "supervision_periods", "supervision_tasks_fts",
               "supervision_cases", "supervision_replies", "supervision_ratings",
-              "supervision_case_deputies")
+              "supervision_case_deputies", "supervision_case_leaders")
 
     # --- definition ---------------------------------------------------------------------
 
@@ -143,6 +143,10 @@ class SupervisionViews(TableProjection):
     @property
     def case_deputies(self) -> str:
         return self.t("supervision_case_deputies")
+
+    @property
+    def case_leaders(self) -> str:
+        return self.t("supervision_case_leaders")
 
     def task_scope(self, scope: Scope, alias: str = "t") -> tuple[list[str], list[Any]]:
         """Conditions on the tasks table (as ``alias``) keeping what ``scope`` may see."""
@@ -229,6 +233,12 @@ class SupervisionViews(TableProjection):
             PRIMARY KEY (case_id, source, deputy_id))""")
         tx.execute(f"CREATE INDEX {self.case_deputies}_deputy ON {self.case_deputies} "
                    "(deputy_id, case_id)")
+        # a leader's (or committee's) cases: relation 'led' or 'supervised' (the current
+        # designation, 领办 / 重点督办) and 'escalated' (升级督办 to them); seq orders them
+        tx.execute(f"""CREATE TABLE {self.case_leaders} (
+            leader_id TEXT NOT NULL, case_id TEXT NOT NULL, relation TEXT NOT NULL,
+            seq BIGINT NOT NULL, PRIMARY KEY (leader_id, case_id, relation))""")
+        tx.execute(f"CREATE INDEX {self.case_leaders}_case ON {self.case_leaders} (case_id)")
 
     # --- applying -----------------------------------------------------------------------
 
@@ -237,6 +247,30 @@ class SupervisionViews(TableProjection):
             self._apply_task(domain_event)
         elif isinstance(domain_event, SupervisedCase.Event):
             self._apply_case(domain_event, notification_id)
+        self._apply_leaders(domain_event, notification_id)
+
+    def _apply_leaders(self, e: Any, seq: int) -> None:
+        """Who leads, supervises or had a case escalated to them (not the office)."""
+        tx = self.tx
+        assert tx is not None
+        if isinstance(e, SupervisedCase.LeadershipDesignated):
+            case_id = str(e.originator_id)
+            tx.execute(f"DELETE FROM {self.case_leaders} WHERE case_id = ? "
+                       "AND relation IN ('led', 'supervised')", (case_id,))
+            self._leader(e.designee_id, case_id, "led" if e.mode == "lead" else "supervised",
+                         seq)
+        elif isinstance(e, SupervisedCase.Escalated):
+            self._leader(e.escalated_to, str(e.originator_id), "escalated", seq)
+        elif isinstance(e, SupervisedTask.Escalated):
+            self._leader(e.escalated_to, e.case_id, "escalated", seq)
+
+    def _leader(self, leader_id: str | None, case_id: str, relation: str, seq: int) -> None:
+        if not leader_id or leader_id == "office":
+            return
+        assert self.tx is not None
+        self.tx.execute(f"INSERT INTO {self.case_leaders} (leader_id, case_id, relation, seq) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (leader_id, case_id, relation) "
+                        "DO UPDATE SET seq = excluded.seq", (leader_id, case_id, relation, seq))
 
     def _task_row(self, task_id: str) -> dict[str, Any] | None:
         assert self.tx is not None
@@ -520,6 +554,56 @@ class SupervisionViews(TableProjection):
             "withdrawn_reason": r["withdrawn_reason"],
             "replaced_by_task_id": r["replaced_by"],
         }
+
+    def leader_cases(self, q: LeaderCases, leader_id: str) -> dict[str, Any]:
+        """A page of ``leader_id``'s cases, most recently designated or escalated first."""
+        self.require_ready()
+        after = checked_after(q, 2)
+        where, params = ["l.leader_id = ?"], [leader_id]
+        if q.relation is not None:
+            where.append("l.relation = ?")
+            params.append(q.relation)
+        if q.open_only:
+            where.append(f"l.case_id NOT IN (SELECT case_id FROM {self.cases} "
+                         "WHERE closed_on IS NOT NULL)")
+        grouped = (f"SELECT l.case_id, MAX(l.seq) AS seq FROM {self.case_leaders} l "
+                   f"WHERE {' AND '.join(where)} GROUP BY l.case_id")
+        later = "(x.seq < ? OR (x.seq = ? AND x.case_id > ?))" if after else "1 = 1"
+        today = self.app.today()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT * FROM ({grouped}) x WHERE {later} "
+                          "ORDER BY x.seq DESC, x.case_id LIMIT ?",
+                          (*params, *((after[0], after[0], after[1]) if after else ()),
+                           q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS n FROM ({grouped}) x", params)
+            ids = [r["case_id"] for r in rows[:q.limit]]
+            marks = ", ".join("?" for _ in ids) or "NULL"
+            relations = tx.all(f"SELECT case_id, relation FROM {self.case_leaders} "
+                               f"WHERE leader_id = ? AND case_id IN ({marks}) "
+                               "ORDER BY relation", (leader_id, *ids))
+            sql, task_params = self._on_day(today, f"t.case_id IN ({marks})", list(ids))
+            tasks = tx.all(f"{sql} ORDER BY x.deadline, x.task_id", task_params)
+            closed = {r["case_id"]: r["closed_on"] for r in tx.all(
+                f"SELECT case_id, closed_on FROM {self.cases} WHERE case_id IN ({marks})",
+                list(ids))}
+        by_case: dict[str, dict[str, Any]] = {
+            i: {"case_id": i, "relations": [], "tasks": [], "closed_on": closed.get(i)}
+            for i in ids}
+        for r in relations:
+            by_case[r["case_id"]]["relations"].append(r["relation"])
+        for t in tasks:
+            case = by_case[t["case_id"]]
+            case.setdefault("number", t["number"])
+            case.setdefault("title", t["title"])
+            case["tasks"].append(self.row_view(t, today))
+        for case in by_case.values():
+            colours = [t["colour"] for t in case["tasks"] if t["colour"] != "withdrawn"]
+            case.setdefault("number", None)
+            case.setdefault("title", None)
+            case["colour"] = next((c for c in ("red", "yellow", "green") if c in colours),
+                                  "closed" if colours else None)
+        return page(rows, q.limit, key=lambda r: (r["seq"], r["case_id"]), total=total,
+                    view=lambda r: by_case[r["case_id"]])
 
     def case_ids(self, q: CaseIds, year: int | None,
                  scope: Scope = EVERYTHING) -> dict[str, Any]:

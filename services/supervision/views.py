@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.contracts.requests.supervision import Board, CaseIds, ClosedCases, ListTasks, Stats
+from shared.contracts.requests.supervision import (Board, CaseIds, ClosedCases, LeaderCases,
+                                                   ListTasks, Stats)
 from shared.eventstore import Actor
 from shared.paging import MAX_LIMIT, year_filter
 from shared.rpc import Invalid
@@ -173,6 +174,16 @@ def case_ids(app: SupervisionApplication, read: SupervisionViews, q: CaseIds,
     if actor.role == "unit":
         q = q.model_copy(update={"unit_id": actor.unit_id})
     return read.case_ids(q, year_filter(q.year, app.today().year), scope)
+
+
+def leader_cases(read: SupervisionViews, q: LeaderCases, actor: Actor) -> dict[str, Any]:
+    """A leader's own cases (the office: the named leader's or committee's)."""
+    leader_id = actor.leader_id if actor.role == "leader" else q.leader_id
+    if not leader_id:
+        raise Invalid.field(["query", "leader_id"],
+                            "your account is not linked to a leader" if actor.role == "leader"
+                            else "name the leader or committee")
+    return read.leader_cases(q, leader_id)
 
 
 def closed_cases(read: SupervisionViews, q: ClosedCases, actor: Actor) -> Any:

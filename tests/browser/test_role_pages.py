@@ -17,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from playwright.sync_api import expect
+
 from tests.browser.axe import describe, serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.live import LiveSystem
@@ -72,6 +74,8 @@ def scene(live) -> dict[str, str]:
                                               json={"rating": rating, "comment": "请跟进"}).status_code == 200)
         if state == "closed":
             live.post("office", f"/api/v1/suggestions/{case_id}/close")
+    live.post("office", f"/api/v1/suggestions/{ids['replied']}/leadership",
+              {"designee_id": "leader-1", "designee_kind": "leader", "mode": "lead"})
     station = yaml.safe_load((ROOT / "config" / "stations.yaml").read_text(encoding="utf-8"))[0]
     for n in range(2):
         r = httpx.post(f"{live.base_url}/api/v1/stations/{station['id']}/messages", timeout=10,
@@ -145,3 +149,20 @@ def test_every_page_a_role_reaches_is_in_chinese(live, scene, sign_in, username)
     assert visited >= 2, f"{username} reached only {visited} page(s)"
     assert not problems, f"English or raw identifiers on {username}'s pages: {problems}"
     assert not inaccessible, f"axe-core: serious or critical violations on {username}'s pages: {inaccessible}"
+
+
+def test_a_leader_finds_the_cases_they_lead_on_their_own_page(live, scene, sign_in):
+    """我的督办件: the case the office designated the leader to lead, with its unit's task,
+    reached from the leader's menu; the same list for the office is not in its menu."""
+    live.eventually(lambda: [c for c in live.get("leader", "/api/v1/leader/cases")
+                             if c["case_id"] == scene["replied"]])
+    page = sign_in("leader")
+    page.get_by_role("link", name="我的督办件").click()
+    row = page.locator(f"#leader-cases tr[data-case='{scene['replied']}']")
+    expect(row).to_contain_text("领衔督办")
+    expect(row).to_contain_text("已答复")
+    expect(row.get_by_role("link")).to_have_attribute("href", f"/app/cases/{scene['replied']}")
+    page.get_by_label("督办方式").select_option("escalated")
+    page.get_by_role("button", name="筛选").click()
+    expect(page.locator("#leader-cases tbody")).to_contain_text("暂无督办件")
+    screenshot(page, "leader-cases")

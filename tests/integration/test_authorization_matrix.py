@@ -71,6 +71,7 @@ MATRIX = {
     "POST /api/v1/suggestions/{suggestion_id}/merge": "office",
     "POST /api/v1/suggestions/{suggestion_id}/merge/undo": "office",
     "GET /api/v1/tasks": STAFF,
+    "GET /api/v1/leader/cases": "office leader",
     "GET /api/v1/tasks/{task_id}": STAFF,
     "POST /api/v1/tasks/{task_id}/return-request": "unit",
     "POST /api/v1/tasks/{task_id}/return-request/refuse": "office",

@@ -31,6 +31,10 @@ def register_web(app: FastAPI) -> None:
 
     app.include_router(pages_accounts.router, include_in_schema=False)
 
+    from services.gateway.web import pages_leader  # 我的督办件 (supervision)
+
+    app.include_router(pages_leader.router, include_in_schema=False)
+
     from services.gateway.web import pages_registry  # 基础数据 and 换届 (services/registry)
 
     app.include_router(pages_registry.router, include_in_schema=False)

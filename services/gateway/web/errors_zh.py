@@ -94,6 +94,8 @@ PATTERNS: list[tuple[str, str]] = [
     (r"unknown unit", "单位不存在"),
     (r"unknown deputy", "代表不存在"),
     (r"unknown leader or committee", "领导或委员会不存在"),
+    (r"not linked to a leader", "您的账号尚未关联领导身份，请联系账号管理员"),
+    (r"name the leader or committee", "请选择领导或委员会"),
     (r"suggestion is already (\w+)", "建议已处理"),
     (r"only a (submitted or )?registered suggestion", "只有待审核或已立案的建议可以这样处理"),
     (r"only the office", "此操作仅限代表工委"),

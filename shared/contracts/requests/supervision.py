@@ -242,6 +242,21 @@ class CaseIds(SupervisionQuery, PageQuery):
     year: Year = None
 
 
+class LeaderCases(SupervisionQuery, PageQuery):
+    """A leader's cases (我的督办件): those they lead (领办) or supervise (重点督办) by the
+    office's designation, and those escalated to them (升级督办), most recent first, each with
+    its tasks and their colour today. A leader sees their own (``leader_id`` is theirs); the
+    office names the leader or committee."""
+
+    name: ClassVar[str] = "leader_cases"
+    roles: ClassVar[frozenset[str]] = LEADER | OFFICE
+
+    leader_id: str | None = Field(None, max_length=64,
+                                  description="the office: whose cases (a leader: ignored)")
+    relation: Literal["led", "supervised", "escalated"] | None = None
+    open_only: bool = Field(False, description="only cases not closed")
+
+
 class ClosedCases(SupervisionQuery, PageQuery):
     """Closed cases with their outcome, by case id (for reconciliation with points); without
     ``limit`` nor ``cursor``: a bare list (at most 500)."""
