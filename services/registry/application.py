@@ -93,6 +93,7 @@ class RegistryApplication(ServiceApplication):
         nothing). InvalidRecord (its fields prefixed by the row's index) when any is wrong."""
         check_key(kind, "x")
         canonical: dict[str, dict[str, Any]] = {}
+        rows: dict[str, int] = {}  # key -> index of its row
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             try:
@@ -104,6 +105,15 @@ class RegistryApplication(ServiceApplication):
             if one["id"] in canonical:
                 errors.append({"field": f"{index}.id", "msg": f"编号 {one['id']} 重复"})
             canonical[one["id"]] = one
+            rows[one["id"]] = index
+        if kind == "deputy":
+            self.views.catch_up()
+            terms = self.views.directory.of("term")
+            for key, one in canonical.items():
+                unknown = [t for t in one["terms"] if t not in terms]
+                if unknown:
+                    errors.append({"field": f"{rows[key]}.terms",
+                                   "msg": f"没有届次 {', '.join(unknown)}"})
         if errors:
             raise InvalidRecord(errors)
 

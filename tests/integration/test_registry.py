@@ -7,6 +7,7 @@ over and closes the others, once; deputies and units may list but not change."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from services.gateway.app import GatewaySettings, create_app
+from services.registry.errors import InvalidRecord
 from tests.harness import InProcessSystem, eventually
 from tests.integration.conftest import Api
 
@@ -207,3 +209,26 @@ async def test_a_new_term_carries_the_continuing_deputies_over_and_closes_the_ot
     closed = await eventually(closed_on_the_bus)
     assert {e["key"] for e in closed} == {"deputy-2", "deputy-4", "deputy-5"}
     assert all(e["kind"] == "deputy" and not e["active"] for e in closed)
+
+
+async def test_an_upsert_saves_every_change_at_once_or_nothing(system):
+    app = system.app("registry")
+    deputies = app.records("deputy")
+    before = app.max_notification_id()
+    rows = [dict(deputies["deputy-1"]),  # unchanged
+            {**deputies["deputy-2"], "phone": "023-56550199"},  # changed
+            {"id": "deputy-6", "name": "赵六", "level": "township", "terms": ["term-17"]}]
+    wrong = [*rows, {"id": "deputy-7", "name": "", "level": "district"},
+             {"id": "deputy-8", "name": "钱八", "level": "district", "terms": ["term-99"]}]
+    with pytest.raises(InvalidRecord) as refused:
+        await asyncio.to_thread(app.upsert, "deputy", wrong, "importer")
+    assert {e["field"] for e in refused.value.errors} == {"3.name", "4.terms"}
+    assert app.max_notification_id() == before  # nothing of the good rows either
+
+    counts = await asyncio.to_thread(app.upsert, "deputy", rows, "importer")
+    assert counts == {"created": 1, "changed": 1, "unchanged": 1}
+    assert app.max_notification_id() == before + 2
+    assert app.records("deputy")["deputy-6"]["level_zh"] == "乡"
+    again = await asyncio.to_thread(app.upsert, "deputy", rows, "importer")
+    assert again == {"created": 0, "changed": 0, "unchanged": 3}
+    assert app.max_notification_id() == before + 2
