@@ -21,11 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from shared.clock import CHINA_TZ
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.deps import ServiceFailure, Services, ServiceUnavailable
+from shared.contracts.requests import Request as Contract
 from shared.contracts.requests import intake as intake_requests
+from shared.rpc import Invalid, validation_errors
 from shared.contracts.requests.assignment import Units
 from services.gateway.web.errors_zh import FIELD_ZH, MISSING_ZH, zh, failure_zh
 
@@ -358,6 +361,20 @@ async def act(request: Request, call: Awaitable[Any], done_url: str, done_text: 
         detail, items = failure_text(exc)
         return redirect(back_url or done_url, "未完成：" + "；".join([detail, *items]), "error")
     return redirect(done_url, done_text)
+
+
+async def send_form(request: Request, contract: type[Contract], user: Principal | None, /,
+                    **fields: Any) -> Any:
+    """Send ``contract`` built from a page's form (and path) values, as ``services.send``.
+    A value the contract refuses is the refusal the service gives for it (a ServiceFailure,
+    422, each field located in the body), raised when awaited: a page shows it where it shows
+    the service's other refusals (``act``: back to the form with the reason)."""
+    try:
+        built = contract.model_validate(fields)
+    except ValidationError as exc:
+        raise ServiceFailure(Invalid("the request has invalid fields",
+                                     validation_errors(exc)).to_reply()) from None
+    return await services(request).send(built, user)
 
 
 async def optional(call: Awaitable[Any]) -> Any:

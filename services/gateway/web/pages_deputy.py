@@ -15,11 +15,17 @@ from fastapi.responses import HTMLResponse, Response
 from shared import blobs
 
 from services.gateway.auth import Principal
-from services.gateway.deps import ServiceFailure
+from services.gateway.deps import ServiceFailure, request_of
+from shared.contracts.requests import points as pts
+from shared.contracts.requests import supervision as sv
+from shared.contracts.requests.intake import (
+    AnswerMessage, ClaimMessage, ConvertMessage, ForwardMessage, GetSuggestion, ListMessages,
+    ListSuggestions, SubmitSuggestion,
+)
 from services.gateway.web.pages_attachments import ACCEPT, form_file
 from services.gateway.web.common import (
     BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
-    render, services, today,
+    render, send_form, services, today,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -47,8 +53,8 @@ async def _replies(request: Request, user: Principal, case: dict[str, Any]) -> l
     """Every reply of the case in full (the lead tasks' replies, oldest first)."""
     svc = services(request)
     leads = [tid for tid, link in (case.get("tasks") or {}).items() if link.get("role") == "lead"]
-    tasks = await asyncio.gather(*(optional(svc.call("supervision", "get_task",
-                                                     {"task_id": tid}, user)) for tid in leads))
+    tasks = await asyncio.gather(*(optional(svc.send(sv.GetTask(task_id=tid), user))
+                                   for tid in leads))
     replies = [{**r, "unit_id": t["unit_id"]} for t in tasks if t for r in t.get("replies") or []]
     return sorted(replies, key=lambda r: (r.get("round", 0), r.get("at") or ""))
 
@@ -58,21 +64,21 @@ async def _home(request: Request, user: Principal, q: str | None, cursor: str | 
     svc = services(request)
     q = (q or "").strip() or None
     page, registered, pool, claimed, points, rankings, ref = await asyncio.gather(
-        svc.call("intake", "list_suggestions", {"limit": PAGE_SIZE, "cursor": cursor, "q": q,
-                                                "year": "all"}, user),
-        svc.call("intake", "list_suggestions", {"status": "registered", "limit": DUE_SCAN,
-                                                "year": "all"}, user),
-        svc.call("intake", "list_messages", {"status": "received", "year": "all",
-                                             "limit": 5}, user),
-        svc.call("intake", "list_messages", {"status": "claimed", "claimed_by": user.deputy_id,
-                                             "year": "all", "limit": 20}, user),
-        svc.call("points", "deputy_points", {"deputy_id": user.deputy_id, "year": year}, user),
-        svc.call("points", "ranking_position", {"deputy_id": user.deputy_id, "year": year}, user),
+        svc.send(request_of(ListSuggestions, query={"limit": PAGE_SIZE, "cursor": cursor,
+                                                    "q": q, "year": "all"}), user),
+        svc.send(ListSuggestions(status="registered", limit=DUE_SCAN, year="all"), user),
+        svc.send(ListMessages(status="received", year="all", limit=5), user),
+        svc.send(ListMessages(status="claimed", claimed_by=user.deputy_id, year="all",
+                              limit=20), user),
+        svc.send(request_of(pts.DeputyPoints, query={"deputy_id": user.deputy_id,
+                                                     "year": year}), user),
+        svc.send(request_of(pts.RankingPosition, query={"deputy_id": user.deputy_id,
+                                                        "year": year}), user),
         reference(request, user))
     wanted = {s["id"]: s for s in [*registered["items"], *page["items"]]
               if s["status"] == "registered"}
-    found = await asyncio.gather(*(optional(svc.call("supervision", "get_case",
-                                                     {"case_id": sid}, user)) for sid in wanted))
+    found = await asyncio.gather(*(optional(svc.send(sv.GetCase(case_id=sid), user))
+                                   for sid in wanted))
     cases = dict(zip(wanted, found))
     due = [{**s, "case": cases.get(s["id"])} for s in registered["items"]
            if can_rate(cases.get(s["id"]), user.deputy_id)]
@@ -122,9 +128,9 @@ async def submit_suggestion(request: Request, user: Deputy,
                                  ("请选择类别", not category)) if bad]
     if not problems:
         try:
-            made = await services(request).call("intake", "submit_suggestion", {
-                "title": title, "body": body, "category": category,
-                "co_signers": [d for d in form["co_signers"] if d != user.deputy_id]}, user)
+            made = await send_form(
+                request, SubmitSuggestion, user, title=title, body=body, category=category,
+                co_signers=[d for d in form["co_signers"] if d != user.deputy_id])
             return redirect(f"{BASE}/deputy/suggestions/{made['id']}", "已提交建议")
         except ServiceFailure as exc:
             detail, items = failure_text(exc)
@@ -139,8 +145,8 @@ async def submit_suggestion(request: Request, user: Deputy,
 async def suggestion_page(request: Request, suggestion_id: str, user: Deputy) -> HTMLResponse:
     svc = services(request)
     suggestion, case, ref = await asyncio.gather(
-        svc.call("intake", "get_suggestion", {"suggestion_id": suggestion_id}, user),
-        optional(svc.call("supervision", "get_case", {"case_id": suggestion_id}, user)),
+        svc.send(GetSuggestion(suggestion_id=suggestion_id), user),
+        optional(svc.send(sv.GetCase(case_id=suggestion_id), user)),
         reference(request, user))
     replies = await _replies(request, user, case) if case else []
     return render(request, "deputy_suggestion.html", {
@@ -158,36 +164,34 @@ async def rate(request: Request, suggestion_id: str, user: Deputy,
                rating: Annotated[Literal["satisfied", "basically_satisfied", "unsatisfied"], Form()],
                comment: Annotated[str | None, Form(max_length=2000)] = None,
                back: Annotated[str | None, Form(max_length=300)] = None) -> Response:
-    call = services(request).call("supervision", "rate_case", {
-        "case_id": suggestion_id, "rating": rating, "comment": comment or None}, user)
+    call = send_form(request, sv.RateCase, user, case_id=suggestion_id, rating=rating,
+                     comment=comment or None)
     return await act(request, call, _back_to(back, f"{BASE}/deputy"), "已提交评价")
 
 
 @router.post(f"{BASE}/deputy/messages/{{message_id}}/claim", dependencies=Csrf)
 async def claim(request: Request, message_id: str, user: Deputy) -> Response:
-    call = services(request).call("intake", "claim_message", {"message_id": message_id}, user)
+    call = send_form(request, ClaimMessage, user, message_id=message_id)
     return await act(request, call, f"{BASE}/deputy#claimed-h", "已认领留言")
 
 
 @router.post(f"{BASE}/deputy/messages/{{message_id}}/answer", dependencies=Csrf)
 async def answer(request: Request, message_id: str, user: Deputy,
                  text: Annotated[str, Form(min_length=1, max_length=5000)]) -> Response:
-    call = services(request).call("intake", "answer_message",
-                                  {"message_id": message_id, "text": text}, user)
+    call = send_form(request, AnswerMessage, user, message_id=message_id, text=text)
     return await act(request, call, f"{BASE}/deputy", "已答复群众留言")
 
 
 @router.post(f"{BASE}/deputy/messages/{{message_id}}/forward", dependencies=Csrf)
 async def forward(request: Request, message_id: str, user: Deputy,
                   unit_id: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:
-    call = services(request).call("intake", "forward_message",
-                                  {"message_id": message_id, "unit_id": unit_id}, user)
+    call = send_form(request, ForwardMessage, user, message_id=message_id, unit_id=unit_id)
     return await act(request, call, f"{BASE}/deputy", "已转交部门办理")
 
 
 @router.post(f"{BASE}/deputy/messages/{{message_id}}/convert", dependencies=Csrf)
 async def convert(request: Request, message_id: str, user: Deputy) -> Response:
-    call = services(request).call("intake", "convert_message", {"message_id": message_id}, user)
+    call = send_form(request, ConvertMessage, user, message_id=message_id)
     return await act(request, call, f"{BASE}/deputy", "已转为建议")
 
 
@@ -197,15 +201,15 @@ async def convert(request: Request, message_id: str, user: Deputy) -> Response:
 async def _activity_context(request: Request, user: Principal) -> dict[str, Any]:
     svc = services(request)
     mine, rules, ref = await asyncio.gather(
-        svc.call("points", "list_activities", {"year": "all", "limit": 20}, user),
-        svc.call("points", "rules", {}, user), reference(request, user))
+        svc.send(pts.ListActivities(year="all", limit=20), user),
+        svc.send(pts.PointsRules(), user), reference(request, user))
     kinds: dict[str, str] = {}
     for rule in rules:
         for code, kind in rule.get("activities", {}).items():
             kinds.setdefault(code, kind.get("name_zh", code))
     # each listed activity's evidence files (证明材料), from the activity itself
-    details = await asyncio.gather(*(optional(svc.call(
-        "points", "get_activity", {"activity_id": a.get("activity_id") or a.get("id")}, user))
+    details = await asyncio.gather(*(optional(svc.send(
+        pts.GetActivity(activity_id=a.get("activity_id") or a.get("id")), user))
         for a in mine["items"]))
     files = {(d or {}).get("id"): (d or {}).get("attachments") or [] for d in details}
     return {"activities": mine["items"], "activities_total": mine.get("total"), "kinds": kinds,
@@ -233,10 +237,10 @@ async def report_activity(request: Request, user: Deputy,
     if not problems:
         try:
             stored = await form_file(request, evidence_file)
-            await services(request).call("points", "submit_activity", {
-                "deputy_id": user.deputy_id, "kind": kind, "date": day,
-                "description": description, "evidence": evidence or None,
-                "evidence_files": [stored] if stored else []}, user)
+            await send_form(request, pts.SubmitActivity, user,
+                            deputy_id=user.deputy_id, kind=kind, date=day,
+                            description=description, evidence=evidence or None,
+                            evidence_files=[stored] if stored else [])
             return redirect(f"{BASE}/deputy/activities", "已报告履职活动，等待审核")
         except blobs.RefusedFile as exc:
             problems = ["证明材料未上传：" + exc.message_zh + "请重新选择文件"]
