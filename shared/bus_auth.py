@@ -34,13 +34,16 @@ IDENTITIES = (*SERVICES, "gateway", "ops")
 # Whose events each service consumes (its durable consumers, ``runtime.consume``); a test
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("supervision",),
+    "intake": ("supervision", "registry"),
     "accounts": (),
-    "assignment": ("intake", "supervision"),
-    "supervision": ("assignment", "intake"),
-    "points": ("intake", "supervision", "liaison", "reports", "projects"),
-    "notifications": ("intake", "assignment", "supervision", "points", "liaison"),
-    "liaison": ("intake",),
+    "assignment": ("intake", "supervision", "registry"),
+    "supervision": ("assignment", "intake", "registry"),
+    "points": ("intake", "supervision", "liaison", "reports", "projects", "registry"),
+    "notifications": ("intake", "assignment", "supervision", "points", "liaison", "registry"),
+    "liaison": ("intake", "registry"),
+    "projects": ("registry",),
+    "reports": ("registry",),
+    "registry": (),
 }
 # Stream management every service does at start (shared/streams.py declares all streams).
 STREAM_API = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*",

@@ -52,6 +52,7 @@ from shared.contracts.requests.assignment import (
     Workload,
 )
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from shared.reference import ReferenceData
 from shared.settings import ServiceSettings, load_config
 
 from services.assignment import views
@@ -132,13 +133,18 @@ class AssignmentApplication(ServiceApplication):
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
-        self.units = {u["id"]: u for u in load_config(settings, "units")}
         self.routing = RoutingRules(load_config(settings, "routing"))
         self.policy = AssignmentPolicy.from_config(load_mapping(settings, "assignment"))
         self.calendar = WorkingCalendar.from_config(settings.config_dir / "holidays.yaml")
         self.leaders = {d["id"]: d for d in load_config(settings, "leaders")}
         self.categories = {c["code"] for c in load_config(settings, "categories")}
         super().__init__(settings)
+        # Units: this service's replica of the registry's records (shared/reference.py),
+        # seeded from config/ and followed in its own log; updated in place. Routing rules,
+        # leaders and categories stay configuration.
+        self.reference = ReferenceData(self, settings)
+        self.units = self.reference.table("unit")
+        self.reference.catch_up()
 
     def today(self) -> date:
         return local_day(self.clock.now())
@@ -210,8 +216,9 @@ class AssignmentApplication(ServiceApplication):
             routing_rule_id=None,
             case_kind="message",
         )
-        if event.unit_id not in self.units:
-            assignment.hold(f"unknown unit {event.unit_id!r}: the office assigns the message")
+        if not self.reference.active("unit", event.unit_id):
+            assignment.hold(f"unknown or closed unit {event.unit_id!r}: the office assigns "
+                            "the message")
             return [assignment]
         return self._assign_automatically(assignment, event.unit_id, [])
 
@@ -258,6 +265,11 @@ class AssignmentApplication(ServiceApplication):
 
     def _assign_automatically(self, assignment: Assignment, lead: str, co: list[str]) -> list[Any]:
         now = self.clock.now()
+        closed = [u for u in [lead, *co] if not self.reference.active("unit", u)]
+        if closed:  # a routing rule (configuration) names a unit the registry closed
+            assignment.hold(f"automatic assignment held: unit(s) {closed} closed or unknown; "
+                            "the office assigns the case")
+            return [assignment]
         lead_rule = self.policy.lead_rule(assignment.case_kind, assignment.urgency)
         try:
             self._check_calendar(now, lead_rule, with_co=bool(co))
@@ -293,9 +305,13 @@ class AssignmentApplication(ServiceApplication):
         errors = []
         if lead not in self.units:
             errors.append({"loc": ["body", "lead_unit_id"], "msg": f"unknown unit {lead!r}"})
+        elif not self.reference.active("unit", lead):
+            errors.append({"loc": ["body", "lead_unit_id"], "msg": f"unit {lead!r} is closed"})
         for i, unit in enumerate(co):
             if unit not in self.units:
                 errors.append({"loc": ["body", "co_unit_ids", i], "msg": f"unknown unit {unit!r}"})
+            elif not self.reference.active("unit", unit):
+                errors.append({"loc": ["body", "co_unit_ids", i], "msg": f"unit {unit!r} is closed"})
             elif unit == lead:
                 errors.append({"loc": ["body", "co_unit_ids", i], "msg": "a co-unit cannot be the lead unit"})
         if len(set(co)) != len(co):
@@ -380,6 +396,8 @@ class AssignmentApplication(ServiceApplication):
         self._require_office(actor)
         if cmd.unit_id not in self.units:
             raise Invalid.field(["body", "unit_id"], f"unknown unit {cmd.unit_id!r}")
+        if not self.reference.active("unit", cmd.unit_id):
+            raise Invalid.field(["body", "unit_id"], f"unit {cmd.unit_id!r} is closed")
         task = self._task(cmd.task_id)
         if task.status == "withdrawn":
             raise Conflict("the task was already withdrawn", task=self.task_view(task))

@@ -32,6 +32,7 @@ from shared.contracts.supervision import (
     ReplySubmittedV1,
 )
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 
 from services.assignment import views
@@ -180,8 +181,10 @@ def register(runtime: ServiceRuntime, app: AssignmentApplication, index: TaskInd
         RehandlingStartedV1: app.on_rehandling_started,
         CaseClosedV1: app.on_case_closed,
     })
+    # the registry's units, replicated into assignment's log
+    consume_registry(runtime, app, app.reference)
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, runtime.settings)
+    validate_consumers(runtime, runtime.settings, app.reference)
 
     # every request this service answers, by contract (shared/contracts/requests/assignment.py)
     runtime.handlers({

@@ -41,7 +41,8 @@ from shared.contracts.requests.liaison import (
 )
 from shared.eventstore import Actor, ServiceApplication, private_file
 from shared.rpc import Forbidden, Invalid, NotFound
-from shared.settings import ServiceSettings, load_config
+from shared.reference import ReferenceData
+from shared.settings import ServiceSettings
 
 from services.liaison import views
 from services.liaison.domain import GroupActivity, ObligationYear, ReceptionSession, behind_of
@@ -95,13 +96,22 @@ class LiaisonApplication(ServiceApplication):
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
         self.rules = LiaisonRules.load(settings.config_dir)
-        self.stations = {s["id"]: s for s in load_config(settings, "stations")}
-        self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
-        self.obligations = self._configured_obligations()
         self.key = booking_key(settings)
         self.index: Any = None  # the sessions' read model (bootstrap.py)
         self.activities: Any = None  # the group activities' read model (bootstrap.py)
         super().__init__(settings)
+        # Stations and deputies: this service's replica of the registry's records
+        # (shared/reference.py), seeded from config/ and followed in its own log; the tables
+        # are updated in place, and the contact obligations follow them.
+        self.reference = ReferenceData(self, settings)
+        self.stations = self.reference.table("station")
+        self.deputies = self.reference.table("deputy")
+        self.obligations: dict[str, dict[str, Any]] = {}
+        self.reference.catch_up()
+        self.reference.on_change(self._follow_reference)
+
+    def _follow_reference(self) -> None:
+        self.obligations = self._configured_obligations()
 
     def today(self) -> date:
         return self.clock.now().astimezone(CHINA_TZ).date()
@@ -176,6 +186,10 @@ class LiaisonApplication(ServiceApplication):
         unknown = [d for d in cmd.deputy_ids if d not in self.deputies]
         if unknown:
             raise Invalid.field(["body", "deputy_ids"], f"unknown deputies {unknown}")
+        closed = [d for d in cmd.deputy_ids if not self.reference.active("deputy", d)]
+        if closed:
+            raise Invalid.field(["body", "deputy_ids"],
+                                f"deputies {closed} no longer serve (their records are closed)")
         session = ReceptionSession(
             station_id=cmd.station_id, title=cmd.title, day=cmd.day, starts=cmd.starts,
             ends=cmd.ends, deputy_ids=list(dict.fromkeys(cmd.deputy_ids)),

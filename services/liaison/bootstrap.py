@@ -32,6 +32,7 @@ from shared.contracts.requests.liaison import (
     WithdrawFromActivity,
 )
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.eventstore import Actor
 from shared.read_store import ReadModels, ViewStore
 from shared.rpc import Invalid
@@ -59,7 +60,9 @@ def build_runtime(
                              read_models=ReadModels(app, store, [index, app.activities]),
                              tracer_provider=tracer_provider)
     runtime.consume("intake", {CitizenMessageReceivedV2: app.on_message_received})
-    validate_consumers(runtime, settings)
+    # the registry's stations and deputies, replicated into liaison's log
+    consume_registry(runtime, app, app.reference)
+    validate_consumers(runtime, settings, app.reference)
 
     def list_sessions(q: ListSessions, actor: Actor) -> dict[str, Any]:
         """The calendar (public): sessions by day, places left, no booking."""

@@ -104,6 +104,7 @@ from shared.contracts.requests.notifications import (
     SetPreferences,
 )
 from shared.rpc import Invalid, NotFound
+from shared.reference import ReferenceData
 from shared.settings import ServiceSettings, load_config
 
 from services.notifications.domain import KINDS, CaseFile, Notification, Preferences
@@ -204,13 +205,18 @@ class NotificationsApplication(ServiceApplication):
         except FileNotFoundError:
             contacts = []
         self.emails = {c["username"]: c["email"] for c in contacts if c.get("email")}
-        self.stations = {s["id"]: s for s in load_config(settings, "stations")}
         self.leaders = {l["id"]: l for l in load_config(settings, "leaders")}
         # the rating period is supervision's rule: read from the same file supervision reads
         with (settings.config_dir / "supervision.yaml").open(encoding="utf-8") as f:
             rules = yaml.safe_load(f) or {}
         self.rating_period_days = int(rules.get("rating_period_days", 30))
         super().__init__(settings)
+        # Stations (who a message at a station reaches): this service's replica of the
+        # registry's records (shared/reference.py), seeded from config/ and followed in its
+        # own log; updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.stations = self.reference.table("station")
+        self.reference.catch_up()
         self.views = NotificationViews(self)  # its read models (the delivery job's work)
 
     # --- recipients ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ from shared.contracts.supervision import (
     SuggestionRatedV1,
 )
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 
 from services.notifications.application import NotificationSettings, NotificationsApplication
@@ -96,7 +97,8 @@ def register(runtime: ServiceRuntime, app: NotificationsApplication,
     })
     runtime.consume("liaison", {ObligationBehindV1: app.on_obligation_behind})
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, settings)
+    consume_registry(runtime, app, app.reference)  # the registry's stations, replicated
+    validate_consumers(runtime, settings, app.reference)
 
     # every request this service answers, by contract (shared/contracts/requests/
     # notifications.py); each is about the actor's own inbox, for the roles that have one

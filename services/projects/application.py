@@ -44,7 +44,8 @@ from shared.contracts.requests.projects import (
 )
 from shared.eventstore import META_KEY, Actor, ServiceApplication
 from shared.rpc import Forbidden, Invalid, NotFound
-from shared.settings import ServiceSettings, load_config
+from shared.reference import ReferenceData
+from shared.settings import ServiceSettings
 
 from services.projects.domain import Ballot, DeputyBallot, FollowedProject, Proposal
 from services.projects.errors import AlreadyVoted, WrongState
@@ -63,9 +64,13 @@ class ProjectsApplication(ServiceApplication):
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
-        self.units = {u["id"]: u for u in load_config(settings, "units")}
         self.views: Any = None  # the read models (read_models.ProjectsViews), set by bootstrap
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
+        # Units: this service's replica of the registry's records (shared/reference.py),
+        # seeded from config/ and followed in its own log; updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.units = self.reference.table("unit")
+        self.reference.catch_up()
 
     # --- time and loading -----------------------------------------------------------------
 
@@ -96,6 +101,8 @@ class ProjectsApplication(ServiceApplication):
     def _unit(self, unit_id: str | None, field: str) -> None:
         if unit_id is not None and unit_id not in self.units:
             raise Invalid.field(["body", field], f"no unit {unit_id}")
+        if unit_id is not None and not self.reference.active("unit", unit_id):
+            raise Invalid.field(["body", field], f"unit {unit_id} is closed")
 
     def _retrying(self, attempt: Callable[[], Any]) -> Any:
         """Run a load-decide-save step again when another command saved the same aggregate

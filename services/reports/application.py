@@ -22,7 +22,8 @@ from shared.contracts.requests.reports import (CloseReportEvaluation, EvaluateRe
                                                HoldReport, ScheduleReport)
 from shared.eventstore import META_KEY, Actor, ServiceApplication
 from shared.rpc import Invalid, NotFound
-from shared.settings import ServiceSettings, load_config
+from shared.reference import ReferenceData
+from shared.settings import ServiceSettings
 
 from services.reports.domain import VoterReport
 from services.reports.views import report_view
@@ -42,9 +43,13 @@ class ReportsApplication(ServiceApplication):
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
-        self.deputies = {d["id"]: d for d in load_config(settings, "deputies")}
         self.views: Any = None
         super().__init__(settings)
+        # Deputies: this service's replica of the registry's records (shared/reference.py),
+        # seeded from config/ and followed in its own log; updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.deputies = self.reference.table("deputy")
+        self.reference.catch_up()
 
     def today(self) -> date:
         return self.clock.now().astimezone(CHINA_TZ).date()
@@ -74,6 +79,9 @@ class ReportsApplication(ServiceApplication):
     def schedule(self, cmd: ScheduleReport, actor: Actor) -> dict[str, Any]:
         if cmd.deputy_id not in self.deputies:
             raise Invalid.field(["body", "deputy_id"], f"no deputy {cmd.deputy_id}")
+        if not self.reference.active("deputy", cmd.deputy_id):
+            raise Invalid.field(["body", "deputy_id"], f"deputy {cmd.deputy_id} no longer "
+                                                       "serves (their record is closed)")
         codes = [secrets.token_urlsafe(9) for _ in range(cmd.participants)]
         report = VoterReport(deputy_id=cmd.deputy_id, title=cmd.title,
                              scheduled_on=cmd.scheduled_on, place=cmd.place,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.clock import Clock
+from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
@@ -20,6 +22,9 @@ def build_runtime(settings: ServiceSettings | None = None, *, clock: Clock | Non
     views = app.views = ReportsViews(app)
     runtime = ServiceRuntime(settings, app, translate, read_models=views.read_models,
                              tracer_provider=tracer_provider)
-    # consumes nothing: a report's basis (the duty record) is points', read by the gateway
+    # a report's basis (the duty record) is points', read by the gateway; the registry's
+    # deputies are replicated into reports' own log
+    consume_registry(runtime, app, app.reference)
+    validate_consumers(runtime, settings, app.reference)
     runtime.handlers(handlers(app, ReportsQueries(app, views)))
     return runtime

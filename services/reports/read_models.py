@@ -124,5 +124,6 @@ class ReportsQueries:
     def reports_due(self, q: Any, actor: Any) -> dict[str, Any]:
         reported = self.views.rows.reported_since(q.since)
         due = [{"deputy_id": d, "name": info.get("name"), "station": info.get("station")}
-               for d, info in sorted(self.app.deputies.items()) if d not in reported]
+               for d, info in sorted(self.app.deputies.items())
+               if d not in reported and self.app.reference.active("deputy", d)]
         return {"since": q.since, "due": due, "reported": sorted(reported)}

@@ -43,6 +43,7 @@ from shared.contracts.requests.supervision import (  # noqa: F401  (tests import
     WaiveContact,
 )
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound
+from shared.reference import ReferenceData
 from shared.settings import ServiceSettings
 
 from services.supervision import views
@@ -128,6 +129,12 @@ class SupervisionApplication(ServiceApplication):
         # leaves no connection open.
         self.read_store: ViewStore | None = None
         super().__init__(settings)
+        # Units (their names on bulletins), deputies and stations (the event validator): this
+        # service's replica of the registry's records (shared/reference.py), seeded from
+        # config/ and followed in its own log; updated in place.
+        self.reference = ReferenceData(self, settings)
+        self.units = self.reference.table("unit")
+        self.reference.catch_up()
         # files recorded on cases (shared/blobs.py): the reply letters
         self.blobs = blob_store(settings)
         self.attachments = AttachmentIndex(self, [SupervisedCase.AttachmentRecorded])

@@ -196,16 +196,14 @@ def get_bulletin(app: SupervisionApplication, ref: GetBulletin, actor: Actor) ->
     return bulletin_view(published(app, ref.period))
 
 
-def names_of(settings: ServiceSettings) -> tuple[dict[str, str], dict[str, str]]:
-    """The units' and categories' names the printable page shows (reference data)."""
-    units = {u["id"]: u.get("name", u["id"]) for u in load_config(settings, "units")}
-    categories = {c["code"]: c.get("name_zh", c["code"])
-                  for c in load_config(settings, "categories")}
-    return units, categories
+def names_of(settings: ServiceSettings) -> dict[str, str]:
+    """The categories' names the printable page shows (configuration; the units' names come
+    from the service's replica of the registry's records, read when the page is made)."""
+    return {c["code"]: c.get("name_zh", c["code"]) for c in load_config(settings, "categories")}
 
 
-def bulletin_html(app: SupervisionApplication, names: tuple[dict[str, str], dict[str, str]],
+def bulletin_html(app: SupervisionApplication, categories: dict[str, str],
                   ref: BulletinHtml, actor: Actor) -> dict[str, Any]:
-    units, categories = names
+    units = {unit_id: u.get("name", unit_id) for unit_id, u in list(app.units.items())}
     return {"html": render_bulletin_html(bulletin_view(published(app, ref.period)), units,
                                          categories)}

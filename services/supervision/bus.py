@@ -38,6 +38,7 @@ from shared.contracts.supervision import (
     TaskSignedForV1,
 )
 from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.eventstore import Actor
 from shared.rpc import Forbidden
 from shared.runtime import ServiceRuntime
@@ -193,8 +194,10 @@ def register(runtime: ServiceRuntime, app: SupervisionApplication, read: Supervi
         SuggestionMergeUndoneV1: app.on_suggestion_merge_undone,
         MessageRatedV1: app.on_message_rated,
     })
+    # the registry's units, deputies and stations, replicated into supervision's log
+    consume_registry(runtime, app, app.reference)
     # every upstream event is checked (ids, reference data) before any effect
-    validate_consumers(runtime, settings)
+    validate_consumers(runtime, settings, app.reference)
 
     runtime.audit_cases(app.case_scope)
     # every request this service answers, by contract (shared/contracts/requests/supervision.py)
