@@ -16,11 +16,15 @@ from fastapi.responses import HTMLResponse, Response
 from shared import blobs
 
 from services.gateway.auth import Principal
-from services.gateway.deps import ServiceFailure
+from services.gateway.deps import ServiceFailure, request_of
+from shared.contracts.requests import Request as Contract
+from shared.contracts.requests import assignment as asg
+from shared.contracts.requests import supervision as sv
+from shared.contracts.requests.intake import GetMessage, GetSuggestion
 from services.gateway.web.pages_attachments import ACCEPT, form_file
 from services.gateway.web.common import (
     BASE, WebRoute, act, check_csrf, failure_text, names, need, optional, redirect, reference,
-    render, services, today,
+    render, send_form, services, today,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -41,9 +45,9 @@ async def _inbox_context(request: Request, user: Principal, status: str | None, 
     q = (q or "").strip() or None
 
     def of(state: str, limit: int, after: str | None = None) -> Any:
-        return svc.call("supervision", "list_tasks", {
+        return svc.send(request_of(sv.ListTasks, query={
             "unit_id": user.unit_id, "status": state, "q": q,
-            "year": None if state == "closed" else "all", "limit": limit, "cursor": after}, user)
+            "year": None if state == "closed" else "all", "limit": limit, "cursor": after}), user)
 
     *firsts, ref = await asyncio.gather(*(of(s, PAGE_SIZE) for s in TAB_IDS),
                                         reference(request, user))
@@ -81,13 +85,13 @@ async def unit_inbox_fragment(request: Request, user: Unit, status: str | None =
 async def _task_context(request: Request, user: Principal, task_id: str) -> dict[str, Any]:
     svc = services(request)
     task, ref = await asyncio.gather(
-        svc.call("supervision", "get_task", {"task_id": task_id}, user), reference(request, user))
-    subject = (svc.call("intake", "get_suggestion", {"suggestion_id": task["case_id"]}, user)
+        svc.send(sv.GetTask(task_id=task_id), user), reference(request, user))
+    subject = (svc.send(GetSuggestion(suggestion_id=task["case_id"]), user)
                if task["case_kind"] == "suggestion"
-               else svc.call("intake", "get_message", {"message_id": task["case_id"]}, user))
+               else svc.send(GetMessage(message_id=task["case_id"]), user))
     assignment_task, case, source = await asyncio.gather(
-        optional(svc.call("assignment", "get_task", {"task_id": task_id}, user)),
-        optional(svc.call("supervision", "get_case", {"case_id": task["case_id"]}, user)),
+        optional(svc.send(asg.GetTask(task_id=task_id), user)),
+        optional(svc.send(sv.GetCase(case_id=task["case_id"]), user)),
         optional(subject))
     suggestion = source if task["case_kind"] == "suggestion" else None
     message = source if task["case_kind"] != "suggestion" else None
@@ -149,9 +153,9 @@ async def reply_template(request: Request, task_id: str, user: Unit,
     with its variables filled: the title, the commitment date (class B) as chosen, blanks
     to write in for what only the clerk knows."""
     svc = services(request)
-    task = await svc.call("supervision", "get_task", {"task_id": task_id}, user)
-    template = await svc.call("supervision", "reply_template",
-                              {"category": task["category"], "result_class": result_class}, user)
+    task = await svc.send(sv.GetTask(task_id=task_id), user)
+    template = await svc.send(sv.ReplyTemplate(category=task["category"],
+                                               result_class=result_class), user)
     values = {"title": task.get("title") or "", "details": "",
               "commitment_date": _chinese_date(commitment_date) or "____年__月__日",
               "reason": "______"}
@@ -165,35 +169,35 @@ def _back(task_id: str) -> str:
     return f"{BASE}/unit/tasks/{task_id}"
 
 
-async def _task_command(request: Request, user: Principal, task_id: str, command: str,
-                        done: str, **fields: Any) -> Response:
-    call = services(request).call("supervision", command, {"task_id": task_id, **fields}, user)
+async def _task_command(request: Request, user: Principal, task_id: str,
+                        command: type[Contract], done: str, **fields: Any) -> Response:
+    call = send_form(request, command, user, task_id=task_id, **fields)
     return await act(request, call, _back(task_id), done)
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/acknowledge", dependencies=Csrf)
 async def acknowledge(request: Request, task_id: str, user: Unit) -> Response:
-    return await _task_command(request, user, task_id, "acknowledge_task", "已签收")
+    return await _task_command(request, user, task_id, sv.AcknowledgeTask, "已签收")
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/contact", dependencies=Csrf)
 async def contact(request: Request, task_id: str, user: Unit,
                   note: Annotated[str, Form(min_length=1, max_length=5000)]) -> Response:
-    return await _task_command(request, user, task_id, "record_contact", "已记录办前沟通",
+    return await _task_command(request, user, task_id, sv.RecordContact, "已记录办前沟通",
                                note=note)
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/progress", dependencies=Csrf)
 async def progress(request: Request, task_id: str, user: Unit,
                    note: Annotated[str, Form(min_length=1, max_length=5000)]) -> Response:
-    return await _task_command(request, user, task_id, "note_progress", "已记录办理进展",
+    return await _task_command(request, user, task_id, sv.NoteProgress, "已记录办理进展",
                                note=note)
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/opinion", dependencies=Csrf)
 async def opinion(request: Request, task_id: str, user: Unit,
                   text: Annotated[str, Form(min_length=1, max_length=20000)]) -> Response:
-    return await _task_command(request, user, task_id, "submit_opinion", "已提交协办意见",
+    return await _task_command(request, user, task_id, sv.SubmitOpinion, "已提交协办意见",
                                text=text)
 
 
@@ -208,10 +212,10 @@ async def reply(request: Request, task_id: str, user: Unit,
     form = {"result_class": result_class, "text": text, "commitment_date": commitment_date or ""}
     try:
         letter = await form_file(request, reply_letter)
-        await services(request).call("supervision", "reply", {
-            "task_id": task_id, "result_class": result_class, "text": text,
-            "commitment_date": commitment_date or None,
-            **({"reply_letter": letter} if letter else {})}, user)
+        await send_form(request, sv.ReplyToTask, user, task_id=task_id,
+                        result_class=result_class, text=text,
+                        commitment_date=commitment_date or None,
+                        **({"reply_letter": letter} if letter else {}))
     except blobs.RefusedFile as exc:
         return await _refused(request, user, task_id, form,
                               "答复函未上传：" + exc.message_zh + "请重新选择文件。", exc.status)
@@ -242,14 +246,13 @@ async def reply_letter(request: Request, task_id: str, user: Unit,
                               exc.status)
     if attachment is None:
         return await _refused(request, user, task_id, {}, "请选择要上传的答复函文件。", 422)
-    call = services(request).call("supervision", "attach_reply_letter",
-                                  {"task_id": task_id, "attachment": attachment}, user)
+    call = send_form(request, sv.AttachReplyLetter, user, task_id=task_id,
+                     attachment=attachment)
     return await act(request, call, _back(task_id), "已上传答复函")
 
 
 @router.post(f"{BASE}/unit/tasks/{{task_id}}/return-request", dependencies=Csrf)
 async def return_request(request: Request, task_id: str, user: Unit,
                          reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("assignment", "request_return",
-                                  {"task_id": task_id, "reason": reason}, user)
+    call = send_form(request, asg.RequestReturn, user, task_id=task_id, reason=reason)
     return await act(request, call, _back(task_id), "已提交退回申请")
