@@ -20,7 +20,7 @@ from services.gateway.routes_audit import _each_service, _mask, _may_see
 from services.gateway.web.charts import bar_chart, stacked_colour_bars
 from services.gateway.web.common import (
     BASE, act, check_csrf, clear_session, current_user, need, optional, redirect, reference, names,
-    render, services, set_session, today, WebRoute, EVENT_ZH, RATING_ZH, RESULT_CLASS_ZH,
+    render, send_form, services, set_session, today, WebRoute, EVENT_ZH, RATING_ZH, RESULT_CLASS_ZH,
     URGENCY_ZH,
 )
 
@@ -244,10 +244,10 @@ async def record_review(request: Request, case_id: str, review_id: str,
         stored = await form_file(request, evidence_file)
     except RefusedFile as exc:
         return redirect(f"{BASE}/cases/{case_id}", "回头看材料未上传：" + exc.message_zh, "error")
-    call = services(request).call("supervision", "record_review", {
-        "case_id": case_id, "review_id": review_id, "outcome": outcome, "note": note,
-        "reopen": bool(reopen) if outcome == "partly_kept" else None,
-        "evidence_files": [stored] if stored else []}, user)
+    call = send_form(request, sv.RecordReview, user,
+                     case_id=case_id, review_id=review_id, outcome=outcome, note=note,
+                     reopen=bool(reopen) if outcome == "partly_kept" else None,
+                     evidence_files=[stored] if stored else [])
     return await act(request, call, f"{BASE}/cases/{case_id}", "已记录回头看结果")
 
 
@@ -256,17 +256,15 @@ async def designate(request: Request, case_id: str, user: OfficeOnly,
                     designee: Annotated[str, Form(min_length=3, max_length=200)],
                     mode: Annotated[str, Form(pattern="^(lead|supervise)$")]) -> Response:
     kind, _, designee_id = designee.partition(":")
-    call = services(request).call("assignment", "designate_leadership", {
-        "case_id": case_id, "designee_id": designee_id, "designee_kind": kind, "mode": mode},
-        user)
+    call = send_form(request, asg.DesignateLeadership, user, case_id=case_id,
+                     designee_id=designee_id, designee_kind=kind, mode=mode)
     return await act(request, call, f"{BASE}/cases/{case_id}", "已指定领导领办或督办")
 
 
 @router.post(f"{BASE}/cases/{{case_id}}/tasks/{{task_id}}/pause", dependencies=Csrf)
 async def pause_clock(request: Request, case_id: str, task_id: str, user: OfficeOnly,
                       reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("assignment", "pause_clock",
-                                  {"task_id": task_id, "reason": reason}, user)
+    call = send_form(request, asg.PauseClock, user, task_id=task_id, reason=reason)
     return await act(request, call, f"{BASE}/cases/{case_id}", "已暂停计时")
 
 

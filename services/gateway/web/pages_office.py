@@ -11,8 +11,20 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
+from services.gateway.deps import request_of
 from services.gateway.web.common import (
-    BASE, WebRoute, act, check_csrf, names, need, optional, reference, render, services,
+    BASE, WebRoute, act, check_csrf, names, need, optional, reference, render, send_form,
+    services,
+)
+from shared.contracts.requests.assignment import (
+    AssignSuggestion, CaseAssignment, ReassignTask, RefuseReturn,
+)
+from shared.contracts.requests.intake import (
+    DeclineSuggestion, ForwardMessage, GetSuggestion, ListMessages, ListSuggestions,
+    MergeSuggestion, RegisterSuggestion, ReverseRegistration, SimilarRef, UndoMerge,
+)
+from shared.contracts.requests.points import (
+    ApproveActivity, ListActivities, PointsRules, RejectActivity,
 )
 
 router = APIRouter(route_class=WebRoute)
@@ -39,8 +51,8 @@ async def _inbox_context(request: Request, user: Principal, status: str | None,
     base = {"year": "all", "q": q, "category": category}
 
     def listing(state: str | None, limit: int, after: str | None = None) -> Any:
-        return svc.call("intake", "list_suggestions",
-                        {**base, "status": state, "limit": limit, "cursor": after}, user)
+        return svc.send(request_of(ListSuggestions, query={
+            **base, "status": state, "limit": limit, "cursor": after}), user)
 
     counted = await asyncio.gather(*(listing(st, 1) for st in (*STATUS_TABS, None)),
                                    reference(request, user))
@@ -50,7 +62,7 @@ async def _inbox_context(request: Request, user: Principal, status: str | None,
     if tab == "awaiting":
         registered = (await listing("registered", 100))["items"]
         assignments = await asyncio.gather(*(
-            optional(svc.call("assignment", "case_assignment", {"case_id": s["id"]}, user))
+            optional(svc.send(CaseAssignment(case_id=s["id"]), user))
             for s in registered))
         rows = [{**s, "assignment": a} for s, a in zip(registered, assignments)
                 if a is None or a.get("status") != "assigned"]
@@ -61,8 +73,8 @@ async def _inbox_context(request: Request, user: Principal, status: str | None,
         # A reversed registration leaves the suggestion waiting for review again: the list's
         # rows do not say so, the suggestion does (one request per waiting row of the page).
         waiting = [r for r in rows if r["status"] == "submitted"]
-        details = await asyncio.gather(*(optional(svc.call(
-            "intake", "get_suggestion", {"suggestion_id": r["id"]}, user)) for r in waiting))
+        details = await asyncio.gather(*(optional(svc.send(
+            GetSuggestion(suggestion_id=r["id"]), user)) for r in waiting))
         for row, detail in zip(waiting, details):
             row["reversed_registrations"] = (detail or {}).get("reversed_registrations") or []
     return {"rows": rows, "tab": tab, "tabs": CASE_TABS, "counts": counts, "q": q or "",
@@ -109,10 +121,11 @@ async def messages(request: Request, user: Office, status: Text = None, q: Text 
     tab = status if status in dict(MESSAGE_TABS) else "received"
     q = (q or "").strip() or None
     counted = await asyncio.gather(
-        *(svc.call("intake", "list_messages", {"status": st, "year": "all", "q": q,
-                                               "limit": 1}, user) for st, _ in MESSAGE_TABS),
-        svc.call("intake", "list_messages", {"status": tab, "year": "all", "q": q,
-                                             "limit": PAGE_SIZE, "cursor": cursor}, user),
+        *(svc.send(request_of(ListMessages, query={"status": st, "year": "all", "q": q,
+                                                   "limit": 1}), user)
+          for st, _ in MESSAGE_TABS),
+        svc.send(request_of(ListMessages, query={"status": tab, "year": "all", "q": q,
+                                                 "limit": PAGE_SIZE, "cursor": cursor}), user),
         reference(request, user))
     *counts_pages, page, ref = counted
     counts = {st: p.get("total") for (st, _), p in zip(MESSAGE_TABS, counts_pages)}
@@ -124,8 +137,7 @@ async def messages(request: Request, user: Office, status: Text = None, q: Text 
 @router.post(f"{BASE}/office/messages/{{message_id}}/forward", dependencies=Csrf)
 async def forward_message(request: Request, message_id: str, user: Office,
                           unit_id: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:
-    call = services(request).call("intake", "forward_message",
-                                  {"message_id": message_id, "unit_id": unit_id}, user)
+    call = send_form(request, ForwardMessage, user, message_id=message_id, unit_id=unit_id)
     return await act(request, call, f"{BASE}/office/messages", "已转交部门办理")
 
 
@@ -133,12 +145,11 @@ async def forward_message(request: Request, message_id: str, user: Office,
 async def suggestion_page(request: Request, suggestion_id: str, user: Office) -> HTMLResponse:
     svc = services(request)
     suggestion, ref = await asyncio.gather(
-        svc.call("intake", "get_suggestion", {"suggestion_id": suggestion_id}, user),
+        svc.send(GetSuggestion(suggestion_id=suggestion_id), user),
         reference(request, user))
     similar, assignment = await asyncio.gather(
-        optional(svc.call("intake", "similar_suggestions",
-                          {"suggestion_id": suggestion_id, "limit": 10}, user)),
-        optional(svc.call("assignment", "case_assignment", {"case_id": suggestion_id}, user)))
+        optional(svc.send(SimilarRef(suggestion_id=suggestion_id, limit=10), user)),
+        optional(svc.send(CaseAssignment(case_id=suggestion_id), user)))
     return render(request, "office_suggestion.html", {
         "s": suggestion, "similar": similar or [], "assignment": assignment, **names(ref)})
 
@@ -151,16 +162,16 @@ def _back(suggestion_id: str) -> str:
 async def register(request: Request, suggestion_id: str, user: Office,
                    urgency: Annotated[str, Form(pattern="^(red|yellow|blue)$")],
                    category: Annotated[str | None, Form()] = None) -> Response:
-    call = services(request).call("intake", "register_suggestion", {
-        "suggestion_id": suggestion_id, "urgency": urgency, "category": category or None}, user)
+    call = send_form(request, RegisterSuggestion, user, suggestion_id=suggestion_id,
+                     urgency=urgency, category=category or None)
     return await act(request, call, _back(suggestion_id), "已立案", _back(suggestion_id))
 
 
 @router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/decline", dependencies=Csrf)
 async def decline(request: Request, suggestion_id: str, user: Office,
                   reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("intake", "decline_suggestion",
-                                  {"suggestion_id": suggestion_id, "reason": reason}, user)
+    call = send_form(request, DeclineSuggestion, user, suggestion_id=suggestion_id,
+                     reason=reason)
     return await act(request, call, f"{BASE}/office/inbox", "已作不予立案处理",
                      _back(suggestion_id))
 
@@ -168,24 +179,22 @@ async def decline(request: Request, suggestion_id: str, user: Office,
 @router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/merge", dependencies=Csrf)
 async def merge(request: Request, suggestion_id: str, user: Office,
                 into: Annotated[str, Form(min_length=1)]) -> Response:
-    call = services(request).call("intake", "merge_suggestion",
-                                  {"suggestion_id": suggestion_id, "into": into}, user)
+    call = send_form(request, MergeSuggestion, user, suggestion_id=suggestion_id, into=into)
     return await act(request, call, _back(into), "已并案", _back(suggestion_id))
 
 
 @router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/reverse", dependencies=Csrf)
 async def reverse_registration(request: Request, suggestion_id: str, user: Office,
                                reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("intake", "reverse_registration",
-                                  {"suggestion_id": suggestion_id, "reason": reason}, user)
+    call = send_form(request, ReverseRegistration, user, suggestion_id=suggestion_id,
+                     reason=reason)
     return await act(request, call, _back(suggestion_id), "已撤销立案", _back(suggestion_id))
 
 
 @router.post(f"{BASE}/office/suggestions/{{suggestion_id}}/undo-merge", dependencies=Csrf)
 async def undo_merge(request: Request, suggestion_id: str, user: Office,
                      reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("intake", "undo_merge",
-                                  {"suggestion_id": suggestion_id, "reason": reason}, user)
+    call = send_form(request, UndoMerge, user, suggestion_id=suggestion_id, reason=reason)
     return await act(request, call, _back(suggestion_id), "已撤销并案", _back(suggestion_id))
 
 
@@ -196,10 +205,10 @@ async def assign(request: Request, suggestion_id: str, user: Office,
                  deadline: Annotated[str | None, Form()] = None) -> Response:
     """Without a lead unit the routing rule's proposal is used (the service decides)."""
     lead = lead_unit_id or None
-    call = services(request).call("assignment", "assign_suggestion", {
-        "suggestion_id": suggestion_id, "lead_unit_id": lead,
-        "co_unit_ids": [u for u in (co_unit_ids or []) if u and u != lead],
-        "deadline": deadline or None}, user)
+    call = send_form(request, AssignSuggestion, user, suggestion_id=suggestion_id,
+                     lead_unit_id=lead,
+                     co_unit_ids=[u for u in (co_unit_ids or []) if u and u != lead],
+                     deadline=deadline or None)
     return await act(request, call, _back(suggestion_id), "已交办", _back(suggestion_id))
 
 
@@ -207,8 +216,8 @@ async def assign(request: Request, suggestion_id: str, user: Office,
 async def reassign(request: Request, task_id: str, user: Office,
                    case_id: Annotated[str, Form()], unit_id: Annotated[str, Form(min_length=1)],
                    reason: Annotated[str | None, Form(max_length=2000)] = None) -> Response:
-    call = services(request).call("assignment", "reassign_task", {
-        "task_id": task_id, "unit_id": unit_id, "reason": reason or None}, user)
+    call = send_form(request, ReassignTask, user, task_id=task_id, unit_id=unit_id,
+                     reason=reason or None)
     return await act(request, call, _back(case_id), "已改办", _back(case_id))
 
 
@@ -216,8 +225,7 @@ async def reassign(request: Request, task_id: str, user: Office,
 async def refuse_return(request: Request, task_id: str, user: Office,
                         case_id: Annotated[str, Form()],
                         reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("assignment", "refuse_return",
-                                  {"task_id": task_id, "reason": reason}, user)
+    call = send_form(request, RefuseReturn, user, task_id=task_id, reason=reason)
     return await act(request, call, _back(case_id), "已驳回退回申请", _back(case_id))
 
 
@@ -229,9 +237,8 @@ async def activities(request: Request, user: Office) -> HTMLResponse:
     svc = services(request)
     pending, rules, ref = await asyncio.gather(
         # every year's pending reports, the first 500 (the page's paging is a later step)
-        svc.call("points", "list_activities", {"status": "pending", "year": "all",
-                                               "limit": 500}, user),
-        svc.call("points", "rules", {}, user), reference(request, user))
+        svc.send(ListActivities(status="pending", year="all", limit=500), user),
+        svc.send(PointsRules(), user), reference(request, user))
     kinds: dict[str, str] = {}
     for rule in rules:
         for code, kind in rule.get("activities", {}).items():
@@ -243,13 +250,12 @@ async def activities(request: Request, user: Office) -> HTMLResponse:
 
 @router.post(f"{BASE}/office/activities/{{activity_id}}/approve", dependencies=Csrf)
 async def approve(request: Request, activity_id: str, user: Office) -> Response:
-    call = services(request).call("points", "approve_activity", {"activity_id": activity_id}, user)
+    call = send_form(request, ApproveActivity, user, activity_id=activity_id)
     return await act(request, call, f"{BASE}/office/activities", "已通过审核")
 
 
 @router.post(f"{BASE}/office/activities/{{activity_id}}/reject", dependencies=Csrf)
 async def reject(request: Request, activity_id: str, user: Office,
                  reason: Annotated[str, Form(min_length=1, max_length=2000)]) -> Response:
-    call = services(request).call("points", "reject_activity",
-                                  {"activity_id": activity_id, "reason": reason}, user)
+    call = send_form(request, RejectActivity, user, activity_id=activity_id, reason=reason)
     return await act(request, call, f"{BASE}/office/activities", "已驳回")
