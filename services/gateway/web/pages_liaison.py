@@ -24,8 +24,11 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.auth import Principal
+from services.gateway.deps import request_of
 from services.gateway.web.common import (BASE, WebRoute, act, check_csrf, need, redirect,
-                                         render, services, today)
+                                         render, send_form, services, today)
+from shared.contracts.requests import liaison as lz
+from shared.contracts.requests.intake import PostMessageV2, Reference, SubmitSuggestion
 
 router = APIRouter(route_class=WebRoute)
 Staff = Annotated[Principal, Depends(need("station", "office"))]
@@ -39,7 +42,7 @@ KIND_ZH = {"committee_deputies": "常委会组成人员联系基层代表", "dep
 
 
 async def _reference(request: Request) -> dict[str, Any]:
-    return await services(request).call("intake", "reference")
+    return await services(request).send(Reference())
 
 
 async def _stations(request: Request) -> dict[str, dict[str, Any]]:
@@ -60,8 +63,10 @@ async def station_home(request: Request, user: Staff, station_id: Annotated[
     year = year or today().year
     svc = services(request)
     found, report = await asyncio.gather(
-        svc.call("liaison", "list_sessions", {"station_id": station_id, "year": year}, user),
-        svc.call("liaison", "station_report", {"station_id": station_id, "year": year}, user))
+        svc.send(request_of(lz.ListSessions, query={"station_id": station_id, "year": year}),
+                 user),
+        svc.send(request_of(lz.StationReport, query={"station_id": station_id, "year": year}),
+                 user))
     return render(request, "liaison_station.html", {
         "station": stations[station_id], "stations": list(stations.values()),
         "sessions": found["items"], "report": report, "year": year,
@@ -79,16 +84,15 @@ async def schedule(request: Request, station_id: str, user: Staff,
     back = f"{BASE}/station?station_id={station_id}"
     if not deputy_ids:
         return redirect(back, "未完成：请至少选择一名值班代表", "error")
-    call = services(request).call("liaison", "schedule_session", {
-        "station_id": station_id, "title": title, "day": day, "starts": starts, "ends": ends,
-        "deputy_ids": deputy_ids, "capacity": capacity}, user)
+    call = send_form(request, lz.ScheduleSession, user, station_id=station_id, title=title,
+                     day=day, starts=starts, ends=ends, deputy_ids=deputy_ids,
+                     capacity=capacity)
     return await act(request, call, back, "已发布接待日程")
 
 
 @router.get(f"{BASE}/station/sessions/{{session_id}}")
 async def session_page(request: Request, session_id: str, user: Staff) -> HTMLResponse:
-    session = await services(request).call("liaison", "get_session",
-                                           {"session_id": session_id}, user)
+    session = await services(request).send(lz.GetSession(session_id=session_id), user)
     return render(request, "liaison_session.html", {"s": session})
 
 
@@ -100,8 +104,8 @@ def _session_back(session_id: str) -> str:
 async def walk_in(request: Request, session_id: str, user: Staff,
                   people: Annotated[int, Form(ge=1, le=200)] = 1,
                   note: Annotated[str, Form(max_length=2000)] = "") -> Response:
-    call = services(request).call("liaison", "record_walk_in", {
-        "session_id": session_id, "people": people, "note": note.strip() or None}, user)
+    call = send_form(request, lz.RecordWalkIn, user, session_id=session_id, people=people,
+                     note=note.strip() or None)
     return await act(request, call, _session_back(session_id), f"已登记现场来访 {people} 人")
 
 
@@ -109,9 +113,9 @@ async def walk_in(request: Request, session_id: str, user: Staff,
 async def attendance(request: Request, session_id: str, user: Staff,
                      people_received: Annotated[int, Form(ge=0, le=10000)],
                      deputies_present: Annotated[list[str] | None, Form()] = None) -> Response:
-    call = services(request).call("liaison", "record_attendance", {
-        "session_id": session_id, "deputies_present": deputies_present or [],
-        "people_received": people_received}, user)
+    call = send_form(request, lz.RecordAttendance, user, session_id=session_id,
+                     deputies_present=deputies_present or [],
+                     people_received=people_received)
     return await act(request, call, _session_back(session_id), "已登记出勤和接待人数")
 
 
@@ -129,7 +133,7 @@ async def session_message(request: Request, session_id: str, user: Staff,
         payload["contact_name"] = contact_name.strip()
     if contact_phone.strip():
         payload["contact_phone"] = contact_phone.strip()
-    call = services(request).call("intake", "post_message_v2", payload, user)
+    call = send_form(request, PostMessageV2, user, **payload)
     return await act(request, call, back, "已记为群众留言，稍后显示在本场接待下")
 
 
@@ -139,8 +143,7 @@ async def session_message(request: Request, session_id: str, user: Staff,
 async def obligations(request: Request, user: Office, year: YearQ = None,
                       behind: bool = False) -> HTMLResponse:
     year = year or today().year
-    rows = await services(request).call("liaison", "list_obligations",
-                                        {"year": year, "behind": behind}, user)
+    rows = await services(request).send(lz.ListObligations(year=year, behind=behind), user)
     rows.sort(key=lambda r: (not r["behind"], r["progress"], r["obligation_id"]))
     return render(request, "liaison_obligations.html", {
         "rows": rows, "year": year, "behind": behind, "KIND_ZH": KIND_ZH,
@@ -150,7 +153,7 @@ async def obligations(request: Request, user: Office, year: YearQ = None,
 @router.post(f"{BASE}/office/obligations/check", dependencies=Csrf)
 async def check(request: Request, user: Office) -> Response:
     back = f"{BASE}/office/obligations"
-    call = services(request).call("liaison", "check_obligations", {}, user)
+    call = services(request).send(lz.CheckObligations(), user)
     return await act(request, call, back, "已检查：进度落后的联系任务已通知本人")
 
 
@@ -160,10 +163,10 @@ async def reception(request: Request, user: Office, station_id: Annotated[
     stations = await _stations(request)
     year = year or today().year
     svc = services(request)
-    report = await svc.call("liaison", "station_report",
-                            {"station_id": station_id or None, "year": year}, user)
-    sessions = (await svc.call("liaison", "list_sessions",
-                               {"station_id": station_id or None, "year": year}, user))["items"]
+    report = await svc.send(request_of(lz.StationReport, query={
+        "station_id": station_id or None, "year": year}), user)
+    sessions = (await svc.send(request_of(lz.ListSessions, query={
+        "station_id": station_id or None, "year": year}), user))["items"]
     return render(request, "liaison_report.html", {
         "report": report, "stations": list(stations.values()), "station_id": station_id or "",
         "year": year, "sessions": sessions,
@@ -177,9 +180,9 @@ async def deputy_liaison(request: Request, user: Deputy, year: YearQ = None) -> 
     year = year or today().year
     svc = services(request)
     found, mine, contacts = await asyncio.gather(
-        svc.call("liaison", "list_sessions", {"deputy_id": user.deputy_id, "year": year}, user),
-        svc.call("liaison", "list_obligations", {"year": year}, user),
-        svc.call("liaison", "list_contacts", {"year": year}, user))
+        svc.send(lz.ListSessions(deputy_id=user.deputy_id, year=year), user),
+        svc.send(lz.ListObligations(year=year), user),
+        svc.send(lz.ListContacts(year=year), user))
     return render(request, "liaison_deputy.html", {
         "sessions": found["items"], "obligations": mine, "contacts": contacts, "year": year,
         "FORM_ZH": FORM_ZH, "KIND_ZH": KIND_ZH, "today": today().isoformat(),
@@ -196,9 +199,8 @@ async def record_contact(request: Request, user: Deputy,
     obligation_id, _, counterpart_id = target.partition("|")
     if not topic.strip():
         return redirect(back, "未完成：请填写联系主题", "error")
-    call = services(request).call("liaison", "record_contact", {
-        "obligation_id": obligation_id, "counterpart_id": counterpart_id, "form": form,
-        "topic": topic.strip(), "on": on}, user)
+    call = send_form(request, lz.RecordContact, user, obligation_id=obligation_id,
+                     counterpart_id=counterpart_id, form=form, topic=topic.strip(), on=on)
     return await act(request, call, back, "已登记联系")
 
 
@@ -280,8 +282,8 @@ async def public_calendar(request: Request, station_id: str) -> HTMLResponse:
     station = stations.get(station_id)
     if station is None:
         raise HTTPException(404, "未找到该联络站")
-    found = await services(request).call("liaison", "list_sessions",
-                                         {"station_id": station_id, "upcoming": True})
+    found = await services(request).send(request_of(lz.ListSessions, query={
+        "station_id": station_id, "upcoming": True}))
     esc = html.escape
     blocks = []
     for n, s in enumerate(found["items"], 1):
@@ -320,8 +322,7 @@ async def group_activities(request: Request, user: Office, year: YearQ = None,
                            ) -> HTMLResponse:
     year = year or today().year
     ref = await _reference(request)
-    rows = await services(request).call("liaison", "list_group_activities",
-                                        {"year": year, "month": month}, user)
+    rows = await services(request).send(lz.ListGroupActivities(year=year, month=month), user)
     return render(request, "liaison_activities.html", {
         "rows": rows, "year": year, "month": month or "", "groups": _groups(ref),
         "KINDS": ACTIVITY_KIND_ZH, "today": today().isoformat(),
@@ -338,9 +339,9 @@ async def plan_activity(request: Request, user: OfficeOnly, group: Short, title:
         return redirect(back, "未完成：请填写活动名称和地点", "error")
     if capacity.strip() and not capacity.strip().isdigit():
         return redirect(back, "未完成：名额须为正整数（不限名额请留空）", "error")
-    call = services(request).call("liaison", "plan_group_activity", {
-        "group": group, "title": title.strip(), "kind": kind, "day": day,
-        "place": place.strip(), "capacity": int(capacity) if capacity.strip() else None}, user)
+    call = send_form(request, lz.PlanGroupActivity, user, group=group, title=title.strip(),
+                     kind=kind, day=day, place=place.strip(),
+                     capacity=int(capacity) if capacity.strip() else None)
     return await act(request, call, back, "已发布本月小组活动")
 
 
@@ -351,8 +352,7 @@ def _activity_back(activity_id: str) -> str:
 @router.get(f"{BASE}/office/group-activities/{{activity_id}}")
 async def group_activity(request: Request, activity_id: str, user: Office) -> HTMLResponse:
     ref = await _reference(request)
-    a = await services(request).call("liaison", "get_group_activity",
-                                     {"activity_id": activity_id}, user)
+    a = await services(request).send(lz.GetGroupActivity(activity_id=activity_id), user)
     signed = {d["deputy_id"] for d in a["signed_up"]}
     return render(request, "liaison_activity.html", {
         "a": a, "members": _groups(ref).get(a["group"], []), "signed": signed})
@@ -361,8 +361,8 @@ async def group_activity(request: Request, activity_id: str, user: Office) -> HT
 @router.post(f"{BASE}/office/group-activities/{{activity_id}}/attendance", dependencies=Csrf)
 async def activity_attendance(request: Request, activity_id: str, user: OfficeOnly,
                               present: Annotated[list[str] | None, Form()] = None) -> Response:
-    call = services(request).call("liaison", "record_activity_attendance", {
-        "activity_id": activity_id, "present": present or []}, user)
+    call = send_form(request, lz.RecordActivityAttendance, user, activity_id=activity_id,
+                     present=present or [])
     return await act(request, call, _activity_back(activity_id), "已登记出勤，参加代表已记积分")
 
 
@@ -372,8 +372,8 @@ async def office_findings(request: Request, activity_id: str, user: OfficeOnly,
     back = _activity_back(activity_id)
     if not findings.strip():
         return redirect(back, "未完成：请填写调研成果", "error")
-    call = services(request).call("liaison", "record_findings", {
-        "activity_id": activity_id, "findings": findings.strip()}, user)
+    call = send_form(request, lz.RecordFindings, user, activity_id=activity_id,
+                     findings=findings.strip())
     return await act(request, call, back, "已登记调研成果")
 
 
@@ -381,8 +381,7 @@ async def office_findings(request: Request, activity_id: str, user: OfficeOnly,
 async def deputy_activities(request: Request, user: Deputy, year: YearQ = None) -> HTMLResponse:
     year = year or today().year
     ref = await _reference(request)
-    rows = await services(request).call("liaison", "list_group_activities", {"year": year},
-                                        user)
+    rows = await services(request).send(lz.ListGroupActivities(year=year), user)
     return render(request, "liaison_deputy_activities.html", {
         "rows": rows, "year": year, "today": today().isoformat(),
         "categories": ref["categories"], "me": user.deputy_id})
@@ -393,15 +392,13 @@ DEPUTY_BACK = f"{BASE}/deputy/group-activities"
 
 @router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/sign-up", dependencies=Csrf)
 async def deputy_sign_up(request: Request, activity_id: str, user: Deputy) -> Response:
-    call = services(request).call("liaison", "sign_up_for_activity",
-                                  {"activity_id": activity_id}, user)
+    call = send_form(request, lz.SignUpForActivity, user, activity_id=activity_id)
     return await act(request, call, DEPUTY_BACK, "已报名")
 
 
 @router.post(f"{BASE}/deputy/group-activities/{{activity_id}}/withdraw", dependencies=Csrf)
 async def deputy_withdraw(request: Request, activity_id: str, user: Deputy) -> Response:
-    call = services(request).call("liaison", "withdraw_from_activity",
-                                  {"activity_id": activity_id}, user)
+    call = send_form(request, lz.WithdrawFromActivity, user, activity_id=activity_id)
     return await act(request, call, DEPUTY_BACK, "已取消报名")
 
 
@@ -410,8 +407,8 @@ async def deputy_findings(request: Request, activity_id: str, user: Deputy,
                           findings: Long = "") -> Response:
     if not findings.strip():
         return redirect(DEPUTY_BACK, "未完成：请填写调研成果", "error")
-    call = services(request).call("liaison", "record_findings", {
-        "activity_id": activity_id, "findings": findings.strip()}, user)
+    call = send_form(request, lz.RecordFindings, user, activity_id=activity_id,
+                     findings=findings.strip())
     return await act(request, call, DEPUTY_BACK, "已登记调研成果")
 
 
@@ -423,15 +420,13 @@ async def deputy_suggestion(request: Request, activity_id: str, user: Deputy, ti
     the other participants present), submitted in intake as this deputy, linked back."""
     if not title.strip() or not body.strip():
         return redirect(DEPUTY_BACK, "未完成：请填写建议标题和正文", "error")
-    svc = services(request)
-
     async def run() -> None:
-        claimed = await svc.call("liaison", "claim_activity_suggestion",
-                                 {"activity_id": activity_id}, user)
-        made = await svc.call("intake", "submit_suggestion", {
-            "title": title.strip(), "body": body.strip(), "category": category,
-            "co_signers": claimed["co_signers"]}, user)
-        await svc.call("liaison", "link_activity_suggestion",
-                       {"activity_id": activity_id, "suggestion_id": made["id"]}, user)
+        claimed = await send_form(request, lz.ClaimActivitySuggestion, user,
+                                  activity_id=activity_id)
+        made = await send_form(request, SubmitSuggestion, user, title=title.strip(),
+                               body=body.strip(), category=category,
+                               co_signers=claimed["co_signers"])
+        await send_form(request, lz.LinkActivitySuggestion, user, activity_id=activity_id,
+                        suggestion_id=made["id"])
 
     return await act(request, run(), DEPUTY_BACK, "调研成果已转为联名建议")
