@@ -23,8 +23,10 @@ from fastapi.responses import HTMLResponse, Response
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
-    BASE, WebRoute, _people, check_csrf, failure_text, need, redirect, render, services, today,
+    BASE, WebRoute, _people, check_csrf, failure_text, need, redirect, render, send_form, today,
 )
+from shared.contracts.requests import Request as Contract
+from shared.contracts.requests import projects as pj
 
 router = APIRouter(route_class=WebRoute)
 Office = Annotated[Principal, Depends(need("office"))]
@@ -79,14 +81,16 @@ def labels(request: Request | None = None) -> dict[str, Any]:
             "MILESTONE_STATUS_ZH": MILESTONE_STATUS_ZH, "PROJECT_RATING_ZH": RATING_ZH}
 
 
-async def _call(request: Request, name: str, payload: dict[str, Any], user: Principal) -> Any:
-    return await services(request).call("projects", name, payload, user)
+async def _call(request: Request, contract: type[Contract], payload: dict[str, Any],
+                user: Principal) -> Any:
+    """Send ``contract`` with the page's values (a refused value: the service's 422)."""
+    return await send_form(request, contract, user, **payload)
 
 
-async def _do(request: Request, name: str, payload: dict[str, Any], user: Principal,
-              back: str, done: str) -> Response:
+async def _do(request: Request, contract: type[Contract], payload: dict[str, Any],
+              user: Principal, back: str, done: str) -> Response:
     try:
-        await _call(request, name, payload, user)
+        await _call(request, contract, payload, user)
     except ServiceFailure as exc:
         return redirect(back, "未完成：" + refusal(exc), "error")
     return redirect(back, done)
@@ -96,9 +100,9 @@ async def _do(request: Request, name: str, payload: dict[str, Any], user: Princi
 
 async def _office_context(request: Request, user: Principal, year: int) -> dict[str, Any]:
     proposals, ballots, projects = await asyncio.gather(
-        _call(request, "list_proposals", {"year": year, "limit": 200}, user),
-        _call(request, "list_ballots", {"year": year, "limit": 50}, user),
-        _call(request, "list_projects", {"year": year, "limit": 200}, user))
+        _call(request, pj.ListProposals, {"year": year, "limit": 200}, user),
+        _call(request, pj.ListBallots, {"year": year, "limit": 50}, user),
+        _call(request, pj.ListProjects, {"year": year, "limit": 200}, user))
     return {"year": year, "proposals": proposals["items"], "ballots": ballots["items"],
             "projects": projects["items"], "errors": {}, "form": {}, "ballot_form": {},
             **labels(request)}
@@ -131,7 +135,7 @@ async def office_propose(request: Request, user: Office,
     if not errors:
         payload = {k: v for k, v in form.items() if v}
         try:
-            await _call(request, "propose_project", payload, user)
+            await _call(request, pj.ProposeProject, payload, user)
         except ServiceFailure as exc:
             errors["form"] = refusal(exc)
         else:
@@ -167,7 +171,7 @@ async def office_create_ballot(request: Request, user: Office,
             numbers[field] = int(value)
     if not errors:
         try:
-            ballot = await _call(request, "create_ballot", {
+            ballot = await _call(request, pj.CreateBallot, {
                 "session": form["session"], "year": today().year, "title": form["title"],
                 "proposal_ids": chosen, **numbers}, user)
         except ServiceFailure as exc:
@@ -182,19 +186,19 @@ async def office_create_ballot(request: Request, user: Office,
 
 @router.get(f"{BASE}/office/projects/ballots/{{ballot_id}}")
 async def office_ballot(request: Request, ballot_id: Id, user: Office) -> HTMLResponse:
-    ballot = await _call(request, "get_ballot", {"ballot_id": ballot_id}, user)
+    ballot = await _call(request, pj.GetBallot, {"ballot_id": ballot_id}, user)
     return render(request, "projects_ballot.html", {"ballot": ballot, **labels(request)})
 
 
 @router.post(f"{BASE}/office/projects/ballots/{{ballot_id}}/open", dependencies=Csrf)
 async def office_open(request: Request, ballot_id: Id, user: Office) -> Response:
-    return await _do(request, "open_ballot", {"ballot_id": ballot_id}, user,
+    return await _do(request, pj.OpenBallot, {"ballot_id": ballot_id}, user,
                      f"{BASE}/office/projects/ballots/{ballot_id}", "投票已开始")
 
 
 @router.post(f"{BASE}/office/projects/ballots/{{ballot_id}}/close", dependencies=Csrf)
 async def office_close(request: Request, ballot_id: Id, user: Office) -> Response:
-    return await _do(request, "close_ballot", {"ballot_id": ballot_id}, user,
+    return await _do(request, pj.CloseBallot, {"ballot_id": ballot_id}, user,
                      f"{BASE}/office/projects/ballots/{ballot_id}", "投票已结束，结果已公布")
 
 
@@ -202,7 +206,7 @@ async def office_close(request: Request, ballot_id: Id, user: Office) -> Respons
 
 @router.get(f"{BASE}/projects/{{project_id}}")
 async def project_page(request: Request, project_id: Id, user: Staff) -> HTMLResponse:
-    project = await _call(request, "get_project", {"project_id": project_id}, user)
+    project = await _call(request, pj.GetProject, {"project_id": project_id}, user)
     return render(request, "projects_project.html", {
         "project": project, "today": today().isoformat(), **labels(request)})
 
@@ -221,7 +225,7 @@ async def plan_milestone(request: Request, project_id: Id, user: Office,
         return redirect(_back(project_id), "未完成：请填写节点的完成期限", "error")
     if not title.strip():
         return redirect(_back(project_id), "未完成：请填写节点名称", "error")
-    return await _do(request, "plan_milestone", {"project_id": project_id, "title": title,
+    return await _do(request, pj.PlanMilestone, {"project_id": project_id, "title": title,
                                                  "due": due_on.isoformat()}, user,
                      _back(project_id), "节点已添加")
 
@@ -231,20 +235,20 @@ async def assign_unit(request: Request, project_id: Id, user: Office,
                       unit_id: Annotated[str, Form(max_length=100)] = "") -> Response:
     if not unit_id:
         return redirect(_back(project_id), "未完成：请选择责任单位", "error")
-    return await _do(request, "assign_project_unit", {"project_id": project_id,
+    return await _do(request, pj.AssignProjectUnit, {"project_id": project_id,
                                                       "unit_id": unit_id}, user,
                      _back(project_id), "责任单位已设定")
 
 
 @router.post(f"{BASE}/projects/{{project_id}}/complete", dependencies=Csrf)
 async def complete(request: Request, project_id: Id, user: Office) -> Response:
-    return await _do(request, "complete_project", {"project_id": project_id}, user,
+    return await _do(request, pj.CompleteProject, {"project_id": project_id}, user,
                      _back(project_id), "项目已完成，代表可以测评")
 
 
 @router.post(f"{BASE}/projects/{{project_id}}/evaluation/close", dependencies=Csrf)
 async def close_evaluation(request: Request, project_id: Id, user: Office) -> Response:
-    return await _do(request, "close_evaluation", {"project_id": project_id}, user,
+    return await _do(request, pj.CloseEvaluation, {"project_id": project_id}, user,
                      _back(project_id), "测评已结束")
 
 
@@ -255,7 +259,7 @@ async def report_milestone(request: Request, project_id: Id, milestone_id: Id, u
                            done: Annotated[str, Form(max_length=5)] = "") -> Response:
     if not note.strip():
         return redirect(_back(project_id), "未完成：请填写进展情况", "error")
-    return await _do(request, "report_milestone", {
+    return await _do(request, pj.ReportMilestone, {
         "project_id": project_id, "milestone_id": milestone_id, "note": note,
         "done": done == "on"}, user, _back(project_id), "进展已报告")
 
@@ -266,7 +270,7 @@ async def evaluate(request: Request, project_id: Id, user: Deputy,
                    comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
     if rating not in RATING_ZH:
         return redirect(_back(project_id), "未完成：请选择满意、基本满意或不满意", "error")
-    return await _do(request, "evaluate_project", {"project_id": project_id, "rating": rating,
+    return await _do(request, pj.EvaluateProject, {"project_id": project_id, "rating": rating,
                                                    "comment": comment}, user,
                      _back(project_id), "测评已提交")
 
@@ -277,8 +281,8 @@ async def evaluate(request: Request, project_id: Id, user: Deputy,
 async def deputy_projects(request: Request, user: Deputy) -> HTMLResponse:
     year = today().year
     ballots, evaluating = await asyncio.gather(
-        _call(request, "list_ballots", {"year": year, "limit": 50}, user),
-        _call(request, "list_projects", {"year": year, "status": "evaluating", "limit": 100},
+        _call(request, pj.ListBallots, {"year": year, "limit": 50}, user),
+        _call(request, pj.ListProjects, {"year": year, "status": "evaluating", "limit": 100},
               user))
     return render(request, "projects_deputy.html", {
         "ballots": [b for b in ballots["items"] if b["status"] != "draft"],
@@ -288,7 +292,7 @@ async def deputy_projects(request: Request, user: Deputy) -> HTMLResponse:
 async def _vote_page(request: Request, user: Principal, ballot_id: str,
                      error: str | None = None, picked: list[str] | None = None,
                      status_code: int = 200) -> HTMLResponse:
-    ballot = await _call(request, "get_ballot", {"ballot_id": ballot_id}, user)
+    ballot = await _call(request, pj.GetBallot, {"ballot_id": ballot_id}, user)
     return render(request, "projects_vote.html", {
         "ballot": ballot, "error": error, "picked": picked or [], **labels(request)},
         status_code=status_code)
@@ -302,7 +306,7 @@ async def vote_page(request: Request, ballot_id: Id, user: Deputy) -> HTMLRespon
 @router.post(f"{BASE}/deputy/ballots/{{ballot_id}}", dependencies=Csrf)
 async def vote(request: Request, ballot_id: Id, user: Deputy) -> Response:
     picked = [str(v) for v in (await request.form()).getlist("choices")]
-    ballot = await _call(request, "get_ballot", {"ballot_id": ballot_id}, user)
+    ballot = await _call(request, pj.GetBallot, {"ballot_id": ballot_id}, user)
     if not picked:
         return await _vote_page(request, user, ballot_id, "请至少选择一个项目", picked, 422)
     if len(picked) > ballot["max_choices"]:
@@ -310,7 +314,7 @@ async def vote(request: Request, ballot_id: Id, user: Deputy) -> Response:
                                 f"最多可以选择 {ballot['max_choices']} 个项目，您选择了 "
                                 f"{len(picked)} 个", picked, 422)
     try:
-        await _call(request, "cast_vote", {"ballot_id": ballot_id, "choices": picked}, user)
+        await _call(request, pj.CastVote, {"ballot_id": ballot_id, "choices": picked}, user)
     except ServiceFailure as exc:
         return await _vote_page(request, user, ballot_id, refusal(exc), picked,
                                 int(exc.reply.get("status") or 409))
@@ -321,6 +325,6 @@ async def vote(request: Request, ballot_id: Id, user: Deputy) -> Response:
 
 @router.get(f"{BASE}/unit/projects")
 async def unit_projects(request: Request, user: Unit) -> HTMLResponse:
-    projects = await _call(request, "list_projects", {"year": today().year, "limit": 200},
+    projects = await _call(request, pj.ListProjects, {"year": today().year, "limit": 200},
                            user)
     return render(request, "projects_unit.html", {"projects": projects["items"], **labels(request)})
