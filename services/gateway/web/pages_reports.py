@@ -20,8 +20,12 @@ from fastapi.responses import HTMLResponse, Response
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
-    BASE, WebRoute, _people, check_csrf, failure_text, need, redirect, render, services, today,
+    BASE, WebRoute, _people, check_csrf, failure_text, need, redirect, render, send_form,
+    services, today,
 )
+from shared.contracts.requests import Request as Contract
+from shared.contracts.requests import reports as rp
+from shared.contracts.requests.points import DeputyRecord
 
 router = APIRouter(route_class=WebRoute)
 Office = Annotated[Principal, Depends(need("office"))]
@@ -53,14 +57,16 @@ def refusal(exc: ServiceFailure) -> str:
     return "；".join([text, *items])
 
 
-async def _call(request: Request, name: str, payload: dict[str, Any], user: Principal) -> Any:
-    return await services(request).call("reports", name, payload, user)
+async def _call(request: Request, contract: type[Contract], payload: dict[str, Any],
+                user: Principal) -> Any:
+    """Send ``contract`` with the page's values (a refused value: the service's 422)."""
+    return await send_form(request, contract, user, **payload)
 
 
 async def _office(request: Request, user: Principal, **extra: Any) -> dict[str, Any]:
     year = today().year
-    reports = await _call(request, "list_reports", {"year": year, "limit": 200}, user)
-    due = await _call(request, "reports_due", {"since": year - TERM_YEARS + 1}, user)
+    reports = await _call(request, rp.ListReports, {"year": year, "limit": 200}, user)
+    due = await _call(request, rp.ReportsDue, {"since": year - TERM_YEARS + 1}, user)
     return {"reports": reports["items"], "due": due["due"], "since": due["since"],
             "year": year, "errors": {}, "form": {}, **_names(request), **extra}
 
@@ -94,7 +100,7 @@ async def schedule(request: Request, user: Office,
         errors["participants"] = "请填写 1 到 500 之间的参会人数"
     if not errors:
         try:
-            report = await _call(request, "schedule_report", {
+            report = await _call(request, rp.ScheduleReport, {
                 **form, "participants": int(participants)}, user)
         except ServiceFailure as exc:
             errors["form"] = refusal(exc)
@@ -115,9 +121,9 @@ async def schedule(request: Request, user: Office,
 
 @router.get(f"{BASE}/reports/{{report_id}}")
 async def report_page(request: Request, report_id: Id, user: Readers) -> HTMLResponse:
-    report = await _call(request, "get_report", {"report_id": report_id}, user)
-    record = await services(request).call("points", "deputy_record", {
-        "deputy_id": report["deputy_id"], "year": report["year"]}, user)
+    report = await _call(request, rp.GetReport, {"report_id": report_id}, user)
+    record = await services(request).send(DeputyRecord(
+        deputy_id=report["deputy_id"], year=report["year"]), user)
     return render(request, "reports_report.html", {"report": report, "record": record,
                                                    **_names(request)})
 
@@ -134,7 +140,7 @@ async def hold(request: Request, report_id: Id, user: Office,
     if not attendance.isdigit():
         return redirect(back, "未完成：请填写参会人数", "error")
     try:
-        await _call(request, "hold_report", {"report_id": report_id, "held_on": held_on,
+        await _call(request, rp.HoldReport, {"report_id": report_id, "held_on": held_on,
                                              "attendance": int(attendance)}, user)
     except ServiceFailure as exc:
         return redirect(back, "未完成：" + refusal(exc), "error")
@@ -145,7 +151,7 @@ async def hold(request: Request, report_id: Id, user: Office,
 async def close(request: Request, report_id: Id, user: Office) -> Response:
     back = f"{BASE}/reports/{report_id}"
     try:
-        await _call(request, "close_report_evaluation", {"report_id": report_id}, user)
+        await _call(request, rp.CloseReportEvaluation, {"report_id": report_id}, user)
     except ServiceFailure as exc:
         return redirect(back, "未完成：" + refusal(exc), "error")
     return redirect(back, "评议已结束，结果已计入")
@@ -153,6 +159,6 @@ async def close(request: Request, report_id: Id, user: Office) -> Response:
 
 @router.get(f"{BASE}/deputy/reports")
 async def deputy_reports(request: Request, user: Deputy) -> HTMLResponse:
-    reports = await _call(request, "list_reports", {"year": today().year, "limit": 50}, user)
+    reports = await _call(request, rp.ListReports, {"year": today().year, "limit": 50}, user)
     return render(request, "reports_deputy.html", {"reports": reports["items"],
                                                    **_names(request)})
