@@ -46,6 +46,7 @@ from services.gateway.auth import (DEV_SECRET, ROLES, Authenticator, Principal, 
                                    load_users, ops_access, require)
 from services.gateway.idempotency import install_idempotency
 from services.gateway.accounts import AccountCache, AccountFreshness
+from services.gateway.oidc import OidcClient, config_from_settings
 from services.gateway.routes_accounts import register_account_routes
 from services.gateway.limits_middleware import install_request_limits, parse_proxies
 from shared.contracts.requests.assignment import AssignSuggestion, CaseAssignment, Units
@@ -124,6 +125,14 @@ class GatewaySettings(ServiceSettings):
     idempotency_ttl_hours: float = 24.0
     idempotency_pending_seconds: float = 60.0
     metrics_token: str = ""  # a bearer token for /metrics and detailed health (or an office token)
+    # Single sign-on through the office's OpenID Connect provider (services/gateway/oidc.py,
+    # docs/security.md): off without OIDC_ISSUER.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str | None = None  # default: <this address>/app/login/oidc/callback
+    oidc_username_claim: str = "preferred_username"
+    oidc_button_text: str = "统一身份认证登录"
 
 
 
@@ -205,6 +214,8 @@ def create_app(settings: GatewaySettings | None = None,
     if not from_file:
         app.state.authenticator.accounts = AccountCache(app.state.services,
                                                         settings.account_cache_seconds)
+    oidc = config_from_settings(settings)  # single sign-on (None: not configured)
+    app.state.oidc = OidcClient(oidc, settings.jwt_secret) if oidc else None
     # One SERVER span per request; not also an internal span for each ASGI receive and send
     # (two or three more per request, a tenth of the gateway's CPU in the 2026-11-24 profile).
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider,

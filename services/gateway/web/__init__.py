@@ -43,6 +43,10 @@ def register_web(app: FastAPI) -> None:
 
     app.include_router(pages_attachments.router, include_in_schema=False)
 
+    from services.gateway.web import pages_sso  # single sign-on (OIDC_ISSUER; oidc.py)
+
+    app.include_router(pages_sso.router, include_in_schema=False)
+
     @app.get(BASE, include_in_schema=False)
     async def app_root() -> RedirectResponse:
         return RedirectResponse(f"{BASE}/", status_code=307)
