@@ -28,6 +28,10 @@ class RecordChangedV1(IntegrationEvent):
     version: ClassVar[int] = 1
     summary: ClassVar[str] = ("A reference record (deputy, unit, station, term) was created, "
                               "changed, closed or reopened: the whole record after the change.")
+    # every service that uses deputies, units, stations or terms keeps its own replica of
+    # them in its own log (shared/reference.py)
+    consumers: ClassVar[tuple[str, ...]] = ("intake", "assignment", "supervision", "points",
+                                            "notifications", "liaison", "projects", "reports")
 
     kind: RecordKind
     key: str = Field(min_length=1, max_length=64, description="the record's stable key (id)")
