@@ -167,7 +167,8 @@ def register_points_routes(app: FastAPI) -> None:
                                    principal)
 
     @app.get(f"{API}/rankings", tags=TAGS, responses=PAGED_OBJECT,
-             summary="Duty-point rankings per year (and deputy group). Order: total points desc, "
+             summary="Duty-point rankings per year, or per term (届: `term=<id>`, the points "
+                     "earned between its start and end), and deputy group. Order: total points desc, "
                      "then approved activities desc, then deputy id asc; every row has a "
                      "distinct rank, tied_on_points marks equal totals. `rows` is one page "
                      "(limit, cursor): `total` counts the deputies ranked, `next_cursor` (also "
@@ -175,11 +176,13 @@ def register_points_routes(app: FastAPI) -> None:
              openapi_extra=sends(Ranking))
     async def rankings(request: Request, response: Response, services: ServicesDep,
                        principal: Readers, paging: Paging, year: Year = None,
-                       group: str | None = None, level: str | None = None) -> dict[str, Any]:
+                       group: str | None = None, level: str | None = None,
+                       term: str | None = None) -> dict[str, Any]:
         if principal.role == "unit":
             raise HTTPException(403, "units do not see duty points")
         result = await services.send(request_of(Ranking, query={
-            "year": year, "group": group, "level": level, **paging.payload()}), principal)
+            "year": year, "term": term, "group": group, "level": level,
+            **paging.payload()}), principal)
         _page_headers(request, response, result.get("next_cursor"), result.get("total"))
         return result
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -210,6 +211,27 @@ class LedgerLines(TableProjection):
         return {"total": _points(sum(int(c["cents"]) for c in causes)),
                 "by_cause": {c["cause_kind"]: _points(c["cents"]) for c in causes},
                 "approved_activities": activities or 0, "lines": count or 0}
+
+    def totals_between(self, start: date, end: date) -> dict[str, tuple[int, int]]:
+        """Each deputy's points earned between two days, both included (a term, 届): the
+        award lines earned then at their current points (after revocations and
+        recalculations, as the lines record them), in cents, and how many of them are
+        approved activities still counted."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT deputy_id, cause_kind, revoked_by, data FROM "
+                          f"{self.t('LedgerLines_lines')} WHERE year >= ? AND year <= ? "
+                          "AND type = 'award' AND earned_on >= ? AND earned_on <= ?",
+                          (start.year, min(end.year, 2100), start.isoformat(),
+                           end.isoformat()))
+        totals: dict[str, tuple[int, int]] = {}
+        for r in rows:
+            line = json.loads(r["data"])
+            cents = _cents(line.get("current_points", line["points"]))
+            counted = int(r["cause_kind"] == "activity" and r["revoked_by"] is None)
+            before = totals.get(r["deputy_id"], (0, 0))
+            totals[r["deputy_id"]] = (before[0] + cents, before[1] + counted)
+        return totals
 
     def lines_page(self, deputy_id: str, year: int, q: PageQuery,
                    total: int | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ case's lines. Each answer checks who asks, then reads the read models
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from shared.contracts.requests.points import (
@@ -18,7 +19,8 @@ from shared.contracts.requests.points import (
     RankingPosition,
 )
 from shared.eventstore import Actor
-from shared.rpc import Forbidden
+from shared.paging import checked_after, page
+from shared.rpc import Forbidden, Invalid
 
 from services.points.read_models import PointsViews, resolve_year
 from services.points.record import deputy_record, record_messages, record_suggestions
@@ -76,11 +78,71 @@ def ranking(app: PointsApplication, q: Ranking, actor: Actor) -> dict[str, Any]:
     if actor.role not in ("office", "leader", "deputy", "system"):
         raise Forbidden("rankings are shown to deputies, the office and leaders")
     views = _views(app)
+    if q.term is not None:
+        return term_ranking(app, views, q)
     year = q.year or app.this_year()
     result = views.rankings.ranking(q, year)
     return {"year": year, "group": q.group, "level": q.level,
             "order": views.rankings.ORDER, "rows": result["items"],
             "total": result["total"], "next_cursor": result["next_cursor"]}
+
+
+def term_span(app: PointsApplication, term_id: str) -> tuple[dict[str, Any], date, date]:
+    """A term's record and its days (start to end; an open term has no end yet), from the
+    service's replica of the registry's terms (shared/reference.py)."""
+    term = app.terms.get(term_id)
+    if term is None:
+        raise Invalid.field(["query", "term"], f"no term {term_id!r}")
+    start = _day(term.get("start"))
+    end = _day(term.get("end")) or date.max
+    if start is None:
+        raise Invalid.field(["query", "term"], f"term {term_id!r} has no start")
+    return term, start, end
+
+
+def _day(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict[str, Any]:
+    """The ranking over a term (届): the points earned between its start and end (since its
+    start while it is open), its deputies (those whose ``terms`` name it) and anyone who earned points
+    then; the order and the rows' shape are the year ranking's."""
+    term, start, end = term_span(app, q.term or "")
+    totals = views.lines.totals_between(start, end)
+    deputies = dict(app.deputies)
+    members = {d for d, info in deputies.items() if q.term in (info.get("terms") or ())}
+    rows = []
+    for deputy_id in sorted(members | set(totals)):
+        info = deputies.get(deputy_id, {})
+        if q.group and info.get("group") != q.group:
+            continue
+        if q.level and q.level not in (info.get("level"), info.get("level_zh")):
+            continue
+        cents, activities = totals.get(deputy_id, (0, 0))
+        rows.append({"deputy_id": deputy_id, "cents": cents, "activities": activities})
+
+    def key(r: dict[str, Any]) -> tuple[int, int, str]:
+        return (-r["cents"], -r["activities"], r["deputy_id"])
+
+    rows.sort(key=key)
+    after = checked_after(q, 3)
+    skipped = 0
+    if after:
+        mark = (int(after[0]), int(after[1]), str(after[2]))
+        skipped = sum(1 for r in rows if key(r) <= mark)
+    same: dict[int, int] = {}
+    for r in rows:
+        same[r["cents"]] = same.get(r["cents"], 0) + 1
+    result = page(rows[skipped:skipped + q.limit + 1], q.limit, key=key, total=len(rows))
+    items = [views.rankings._row(r, skipped + i, same[r["cents"]] > 1)
+             for i, r in enumerate(result["items"], start=1)]
+    return {"term": q.term, "term_name": term.get("name"), "from": start.isoformat(),
+            "to": None if end == date.max else end.isoformat(), "year": None, "group": q.group, "level": q.level,
+            "order": views.rankings.ORDER, "rows": items, "total": result["total"],
+            "next_cursor": result["next_cursor"]}
 
 
 def ranking_position(app: PointsApplication, q: RankingPosition,

@@ -11,6 +11,8 @@ suggestion for them, while what refers to them stays readable."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from shared.reference import ReferenceRecord
 from tests.harness import eventually, rpc
 
@@ -117,3 +119,62 @@ async def test_a_deputy_added_by_the_registry_is_known_scored_kept_and_closed(sy
     kept = await rpc(url, "intake", "get_message", {"message_id": message_id}, actor=DEPUTY)
     assert kept["ok"], kept
     assert (await rpc(url, "points", "deputy_points", {"deputy_id": NEW}))["ok"]
+
+
+async def test_rankings_select_a_term_from_the_replicated_terms(system, api):
+    """Issue 29, point 4 (consuming side): ``GET /api/v1/rankings?term=<id>`` ranks the points
+    earned between the term's start and end, read from points' replica of the registry's
+    terms; after 换届 the same points belong to the new term, and ``year`` still works."""
+    url = system.nats_url
+    deputy_1 = {"username": "wangjg", "role": "deputy", "deputy_id": "deputy-1"}
+    submitted = await rpc(url, "intake", "submit_suggestion",
+                          {"title": "建议修缮步道", "body": "步道破损。", "category": "livelihood"},
+                          actor=deputy_1)
+    assert submitted["ok"], submitted
+    r = await api.post("office", f"/api/v1/suggestions/{submitted['result']['id']}/register",
+                       {"urgency": "blue"})
+    assert r.status_code == 200, r.text
+
+    async def scored():
+        points = (await rpc(url, "points", "deputy_points", {"deputy_id": "deputy-1"}))["result"]
+        return points if points["lines"] else None
+
+    scored_points = await eventually(scored, timeout=30, interval=0.2)
+    total, earned_on = scored_points["total"], scored_points["lines"][0]["earned_on"]
+    year = int(earned_on[:4])
+
+    async def row(**params) -> dict | None:
+        r = await api.get("office", "/api/v1/rankings", limit=500, **params)
+        assert r.status_code == 200, r.text
+        return next((x for x in r.json()["rows"] if x["deputy_id"] == "deputy-1"), None)
+
+    assert (await row(year=year))["total"] == total  # the year, as before
+    in_term = await row(term="term-17")  # the open term, since 2021-10-01
+    assert in_term["total"] == total and in_term["name"] == "王建国"
+    r = await api.get("office", "/api/v1/rankings", term="term-99")
+    assert r.status_code == 422, r.text
+
+    # 换届 on the day the points were earned: term 17 ends the day before, deputy-1 continues
+    r = await api.post("office", "/api/v1/admin/terms",
+                       {"id": "term-18", "name": "第十八届", "number": 18,
+                        "start": earned_on, "continuing": ["deputy-1"]})
+    assert r.status_code == 201, r.text
+
+    async def term_18_known():
+        r = await api.get("office", "/api/v1/rankings", term="term-18", limit=500)
+        return r.json() if r.status_code == 200 else None
+
+    ranking = await eventually(term_18_known, timeout=30, interval=0.2)
+    assert ranking["from"] == earned_on and ranking["to"] is None
+    rows = {x["deputy_id"]: x for x in ranking["rows"]}
+    assert rows["deputy-1"]["total"] == total
+    assert "deputy-2" not in rows  # not continuing, no points in the term
+
+    async def term_17_ended():
+        r = await api.get("office", "/api/v1/rankings", term="term-17", limit=500)
+        return r.json() if r.json().get("to") == day_before else None
+
+    day_before = (date.fromisoformat(earned_on) - timedelta(days=1)).isoformat()
+    ended = await eventually(term_17_ended, timeout=30, interval=0.2)
+    assert {x["deputy_id"]: x for x in ended["rows"]}["deputy-1"]["total"] == 0
+    assert (await row(year=year))["total"] == total

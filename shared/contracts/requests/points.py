@@ -188,6 +188,9 @@ class Ranking(PointsQuery, PageQuery):
     roles: ClassVar[frozenset[str]] = READERS
 
     year: int | None = Field(None, ge=2000, le=2100)
+    term: str | None = Field(None, max_length=64,
+                             description="a term (届) instead of a year: the points earned "
+                                         "between its start and end (or today), its deputies")
     group: str | None = None
     level: str | None = None
 
