@@ -22,13 +22,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.deps import ServicesDep, body_of, problem_responses, request_of, sends
 from services.gateway.station_pages import PAGE as STATION_PAGE
-from shared.contracts.requests.intake import PostMessageToDeputy
+from shared.contracts.requests.intake import PostMessageToDeputy, Reference
 
 DeputyMessageBody = body_of(PostMessageToDeputy, "deputy_id")
 
 
 async def _deputy(request: Request, deputy_id: str) -> dict[str, Any]:
-    reference = await request.app.state.services.call("intake", "reference")
+    reference = await request.app.state.services.send(Reference())
     for deputy in reference["deputies"]:
         if deputy["id"] == deputy_id:
             stations = {s["id"]: s for s in reference["stations"]}

@@ -16,9 +16,11 @@ import segno
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from shared.contracts.requests.intake import Reference
+
 
 async def _station(request: Request, station_id: str) -> dict[str, Any]:
-    reference = await request.app.state.services.call("intake", "reference")
+    reference = await request.app.state.services.send(Reference())
     for station in reference["stations"]:
         if station["id"] == station_id:
             return {**station, "categories": reference["categories"]}
