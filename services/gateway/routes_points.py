@@ -191,12 +191,14 @@ def register_points_routes(app: FastAPI) -> None:
                      "counts, the eight indicators and the rank over the whole year, and the "
                      "most recent 50 activities, suggestions, citizen messages and ledger lines "
                      "with dates; `lists` gives for each list how many it shows of how many "
-                     "and the path of the paged whole list", openapi_extra=sends(DeputyRecord))
+                     "and the path of the paged whole list; with `term=<id>` (届) instead: "
+                     "the points earned in the term, its ranking, and each year it spans",
+             openapi_extra=sends(DeputyRecord))
     async def deputy_record(deputy_id: str, services: ServicesDep, principal: Readers,
-                            year: Year = None) -> dict[str, Any]:
+                            year: Year = None, term: str | None = None) -> dict[str, Any]:
         _own_or_all(principal, deputy_id)
         return await services.send(request_of(DeputyRecord, deputy_id=deputy_id,
-                                              query={"year": year}), principal)
+                                              query={"year": year, "term": term}), principal)
 
     @app.get(f"{API}/deputies/{{deputy_id}}/record/suggestions", tags=TAGS, responses=PAGED,
              summary="The suggestions of a deputy's duty record for a year (registration, "

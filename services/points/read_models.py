@@ -233,6 +233,29 @@ class LedgerLines(TableProjection):
             totals[r["deputy_id"]] = (before[0] + cents, before[1] + counted)
         return totals
 
+    def summary_between(self, deputy_id: str, start: date, end: date) -> dict[str, Any]:
+        """One deputy's points earned between two days (a term): the total and totals per
+        cause of the award lines earned then at their current points, approved activities
+        still counted, and how many award lines."""
+        self.require_ready()
+        with self.store.read() as tx:
+            rows = tx.all(f"SELECT cause_kind, revoked_by, data FROM "
+                          f"{self.t('LedgerLines_lines')} WHERE deputy_id = ? AND year >= ? "
+                          "AND year <= ? AND type = 'award' AND earned_on >= ? "
+                          "AND earned_on <= ? ORDER BY year, line_no",
+                          (deputy_id, start.year, min(end.year, 2100), start.isoformat(),
+                           end.isoformat()))
+        by_cause: dict[str, int] = {}
+        activities = 0
+        for r in rows:
+            line = json.loads(r["data"])
+            cents = _cents(line.get("current_points", line["points"]))
+            by_cause[r["cause_kind"]] = by_cause.get(r["cause_kind"], 0) + cents
+            activities += int(r["cause_kind"] == "activity" and r["revoked_by"] is None)
+        return {"total": _points(sum(by_cause.values())),
+                "by_cause": {k: _points(v) for k, v in by_cause.items()},
+                "approved_activities": activities, "lines": len(rows)}
+
     def lines_page(self, deputy_id: str, year: int, q: PageQuery,
                    total: int | None = None) -> dict[str, Any]:
         """One deputy's lines of a year, by line number."""

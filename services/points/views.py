@@ -106,28 +106,38 @@ def _day(value: Any) -> date | None:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def _term_key(r: dict[str, Any]) -> tuple[int, int, str]:
+    return (-r["cents"], -r["activities"], r["deputy_id"])
+
+
+def _term_rows(app: PointsApplication, views: PointsViews, term_id: str, start: date,
+               end: date, group: str | None = None, level: str | None = None,
+               ) -> list[dict[str, Any]]:
+    """The rows ranked over a term, in ranking order: its deputies (those whose ``terms``
+    name it) and anyone who earned points in it, with the points earned then."""
+    totals = views.lines.totals_between(start, end)
+    deputies = dict(app.deputies)
+    members = {d for d, info in deputies.items() if term_id in (info.get("terms") or ())}
+    rows = []
+    for deputy_id in sorted(members | set(totals)):
+        info = deputies.get(deputy_id, {})
+        if group and info.get("group") != group:
+            continue
+        if level and level not in (info.get("level"), info.get("level_zh")):
+            continue
+        cents, activities = totals.get(deputy_id, (0, 0))
+        rows.append({"deputy_id": deputy_id, "cents": cents, "activities": activities})
+    rows.sort(key=_term_key)
+    return rows
+
+
 def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict[str, Any]:
     """The ranking over a term (届): the points earned between its start and end (since its
     start while it is open), its deputies (those whose ``terms`` name it) and anyone who earned points
     then; the order and the rows' shape are the year ranking's."""
     term, start, end = term_span(app, q.term or "")
-    totals = views.lines.totals_between(start, end)
-    deputies = dict(app.deputies)
-    members = {d for d, info in deputies.items() if q.term in (info.get("terms") or ())}
-    rows = []
-    for deputy_id in sorted(members | set(totals)):
-        info = deputies.get(deputy_id, {})
-        if q.group and info.get("group") != q.group:
-            continue
-        if q.level and q.level not in (info.get("level"), info.get("level_zh")):
-            continue
-        cents, activities = totals.get(deputy_id, (0, 0))
-        rows.append({"deputy_id": deputy_id, "cents": cents, "activities": activities})
-
-    def key(r: dict[str, Any]) -> tuple[int, int, str]:
-        return (-r["cents"], -r["activities"], r["deputy_id"])
-
-    rows.sort(key=key)
+    rows = _term_rows(app, views, q.term or "", start, end, q.group, q.level)
+    key = _term_key
     after = checked_after(q, 3)
     skipped = 0
     if after:
@@ -188,10 +198,40 @@ def get_activity(app: PointsApplication, ref: GetActivity, actor: Actor) -> dict
 
 
 def record_for(app: PointsApplication, q: DeputyPoints, actor: Actor) -> dict[str, Any]:
-    """A deputy's duty record of a year (履职档案)."""
+    """A deputy's duty record of a year (履职档案), or of a term (``term``)."""
     app.known_deputy(q.deputy_id)
     app.check_may_see(actor, q.deputy_id)
+    if getattr(q, "term", None) is not None:
+        return term_record(app, _views(app), q.deputy_id, q.term)
     return deputy_record(app, _views(app), q.deputy_id, q.year or app.this_year())
+
+
+def term_record(app: PointsApplication, views: PointsViews, deputy_id: str,
+                term_id: str) -> dict[str, Any]:
+    """A deputy's duty record of a term (届): the points earned between its start and end
+    (by cause, approved activities), the place in the term's ranking and in their group's,
+    and each year the term spans with its total and the path of that year's full record
+    (the lists of suggestions, messages and lines are kept per year)."""
+    term, start, end = term_span(app, term_id)
+    deputy = dict(app.deputies.get(deputy_id, {"id": deputy_id}))
+    summary = views.lines.summary_between(deputy_id, start, end)
+    rows = _term_rows(app, views, term_id, start, end)
+    rank = next((i for i, r in enumerate(rows, start=1) if r["deputy_id"] == deputy_id), None)
+    group = deputy.get("group")
+    in_group = _term_rows(app, views, term_id, start, end, group) if group else []
+    group_rank = next((i for i, r in enumerate(in_group, start=1)
+                       if r["deputy_id"] == deputy_id), None)
+    last = min(end, app.today()) if end == date.max else end
+    years = []
+    for year in range(start.year, max(start.year, last.year) + 1):
+        years.append({"year": year, "total": views.lines.summary(deputy_id, year)["total"],
+                      "path": f"/api/v1/deputies/{deputy_id}/record?year={year}"})
+    return {"deputy": deputy, "term": term_id, "term_name": term.get("name"),
+            "from": start.isoformat(), "to": None if end == date.max else end.isoformat(),
+            "year": None, "total": summary["total"], "by_cause": summary["by_cause"],
+            "approved_activities": summary["approved_activities"], "rank": rank,
+            "ranked_deputies": len(rows), "group_rank": group_rank,
+            "group_size": len(in_group) if group else None, "years": years}
 
 
 def record_suggestions_page(app: PointsApplication, q: DeputyPoints,

@@ -178,3 +178,15 @@ async def test_rankings_select_a_term_from_the_replicated_terms(system, api):
     ended = await eventually(term_17_ended, timeout=30, interval=0.2)
     assert {x["deputy_id"]: x for x in ended["rows"]}["deputy-1"]["total"] == 0
     assert (await row(year=year))["total"] == total
+
+    # the duty record selects a term too: the term's points, its ranking, the years it spans
+    r = await api.get("office", "/api/v1/deputies/deputy-1/record", term="term-18")
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["total"] == total and record["from"] == earned_on and record["rank"] == 1
+    assert record["by_cause"] and sum(record["by_cause"].values()) == total
+    assert [y["year"] for y in record["years"]] == [year]
+    r = await api.get("office", "/api/v1/deputies/deputy-1/record", term="term-17")
+    assert r.json()["total"] == 0 and r.json()["to"] == day_before
+    r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/record", year=year)
+    assert r.status_code == 200 and r.json()["total"] == total  # the year's, as before

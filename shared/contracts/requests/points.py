@@ -127,9 +127,14 @@ class RankingPosition(DeputyYear):
 
 
 class DeputyRecord(DeputyYear):
-    """A deputy's duty record (履职档案) of a year."""
+    """A deputy's duty record (履职档案) of a year, or of a term (届, ``term``)."""
 
     name: ClassVar[str] = "deputy_record"
+
+    term: str | None = Field(None, max_length=64,
+                             description="a term (届) instead of a year: the points earned "
+                                         "between its start and end, the term's ranking, "
+                                         "and each year it spans")
 
 
 class DeputyRecordSuggestions(DeputyYear):
