@@ -315,6 +315,29 @@ def blob_store(settings: Any) -> BlobStore:
     return FileBlobStore(root)
 
 
+def import_store(settings: Any) -> BlobStore:
+    """Uploaded rosters to import (CSV or XLSX, services/registry/roster_import.py): the same
+    backend as the attachments' store, apart from it (``<blob dir>/imports/``, S3 key
+    ``imports/<sha256>``), so that removing an import's file after use never removes an
+    attachment with the same bytes. The gateway writes (``put_import``); the registry reads."""
+    if getattr(settings, "blob_backend", "filesystem") == "s3":
+        return S3BlobStore(settings.blob_s3_bucket, settings.blob_s3_endpoint_url,
+                           settings.blob_s3_region, prefix="imports/")
+    root = getattr(settings, "blob_dir", None) or Path(settings.var_dir) / "blobs"
+    return FileBlobStore(Path(root) / "imports")
+
+
+def put_import(store: BlobStore, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Store an uploaded roster as it came (its type is decided by the registry, which reads
+    it); refuses an empty file or one over ``max_bytes``. Its SHA-256."""
+    if not data:
+        raise RefusedFile("文件是空的，请选择要导入的名册文件。")
+    if len(data) > max_bytes:
+        raise RefusedFile(f"文件超过 {max_bytes / (1024 * 1024):g} 兆字节的大小限制，"
+                          "请拆分后分批导入。", status=413)
+    return store.put(data)
+
+
 def described(store: BlobStore, sha256: str, name: str | None, purpose: str,
               loc: list[Any] | None = None) -> dict[str, Any]:
     """What a service records for an uploaded file it is asked to attach: read from the store
