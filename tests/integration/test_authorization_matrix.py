@@ -204,6 +204,10 @@ MATRIX = {
     "PUT /api/v1/admin/registry/{kind}/{key}": "office",
     "GET /api/v1/admin/terms": STAFF,
     "POST /api/v1/admin/terms": "office",
+    # roster import and export (services/gateway/routes_imports.py): the office (and the
+    # administrator: tests/integration/test_roster_import.py)
+    "POST /api/v1/admin/imports/{kind}": "office",
+    "GET /api/v1/admin/exports/{kind}": "office",
 }
 
 
