@@ -210,13 +210,19 @@ def consume_registry(runtime: Any, app: Any, reference: ReferenceData,
     consumer = runtime.consumers["registry"]
     after = consumer.after_commit
 
+    def follow_now() -> None:
+        try:
+            reference.catch_up()
+        except Exception:  # the store closing under a late catch-up; the next one reads it
+            log.warning("%s: reference data catch-up failed", runtime.service, exc_info=True)
+
     def after_commit() -> None:
         if after is not None:
             after()
         try:
-            asyncio.get_running_loop().run_in_executor(None, reference.catch_up)
+            asyncio.get_running_loop().run_in_executor(None, follow_now)
         except RuntimeError:  # no loop (a test calling the consumer's code directly)
-            threading.Thread(target=reference.catch_up, daemon=True).start()
+            threading.Thread(target=follow_now, daemon=True).start()
 
     consumer.after_commit = after_commit
 
