@@ -1,5 +1,8 @@
 """Accounts' commands and queries over its event store.
 
+- Single sign-on (OpenID Connect, ``login_external``): the gateway checks the provider's ID
+  token; this service decides which account the identity is (the one linked to it, else at
+  the first sign-in the account named by the provider's username claim, then linked).
 - Signing in checks the password here (argon2; an imported scrypt hash is rehashed with argon2
   on a successful sign-in); the gateway is told the principal and the account's
   ``token_version``, never a hash.
@@ -31,12 +34,13 @@ from shared.contracts.requests.accounts import (
     LinkAccount,
     ListAccounts,
     Login,
+    LoginExternal,
     ResetPassword,
     RevokeRoles,
 )
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import page_of_list
-from shared.rpc import Conflict, Invalid, NotFound, Unauthenticated
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from shared.settings import ServiceSettings
 
 from services.accounts import passwords
@@ -45,6 +49,8 @@ from services.accounts.errors import SelfLockoutRefused
 from services.accounts.read_models import AccountsViews
 
 WRONG_CREDENTIALS = "wrong username or password (or the account is disabled)"
+NO_ACCOUNT_FOR_IDENTITY = "no enabled account for this single sign-on identity"
+GATEWAY = "gateway"  # the actor the gateway asks as (services/gateway/accounts.py)
 
 
 class AccountsApplication(ServiceApplication):
@@ -86,6 +92,35 @@ class AccountsApplication(ServiceApplication):
             account.rehash(passwords.hash_password(q.password))
             self.save(account)
         return self.principal_of(account, q.role)
+
+    def login_external(self, q: LoginExternal, actor: Actor) -> dict[str, Any]:
+        """Single sign-on: the account of an identity the gateway verified with the office's
+        OpenID provider. The account linked to (issuer, subject); else, at the identity's
+        first sign-in, the enabled account named by the provider's username claim, linked to
+        the identity from then on (an event of the account, in its history). A disabled or
+        unknown account is refused (401), so is an account already linked to another identity
+        of the provider (409): a renamed user at the provider does not take over another
+        account."""
+        if actor.username != GATEWAY:
+            raise Forbidden("single sign-on is asked by the gateway only")
+        assert self.views is not None
+        linked = self.views.directory.linked(q.issuer, q.sub)
+        account = self.find(linked) if linked else None
+        if account is not None and account.external_subject(q.issuer) == q.sub:
+            if not account.enabled:
+                raise Unauthenticated(NO_ACCOUNT_FOR_IDENTITY)
+            return self.principal_of(account, None)
+        account = self.find(q.username) if q.username else None
+        if account is None or not account.enabled:
+            raise Unauthenticated(NO_ACCOUNT_FOR_IDENTITY)
+        current = account.external_subject(q.issuer)
+        if current is None:
+            account.link_external(q.issuer, q.sub, self.clock.now())
+            self.save(account)
+        elif current != q.sub:
+            raise Conflict(f"the account {account.username} is linked to another identity "
+                           "of this provider")
+        return self.principal_of(account, None)
 
     def principal_of(self, account: Account, role: str | None) -> dict[str, Any]:
         return {"principal": account.acting_as(role), "roles": list(account.roles),

@@ -20,6 +20,7 @@ from shared.contracts.requests.accounts import (
     LinkAccount,
     ListAccounts,
     Login,
+    LoginExternal,
     MyAccount,
     ResetPassword,
     RevokeRoles,
@@ -40,6 +41,7 @@ CHANGES = {
     Account.Enabled: "enabled",
     Account.PasswordChanged: "password_changed",
     Account.PasswordReset: "password_reset",
+    Account.ExternalIdentityLinked: "linked",  # a single sign-on identity (nothing withdrawn)
 }
 
 
@@ -59,6 +61,7 @@ def register(runtime: ServiceRuntime, app: AccountsApplication) -> None:
     """Every request this service answers, by contract (shared/contracts/requests/accounts.py)."""
     runtime.handlers({
         Login: app.login,
+        LoginExternal: app.login_external,
         AccountStatus: app.account_status,
         ActAs: app.act_as,
         MyAccount: app.my_account,

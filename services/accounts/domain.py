@@ -4,7 +4,8 @@ username, so a username is taken once).
 An account holds one or more roles (``office``, ``leader``, ``unit``, ``deputy``, and
 ``admin``: the office administrator who manages accounts), the links that say who the person
 is elsewhere (a deputy, a unit, a leader), whether it is enabled, its password hash and
-whether the password must be changed at the next sign-in (after an administrator's reset).
+whether the password must be changed at the next sign-in (after an administrator's reset),
+and the identities at the office's single sign-on provider linked to it (issuer: subject).
 
 ``token_version`` counts the changes that withdraw the tokens issued before them: a role
 revoked, a link changed, the account disabled, the password changed or reset. The gateway
@@ -218,6 +219,33 @@ class Account(Aggregate):
         self.token_version += 1
         self.changed_at = at
 
+    # --- single sign-on (OpenID Connect) ------------------------------------------------------
+
+    def external_subject(self, issuer: str) -> str | None:
+        """The subject of the identity at ``issuer`` linked to this account (None: none yet).
+        (An account made before single sign-on has no ``external`` until its first link.)"""
+        return getattr(self, "external", {}).get(issuer)
+
+    def link_external(self, issuer: str, subject: str, at: datetime) -> None:
+        """Record that the identity ``subject`` at the provider ``issuer`` is this account's:
+        its later sign-ins find the account by it. One identity per provider: an account
+        linked to another subject of the same provider is refused (the administrator sees the
+        link in the history). Nothing a token stands for changes."""
+        if not self.enabled:
+            raise AccountRefused(f"{self.username} is disabled: no identity is linked to it")
+        current = self.external_subject(issuer)
+        if current == subject:
+            raise NothingToChange(f"{self.username} is already linked to that identity")
+        if current is not None:
+            raise AccountRefused(f"{self.username} is already linked to another identity "
+                                 f"of {issuer}")
+        self._external_linked(issuer=issuer, subject=subject, at=at)
+
+    @event("ExternalIdentityLinked")
+    def _external_linked(self, issuer: str, subject: str, at: datetime) -> None:
+        self.external = {**getattr(self, "external", {}), issuer: subject}
+        self.changed_at = at
+
     def rehash(self, password_hash: str) -> None:
         """The same password, hashed again with the current scheme (argon2) at a sign-in:
         nothing a token stands for changes."""
@@ -232,7 +260,8 @@ class Account(Aggregate):
 EVENT_ZH = {"Created": "创建账号", "RolesGranted": "授予角色", "RolesRevoked": "撤销角色",
             "Linked": "关联代表、单位或领导", "Disabled": "停用账号", "Enabled": "启用账号",
             "PasswordChanged": "本人修改密码", "PasswordReset": "管理员重置密码",
-            "PasswordRehashed": "密码哈希升级为 argon2"}
+            "PasswordRehashed": "密码哈希升级为 argon2",
+            "ExternalIdentityLinked": "关联统一身份认证账号"}
 SECRET_FIELDS = ("password_hash",)
 
 

@@ -1,5 +1,6 @@
 """Accounts' read model: the directory of accounts (status without hashes), in memory,
-projected from the service's own log, for the administrator's paged and searchable list.
+projected from the service's own log, for the administrator's paged and searchable list, and
+which account each single sign-on identity (issuer, subject) is linked to.
 Rebuilt from the log at start (a city has a few thousand accounts)."""
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ class AccountDirectory(LogProjection):
         super().__init__(app)
         self.rows: dict[str, dict[str, Any]] = {}  # username -> row
         self._by_id: dict[Any, str] = {}
+        # (issuer, subject) -> username: single sign-on's links (ExternalIdentityLinked)
+        self.external: dict[tuple[str, str], str] = {}
 
     def clear(self) -> None:
         self.rows.clear()
         self._by_id.clear()
+        self.external.clear()
 
     def apply(self, domain_event: Any, notification_id: int) -> None:
         if isinstance(domain_event, Account.Created):
@@ -37,7 +41,9 @@ class AccountDirectory(LogProjection):
         if row is None:
             return
         kind = type(domain_event).__name__
-        if kind in ("RolesGranted", "RolesRevoked"):
+        if kind == "ExternalIdentityLinked":  # the first account linked keeps the identity
+            self.external.setdefault((domain_event.issuer, domain_event.subject), username)
+        elif kind in ("RolesGranted", "RolesRevoked"):
             row["roles"] = list(domain_event.after)
         elif kind == "Linked":
             row.update(domain_event.after)
@@ -52,6 +58,10 @@ class AccountDirectory(LogProjection):
         at = getattr(domain_event, "at", None)
         if at is not None:
             row["changed_at"] = at.isoformat()
+
+    def linked(self, issuer: str, subject: str) -> str | None:
+        """The username of the account linked to the identity (issuer, subject), if any."""
+        return self.external.get((issuer, subject))
 
     def matching(self, q: str | None, role: str | None, enabled: bool | None,
                  ) -> list[dict[str, Any]]:

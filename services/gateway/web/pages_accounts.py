@@ -28,7 +28,7 @@ ROLE_ZH = {"office": "代表工委", "leader": "领导", "unit": "承办单位",
 EVENT_ZH = {"Created": "创建账号", "RolesGranted": "授予角色", "RolesRevoked": "撤销角色",
             "Linked": "关联代表、单位或领导", "Disabled": "停用账号", "Enabled": "启用账号",
             "PasswordChanged": "本人修改密码", "PasswordReset": "管理员重置密码",
-            "PasswordRehashed": "密码哈希升级"}
+            "PasswordRehashed": "密码哈希升级", "ExternalIdentityLinked": "关联统一身份认证账号"}
 Csrf = [Depends(check_csrf)]
 Holder = Annotated[Principal, Depends(need(password_change_ok=True))]
 Admin = Annotated[Principal, Depends(need("admin"))]

@@ -50,6 +50,24 @@ class Login(AccountsCommand):
     role: Role | None = None
 
 
+class LoginExternal(AccountsCommand):
+    """Single sign-on (OpenID Connect): the account of an identity the gateway has verified
+    with the office's provider (``issuer``, ``sub``). The account linked to that identity;
+    at its first sign-in, the enabled account whose username is ``username`` (the provider's
+    username claim), to which the identity is then linked (``ExternalIdentityLinked``). The
+    answer is as Login's (the first role). 401 for an identity without an enabled account,
+    409 for an account already linked to another identity of the same provider. Asked only by
+    the gateway, as the system, after checking the provider's ID token."""
+
+    name: ClassVar[str] = "login_external"
+    roles: ClassVar[frozenset[str]] = SYSTEM
+
+    issuer: str = Field(min_length=1, max_length=500)
+    # the ID token's ``sub`` (a field named ``subject`` would hide the contract's NATS subject)
+    sub: str = Field(min_length=1, max_length=255)
+    username: str | None = Field(None, max_length=100)
+
+
 class AccountStatus(AccountsQuery):
     """An account's status without its hash (roles, links, enabled, ``token_version``): what
     the gateway checks a token against. Asked by the gateway as the system."""
