@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from shared.reference import ReferenceRecord
 from tests.harness import eventually, rpc
 
-SYSTEM_SERVICES = ("intake", "points", "registry", "accounts")
+SYSTEM_SERVICES = ("intake", "points", "assignment", "registry", "accounts")
 NEW = "deputy-new"
 NEW_DEPUTY = {"id": NEW, "name": "陈新民", "level": "district", "level_zh": "县",
               "group": "城建环保组", "station": "station-fengjie", "phone": "023-56550199",
@@ -190,3 +190,50 @@ async def test_rankings_select_a_term_from_the_replicated_terms(system, api):
     assert r.json()["total"] == 0 and r.json()["to"] == day_before
     r = await api.get("deputy-1", "/api/v1/deputies/deputy-1/record", year=year)
     assert r.status_code == 200 and r.json()["total"] == total  # the year's, as before
+
+
+async def test_a_unit_added_by_the_registry_takes_tasks_until_it_is_closed(system, api):
+    """Assignment's own replica: the office reassigns a task to a unit the registry has just
+    added; once the unit is closed, a task can no longer be reassigned to it (422)."""
+    url = system.nats_url
+    unit = {"id": "unit-new", "name": "区交通运输局", "parent": "区人民政府",
+            "categories": ["economy"]}
+    r = await api.client.put("/api/v1/admin/registry/unit/unit-new", json={"record": unit},
+                             headers=await api.login("office"))
+    assert r.status_code == 200, r.text
+
+    async def unit_known(active: bool):
+        units = (await rpc(url, "assignment", "units"))["result"]
+        found = next((u for u in units if u["id"] == "unit-new"), None)
+        return found is not None and found.get("active", True) is active
+
+    await eventually(lambda: unit_known(True), timeout=30, interval=0.2)
+    deputy_1 = {"username": "wangjg", "role": "deputy", "deputy_id": "deputy-1"}
+    tasks = []
+    for title in ("建议优化公交线路", "建议增设公交站台"):
+        submitted = await rpc(url, "intake", "submit_suggestion",
+                              {"title": title, "body": "出行不便。", "category": "economy"},
+                              actor=deputy_1)
+        assert submitted["ok"], submitted
+        case_id = submitted["result"]["id"]
+        r = await api.post("office", f"/api/v1/suggestions/{case_id}/register",
+                           {"urgency": "blue"})
+        assert r.status_code == 200, r.text
+
+        async def routed(case_id=case_id):  # the routing rule assigns it to unit-d
+            found = await rpc(url, "assignment", "case_assignment", {"case_id": case_id})
+            return found["result"]["task_ids"] if found.get("ok") else None
+
+        tasks.append((await eventually(routed, timeout=30, interval=0.2))[0])
+
+    r = await api.post("office", f"/api/v1/tasks/{tasks[0]}/reassign", {"unit_id": "unit-new"})
+    assert r.status_code in (200, 201), r.text
+
+    r = await api.client.put("/api/v1/admin/registry/unit/unit-new",
+                             json={"record": unit, "active": False},
+                             headers=await api.login("office"))
+    assert r.status_code == 200, r.text
+    await eventually(lambda: unit_known(False), timeout=30, interval=0.2)
+    r = await api.post("office", f"/api/v1/tasks/{tasks[1]}/reassign", {"unit_id": "unit-new"})
+    assert r.status_code == 422, r.text
+    assert "unit 'unit-new' is closed" in r.text
