@@ -29,7 +29,8 @@ def reference(app: IntakeApplication, _: Reference, __: Actor) -> dict[str, Any]
 def follow_up_view(app: IntakeApplication, index: FollowUpIndex, ref: FollowUpRef,
                    actor: Actor) -> dict[str, Any]:
     """What the holder of a follow-up token is shown (the citizen's follow-up page)."""
-    return follow_up(app, index, ref.token, {u: d.get("name", u) for u, d in app.units.items()})
+    units = {u: d.get("name", u) for u, d in list(app.units.items())}  # the replica's, live
+    return follow_up(app, index, ref.token, units)
 
 
 def case_audit_scope(case_id: str) -> tuple[list[Any], None]:

@@ -366,7 +366,7 @@ class LiaisonApplication(ServiceApplication):
     def groups(self) -> dict[str, list[str]]:
         """The deputy groups (代表小组) of config/deputies.yaml and their members."""
         found: dict[str, list[str]] = {}
-        for deputy_id, deputy in self.deputies.items():
+        for deputy_id, deputy in list(self.deputies.items()):  # the replica may add one
             if deputy.get("group"):
                 found.setdefault(deputy["group"], []).append(deputy_id)
         return found

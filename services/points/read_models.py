@@ -383,7 +383,7 @@ class Rankings(TableProjection):
         tx.executemany(f"INSERT INTO {deputies} (deputy_id, grp, level, level_zh) "
                        "VALUES (?, ?, ?, ?)",
                        [(d["id"], d.get("group"), d.get("level"), d.get("level_zh"))
-                        for d in self.app.deputies.values()])
+                        for d in list(self.app.deputies.values())])
 
     def sync_deputies(self) -> None:
         """The reference data may have changed since the tables were written: at start."""

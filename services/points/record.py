@@ -171,7 +171,7 @@ def deputy_record(app: Any, views: Any, deputy_id: str, year: int,
         "rank": overall["rank"],
         "ranked_deputies": overall["ranked"],
         "group_rank": in_group["rank"] if in_group else None,
-        "group_size": sum(1 for d in app.deputies.values() if d.get("group") == group) if group else None,
+        "group_size": sum(1 for d in list(app.deputies.values()) if d.get("group") == group) if group else None,
         "indicators": R.indicators_from_counts(rule, {
             **counts, "activities_by_kind": views.lines.approved_activities_by_kind(
                 deputy_id, year)}),

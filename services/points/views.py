@@ -133,8 +133,8 @@ def _term_rows(app: PointsApplication, views: PointsViews, term_id: str, start: 
 
 def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict[str, Any]:
     """The ranking over a term (届): the points earned between its start and end (since its
-    start while it is open), its deputies (those whose ``terms`` name it) and anyone who earned points
-    then; the order and the rows' shape are the year ranking's."""
+    start while it is open), its deputies (those whose ``terms`` name it) and anyone who
+    earned points then; the order and the rows' shape are the year ranking's."""
     term, start, end = term_span(app, q.term or "")
     rows = _term_rows(app, views, q.term or "", start, end, q.group, q.level)
     key = _term_key
@@ -150,7 +150,8 @@ def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict
     items = [views.rankings._row(r, skipped + i, same[r["cents"]] > 1)
              for i, r in enumerate(result["items"], start=1)]
     return {"term": q.term, "term_name": term.get("name"), "from": start.isoformat(),
-            "to": None if end == date.max else end.isoformat(), "year": None, "group": q.group, "level": q.level,
+            "to": None if end == date.max else end.isoformat(), "year": None,
+            "group": q.group, "level": q.level,
             "order": views.rankings.ORDER, "rows": items, "total": result["total"],
             "next_cursor": result["next_cursor"]}
 

@@ -153,6 +153,12 @@ async def test_rankings_select_a_term_from_the_replicated_terms(system, api):
     assert in_term["total"] == total and in_term["name"] == "王建国"
     r = await api.get("office", "/api/v1/rankings", term="term-99")
     assert r.status_code == 422, r.text
+    # paged as the year ranking is: one row a page, the cursor gives the next rank
+    first = (await api.get("office", "/api/v1/rankings", term="term-17", limit=1)).json()
+    assert [x["rank"] for x in first["rows"]] == [1] and first["rows"][0]["deputy_id"] == "deputy-1"
+    second = (await api.get("office", "/api/v1/rankings", term="term-17", limit=1,
+                            cursor=first["next_cursor"])).json()
+    assert [x["rank"] for x in second["rows"]] == [2] and second["total"] == first["total"] > 1
 
     # 换届 on the day the points were earned: term 17 ends the day before, deputy-1 continues
     r = await api.post("office", "/api/v1/admin/terms",
