@@ -418,6 +418,22 @@ async def test_overdue_escalation_goes_to_the_designated_leader_else_the_office(
         (plain_id, plain["task_id"], "overdue", "office"),
     ])
 
+    # The leader's own list (我的督办件): the case they supervise, escalated to them too; not
+    # the plain case (escalated to the office). Another leader's list is empty of it.
+    r = await api.get("leader", "/api/v1/leader/cases")
+    assert r.status_code == 200, r.text
+    assert [(c["case_id"], c["relations"], c["colour"]) for c in r.json()] == [
+        (led_id, ["escalated", "supervised"], "red")]
+    assert r.json()[0]["tasks"][0]["task_id"] == led["task_id"] and r.json()[0]["number"]
+    r = await api.get("leader", "/api/v1/leader/cases", relation="led")
+    assert r.json() == []
+    r = await api.get("office", "/api/v1/leader/cases", leader_id="leader-2")
+    assert r.status_code == 200 and r.json() == []
+    r = await api.get("office", "/api/v1/leader/cases")
+    assert r.status_code == 422  # the office names whose
+    r = await api.get("unit-b", "/api/v1/leader/cases")
+    assert r.status_code == 403
+
 
 async def test_every_supervision_event_is_published_in_v2_flagged_with_the_leadership(api, system):
     """Supervision publishes each event as v1 (unchanged) and as v2 with ``leadership``: null
@@ -472,18 +488,3 @@ async def test_every_supervision_event_is_published_in_v2_flagged_with_the_leade
     assert flags["suggestion_rated"] == [flagged, flagged]
     assert flags["case_closed"] == [flagged]
 
-    # The leader's own list (我的督办件): the case they supervise, escalated to them too; not
-    # the plain case (escalated to the office). Another leader's list is empty of it.
-    r = await api.get("leader", "/api/v1/leader/cases")
-    assert r.status_code == 200, r.text
-    assert [(c["case_id"], c["relations"], c["colour"]) for c in r.json()] == [
-        (led_id, ["escalated", "supervised"], "red")]
-    assert r.json()[0]["tasks"][0]["task_id"] == led["task_id"] and r.json()[0]["number"]
-    r = await api.get("leader", "/api/v1/leader/cases", relation="led")
-    assert r.json() == []
-    r = await api.get("office", "/api/v1/leader/cases", leader_id="leader-2")
-    assert r.status_code == 200 and r.json() == []
-    r = await api.get("office", "/api/v1/leader/cases")
-    assert r.status_code == 422  # the office names whose
-    r = await api.get("unit-b", "/api/v1/leader/cases")
-    assert r.status_code == 403
