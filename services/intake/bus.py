@@ -70,7 +70,7 @@ from shared.runtime import ServiceRuntime
 from services.intake import views
 from services.intake.application import IntakeApplication, IntakeSettings
 from services.intake.attachments import attach_to_message, attach_to_suggestion
-from services.intake.domain import CitizenMessage, Suggestion
+from services.intake.domain import CitizenMessage, Published, Suggestion
 from services.intake.message_merging import merge_message, undo_message_merge
 from services.intake.follow_up import FollowUpIndex, message_feedback
 from services.intake.publication import (
@@ -97,32 +97,30 @@ def translate(app: IntakeApplication, event: Any, envelope: dict[str, Any],
             station_id=event.station_id,
         )
     if isinstance(event, Suggestion.Registered):
-        suggestion: Suggestion = app.repository.get(event.originator_id, version=event.originator_version)
-        station = app.stations.get(suggestion.station_id or "", {})
+        facts = facts_of(app, event)
+        station = app.stations.get(facts.station_id or "", {})
         return SuggestionRegisteredV1(
             **envelope,
             number=event.number,
-            title=suggestion.title,
+            title=facts.title,
             category=event.category,
             urgency=event.urgency,
-            lead_deputy_id=suggestion.lead_deputy_id,
-            co_signer_ids=suggestion.co_signer_ids,
-            station_id=suggestion.station_id,
+            lead_deputy_id=facts.lead_deputy_id,
+            co_signer_ids=facts.co_signer_ids,
+            station_id=facts.station_id,
             district=station.get("district"),
         )
     if isinstance(event, Suggestion.Declined):
-        suggestion = app.repository.get(event.originator_id, version=event.originator_version)
         return SuggestionDeclinedV1(**envelope, reason=event.reason,
-                                    lead_deputy_id=suggestion.lead_deputy_id)
+                                    lead_deputy_id=facts_of(app, event).lead_deputy_id)
     if isinstance(event, Suggestion.RegistrationReversed):
-        suggestion = app.repository.get(event.originator_id, version=event.originator_version)
+        facts = facts_of(app, event)
         return SuggestionRegistrationReversedV1(
             **envelope, number=event.number, reason=event.reason,
-            lead_deputy_id=suggestion.lead_deputy_id, co_signer_ids=suggestion.co_signer_ids)
+            lead_deputy_id=facts.lead_deputy_id, co_signer_ids=facts.co_signer_ids)
     if isinstance(event, (Suggestion.MergedInto, Suggestion.MergeUndone)):
         # case_id is the source; the target's own SourceMerged/SourceUnmerged stay inside.
-        source: Suggestion = app.repository.get(event.originator_id,
-                                                version=event.originator_version)
+        source = facts_of(app, event)
         if isinstance(event, Suggestion.MergedInto):
             return SuggestionMergedV1(**envelope, into_suggestion_id=event.into_suggestion_id,
                                       lead_deputy_id=source.lead_deputy_id,
@@ -156,12 +154,9 @@ def translate_message_event(app: IntakeApplication, event: Any, envelope: dict[s
     if isinstance(event, CitizenMessage.MergeUndone):
         return MessageMergeUndoneV1(**envelope, into_message_id=event.into_message_id,
                                     station_id=event.station_id, reason=event.reason)
-    if not isinstance(event, (CitizenMessage.Claimed, CitizenMessage.Forwarded,
-                              CitizenMessage.Converted, CitizenMessage.Answered,
-                              CitizenMessage.Rated)):
+    if not isinstance(event, Published):
         return None
-    message: CitizenMessage = app.repository.get(event.originator_id,
-                                                 version=event.originator_version)
+    message = facts_of(app, event)
     if isinstance(event, CitizenMessage.Claimed):
         return MessageClaimedV1(**envelope, deputy_id=event.deputy_id,
                                 station_id=message.station_id, claimed_at=event.claimed_at,
@@ -176,18 +171,21 @@ def translate_message_event(app: IntakeApplication, event: Any, envelope: dict[s
                                  station_id=message.station_id)
     if isinstance(event, CitizenMessage.Rated):
         return MessageRatedV1(**envelope, rating=event.rating, station_id=message.station_id,
-                              handled_by=handled_by(message), deputy_id=message.claimed_by)
-    return MessageConvertedV1(**envelope, suggestion_id=event.suggestion_id,
-                              deputy_id=event.deputy_id, station_id=message.station_id)
+                              handled_by=message.handled_by, deputy_id=message.claimed_by)
+    if isinstance(event, CitizenMessage.Converted):
+        return MessageConvertedV1(**envelope, suggestion_id=event.suggestion_id,
+                                  deputy_id=event.deputy_id, station_id=message.station_id)
+    return None
 
 
-def handled_by(message: CitizenMessage) -> str:
-    """How a rated message had been handled: converted, forwarded to a unit, or answered."""
-    if message.suggestion_id is not None:
-        return "suggestion"
-    if message.unit_id is not None:
-        return "unit"
-    return "deputy"
+def facts_of(app: IntakeApplication, event: Published) -> Any:
+    """What a published event's contract needs beyond the event's own change: the event
+    itself (version 2 carries it), or, for an event recorded before it did
+    (``recorded_as_version`` 1: the upcast cannot invent the facts), the suggestion or
+    message as it was right after the event."""
+    if event.recorded_as_version >= 2:
+        return event
+    return app.repository.get(event.originator_id, version=event.originator_version)
 
 
 def register(runtime: ServiceRuntime, app: IntakeApplication, settings: IntakeSettings,

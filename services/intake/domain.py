@@ -4,7 +4,7 @@ citizen message (群众意见)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -13,6 +13,23 @@ from shared.contracts.requests.limits import RATINGS, URGENCIES  # noqa: F401  (
 
 from services.intake.errors import (AlreadyDone, HeldByAnother, MergesPending,
                                     NotAllowedInState)
+
+
+class Published(Aggregate.Event):
+    """An event the relay publishes from the event alone: version 2 carries every fact its
+    contract needs (the suggestion's deputies and title, the message's station...), so
+    refactoring an aggregate cannot change what goes on the wire. Version 1 events were
+    recorded without them; the upcast cannot invent them, so it marks them
+    ``recorded_as_version`` 1 and their relay reads the aggregate as it was right after them
+    (``services.intake.bus.facts_of``). The methods' parameters for those facts default to
+    None, so an old event still applies to its aggregate."""
+
+    class_version = 2
+    recorded_as_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["recorded_as_version"] = 1
 
 
 class Suggestion(Aggregate):
@@ -101,10 +118,25 @@ class Suggestion(Aggregate):
     def register(self, number: str, category: str, urgency: str, registered_at: datetime) -> None:
         self.ensure_reviewable()
         self._registered(number=number, category=category, urgency=urgency,
-                         registered_at=registered_at)
+                         registered_at=registered_at, title=self.title,
+                         lead_deputy_id=self.lead_deputy_id,
+                         co_signer_ids=list(self.co_signer_ids), station_id=self.station_id)
 
-    @event("Registered")
-    def _registered(self, number: str, category: str, urgency: str, registered_at: datetime) -> None:
+    class Registered(Published):
+        number: str
+        category: str
+        urgency: str
+        registered_at: datetime
+        title: str
+        lead_deputy_id: str
+        co_signer_ids: list[str]
+        station_id: str | None
+
+    @event(Registered)
+    def _registered(self, number: str, category: str, urgency: str, registered_at: datetime,
+                    title: str | None = None, lead_deputy_id: str | None = None,
+                    co_signer_ids: list[str] | None = None,
+                    station_id: str | None = None) -> None:
         self.status = "registered"
         self.number = number
         self.category = category
@@ -113,10 +145,17 @@ class Suggestion(Aggregate):
 
     def decline(self, reason: str, declined_at: datetime) -> None:
         self.ensure_reviewable()
-        self._declined(reason=reason, declined_at=declined_at)
+        self._declined(reason=reason, declined_at=declined_at,
+                       lead_deputy_id=self.lead_deputy_id)
 
-    @event("Declined")
-    def _declined(self, reason: str, declined_at: datetime) -> None:
+    class Declined(Published):
+        reason: str
+        declined_at: datetime
+        lead_deputy_id: str
+
+    @event(Declined)
+    def _declined(self, reason: str, declined_at: datetime,
+                  lead_deputy_id: str | None = None) -> None:
         self.status = "declined"
         self.decline_reason = reason
 
@@ -133,10 +172,21 @@ class Suggestion(Aggregate):
         if self.replied_at is not None:
             raise NotAllowedInState("the handling unit has already replied: a registration is "
                                     "reversed only before the reply", status_now=self.status)
-        self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at)
+        self._registration_reversed(number=self.number, reason=reason, reversed_at=reversed_at,
+                                    lead_deputy_id=self.lead_deputy_id,
+                                    co_signer_ids=list(self.co_signer_ids))
 
-    @event("RegistrationReversed")
-    def _registration_reversed(self, number: str, reason: str, reversed_at: datetime) -> None:
+    class RegistrationReversed(Published):
+        number: str
+        reason: str
+        reversed_at: datetime
+        lead_deputy_id: str
+        co_signer_ids: list[str]
+
+    @event(RegistrationReversed)
+    def _registration_reversed(self, number: str, reason: str, reversed_at: datetime,
+                               lead_deputy_id: str | None = None,
+                               co_signer_ids: list[str] | None = None) -> None:
         self.reversed_registrations = [
             *self.reversed_registrations,
             {"number": number, "reason": reason, "reversed_at": reversed_at.isoformat()},
@@ -166,11 +216,23 @@ class Suggestion(Aggregate):
             raise NotAllowedInState("a suggestion cannot be merged into itself", status_now=self.status)
         self.ensure_mergeable_source()
         self._merged_into(into_suggestion_id=target_id, previous_status=self.status,
-                          merged_at=merged_at, score=score)
+                          merged_at=merged_at, score=score, lead_deputy_id=self.lead_deputy_id,
+                          co_signer_ids=list(self.co_signer_ids), number=self.number)
 
-    @event("MergedInto")
+    class MergedInto(Published):
+        into_suggestion_id: str
+        previous_status: str
+        merged_at: datetime
+        score: float | None
+        lead_deputy_id: str
+        co_signer_ids: list[str]
+        number: str | None  # the source's registration number, if it had one
+
+    @event(MergedInto)
     def _merged_into(self, into_suggestion_id: str, previous_status: str, merged_at: datetime,
-                     score: float | None = None) -> None:
+                     score: float | None = None, lead_deputy_id: str | None = None,
+                     co_signer_ids: list[str] | None = None,
+                     number: str | None = None) -> None:
         self.status_before_merge = previous_status
         self.status = "merged"
         self.merged_into = into_suggestion_id
@@ -191,11 +253,22 @@ class Suggestion(Aggregate):
             raise NotAllowedInState(f"suggestion is {self.status}, not merged", status_now=self.status)
         self._merge_undone(into_suggestion_id=self.merged_into,
                            restored_status=self.status_before_merge or "submitted",
-                           reason=reason, undone_at=undone_at)
+                           reason=reason, undone_at=undone_at,
+                           lead_deputy_id=self.lead_deputy_id,
+                           co_signer_ids=list(self.co_signer_ids))
 
-    @event("MergeUndone")
+    class MergeUndone(Published):
+        into_suggestion_id: str
+        restored_status: str
+        reason: str
+        undone_at: datetime
+        lead_deputy_id: str
+        co_signer_ids: list[str]
+
+    @event(MergeUndone)
     def _merge_undone(self, into_suggestion_id: str, restored_status: str, reason: str,
-                      undone_at: datetime) -> None:
+                      undone_at: datetime, lead_deputy_id: str | None = None,
+                      co_signer_ids: list[str] | None = None) -> None:
         self.status = restored_status
         self.merged_into = None
         self.merged_at = None
@@ -441,10 +514,17 @@ class CitizenMessage(Aggregate):
         if self.status != "received":
             raise AlreadyDone(f"message is already {self.status}", status_now=self.status)
         self._claimed(deputy_id=deputy_id, claimed_at=claimed_at,
-                      claim_expires_at=claimed_at + time_limit)
+                      claim_expires_at=claimed_at + time_limit, station_id=self.station_id)
 
-    @event("Claimed")
-    def _claimed(self, deputy_id: str, claimed_at: datetime, claim_expires_at: datetime) -> None:
+    class Claimed(Published):
+        deputy_id: str
+        claimed_at: datetime
+        claim_expires_at: datetime
+        station_id: str
+
+    @event(Claimed)
+    def _claimed(self, deputy_id: str, claimed_at: datetime, claim_expires_at: datetime,
+                 station_id: str | None = None) -> None:
         self.status = "claimed"
         self.claimed_by = deputy_id
         self.claimed_at = claimed_at
@@ -478,10 +558,18 @@ class CitizenMessage(Aggregate):
 
     def answer_directly(self, deputy_id: str, text: str, answered_at: datetime) -> None:
         self.ensure_held_by(deputy_id)
-        self._answered(deputy_id=deputy_id, text=text, answered_at=answered_at)
+        self._answered(deputy_id=deputy_id, text=text, answered_at=answered_at,
+                       station_id=self.station_id)
 
-    @event("Answered")
-    def _answered(self, deputy_id: str, text: str, answered_at: datetime) -> None:
+    class Answered(Published):
+        deputy_id: str
+        text: str
+        answered_at: datetime
+        station_id: str
+
+    @event(Answered)
+    def _answered(self, deputy_id: str, text: str, answered_at: datetime,
+                  station_id: str | None = None) -> None:
         self.status = "answered"
         self.answer = text
         self.answered_by = deputy_id
@@ -490,10 +578,17 @@ class CitizenMessage(Aggregate):
     def convert(self, deputy_id: str, suggestion_id: str, converted_at: datetime) -> None:
         self.ensure_held_by(deputy_id)
         self._converted(deputy_id=deputy_id, suggestion_id=suggestion_id,
-                        converted_at=converted_at)
+                        converted_at=converted_at, station_id=self.station_id)
 
-    @event("Converted")
-    def _converted(self, deputy_id: str, suggestion_id: str, converted_at: datetime) -> None:
+    class Converted(Published):
+        deputy_id: str
+        suggestion_id: str
+        converted_at: datetime
+        station_id: str
+
+    @event(Converted)
+    def _converted(self, deputy_id: str, suggestion_id: str, converted_at: datetime,
+                   station_id: str | None = None) -> None:
         self.status = "converted"
         self.suggestion_id = suggestion_id
 
@@ -506,10 +601,18 @@ class CitizenMessage(Aggregate):
             if by_deputy is None:
                 raise HeldByAnother("only the deputy holding the message or the office can forward it")
             self.ensure_held_by(by_deputy)
-        self._forwarded(unit_id=unit_id, forwarded_at=forwarded_at)
+        self._forwarded(unit_id=unit_id, forwarded_at=forwarded_at, station_id=self.station_id,
+                        category=self.category)
 
-    @event("Forwarded")
-    def _forwarded(self, unit_id: str, forwarded_at: datetime) -> None:
+    class Forwarded(Published):
+        unit_id: str
+        forwarded_at: datetime
+        station_id: str
+        category: str | None
+
+    @event(Forwarded)
+    def _forwarded(self, unit_id: str, forwarded_at: datetime, station_id: str | None = None,
+                   category: str | None = None) -> None:
         self.status = "forwarded"
         self.unit_id = unit_id
         self.claim_expires_at = None
@@ -596,7 +699,18 @@ class CitizenMessage(Aggregate):
             raise NotAllowedInState("there is nothing to rate yet: a forwarded or converted message "
                                     "can be rated once the handling unit's feedback is in",
                                     status_now=self.status)
-        self._rated(rating=rating, rated_at=rated_at)
+        self._rated(rating=rating, rated_at=rated_at, station_id=self.station_id,
+                    handled_by=self.handled_by, claimed_by=self.claimed_by)
+
+    @property
+    def handled_by(self) -> str:
+        """How the message was handled: converted to a suggestion, forwarded to a unit, or
+        answered by a deputy."""
+        if self.suggestion_id is not None:
+            return "suggestion"
+        if self.unit_id is not None:
+            return "unit"
+        return "deputy"
 
     # --- the handling unit's feedback (a forwarded message, or the suggestion it became) ---
 
@@ -678,8 +792,16 @@ class CitizenMessage(Aggregate):
     def _publication_withdrawn(self, withdrawn_at: datetime, by: str) -> None:
         self._publication = None
 
-    @event("Rated")
-    def _rated(self, rating: str, rated_at: datetime) -> None:
+    class Rated(Published):
+        rating: str
+        rated_at: datetime
+        station_id: str
+        handled_by: str
+        claimed_by: str | None
+
+    @event(Rated)
+    def _rated(self, rating: str, rated_at: datetime, station_id: str | None = None,
+               handled_by: str | None = None, claimed_by: str | None = None) -> None:
         self.rating = rating
         self.status = "closed"
 

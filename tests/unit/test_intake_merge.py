@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.intake.bus import handled_by, translate
+from services.intake.bus import translate
 from services.intake.domain import CitizenMessage, Suggestion, merge_refusal
 from shared.clock import CHINA_TZ
 from shared.contracts import ActorRef
@@ -127,7 +127,7 @@ def test_answer_rating_and_erasure_are_published(how, expected):
         m.record_feedback("unit-a", "A", None, 1, NOW, "supervision:1")
     m.rate("satisfied", NOW)
     m.erase_personal_data(NOW)
-    assert handled_by(m) == expected
+    assert m.handled_by == expected
     events = m.collect_events()
     app = FakeApp(m)
     published = [translate(app, e, envelope(e)) for e in events]

@@ -408,3 +408,132 @@ def test_points_translates_revocations_and_reviews_from_the_event(tmp_path, monk
                       [(n, e) for n, e in events if isinstance(e, Activity.Approved)])
     finally:
         old.close()
+
+
+# --- intake ------------------------------------------------------------------------------
+
+INTAKE_CONTRACTS = {"SuggestionSubmitted", "SuggestionRegistered", "SuggestionDeclined",
+                    "SuggestionRegistrationReversed", "SuggestionMerged",
+                    "SuggestionMergeUndone", "CitizenMessageReceived", "MessageClaimed",
+                    "MessageAnswered", "MessageRated", "MessageConverted", "MessageForwarded"}
+
+
+@pytest.fixture
+def intake(tmp_path):
+    from services.intake.application import IntakeApplication
+
+    settings = ServiceSettings(service_name="intake", event_store="sqlite", var_dir=tmp_path)
+    app = IntakeApplication(settings, clock=ManualClock(v1.AT))
+    yield app, settings
+    app.close()
+
+
+def intake_history(app: Any) -> None:
+    """Every kind of event intake publishes from facts of its aggregate: a suggestion
+    registered, its registration reversed, merged and the merge undone; one declined; three
+    citizen messages claimed, then answered and rated, converted, forwarded and rated."""
+    from services.intake.domain import CitizenMessage, Suggestion
+
+    def suggestion(lead: str, co: list[str]) -> Suggestion:
+        return Suggestion(title="背街小巷路灯不亮", body="晚上出行不便", category="livelihood",
+                          lead_deputy_id=lead, co_signer_ids=co, station_id="station-fengjie",
+                          submitted_at=v1.AT)
+
+    a, b, c = suggestion("deputy-1", ["deputy-2"]), suggestion("deputy-3", []), \
+        suggestion("deputy-2", ["deputy-1"])
+    a.register(number="2026-0001", category="livelihood", urgency="blue", registered_at=v1.AT)
+    a.reverse_registration("误立案", v1.AT)
+    a.register(number="2026-0002", category="livelihood", urgency="red", registered_at=v1.AT)
+    a.merge_into(str(c.id), merged_at=v1.AT, score=0.9)
+    c.source_merged(str(a.id), merged_at=v1.AT)
+    a.undo_merge("不是同一事项", v1.AT)
+    c.source_unmerged(str(a.id), "不是同一事项", v1.AT)
+    b.decline("属于个人诉求", v1.AT)
+    messages = []
+    for how in ("answer", "convert", "forward"):
+        m = CitizenMessage(station_id="station-fengjie", grid=None, content=None,
+                           category="ecology", follow_up_token_hash="h", personal_data_ref="s",
+                           personal_data=None, received_at=v1.AT, sealed_content="sealed")
+        m.claim("deputy-1", claimed_at=v1.AT, time_limit=timedelta(hours=24))
+        if how == "answer":
+            m.answer_directly("deputy-1", "已转告社区处理", v1.AT)
+        elif how == "convert":
+            m.convert("deputy-1", str(c.id), v1.AT)
+        else:
+            m.forward("unit-c", v1.AT, by_deputy="deputy-1")
+            m.record_feedback("unit-c", "A", None, 1, v1.AT, "supervision:1")
+        if how != "convert":
+            m.rate("satisfied", v1.AT)
+        messages.append(m)
+    app.save(a, b, c, *messages)
+
+
+def test_intake_translates_its_events_without_reading_the_store(intake, monkeypatch):
+    from services.intake import bus as intake_bus
+    from services.intake.domain import Published as IntakePublished
+
+    app, _ = intake
+    intake_history(app)
+    events = recorded(app)
+    with monkeypatch.context() as patched:  # the former way: the aggregate as recorded
+        patched.setattr(IntakePublished, "recorded_as_version", 1)
+        from_store = published(intake_bus.translate, app, "intake", events)
+    attempts = without_store_reads(app, monkeypatch)
+    from_events = published(intake_bus.translate, app, "intake", events)
+    assert attempts == []
+    assert from_events == from_store
+    assert {name.rsplit("V", 1)[0] for name, _ in from_events} == INTAKE_CONTRACTS
+    registered = [c for name, c in from_events if name == "SuggestionRegisteredV1"]
+    assert [(c["number"], c["lead_deputy_id"], c["co_signer_ids"], c["station_id"])
+            for c in registered] == [("2026-0001", "deputy-1", ["deputy-2"], "station-fengjie"),
+                                     ("2026-0002", "deputy-1", ["deputy-2"], "station-fengjie")]
+    [merged] = [c for name, c in from_events if name == "SuggestionMergedV1"]
+    assert merged["source_number"] == "2026-0002"
+    rated = sorted(c["handled_by"] for name, c in from_events if name == "MessageRatedV1")
+    assert rated == ["deputy", "unit"]
+
+
+def test_intake_events_of_the_old_shape_are_published_as_before(intake, monkeypatch):
+    """Events stored before they carried their contracts' facts (those fields and the class
+    version taken out, as version 1 wrote them) are upcast, have the facts read from the
+    store, and publish exactly what the new events publish."""
+    from services.intake import bus as intake_bus
+    from services.intake.application import IntakeApplication
+    from services.intake.domain import Published as IntakePublished
+
+    app, settings = intake
+    intake_history(app)
+    expected = published(intake_bus.translate, app, "intake", recorded(app))
+    app.close()
+    added = {"Registered": {"title", "lead_deputy_id", "co_signer_ids", "station_id"},
+             "Declined": {"lead_deputy_id"},
+             "RegistrationReversed": {"lead_deputy_id", "co_signer_ids"},
+             "MergedInto": {"lead_deputy_id", "co_signer_ids", "number"},
+             "MergeUndone": {"lead_deputy_id", "co_signer_ids"},
+             "Claimed": {"station_id"}, "Answered": {"station_id"},
+             "Converted": {"station_id"}, "Forwarded": {"station_id", "category"},
+             "Rated": {"station_id", "handled_by", "claimed_by"}}
+    with sqlite3.connect(settings.var_dir / "intake.sqlite") as db:
+        rows = db.execute("SELECT rowid, topic, state FROM stored_events").fetchall()
+        old = 0
+        for rowid, topic, state in rows:
+            cls = resolve_topic(topic)
+            if issubclass(cls, IntakePublished):
+                taken_out = {"class_version", *added[cls.__name__]}
+                kept = {k: v for k, v in json.loads(state).items() if k not in taken_out}
+                db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                           (json.dumps(kept).encode(), rowid))
+                old += 1
+    assert old >= 14
+    reopened = IntakeApplication(settings, clock=ManualClock(v1.AT))
+    try:
+        events = recorded(reopened)
+        assert all(e.recorded_as_version == 1 for _, e in events
+                   if isinstance(e, IntakePublished))
+        assert published(intake_bus.translate, reopened, "intake", events) == expected
+        without_store_reads(reopened, monkeypatch)  # and for them only, the read is needed
+        with pytest.raises(StoreRead):
+            published(intake_bus.translate, reopened, "intake",
+                      [(n, e) for n, e in events if isinstance(e, IntakePublished)][:1])
+    finally:
+        reopened.close()
