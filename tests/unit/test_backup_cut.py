@@ -36,7 +36,7 @@ def _system(var: Path, supervision_tracks_intake: int) -> ServiceSettings:
 def test_a_consistent_cut_is_copied_with_its_positions(tmp_path):
     settings = _system(tmp_path / "var", supervision_tracks_intake=5)
     services = ops_backup._sqlite_stores(settings, tmp_path / "out")
-    assert services["supervision"]["tracked"] == {"assignment": 3, "intake": 5}
+    assert services["supervision"]["tracked"] == {"assignment": 3, "intake": 5, "registry": 0}
     assert services["intake"]["last_notification_id"] == 5
     assert "notifications" not in services  # optional, absent here
     for service in ("intake", "assignment", "supervision", "points"):
