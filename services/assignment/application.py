@@ -4,7 +4,8 @@ Configuration, read once at start:
 
 - ``config/units.yaml`` — the handling units;
 - ``config/routing.yaml`` — routing rules (category, district, title keywords → proposed
-  lead and co units);
+  lead and co units): only the seed of an empty log; the rules are data of this service
+  (the rule book, services/assignment/routing_rules.py and routing_desk.py);
 - ``config/assignment.yaml`` — deadline rules, co-unit offset, return window
   (:class:`~services.assignment.domain.AssignmentPolicy`);
 - ``config/holidays.yaml`` — the working-day calendar (``shared.calendar.WorkingCalendar``);
@@ -57,6 +58,8 @@ from shared.settings import ServiceSettings, load_config
 
 from services.assignment import views
 from services.assignment.read_models import TaskIndex
+from services.assignment.routing_desk import LiveRoutingRules, RoutingRuleDesk, seed_if_empty
+from services.assignment.routing_rules import RoutingRuleBook
 from shared.paging import Year, year_filter
 from services.assignment.domain import (
     AssignmentPolicy,
@@ -130,10 +133,10 @@ def load_mapping(settings: ServiceSettings, name: str) -> dict[str, Any]:
 
 class AssignmentApplication(ServiceApplication):
     name = "assignment"
+    kept_aggregates = (RoutingRuleBook,)  # read before every routing (routing_desk.py)
 
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
-        self.routing = RoutingRules(load_config(settings, "routing"))
         self.policy = AssignmentPolicy.from_config(load_mapping(settings, "assignment"))
         self.calendar = WorkingCalendar.from_config(settings.config_dir / "holidays.yaml")
         self.leaders = {d["id"]: d for d in load_config(settings, "leaders")}
@@ -145,6 +148,14 @@ class AssignmentApplication(ServiceApplication):
         self.reference = ReferenceData(self, settings)
         self.units = self.reference.table("unit")
         self.reference.catch_up()
+        # Routing rules: data of this service, seeded from config/routing.yaml into an empty
+        # log and read from the rule book before each routing (routing_desk.py).
+        seed_if_empty(self, settings)
+        self.routing = LiveRoutingRules(self.routing_rules_book)
+        self.routing_rules = RoutingRuleDesk(self)
+
+    def routing_rules_book(self) -> RoutingRuleBook:
+        return self.repository.get(RoutingRuleBook.create_id())
 
     def today(self) -> date:
         return local_day(self.clock.now())

@@ -40,13 +40,19 @@ from services.assignment.application import AssignmentApplication
 from shared.contracts.requests.assignment import (
     AssignSuggestion,
     CaseAssignment,
+    DeleteRoutingRule,
     DesignateLeadership,
+    GetRoutingRule,
     GetTask,
     Leaders,
+    ListRoutingRules,
     ListTasks,
+    MoveRoutingRule,
     PauseClock,
+    PutRoutingRule,
     ReassignTask,
     RefuseReturn,
+    ReorderRoutingRules,
     RequestReturn,
     ResumeClock,
     Units,
@@ -201,6 +207,13 @@ def register(runtime: ServiceRuntime, app: AssignmentApplication, index: TaskInd
         ListTasks: lambda q, actor: views.list_tasks(app, index, q, actor),
         Workload: lambda q, actor: app.workload(q, actor, index),
         Units: lambda _q, _actor: list(app.units.values()),
+        # routing rules (交办规则): data of this service (routing_desk.py)
+        ListRoutingRules: app.routing_rules.list,
+        GetRoutingRule: app.routing_rules.get,
+        PutRoutingRule: app.routing_rules.put,
+        DeleteRoutingRule: app.routing_rules.delete,
+        ReorderRoutingRules: app.routing_rules.reorder,
+        MoveRoutingRule: app.routing_rules.move,
     })
 
     runtime.audit_cases(partial(views.case_audit_scope, app))

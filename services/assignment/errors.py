@@ -3,6 +3,8 @@ out in shared/errors.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.errors import AlreadyDone as _AlreadyDone
 from shared.errors import DomainError
 from shared.errors import NotAllowedInState as _NotAllowedInState
@@ -26,3 +28,16 @@ class RegistrationReversed(NotAllowedInState):
 
 class ReturnWindowClosed(NotAllowedInState):
     """A task is returned only within its return window (working days after assignment)."""
+
+
+class InvalidRule(ValueError):
+    """A routing rule (services/assignment/routing_rules.py) refused field by field (422):
+    ``errors`` is ``[{"field", "msg"}]``."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{e['field']}: {e['msg']}" for e in self.errors))
+
+
+class NoSuchRule(LookupError):
+    """No routing rule of this id (404)."""

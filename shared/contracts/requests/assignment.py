@@ -1,5 +1,6 @@
 """The assignment service's requests: assigning a case, return requests and reassignment
-(申请退回 / 改办), the task clock (暂停计时), leadership (领导领办 / 重点督办), tasks, workload."""
+(申请退回 / 改办), the task clock (暂停计时), leadership (领导领办 / 重点督办), tasks, workload,
+and the routing rules (交办规则) as data."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from shared.contracts.requests import OFFICE, SIGNED_IN, STAFF, UNIT, Command, Query
-from shared.contracts.requests.limits import Reason
+from shared.contracts.requests import LEADER, OFFICE, SIGNED_IN, STAFF, UNIT, Command, Query
+from shared.contracts.requests.limits import SEARCH_MAX, Reason
 from shared.paging import PageQuery, Year
 
 LEADER_OR_OFFICE_OR_UNIT = frozenset({"office", "leader", "unit"})
@@ -194,3 +195,92 @@ class Workload(AssignmentQuery, PageQuery):
     q: str | None = Field(None, max_length=200,
                           description="the unit's open tasks: a number or words of the title")
     year: Year = Field(None, description="year of assignment, or 'all' (default: this year)")
+
+
+# --- routing rules (交办规则, services/assignment/routing_rules.py) ---------------------------------
+#
+# Data of the assignment service: the office changes them (each change an event of the rule
+# book: who, when, before and after), the office and leaders read them. The FIRST rule that
+# matches a registered suggestion proposes its units, so the order is part of the data.
+
+RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+RULE_READERS = OFFICE | LEADER
+
+
+class ListRoutingRules(AssignmentQuery, PageQuery):
+    """The routing rules in the order they are tried (``position`` from 1), paged; ``q``
+    finds by id or keyword, ``category`` keeps one category's rules."""
+
+    name: ClassVar[str] = "list_routing_rules"
+    roles: ClassVar[frozenset[str]] = RULE_READERS
+
+    q: str | None = Field(None, max_length=SEARCH_MAX)
+    category: str | None = Field(None, max_length=64)
+
+
+class GetRoutingRule(AssignmentQuery):
+    """One rule (with its ``position``) and its history, oldest first: each event that made,
+    changed, moved or removed it, who, when, the fields before and after."""
+
+    name: ClassVar[str] = "get_routing_rule"
+    roles: ClassVar[frozenset[str]] = RULE_READERS
+
+    rule_id: str = Field(pattern=RULE_ID_PATTERN)
+
+
+class PutRoutingRule(AssignmentCommand):
+    """Create the rule of this id (last, or ahead of rule ``before``), or change it to this
+    one (only the fields that differ are recorded; nothing differs: no change; ``before`` is
+    ignored: move a rule with ReorderRoutingRules). 422 with each wrong field's message: an
+    unknown category, an unknown or closed unit, the lead unit among the co-units, an empty
+    keyword."""
+
+    name: ClassVar[str] = "put_routing_rule"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"rule_id": "rule-heating", "category": "livelihood",
+                             "keywords": ["供暖", "暖气"], "lead_unit": "unit-a",
+                             "co_units": ["unit-b"], "automatic": True,
+                             "before": "rule-livelihood"})
+
+    rule_id: str = Field(pattern=RULE_ID_PATTERN)
+    category: str = Field(max_length=64, description="a category code (GET /api/v1/categories)")
+    district: str | None = Field(None, max_length=100,
+                                 description="only suggestions of this district (区县)")
+    keywords: list[str] = Field(default_factory=list, max_length=50,
+                                description="any of them in the title (none: every title)")
+    lead_unit: str = Field(max_length=64, description="the proposed lead unit (主办单位)")
+    co_units: list[str] = Field(default_factory=list, max_length=50,
+                                description="the proposed co-units (协办单位)")
+    automatic: bool = Field(False, description="assigned at registration without the office")
+    before: str | None = Field(None, max_length=64,
+                               description="a new rule is put ahead of this rule (absent: last)")
+
+
+class DeleteRoutingRule(AssignmentCommand):
+    """Remove a rule (its history stays in the rule book's log)."""
+
+    name: ClassVar[str] = "delete_routing_rule"
+    roles: ClassVar[frozenset[str]] = OFFICE
+
+    rule_id: str = Field(pattern=RULE_ID_PATTERN)
+
+
+class ReorderRoutingRules(AssignmentCommand):
+    """Put the rules in this order: every rule's id exactly once (422 naming the missing,
+    unknown or repeated ids). The same order again changes nothing."""
+
+    name: ClassVar[str] = "reorder_routing_rules"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"ids": ["rule-safety", "rule-heating", "rule-livelihood"]})
+
+    ids: list[str] = Field(max_length=10000)
+
+
+class MoveRoutingRule(AssignmentCommand):
+    """Move one rule up or down by one place (the page's 上移 / 下移); at either end nothing."""
+
+    name: ClassVar[str] = "move_routing_rule"
+    roles: ClassVar[frozenset[str]] = OFFICE
+
+    rule_id: str = Field(pattern=RULE_ID_PATTERN)
+    direction: Literal["up", "down"]
