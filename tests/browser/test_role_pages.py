@@ -26,14 +26,14 @@ from tests.harness import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ALLOWED = {"CSV", "Excel", "XLSX", "QR"}
+ALLOWED = {"CSV", "Excel", "XLSX", "xlsx", "UTF", "QR"}  # file formats and encodings named as such
 ENGLISH = re.compile(r"[A-Za-z][A-Za-z_]+")
 RAW = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|\b(deputy|unit|station|rule|leader)-[\w]+|"
                  r"\b[a-z]+_[a-z_]+\b|\bTrue\b|\bFalse\b|\bNone\b|\{[a-z_]+\}")
 # Reference-data pages show each record's key (代表编号, 单位编号, 联络站编号): the office's own
 # codes, which its imports and exports use, are content there; UUIDs and codes still are not.
 KEYS_SHOWN = ("/app/admin/registry", "/app/admin/imports")
-RECORD_KEY = re.compile(r"\b(deputy|unit|station|rule|leader)-[\w]+")
+RECORD_KEY = re.compile(r"\b(deputy|unit|station|rule|leader|term)-[\w]+")
 SKIP = ("/app/logout", "/export", "view=audit", "/static/", "/bulletins/")
 MAX_PAGES = 45
 
