@@ -2,26 +2,35 @@
 
 The assignment itself (``POST /api/v1/suggestions/{id}/assignment``) is in app.py; these are
 the routes around it: return requests and reassignment (申请退回 / 改办), leadership
-designation (领导领办 / 重点督办), the assignment view of a case, and the units' workload.
+designation (领导领办 / 重点督办), the assignment view of a case, the units' workload, and
+the routing rules (交办规则, ``/api/v1/admin/routing-rules``: data of the assignment service,
+each change an event of its rule book: who, when, before and after).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 
 from shared.contracts.requests.assignment import (
+    RULE_ID_PATTERN,
     CaseAssignment,
+    DeleteRoutingRule,
     DesignateLeadership,
+    GetRoutingRule,
     Leaders,
+    ListRoutingRules,
     PauseClock,
+    PutRoutingRule,
     ReassignTask,
     RefuseReturn,
+    ReorderRoutingRules,
     RequestReturn,
     ResumeClock,
     Workload,
 )
+from shared.contracts.requests.limits import SEARCH_MAX
 from services.gateway.auth import Principal
 from services.gateway.deps import ServicesDep, admitted, body_of, request_of, sends
 from services.gateway.paging import PAGED, Paging, YearParam, paged
@@ -48,6 +57,14 @@ OfficeLeaderOrUnit = admitted(CaseAssignment, "office", "leader", "unit")
 Anyone = admitted(Leaders)
 OfficeOrLeader = admitted(Workload, "office", "leader")
 OfficeLeaderOrUnitWorkload = admitted(Workload)
+RuleReaders = admitted(ListRoutingRules)
+RuleEditors = admitted(PutRoutingRule)
+
+RULES = f"{API}/admin/routing-rules"
+RULE_TAGS = ["routing rules"]
+RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN, description="the rule's id")]
+RuleBody = body_of(PutRoutingRule, "rule_id")
+OrderBody = body_of(ReorderRoutingRules)
 
 
 def register_assignment_routes(app: FastAPI) -> None:
@@ -186,3 +203,57 @@ def register_assignment_routes(app: FastAPI) -> None:
         tasks = paged(request, response, result["tasks"])
         return {"as_of": result["as_of"], "year": result["year"], **result["units"][0],
                 "tasks": tasks}
+
+    register_routing_rule_routes(app)
+
+
+def register_routing_rule_routes(app: FastAPI) -> None:
+    """交办规则: the office changes them, the office and leaders read them."""
+
+    @app.get(RULES, tags=RULE_TAGS, responses=PAGED, openapi_extra=sends(ListRoutingRules),
+             summary="The routing rules in the order they are tried (the first that matches "
+                     "a registered suggestion proposes its units), paged; `q` finds by id or "
+                     "keyword, `category` keeps one category's rules")
+    async def list_routing_rules(request: Request, response: Response, services: ServicesDep,
+                                 principal: RuleReaders, paging: Paging,
+                                 q: Annotated[str | None, Query(max_length=SEARCH_MAX)] = None,
+                                 category: Annotated[str | None, Query(max_length=64)] = None,
+                                 ) -> list[dict[str, Any]]:
+        query = {"q": q, "category": category, **paging.payload()}
+        page = await services.send(request_of(ListRoutingRules, query={
+            k: v for k, v in query.items() if v is not None}), principal)
+        return paged(request, response, page)
+
+    @app.post(f"{RULES}/order", tags=RULE_TAGS, openapi_extra=sends(ReorderRoutingRules),
+              responses={422: {"description": "not every rule's id exactly once"}},
+              summary="Put the routing rules in this order: every rule's id exactly once")
+    async def reorder_routing_rules(body: OrderBody, services: ServicesDep,
+                                    principal: RuleEditors) -> dict[str, Any]:
+        return await services.send(request_of(ReorderRoutingRules, body), principal)
+
+    @app.get(f"{RULES}/{{rule_id}}", tags=RULE_TAGS, openapi_extra=sends(GetRoutingRule),
+             responses={404: {"description": "no such rule"}},
+             summary="One routing rule (with its position) and its history: each event that "
+                     "made, changed or moved it, who, when, the fields before and after")
+    async def get_routing_rule(rule_id: RuleId, services: ServicesDep,
+                               principal: RuleReaders) -> dict[str, Any]:
+        return await services.send(request_of(GetRoutingRule, rule_id=rule_id), principal)
+
+    @app.put(f"{RULES}/{{rule_id}}", tags=RULE_TAGS, openapi_extra=sends(PutRoutingRule),
+             responses={422: {"description": "each wrong field with its message"}},
+             summary="Create the routing rule of this id (last, or ahead of rule `before`) or "
+                     "change it to the one given (only the fields that differ are recorded)")
+    async def put_routing_rule(rule_id: RuleId, body: RuleBody, services: ServicesDep,
+                               principal: RuleEditors) -> dict[str, Any]:
+        """422 names each wrong field: an unknown category, an unknown or closed unit, the
+        lead unit among the co-units, an empty keyword. The next suggestion registered is
+        routed by the rules as changed."""
+        return await services.send(request_of(PutRoutingRule, body, rule_id=rule_id),
+                                   principal)
+
+    @app.delete(f"{RULES}/{{rule_id}}", tags=RULE_TAGS, openapi_extra=sends(DeleteRoutingRule),
+                responses={404: {"description": "no such rule"}},
+                summary="Remove a routing rule (its history stays in the log)")
+    async def delete_routing_rule(rule_id: RuleId, services: ServicesDep,
+                                  principal: RuleEditors) -> dict[str, Any]:
+        return await services.send(request_of(DeleteRoutingRule, rule_id=rule_id), principal)

@@ -24,6 +24,7 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "activity_id": "00000000-0000-0000-0000-0000000000ee",
        "review_id": "r1", "period": "2026-01", "station_id": "st-none", "fmt": "svg",
        "deputy_id": "deputy-1", "unit_id": "unit-a", "sha256": "0" * 64,
+       "rule_id": "rule-none",
        "notification_id": "00000000-0000-0000-0000-0000000000ff",
        "token": "no-such-follow-up-token", "username": "no-such-user",
        "ballot_id": "00000000-0000-0000-0000-000000000b01",
@@ -213,6 +214,13 @@ MATRIX = {
 
 def api_endpoints() -> list[str]:
     app = create_app()
+    # routing rules (交办规则, services/assignment): the office changes them, the office and
+    # leaders read them (tests/integration/test_routing_rules.py)
+    "GET /api/v1/admin/routing-rules": "office leader",
+    "GET /api/v1/admin/routing-rules/{rule_id}": "office leader",
+    "PUT /api/v1/admin/routing-rules/{rule_id}": "office",
+    "DELETE /api/v1/admin/routing-rules/{rule_id}": "office",
+    "POST /api/v1/admin/routing-rules/order": "office",
     return sorted(f"{m} {r.path}" for r in app.routes if hasattr(r, "methods")
                   and r.path.startswith("/api/v1") for m in r.methods - {"HEAD"})
 
