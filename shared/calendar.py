@@ -12,17 +12,28 @@ Day.
 
 Apart from :meth:`WorkingCalendar.from_config`, nothing here does I/O or reads a
 clock.
+
+Since issue 29 the calendars are reference data owned by the registry (one ``calendar`` record
+per year, ``{year, holidays, makeup_workdays, source, provisional}``, seeded from
+``config/holidays.yaml``): a service builds its calendar from its replica of them
+(:class:`ReplicaCalendar`, over shared/reference.py). A calendar change takes effect for the
+deadlines computed after it: ``ReplicaCalendar`` answers as the latest calendar, and
+``as_of(moment)`` gives the calendar as it was at a moment (per year the version in force
+then), so a deadline derived again from an earlier assignment stays what it was. A year that
+was provisional then, or not known yet, is taken as it is now (a provisional year's deadlines
+are derived again once the notice is configured).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from os import PathLike
 from typing import Any
 
-__all__ = ["CalendarNotConfigured", "WorkingCalendar"]
+__all__ = ["CalendarNotConfigured", "ReplicaCalendar", "WorkingCalendar", "calendar_records"]
 
 _ALLOWED_KEYS = frozenset({"holidays", "makeup_workdays", "source", "provisional"})
 _SATURDAY = 5  # date.weekday(): Monday == 0 ... Sunday == 6
@@ -153,6 +164,12 @@ class WorkingCalendar:
         return out
 
     @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> WorkingCalendar:
+        """A calendar from the registry's ``calendar`` records (one per year)."""
+        return cls({str(r["year"]): {k: r.get(k) for k in _ALLOWED_KEYS if k in r}
+                    for r in records})
+
+    @classmethod
     def from_config(cls, path: str | PathLike[str]) -> WorkingCalendar:
         """Load a calendar from a YAML file shaped like ``config/holidays.yaml``."""
         import yaml
@@ -242,3 +259,108 @@ class WorkingCalendar:
             if self.is_working_day(d):
                 count += 1
         return count
+
+
+def calendar_records(years: Mapping[Any, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``calendar`` records of a ``config/holidays.yaml`` mapping (dates as ISO text),
+    checked as :class:`WorkingCalendar` checks them."""
+    WorkingCalendar(years)
+    out = []
+    for key, entry in years.items():
+        year = _as_year(key)
+        out.append({
+            "year": year, "source": str(entry.get("source") or ""),
+            "holidays": sorted(_as_date(d, str(year)).isoformat()
+                               for d in entry.get("holidays") or []),
+            "makeup_workdays": sorted(_as_date(d, str(year)).isoformat()
+                                      for d in entry.get("makeup_workdays") or []),
+            "provisional": bool(entry.get("provisional"))})
+    return sorted(out, key=lambda r: r["year"])
+
+
+def config_calendar_records(config_dir: str | PathLike[str]) -> list[dict[str, Any]]:
+    """The ``calendar`` records of ``<config_dir>/holidays.yaml`` (none without the file): the
+    seed of the registry's calendars and of a replica's before any registry event."""
+    import yaml
+    from pathlib import Path
+
+    path = Path(config_dir) / "holidays.yaml"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return calendar_records(yaml.safe_load(fh) or {})
+
+
+class ReplicaCalendar:
+    """The working-day calendar of a service's replica of the registry's ``calendar`` records
+    (``reference``: a shared/reference.py ``ReferenceData``). It answers as the latest
+    calendar (what a deadline computed now uses); :meth:`as_of` gives the calendar in force at
+    a moment, for a deadline derived again from an assignment made then."""
+
+    def __init__(self, reference: Any) -> None:
+        self.reference = reference
+        self._lock = threading.Lock()
+        self._current: WorkingCalendar | None = None
+        self._as_of: dict[tuple[Any, ...], WorkingCalendar] = {}
+        self._version = -1
+
+    def _fresh(self) -> None:
+        version = self.reference.calendar_version
+        if version != self._version:
+            self._current = None
+            self._as_of = {}
+            self._version = version
+
+    @staticmethod
+    def _build(records: Iterable[Mapping[str, Any]]) -> WorkingCalendar:
+        good = []
+        for record in records:
+            try:
+                WorkingCalendar.from_records([record])
+            except (ValueError, KeyError) as exc:  # refused by the registry; never expected
+                logging.getLogger(__name__).error("calendar record left out: %s", exc)
+                continue
+            good.append(record)
+        return WorkingCalendar.from_records(good)
+
+    def current(self) -> WorkingCalendar:
+        with self._lock:
+            self._fresh()
+            if self._current is None:
+                self._current = self._build(self.reference.calendar_records())
+            return self._current
+
+    def as_of(self, moment: datetime | None) -> WorkingCalendar:
+        """Per year the record in force at ``moment`` (the latest if it was provisional then,
+        or the year was not known yet)."""
+        if moment is None:
+            return self.current()
+        with self._lock:
+            self._fresh()
+            records = self.reference.calendar_records(as_of=moment)
+            key = tuple((r["year"], id(r)) for r in records)
+            found = self._as_of.get(key)
+            if found is None:
+                found = self._as_of[key] = self._build(records)
+            return found
+
+    # --- the WorkingCalendar interface, answered by the latest calendar --------------------
+
+    @property
+    def configured_years(self) -> tuple[int, ...]:
+        return self.current().configured_years
+
+    def is_provisional(self, year: int) -> bool:
+        return self.current().is_provisional(year)
+
+    def source(self, year: int) -> str:
+        return self.current().source(year)
+
+    def is_working_day(self, d: date) -> bool:
+        return self.current().is_working_day(d)
+
+    def add_working_days(self, start: date, n: int) -> date:
+        return self.current().add_working_days(start, n)
+
+    def working_days_between(self, a: date, b: date) -> int:
+        return self.current().working_days_between(a, b)

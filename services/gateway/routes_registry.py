@@ -1,5 +1,6 @@
 """Gateway routes of the registry service (services/registry/, 名册 / 基础数据): the reference
-records (deputies, handling units, liaison stations with their grids, terms 届) under
+records (deputies, handling units, liaison stations with their grids, terms 届, categories by
+their code, the working-day calendar of each year by the year) under
 ``/api/v1/admin/registry/{kind}``, and the terms with 换届 under ``/api/v1/admin/terms``. The
 office and the administrator change records (each change an event: who, when, before and
 after); any signed-in staff member lists them. The former reference routes (``/api/v1/deputies``,
@@ -24,7 +25,8 @@ TAGS = ["reference data"]
 
 Editors = admitted(PutRecord)
 Readers = admitted(ListRecords)
-Kind = Annotated[RecordKind, Path(description="deputy, unit, station or term")]
+Kind = Annotated[RecordKind, Path(description="deputy, unit, station, term, category or "
+                                                  "calendar")]
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="the record's stable key (id)")]
 
 PutBody = body_of(PutRecord, "kind", "key")

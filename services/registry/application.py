@@ -32,8 +32,8 @@ from shared.paging import page_of_list
 from shared.rpc import Invalid, NotFound
 from shared.settings import ServiceSettings
 
-from services.registry.domain import (EVENT_ZH, KINDS, ReferenceRecord, check_key, normalize,
-                                      record_id)
+from services.registry.domain import (EVENT_ZH, KEY_FIELD, KINDS, ReferenceRecord, check_key,
+                                      key_of, normalize, record_id)
 from services.registry.errors import InvalidRecord, RecordRefused
 from services.registry.read_models import RegistryViews
 
@@ -102,10 +102,12 @@ class RegistryApplication(ServiceApplication):
                 errors += [{"field": f"{index}.{e['field']}", "msg": e["msg"]}
                            for e in exc.errors]
                 continue
-            if one["id"] in canonical:
-                errors.append({"field": f"{index}.id", "msg": f"编号 {one['id']} 重复"})
-            canonical[one["id"]] = one
-            rows[one["id"]] = index
+            key = key_of(kind, one)
+            if key in canonical:
+                errors.append({"field": f"{index}.{KEY_FIELD.get(kind, 'id')}",
+                               "msg": f"编号 {key} 重复"})
+            canonical[key] = one
+            rows[key] = index
         if kind == "deputy":
             self.views.catch_up()
             terms = self.views.directory.of("term")
@@ -301,12 +303,18 @@ class RegistryApplication(ServiceApplication):
 
     # --- seeding ------------------------------------------------------------------------------
 
-    def seed(self, records: dict[str, list[dict[str, Any]]]) -> int:
-        """Record the configuration's records as ``Created`` by ``system`` in one save (an
-        empty log only: a replica starting beside this one finds them there)."""
+    def kinds_without_records(self) -> list[str]:
+        self.views.catch_up()
+        return [kind for kind in KINDS if not self.views.directory.of(kind)]
+
+    def seed(self, records: dict[str, list[dict[str, Any]]],
+             kinds: tuple[str, ...] | list[str] = KINDS) -> int:
+        """Record the configuration's records of ``kinds`` as ``Created`` by ``system`` in
+        one save (kinds without any record only: a replica starting beside this one finds
+        them there)."""
         now = self.clock.now()
         aggregates = [ReferenceRecord.create(kind, record, SYSTEM, now)
-                      for kind in KINDS for record in records.get(kind, [])]
+                      for kind in kinds for record in records.get(kind, [])]
         if aggregates:
             self.save(*aggregates)
         return len(aggregates)

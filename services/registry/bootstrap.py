@@ -1,8 +1,10 @@
 """The registry's wiring: its application, read model and runtime (``build_runtime``); at
-start an empty registry is seeded from the configuration files (config/deputies.yaml,
-units.yaml, stations.yaml, terms.yaml), every record a ``Created`` event by ``system`` and
-every seeded deputy without terms in the open term. A log with events is never seeded again:
-the files then matter no more (records change through the API, the 基础数据 page and imports).
+start each kind that has no record yet is seeded from its configuration file
+(config/deputies.yaml, units.yaml, stations.yaml, terms.yaml, categories.yaml, holidays.yaml:
+one calendar record per year), every record a ``Created`` event by ``system`` and every seeded
+deputy without terms in the open term. A kind with records is never seeded again: its file then
+matters no more (records change through the API, the 基础数据 page and imports). So a registry
+seeded before categories and calendars were records gets them at its next start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from opentelemetry.sdk.trace import TracerProvider
 
+from shared.calendar import config_calendar_records
 from shared.clock import Clock
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings, load_config
@@ -21,14 +24,17 @@ from services.registry.application import RegistryApplication
 from services.registry.bus import SERVICE, register, translate
 
 log = logging.getLogger(__name__)
-FILES = {"deputy": "deputies", "unit": "units", "station": "stations", "term": "terms"}
+FILES = {"deputy": "deputies", "unit": "units", "station": "stations", "term": "terms",
+         "category": "categories", "calendar": "holidays"}
 
 
 def seed_records(settings: ServiceSettings) -> dict[str, list[dict[str, Any]]]:
     """The configuration's records by kind (a missing terms file: no terms)."""
     records: dict[str, list[dict[str, Any]]] = {}
     for kind, name in FILES.items():
-        if (settings.config_dir / f"{name}.yaml").exists():
+        if kind == "calendar":  # a mapping year -> schedule: one record per year
+            records[kind] = config_calendar_records(settings.config_dir)
+        elif (settings.config_dir / f"{name}.yaml").exists():
             records[kind] = [dict(r) for r in load_config(settings, name)]
     open_terms = [str(t["id"]) for t in records.get("term", []) if not t.get("end")]
     for deputy in records.get("deputy", []):
@@ -38,13 +44,16 @@ def seed_records(settings: ServiceSettings) -> dict[str, list[dict[str, Any]]]:
 
 
 def seed_if_empty(app: RegistryApplication, settings: ServiceSettings) -> int:
-    if not app.is_empty():
+    """Seed the kinds that have no record (all of them in an empty log)."""
+    kinds = app.kinds_without_records()
+    if not kinds:
         return 0
     try:
-        made = app.seed(seed_records(settings))
+        made = app.seed(seed_records(settings), kinds)
     except IntegrityError:  # a replica starting beside this one seeded first
         return 0
-    log.info("registry seeded from %s: %d records", settings.config_dir, made)
+    log.info("registry seeded %s from %s: %d records", ", ".join(kinds), settings.config_dir,
+             made)
     return made
 
 

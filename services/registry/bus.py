@@ -1,5 +1,6 @@
-"""The registry's bus adapters: every record event out as ``duty.registry.record_changed.v1``
-(the whole record after the change), and the registration table of the requests it answers
+"""The registry's bus adapters: every record event out as ``duty.registry.record_changed.v2``
+(the whole record after the change), and beside it as v1 when its kind is one v1 knows
+(deputy, unit, station, term: a category or a calendar has no v1), and the registration table of the requests it answers
 (shared/contracts/requests/registry.py)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import IntegrationEvent
-from shared.contracts.registry import RecordChangedV1
+from shared.contracts.registry import KINDS_V1, RecordChangedV1, RecordChangedV2
 from shared.contracts.requests.registry import (GetRecord, ListRecords, ListTerms, OpenTerm,
                                                 PutRecord)
 from shared.contracts.requests.registry_imports import ExportRoster, ImportRoster
@@ -27,7 +28,7 @@ CHANGES = {
 
 
 def translate(app: RegistryApplication, event: Any,
-              envelope: dict[str, Any]) -> IntegrationEvent | None:
+              envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     change = CHANGES.get(type(event))
     if change is None:
         return None
@@ -38,8 +39,10 @@ def translate(app: RegistryApplication, event: Any,
                                                         version=event.originator_version)
         kind, key, record, active = (aggregate.kind, aggregate.key, dict(aggregate.record),
                                      aggregate.active)
-    return RecordChangedV1(**{**envelope, "case_id": f"{kind}:{key}"}, kind=kind, key=key,
-                           change=change, record=record, active=active)
+    fields = {**envelope, "case_id": f"{kind}:{key}", "kind": kind, "key": key,
+              "change": change, "record": record, "active": active}
+    v2 = RecordChangedV2(**fields)
+    return [RecordChangedV1(**fields), v2] if kind in KINDS_V1 else [v2]
 
 
 def register(runtime: ServiceRuntime, app: RegistryApplication) -> None:

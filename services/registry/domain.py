@@ -1,8 +1,10 @@
 """The registry's aggregate (名册 / 基础数据): one ``ReferenceRecord`` per reference record.
 
-A record is a deputy, a handling unit, a liaison station (with its grids) or a term (届), in
-the shape of its configuration file (config/deputies.yaml, units.yaml, stations.yaml,
-terms.yaml). Its id is ``uuid5(NAMESPACE, f"{kind}:{key}")``, so "create or change the record
+A record is a deputy, a handling unit, a liaison station (with its grids), a term (届), a
+category (key its ``code``) or one year's working-day calendar (key the year as text), in the
+shape of its configuration file (config/deputies.yaml, units.yaml, stations.yaml, terms.yaml,
+categories.yaml; a calendar is one year of holidays.yaml: ``{year, holidays, makeup_workdays,
+source, provisional}``). Its id is ``uuid5(NAMESPACE, f"{kind}:{key}")``, so "create or change the record
 with this stable key" is decided by the store's optimistic concurrency: two creations of one
 key at once are the same aggregate's version 1, and the second fails.
 
@@ -33,8 +35,12 @@ from eventsourcing.domain import Aggregate, event
 
 from services.registry.errors import InvalidRecord
 
-KINDS = ("deputy", "unit", "station", "term")
-KIND_ZH = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "term": "届次"}
+KINDS = ("deputy", "unit", "station", "term", "category", "calendar")
+KIND_ZH = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "term": "届次",
+           "category": "类别", "calendar": "工作日历"}
+# the field that holds a record's key (``id`` unless named here)
+KEY_FIELD = {"category": "code", "calendar": "year"}
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 NAMESPACE = UUID("6f3c1d5e-29a4-5b7e-9c1f-7e0d2b4a8c31")  # fixed: ids never change
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 LEVELS = {"national": "全国", "provincial": "省", "municipal": "市", "district": "县",
@@ -127,6 +133,56 @@ def _date(required: bool) -> Check:
     return check
 
 
+def _code(value: Any) -> str:
+    if value is None or value == "":
+        raise ValueError("必填")
+    if not isinstance(value, str) or not CODE_PATTERN.match(value.strip()):
+        raise ValueError("代码应为 2 到 64 个小写字母、数字或下划线，以字母开头")
+    return value.strip()
+
+
+def _year(value: Any) -> int:
+    if isinstance(value, bool) or value is None or value == "":
+        raise ValueError("应为年份（四位数字）")
+    try:
+        year = int(str(value).strip())
+    except ValueError:
+        raise ValueError("应为年份（四位数字）") from None
+    if not 1900 <= year <= 9999 or str(year) != str(value).strip():
+        raise ValueError("应为年份（四位数字）")
+    return year
+
+
+def _dates(value: Any) -> list[str]:
+    """A list of ISO dates (also lines or commas of text), sorted and without repeats."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,，;；\s]+", value) if v]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("应为日期列表")
+    days = set()
+    for item in value:
+        if isinstance(item, datetime):
+            raise ValueError(f"{item} 应为日期 YYYY-MM-DD")
+        if isinstance(item, date):
+            days.add(item)
+            continue
+        try:
+            days.add(date.fromisoformat(str(item).strip()))
+        except ValueError:
+            raise ValueError(f"{item} 不是日期 YYYY-MM-DD") from None
+    return [d.isoformat() for d in sorted(days)]
+
+
+def _flag(value: Any) -> bool:
+    if value in (None, "", False, "false", "0", 0):
+        return False
+    if value in (True, "true", "1", 1, "on"):
+        return True
+    raise ValueError("应为 true 或 false")
+
+
 # every field of each kind, in the order of its configuration file
 FIELDS: dict[str, dict[str, Check]] = {
     "deputy": {"id": _text(True, 64), "name": _text(True), "level": _level,
@@ -139,7 +195,34 @@ FIELDS: dict[str, dict[str, Check]] = {
                 "grids": _texts, "deputies": _texts},
     "term": {"id": _text(True, 64), "name": _text(True), "number": _number,
              "start": _date(True), "end": _date(False)},
+    "category": {"code": _code, "name_zh": _text(True, 40), "name_en": _text(False, 80)},
+    "calendar": {"year": _year, "source": _text(False, 300), "holidays": _dates,
+                 "makeup_workdays": _dates, "provisional": _flag},
 }
+
+
+def key_of(kind: str, record: dict[str, Any]) -> str:
+    """The key a (canonical) record is stored under."""
+    return str(record[KEY_FIELD.get(kind, "id")])
+
+
+def _calendar_errors(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A year's dates lie in it; make-up working days are weekends; no day is both."""
+    errors: list[dict[str, Any]] = []
+    year = record["year"]
+    for name in ("holidays", "makeup_workdays"):
+        outside = [d for d in record[name] if not d.startswith(f"{year}-")]
+        if outside:
+            errors.append({"field": name, "msg": f"{'、'.join(outside)} 不在 {year} 年"})
+    weekdays = [d for d in record["makeup_workdays"] if date.fromisoformat(d).weekday() < 5]
+    if weekdays:
+        errors.append({"field": "makeup_workdays",
+                       "msg": f"{'、'.join(weekdays)} 不是周六或周日：调休上班日只能是周末"})
+    both = sorted(set(record["holidays"]) & set(record["makeup_workdays"]))
+    if both:
+        errors.append({"field": "makeup_workdays",
+                       "msg": f"{'、'.join(both)} 不能既是节假日又是调休上班日"})
+    return errors
 
 
 def check_key(kind: str, key: Any) -> str:
@@ -159,9 +242,10 @@ def normalize(kind: str, key: str | None, record: dict[str, Any]) -> dict[str, A
     if kind not in FIELDS:
         check_key(kind, key)
     fields = FIELDS[kind]
+    key_field = KEY_FIELD.get(kind, "id")
     record = dict(record)
-    if key is not None and record.get("id") in (None, ""):
-        record["id"] = key
+    if key is not None and record.get(key_field) in (None, ""):
+        record[key_field] = key
     errors = [{"field": name, "msg": "未知字段"} for name in record if name not in fields]
     result: dict[str, Any] = {}
     for name, check in fields.items():
@@ -170,11 +254,13 @@ def normalize(kind: str, key: str | None, record: dict[str, Any]) -> dict[str, A
         except ValueError as exc:
             errors.append({"field": name, "msg": str(exc)})
     if not errors:
-        if key is not None and result["id"] != key:
-            errors.append({"field": "id", "msg": f"应与记录编号 {key} 相同"})
-        elif not KEY_PATTERN.match(result["id"]):
-            errors.append({"field": "id", "msg": "编号应为 1 到 64 个字母、数字或 . _ : -，"
-                                                 "以字母或数字开头"})
+        if key is not None and str(result[key_field]) != key:
+            errors.append({"field": key_field, "msg": f"应与记录编号 {key} 相同"})
+        elif not KEY_PATTERN.match(str(result[key_field])):
+            errors.append({"field": key_field, "msg": "编号应为 1 到 64 个字母、数字或 . _ : -，"
+                                                      "以字母或数字开头"})
+    if not errors and kind == "calendar":
+        errors += _calendar_errors(result)
     if not errors and kind == "deputy" and not result["level_zh"]:
         result["level_zh"] = LEVELS[result["level"]]
     if not errors and kind == "term" and result["end"] and result["end"] < result["start"]:
@@ -203,7 +289,7 @@ class ReferenceRecord(Aggregate):
                key: str | None = None) -> ReferenceRecord:
         """A new record (checked and made canonical)."""
         canonical = normalize(kind, key, record)
-        return cls(kind=kind, key=canonical["id"], record=canonical, actor=actor, at=at)
+        return cls(kind=kind, key=key_of(kind, canonical), record=canonical, actor=actor, at=at)
 
     @event("Created")
     def __init__(self, kind: str, key: str, record: dict[str, Any], actor: str,
@@ -278,4 +364,7 @@ FIELD_ZH = {"id": "编号", "name": "名称", "level": "层级", "level_zh": "�
             "delegation": "代表团", "terms": "届次", "voters": "联系选民",
             "enterprises": "联系企业", "parent": "上级单位", "categories": "办理类别",
             "district": "区县", "grids": "网格", "deputies": "代表", "number": "届数",
-            "start": "开始日期", "end": "结束日期"}
+            "start": "开始日期", "end": "结束日期", "code": "代码", "name_zh": "中文名称",
+            "name_en": "英文名称", "year": "年份", "source": "依据",
+            "holidays": "放假日期", "makeup_workdays": "调休上班日期",
+            "provisional": "暂定（未见通知）"}

@@ -66,7 +66,8 @@ class RecordDirectory(LogProjection):
             row = self.of(kind)[key]
             record = row["record"]
             if words and words not in key.lower() and \
-                    words not in str(record.get("name") or "").lower():
+                    words not in str(record.get("name") or record.get("name_zh") or ""
+                                     ).lower():
                 continue
             if active is not None and row["active"] != active:
                 continue

@@ -7,6 +7,13 @@ configuration file (``config/deputies.yaml``, ``units.yaml``, ``stations.yaml``;
 ``{id, name, number, start, end}``), so a consumer keeps the latest record per
 ``(kind, key)`` without asking the registry. ``case_id`` is ``<kind>:<key>``.
 
+``duty.registry.record_changed.v2``: the same fields, published BESIDE v1 for every change;
+its ``kind`` may also be ``category`` (a suggestion and message category, key its ``code``,
+``{code, name_zh, name_en}`` as in ``config/categories.yaml``) or ``calendar`` (one year's
+working-day calendar, key the year as text, ``{year, holidays, makeup_workdays, source,
+provisional}`` as in ``config/holidays.yaml``, dates ISO). A change of a category or a
+calendar has no v1: a consumer of v1 would park a kind it does not know (docs/events.md).
+
 A closed record (a deputy not re-elected at a term change) stays known to consumers, since
 cases and ledgers refer to it, with ``active`` false: nothing new may be addressed to it.
 """
@@ -20,6 +27,9 @@ from pydantic import Field
 from shared.contracts.base import IntegrationEvent
 
 RecordKind = Literal["deputy", "unit", "station", "term"]
+RecordKindV2 = Literal["deputy", "unit", "station", "term", "category", "calendar"]
+# the kinds v1 carries (a change of another kind is published as v2 only)
+KINDS_V1: tuple[str, ...] = ("deputy", "unit", "station", "term")
 
 
 class RecordChangedV1(IntegrationEvent):
@@ -38,3 +48,17 @@ class RecordChangedV1(IntegrationEvent):
     change: Literal["created", "changed", "closed", "reopened"]
     record: dict[str, Any] = Field(description="the whole record after the change")
     active: bool = Field(description="false once closed (a deputy not re-elected)")
+
+
+class RecordChangedV2(RecordChangedV1):
+    """Version 2, published beside version 1 for every change (v1 only for its four kinds)."""
+
+    name: ClassVar[str] = "record_changed"
+    version: ClassVar[int] = 2
+    summary: ClassVar[str] = ("A reference record (deputy, unit, station, term, category, "
+                              "working-day calendar of a year) was created, changed, closed or "
+                              "reopened: the whole record after the change. Published beside "
+                              "v1, which carries only the first four kinds.")
+    consumers: ClassVar[tuple[str, ...]] = ()
+
+    kind: RecordKindV2  # type: ignore[assignment]

@@ -1,9 +1,14 @@
 """基础数据 pages (Chinese) for the office and the administrator (services/registry/): the
-records of each kind (代表, 承办单位, 联络站, 届次) paged and searchable, a record's page with
+records of each kind (代表, 承办单位, 联络站, 届次, 类别, 工作日历) paged and searchable, a record's page with
 its edit form and change history (who, when, before and after), and 换届 (opening a new term
 with the continuing deputies). Every change goes to the registry service; a wrong field comes
 back with its own message beside it. The import and export of whole rosters is its own page
-(导入/导出, /app/admin/imports)."""
+(导入/导出, /app/admin/imports).
+
+A category's code (its key, a snake_case code) and English name are not shown as text (the
+pages speak Chinese only): the list links each category by its Chinese name, and the code and
+English name are edited in the form's fields. A calendar's dates are edited as lines of text,
+one date (YYYY-MM-DD) a line."""
 
 from __future__ import annotations
 
@@ -24,7 +29,11 @@ router = APIRouter(route_class=WebRoute)
 Csrf = [Depends(check_csrf)]
 Editor = Annotated[Principal, Depends(need("office", "admin"))]
 PAGE_SIZE = 20
-KINDS = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "term": "届次"}
+KINDS = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "term": "届次",
+         "category": "类别", "calendar": "工作日历"}
+KEY_FIELD = {"category": "code", "calendar": "year"}  # the field holding the key (else id)
+DATE_LINES = ("holidays", "makeup_workdays")  # edited as lines of text, one date a line
+HIDDEN = {"category": ("code", "name_en")}  # not shown as text: a code and English
 LEVELS = {"national": "全国", "provincial": "省", "municipal": "市", "district": "县",
           "township": "乡"}
 # the fields each kind's form edits (name, label, list?); others are kept as they are
@@ -40,13 +49,20 @@ FORM_FIELDS: dict[str, list[tuple[str, str, bool]]] = {
                 ("deputies", "代表编号（多个用逗号分隔）", True)],
     "term": [("name", "名称", False), ("number", "届数", False),
              ("start", "开始日期（YYYY-MM-DD）", False), ("end", "结束日期（留空表示本届）", False)],
+    "category": [("name_zh", "中文名称", False), ("name_en", "英文名称（供接口使用，可留空）", False)],
+    "calendar": [("source", "依据（国务院办公厅通知）", False),
+                 ("holidays", "放假日期（每行一个，YYYY-MM-DD，含假期中的周六周日）", True),
+                 ("makeup_workdays", "调休上班日期（每行一个，YYYY-MM-DD，只能是周六或周日）", True),
+                 ("provisional", "暂定（通知尚未发布，只含法定节日）", False)],
 }
 FIELD_ZH = {"id": "编号", "name": "名称", "level": "层级", "level_zh": "层级（中文）",
             "group": "代表小组", "station": "联络站", "phone": "电话", "constituency": "选区",
             "delegation": "代表团", "terms": "届次", "voters": "联系选民",
             "enterprises": "联系企业", "parent": "上级单位", "categories": "办理类别",
             "district": "区县", "grids": "网格", "deputies": "代表", "number": "届数",
-            "start": "开始日期", "end": "结束日期"}
+            "start": "开始日期", "end": "结束日期", "code": "代码", "name_zh": "中文名称",
+            "name_en": "英文名称", "year": "年份", "source": "依据", "holidays": "放假日期",
+            "makeup_workdays": "调休上班日期", "provisional": "暂定"}
 EVENT_ZH = {"Created": "新建", "Changed": "修改", "Closed": "停用", "Reopened": "恢复"}
 REASON_ZH = {"term_ended": "届满未连任", "closed_by_office": "办公室停用",
              "reelected": "换届连任", "reopened_by_office": "办公室恢复"}
@@ -75,6 +91,8 @@ def _field_errors(exc: ServiceFailure) -> dict[str, list[str]]:
 
 def _shown(value: Any) -> str:
     """A field's value as the office reads it."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
     if value is None or value == "" or value == []:
         return "无"
     if isinstance(value, list):
@@ -83,7 +101,8 @@ def _shown(value: Any) -> str:
 
 
 def _context(**extra: Any) -> dict[str, Any]:
-    return {"KINDS": KINDS, "LEVELS": LEVELS, "FORM_FIELDS": FORM_FIELDS,
+    return {"KINDS": KINDS, "LEVELS": LEVELS, "FORM_FIELDS": FORM_FIELDS, "HIDDEN": HIDDEN,
+            "DATE_LINES": DATE_LINES,
             "FIELD_NAMES": FIELD_ZH, "EVENT_NAMES": EVENT_ZH, "REASONS": REASON_ZH,
             "shown": _shown, **extra}
 
@@ -138,8 +157,13 @@ def _form_of(kind: str, record: dict[str, Any]) -> dict[str, str]:
     form = {}
     for name, _label, many in FORM_FIELDS[kind]:
         value = record.get(name)
-        form[name] = ", ".join(map(str, value or [])) if many else (
-            "" if value is None else str(value))
+        if name in DATE_LINES:
+            form[name] = "\n".join(map(str, value or []))
+        elif isinstance(value, bool):
+            form[name] = "yes" if value else ""
+        else:
+            form[name] = ", ".join(map(str, value or [])) if many else (
+                "" if value is None else str(value))
     return form
 
 
@@ -155,11 +179,17 @@ async def save_record(request: Request, kind: str, key: str, user: Editor) -> Re
     except ServiceFailure as exc:
         if exc.reply.get("status") != 404:
             raise
-    record: dict[str, Any] = dict(found["record"]) if found else {"id": key}
+    record: dict[str, Any] = dict(found["record"]) if found else {KEY_FIELD.get(kind, "id"): key}
     for name, _label, many in FORM_FIELDS[kind]:
         value = values[name]
-        record[name] = [v for v in value.replace("，", ",").split(",") if v.strip()] \
-            if many else (value or None)
+        if name in DATE_LINES:
+            record[name] = [v.strip() for v in value.replace("，", ",").replace(",", "\n")
+                            .splitlines() if v.strip()]
+        elif name == "provisional":
+            record[name] = value == "yes"
+        else:
+            record[name] = [v for v in value.replace("，", ",").split(",") if v.strip()] \
+                if many else (value or None)
     if kind == "deputy" and found is None:
         record.pop("level_zh", None)
     if kind == "deputy" and found and record.get("level") != found["record"].get("level"):

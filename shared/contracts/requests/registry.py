@@ -17,7 +17,7 @@ from shared.contracts.requests import ADMIN, OFFICE, STAFF, STATION, Command, Qu
 from shared.contracts.requests.limits import SEARCH_MAX
 from shared.paging import PageQuery
 
-RecordKind = Literal["deputy", "unit", "station", "term"]
+RecordKind = Literal["deputy", "unit", "station", "term", "category", "calendar"]
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 KEY_MAX = 64
 EDITORS = OFFICE | ADMIN  # who changes reference data
