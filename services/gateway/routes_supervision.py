@@ -15,16 +15,20 @@ from shared.contracts.requests.supervision import (
     CloseCase,
     GetBulletin,
     GetCase,
+    GetReplyTemplate,
     GetTask,
     LeaderCases,
+    ListReplyTemplates,
     ListTasks,
     NoteProgress,
     PublishBulletin,
     RateCase,
     RecordContact,
     RecordReview,
+    RemoveReplyTemplate,
     ReplyTemplate,
     ReplyToTask,
+    SetReplyTemplate,
     Stats,
     SubmitOpinion,
     SweepNow,
@@ -50,6 +54,7 @@ ReplyBody = body_of(ReplyToTask, "task_id")
 CaseRatingBody = body_of(RateCase, "case_id")
 ReviewBody = body_of(RecordReview, "case_id", "review_id")
 BulletinBody = body_of(PublishBulletin)
+TemplateBody = body_of(SetReplyTemplate, "category", "result_class")
 
 # The principals: the roles each request admits (a route may narrow them).
 Unit = admitted(AcknowledgeTask)
@@ -60,6 +65,8 @@ Staff = admitted(GetCase, "office", "leader", "unit", "deputy")
 LeaderOrOffice = admitted(LeaderCases)
 Publisher = admitted(PublishBulletin)
 ClockRunner = admitted(SweepNow, "office")
+TemplateEditor = admitted(SetReplyTemplate)
+ResultClass = Literal["A", "B", "C"]
 
 
 def register_supervision_routes(app: FastAPI) -> None:
@@ -110,9 +117,55 @@ def register_supervision_routes(app: FastAPI) -> None:
              openapi_extra=sends(ReplyTemplate))
     async def reply_template(services: ServicesDep, principal: Staff,
                              result_class: Literal["A", "B", "C"],
-                             category: str | None = None) -> dict[str, Any]:
+                             category: str | None = None, task_id: str | None = None,
+                             commitment_date: date | None = None) -> dict[str, Any]:
+        """The category's template, else the default (``source``); with ``task_id`` (and
+        ``commitment_date``), ``filled``: the variables known filled, ``blanks`` the rest."""
         return await services.send(request_of(ReplyTemplate, query={
-            "category": category, "result_class": result_class}), principal)
+            "category": category, "result_class": result_class, "task_id": task_id,
+            "commitment_date": commitment_date}), principal)
+
+    @app.get(f"{API}/admin/reply-templates", tags=tags, responses=PAGED,
+             summary="The reply templates (答复模板), paged, by category (default first) "
+                     "and class", openapi_extra=sends(ListReplyTemplates))
+    async def reply_templates(request: Request, response: Response, services: ServicesDep,
+                              principal: Staff, paging: Paging,
+                              category: Annotated[str | None, Query(max_length=64)] = None,
+                              result_class: ResultClass | None = None,
+                              ) -> list[dict[str, Any]]:
+        """Each current template: category (``default``: every category without its own),
+        class, text, its variables, who changed it last and when."""
+        found = await services.send(request_of(ListReplyTemplates, query={
+            "category": category, "result_class": result_class, **paging.payload()}),
+            principal)
+        return paged(request, response, found)
+
+    @app.get(f"{API}/admin/reply-templates/{{category}}/{{result_class}}", tags=tags,
+             responses=NOT_ALLOWED, summary="One reply template with its history (who, when, "
+             "before and after)", openapi_extra=sends(GetReplyTemplate))
+    async def get_reply_template(category: str, result_class: str, services: ServicesDep,
+                                 principal: Staff) -> dict[str, Any]:
+        return await services.send(request_of(GetReplyTemplate, category=category,
+                                              result_class=result_class), principal)
+
+    @app.put(f"{API}/admin/reply-templates/{{category}}/{{result_class}}", tags=tags,
+             responses={**NOT_ALLOWED, 422: {"description": "each wrong field's message"}},
+             summary="Create or change a reply template (the office); each change an event",
+             openapi_extra=sends(SetReplyTemplate))
+    async def put_reply_template(category: str, result_class: str, body: TemplateBody,
+                                 services: ServicesDep,
+                                 principal: TemplateEditor) -> dict[str, Any]:
+        return await services.send(request_of(SetReplyTemplate, body, category=category,
+                                              result_class=result_class), principal)
+
+    @app.delete(f"{API}/admin/reply-templates/{{category}}/{{result_class}}", tags=tags,
+                responses=NOT_ALLOWED, summary="Remove a category's reply template (the "
+                "default then applies); a default template is never removed (409)",
+                openapi_extra=sends(RemoveReplyTemplate))
+    async def delete_reply_template(category: str, result_class: str, services: ServicesDep,
+                                    principal: TemplateEditor) -> dict[str, Any]:
+        return await services.send(request_of(RemoveReplyTemplate, category=category,
+                                              result_class=result_class), principal)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/rating", tags=tags, responses=NOT_ALLOWED,
               summary="A deputy of the suggestion rates the reply; unsatisfied reopens it",

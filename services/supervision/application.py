@@ -33,22 +33,30 @@ from shared.blobs import AttachmentIndex, blob_store, described
 from shared.contracts.requests.supervision import (  # noqa: F401  (tests import them here)
     AttachReplyLetter,
     CaseRef,
+    GetReplyTemplate,
+    ListReplyTemplates,
     RateCase,
     RecordReview,
+    RemoveReplyTemplate,
     ReplyTemplate,
     ReplyToTask,
+    SetReplyTemplate,
     SubmitOpinion,
     TaskNote,
     TaskRef,
     WaiveContact,
 )
+from shared.paging import page_of_list
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 from shared.reference import ReferenceData
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, load_config
 
 from services.supervision import views
 from services.supervision.domain import CITIZEN, SupervisedCase, SupervisedTask
 from services.supervision.read_models import last_day_before
+from services.supervision.reply_templates import (DEFAULT, InvalidTemplate, ReplyTemplateBook,
+                                                  check_template, fill, history_of,
+                                                  variables_in)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,9 @@ class SupervisionRules(BaseModel):
     # close-out needs the signed reply letter (答复函) of the round's reply attached
     reply_letter_required: bool = False
     escalate_to_by_default: str = "office"
+    # the seed of the reply templates (答复模板): recorded as the ReplyTemplateBook's creation
+    # when the log has none; afterwards the book is the record (services/supervision/
+    # reply_templates.py) and this is not read again
     reply_templates: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @classmethod
@@ -138,6 +149,9 @@ class SupervisionApplication(ServiceApplication):
         # files recorded on cases (shared/blobs.py): the reply letters
         self.blobs = blob_store(settings)
         self.attachments = AttachmentIndex(self, [SupervisedCase.AttachmentRecorded])
+        # category codes and names (config/categories.yaml): what a reply template may name
+        self.categories = {c["code"]: c.get("name_zh", c["code"])
+                           for c in load_config(settings, "categories")}
 
     def close(self) -> None:
         super().close()
@@ -513,13 +527,114 @@ class SupervisionApplication(ServiceApplication):
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         return self.task_view(self._task(ref.task_id, actor))
 
+    # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
+
+    def template_book(self) -> ReplyTemplateBook:
+        """The book of reply templates; seeded from config/supervision.yaml when the log has
+        none (a replica seeding at the same moment makes the same version 1: ours fails on
+        the store's optimistic concurrency and theirs is read)."""
+        try:
+            return self.repository.get(ReplyTemplateBook.create_id())
+        except AggregateNotFoundError:
+            pass
+        book = ReplyTemplateBook.seed(self.rules.reply_templates, "system", self.clock.now())
+        try:
+            self.save(book)
+        except IntegrityError:
+            return self.repository.get(ReplyTemplateBook.create_id())
+        return book
+
     def reply_template(self, q: ReplyTemplate, actor: Actor) -> dict[str, Any]:
-        templates = self.rules.reply_templates
-        chosen = templates.get(q.category or "", {}).get(q.result_class)
-        source = q.category if chosen else "default"
-        chosen = chosen or templates.get("default", {}).get(q.result_class, "")
-        return {"category": q.category, "result_class": q.result_class, "source": source,
-                "text": chosen}
+        source, text = self.template_book().chosen(q.category, q.result_class)
+        answer: dict[str, Any] = {"category": q.category, "result_class": q.result_class,
+                                  "source": source, "text": text,
+                                  "variables": variables_in(text)}
+        if q.task_id is not None:
+            task = self._task(q.task_id, actor)
+            values = {"title": task.title or "", "number": task.number or "",
+                      "category": self.categories.get(task.category or "", task.category or ""),
+                      "unit_name": self.units.get(task.unit_id, {}).get("name", task.unit_id)}
+            if q.commitment_date is not None:
+                day = q.commitment_date
+                values["commitment_date"] = f"{day.year}年{day.month}月{day.day}日"
+            answer["filled"] = fill(text, values)
+            answer["blanks"] = [v for v in variables_in(text) if v not in values]
+        return answer
+
+    def list_reply_templates(self, q: ListReplyTemplates, actor: Actor) -> dict[str, Any]:
+        rows = [r for r in self.template_book().rows()
+                if (q.category is None or r["category"] == q.category)
+                and (q.result_class is None or r["result_class"] == q.result_class)]
+        for row in rows:
+            row["category_name"] = self._category_name(row["category"])
+        key = (lambda r: [r["category"] != DEFAULT, r["category"], r["result_class"]])
+        rows.sort(key=key)
+        return page_of_list(rows, q, key=key)
+
+    def _category_name(self, category: str) -> str:
+        return "所有类别（默认）" if category == DEFAULT else self.categories.get(category, category)
+
+    def get_reply_template(self, q: GetReplyTemplate, actor: Actor) -> dict[str, Any]:
+        book = self.template_book()
+        history = history_of(list(self.events.get(book.id)), q.category, q.result_class)
+        if book.text_of(q.category, q.result_class) is None and not history:
+            raise NotFound(f"no {q.category} {q.result_class} reply template")
+        row = (book.row(q.category, q.result_class)
+               if book.text_of(q.category, q.result_class) is not None
+               else {"category": q.category, "result_class": q.result_class, "text": None,
+                     "variables": [], "changed_by": None, "changed_at": None})
+        source, text = book.chosen(q.category, q.result_class)
+        return {**row, "category_name": self._category_name(q.category), "removed":
+                row["text"] is None, "in_use": {"source": source, "text": text},
+                "history": history}
+
+    def _template_editor(self, actor: Actor) -> None:
+        if actor.role != "office":
+            raise Forbidden("only the office changes reply templates")
+
+    def _on_book(self, change: Callable[[ReplyTemplateBook], Any]) -> ReplyTemplateBook:
+        """Apply a change to the book, again on the latest book when another one was saved
+        meanwhile."""
+        for attempt in range(5):
+            book = self.template_book()
+            change(book)
+            if not book.pending_events:
+                return book
+            try:
+                self.save(book)
+                return book
+            except IntegrityError:
+                if attempt == 4:
+                    raise Conflict("the reply templates changed meanwhile; try again") from None
+        raise AssertionError("unreachable")
+
+    def set_reply_template(self, cmd: SetReplyTemplate, actor: Actor) -> dict[str, Any]:
+        self._template_editor(actor)
+        try:
+            text = check_template(cmd.category, cmd.result_class, cmd.text,
+                                  set(self.categories))
+        except InvalidTemplate as exc:
+            raise Invalid("the reply template has invalid fields: " + str(exc),
+                          errors=[{"loc": ["body", e["field"]], "msg": e["msg"]}
+                                  for e in exc.errors]) from None
+        self._on_book(lambda book: book.set_template(
+            cmd.category, cmd.result_class, text, actor.username, self.clock.now()))
+        return self.get_reply_template(GetReplyTemplate.model_construct(
+            category=cmd.category, result_class=cmd.result_class), actor)
+
+    def remove_reply_template(self, cmd: RemoveReplyTemplate, actor: Actor) -> dict[str, Any]:
+        self._template_editor(actor)
+
+        def remove(book: ReplyTemplateBook) -> None:
+            try:
+                book.remove_template(cmd.category, cmd.result_class, actor.username,
+                                     self.clock.now())
+            except LookupError:
+                raise NotFound(f"no {cmd.category} {cmd.result_class} reply template") from None
+
+        self._on_book(remove)
+        return self.get_reply_template(GetReplyTemplate.model_construct(
+            category=cmd.category, result_class=cmd.result_class), actor)
 
     # --- the deadline clock (periodic, every replica) -------------------------------------
 

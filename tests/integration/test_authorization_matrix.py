@@ -32,7 +32,8 @@ IDS = {"suggestion_id": "00000000-0000-0000-0000-0000000000aa",
        "report_id": "00000000-0000-0000-0000-000000000e01",
        "session_id": "00000000-0000-0000-0000-00000000c001",
        "obligation_id": "00000000-0000-0000-0000-00000000c002",
-       "kind": "unit", "key": "unit-none"}
+       "kind": "unit", "key": "unit-none", "category": "no_such_category",
+       "result_class": "A"}
 
 # endpoint → the roles allowed ("anon": no token needed)
 MATRIX = {
@@ -106,6 +107,10 @@ MATRIX = {
     "POST /api/v1/suggestions/{suggestion_id}/attachments": "office deputy",
     "POST /api/v1/messages/{message_id}/attachments": "office deputy",
     "GET /api/v1/reply-templates": STAFF,
+    "GET /api/v1/admin/reply-templates": STAFF,
+    "GET /api/v1/admin/reply-templates/{category}/{result_class}": STAFF,
+    "PUT /api/v1/admin/reply-templates/{category}/{result_class}": "office",
+    "DELETE /api/v1/admin/reply-templates/{category}/{result_class}": "office",
     "POST /api/v1/suggestions/{suggestion_id}/rating": "deputy",
     "POST /api/v1/suggestions/{suggestion_id}/reviews/{review_id}": "office leader",
     "POST /api/v1/suggestions/{suggestion_id}/close": "office",

@@ -19,6 +19,8 @@ HANDLING_UNIT = UNIT | OFFICE  # the unit holding the task, or the office for it
 READERS = STAFF | SYSTEM  # scoped by the service: a unit its own, a deputy their cases
 DEFAULT_NESTED = 50  # cases listed per board cell and in the overdue list, by default
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"  # a month or a quarter
+TEMPLATE_KEY_MAX = 64
+TEMPLATE_TEXT_MAX = 2000  # the service refuses a longer template (services/supervision)
 
 
 class SupervisionCommand(Command):
@@ -196,12 +198,71 @@ class GetCase(SupervisionQuery):
 
 
 class ReplyTemplate(SupervisionQuery):
-    """The reply template for a category and result class."""
+    """The reply template (答复模板) for a category and result class: the category's own, else
+    the default (``source``). With ``task_id`` (and ``commitment_date`` for class B),
+    ``filled`` is the text with the variables the service knows filled (title, number,
+    category, unit name, the commitment date); ``blanks`` the ones the clerk writes."""
 
     name: ClassVar[str] = "reply_template"
     roles: ClassVar[frozenset[str]] = READERS
 
-    category: str | None = None
+    category: str | None = Field(None, max_length=TEMPLATE_KEY_MAX)
+    result_class: Literal["A", "B", "C"]
+    task_id: str | None = Field(None, max_length=TEMPLATE_KEY_MAX)
+    commitment_date: date | None = None
+
+
+# --- reply templates as data (答复模板; the office changes them, each change an event) --------------
+
+class ListReplyTemplates(SupervisionQuery, PageQuery):
+    """The current reply templates by category (``default`` first) and class, paged; each with
+    its variables and who changed it last, when."""
+
+    name: ClassVar[str] = "list_reply_templates"
+    roles: ClassVar[frozenset[str]] = READERS
+
+    category: str | None = Field(None, max_length=TEMPLATE_KEY_MAX)
+    result_class: Literal["A", "B", "C"] | None = None
+
+
+class ReplyTemplateRef(SupervisionQuery):
+    """One template's key (abstract)."""
+
+    category: str = Field(max_length=TEMPLATE_KEY_MAX,
+                          description="a category code, or 'default' (every category)")
+    result_class: Literal["A", "B", "C"]
+
+
+class GetReplyTemplate(ReplyTemplateRef):
+    """One template with its history, oldest first: who, when, the text before and after."""
+
+    name: ClassVar[str] = "get_reply_template"
+    roles: ClassVar[frozenset[str]] = READERS
+
+
+class SetReplyTemplate(SupervisionCommand):
+    """Create or change a template (a known category or 'default'; the text not empty, at most
+    2,000 characters, braces naming only known variables); 422 per field."""
+
+    name: ClassVar[str] = "set_reply_template"
+    roles: ClassVar[frozenset[str]] = OFFICE
+    model_config = _example({"category": "safety_hazard", "result_class": "B",
+                             "text": "关于《{title}》反映的安全隐患，我单位计划于"
+                                     "{commitment_date}前整改到位。{details}"})
+
+    category: str = Field(max_length=TEMPLATE_KEY_MAX)
+    result_class: Literal["A", "B", "C"]
+    text: str = Field(max_length=TEMPLATE_TEXT_MAX * 2)
+
+
+class RemoveReplyTemplate(SupervisionCommand):
+    """Remove a category's template (the category then uses the default); a default template
+    is changed, never removed (409)."""
+
+    name: ClassVar[str] = "remove_reply_template"
+    roles: ClassVar[frozenset[str]] = OFFICE
+
+    category: str = Field(max_length=TEMPLATE_KEY_MAX)
     result_class: Literal["A", "B", "C"]
 
 
