@@ -9,16 +9,17 @@ an event that is well-formed JSON and wrong. So every consumer checks, before it
   ``<producer>:<notification id>`` (as the outbox makes it);
 - ids in the form their producer makes them: case, task and suggestion ids are UUIDs
   (lower-case, hyphenated), a registration number is ``YYYY-NNNN``;
-- references to reference data that exists in this service: deputies, units and stations in
-  the service's replica of the registry's records (shared/reference.py: the configuration's
-  seed overlaid by the records replicated into its own log, read live, so a deputy the
-  registry added is known as soon as the replica has it); categories and leaders in its
-  configuration.
+- references to reference data that exists in this service: deputies, units, stations and
+  categories in the service's replica of the registry's records (shared/reference.py: the
+  configuration's seed overlaid by the records replicated into its own log, read live, so a
+  deputy or a category the registry added is known as soon as the replica has it; a closed
+  category stays known: events of its old cases go on), plus ``EXTRA_CATEGORIES``; leaders in
+  its configuration.
 
 An event that fails raises ``InvalidEvent``, naming every problem; the consumer parks it at
 once on ``duty.dlq.<service>`` with that reason (shared/consumer.py), and nothing of it is
-recorded. Categories and leaders are read once, when the service starts (as its handlers
-read them).
+recorded. Leaders (and, without a replica, the other kinds) are read once, when the service
+starts (as its handlers read them).
 
 The registry's own ``record_changed`` event names its record by ``case_id``
 ``<kind>:<key>`` (not a UUID): that is what is checked for it.
@@ -33,6 +34,7 @@ from typing import Any
 
 from shared.consumer import InvalidEvent
 from shared.contracts import IntegrationEvent
+from shared.contracts.accounts import AccountChangedV1
 from shared.contracts.registry import RecordChangedV1
 from shared.settings import ServiceSettings, load_config
 
@@ -56,6 +58,16 @@ REFERENCES: dict[str, str] = {
 EXTRA_CATEGORIES = ("other",)
 
 
+@dataclass(frozen=True)
+class Either:
+    """Known when in one of several containers (a live replica table, a fixed set)."""
+
+    parts: tuple[Container[str], ...]
+
+    def __contains__(self, value: object) -> bool:
+        return any(value in part for part in self.parts)
+
+
 @dataclass
 class EventValidator:
     """Checks one decoded upstream event; raises ``InvalidEvent`` with every problem found."""
@@ -73,17 +85,18 @@ class EventValidator:
             except FileNotFoundError:
                 return set()
 
+        extra = frozenset(EXTRA_CATEGORIES)
         if reference is not None:
             replicated: dict[str, Container[str]] = {
                 kind: reference.table(kind) for kind in ("deputy", "unit", "station")}
+            replicated["category"] = (Either((reference.table("category"), extra))
+                                      if "category" in reference.kinds
+                                      else ids("categories", "code") | extra)
         else:
             replicated = {"deputy": ids("deputies"), "unit": ids("units"),
-                          "station": ids("stations")}
-        return cls({
-            **replicated,
-            "category": ids("categories", "code") | set(EXTRA_CATEGORIES),
-            "leader": ids("leaders"),
-        })
+                          "station": ids("stations"),
+                          "category": ids("categories", "code") | extra}
+        return cls({**replicated, "leader": ids("leaders")})
 
     def problems(self, event: IntegrationEvent) -> list[str]:
         found: list[str] = []
@@ -99,6 +112,10 @@ class EventValidator:
         if isinstance(event, RecordChangedV1):
             if event.case_id != f"{event.kind}:{event.key}":
                 found.append(f"case_id {event.case_id!r} is not '<kind>:<key>'")
+            values.pop("case_id")
+        if isinstance(event, AccountChangedV1):  # an account is named account:<username>
+            if event.case_id != f"account:{event.username}":
+                found.append(f"case_id {event.case_id!r} is not 'account:<username>'")
             values.pop("case_id")
         for name in UUID_FIELDS:
             value = values.get(name)

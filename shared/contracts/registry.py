@@ -59,6 +59,7 @@ class RecordChangedV2(RecordChangedV1):
                               "working-day calendar of a year) was created, changed, closed or "
                               "reopened: the whole record after the change. Published beside "
                               "v1, which carries only the first four kinds.")
-    consumers: ClassVar[tuple[str, ...]] = ()
+    # the same replicas, which handle v1 and v2 alike (shared/reference.py)
+    consumers: ClassVar[tuple[str, ...]] = RecordChangedV1.consumers
 
     kind: RecordKindV2  # type: ignore[assignment]
