@@ -149,9 +149,9 @@ class SupervisionApplication(ServiceApplication):
         # files recorded on cases (shared/blobs.py): the reply letters
         self.blobs = blob_store(settings)
         self.attachments = AttachmentIndex(self, [SupervisedCase.AttachmentRecorded])
-        # category codes and names (config/categories.yaml): what a reply template may name
-        self.categories = {c["code"]: c.get("name_zh", c["code"])
-                           for c in load_config(settings, "categories")}
+        # category codes and names (config/categories.yaml), until the replica holds them
+        self._config_categories = {c["code"]: c.get("name_zh", c["code"])
+                                   for c in load_config(settings, "categories")}
 
     def close(self) -> None:
         super().close()
@@ -543,6 +543,18 @@ class SupervisionApplication(ServiceApplication):
         except IntegrityError:
             return self.repository.get(ReplyTemplateBook.create_id())
         return book
+
+    @property
+    def categories(self) -> dict[str, str]:
+        """Category code -> Chinese name: what a reply template may name. The registry's
+        categories as replicated here when the replica keeps them, else the configuration."""
+        try:
+            table = self.reference.table("category")
+        except (KeyError, ValueError):
+            table = {}
+        if table:
+            return {code: (r.get("name_zh") or code) for code, r in table.items()}
+        return self._config_categories
 
     def reply_template(self, q: ReplyTemplate, actor: Actor) -> dict[str, Any]:
         source, text = self.template_book().chosen(q.category, q.result_class)

@@ -39,6 +39,10 @@ def register_web(app: FastAPI) -> None:
 
     app.include_router(pages_registry.router, include_in_schema=False)
 
+    from services.gateway.web import pages_templates  # 答复模板 (services/supervision)
+
+    app.include_router(pages_templates.router, include_in_schema=False)
+
     from services.gateway.web import pages_attachments  # files: downloads (答复函, 证明材料)
 
     app.include_router(pages_attachments.router, include_in_schema=False)
