@@ -32,7 +32,7 @@ RAW = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|\b(deputy|unit|station|rule|leader)-
                  r"\b[a-z]+_[a-z_]+\b|\bTrue\b|\bFalse\b|\bNone\b|\{[a-z_]+\}")
 # Reference-data pages show each record's key (代表编号, 单位编号, 联络站编号): the office's own
 # codes, which its imports and exports use, are content there; UUIDs and codes still are not.
-KEYS_SHOWN = ("/app/admin/registry", "/app/admin/imports")
+KEYS_SHOWN = ("/app/admin/registry", "/app/admin/imports", "/app/admin/routing-rules")
 RECORD_KEY = re.compile(r"\b(deputy|unit|station|rule|leader|term)-[\w]+")
 SKIP = ("/app/logout", "/export", "view=audit", "/static/", "/bulletins/")
 MAX_PAGES = 45

@@ -43,6 +43,10 @@ def register_web(app: FastAPI) -> None:
 
     app.include_router(pages_templates.router, include_in_schema=False)
 
+    from services.gateway.web import pages_routing  # 交办规则 (services/assignment)
+
+    app.include_router(pages_routing.router, include_in_schema=False)
+
     from services.gateway.web import pages_attachments  # files: downloads (答复函, 证明材料)
 
     app.include_router(pages_attachments.router, include_in_schema=False)
