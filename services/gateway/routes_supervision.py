@@ -19,6 +19,7 @@ from shared.contracts.requests.supervision import (
     GetTask,
     LeaderCases,
     ListReplyTemplates,
+    ListReviews,
     ListTasks,
     NoteProgress,
     PublishBulletin,
@@ -277,13 +278,36 @@ def register_supervision_routes(app: FastAPI) -> None:
              openapi_extra=sends(Stats))
     async def stats(services: ServicesDep, principal: Staff,
                     from_: Annotated[date | None, Query(alias="from")] = None,
-                    to: date | None = None, year: YearParam = None) -> dict[str, Any]:
+                    to: date | None = None, year: YearParam = None,
+                    term: Annotated[str | None, Query(max_length=64, description=(
+                        "a term's id (届): its start to its end, an open term to today"))] = None,
+                    ) -> dict[str, Any]:
         """The cases of a period are those whose first reply falls in it: ``from`` and ``to``
-        (days, inclusive), or ``year`` (``all``: every year), by default the current year."""
+        (days, inclusive), ``year`` (``all``: every year), by default the current year, or
+        ``term`` (届: the term's dates; the answer names the term)."""
         payload: dict[str, Any] = {"year": year}
         if from_ is not None or to is not None:
             payload = {"from": from_, "to": to, **({"year": year} if year else {})}
+        if term is not None:
+            payload = {**{k: v for k, v in payload.items() if v is not None}, "term": term}
         return await services.send(request_of(Stats, query=payload), principal)
+
+    @app.get(f"{API}/reviews", tags=tags, responses=PAGED,
+             summary="Follow-up reviews (回头看) recorded in a term (本届以来; default: the "
+                     "current term) or a year, paged, the most recent first",
+             openapi_extra=sends(ListReviews))
+    async def reviews(request: Request, response: Response, services: ServicesDep,
+                      principal: Staff, paging: Paging,
+                      term: Annotated[str | None, Query(max_length=64)] = None,
+                      year: YearParam = None,
+                      outcome: Literal["kept", "partly_kept", "not_kept"] | None = None,
+                      ) -> list[dict[str, Any]]:
+        """Each review: the case (number, title, category, lead unit), why it was scheduled,
+        when it was due, its outcome, note, whether it reopened the case, the day recorded.
+        A unit sees its cases' reviews, a deputy their suggestions'."""
+        found = await services.send(request_of(ListReviews, query={
+            "term": term, "year": year, "outcome": outcome, **paging.payload()}), principal)
+        return paged(request, response, found)
 
     @app.post(f"{API}/bulletins", tags=tags, status_code=201, responses=NOT_ALLOWED,
               summary="Publish the monthly dispatch or quarterly bulletin of an ended period",

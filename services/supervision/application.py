@@ -476,7 +476,7 @@ class SupervisionApplication(ServiceApplication):
                            ["body", "evidence_files", i, "sha256"])
                  for i, f in enumerate(cmd.evidence_files)]
         self._rule(case.record_review, review_id=cmd.review_id, outcome=cmd.outcome,
-                   note=cmd.note, reopened=reopen)
+                   note=cmd.note, reopened=reopen, on=self.today())
         for attachment in files:
             case.record_attachment(attachment=attachment, task_id=None, round=case.round)
         changed: list[Any] = [case]
@@ -528,6 +528,31 @@ class SupervisionApplication(ServiceApplication):
         return self.task_view(self._task(ref.task_id, actor))
 
     # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
+    # --- terms (届, the registry's, as replicated here) --------------------------------------
+
+    def term_range(self, term_id: str | None, loc: list[str | int],
+                   ) -> tuple[dict[str, Any], date, date]:
+        """A term and its days: its start to its end (an open term: to today). ``term_id``
+        None: the current term (the open one, else the latest begun). 422 at ``loc`` for a
+        term the registry does not have."""
+        terms = dict(self.reference.table("term"))  # a copy: the registry may add one meanwhile
+        today = self.today()
+        if term_id is None:
+            begun = [t for t in terms.values() if str(t.get("start") or "") <= today.isoformat()]
+            current = [t for t in begun if not t.get("end")] or begun
+            if not current:
+                raise Invalid.field(loc, "no term has begun")
+            term = max(current, key=lambda t: str(t["start"]))
+        else:
+            term = terms.get(term_id)
+            if term is None:
+                raise Invalid.field(loc, f"no term {term_id}")
+        start = date.fromisoformat(str(term["start"]))
+        end = date.fromisoformat(str(term["end"])) if term.get("end") else today
+        return ({"id": term.get("id"), "name": term.get("name"), "number": term.get("number"),
+                 "start": start.isoformat(), "end": term.get("end") and str(term["end"])},
+                start, end)
+
 
     def template_book(self) -> ReplyTemplateBook:
         """The book of reply templates; seeded from config/supervision.yaml when the log has

@@ -627,25 +627,38 @@ class SupervisedCase(Aggregate):
         self.reviews[review_id] = {"review_id": review_id, "due_on": due_on, "reason": reason,
                                    "round": round, "outcome": None, "note": None}
 
-    def record_review(self, review_id: str, outcome: str, note: str, reopened: bool) -> None:
+    def record_review(self, review_id: str, outcome: str, note: str, reopened: bool,
+                      on: date | None = None) -> None:
         review = self.reviews.get(review_id)
         if review is None:
             raise RuleViolation(f"no follow-up review {review_id} on this case")
         if review["outcome"] is not None:
             raise AlreadyDone(f"follow-up review {review_id} was already recorded")
         self._review_recorded(review_id=review_id, outcome=outcome, note=note, reopened=reopened,
-                              leadership=self.leadership)
+                              leadership=self.leadership, recorded_on=on)
 
     class ReviewRecorded(Published):
+        """Version 3: ``recorded_on``, the day the outcome was recorded (the whole-term list
+        of reviews, 本届以来回头看); events recorded before it have None (the read model then
+        takes the day of the event's timestamp)."""
+
+        class_version = 3
+
         review_id: str
         outcome: str
         note: str
         reopened: bool
+        recorded_on: date | None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["recorded_on"] = None
 
     @event(ReviewRecorded)
     def _review_recorded(self, review_id: str, outcome: str, note: str, reopened: bool,
-                         leadership: dict[str, Any] | None) -> None:
-        self.reviews[review_id].update(outcome=outcome, note=note, reopened=reopened)
+                         leadership: dict[str, Any] | None, recorded_on: date | None) -> None:
+        self.reviews[review_id].update(outcome=outcome, note=note, reopened=reopened,
+                                       recorded_on=recorded_on)
 
     def record_attachment(self, attachment: dict[str, Any], task_id: str | None,
                           round: int) -> None:

@@ -51,7 +51,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from shared.contracts.requests.supervision import CaseIds, ClosedCases, LeaderCases, ListTasks
+from shared.clock import CHINA_TZ
+from shared.contracts.requests.supervision import (CaseIds, ClosedCases, LeaderCases,
+                                                   ListReviews, ListTasks)
 from shared.paging import MAX_LIMIT, checked_after, page
 from shared.read_store import TableProjection, Tx, fts_match_sqlite, like_pattern
 from shared.rpc import Forbidden
@@ -109,10 +111,10 @@ class SupervisionViews(TableProjection):
     statistics and the deadline clock's candidates."""
 
     name = "supervision"
-    version = 3  # 2: case_deputies; 3: case_leaders
+    version = 4  # 2: case_deputies; 3: case_leaders; 4: reviews
     tables = ("supervision_tasks", "supervision_periods", "supervision_tasks_fts",
               "supervision_cases", "supervision_replies", "supervision_ratings",
-              "supervision_case_deputies", "supervision_case_leaders")
+              "supervision_case_deputies", "supervision_case_leaders", "supervision_reviews")
 
     # --- definition ---------------------------------------------------------------------
 
@@ -147,6 +149,10 @@ class SupervisionViews(TableProjection):
     @property
     def case_leaders(self) -> str:
         return self.t("supervision_case_leaders")
+
+    @property
+    def reviews(self) -> str:
+        return self.t("supervision_reviews")
 
     def task_scope(self, scope: Scope, alias: str = "t") -> tuple[list[str], list[Any]]:
         """Conditions on the tasks table (as ``alias``) keeping what ``scope`` may see."""
@@ -239,6 +245,14 @@ class SupervisionViews(TableProjection):
             leader_id TEXT NOT NULL, case_id TEXT NOT NULL, relation TEXT NOT NULL,
             seq BIGINT NOT NULL, PRIMARY KEY (leader_id, case_id, relation))""")
         tx.execute(f"CREATE INDEX {self.case_leaders}_case ON {self.case_leaders} (case_id)")
+        # follow-up reviews (回头看): scheduled, then recorded (recorded_on: the China day the
+        # outcome was recorded; seq: its position in the log, the newest first)
+        tx.execute(f"""CREATE TABLE {self.reviews} (
+            case_id TEXT NOT NULL, review_id TEXT NOT NULL, due_on TEXT NOT NULL,
+            reason TEXT NOT NULL, round INTEGER NOT NULL, outcome TEXT, note TEXT,
+            reopened INTEGER, recorded_on TEXT, seq BIGINT,
+            PRIMARY KEY (case_id, review_id))""")
+        tx.execute(f"CREATE INDEX {self.reviews}_recorded ON {self.reviews} (recorded_on, seq)")
 
     # --- applying -----------------------------------------------------------------------
 
@@ -422,8 +436,21 @@ class SupervisionViews(TableProjection):
             row.update(closed_on=e.closed_on.isoformat(), final=_row_json({
                 "result_class": e.result_class, "ratings": e.ratings,
                 "all_satisfied": e.all_satisfied, "replied_on_time": e.replied_on_time}))
+        elif isinstance(e, SupervisedCase.ReviewScheduled):
+            tx.execute(f"INSERT INTO {self.reviews} (case_id, review_id, due_on, reason, "
+                       "round) VALUES (?, ?, ?, ?, ?)",
+                       (case_id, e.review_id, e.due_on.isoformat(), e.reason, e.round))
+            return
+        elif isinstance(e, SupervisedCase.ReviewRecorded):
+            day = e.recorded_on or e.timestamp.astimezone(CHINA_TZ).date()  # v2: its timestamp
+            recorded_on = day.isoformat()
+            tx.execute(f"UPDATE {self.reviews} SET outcome = ?, note = ?, reopened = ?, "
+                       "recorded_on = ?, seq = ? WHERE case_id = ? AND review_id = ?",
+                       (e.outcome, e.note, int(bool(e.reopened)), recorded_on,
+                        notification_id, case_id, e.review_id))
+            return
         else:
-            return  # task links, leadership, escalations, reviews: not in these tables
+            return  # task links, leadership, escalations: not in these tables
         row["done_raters"] = _row_json(done)
         unrated = [d for d in _raters(row) if d not in done]
         row["awaiting_since"] = (row["current_reply_on"] if row["closed_on"] is None
@@ -604,6 +631,39 @@ class SupervisionViews(TableProjection):
                                   "closed" if colours else None)
         return page(rows, q.limit, key=lambda r: (r["seq"], r["case_id"]), total=total,
                     view=lambda r: by_case[r["case_id"]])
+
+    def recorded_reviews(self, q: ListReviews, start: date, end: date,
+                         scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """A page of the follow-up reviews (回头看) ``scope`` may see whose outcome was
+        recorded in [start, end], the most recently recorded first; each with its case's
+        number, title and category (from the case's lead task)."""
+        self.require_ready()
+        after = checked_after(q, 1)
+        scoped, scope_params = self.case_scope(scope, alias="v")
+        where = ["v.recorded_on IS NOT NULL", "v.recorded_on >= ?", "v.recorded_on <= ?",
+                 *scoped]
+        params: list[Any] = [start.isoformat(), end.isoformat(), *scope_params]
+        if q.outcome is not None:
+            where.append("v.outcome = ?")
+            params.append(q.outcome)
+        condition = " AND ".join(where)
+        lead = (f"(SELECT t.{{0}} FROM {self.tasks} t WHERE t.case_id = v.case_id "
+                "ORDER BY CASE WHEN t.role = 'lead' THEN 0 ELSE 1 END, t.opened_at LIMIT 1)")
+        with self.store.read() as tx:
+            rows = tx.all(
+                f"SELECT v.*, {lead.format('number')} AS number, "
+                f"{lead.format('title')} AS title, {lead.format('category')} AS category, "
+                f"{lead.format('unit_id')} AS unit_id FROM {self.reviews} v "
+                f"WHERE {condition}{' AND v.seq < ?' if after else ''} "
+                "ORDER BY v.seq DESC LIMIT ?", (*params, *(after or ()), q.limit + 1))
+            total = tx.scalar(f"SELECT COUNT(*) AS n FROM {self.reviews} v WHERE {condition}",
+                              params)
+        return page(rows, q.limit, key=lambda r: (r["seq"],), total=total, view=lambda r: {
+            "case_id": r["case_id"], "review_id": r["review_id"], "number": r["number"],
+            "title": r["title"], "category": r["category"], "unit_id": r["unit_id"],
+            "reason": r["reason"], "round": r["round"], "due_on": r["due_on"],
+            "outcome": r["outcome"], "note": r["note"], "reopened": bool(r["reopened"]),
+            "recorded_on": r["recorded_on"]})
 
     def case_ids(self, q: CaseIds, year: int | None,
                  scope: Scope = EVERYTHING) -> dict[str, Any]:

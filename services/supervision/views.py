@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.contracts.requests.supervision import (Board, CaseIds, ClosedCases, LeaderCases,
-                                                   ListTasks, Stats)
+                                                   ListReviews, ListTasks, Stats)
 from shared.eventstore import Actor
 from shared.paging import MAX_LIMIT, year_filter
 from shared.rpc import Invalid
@@ -213,4 +213,22 @@ def stats(app: SupervisionApplication, read: SupervisionViews, q: Stats,
           actor: Actor) -> dict[str, Any]:
     """The statistics of the cases the actor may see (a unit: those it has a task of; a
     deputy: those they are a deputy of)."""
+    if q.term is not None:
+        term, start, end = app.term_range(q.term, ["query", "term"])
+        return {**read.stats(start, end, Scope.of(actor)), "term": term}
     return read.stats(*q.bounds(app.today()), Scope.of(actor))
+
+
+def list_reviews(app: SupervisionApplication, read: SupervisionViews, q: ListReviews,
+                 actor: Actor) -> dict[str, Any]:
+    """The follow-up reviews recorded in a term (default: the current one, 本届以来) or a
+    year, of the cases the actor may see."""
+    if q.year is not None:
+        year = year_filter(q.year, app.today().year)
+        start, end = (date.min, date.max) if year is None else (date(year, 1, 1),
+                                                                 date(year, 12, 31))
+        term = None
+    else:
+        term, start, end = app.term_range(q.term, ["query", "term"])
+    return {**read.recorded_reviews(q, start, end, Scope.of(actor)), "term": term,
+            "from": start.isoformat(), "to": end.isoformat()}

@@ -108,6 +108,7 @@ MATRIX = {
     "POST /api/v1/messages/{message_id}/attachments": "office deputy",
     "GET /api/v1/reply-templates": STAFF,
     "GET /api/v1/admin/reply-templates": STAFF,
+    "GET /api/v1/reviews": STAFF,
     "GET /api/v1/admin/reply-templates/{category}/{result_class}": STAFF,
     "PUT /api/v1/admin/reply-templates/{category}/{result_class}": "office",
     "DELETE /api/v1/admin/reply-templates/{category}/{result_class}": "office",

@@ -344,8 +344,9 @@ class Board(SupervisionQuery):
 
 
 class Stats(SupervisionQuery):
-    """A period: ``from`` and ``to`` (days, inclusive), or a ``year`` (default: the current
-    year; ``all``: every year)."""
+    """A period: ``from`` and ``to`` (days, inclusive), a ``year`` (default: the current
+    year; ``all``: every year), or a ``term`` (届: its start to its end, an open term to
+    today; the registry's terms as replicated in supervision)."""
 
     name: ClassVar[str] = "stats"
     roles: ClassVar[frozenset[str]] = READERS
@@ -354,11 +355,15 @@ class Stats(SupervisionQuery):
     from_: date | None = Field(None, alias="from")
     to: date | None = None
     year: Year = None
+    term: str | None = Field(None, max_length=TEMPLATE_KEY_MAX,
+                             description="a term's id: the statistics of its date range")
 
     @model_validator(mode="after")
     def _ordered(self) -> Stats:
         if (self.from_ is None) != (self.to is None):
             raise ValueError("give both 'from' and 'to', or a year")
+        if self.term is not None and (self.from_ is not None or self.year is not None):
+            raise ValueError("give a term, or 'from' and 'to', or a year")
         if self.from_ is not None and self.year is not None:
             raise ValueError("give either 'from' and 'to', or a year")
         if self.to is not None and self.from_ is not None and self.to < self.from_:
@@ -372,6 +377,27 @@ class Stats(SupervisionQuery):
         if year is None:
             return date.min, date.max
         return date(year, 1, 1), date(year, 12, 31)
+
+
+class ListReviews(SupervisionQuery, PageQuery):
+    """The follow-up reviews (回头看) whose outcome was recorded in a term (本届以来回头看;
+    default: the current term, since its start) or a year, the most recently recorded first,
+    each with its case's number, title, category and lead unit, its outcome and note. A unit
+    sees those of its cases, a deputy those of their suggestions."""
+
+    name: ClassVar[str] = "list_reviews"
+    roles: ClassVar[frozenset[str]] = READERS
+
+    term: str | None = Field(None, max_length=TEMPLATE_KEY_MAX,
+                             description="a term's id (default: the current term)")
+    year: Year = Field(None, description="a year instead of a term")
+    outcome: Literal["kept", "partly_kept", "not_kept"] | None = None
+
+    @model_validator(mode="after")
+    def _one_period(self) -> ListReviews:
+        if self.term is not None and self.year is not None:
+            raise ValueError("give a term or a year")
+        return self
 
 
 # --- bulletins and the deadline clock ---------------------------------------------------------------
