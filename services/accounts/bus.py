@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import IntegrationEvent
-from shared.contracts.accounts import AccountChangedV1
+from shared.contracts.accounts import AccountChangedV1, AccountChangedV2
 from shared.contracts.requests.accounts import (
     AccountHistory,
     AccountStatus,
@@ -46,15 +46,19 @@ CHANGES = {
 
 
 def translate(app: AccountsApplication, event: Any,
-              envelope: dict[str, Any]) -> IntegrationEvent | None:
+              envelope: dict[str, Any]) -> list[IntegrationEvent] | None:
     change = CHANGES.get(type(event))
     if change is None:  # a rehash changes nothing a token stands for
         return None
     account: Account = app.repository.get(event.originator_id, version=event.originator_version)
-    return AccountChangedV1(**{**envelope, "case_id": f"account:{account.username}"},
-                            username=account.username, change=change,
-                            roles=list(account.roles), enabled=account.enabled,
-                            token_version=account.token_version)
+    facts = dict(**{**envelope, "case_id": f"account:{account.username}"},
+                 username=account.username, change=change, roles=list(account.roles),
+                 enabled=account.enabled, token_version=account.token_version)
+    # v2 beside v1: the links too (notifications addresses people by them)
+    return [AccountChangedV1(**facts),
+            AccountChangedV2(**facts, display_name=account.display_name,
+                             deputy_id=account.deputy_id, unit_id=account.unit_id,
+                             leader_id=account.leader_id)]
 
 
 def register(runtime: ServiceRuntime, app: AccountsApplication) -> None:

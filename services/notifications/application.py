@@ -13,9 +13,11 @@ with the upstream tracking row by the runtime's consumer):
 - a leader: a case designated to them, an escalation addressed to them;
 - the office: every escalation, a unit's return request.
 
-Recipients are users of the users' list (``USERS_FILE``, default config/users.yaml): a unit's
-users (``unit_id``), a deputy's users (role deputy, ``deputy_id``), leaders (role leader; a
-user with ``leader_id`` only for that designee), the office (role office). E-mail addresses
+Recipients are the accounts (services/accounts), replicated in this service's log from
+``account_changed.v2`` and seeded from the users' list (services/notifications/recipients.py):
+a unit's users (role unit, ``unit_id``), a deputy's users (role deputy, ``deputy_id``), leaders
+(role leader; one with ``leader_id`` only for that designee), the office (role office);
+disabled accounts are told nothing. E-mail addresses
 are in config/notifications.yaml. The channels of each notification are chosen from the
 recipient's preferences when it is made and recorded with it.
 
@@ -109,6 +111,7 @@ from shared.settings import ServiceSettings, load_config
 
 from services.notifications.domain import KINDS, CaseFile, Notification, Preferences
 from services.notifications.read_models import NotificationViews
+from services.notifications.recipients import Recipients
 from services.notifications.views import preferences_of
 
 log = logging.getLogger(__name__)
@@ -197,9 +200,6 @@ class NotificationsApplication(ServiceApplication):
     def __init__(self, settings: NotificationSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
         self.delivery = settings
-        users_file = settings.users_file or settings.config_dir / "users.yaml"
-        with Path(users_file).open(encoding="utf-8") as f:
-            self.users = [u for u in (yaml.safe_load(f) or []) if isinstance(u, dict)]
         try:
             contacts = load_config(settings, "notifications")
         except FileNotFoundError:
@@ -217,24 +217,26 @@ class NotificationsApplication(ServiceApplication):
         self.reference = ReferenceData(self, settings)
         self.stations = self.reference.table("station")
         self.reference.catch_up()
+        # Who is told: the accounts (services/accounts) replicated in this log, seeded from
+        # the users' list (services/notifications/recipients.py)
+        self.recipients = Recipients(
+            self, settings.users_file or settings.config_dir / "users.yaml")
+        self.recipients.directory.catch_up()
         self.views = NotificationViews(self)  # its read models (the delivery job's work)
 
     # --- recipients ---------------------------------------------------------------------
 
     def unit_users(self, unit_id: str) -> list[str]:
-        return [u["username"] for u in self.users
-                if u.get("role") == "unit" and u.get("unit_id") == unit_id]
+        return self.recipients.unit_users(unit_id)
 
     def deputy_users(self, deputy_id: str) -> list[str]:
-        return [u["username"] for u in self.users
-                if u.get("role") == "deputy" and u.get("deputy_id") == deputy_id]
+        return self.recipients.deputy_users(deputy_id)
 
     def leader_users(self, designee_id: str) -> list[str]:
-        return [u["username"] for u in self.users if u.get("role") == "leader"
-                and u.get("leader_id", designee_id) == designee_id]
+        return self.recipients.leader_users(designee_id)
 
     def office_users(self) -> list[str]:
-        return [u["username"] for u in self.users if u.get("role") == "office"]
+        return self.recipients.office_users()
 
     # --- loading ------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 
 from services.notifications.application import NotificationSettings, NotificationsApplication
+from services.notifications.recipients import consume_accounts
 from shared.contracts.requests.notifications import (
     GetPreferences,
     ListNotifications,
@@ -99,6 +100,8 @@ def register(runtime: ServiceRuntime, app: NotificationsApplication,
     # every upstream event is checked (ids, reference data) before any effect
     consume_registry(runtime, app, app.reference)  # the registry's stations, replicated
     validate_consumers(runtime, settings, app.reference)
+    # the accounts (who is told), replicated; after the validators: links are checked there
+    consume_accounts(runtime, app, app.recipients)
 
     # every request this service answers, by contract (shared/contracts/requests/
     # notifications.py); each is about the actor's own inbox, for the roles that have one

@@ -30,3 +30,21 @@ class AccountChangedV1(IntegrationEvent):
     roles: list[str]
     enabled: bool
     token_version: int = Field(ge=1, description="tokens carrying another version are refused")
+
+
+class AccountChangedV2(AccountChangedV1):
+    """Version 2, published beside version 1 for every change: also the account's links
+    (the deputy, unit or station, and leader it acts for) and its display name, so a service
+    that addresses people (notifications: who is told about a unit's task, a deputy's case, a
+    leader's designation) follows the accounts the administrator manages, not a file."""
+
+    name: ClassVar[str] = "account_changed"
+    version: ClassVar[int] = 2
+    summary: ClassVar[str] = ("An account changed: its roles, whether it is enabled and the "
+                              "deputy, unit and leader it is linked to (who receives what).")
+    consumers: ClassVar[tuple[str, ...]] = ("notifications",)
+
+    display_name: str | None = None
+    deputy_id: str | None = Field(None, description="the deputy the person is")
+    unit_id: str | None = Field(None, description="the unit (or station) they work for")
+    leader_id: str | None = Field(None, description="the leader or committee they act for")

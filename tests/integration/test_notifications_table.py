@@ -131,9 +131,9 @@ TABLE: list[Row] = [
     Row("designated to a leader", ev(LeadershipDesignatedV1, SUGGESTION, designee_id="leader-1",
         designee_name="常委会副主任", designee_kind="leader", mode="supervise"),
         {"leader": "leadership_designated"}),
+    # nobody acts for committee-2 (the development leader account is leader-1's): nobody told
     Row("designated to a committee", ev(LeadershipDesignatedV1, OTHER, designee_id="committee-2",
-        designee_name="社会建设委员会", designee_kind="committee", mode="lead"),
-        {"leader": "leadership_designated"}),
+        designee_name="社会建设委员会", designee_kind="committee", mode="lead"), {}),
     Row("escalated to the office", ev(CaseEscalatedV1, OTHER, reason="overdue",
         escalated_to="office", task_id=T_OTHER), office("case_escalated")),
     Row("escalated to a leader", ev(CaseEscalatedV1, SUGGESTION, reason="overdue",
