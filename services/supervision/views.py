@@ -213,10 +213,11 @@ def stats(app: SupervisionApplication, read: SupervisionViews, q: Stats,
           actor: Actor) -> dict[str, Any]:
     """The statistics of the cases the actor may see (a unit: those it has a task of; a
     deputy: those they are a deputy of)."""
+    terms = app.terms()
     if q.term is not None:
         term, start, end = app.term_range(q.term, ["query", "term"])
-        return {**read.stats(start, end, Scope.of(actor)), "term": term}
-    return read.stats(*q.bounds(app.today()), Scope.of(actor))
+        return {**read.stats(start, end, Scope.of(actor)), "term": term, "terms": terms}
+    return {**read.stats(*q.bounds(app.today()), Scope.of(actor)), "terms": terms}
 
 
 def list_reviews(app: SupervisionApplication, read: SupervisionViews, q: ListReviews,

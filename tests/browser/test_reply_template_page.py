@@ -2,11 +2,13 @@
 in the list (filtered), opens it, is refused a text naming an unknown variable (the message
 beside the field, what was typed kept), saves a new text whose variables it writes as 〔承诺日期〕,
 sees the change in the history (who, before, after) and the service answers the new text; a
-unit is refused the page. axe-core finds no serious or critical violation. This module runs
-its own system."""
+unit is refused the page. The statistics page (办理统计) selects a term (届) and lists the
+follow-up reviews recorded in it (本届以来回头看). axe-core finds no serious or critical
+violation. This module runs its own system."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -73,3 +75,32 @@ def test_the_office_edits_a_reply_template_with_its_history(live, sign_in):
     response = unit.goto(f"{live.base_url}/app/admin/reply-templates")
     assert response is not None and response.status == 403
     expect(unit.get_by_role("link", name="答复模板")).to_have_count(0)
+
+
+def test_the_statistics_select_a_term_and_list_its_follow_up_reviews(live, sign_in):
+    title = f"老旧小区加装电梯{str(uuid.uuid4().int)[:5]}"
+    case_id = live.post("deputy-1", "/api/v1/suggestions", {
+        "title": title, "body": f"{title}，建议研究解决。", "category": "livelihood",
+        "co_signers": []})["id"]
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+    task = live.eventually(lambda: live.get("office", "/api/v1/tasks", case_id=case_id))[0]
+    unit = task["unit_id"]
+    live.post(unit, f"/api/v1/tasks/{task['task_id']}/contact", {"note": "已电话联系"})
+    live.post(unit, f"/api/v1/tasks/{task['task_id']}/reply", {
+        "result_class": "B", "text": "已列入计划", "commitment_date": "2099-12-31"})
+    live.post("office", f"/api/v1/suggestions/{case_id}/reviews/r1",
+              {"outcome": "partly_kept", "note": "已开工，尚未完工"})
+
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/stats")
+    reviews = page.locator("#term-reviews")
+    expect(page.locator("#reviews-h")).to_have_text("第十七届以来回头看")
+    expect(reviews).to_contain_text(title)
+    page.get_by_label("届次").select_option(value="term-17")
+    page.get_by_role("button", name="查看").click()
+    expect(page.locator("#stats-period")).to_contain_text("第十七届：统计 2021-10-01 至")
+    row = page.locator("#term-reviews tr", has_text=title)
+    expect(row).to_contain_text("部分落实")
+    expect(row).to_contain_text("B类答复承诺到期")
+    assert int(page.locator("#stat-cases").inner_text()) >= 1
+    no_serious_violations(page, "stats-term")

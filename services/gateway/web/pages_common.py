@@ -4,6 +4,7 @@ bulletins."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlencode
 from datetime import date
 from typing import Annotated, Any
 
@@ -354,20 +355,31 @@ RATES = (("on_time_reply_rate", "按期答复率"), ("resolution_rate", "解决�
          ("satisfaction_rate", "满意率（含基本满意）"), ("rehandling_rate", "重新办理率"))
 
 
+REVIEW_OUTCOMES = {"kept": "已落实", "partly_kept": "部分落实", "not_kept": "未落实"}
+REVIEW_REASONS = {"class_b_commitment": "B类答复承诺到期", "basically_satisfied": "基本满意后回访"}
+
+
 def _percent(value: Any) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
 @router.get(f"{BASE}/stats")
 async def stats_page(request: Request, user: BoardViewer,
-                     year: Annotated[str | None, Query(pattern=r"^(\d{4}|all)$")] = None
+                     year: Annotated[str | None, Query(pattern=r"^(\d{4}|all)$")] = None,
+                     term: Annotated[str | None, Query(max_length=64)] = None,
+                     reviews_cursor: Annotated[str | None, Query(max_length=1000)] = None,
                      ) -> HTMLResponse:
-    """The handling rates of a year (cases whose first reply fell in it), overall, by unit
-    and by category, with a chart of the units' on-time reply rate."""
+    """The handling rates of a year or a term (届: cases whose first reply fell in it),
+    overall, by unit and by category, with a chart of the units' on-time reply rate; and the
+    follow-up reviews (回头看) recorded in the term chosen, else the current one (本届以来)."""
     svc = services(request)
-    result, ref = await asyncio.gather(
-        svc.send(request_of(sv.Stats, query={
-            "year": int(year) if year and year.isdigit() else year}), user),
+    term = term or None
+    query: dict[str, Any] = ({"term": term} if term else
+                             {"year": int(year) if year and year.isdigit() else year})
+    result, reviews, ref = await asyncio.gather(
+        svc.send(request_of(sv.Stats, query=query), user),
+        svc.send(request_of(sv.ListReviews, query={"term": term, "limit": 20,
+                                                   "cursor": reviews_cursor or None}), user),
         reference(request, user))
     lookup = names(ref)
     rows = [{"name": lookup["unit_name"](uid), "rate": round((v.get("on_time_reply_rate") or 0) * 100, 1)}
@@ -375,7 +387,13 @@ async def stats_page(request: Request, user: BoardViewer,
     chart = bar_chart(rows, label_key="name", value_key="rate", unit="%",
                       title="各承办单位按期答复率", chart_id="on-time-chart")
     this_year = today().year
+    more = None
+    if reviews.get("next_cursor"):
+        more = f"{BASE}/stats?" + urlencode({k: v for k, v in {
+            "year": year, "term": term, "reviews_cursor": reviews["next_cursor"]}.items() if v})
     return render(request, "stats.html", {
         "result": result, "rates": RATES, "percent": _percent, "chart": chart,
         "year": year or str(this_year), "years": [str(y) for y in range(this_year, this_year - 4, -1)],
+        "term": term or "", "terms": result.get("terms") or [], "reviews": reviews,
+        "reviews_next": more, "OUTCOMES": REVIEW_OUTCOMES, "REASONS": REVIEW_REASONS,
         **lookup})
