@@ -30,9 +30,9 @@ and ledgers refer to it; ``active(kind, key)`` says whether something new may be
 it, and the record carries ``active: false``.
 
 The calendars keep their history too (``calendar_records(as_of=...)``: per year the record in
-force at a moment, by the registry's time of the change), so a deadline derived again from an
-earlier assignment keeps the calendar it was computed with (shared/calendar.py
-``ReplicaCalendar``).
+force at a moment, by the time this service recorded the change, on its own clock), so a
+deadline derived again from an earlier assignment keeps the calendar it was computed with
+(shared/calendar.py ``ReplicaCalendar``).
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ class ReferenceRecord(Aggregate):
     def replicate(self, kind: str, key: str, record: dict[str, Any], active: bool,
                   source_event_id: str, source_position: int,
                   changed_at: datetime | None = None) -> None:
-        # changed_at: when the registry recorded the change (events replicated before it was
-        # kept have none)
+        # changed_at: when this service recorded the change, by its clock (events replicated
+        # before it was kept have none)
         self.record = dict(record)
         self.active = active
         self.source_event_id = source_event_id
@@ -113,6 +113,14 @@ class ReferenceRecord(Aggregate):
 
 
 REPLICATED_TOPIC = get_topic(ReferenceRecord.Replicated)  # type: ignore[attr-defined]
+
+
+def _now(app: Any, event: RecordChangedV1) -> datetime:
+    """When this service learns of the change, by its own clock: the deadlines it computed
+    before used the calendar it had then (the registry's ``occurred_at`` is the time the
+    event was stored, on the wall clock, and another process's)."""
+    clock = getattr(app, "clock", None)
+    return clock.now() if clock is not None else event.occurred_at
 
 
 def on_record_changed(app: Any, event: RecordChangedV1 | RecordChangedV2,
@@ -134,7 +142,7 @@ def on_record_changed(app: Any, event: RecordChangedV1 | RecordChangedV2,
     replica.replicate(kind=event.kind, key=event.key, record=record, active=event.active,
                       source_event_id=event.event_id,
                       source_position=event.source_notification_id,
-                      changed_at=event.occurred_at)
+                      changed_at=_now(app, event))
     return [replica]
 
 
@@ -161,7 +169,7 @@ class ReferenceData(LogProjection):
         self.tables: dict[str, dict[str, dict[str, Any]]] = {
             kind: dict(self.seed[kind]) for kind in self.kinds}
         self.inactive: dict[str, set[str]] = {kind: set() for kind in self.kinds}
-        # year -> [(when the registry recorded it (None: the seed), record or None if closed)]
+        # year -> [(when this service recorded it (None: the seed), record or None if closed)]
         self.calendar_history: dict[str, list[tuple[datetime | None, dict[str, Any] | None]]] = {}
         self.calendar_version = 0  # moves on every change of a calendar
         self._calendar_lock = threading.Lock()

@@ -24,7 +24,7 @@ import yaml
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from shared.calendar import CalendarNotConfigured, WorkingCalendar
+from shared.calendar import CalendarNotConfigured, ReplicaCalendar, WorkingCalendar
 from shared.clock import Clock, clock_from_settings
 from shared.contracts.intake import (
     MessageForwardedV1,
@@ -138,15 +138,17 @@ class AssignmentApplication(ServiceApplication):
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
         self.policy = AssignmentPolicy.from_config(load_mapping(settings, "assignment"))
-        self.calendar = WorkingCalendar.from_config(settings.config_dir / "holidays.yaml")
         self.leaders = {d["id"]: d for d in load_config(settings, "leaders")}
-        self.categories = {c["code"] for c in load_config(settings, "categories")}
         super().__init__(settings)
-        # Units: this service's replica of the registry's records (shared/reference.py),
-        # seeded from config/ and followed in its own log; updated in place. Routing rules,
-        # leaders and categories stay configuration.
+        # Units, categories and the working-day calendars: this service's replica of the
+        # registry's records (shared/reference.py), seeded from config/ and followed in its own
+        # log; updated in place. Leaders stay configuration. A calendar change counts for the
+        # deadlines computed after it; a task's deadline is derived with the calendar in force
+        # when it was assigned (Task.deadline).
         self.reference = ReferenceData(self, settings)
         self.units = self.reference.table("unit")
+        self.categories = self.reference.table("category")
+        self.calendar = ReplicaCalendar(self.reference)
         self.reference.catch_up()
         # Routing rules: data of this service, seeded from config/routing.yaml into an empty
         # log and read from the rule book before each routing (routing_desk.py).

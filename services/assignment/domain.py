@@ -677,7 +677,12 @@ class Task(Aggregate):
     # --- derived values ----------------------------------------------------------------
 
     def deadline(self, calendar: WorkingCalendar) -> date:
-        """The task's deadline, derived from its assignment time, rule and finished pauses."""
+        """The task's deadline, derived from its assignment time, rule and finished pauses,
+        with the calendar in force when it was assigned (a calendar the registry changed
+        since counts for deadlines computed after the change, shared/calendar.py)."""
+        as_of = getattr(calendar, "as_of", None)
+        if as_of is not None:
+            calendar = as_of(self.assigned_at)
         return with_pauses(due_date(self.deadline_rule, self.assigned_at, calendar),
                            self.pauses, calendar)
 

@@ -46,7 +46,7 @@ from shared.contracts.requests.intake import (  # noqa: F401  (names kept: tests
 )
 from shared.contracts.requests.limits import PHONE_PATTERN  # noqa: F401  (one place)
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound
-from shared.settings import ServiceSettings, load_config
+from shared.settings import ServiceSettings
 
 from services.intake.domain import (
     CitizenMessage,
@@ -104,7 +104,6 @@ class IntakeApplication(ServiceApplication):
         self.clock = clock or clock_from_settings(settings)
         settings = IntakeSettings.from_settings(settings)
         self.claim_time_limit = settings.claim_time_limit
-        self.categories = {c["code"]: c for c in load_config(settings, "categories")}
         self._registering = threading.Lock()
         super().__init__(settings, env={"IS_SNAPSHOTTING_ENABLED": "y"})
         # Deputies, stations and units: this service's replica of the registry's records
@@ -114,6 +113,8 @@ class IntakeApplication(ServiceApplication):
         self.deputies = self.reference.table("deputy")
         self.stations = self.reference.table("station")
         self.units = self.reference.table("unit")
+        # Categories too (a closed one keeps its name on old cases; nothing new goes in it)
+        self.categories = self.reference.table("category")
         # A deputy's stations (a station's ``deputies`` and a deputy's ``station``): the
         # pools of messages the deputy sees; recomputed when the replica changes.
         self.deputy_stations: dict[str, set[str]] = {}
@@ -147,6 +148,16 @@ class IntakeApplication(ServiceApplication):
         self.views.close()
         super().close()
 
+    def _category_refused(self, category: str) -> str | None:
+        """Why nothing new may be filed under ``category`` (unknown, or closed by the
+        registry), or None."""
+        if category not in self.categories:
+            return f"unknown category {category!r}"
+        if not self.reference.active("category", category):
+            return (f"category {category!r} is closed (its registry record): choose another "
+                    "category")
+        return None
+
     # --- commands -----------------------------------------------------------------------
 
     def submit_suggestion(self, cmd: SubmitSuggestion, actor: Actor) -> dict[str, Any]:
@@ -154,8 +165,9 @@ class IntakeApplication(ServiceApplication):
             raise Forbidden("only a deputy can submit a suggestion")
         lead = actor.deputy_id
         errors: list[dict[str, Any]] = []
-        if cmd.category not in self.categories:
-            errors.append({"loc": ["body", "category"], "msg": f"unknown category {cmd.category!r}"})
+        refused = self._category_refused(cmd.category)
+        if refused:
+            errors.append({"loc": ["body", "category"], "msg": refused})
         if lead not in self.deputies:
             errors.append({"loc": ["actor"], "msg": f"unknown deputy {lead!r}"})
         elif not self.reference.active("deputy", lead):
@@ -192,8 +204,9 @@ class IntakeApplication(ServiceApplication):
         return {"id": str(suggestion.id), "status": suggestion.status}
 
     def register_suggestion(self, cmd: RegisterSuggestion, actor: Actor) -> dict[str, Any]:
-        if cmd.category is not None and cmd.category not in self.categories:
-            raise Invalid.field(["body", "category"], f"unknown category {cmd.category!r}")
+        refused = self._category_refused(cmd.category) if cmd.category is not None else None
+        if refused:
+            raise Invalid.field(["body", "category"], refused)
         now = self.clock.now()
         year = now.astimezone(CHINA_TZ).year
         # One registration at a time in this process (they all take the next number of one
@@ -307,8 +320,9 @@ class IntakeApplication(ServiceApplication):
         if not self.reference.active("station", cmd.station_id):
             raise Conflict(f"station {cmd.station_id} is closed: it takes no new messages")
         errors: list[dict[str, Any]] = []
-        if cmd.category is not None and cmd.category not in self.categories:
-            errors.append({"loc": ["body", "category"], "msg": f"unknown category {cmd.category!r}"})
+        refused = self._category_refused(cmd.category) if cmd.category is not None else None
+        if refused:
+            errors.append({"loc": ["body", "category"], "msg": refused})
         if cmd.grid is not None and cmd.grid not in station.get("grids", []):
             errors.append({"loc": ["body", "grid"],
                            "msg": f"grid {cmd.grid!r} does not belong to station {cmd.station_id}"})
@@ -475,8 +489,9 @@ class IntakeApplication(ServiceApplication):
         if category is None:
             raise Invalid.field(["body", "category"],
                                 "the message has no category: give one for the suggestion")
-        if category not in self.categories:
-            raise Invalid.field(["body", "category"], f"unknown category {category!r}")
+        refused = self._category_refused(category)
+        if refused:
+            raise Invalid.field(["body", "category"], refused)
         if deputy_id not in self.deputies:
             raise Invalid.field(["actor"], f"unknown deputy {deputy_id!r}")
         if not self.reference.active("deputy", deputy_id):

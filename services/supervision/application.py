@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, Field
 
-from shared.calendar import CalendarNotConfigured, WorkingCalendar
+from shared.calendar import CalendarNotConfigured, ReplicaCalendar, WorkingCalendar
 from shared.clock import CHINA_TZ, Clock, clock_from_settings
 from shared.contracts.assignment import (
     LeadershipDesignatedV1,
@@ -134,7 +134,6 @@ class SupervisionApplication(ServiceApplication):
     def __init__(self, settings: ServiceSettings, clock: Clock | None = None) -> None:
         self.clock = clock or clock_from_settings(settings)
         self.rules = SupervisionRules.load(settings.config_dir)
-        self.days = Days(WorkingCalendar.from_config(settings.config_dir / "holidays.yaml"))
         # The read-model database (shared/read_store.py), given by the runtime's builder:
         # closed with the application, so an application closed on its own (tests, tools)
         # leaves no connection open.
@@ -146,6 +145,8 @@ class SupervisionApplication(ServiceApplication):
         self.reference = ReferenceData(self, settings)
         self.units = self.reference.table("unit")
         self.reference.catch_up()
+        # the working-day calendars: the replica's (a registry change counts from then on)
+        self.days = Days(ReplicaCalendar(self.reference))
         # files recorded on cases (shared/blobs.py): the reply letters
         self.blobs = blob_store(settings)
         self.attachments = AttachmentIndex(self, [SupervisedCase.AttachmentRecorded])
@@ -527,14 +528,8 @@ class SupervisionApplication(ServiceApplication):
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         return self.task_view(self._task(ref.task_id, actor))
 
+    # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
     # --- terms (届, the registry's, as replicated here) --------------------------------------
-
-    def terms(self) -> list[dict[str, Any]]:
-        """Every term known here, the latest first (what a period may select)."""
-        terms = [{"id": t.get("id") or key, "name": t.get("name"), "number": t.get("number"),
-                  "start": str(t.get("start")), "end": t.get("end") and str(t["end"])}
-                 for key, t in dict(self.reference.table("term")).items()]
-        return sorted(terms, key=lambda t: (t["start"], t["id"]), reverse=True)
 
     def term_range(self, term_id: str | None, loc: list[str | int],
                    ) -> tuple[dict[str, Any], date, date]:
@@ -559,7 +554,6 @@ class SupervisionApplication(ServiceApplication):
                  "start": start.isoformat(), "end": term.get("end") and str(term["end"])},
                 start, end)
 
-    # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
 
     def template_book(self) -> ReplyTemplateBook:
         """The book of reply templates; seeded from config/supervision.yaml when the log has

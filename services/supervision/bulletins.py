@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import html
 import re
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from eventsourcing.application import AggregateNotFoundError
 from shared.contracts.requests.supervision import BulletinHtml, GetBulletin, PublishBulletin
 from shared.eventstore import Actor
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound
-from shared.settings import ServiceSettings, load_config
 
 from services.supervision.domain import Bulletin
 
@@ -99,7 +99,7 @@ def _bar_chart(by_unit: dict[str, dict[str, int]], units: dict[str, str]) -> str
 
 
 def render_bulletin_html(view: dict[str, Any], units: dict[str, str],
-                         categories: dict[str, str]) -> str:
+                         categories: Mapping[str, str]) -> str:
     """The printable page, in Chinese."""
     kind = "月度督办通报" if view["kind"] == "monthly" else "季度督办通报"
     stats, board = view["stats"], view["board"]
@@ -196,13 +196,30 @@ def get_bulletin(app: SupervisionApplication, ref: GetBulletin, actor: Actor) ->
     return bulletin_view(published(app, ref.period))
 
 
-def names_of(settings: ServiceSettings) -> dict[str, str]:
-    """The categories' names the printable page shows (configuration; the units' names come
-    from the service's replica of the registry's records, read when the page is made)."""
-    return {c["code"]: c.get("name_zh", c["code"]) for c in load_config(settings, "categories")}
+class CategoryNames(Mapping[str, str]):
+    """Category code -> Chinese name, read from the service's replica of the registry's
+    categories when the page is made (a closed category keeps its name)."""
+
+    def __init__(self, table: Mapping[str, Mapping[str, Any]]) -> None:
+        self.table = table
+
+    def __getitem__(self, code: str) -> str:
+        return str(self.table[code].get("name_zh") or code)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.table))
+
+    def __len__(self) -> int:
+        return len(self.table)
 
 
-def bulletin_html(app: SupervisionApplication, categories: dict[str, str],
+def names_of(app: SupervisionApplication) -> Mapping[str, str]:
+    """The categories' names the printable page shows (as the units' names, from the
+    service's replica of the registry's records, read when the page is made)."""
+    return CategoryNames(app.reference.table("category"))
+
+
+def bulletin_html(app: SupervisionApplication, categories: Mapping[str, str],
                   ref: BulletinHtml, actor: Actor) -> dict[str, Any]:
     units = {unit_id: u.get("name", unit_id) for unit_id, u in list(app.units.items())}
     return {"html": render_bulletin_html(bulletin_view(published(app, ref.period)), units,

@@ -233,7 +233,7 @@ def register(runtime: ServiceRuntime, app: SupervisionApplication, read: Supervi
         LeaderCases: partial(views.leader_cases, read),
         PublishBulletin: partial(bulletins.publish_bulletin, app, read),
         GetBulletin: partial(bulletins.get_bulletin, app),
-        BulletinHtml: partial(bulletins.bulletin_html, app, bulletins.names_of(settings)),
+        BulletinHtml: partial(bulletins.bulletin_html, app, bulletins.names_of(app)),
         SweepNow: sweep_now,
     })
 

@@ -1,0 +1,174 @@
+"""Categories and working-day calendars as the registry's records (issue 29, point 1), with a
+real nats-server and each store.
+
+The office adds a category through the registry's API (published as
+``duty.registry.record_changed.v2`` only: v1 consumers do not know the kind, while a deputy's
+change still goes out as v1 and v2); intake's and assignment's replicas learn it, so a deputy
+files a suggestion in it, a citizen a message, and a forwarded message's task keeps it. Once
+closed, nothing new may be filed in it (422 on the field) while the old suggestion keeps it and
+its name stays known. The office adds a holiday to 2026's calendar: a task opened afterwards
+gets a deadline that skips it, the one opened before keeps its deadline. Restarted, every
+service still has all of it (from its own log).
+
+The system's clock starts on Monday 2 March 2026, 09:00 in China (``ManualClock``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.harness import eventually, rpc
+from tests.integration.test_assignment import (assignment_of, eventually_task, forwarded_message,
+                                               published)
+
+SYSTEM_SERVICES = ("intake", "assignment", "supervision", "registry", "accounts")
+REGISTRY = "/api/v1/admin/registry"
+CODE = "road_safety"
+CATEGORY = {"code": CODE, "name_zh": "道路交通安全", "name_en": "Road safety"}
+DEPUTY = {"username": "wangjg", "role": "deputy", "deputy_id": "deputy-1"}
+HOLIDAY = "2026-03-10"  # a Tuesday
+
+
+async def put(api, kind: str, key: str, body: dict):
+    return await api.client.put(f"{REGISTRY}/{kind}/{key}", json=body,
+                                headers=await api.login("office"))
+
+
+async def intake_category(url: str) -> dict | None:
+    categories = (await rpc(url, "intake", "reference"))["result"]["categories"]
+    return next((c for c in categories if c["code"] == CODE), None)
+
+
+async def submit(url: str, category: str) -> dict:
+    return await rpc(url, "intake", "submit_suggestion",
+                     {"title": "建议在学校门口设置减速带", "body": "上下学时段车速过快。",
+                      "category": category}, actor=DEPUTY)
+
+
+async def test_a_category_added_by_the_office_is_used_then_closed(system, api):
+    url = system.nats_url
+    refused = await submit(url, CODE)
+    assert refused["status"] == 422 and refused["errors"][0]["loc"] == ["body", "category"]
+
+    bad = await put(api, "category", "Road-Safety", {"record": {"name_zh": ""}})
+    assert bad.status_code == 422, bad.text
+    assert {tuple(e["loc"][-1:]) for e in bad.json()["errors"]} >= {("code",), ("name_zh",)}
+    r = await put(api, "category", CODE, {"record": CATEGORY})
+    assert r.status_code == 200, r.text
+
+    async def known() -> bool:
+        return await intake_category(url) is not None and \
+            CODE in system.app("assignment").categories
+
+    await eventually(known, timeout=30, interval=0.2)
+
+    # a deputy files a suggestion in it, a citizen a message; the forwarded task keeps it
+    submitted = await submit(url, CODE)
+    assert submitted["ok"], submitted
+    suggestion_id = submitted["result"]["id"]
+    message_id = await forwarded_message(api, "unit-a", category=CODE)
+    task = await eventually_task(api, "unit-a", message_id)
+    assert task["category"] == CODE  # assignment knows it: not filed under "other"
+
+    # the registry published the category as v2 only; a deputy's change as v1 and v2
+    r = await put(api, "deputy", "deputy-2", {"record": {
+        **(await api.get("office", f"{REGISTRY}/deputy/deputy-2")).json()["record"],
+        "phone": "023-56550000"}})
+    assert r.status_code == 200, r.text
+
+    async def both_published():
+        events = await published(url, stream="DUTY_REGISTRY")
+        deputy = [s for s, e in events
+                  if e["case_id"] == "deputy:deputy-2" and e["change"] == "changed"]
+        return (events, deputy) if len(deputy) == 2 else None
+
+    events, deputy = await eventually(both_published, timeout=30, interval=0.2)
+    assert deputy == ["duty.registry.record_changed.v1", "duty.registry.record_changed.v2"]
+    assert [s for s, e in events if e["case_id"] == f"category:{CODE}"] == [
+        "duty.registry.record_changed.v2"]
+    # the seed too: a seeded deputy as v1 and v2, a seeded category and calendar as v2 only
+    seeded = {(s, e["kind"]) for s, e in events if e["change"] == "created"}
+    assert ("duty.registry.record_changed.v1", "deputy") in seeded
+    assert {("duty.registry.record_changed.v2", "category"),
+            ("duty.registry.record_changed.v2", "calendar")} <= seeded
+    assert not {k for s, k in seeded if s.endswith(".v1")} & {"category", "calendar"}
+
+    # closed: nothing new in it (422 on the field); the old suggestion keeps it and its name
+    r = await put(api, "category", CODE, {"record": CATEGORY, "active": False})
+    assert r.status_code == 200, r.text
+
+    async def closed() -> bool:
+        category = await intake_category(url)
+        return category is not None and category.get("active") is False
+
+    await eventually(closed, timeout=30, interval=0.2)
+    refused = await submit(url, CODE)
+    assert refused["status"] == 422, refused
+    assert refused["errors"][0]["loc"] == ["body", "category"]
+    assert "closed" in refused["errors"][0]["msg"]
+    r = await api.client.post("/api/v1/stations/station-fengjie/messages",
+                              json={"content": "学校门口车速过快", "category": CODE})
+    assert r.status_code == 422, r.text
+    kept = await rpc(url, "intake", "get_suggestion", {"suggestion_id": suggestion_id},
+                     actor=DEPUTY)
+    assert kept["ok"] and kept["result"]["category"] == CODE, kept
+    assert (await intake_category(url))["name_zh"] == "道路交通安全"
+
+    # restarted, every service still has it, from its own log
+    await system.stop("intake", "assignment", "registry")
+    await system.start("registry", "intake", "assignment")
+    assert (await intake_category(url))["active"] is False
+    assert not system.app("assignment").reference.active("category", CODE)
+    r = await api.get("office", f"{REGISTRY}/category/{CODE}")
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["active"] is False and record["record"]["name_zh"] == "道路交通安全"
+    assert [h["event_type"] for h in record["history"]] == ["Created", "Closed"]
+    assert record["history"][0]["actor"] == "office"
+
+
+async def test_a_holiday_added_by_the_office_counts_for_tasks_opened_after_it(system, api):
+    url = system.nats_url
+    before = await forwarded_message(api, "unit-a")
+    task = await eventually_task(api, "unit-a", before)
+    assert task["deadline"] == "2026-03-23"  # 15 working days after Monday 2 March
+
+    system.clock.advance(timedelta(hours=1))
+    r = await api.get("office", f"{REGISTRY}/calendar/2026")
+    assert r.status_code == 200, r.text
+    year = r.json()["record"]
+    assert HOLIDAY not in year["holidays"]
+    bad = await put(api, "calendar", "2026", {"record": {**year, "holidays": [
+        *year["holidays"], "2027-03-10", "2026-02-30"]}})
+    assert bad.status_code == 422, bad.text
+    assert [e["loc"][-1] for e in bad.json()["errors"]] == ["holidays"]
+    r = await put(api, "calendar", "2026", {"record": {**year,
+                                                       "holidays": [*year["holidays"], HOLIDAY]}})
+    assert r.status_code == 200, r.text
+
+    async def replicated() -> bool:
+        return HOLIDAY in system.app("assignment").reference.table("calendar")["2026"][
+            "holidays"]
+
+    await eventually(replicated, timeout=30, interval=0.2)
+    system.clock.advance(timedelta(minutes=1))
+    after = await forwarded_message(api, "unit-a")
+    task = await eventually_task(api, "unit-a", after)
+    assert task["deadline"] == "2026-03-24"  # one working day later: 10 March is off
+
+    async def deadlines() -> dict[str, str]:
+        return {case: (await assignment_of(api, case))["tasks"][0]["deadline"]
+                for case in (before, after)}
+
+    assert await deadlines() == {before: "2026-03-23", after: "2026-03-24"}
+    assert (await eventually_task(api, "unit-a", before))["deadline"] == "2026-03-23"
+
+    # restarted, the same deadlines and the same calendar
+    await system.stop("assignment", "registry")
+    await system.start("registry", "assignment")
+    assert await deadlines() == {before: "2026-03-23", after: "2026-03-24"}
+    r = await api.get("office", f"{REGISTRY}/calendar/2026")
+    assert HOLIDAY in r.json()["record"]["holidays"]
+    change = r.json()["history"][-1]
+    assert (change["event_type"], change["actor"]) == ("Changed", "office")
+    assert HOLIDAY in change["after"]["holidays"] and HOLIDAY not in change["before"]["holidays"]
