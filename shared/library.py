@@ -19,6 +19,9 @@ eventsourcing
      takes a due snapshot from the aggregate just saved (see its docstring).
   5. ``tracked_notification_ids``: SQL on the recorders' tracking table (its name, columns and
      ``datastore.transaction``), one query for many positions.
+  7. ``MultiTrackingPostgresProcessRecorder._insert_stored_events`` /
+     ``_fetch_ids_after_insert_events``: a large save's events inserted in chunks (see the
+     class), relying on the private pair being called in that order in ``insert_events``.
   (``MetadataMapper.to_stored_event`` in shared/eventstore.py overrides a public method
   through the documented ``mapper_class``; its reliance on ``Mapper``'s attributes is tested
   with the others.)
@@ -30,6 +33,7 @@ faststream
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +72,35 @@ class MultiTrackingSQLiteProcessRecorder(MultiTrackingRecorder, SQLiteProcessRec
 
 
 class MultiTrackingPostgresProcessRecorder(MultiTrackingRecorder, PostgresProcessRecorder):
-    pass
+    """Also (7.) inserts a large save's events in statements of ``INSERT_CHUNK`` events, in the
+    one transaction the library opens: one INSERT of 10,000+ events (a roster import's single
+    save) sent in psycopg's pipeline mode hung with the server waiting for the rest of the
+    query (ClientRead) and the client for its results. Each chunk's notification ids are read
+    at once (which syncs the pipeline) and returned together, in order."""
+
+    INSERT_CHUNK = 500
+
+    def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
+        if len(stored_events) <= self.INSERT_CHUNK:
+            _chunked_ids.ids = None
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        ids: list[int] = []
+        for start in range(0, len(stored_events), self.INSERT_CHUNK):
+            chunk = stored_events[start:start + self.INSERT_CHUNK]
+            super()._insert_stored_events(curs, chunk, **kwargs)
+            ids += [row["notification_id"] for row in curs.fetchall()]  # flushes the pipeline
+        _chunked_ids.ids = ids
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any,
+                                       **kwargs: Any) -> Any:
+        ids, _chunked_ids.ids = getattr(_chunked_ids, "ids", None), None
+        if ids is not None:
+            return ids
+        return super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+
+_chunked_ids = threading.local()  # the ids of a chunked insert, until fetched (per thread)
 
 
 # --- 2. the repository's class --------------------------------------------------------------
