@@ -172,3 +172,60 @@ async def test_a_holiday_added_by_the_office_counts_for_tasks_opened_after_it(sy
     change = r.json()["history"][-1]
     assert (change["event_type"], change["actor"]) == ("Changed", "office")
     assert HOLIDAY in change["after"]["holidays"] and HOLIDAY not in change["before"]["holidays"]
+
+
+async def test_the_pages_list_and_edit_categories_and_calendars(system, api):
+    """基础数据 pages (without a browser): the two kinds listed, a calendar's dates edited as
+    lines of text (a date outside the year named beside its field), a category created from
+    its form; Chinese only: a category's code and English name are not shown as text."""
+    client = api.client
+    client.cookies.clear()
+    await client.get("/app/login")
+    csrf = client.cookies.get("duty_csrf")
+    r = await client.post("/app/login", data={"username": "office", "password": "office"},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 303, r.text
+    csrf = client.cookies.get("duty_csrf")
+
+    r = await client.get("/app/admin/registry/category")
+    assert r.status_code == 200 and "民生服务" in r.text and "工作日历" in r.text
+    body = r.text.split("<main", 1)[-1]
+    visible = [line for line in body.splitlines() if "livelihood" in line and "href" not in line]
+    assert visible == []  # the code only in the links' addresses
+    r = await client.get("/app/admin/registry/calendar")
+    assert r.status_code == 200 and ">2026<" in r.text
+    assert "PROVISIONAL" not in r.text  # 2027's seeded source, English: not shown as text
+    r = await client.get("/app/admin/registry/calendar/2027")
+    assert r.status_code == 200 and "<dt>暂定</dt><dd>是</dd>" in r.text
+    assert "PROVISIONAL" not in r.text.split('id="f-source"')[0]  # only the field's value
+
+    r = await client.get("/app/admin/registry/calendar/2026")
+    assert r.status_code == 200 and "2026 年工作日历" in r.text
+    assert "2026-10-01\n2026-10-02" in r.text  # the holidays, one a line in the text area
+    year = (await api.get("office", f"{REGISTRY}/calendar/2026")).json()["record"]
+    lines = "\n".join([*year["holidays"], "2026-12-31"])
+    form = {"csrf_token": csrf, "source": year["source"],
+            "holidays": lines + "\n2027-01-05", "makeup_workdays": "\n".join(
+                year["makeup_workdays"]), "provisional": ""}
+    r = await client.post("/app/admin/registry/calendar/2026", data=form,
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and "2027-01-05 不在 2026 年" in r.text, r.text
+    assert 'id="f-holidays-error"' in r.text
+    r = await client.post("/app/admin/registry/calendar/2026", data={**form, "holidays": lines},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 303, r.text
+    saved = (await api.get("office", f"{REGISTRY}/calendar/2026")).json()
+    assert "2026-12-31" in saved["record"]["holidays"]
+    assert saved["history"][-1]["after"] == {"holidays": saved["record"]["holidays"]}
+
+    r = await client.post("/app/admin/registry/category/road_safety",
+                          data={"csrf_token": csrf, "name_zh": "", "name_en": ""},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and 'id="f-name_zh-error"' in r.text
+    r = await client.post("/app/admin/registry/category/road_safety",
+                          data={"csrf_token": csrf, "name_zh": "道路交通安全", "name_en": ""},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 303, r.text
+    r = await client.get("/app/admin/registry/category/road_safety")
+    assert "类别 · 道路交通安全" in r.text
+    client.cookies.clear()

@@ -5,9 +5,9 @@ with the continuing deputies). Every change goes to the registry service; a wron
 back with its own message beside it. The import and export of whole rosters is its own page
 (导入/导出, /app/admin/imports).
 
-A category's code (its key, a snake_case code) and English name are not shown as text (the
-pages speak Chinese only): the list links each category by its Chinese name, and the code and
-English name are edited in the form's fields. A calendar's dates are edited as lines of text,
+A category's code (its key, a snake_case code) and English name, and a calendar's source, are
+not shown as text (the pages speak Chinese only): the list links each category by its Chinese
+name, and those fields are edited in the form's fields. A calendar's dates are edited as lines of text,
 one date (YYYY-MM-DD) a line."""
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ KINDS = {"deputy": "代表", "unit": "承办单位", "station": "联络站", "te
          "category": "类别", "calendar": "工作日历"}
 KEY_FIELD = {"category": "code", "calendar": "year"}  # the field holding the key (else id)
 DATE_LINES = ("holidays", "makeup_workdays")  # edited as lines of text, one date a line
-HIDDEN = {"category": ("code", "name_en")}  # not shown as text: a code and English
+# not shown as text (pages speak Chinese only): a code, an English name, a calendar's source
+# (a seeded provisional year's is English); edited in the form's fields
+HIDDEN = {"category": ("code", "name_en"), "calendar": ("source",)}
 LEVELS = {"national": "全国", "provincial": "省", "municipal": "市", "district": "县",
           "township": "乡"}
 # the fields each kind's form edits (name, label, list?); others are kept as they are
