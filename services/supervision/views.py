@@ -213,17 +213,17 @@ def stats(app: SupervisionApplication, read: SupervisionViews, q: Stats,
           actor: Actor) -> dict[str, Any]:
     """The statistics of the cases the actor may see (a unit: those it has a task of; a
     deputy: those they are a deputy of)."""
-    terms = app.terms()
     if q.term is not None:
         term, start, end = app.term_range(q.term, ["query", "term"])
-        return {**read.stats(start, end, Scope.of(actor)), "term": term, "terms": terms}
-    return {**read.stats(*q.bounds(app.today()), Scope.of(actor)), "terms": terms}
+        return {**read.stats(start, end, Scope.of(actor)), "term": term}
+    return read.stats(*q.bounds(app.today()), Scope.of(actor))
 
 
 def list_reviews(app: SupervisionApplication, read: SupervisionViews, q: ListReviews,
                  actor: Actor) -> dict[str, Any]:
     """The follow-up reviews recorded in a term (default: the current one, 本届以来) or a
-    year, of the cases the actor may see."""
+    year, of the cases the actor may see; with every term known here (``terms``, the latest
+    first: what a page may select)."""
     if q.year is not None:
         year = year_filter(q.year, app.today().year)
         start, end = (date.min, date.max) if year is None else (date(year, 1, 1),
@@ -232,4 +232,4 @@ def list_reviews(app: SupervisionApplication, read: SupervisionViews, q: ListRev
     else:
         term, start, end = app.term_range(q.term, ["query", "term"])
     return {**read.recorded_reviews(q, start, end, Scope.of(actor)), "term": term,
-            "from": start.isoformat(), "to": end.isoformat()}
+            "from": start.isoformat(), "to": end.isoformat(), "terms": app.terms()}

@@ -394,6 +394,6 @@ async def stats_page(request: Request, user: BoardViewer,
     return render(request, "stats.html", {
         "result": result, "rates": RATES, "percent": _percent, "chart": chart,
         "year": year or str(this_year), "years": [str(y) for y in range(this_year, this_year - 4, -1)],
-        "term": term or "", "terms": result.get("terms") or [], "reviews": reviews,
+        "term": term or "", "terms": reviews.get("terms") or [], "reviews": reviews,
         "reviews_next": more, "OUTCOMES": REVIEW_OUTCOMES, "REASONS": REVIEW_REASONS,
         **lookup})
