@@ -528,8 +528,14 @@ class SupervisionApplication(ServiceApplication):
     def get_task(self, ref: TaskRef, actor: Actor) -> dict[str, Any]:
         return self.task_view(self._task(ref.task_id, actor))
 
-    # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
     # --- terms (届, the registry's, as replicated here) --------------------------------------
+
+    def terms(self) -> list[dict[str, Any]]:
+        """Every term known here, the latest first (what a period may select)."""
+        terms = [{"id": t.get("id") or key, "name": t.get("name"), "number": t.get("number"),
+                  "start": str(t.get("start")), "end": t.get("end") and str(t["end"])}
+                 for key, t in dict(self.reference.table("term")).items()]
+        return sorted(terms, key=lambda t: (t["start"], t["id"]), reverse=True)
 
     def term_range(self, term_id: str | None, loc: list[str | int],
                    ) -> tuple[dict[str, Any], date, date]:
@@ -554,6 +560,7 @@ class SupervisionApplication(ServiceApplication):
                  "start": start.isoformat(), "end": term.get("end") and str(term["end"])},
                 start, end)
 
+    # --- reply templates (答复模板, services/supervision/reply_templates.py) ------------------
 
     def template_book(self) -> ReplyTemplateBook:
         """The book of reply templates; seeded from config/supervision.yaml when the log has
