@@ -2,7 +2,8 @@
 where a citizen leaves a message for that deputy directly.
 
 ``GET /d/{deputy_id}`` is a small self-contained page like a station's (``/s/{station_id}``,
-station_pages.py): the deputy's name, level and station, the message form (how personal data
+station_pages.py): the deputy's name, level and station, the message form (with optional
+photos, ``POST /d/{deputy_id}/messages``, as the station page's) (how personal data
 is used is said; sends once per press; cleared after sending) and the follow-up link.
 ``POST /api/v1/deputies/{deputy_id}/messages`` sends intake's ``post_message_to_deputy``: the
 message is received at the deputy's station and held by that deputy at once.
@@ -21,8 +22,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.deps import ServicesDep, body_of, problem_responses, request_of, sends
+from fastapi.responses import JSONResponse
+
 from services.gateway.station_pages import PAGE as STATION_PAGE
-from shared.contracts.requests.intake import PostMessageToDeputy, Reference
+from services.gateway.station_pages import PHOTOS_MAX, photo_limit_zh, post_with_photos
+from shared.contracts.requests.intake import AttachToMessage, PostMessageToDeputy, Reference
 
 DeputyMessageBody = body_of(PostMessageToDeputy, "deputy_id")
 
@@ -42,7 +46,7 @@ def deputy_url(request: Request, deputy_id: str) -> str:
     return f"{base.rstrip('/')}/d/{deputy_id}"
 
 
-def _page(deputy: dict[str, Any]) -> str:
+def _page(deputy: dict[str, Any], limit_zh: str) -> str:
     """The station page's form and script, addressed to the deputy."""
     esc = html.escape
     station = deputy["station_record"]
@@ -52,19 +56,28 @@ def _page(deputy: dict[str, Any]) -> str:
                     for g in station.get("grids", []))
     page = STATION_PAGE.format(
         name=esc(f"{deputy['name']}代表"), district=esc(station.get("name", "")),
-        station_id=esc(deputy["id"]), options=options, grids=grids)
+        station_id=esc(deputy["id"]), options=options, grids=grids,
+        post_url=esc(f"/d/{deputy['id']}/messages"), photos_max=PHOTOS_MAX,
+        photo_limit=esc(limit_zh))
     return (page
             .replace(" · 群众留言</title>", " · 给代表留言</title>")
-            .replace("您的意见将由人大代表认领办理。", f"您的留言将直接交给{esc(deputy['name'])}代表办理。")
-            .replace(f'fetch("/api/v1/stations/{esc(deputy["id"])}/messages"',
-                     f'fetch("/api/v1/deputies/{esc(deputy["id"])}/messages"'))
+            .replace("您的意见将由人大代表认领办理。", f"您的留言将直接交给{esc(deputy['name'])}代表办理。"))
 
 
 def register_deputy_pages(app: FastAPI) -> None:
     @app.get("/d/{deputy_id}", response_class=HTMLResponse, tags=["citizen messages"],
              summary="The mobile page a deputy's own QR code leads to (给代表留言)")
     async def deputy_page(deputy_id: str, request: Request) -> HTMLResponse:
-        return HTMLResponse(_page(await _deputy(request, deputy_id)))
+        return HTMLResponse(_page(await _deputy(request, deputy_id), photo_limit_zh(request)))
+
+    @app.post("/d/{deputy_id}/messages", status_code=201, tags=["citizen messages"],
+              summary="The deputy page's form: a message for the deputy with optional photos "
+                      "(multipart: the message's fields and up to 3 JPEG/PNG `photos`); as "
+                      "POST /api/v1/deputies/{deputy_id}/messages, plus `photos` received",
+              responses={**problem_responses(404, 422, 429), 413: {"description": "the photos are over the size limit"}},
+              openapi_extra=sends(PostMessageToDeputy, AttachToMessage))
+    async def deputy_message(deputy_id: str, request: Request) -> JSONResponse:
+        return await post_with_photos(request, PostMessageToDeputy, deputy_id=deputy_id)
 
     @app.post("/api/v1/deputies/{deputy_id}/messages", status_code=201,
               tags=["citizen messages"],

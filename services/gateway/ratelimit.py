@@ -54,6 +54,7 @@ CITIZEN_ENDPOINTS: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/api/v1/stations/[^/]+/messages/?$"), "message"),
     ("POST", re.compile(r"^/open311/v2/requests\.[^/]+$"), "message"),
     ("POST", re.compile(r"^/s/[^/]+(/.*)?$"), "message"),
+    ("POST", re.compile(r"^/d/[^/]+(/.*)?$"), "message"),  # a deputy's QR page's form
     ("POST", re.compile(r"^/api/v1/messages/[^/]+/rating/?$"), "rating"),
     ("GET", re.compile(r"^/api/v1/messages/[^/]+/?$"), "read"),
     ("GET", re.compile(r"^/api/v1/follow-up/[^/]+/?$"), "read"),

@@ -11,7 +11,10 @@
   first that allows it gives the recorded name and type. The bytes are checked against their
   hash, then served as a download (``Content-Disposition: attachment``, ``nosniff``, a
   sandboxing CSP), only ever with one of the accepted types. A file recorded nowhere, or on
-  nothing the caller may see, is 404 (its existence is not told).
+  nothing the caller may see, is 404 (its existence is not told). A handling unit names the
+  case of its task (``?case_id=``): supervision says whether it holds a task of it that was not
+  withdrawn (else 403), intake whether the file is on that suggestion (the unit task page's
+  links).
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ import asyncio
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Query, Request
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from fastapi.responses import JSONResponse, Response
 
 from shared import blobs
-from shared.contracts.requests.intake import AttachToMessage, AttachToSuggestion
+from shared.contracts.requests.intake import AttachToMessage, AttachToSuggestion, GetSuggestion
 from shared.contracts.requests.runtime import AttachmentAccess
-from shared.contracts.requests.supervision import AttachReplyLetter
+from shared.contracts.requests.supervision import AttachReplyLetter, ListTasks
 from services.gateway.auth import Principal
-from services.gateway.deps import (ServicesDep, Staff, admitted, body_of, problem, request_of,
-                                   sends)
+from services.gateway.deps import (ServiceFailure, ServicesDep, Staff, admitted, body_of, problem,
+                                   request_of, sends)
 
 API = "/api/v1"
 # The services that record files on their objects, asked in this order.
@@ -43,6 +46,7 @@ UPLOAD_PATHS = (
     r"/app/unit/tasks/[^/]+/(reply|reply-letter)",
     r"/app/deputy/activities",
     r"/app/cases/[^/]+/reviews/[^/]+",
+    r"/(s|d)/[^/]+/messages",  # a citizen's photos with a message (station_pages.py)
 )
 SAFE_TYPES = set(blobs.EXTENSIONS)
 UPLOAD_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["file"],
@@ -58,10 +62,15 @@ def store_of(request: Request) -> blobs.BlobStore:
     return store
 
 
-async def accept_upload(request: Request, data: bytes, filename: str | None) -> blobs.Prepared:
-    """Check, clean and store one uploaded file; raises ``blobs.RefusedFile``."""
+async def accept_upload(request: Request, data: bytes, filename: str | None,
+                        types: tuple[str, ...] | None = None,
+                        refused_zh: str = "") -> blobs.Prepared:
+    """Check, clean and store one uploaded file; raises ``blobs.RefusedFile``. With
+    ``types``: a file of another type is refused (``refused_zh``) before anything is stored."""
     limit = request.app.state.settings.attachment_max_bytes
     prepared = await asyncio.to_thread(blobs.prepare, data, filename, limit)
+    if types is not None and prepared.content_type not in types:
+        raise blobs.RefusedFile(refused_zh or "不支持的文件类型。")
     await asyncio.to_thread(store_of(request).put, prepared.data)
     return prepared
 
@@ -78,21 +87,59 @@ async def access(services: Any, sha256: str, principal: Principal) -> dict[str, 
     return next((a["attachment"] for a in answers if a.get("allowed")), None)
 
 
+NOT_YOUR_CASE = "not_your_case"
+
+
+async def through_task(services: Any, sha256: str, principal: Principal,
+                       case_id: str | None) -> dict[str, Any] | str | None:
+    """A handling unit's file of the suggestion behind its task: supervision says whether the
+    unit holds a task of ``case_id`` that was not withdrawn (else ``NOT_YOUR_CASE``), intake
+    whether the file is recorded (and not erased) on that suggestion; each answers as the
+    unit. (A message's files: intake lets the unit it was forwarded to see them directly.)"""
+    if principal.role != "unit" or not principal.unit_id or not case_id:
+        return None
+    try:
+        tasks = await services.send(ListTasks(case_id=case_id), principal)
+    except ServiceFailure:
+        return NOT_YOUR_CASE
+    if isinstance(tasks, dict):  # a page
+        tasks = tasks.get("items") or []
+    live = [t for t in tasks if isinstance(t, dict) and t.get("unit_id") == principal.unit_id
+            and t.get("status") != "withdrawn"]
+    if not live:
+        return NOT_YOUR_CASE
+    if live[0].get("case_kind", "suggestion") != "suggestion":
+        return None
+    try:
+        source = await services.send(GetSuggestion(suggestion_id=case_id), principal)
+    except ServiceFailure:
+        return None
+    return next((a for a in source.get("attachments") or []
+                 if a.get("sha256") == sha256 and not a.get("erased")), None)
+
+
 SuggestionFileBody = body_of(AttachToSuggestion, "suggestion_id")
 MessageFileBody = body_of(AttachToMessage, "message_id")
 ReplyLetterBody = body_of(AttachReplyLetter, "task_id")
 SuggestionAttacher = admitted(AttachToSuggestion)
-MessageAttacher = admitted(AttachToMessage)
+# the API: a deputy or the office (a citizen sends photos with the message, station_pages.py)
+MessageAttacher = admitted(AttachToMessage, "deputy", "office")
 HandlingUnit = admitted(AttachReplyLetter)
 NOT_ALLOWED = {403: {"description": "the role may not do this"},
                404: {"description": "no such object (or not yours)"},
                422: {"description": "no uploaded file with this SHA-256"}}
 
 
-async def serve(request: Request, services: Any, sha256: str, principal: Principal) -> Response:
+async def serve(request: Request, services: Any, sha256: str, principal: Principal,
+                case_id: str | None = None) -> Response:
     """The file as a download, when an owning service lets ``principal`` see it (the API's
-    and the web application's download)."""
-    attachment = await access(services, sha256, principal)
+    and the web application's download); a unit's through its task of ``case_id``."""
+    attachment: Any = await access(services, sha256, principal)
+    if attachment is None:
+        attachment = await through_task(services, sha256, principal, case_id)
+    if attachment == NOT_YOUR_CASE:
+        return problem(403, "Forbidden", "the unit holds no task of this case (or it was "
+                       "withdrawn): its files are not yours to see")
     if attachment is None:
         return problem(404, "Not found", "no such attachment on anything you may see")
     data = await asyncio.to_thread(store_of(request).get, sha256)
@@ -112,6 +159,9 @@ async def serve(request: Request, services: Any, sha256: str, principal: Princip
 
 
 Sha256 = Annotated[str, Path(pattern=blobs.SHA256.pattern, description="the file's SHA-256")]
+CaseParam = Annotated[str | None, Query(max_length=100, description=(
+    "a handling unit: the case (suggestion or message id) of its task the file is on; the "
+    "unit may download the case's files while it holds a task of it that was not withdrawn"))]
 
 
 def register_attachment_routes(app: FastAPI) -> None:
@@ -145,12 +195,13 @@ def register_attachment_routes(app: FastAPI) -> None:
 
     @app.get(f"{API}/attachments/{{sha256}}", tags=tags, responses={
         200: {"content": {t: {} for t in sorted(SAFE_TYPES)}, "description": "the file"},
+        403: {"description": "a unit naming a case it holds no (live) task of"},
         404: {"description": "no such file on anything the caller may see"}},
         summary="Download a recorded file (for whoever may see an object it is recorded on)",
         response_class=Response)
     async def download(request: Request, sha256: Sha256, services: ServicesDep,
-                       principal: Staff) -> Response:
-        return await serve(request, services, sha256, principal)
+                       principal: Staff, case_id: CaseParam = None) -> Response:
+        return await serve(request, services, sha256, principal, case_id)
 
     @app.post(f"{API}/suggestions/{{suggestion_id}}/attachments", tags=tags,
               responses=NOT_ALLOWED, openapi_extra=sends(AttachToSuggestion),

@@ -796,10 +796,13 @@ class IntakeApplication(ServiceApplication):
             "version": m.version,
             "merged_into": m.merged_into,
             "merged_sources": list(m.merged_sources),
+            # the citizen's photos (services/intake/attachments.py): for staff who see it
+            "attachments": list(getattr(m, "attachments", [])),
             **message_feedback_view(m),
         }
         if actor.role not in STAFF_ROLES:  # the citizen, with the follow-up token
-            for key in ("claimed_by", "claimed_at", "claim_expires_at", "version"):
+            for key in ("claimed_by", "claimed_at", "claim_expires_at", "version",
+                        "attachments"):
                 view.pop(key)
         return view
 

@@ -1,6 +1,7 @@
 """Files on intake's objects (shared/blobs.py): a suggestion's (its deputies or the office
 attach them) and a citizen message's (a citizen's photo, attached by a deputy who may see the
-message or by the office). Each is recorded by an ``AttachmentRecorded`` event of the
+message or by the office, or sent by the citizen with the message from a QR page: the poster's
+follow-up token, JPEG or PNG, at most ``CITIZEN_PHOTOS_MAX``). Each is recorded by an ``AttachmentRecorded`` event of the
 suggestion or message, with its SHA-256, size, type and name, so the aggregate's hash chain
 covers the file. Erasing a poster's personal data erases their message's files too: an
 ``AttachmentsErased`` event names the hashes (the chain still verifies, ``duty-ops verify``
@@ -13,10 +14,10 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from shared.blobs import described
+from shared.blobs import JPEG, PNG, described
 from shared.contracts.requests.intake import AttachToMessage, AttachToSuggestion
 from shared.eventstore import Actor
-from shared.rpc import Conflict, Forbidden, NotFound
+from shared.rpc import Conflict, Forbidden, Invalid, NotFound
 
 from services.intake.domain import CitizenMessage, Suggestion
 
@@ -36,14 +37,30 @@ def attach_to_suggestion(app: Any, cmd: AttachToSuggestion, actor: Actor) -> dic
     return {"id": str(suggestion.id), "attachments": suggestion.attachments}
 
 
+# The photos a citizen sends with a message from a QR page (the gateway's station and deputy
+# pages): at most this many, JPEG or PNG only, while the message is still new.
+CITIZEN_PHOTOS_MAX = 3
+CITIZEN_PHOTO_TYPES = (JPEG, PNG)
+
+
 def attach_to_message(app: Any, cmd: AttachToMessage, actor: Actor) -> dict[str, Any]:
     message = app._message(cmd.message_id, actor)
-    if actor.role not in ("deputy", "office"):
-        raise Forbidden("a message's files are attached by a deputy or the office")
+    citizen = actor.role not in ("deputy", "office")
+    if citizen:
+        # the poster, with the follow-up token: their own photos, sent with the message
+        app._check_token(message, cmd.token)
     if message.personal_data_erased:
         raise Conflict("the poster's personal data is erased; no file can be attached")
-    message.record_attachment(described(app.blobs, cmd.attachment.sha256, cmd.attachment.name,
-                                        "citizen_photo", ["body", "attachment", "sha256"]))
+    attachment = described(app.blobs, cmd.attachment.sha256, cmd.attachment.name,
+                           "citizen_photo", ["body", "attachment", "sha256"])
+    if citizen:
+        if attachment["content_type"] not in CITIZEN_PHOTO_TYPES:
+            raise Invalid.field(["body", "attachment", "sha256"],
+                                "只能上传照片（JPEG 或 PNG）: a citizen attaches photos only")
+        if message.answered_by is not None or message.unit_id is not None \
+                or len(getattr(message, "attachments", [])) >= CITIZEN_PHOTOS_MAX:
+            raise Conflict("photos are sent with the message; no more can be added")
+    message.record_attachment(attachment)
     app._save_message(message)
     return {"id": str(message.id), "attachments": message.attachments}
 

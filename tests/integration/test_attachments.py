@@ -345,3 +345,88 @@ async def test_a_follow_up_review_records_its_evidence(api, system):
     r = await api.post("office", f"/api/v1/suggestions/{case_id}/reviews/r1", {
         "outcome": "kept", "note": "再次记录", "evidence_files": [{"sha256": "1" * 64}]})
     assert r.status_code == 422  # an unknown file is refused before anything is recorded
+
+
+async def test_a_unit_downloads_the_files_of_its_tasks_case_and_no_other_unit(api, system):
+    """Issue 29 point 5: a handling unit reads the suggestion's files (the deputy's) through
+    its task's case (``?case_id=``): supervision says it holds a live task of the case, intake
+    that the file is on it. Another unit is refused (403), and so is the unit once its task
+    is withdrawn (改办); the unit that takes it over reads the file."""
+    case_id, task = await assigned_case(api)
+    document = PDF_BYTES + b"% the deputy's survey of the street lights\n"
+    r = await upload(api, "deputy-1", document, "调研报告.pdf")
+    sha = r.json()["sha256"]
+    r = await api.post("deputy-1", f"/api/v1/suggestions/{case_id}/attachments",
+                       {"attachment": {"sha256": sha, "name": "调研报告.pdf"}})
+    assert r.status_code == 200, r.text
+
+    # the deputy's own and the office read it as before
+    for user in ("deputy-1", "office"):
+        r = await api.get(user, f"/api/v1/attachments/{sha}")
+        assert r.status_code == 200 and r.content == document, (user, r.text)
+    # the unit holding the task, through its case
+    r = await api.get("unit-b", f"/api/v1/attachments/{sha}", case_id=case_id)
+    assert r.status_code == 200, r.text
+    assert r.content == document and r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-disposition"].startswith("attachment;")
+    # without naming the case intake alone does not know the unit's tasks: not found
+    assert (await api.get("unit-b", f"/api/v1/attachments/{sha}")).status_code == 404
+    # another unit naming the case: forbidden; a file not on the case: not found
+    r = await api.get("unit-a", f"/api/v1/attachments/{sha}", case_id=case_id)
+    assert r.status_code == 403, r.text
+    other = (await upload(api, "office", PDF_BYTES + b"% elsewhere", "x.pdf")).json()["sha256"]
+    r = await api.get("unit-b", f"/api/v1/attachments/{other}", case_id=case_id)
+    assert r.status_code == 404
+
+    # 改办: unit-b's task is withdrawn, unit-a's opened
+    r = await api.post("office", f"/api/v1/tasks/{task['task_id']}/reassign",
+                       {"unit_id": "unit-a", "reason": "该事项属于其他单位职责"})
+    assert r.status_code in (200, 201), r.text
+
+    async def moved():
+        a = await api.get("unit-a", f"/api/v1/attachments/{sha}", case_id=case_id)
+        b = await api.get("unit-b", f"/api/v1/attachments/{sha}", case_id=case_id)
+        return (a.status_code, b.status_code) == (200, 403)
+
+    await eventually(moved)
+
+
+async def test_a_citizens_photo_sent_with_the_message_form(api, system):
+    """The station page's form (multipart, ``/s/{id}/messages``): photos checked by content,
+    cleaned of EXIF, stored and recorded on the message with the poster's token; a PDF named
+    .jpg refuses the whole message in Chinese and records nothing."""
+    photo = jpeg_with_exif()
+    fields = {"content": "路口井盖破损，附现场照片。", "contact_name": "钱女士"}
+    r = await api.client.post("/s/station-fengjie/messages", data=fields,
+                              files=[("photos", ("井盖.jpg", photo, "image/jpeg"))])
+    assert r.status_code == 201, r.text
+    assert r.json()["photos"] == 1 and r.json()["follow_up_token"]
+    message_id = r.json()["id"]
+    r = await api.get("office", f"/api/v1/messages/{message_id}")
+    [recorded] = r.json()["attachments"]
+    assert recorded["purpose"] == "citizen_photo" and recorded["content_type"] == "image/jpeg"
+    assert recorded["name"] == "井盖.jpg"
+    stored = store_of(system).get(recorded["sha256"])
+    assert stored is not None and b"CameraMaker" not in stored
+    r = await api.get("office", f"/api/v1/attachments/{recorded['sha256']}")
+    assert r.status_code == 200 and r.content == stored
+    # the public never reads it back; the API does not let the anonymous attach
+    assert (await api.client.get(f"/api/v1/attachments/{recorded['sha256']}")).status_code == 401
+
+    before = len((await api.get("office", "/api/v1/messages?limit=100")).json())
+    r = await api.client.post("/s/station-fengjie/messages", data=fields,
+                              files=[("photos", ("现场.jpg", PDF_BYTES, "image/jpeg"))])
+    assert r.status_code == 422, r.text
+    assert "只能上传照片" in r.text and "现场" in r.text
+    assert len((await api.get("office", "/api/v1/messages?limit=100")).json()) == before
+    r = await api.client.post("/s/station-fengjie/messages", data=fields, files=[
+        ("photos", (f"{i}.jpg", photo, "image/jpeg")) for i in range(4)])
+    assert r.status_code == 422 and "最多上传 3 张" in r.text
+    # the deputy's page's form likewise
+    r = await api.client.post("/d/deputy-1/messages", data=fields,
+                              files=[("photos", ("井盖.png", photo, "image/jpeg"))])
+    assert r.status_code == 201 and r.json()["photos"] == 1, r.text
+    # the token's holder cannot attach a document later, nor without the token
+    token, message_id = r.json()["follow_up_token"], r.json()["id"]
+    assert (await api.client.post(f"/api/v1/messages/{message_id}/attachments", json={
+        "attachment": {"sha256": recorded["sha256"]}, "token": token})).status_code == 401

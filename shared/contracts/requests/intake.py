@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from shared.contracts.requests import (
+    ANONYMOUS,
     DEPUTY,
     EVERYONE,
     OFFICE,
@@ -361,15 +362,20 @@ class RateMessage(IntakeCommand):
 
 class AttachToMessage(IntakeCommand):
     """A citizen's photo or document on their message (the deputy who may see it, or the
-    office, uploads what the citizen handed in): erased with the poster's personal data."""
+    office, uploads what the citizen handed in; or the citizen's own photos sent with the
+    message from a QR page, with its follow-up ``token``): erased with the poster's personal
+    data."""
 
     name: ClassVar[str] = "attach_to_message"
-    roles: ClassVar[frozenset[str]] = DEPUTY | OFFICE
+    roles: ClassVar[frozenset[str]] = DEPUTY | OFFICE | ANONYMOUS
     model_config = _example({"message_id": "M-1", "attachment": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                         "name": "现场照片.jpg"}})
 
     message_id: str
     attachment: AttachmentRef
+    token: str | None = Field(None, max_length=200, description=(
+        "the poster's follow-up token: without a signed-in deputy or office, only the poster "
+        "attaches a photo (JPEG or PNG) to their own unanswered message"))
 
 
 class ErasePersonalData(MessageRef):
