@@ -9,7 +9,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from shared.contracts.requests import LEADER, OFFICE, SIGNED_IN, STAFF, UNIT, Command, Query
+from shared.contracts.requests import (
+    ADMIN, LEADER, OFFICE, SIGNED_IN, STAFF, UNIT, Command, Query,
+)
 from shared.contracts.requests.limits import SEARCH_MAX, Reason
 from shared.paging import PageQuery, Year
 
@@ -150,10 +152,11 @@ class GetTask(TaskRef):
 
 
 class Leaders(AssignmentQuery):
-    """Leaders and special committees who may lead or supervise a case."""
+    """Leaders and special committees who may lead or supervise a case (the administrator too:
+    a leader's account is linked to one of them)."""
 
     name: ClassVar[str] = "leaders"
-    roles: ClassVar[frozenset[str]] = SIGNED_IN
+    roles: ClassVar[frozenset[str]] = SIGNED_IN | ADMIN
     reply: ClassVar[Any] = list[dict[str, Any]]
 
 
