@@ -2,10 +2,19 @@
 of your roles), and 账号管理 for the office administrator (role admin): the accounts, paged and
 searchable; creating one; an account's roles, links, disabling, password reset and history.
 Every change goes to the accounts service; refusals come back in Chinese, a weak password
-with the field's own messages."""
+with the field's own messages.
+
+A link is chosen, never typed as an id: the deputy by a search box that asks the registry for
+the deputies matching a name or id (htmx, 20 at most), the unit or liaison station and the
+leader or committee from lists (the registry's open units and stations, assignment's leaders).
+The page checks a chosen id against the same sources before sending it (the accounts service
+takes any id), so an unknown one is refused beside its field with the form kept; the account
+page names the linked deputy, unit or station and leader beside their ids."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -15,12 +24,17 @@ from fastapi.responses import HTMLResponse, Response
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure
 from services.gateway.web.common import (
-    BASE, WebRoute, check_csrf, failure_text, need, redirect, render, services, set_session,
+    BASE, WebRoute, check_csrf, failure_text, need, optional, redirect, render, services,
+    set_session,
 )
 from shared.contracts.requests.accounts import (
     AccountHistory, ActAs, ChangeOwnPassword, CreateAccount, DisableAccount, EnableAccount,
     GetAccount, GrantRoles, LinkAccount, ListAccounts, ResetPassword, RevokeRoles,
 )
+from shared.contracts.requests.assignment import Leaders
+from shared.contracts.requests.limits import SEARCH_MAX
+from shared.contracts.requests.registry import KEY_PATTERN, GetRecord, ListRecords
+from shared.paging import MAX_LIMIT
 
 router = APIRouter(route_class=WebRoute)
 ROLE_ZH = {"office": "代表工委", "leader": "领导", "unit": "承办单位", "deputy": "人大代表",
@@ -127,6 +141,107 @@ async def switch_role(request: Request, user: Holder,
 # --- 账号管理 (the administrator) ---------------------------------------------------------------
 
 
+# --- the choices of a link (代表、单位或联络站、领导) -------------------------------------------
+
+DEPUTY_MATCHES = 20  # a search box's matches shown at most
+LINKS = ("deputy_id", "unit_id", "leader_id")
+LINK_ZH = {"deputy_id": "代表", "unit_id": "单位或联络站", "leader_id": "领导"}
+LEADER_KIND_ZH = {"leader": "领导", "committee": "专门委员会"}
+UNKNOWN_ZH = {"deputy_id": "没有编号为 {} 的代表，请从查找结果中选择",
+              "unit_id": "没有编号为 {} 的单位或联络站，请从列表中选择",
+              "leader_id": "没有编号为 {} 的领导或专门委员会，请从列表中选择"}
+
+
+async def _open_records(request: Request, user: Principal, kind: str) -> list[dict[str, Any]]:
+    """Every open record of a kind (units, stations: tens to hundreds), page after page."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await services(request).send(
+            ListRecords(kind=kind, active=True, limit=MAX_LIMIT, cursor=cursor), user)  # type: ignore[arg-type]
+        rows += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return rows
+
+
+async def _record(request: Request, user: Principal, kind: str, key: str | None
+                  ) -> dict[str, Any] | None:
+    """The registry's record of a kind and key ({key, record, active}), None if unknown."""
+    if not key or not re.match(KEY_PATTERN, key):
+        return None
+    found = await optional(services(request).send(
+        GetRecord(kind=kind, key=key), user))  # type: ignore[arg-type]
+    return None if found is None else {k: found[k] for k in ("key", "record", "active")}
+
+
+async def _choices(request: Request, user: Principal) -> dict[str, Any]:
+    units, stations, leaders = await asyncio.gather(
+        _open_records(request, user, "unit"), _open_records(request, user, "station"),
+        services(request).send(Leaders(), user))
+    return {"units": units, "stations": stations, "leaders": leaders,
+            "LEADER_KINDS": LEADER_KIND_ZH}
+
+
+async def _linked(request: Request, user: Principal, links: dict[str, Any],
+                  leaders: list[dict[str, Any]] | None = None) -> dict[str, str | None]:
+    """Each link's name (the deputy's, the unit's or station's, the leader's), None if the id
+    is unknown (or not set)."""
+    deputy_id, unit_id, leader_id = (links.get(k) or None for k in LINKS)
+    deputy, unit, station, leaders_ = await asyncio.gather(
+        _record(request, user, "deputy", deputy_id), _record(request, user, "unit", unit_id),
+        _record(request, user, "station", unit_id if unit_id else None),
+        _leaders(request, user, leaders, leader_id))
+    place = unit or station
+    leader = next((d for d in leaders_ if d.get("id") == leader_id), None)
+    return {"deputy_id": deputy["record"].get("name") if deputy else None,
+            "unit_id": place["record"].get("name") if place else None,
+            "leader_id": leader.get("name_zh") if leader else None}
+
+
+async def _leaders(request: Request, user: Principal, known: list[dict[str, Any]] | None,
+                   leader_id: str | None) -> list[dict[str, Any]]:
+    if known is not None or not leader_id:
+        return known or []
+    return list(await services(request).send(Leaders(), user))
+
+
+async def _unknown_links(request: Request, user: Principal, links: dict[str, Any]
+                         ) -> dict[str, list[str]]:
+    """The chosen ids the registry or assignment does not know, each with its message."""
+    names = await _linked(request, user, links)
+    return {k: [UNKNOWN_ZH[k].format(links[k])] for k in LINKS
+            if links.get(k) and names[k] is None}
+
+
+@router.get(f"{BASE}/admin/deputy-search")
+async def deputy_search(request: Request, user: Admin,
+                        deputy_q: Annotated[str, Query(max_length=SEARCH_MAX)] = "",
+                        deputy_id: Annotated[str, Query(max_length=200)] = "",
+                        prefix: Annotated[str, Query(pattern="^(new|link)$")] = "new"
+                        ) -> HTMLResponse:
+    """The deputies matching a name or id (20 at most) as choices, the chosen one kept first."""
+    return render(request, "admin_deputy_choices.html", {
+        **await _deputy_choices(request, user, deputy_q, deputy_id), "prefix": prefix},
+        fragment=True)
+
+
+async def _deputy_choices(request: Request, user: Principal, words: str, chosen_id: str
+                          ) -> dict[str, Any]:
+    words = words.strip()[:SEARCH_MAX]
+    matches: list[dict[str, Any]] = []
+    more = False
+    if words:
+        page = await services(request).send(ListRecords(
+            kind="deputy", q=words, active=True, limit=DEPUTY_MATCHES), user)  # type: ignore[arg-type]
+        matches, more = page["items"], bool(page.get("next_cursor"))
+    chosen = await _record(request, user, "deputy", chosen_id.strip()) if chosen_id else None
+    if chosen is not None:
+        matches = [m for m in matches if m["key"] != chosen["key"]]
+    return {"deputy_q": words, "matches": matches, "more": more, "chosen": chosen,
+            "chosen_id": chosen_id.strip(), "limit": DEPUTY_MATCHES}
+
+
 def _account_url(username: str) -> str:
     return f"{BASE}/admin/accounts/{quote(username)}"
 
@@ -147,14 +262,15 @@ async def accounts(request: Request, user: Admin,
             {k: v for k, v in {"q": query.get("q"), "cursor": page["next_cursor"]}.items() if v})
     return render(request, "admin_accounts.html", {
         "page": page, "q": query.get("q", ""), "next_url": next_url, "errors": {},
-        "error": None, "form": {}, "ROLES": ROLES, "ROLE_NAMES": ROLE_ZH})
+        "error": None, "form": {}, "ROLES": ROLES, "ROLE_NAMES": ROLE_ZH,
+        **await _choices(request, user), **await _deputy_choices(request, user, "", "")})
 
 
 @router.post(f"{BASE}/admin/accounts", dependencies=Csrf)
 async def create(request: Request, user: Admin) -> Response:
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in (
-        "username", "display_name", "password", "deputy_id", "unit_id", "leader_id")}
+        "username", "display_name", "password", "deputy_q", *LINKS)}
     roles = [r for r in form.getlist("roles") if r in ROLES]
     errors: dict[str, list[str]] = {}
     error = None
@@ -162,10 +278,11 @@ async def create(request: Request, user: Admin) -> Response:
         errors["roles"] = ["请至少选择一个角色"]
     if not values["username"]:
         errors["username"] = ["请填写用户名"]
+    errors.update(await _unknown_links(request, user, values))
     if not errors:
         try:
             request_ = CreateAccount.model_validate({
-                **{k: v or None for k, v in values.items() if k.endswith("_id")},
+                **{k: values[k] or None for k in LINKS},
                 "username": values["username"], "display_name": values["display_name"],
                 "password": values["password"] or "x", "roles": roles,
                 "must_change_password": True})
@@ -184,18 +301,48 @@ async def create(request: Request, user: Admin) -> Response:
         "page": page, "q": "", "next_url": None, "errors": errors,
         "error": error or "账号未创建：请按提示修改后重试",
         "form": {**values, "password": "", "roles": roles}, "ROLES": ROLES,
-        "ROLE_NAMES": ROLE_ZH}, status_code=422)
+        "ROLE_NAMES": ROLE_ZH, **await _choices(request, user),
+        **await _deputy_choices(request, user, values["deputy_q"], values["deputy_id"])},
+        status_code=422)
+
+
+async def _account_page(request: Request, user: Admin, username: str, cursor: str | None = None,
+                        link_form: dict[str, str] | None = None,
+                        errors: dict[str, list[str]] | None = None, error: str | None = None,
+                        status_code: int = 200) -> HTMLResponse:
+    svc = services(request)
+    found, history, choices = await asyncio.gather(
+        svc.send(GetAccount(username=username), user),
+        svc.send(AccountHistory(username=username, limit=50, cursor=cursor), user),
+        _choices(request, user))
+    # the linked ids' names: the account's, and each one a link change named
+    named: dict[str, dict[str, str | None]] = {k: {} for k in LINKS}
+    seen = [{k: found.get(k) for k in LINKS}]
+    for h in history["items"]:
+        for side in ("before", "after"):
+            value = (h.get("data") or {}).get(side)
+            if isinstance(value, dict):
+                seen.append({k: value.get(k) for k in LINKS})
+    for links in seen:
+        if any(links.get(k) and links[k] not in named[k] for k in LINKS):
+            names = await _linked(request, user, links, choices["leaders"])
+            for k in LINKS:
+                if links.get(k):
+                    named[k][links[k]] = names[k]
+    form = link_form or {k: found.get(k) or "" for k in LINKS}
+    return render(request, "admin_account.html", {
+        "account": found, "history": history, "ROLES": ROLES, "ROLE_NAMES": ROLE_ZH,
+        "EVENT_NAMES": EVENT_ZH, "errors": errors or {}, "error": error, "named": named,
+        "LINK_NAMES": LINK_ZH,
+        "link_form": form, **choices,
+        **await _deputy_choices(request, user, form.get("deputy_q", ""),
+                                form.get("deputy_id", ""))}, status_code=status_code)
 
 
 @router.get(f"{BASE}/admin/accounts/{{username}}")
 async def account(request: Request, username: str, user: Admin,
                   cursor: Annotated[str | None, Query(max_length=1000)] = None) -> HTMLResponse:
-    svc = services(request)
-    found = await svc.send(GetAccount(username=username), user)
-    history = await svc.send(AccountHistory(username=username, limit=50, cursor=cursor), user)
-    return render(request, "admin_account.html", {
-        "account": found, "history": history, "ROLES": ROLES, "ROLE_NAMES": ROLE_ZH,
-        "EVENT_NAMES": EVENT_ZH, "errors": {}})
+    return await _account_page(request, user, username, cursor)
 
 
 @router.post(f"{BASE}/admin/accounts/{{username}}/{{action}}", dependencies=Csrf)
@@ -204,6 +351,13 @@ async def account_action(request: Request, username: str, action: str, user: Adm
     back = _account_url(username)
     roles = [r for r in form.getlist("roles") if r in ROLES]
     text = lambda name: str(form.get(name) or "").strip()  # noqa: E731
+    chosen = {k: text(k) for k in (*LINKS, "deputy_q")}
+    if action == "link":  # an id no list offers: refused beside its field, the choice kept
+        unknown = await _unknown_links(request, user, chosen)
+        if unknown:
+            return await _account_page(request, user, username, link_form=chosen,
+                                       errors=unknown, error="关联未保存：请按提示修改后重试",
+                                       status_code=422)
     try:
         if action == "grant-roles":
             command: Any = GrantRoles(username=username, roles=roles)  # type: ignore[call-arg]
@@ -212,9 +366,9 @@ async def account_action(request: Request, username: str, action: str, user: Adm
             command = RevokeRoles(username=username, roles=roles)  # type: ignore[call-arg]
             done = "已撤销角色"
         elif action == "link":
-            command = LinkAccount(username=username, deputy_id=text("deputy_id") or None,
-                                  unit_id=text("unit_id") or None,
-                                  leader_id=text("leader_id") or None)
+            command = LinkAccount(username=username, deputy_id=chosen["deputy_id"] or None,
+                                  unit_id=chosen["unit_id"] or None,
+                                  leader_id=chosen["leader_id"] or None)
             done = "已更新关联"
         elif action == "disable":
             command = DisableAccount(username=username, reason=text("reason"))
