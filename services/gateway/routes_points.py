@@ -169,8 +169,8 @@ def register_points_routes(app: FastAPI) -> None:
     @app.get(f"{API}/rankings", tags=TAGS, responses=PAGED_OBJECT,
              summary="Duty-point rankings per year, or per term (届: `term=<id>`, the points "
                      "earned between its start and end), and deputy group. Order: total points desc, "
-                     "then approved activities desc, then deputy id asc; every row has a "
-                     "distinct rank, tied_on_points marks equal totals. `rows` is one page "
+                     "then approved activities desc, then deputy id asc; deputies with the "
+                     "same total share a rank (并列: 1, 2, 2, 4), tied_on_points marks them. `rows` is one page "
                      "(limit, cursor): `total` counts the deputies ranked, `next_cursor` (also "
                      "the Link rel=\"next\" header) gives the next page, X-Total-Count the total",
              openapi_extra=sends(Ranking))

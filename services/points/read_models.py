@@ -447,7 +447,8 @@ class Rankings(TableProjection):
 
     def ranking(self, q: RankingsQuery, year: int) -> dict[str, Any]:
         """A page of the ranking: total points desc, approved activities desc, deputy id asc;
-        every row has a distinct rank, ``tied_on_points`` marks rows sharing a total."""
+        deputies with the same total share a rank (并列: 1, 2, 2, 4), ``tied_on_points``
+        marks them."""
         self.require_ready()
         after = checked_after(q, 3)
         ranked, params = self._ranked(year, q.group, q.level)
@@ -460,19 +461,26 @@ class Rankings(TableProjection):
                           "ORDER BY r.cents DESC, r.activities DESC, r.deputy_id LIMIT ?",
                           (*params, *key_params, q.limit + 1))
             total = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r", params)
-            before = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE {self.KEY} <= "
-                               "(?, ?, ?)", (*params, *key_params)) if after else 0
-            shown = sorted({r["cents"] for r in rows[:q.limit]})
-            ties = {}
+            shown = sorted({r["cents"] for r in rows[:q.limit]}, reverse=True)
+            ties: dict[int, int] = {}
+            above = 0
             if shown:
                 marks = ", ".join("?" for _ in shown)
                 ties = {t["cents"]: t["c"] for t in tx.all(
                     f"SELECT r.cents, COUNT(*) AS c FROM ({ranked}) r WHERE r.cents IN ({marks}) "
                     "GROUP BY r.cents", (*params, *shown))}
+                above = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE r.cents > ?",
+                                  (*params, shown[0]))
+        # a page is a run of the order: every total between its first and last row is on it,
+        # so a total's rank is 1 + the rows above the page + the rows of the higher totals
+        places: dict[int, int] = {}
+        for cents in shown:
+            places[cents] = above + 1
+            above += ties.get(cents, 1)
         result = page(rows, q.limit, key=lambda r: (-r["cents"], -r["activities"], r["deputy_id"]),
                       total=total)
-        result["items"] = [self._row(r, before + i, ties.get(r["cents"], 1) > 1)
-                           for i, r in enumerate(result["items"], start=1)]
+        result["items"] = [self._row(r, places[r["cents"]], ties.get(r["cents"], 1) > 1)
+                           for r in result["items"]]
         return result
 
     def _row(self, r: dict[str, Any], rank: int, tied: bool) -> dict[str, Any]:
@@ -493,9 +501,8 @@ class Rankings(TableProjection):
             total = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r", params)
             if own is None:
                 return {"rank": None, "ranked": total, "row": None}
-            before = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE {self.KEY} < "
-                               "(?, ?, ?)", (*params, -own["cents"], -own["activities"],
-                                             deputy_id))
+            before = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE r.cents > ?",
+                               (*params, own["cents"]))  # those with the same total share it
             same = tx.scalar(f"SELECT COUNT(*) AS c FROM ({ranked}) r WHERE r.cents = ?",
                              (*params, own["cents"]))
         return {"rank": before + 1, "ranked": total,

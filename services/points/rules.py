@@ -243,13 +243,17 @@ def _net_merged(facts: list[dict[str, Any]]) -> set[str]:
 # --- rankings ---------------------------------------------------------------------------------
 
 def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Order deputies for a ranking; ties are broken deterministically: total points
-    (descending), then approved activities (descending), then deputy id (ascending). Every
-    row gets a distinct rank 1..n; ``tied_on_points`` marks rows sharing a total."""
+    """Order deputies for a ranking: total points (descending), then approved activities
+    (descending), then deputy id (ascending). Deputies with the same total share a rank
+    (并列: 1, 2, 2, 4), the order among them only lists them; ``tied_on_points`` marks them."""
     ordered = sorted(rows, key=lambda r: (-round(r["total"], 2), -r["approved_activities"],
                                           r["deputy_id"]))
     totals: dict[float, int] = {}
     for r in ordered:
         totals[round(r["total"], 2)] = totals.get(round(r["total"], 2), 0) + 1
-    return [{"rank": i, **r, "tied_on_points": totals[round(r["total"], 2)] > 1}
-            for i, r in enumerate(ordered, start=1)]
+    out, place, previous = [], 0, None
+    for i, r in enumerate(ordered, start=1):
+        if round(r["total"], 2) != previous:
+            place, previous = i, round(r["total"], 2)
+        out.append({"rank": place, **r, "tied_on_points": totals[previous] > 1})
+    return out

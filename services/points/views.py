@@ -131,6 +131,13 @@ def _term_rows(app: PointsApplication, views: PointsViews, term_id: str, start: 
     return rows
 
 
+def _shared_rank(rows: list[dict[str, Any]], deputy_id: str) -> int | None:
+    """A deputy's rank among ``rows``: 1 + those with more points (a shared total, a shared
+    rank); None when not ranked."""
+    own = next((r for r in rows if r["deputy_id"] == deputy_id), None)
+    return None if own is None else 1 + sum(1 for r in rows if r["cents"] > own["cents"])
+
+
 def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict[str, Any]:
     """The ranking over a term (届): the points earned between its start and end (since its
     start while it is open), its deputies (those whose ``terms`` name it) and anyone who
@@ -144,11 +151,13 @@ def term_ranking(app: PointsApplication, views: PointsViews, q: Ranking) -> dict
         mark = (int(after[0]), int(after[1]), str(after[2]))
         skipped = sum(1 for r in rows if key(r) <= mark)
     same: dict[int, int] = {}
-    for r in rows:
+    places: dict[int, int] = {}  # a total's shared rank (并列): 1 + the rows of higher totals
+    for i, r in enumerate(rows, start=1):
         same[r["cents"]] = same.get(r["cents"], 0) + 1
+        places.setdefault(r["cents"], i)
     result = page(rows[skipped:skipped + q.limit + 1], q.limit, key=key, total=len(rows))
-    items = [views.rankings._row(r, skipped + i, same[r["cents"]] > 1)
-             for i, r in enumerate(result["items"], start=1)]
+    items = [views.rankings._row(r, places[r["cents"]], same[r["cents"]] > 1)
+             for r in result["items"]]
     return {"term": q.term, "term_name": term.get("name"), "from": start.isoformat(),
             "to": None if end == date.max else end.isoformat(), "year": None,
             "group": q.group, "level": q.level,
@@ -217,11 +226,10 @@ def term_record(app: PointsApplication, views: PointsViews, deputy_id: str,
     deputy = dict(app.deputies.get(deputy_id, {"id": deputy_id}))
     summary = views.lines.summary_between(deputy_id, start, end)
     rows = _term_rows(app, views, term_id, start, end)
-    rank = next((i for i, r in enumerate(rows, start=1) if r["deputy_id"] == deputy_id), None)
+    rank = _shared_rank(rows, deputy_id)
     group = deputy.get("group")
     in_group = _term_rows(app, views, term_id, start, end, group) if group else []
-    group_rank = next((i for i, r in enumerate(in_group, start=1)
-                       if r["deputy_id"] == deputy_id), None)
+    group_rank = _shared_rank(in_group, deputy_id)
     last = min(end, app.today()) if end == date.max else end
     years = []
     for year in range(start.year, max(start.year, last.year) + 1):

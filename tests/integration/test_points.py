@@ -222,8 +222,9 @@ async def test_rankings_are_the_same_after_the_read_models_are_rebuilt(api, syst
     before = r.json()
     assert [(row["deputy_id"], row["total"]) for row in before["rows"]] == [
         ("deputy-1", 4.0), ("deputy-2", 3.0), ("deputy-3", 3.0), ("deputy-4", 0.0), ("deputy-5", 0.0)]
-    # deputy-2 and deputy-3 tie on points; deputy-2 has an approved activity, deputy-3 none.
-    assert [row["rank"] for row in before["rows"]] == [1, 2, 3, 4, 5]
+    # deputy-2 and deputy-3 tie on points and share rank 2 (deputy-2, with an approved
+    # activity, is listed first); deputy-4 and deputy-5 share rank 4.
+    assert [row["rank"] for row in before["rows"]] == [1, 2, 2, 4, 4]
     group = (await api.get("office", "/api/v1/rankings", year=2026, group="城建环保组")).json()
     assert [row["deputy_id"] for row in group["rows"]] == ["deputy-1", "deputy-3"]
     assert (await api.get("unit-a", "/api/v1/rankings")).status_code == 403

@@ -110,13 +110,14 @@ async def test_a_ranking_of_300_deputies_matches_the_hand_computed_fixture(point
     assert len(rows) == 301
     assert (rows[0]["deputy_id"], rows[0]["total"], rows[0]["rank"]) == ("zz-lead", 1800.0, 1)
     # 15 points: i % 5 == 4 and i % 3 == 2, i.e. i % 15 == 14: d014, d029, ..., d299 (20 deputies),
-    # tied on points and ordered by id.
+    # tied on points: they share rank 2 (并列) and are listed by id.
     top = rows[1:21]
     assert [r["deputy_id"] for r in top] == [f"d{i:03}" for i in range(14, 300, 15)]
     assert all(r["total"] == 15.0 and r["tied_on_points"] for r in top)
-    assert [r["rank"] for r in top] == list(range(2, 22))
-    # 14 points: i % 15 == 4 (i % 5 == 4, i % 3 == 1): d004, d019, ... (20 deputies)
+    assert [r["rank"] for r in top] == [2] * 20
+    # 14 points: i % 15 == 4 (i % 5 == 4, i % 3 == 1): d004, d019, ... (20 deputies), rank 22
     assert [r["deputy_id"] for r in rows[21:41]] == [f"d{i:03}" for i in range(4, 300, 15)]
+    assert [r["rank"] for r in rows[21:41]] == [22] * 20
     # 1 point: i % 15 == 0: d015, d030, ..., d300 — last of the fixture, by id.
     assert [r["deputy_id"] for r in rows[-20:]] == [f"d{i:03}" for i in range(15, 301, 15)]
     assert all(r["total"] == 1.0 for r in rows[-20:])

@@ -133,7 +133,7 @@ def test_recalculation_prices_lines_again_under_a_new_version_with_caps():
     assert all(r["delta"] == 0 for r in R.recalculate(V2, ledger.lines))
 
 
-def test_ties_are_broken_by_activities_then_deputy_id():
+def test_equal_totals_share_a_rank_and_are_listed_by_activities_then_deputy_id():
     rows = [
         {"deputy_id": "deputy-3", "total": 5.0, "approved_activities": 2},
         {"deputy_id": "deputy-1", "total": 5.0, "approved_activities": 2},
@@ -143,7 +143,7 @@ def test_ties_are_broken_by_activities_then_deputy_id():
     ]
     ranked = R.rank(rows)
     assert [r["deputy_id"] for r in ranked] == ["deputy-4", "deputy-2", "deputy-1", "deputy-3", "deputy-5"]
-    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
+    assert [r["rank"] for r in ranked] == [1, 2, 2, 2, 5]  # 并列第二, then fifth
     assert [r["tied_on_points"] for r in ranked] == [False, True, True, True, False]
     assert R.rank(list(reversed(rows))) == ranked
 
