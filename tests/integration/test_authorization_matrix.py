@@ -215,11 +215,6 @@ MATRIX = {
     # administrator: tests/integration/test_roster_import.py)
     "POST /api/v1/admin/imports/{kind}": "office",
     "GET /api/v1/admin/exports/{kind}": "office",
-}
-
-
-def api_endpoints() -> list[str]:
-    app = create_app()
     # routing rules (交办规则, services/assignment): the office changes them, the office and
     # leaders read them (tests/integration/test_routing_rules.py)
     "GET /api/v1/admin/routing-rules": "office leader",
@@ -227,6 +222,11 @@ def api_endpoints() -> list[str]:
     "PUT /api/v1/admin/routing-rules/{rule_id}": "office",
     "DELETE /api/v1/admin/routing-rules/{rule_id}": "office",
     "POST /api/v1/admin/routing-rules/order": "office",
+}
+
+
+def api_endpoints() -> list[str]:
+    app = create_app()
     return sorted(f"{m} {r.path}" for r in app.routes if hasattr(r, "methods")
                   and r.path.startswith("/api/v1") for m in r.methods - {"HEAD"})
 
