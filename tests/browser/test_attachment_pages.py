@@ -95,3 +95,99 @@ def test_a_deputy_reports_an_activity_with_an_evidence_photo(live, sign_in):
     item = page.locator("#my-activities li", has_text=tag)
     expect(item.locator("ul.attachments")).to_contain_text("签到表.png")
     expect(item.locator("ul.attachments")).to_contain_text(re.compile("证明材料"))
+
+
+def _jpeg_with_exif() -> bytes:
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", (16, 12), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0)}  # GPS latitude
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_citizen_leaves_a_message_with_a_photo_on_the_station_page(live, browser):
+    from PIL import Image
+    import io
+
+    from shared.blobs import FileBlobStore
+
+    context = browser.new_context(locale="zh-CN")
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        page.goto(f"{live.base_url}/s/station-fengjie")
+        no_serious_violations(page, "station-page-with-photo")
+        tag = uuid.uuid4().hex[:6]
+        content = f"路口井盖破损，见照片。{tag}"
+        page.get_by_label("留言内容").fill(content)
+        page.get_by_label("姓名").fill("钱女士")
+        # a PDF named .jpg is refused in Chinese; what was typed stays
+        page.set_input_files("#photos", files=[
+            {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": LETTER}])
+        page.get_by_role("button", name="提交留言").click()
+        expect(page.locator("#result")).to_contain_text("只能上传照片")
+        expect(page.locator("#result")).to_contain_text("仍保留")
+        expect(page.get_by_label("留言内容")).to_have_value(content)
+        expect(page.get_by_label("姓名")).to_have_value("钱女士")
+        assert not [m for m in live.get("office", "/api/v1/messages", limit=100)
+                    if tag in (m.get("content") or "")]
+
+        page.set_input_files("#photos", files=[
+            {"name": "井盖.jpg", "mimeType": "image/jpeg", "buffer": _jpeg_with_exif()}])
+        page.get_by_role("button", name="提交留言").click()
+        expect(page.locator("#result")).to_contain_text("照片 1 张已收到")
+        expect(page.get_by_label("留言内容")).to_have_value("")
+        message_id = page.locator("#result").inner_text().split("编号 ", 1)[1].split("。", 1)[0]
+    finally:
+        context.close()
+
+    message = live.get("office", f"/api/v1/messages/{message_id}")
+    [photo] = message["attachments"]
+    assert photo["purpose"] == "citizen_photo" and photo["name"] == "井盖.jpg"
+    stored = FileBlobStore(live.tmp / "blobs").get(photo["sha256"])
+    assert stored is not None and b"CameraMaker" not in stored
+    assert not Image.open(io.BytesIO(stored)).getexif()
+
+
+def test_the_unit_task_page_offers_the_suggestions_file(live, sign_in, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    case_id = live.post("deputy-1", "/api/v1/suggestions", {
+        "title": f"建议修缮社区活动中心{tag}", "body": "屋顶漏雨，见调研报告。",
+        "category": "livelihood", "co_signers": ["deputy-2"]})["id"]
+    report = LETTER + f"% survey {tag}\n".encode()
+    import httpx
+
+    r = httpx.post(f"{live.base_url}/api/v1/attachments",
+                   headers={"Authorization": f"Bearer {live.token('deputy-1')}"},
+                   files={"file": ("调研报告.pdf", report, "application/pdf")})
+    assert r.status_code == 201, r.text
+    sha = r.json()["sha256"]
+    live.post("deputy-1", f"/api/v1/suggestions/{case_id}/attachments",
+              {"attachment": {"sha256": sha, "name": "调研报告.pdf"}})
+    live.post("office", f"/api/v1/suggestions/{case_id}/register", {"urgency": "blue"})
+    task = live.eventually(lambda: next(iter(
+        live.get("office", "/api/v1/tasks", case_id=case_id)), None))
+    assert task["unit_id"] == "unit-b"
+
+    page = sign_in("unit-b")
+    page.goto(f"{live.base_url}/app/unit/tasks/{task['task_id']}")
+    files = page.locator("#subject-files")
+    expect(files).to_contain_text("调研报告.pdf")
+    expect(files).to_contain_text("建议附件")
+    with page.expect_download() as info:
+        files.get_by_role("link", name="调研报告.pdf").click()
+    saved = tmp_path / "report.pdf"
+    info.value.save_as(saved)
+    assert saved.read_bytes() == report
+
+    other = sign_in("unit-a")
+    href = files.get_by_role("link", name="调研报告.pdf").get_attribute("href")
+    response = other.goto(f"{live.base_url}{href}")
+    assert response is not None and response.status == 403
+    expect(other.locator("[role=alert]")).to_contain_text("没有该案件的办理任务")

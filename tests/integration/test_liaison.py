@@ -188,7 +188,7 @@ async def test_a_citizen_leaves_a_message_for_one_deputy_through_their_qr_code(a
     received at the deputy's station and held by that deputy at once."""
     r = await api.client.get("/d/deputy-1")
     assert r.status_code == 200 and "王建国代表" in r.text
-    assert "/api/v1/deputies/deputy-1/messages" in r.text
+    assert "/d/deputy-1/messages" in r.text  # its form posts there (with optional photos)
     r = await api.client.get("/api/v1/deputies/deputy-1/qr.svg")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg")
     assert (await api.client.get("/api/v1/deputies/nobody/qr.svg")).status_code == 404
