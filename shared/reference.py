@@ -285,18 +285,26 @@ class ReferenceData(LogProjection):
 def consume_registry(runtime: Any, app: Any, reference: ReferenceData,
                      poll_seconds: float = 2.0) -> None:
     """Register the registry consumer (its records replicated into ``app``'s log) and keep
-    ``reference`` up to date: right after the consumer commits, and every ``poll_seconds``
-    (a replica of the service that did not consume the event reads it from the shared log)."""
+    ``reference`` up to date (``follow_replica``)."""
     runtime.consume("registry", {RecordChangedV1: lambda e: on_record_changed(app, e),
                                  RecordChangedV2: lambda e: on_record_changed(app, e)})
-    consumer = runtime.consumers["registry"]
+    follow_replica(runtime, "registry", reference, poll_seconds)
+
+
+def follow_replica(runtime: Any, producer: str, replica: ReferenceData,
+                   poll_seconds: float = 2.0) -> None:
+    """Keep ``replica`` (replicated from ``producer``'s events by its registered consumer)
+    up to date: right after the consumer commits, and every ``poll_seconds`` (a replica of
+    the service that did not consume the event reads it from the shared log)."""
+    consumer = runtime.consumers[producer]
     after = consumer.after_commit
 
     def follow_now() -> None:
         try:
-            reference.catch_up()
+            replica.catch_up()
         except Exception:  # the store closing under a late catch-up; the next one reads it
-            log.warning("%s: reference data catch-up failed", runtime.service, exc_info=True)
+            log.warning("%s: %s replica catch-up failed", runtime.service, producer,
+                        exc_info=True)
 
     def after_commit() -> None:
         if after is not None:
@@ -308,6 +316,6 @@ def consume_registry(runtime: Any, app: Any, reference: ReferenceData,
 
     consumer.after_commit = after_commit
 
-    @runtime.every(poll_seconds, "reference data")
+    @runtime.every(poll_seconds, f"{producer} replica")
     def follow() -> None:
-        reference.catch_up()
+        replica.catch_up()

@@ -16,9 +16,6 @@ event, without restarting anything, and the directory is rebuilt from the servic
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +24,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from shared.contracts.accounts import AccountChangedV2
 from shared.event_validation import EventValidator
-from shared.reference import ReferenceData, ReferenceRecord
-
-log = logging.getLogger(__name__)
+from shared.reference import ReferenceData, ReferenceRecord, follow_replica
 
 ACCOUNT = "account"
 LINKS = ("deputy_id", "unit_id", "leader_id")
@@ -94,31 +89,9 @@ class Recipients:
 def consume_accounts(runtime: Any, app: Any, recipients: Recipients,
                      poll_seconds: float = 2.0) -> None:
     """Register the accounts consumer (accounts replicated into ``app``'s log) and keep the
-    directory up to date: after the consumer commits, and every ``poll_seconds`` (another
-    replica of notifications reads what this one recorded). Called after
+    directory up to date (shared/reference.py ``follow_replica``). Called after
     ``validate_consumers``: an account's links are not reference data to check here (a
     station's staff is linked to a station as its unit), only the envelope is."""
     runtime.consume("accounts", {AccountChangedV2: lambda e: on_account_changed(app, e)})
-    consumer = runtime.consumers["accounts"]
-    after = consumer.after_commit
-
-    def follow_now() -> None:
-        try:
-            recipients.directory.catch_up()
-        except Exception:  # the store closing under a late catch-up; the next one reads it
-            log.warning("notifications: account directory catch-up failed", exc_info=True)
-
-    def after_commit() -> None:
-        if after is not None:
-            after()
-        try:
-            asyncio.get_running_loop().run_in_executor(None, follow_now)
-        except RuntimeError:  # no loop (a test calling the consumer's code directly)
-            threading.Thread(target=follow_now, daemon=True).start()
-
-    consumer.after_commit = after_commit
-    consumer.validator = EventValidator({})
-
-    @runtime.every(poll_seconds, "account directory")
-    def follow() -> None:
-        recipients.directory.catch_up()
+    runtime.consumers["accounts"].validator = EventValidator({})
+    follow_replica(runtime, "accounts", recipients.directory, poll_seconds)
