@@ -77,7 +77,8 @@ def register_deputy_pages(app: FastAPI) -> None:
               responses={**problem_responses(404, 422, 429), 413: {"description": "the photos are over the size limit"}},
               openapi_extra=sends(PostMessageToDeputy, AttachToMessage))
     async def deputy_message(deputy_id: str, request: Request) -> JSONResponse:
-        return await post_with_photos(request, PostMessageToDeputy, deputy_id=deputy_id)
+        return await post_with_photos(request, PostMessageToDeputy,
+                                      lambda: _deputy(request, deputy_id), deputy_id=deputy_id)
 
     @app.post("/api/v1/deputies/{deputy_id}/messages", status_code=201,
               tags=["citizen messages"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import segno
 from fastapi import FastAPI, HTTPException, Request
@@ -136,6 +136,7 @@ def photo_limit_zh(request: Request) -> str:
 
 
 async def post_with_photos(request: Request, contract: type[Contract],
+                           exists: Callable[[], Awaitable[Any]] | None = None,
                            **ids: str) -> JSONResponse:
     """The QR page's form (multipart): the message's fields and its optional ``photos``.
     The photos are checked and stored first: a refused one refuses the whole message (422 or
@@ -155,6 +156,8 @@ async def post_with_photos(request: Request, contract: type[Contract],
     except ValidationError as exc:
         raise RequestValidationError([{"loc": ("body", *e["loc"]), "msg": e["msg"],
                                        "type": e["type"]} for e in exc.errors()]) from None
+    if files and exists is not None:
+        await exists()  # no photo is stored for a station or deputy that is not there (404)
     photos: list[blobs.Prepared] = []
     for file in files:
         data = await file.read()
@@ -200,7 +203,9 @@ def register_station_pages(app: FastAPI) -> None:
               responses={**problem_responses(404, 422, 429), 413: {"description": "the photos are over the size limit"}},
               openapi_extra=sends(PostMessage, AttachToMessage))
     async def station_message(station_id: str, request: Request) -> JSONResponse:
-        return await post_with_photos(request, PostMessage, station_id=station_id)
+        return await post_with_photos(request, PostMessage,
+                                      lambda: _station(request, station_id),
+                                      station_id=station_id)
 
     @app.get("/api/v1/stations/{station_id}/qr.{fmt}", tags=["citizen messages"],
              summary="The station's QR code (png or svg), pointing at its message page")

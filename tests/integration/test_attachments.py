@@ -413,12 +413,14 @@ async def test_a_citizens_photo_sent_with_the_message_form(api, system):
     # the public never reads it back; the API does not let the anonymous attach
     assert (await api.client.get(f"/api/v1/attachments/{recorded['sha256']}")).status_code == 401
 
-    before = len((await api.get("office", "/api/v1/messages?limit=100")).json())
+    from PIL import Image
+
+    before = len((await api.get("office", "/api/v1/messages", limit=100)).json())
     r = await api.client.post("/s/station-fengjie/messages", data=fields,
                               files=[("photos", ("现场.jpg", PDF_BYTES, "image/jpeg"))])
     assert r.status_code == 422, r.text
     assert "只能上传照片" in r.text and "现场" in r.text
-    assert len((await api.get("office", "/api/v1/messages?limit=100")).json()) == before
+    assert len((await api.get("office", "/api/v1/messages", limit=100)).json()) == before
     r = await api.client.post("/s/station-fengjie/messages", data=fields, files=[
         ("photos", (f"{i}.jpg", photo, "image/jpeg")) for i in range(4)])
     assert r.status_code == 422 and "最多上传 3 张" in r.text
@@ -426,7 +428,17 @@ async def test_a_citizens_photo_sent_with_the_message_form(api, system):
     r = await api.client.post("/d/deputy-1/messages", data=fields,
                               files=[("photos", ("井盖.png", photo, "image/jpeg"))])
     assert r.status_code == 201 and r.json()["photos"] == 1, r.text
-    # the token's holder cannot attach a document later, nor without the token
+    # the anonymous cannot attach through the API, even with the token
     token, message_id = r.json()["follow_up_token"], r.json()["id"]
     assert (await api.client.post(f"/api/v1/messages/{message_id}/attachments", json={
         "attachment": {"sha256": recorded["sha256"]}, "token": token})).status_code == 401
+    # no photo is kept for a station that is not there
+    root = store_of(system).root
+    kept = sorted(p.name for p in root.rglob("*") if p.is_file())
+    other = Image.new("RGB", (9, 9), (1, 2, 3))
+    out = io.BytesIO()
+    other.save(out, format="PNG")
+    r = await api.client.post("/s/nowhere/messages", data=fields,
+                              files=[("photos", ("x.png", out.getvalue(), "image/png"))])
+    assert r.status_code == 404
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == kept
