@@ -262,8 +262,9 @@ async def test_poison_messages_under_load_are_all_parked_and_every_good_case_goe
             "intake": {"RegistrationSequence.Started": (1, 1),
                        "RegistrationSequence.NumberAllocated": (N, 1),
                        "Suggestion.Registered": (N, N)},
-            "assignment": {"Assignment.Opened": (N, N), "Assignment.Assigned": (N, N),
-                           "Task.Assigned": (N, N)},
+            # (the routing rule book, seeded from config/routing.yaml at the first routing)
+            "assignment": {"RoutingRuleBook.Seeded": (1, 1), "Assignment.Opened": (N, N),
+                           "Assignment.Assigned": (N, N), "Task.Assigned": (N, N)},
             "supervision": {"SupervisedCase.Opened": (N, N), "SupervisedCase.DeputiesKnown": (N, N),
                             "SupervisedTask.Opened": (N, N), "SupervisedCase.TaskLinked": (N, N)},
             "points": {"DutyLedger.Opened": (1, 1), "DutyLedger.FactRecorded": (N, 1),
