@@ -20,12 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+# Every part of the benchmark, with nine services, takes 4-7 minutes on a busy 2-core machine:
+# more than the suite's 300 s per test.
+@pytest.mark.timeout(900)
 def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     out = tmp_path / "bench.json"
     doc = ROOT / "docs" / "benchmarks.md"
     doc_before = doc.read_bytes()
     proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--no-doc", "--json",
-                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=840)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert doc.read_bytes() == doc_before  # --no-doc: the record is left alone
 
