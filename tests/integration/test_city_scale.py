@@ -21,7 +21,8 @@ from services.intake.application import PostMessage, RegisterSuggestion, SubmitS
 from shared.eventstore import Actor
 from tests.harness import eventually
 
-pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
+# 10^5 events made through the applications: about 4-5 minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only, pytest.mark.timeout(900)]
 
 TARGET_EVENTS = 100_000
 CASES = 6_000
