@@ -21,8 +21,9 @@ once on ``duty.dlq.<service>`` with that reason (shared/consumer.py), and nothin
 recorded. Leaders (and, without a replica, the other kinds) are read once, when the service
 starts (as its handlers read them).
 
-The registry's own ``record_changed`` event names its record by ``case_id``
-``<kind>:<key>`` (not a UUID): that is what is checked for it.
+A contract whose ``case_id`` does not name a case declares its form (``case_id_form``, e.g. the
+registry's ``<kind>:<key>``, an account's ``account:<username>``) and the value its own fields
+give (``expected_case_id``): that is what is checked for it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ from typing import Any
 
 from shared.consumer import InvalidEvent
 from shared.contracts import IntegrationEvent
-from shared.contracts.accounts import AccountChangedV1
-from shared.contracts.registry import RecordChangedV1
 from shared.settings import ServiceSettings, load_config
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -109,13 +108,10 @@ class EventValidator:
                          f"'{producer}:<source_notification_id>'")
         values: dict[str, Any] = {name: getattr(event, name)
                                   for name in type(event).model_fields}
-        if isinstance(event, RecordChangedV1):
-            if event.case_id != f"{event.kind}:{event.key}":
-                found.append(f"case_id {event.case_id!r} is not '<kind>:<key>'")
-            values.pop("case_id")
-        if isinstance(event, AccountChangedV1):  # an account is named account:<username>
-            if event.case_id != f"account:{event.username}":
-                found.append(f"case_id {event.case_id!r} is not 'account:<username>'")
+        expected = event.expected_case_id()  # a contract that does not name a case
+        if expected is not None:
+            if event.case_id != expected:
+                found.append(f"case_id {event.case_id!r} is not '{type(event).case_id_form}'")
             values.pop("case_id")
         for name in UUID_FIELDS:
             value = values.get(name)
@@ -130,7 +126,7 @@ class EventValidator:
             if value is not None and not NUMBER_RE.match(str(value)):
                 found.append(f"{name} {value!r} is not a registration number (YYYY-NNNN)")
         for name, kind in REFERENCES.items():
-            if name not in values:
+            if name not in values or not type(event).references_checked_by_consumers:
                 continue
             for value in _as_list(values[name]):
                 if kind in self.known and value not in self.known[kind]:

@@ -99,9 +99,8 @@ def register(runtime: ServiceRuntime, app: NotificationsApplication,
     runtime.consume("liaison", {ObligationBehindV1: app.on_obligation_behind})
     # every upstream event is checked (ids, reference data) before any effect
     consume_registry(runtime, app, app.reference)  # the registry's stations, replicated
+    consume_accounts(runtime, app, app.recipients)  # the accounts (who is told), replicated
     validate_consumers(runtime, settings, app.reference)
-    # the accounts (who is told), replicated; after the validators: links are checked there
-    consume_accounts(runtime, app, app.recipients)
 
     # every request this service answers, by contract (shared/contracts/requests/
     # notifications.py); each is about the actor's own inbox, for the roles that have one

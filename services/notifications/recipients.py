@@ -23,7 +23,6 @@ import yaml
 from eventsourcing.application import AggregateNotFoundError
 
 from shared.contracts.accounts import AccountChangedV2
-from shared.event_validation import EventValidator
 from shared.reference import ReferenceData, ReferenceRecord, follow_replica
 
 ACCOUNT = "account"
@@ -89,9 +88,7 @@ class Recipients:
 def consume_accounts(runtime: Any, app: Any, recipients: Recipients,
                      poll_seconds: float = 2.0) -> None:
     """Register the accounts consumer (accounts replicated into ``app``'s log) and keep the
-    directory up to date (shared/reference.py ``follow_replica``). Called after
-    ``validate_consumers``: an account's links are not reference data to check here (a
-    station's staff is linked to a station as its unit), only the envelope is."""
+    directory up to date (shared/reference.py ``follow_replica``). Its events are validated
+    as every other (the contract says its links are the accounts service's to check)."""
     runtime.consume("accounts", {AccountChangedV2: lambda e: on_account_changed(app, e)})
-    runtime.consumers["accounts"].validator = EventValidator({})
     follow_replica(runtime, "accounts", recipients.directory, poll_seconds)

@@ -31,6 +31,14 @@ class AccountChangedV1(IntegrationEvent):
     enabled: bool
     token_version: int = Field(ge=1, description="tokens carrying another version are refused")
 
+    case_id_form: ClassVar[str | None] = "account:<username>"
+    # an account's links are the accounts service's to check (a station's staff is linked to
+    # a station as its unit; a deputy may be linked before a consumer's replica has them)
+    references_checked_by_consumers: ClassVar[bool] = False
+
+    def expected_case_id(self) -> str | None:
+        return f"account:{self.username}"
+
 
 class AccountChangedV2(AccountChangedV1):
     """Version 2, published beside version 1 for every change: also the account's links

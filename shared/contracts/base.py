@@ -41,6 +41,20 @@ class IntegrationEvent(BaseModel):
     source_notification_id: int = Field(ge=1)
     causation_id: str | None = Field(None, description="event_id of the event that caused it")
 
+    # case_id names a case (a suggestion's or citizen message's UUID). A contract about
+    # something else declares the form its case_id takes instead, and derives the value from
+    # its own fields in expected_case_id(); the event validator checks it against that.
+    case_id_form: ClassVar[str | None] = None
+
+    def expected_case_id(self) -> str | None:
+        """The case_id this event must carry when it does not name a case (None: a UUID)."""
+        return None
+
+    # Fields that name reference records are checked by consumers against their replica of
+    # the registry, by field name (shared/event_validation.py); a contract whose fields of those
+    # names are not such references (checked by the service that owns them) says so here.
+    references_checked_by_consumers: ClassVar[bool] = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
 

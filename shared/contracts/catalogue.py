@@ -366,6 +366,8 @@ def _event_section(subject: str, model: type[IntegrationEvent]) -> list[str]:
         f"- contract: `{model.__name__}` in `{model.__module__}`",
         f"- producer: {model.producer}, stream `{stream_name(model.producer)}`",
         f"- consumers: {consumers}",
+        *([f"- `case_id` is `{model.case_id_form}` (not a case's UUID)"]
+          if model.case_id_form else []),
         "",
     ]
     fields = payload_fields(model)

@@ -49,6 +49,11 @@ class RecordChangedV1(IntegrationEvent):
     record: dict[str, Any] = Field(description="the whole record after the change")
     active: bool = Field(description="false once closed (a deputy not re-elected)")
 
+    case_id_form: ClassVar[str | None] = "<kind>:<key>"
+
+    def expected_case_id(self) -> str | None:
+        return f"{self.kind}:{self.key}"
+
 
 class RecordChangedV2(RecordChangedV1):
     """Version 2, published beside version 1 for every change (v1 only for its four kinds)."""

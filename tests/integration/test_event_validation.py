@@ -7,6 +7,8 @@ changes nothing in any of them: no event recorded, no tracking row, no task, no 
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from datetime import datetime, timezone
 
@@ -43,12 +45,28 @@ def forged_event() -> dict:
     }
 
 
+async def settled_positions(system, services) -> dict[str, int]:
+    """Each service's last notification id once its start-up work (the registry's records and
+    the accounts, replicated into its log) is done: unchanged for a second."""
+    last: dict[str, int] = {}
+
+    async def unchanged():
+        nonlocal last
+        now = {s: system.app(s).max_notification_id() for s in services}
+        done, last = now == last, now
+        if not done:
+            await asyncio.sleep(1.0)
+        return done and now
+
+    return await eventually(unchanged, timeout=30)
+
+
 async def test_a_forged_registration_published_as_intake_is_parked_everywhere_with_no_effect(
         system, fresh_nats):
     url = system.nats_url
     consumers = consumers_of_registrations(system)
     assert consumers >= set(CONSUMERS)
-    before = {s: system.app(s).max_notification_id() for s in consumers}
+    before = await settled_positions(system, consumers)
     intake_url = with_credentials(fresh_nats.bare_url, "intake", nats_credentials_dir())
     nc = await nats.connect(intake_url)
     try:
