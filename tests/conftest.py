@@ -116,3 +116,20 @@ def sqlite_store(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield from _postgres_store()
         return
     yield _sqlite_store(tmp_path)
+
+
+# `make test` runs two workers (pytest-xdist, --dist loadgroup). Each module's tests stay
+# together on one worker (its module-scoped systems start once), the browser tests share one
+# live system and one Chromium, and every PostgreSQL test runs on one worker at a time: two
+# PostgreSQL systems of nine services each would come close to the server's 100 connections.
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.fspath))
+        if item.get_closest_marker("postgres"):
+            group = "postgres"
+        elif path.is_relative_to(root / "browser"):
+            group = "browser"
+        else:
+            group = str(path.relative_to(root))
+        item.add_marker(pytest.mark.xdist_group(group))

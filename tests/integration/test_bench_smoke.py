@@ -17,7 +17,8 @@ from bench.common import postgres_available
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# its PostgreSQL part (e2e-pg) keeps it with the PostgreSQL tests (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 # Every part of the benchmark, with nine services, takes 4-7 minutes on a busy 2-core machine:
