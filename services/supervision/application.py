@@ -416,14 +416,15 @@ class SupervisionApplication(ServiceApplication):
             raise Conflict("a citizen message is rated by the citizen with the follow-up token")
         if actor.deputy_id not in case.raters():
             raise Forbidden(f"{actor.deputy_id} is not a deputy of this suggestion")
-        self._save(*self._apply_rating(case, actor.deputy_id, cmd.rating, cmd.comment))
+        self._save(*self._apply_rating(case, actor.deputy_id, cmd.rating, cmd.comment,
+                                       cmd.attitude))
         return self.case_view(case)
 
     def _apply_rating(self, case: SupervisedCase, rater: str, rating: str,
-                      comment: str | None) -> list[Any]:
+                      comment: str | None, attitude: str | None = None) -> list[Any]:
         today = self.today()
         self._rule(case.rate, deputy_id=rater, rating=rating, comment=comment, on=today,
-                   at=self.clock.now())
+                   at=self.clock.now(), attitude=attitude)
         changed: list[Any] = [case]
         if rating == "unsatisfied":
             changed += self._reopen(case, "unsatisfied")

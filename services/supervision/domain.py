@@ -526,7 +526,7 @@ class SupervisedCase(Aggregate):
                              "replied_on": replied_on, "on_time": on_time})
 
     def rate(self, deputy_id: str, rating: str, comment: str | None, on: date,
-             at: datetime | None = None) -> None:
+             at: datetime | None = None, attitude: str | None = None) -> None:
         if self.is_closed:
             raise RuleViolation("the case is closed; ratings are final")
         if deputy_id not in self.raters():
@@ -536,13 +536,19 @@ class SupervisedCase(Aggregate):
             raise RuleViolation(f"there is no reply to rate in round {self.round} yet")
         if deputy_id in self.ratings_of_round(self.round):
             raise AlreadyDone(f"{deputy_id} already rated round {self.round}")
-        self._rated(deputy_id=deputy_id, rating=rating, comment=comment, round=self.round,
-                    result_class=reply["result_class"], rated_on=on, rated_at=at,
-                    leadership=self.leadership)
+        self._rated(deputy_id=deputy_id, rating=rating, attitude=attitude, comment=comment,
+                    round=self.round, result_class=reply["result_class"], rated_on=on,
+                    rated_at=at, leadership=self.leadership)
 
     class Rated(Published):
+        """A rating of the current round's reply: the result (``rating``) and, from version
+        3, the handling attitude (``attitude``, 办理态度; None where the rater gave none)."""
+
+        class_version = 3
+
         deputy_id: str
         rating: str
+        attitude: str | None
         comment: str | None
         round: int
         result_class: str
@@ -554,13 +560,17 @@ class SupervisedCase(Aggregate):
             state.setdefault("rated_at", None)
             state.update(leadership=None, recorded_as_version=1)
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["attitude"] = None  # rated before the attitude was asked
+
     @event(Rated)
-    def _rated(self, deputy_id: str, rating: str, comment: str | None, round: int,
-               result_class: str, rated_on: date, rated_at: datetime | None,
+    def _rated(self, deputy_id: str, rating: str, attitude: str | None, comment: str | None,
+               round: int, result_class: str, rated_on: date, rated_at: datetime | None,
                leadership: dict[str, Any] | None) -> None:
-        self.ratings.append({"deputy_id": deputy_id, "rating": rating, "comment": comment,
-                             "round": round, "result_class": result_class, "rated_on": rated_on,
-                             "rated_at": rated_at})
+        self.ratings.append({"deputy_id": deputy_id, "rating": rating, "attitude": attitude,
+                             "comment": comment, "round": round, "result_class": result_class,
+                             "rated_on": rated_on, "rated_at": rated_at})
 
     def rating_lapsed(self, deputy_ids: list[str], round: int) -> None:
         self._rating_lapsed(deputy_ids=deputy_ids, round=round, leadership=self.leadership)

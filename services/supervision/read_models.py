@@ -72,6 +72,8 @@ DEFINITIONS = {
     "resolution_rate": "share whose latest reply is class A (solved or adopted)",
     "satisfaction_rate": "each rater's latest rating: share satisfied or basically satisfied",
     "rehandling_rate": "share with at least one re-handling round",
+    "attitude_satisfaction_rate": "each rater's latest rating that judged the handling "
+                                  "attitude (办理态度): share satisfied or basically satisfied",
 }
 
 
@@ -111,7 +113,7 @@ class SupervisionViews(TableProjection):
     statistics and the deadline clock's candidates."""
 
     name = "supervision"
-    version = 4  # 2: case_deputies; 3: case_leaders; 4: reviews
+    version = 5  # 2: case_deputies; 3: case_leaders; 4: reviews; 5: ratings' attitude
     tables = ("supervision_tasks", "supervision_periods", "supervision_tasks_fts",
               "supervision_cases", "supervision_replies", "supervision_ratings",
               "supervision_case_deputies", "supervision_case_leaders", "supervision_reviews")
@@ -230,7 +232,8 @@ class SupervisionViews(TableProjection):
             result_class TEXT NOT NULL, PRIMARY KEY (case_id, seq))""")
         tx.execute(f"""CREATE TABLE {self.ratings} (
             case_id TEXT NOT NULL, seq BIGINT NOT NULL, deputy_id TEXT NOT NULL,
-            rated_on TEXT NOT NULL, rating TEXT NOT NULL, PRIMARY KEY (case_id, seq))""")
+            rated_on TEXT NOT NULL, rating TEXT NOT NULL, attitude TEXT,
+            PRIMARY KEY (case_id, seq))""")
         tx.execute(f"CREATE INDEX {self.ratings}_rater ON {self.ratings} "
                    "(case_id, deputy_id, seq)")
         # source: '' for the case's own deputies, else the id of a suggestion merged into it
@@ -418,9 +421,9 @@ class SupervisionViews(TableProjection):
                 row["current_reply_on"] = replied_on
         elif isinstance(e, SupervisedCase.Rated):
             tx.execute(f"INSERT INTO {self.ratings} (case_id, seq, deputy_id, rated_on, "
-                       "rating) VALUES (?, ?, ?, ?, ?)",
+                       "rating, attitude) VALUES (?, ?, ?, ?, ?, ?)",
                        (case_id, notification_id, e.deputy_id, e.rated_on.isoformat(),
-                        e.rating))
+                        e.rating, e.attitude))
             if e.round == row["round"] and e.deputy_id not in done:
                 done.append(e.deputy_id)
         elif isinstance(e, SupervisedCase.RatingLapsed):
@@ -838,7 +841,10 @@ class SupervisionViews(TableProjection):
             ratings = tx.all(
                 "SELECT c.first_unit AS unit, c.category AS category, COUNT(*) AS ratings, "
                 "SUM(CASE WHEN g.rating IN ('satisfied', 'basically_satisfied') "
-                "THEN 1 ELSE 0 END) AS satisfied "
+                "THEN 1 ELSE 0 END) AS satisfied, "
+                "SUM(CASE WHEN g.attitude IS NOT NULL THEN 1 ELSE 0 END) AS attitude_ratings, "
+                "SUM(CASE WHEN g.attitude IN ('satisfied', 'basically_satisfied') "
+                "THEN 1 ELSE 0 END) AS attitude_satisfied "
                 f"FROM {self.cases} c JOIN {self.ratings} g ON g.case_id = c.case_id "
                 "WHERE c.first_reply_on >= ? AND c.first_reply_on <= ? AND g.rated_on <= ? "
                 f"AND NOT EXISTS (SELECT 1 FROM {self.ratings} l WHERE l.case_id = g.case_id "
@@ -882,7 +888,8 @@ def _board_item(r: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Tally:
-    FIELDS = ("cases", "on_time", "resolved", "rehandled", "ratings", "satisfied")
+    FIELDS = ("cases", "on_time", "resolved", "rehandled", "ratings", "satisfied",
+              "attitude_ratings", "attitude_satisfied")
 
     def __init__(self) -> None:
         self.counts = dict.fromkeys(self.FIELDS, 0)
@@ -904,6 +911,8 @@ class _Tally:
             "resolution_rate": rate(c["resolved"], c["cases"]),
             "satisfaction_rate": rate(c["satisfied"], c["ratings"]),
             "rehandling_rate": rate(c["rehandled"], c["cases"]),
+            "attitude_ratings": c["attitude_ratings"],
+            "attitude_satisfaction_rate": rate(c["attitude_satisfied"], c["attitude_ratings"]),
         }
 
 

@@ -89,12 +89,20 @@ def test_a_deputy_submits_reads_the_reply_in_full_and_rates_on_a_phone(live, sig
     no_english(page)
     no_serious_violations(page, "deputy-phone-rating-due")
     screenshot(page, "deputy-phone-rating-due")
-    due.get_by_label("基本满意").check()
+    # the result and the handling attitude (办理态度) are rated apart (seed 003); both asked
+    due.get_by_role("group", name="对办理结果的评价").get_by_label("基本满意").check()
     due.get_by_label("意见（可选）").fill("希望按期落实")
+    due.get_by_role("button", name="提交评价").click()
+    attitude = due.get_by_role("group", name="对办理态度的评价")
+    expect(attitude.locator("input:invalid")).to_have_count(3)  # the browser asks for it first
+    expect(page.locator("#due-count")).to_have_text("1")
+    attitude.get_by_label("满意", exact=True).check()
     due.get_by_role("button", name="提交评价").click()
     expect(page.locator(".flash")).to_have_text("已提交评价")
     expect(page.locator("#due-count")).to_have_text("0")
-    expect(page.locator(f"#deputy-suggestions article[data-id='{case_id}'] .my-rating")).to_have_text("基本满意")
+    mine = page.locator(f"#deputy-suggestions article[data-id='{case_id}']")
+    expect(mine.locator(".my-rating")).to_have_text("基本满意")
+    expect(mine.locator(".my-attitude")).to_have_text("（办理态度：满意）")
     no_horizontal_scroll(page)
 
 

@@ -191,12 +191,19 @@ async def test_board_and_statistics_end_to_end_through_the_gateway(api, system):
     assert closed_task["deadline"] == late_task["deadline"]
     deadline = date.fromisoformat(late_task["deadline"])
 
-    # One replied A on time, rated satisfied by both deputies and closed out.
+    # One replied A on time, rated satisfied by both deputies and closed out; the handling
+    # attitude (办理态度) pleased one of them, not the other, which reopens nothing.
     await api.post("unit-b", f"/api/v1/tasks/{closed_task['task_id']}/contact", {"note": "已联系"})
     assert (await reply_to(api, closed_task["task_id"], "A")).status_code == 200
-    for deputy in ("deputy-1", "deputy-2"):
-        r = await api.post(deputy, f"/api/v1/suggestions/{closed_id}/rating", {"rating": "satisfied"})
+    r = await api.post("deputy-1", f"/api/v1/suggestions/{closed_id}/rating",
+                       {"rating": "satisfied", "attitude": "bad"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"][-1] == "attitude", r.text
+    for deputy, attitude in (("deputy-1", "basically_satisfied"), ("deputy-2", "unsatisfied")):
+        r = await api.post(deputy, f"/api/v1/suggestions/{closed_id}/rating",
+                           {"rating": "satisfied", "attitude": attitude})
         assert r.status_code == 200, r.text
+    assert [(x["deputy_id"], x["attitude"]) for x in r.json()["ratings"]] == [
+        ("deputy-1", "basically_satisfied"), ("deputy-2", "unsatisfied")]
     r = await api.post("office", f"/api/v1/suggestions/{closed_id}/close")
     assert r.status_code == 200, r.text
 
@@ -246,13 +253,15 @@ async def test_board_and_statistics_end_to_end_through_the_gateway(api, system):
     assert r.status_code == 200, r.text
     stats = r.json()
     both = {"cases": 2, "ratings": 3, "on_time_reply_rate": 0.5, "resolution_rate": 0.5,
-            "satisfaction_rate": round(2 / 3, 4), "rehandling_rate": 0.5}
+            "satisfaction_rate": round(2 / 3, 4), "rehandling_rate": 0.5,
+            "attitude_ratings": 2, "attitude_satisfaction_rate": 0.5}
     assert {k: stats[k] for k in both} == both
     assert stats["per_unit"] == {"unit-b": both}
     assert stats["per_category"] == {"livelihood": both}
     r = await api.get("office", "/api/v1/stats", **{"from": start.isoformat(), "to": start.isoformat()})
     first_day = {k: r.json()[k] for k in both}
     assert first_day == {"cases": 1, "ratings": 2, "on_time_reply_rate": 1.0, "resolution_rate": 1.0,
-                         "satisfaction_rate": 1.0, "rehandling_rate": 0.0}
+                         "satisfaction_rate": 1.0, "rehandling_rate": 0.0,
+                         "attitude_ratings": 2, "attitude_satisfaction_rate": 0.5}
     r = await api.get("office", "/api/v1/stats", **{"from": today.isoformat(), "to": start.isoformat()})
     assert r.status_code == 422

@@ -6,6 +6,8 @@ close-out, warnings and escalation on the working-day clock, a paused or withdra
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import date, datetime, timedelta
 from itertools import count
 from uuid import NAMESPACE_URL, uuid5
@@ -168,6 +170,40 @@ def test_only_the_suggestions_deputies_rate_and_each_once_per_round(app):
     app.rate(RateCase(case_id=CASE, rating="satisfied"), DEPUTY_1)
     with pytest.raises(AlreadyDone, match="already rated round 1"):
         app.rate(RateCase(case_id=CASE, rating="unsatisfied"), DEPUTY_1)
+
+
+def test_the_handling_attitude_is_rated_beside_the_result_and_reopens_nothing(app):
+    open_case(app, co_signers=())
+    reply(app)
+    app.rate(RateCase(case_id=CASE, rating="satisfied", attitude="unsatisfied",
+                      comment="答复内容可以，但联系不及时"), DEPUTY_1)
+    [rating] = case(app)["ratings"]
+    assert (rating["rating"], rating["attitude"]) == ("satisfied", "unsatisfied")
+    assert task(app)["status"] == "replied"  # the result decides re-handling, not the attitude
+    assert case(app)["rehandling_rounds"] == []
+
+
+def test_a_rating_stored_before_the_attitude_was_asked_reads_as_none(app, clock, tmp_path):
+    open_case(app, co_signers=())
+    reply(app)
+    app.rate(RateCase(case_id=CASE, rating="basically_satisfied", attitude="satisfied"),
+             DEPUTY_1)
+    app.close()
+    with sqlite3.connect(tmp_path / "supervision.sqlite") as db:  # as version 2 wrote it
+        [(rowid, state)] = db.execute("SELECT rowid, state FROM stored_events "
+                                      "WHERE topic LIKE '%SupervisedCase.Rated'").fetchall()
+        old = {k: v for k, v in json.loads(state).items() if k != "attitude"}
+        assert old.pop("class_version") == 3
+        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                   (json.dumps({**old, "class_version": 2}).encode(), rowid))
+    settings = ServiceSettings(service_name="supervision", event_store="sqlite",
+                               var_dir=tmp_path)
+    reopened = SupervisionApplication(settings, clock=clock)
+    try:
+        [rating] = reopened.get_case(CaseRef(case_id=CASE), OFFICE)["ratings"]
+        assert (rating["rating"], rating["attitude"]) == ("basically_satisfied", None)
+    finally:
+        reopened.close()
 
 
 def test_an_unsatisfied_rating_reopens_the_lead_task_until_the_cap_then_escalates(app, clock):

@@ -352,7 +352,8 @@ async def publish_bulletin(request: Request, user: Annotated[Principal, Depends(
 # --- statistics (统计) ----------------------------------------------------------------------
 
 RATES = (("on_time_reply_rate", "按期答复率"), ("resolution_rate", "解决率（A 类）"),
-         ("satisfaction_rate", "满意率（含基本满意）"), ("rehandling_rate", "重新办理率"))
+         ("satisfaction_rate", "满意率（含基本满意）"), ("rehandling_rate", "重新办理率"),
+         ("attitude_satisfaction_rate", "办理态度满意率"))
 
 
 REVIEW_OUTCOMES = {"kept": "已落实", "partly_kept": "部分落实", "not_kept": "未落实"}

@@ -162,10 +162,11 @@ def _back_to(back: str | None, default: str) -> str:
 @router.post(f"{BASE}/deputy/suggestions/{{suggestion_id}}/rating", dependencies=Csrf)
 async def rate(request: Request, suggestion_id: str, user: Deputy,
                rating: Annotated[Literal["satisfied", "basically_satisfied", "unsatisfied"], Form()],
+               attitude: Annotated[Literal["satisfied", "basically_satisfied", "unsatisfied"], Form()],
                comment: Annotated[str | None, Form(max_length=2000)] = None,
                back: Annotated[str | None, Form(max_length=300)] = None) -> Response:
     call = send_form(request, sv.RateCase, user, case_id=suggestion_id, rating=rating,
-                     comment=comment or None)
+                     attitude=attitude, comment=comment or None)
     return await act(request, call, _back_to(back, f"{BASE}/deputy"), "已提交评价")
 
 

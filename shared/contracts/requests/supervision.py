@@ -147,9 +147,14 @@ class RateCase(CaseRef):
     name: ClassVar[str] = "rate_case"
     roles: ClassVar[frozenset[str]] = DEPUTY
     model_config = _example({"case_id": "S-1", "rating": "basically_satisfied",
-                             "comment": "答复及时，希望按期完成"})
+                             "attitude": "satisfied", "comment": "答复及时，希望按期完成"})
 
-    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"] = Field(
+        description="the deputy's satisfaction with the result of the handling (办理结果)")
+    attitude: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = Field(
+        None, description="the deputy's satisfaction with the handling unit's attitude "
+                          "(办理态度: contact, communication); optional, it does not reopen "
+                          "the case")
     comment: str | None = Field(None, max_length=REASON_MAX)
 
 
