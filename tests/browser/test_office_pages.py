@@ -288,3 +288,57 @@ def test_office_actions_on_the_case_and_suggestion_pages(live, sign_in):
     page.get_by_role("button", name="撤销并案").click()
     expect(page.locator(".flash")).to_have_text("已撤销并案")
     expect(page.locator("#suggestion-status")).to_have_text("待审核")
+
+
+def test_bulk_registration_and_assignment_from_the_case_list(live, sign_in):
+    """批量立案 and 批量交办: ticked rows stay ticked while the list refreshes; each suggestion
+    gets its own outcome, and one that another clerk registered meanwhile is refused alone,
+    in Chinese."""
+    tag = str(uuid.uuid4().int)[:5]
+    lamps = [submit(live, f"背街小巷路灯维修{tag}第{i}号") for i in range(3)]
+    river = submit(live, f"河道保洁频次{tag}", "ecology")  # ecology: the office assigns by hand
+    page = sign_in("office")
+    page.goto(f"{live.base_url}/app/office/inbox?status=submitted&q={tag}")
+    expect(page.locator("#cases tbody tr")).to_have_count(4)
+
+    page.locator("#bulk-submit").click()  # nothing ticked: said in place, nothing asked
+    expect(page.locator("#bulk-error")).to_have_text("请先在列表中勾选要处理的建议。")
+    for case_id in (lamps[0], lamps[1], river):
+        page.locator(f"#pick-{case_id}").check()
+    with page.expect_response(lambda r: "/office/inbox/fragment" in r.url):  # a refresh
+        pass
+    for case_id in (lamps[0], lamps[1], river):
+        expect(page.locator(f"#pick-{case_id}")).to_be_checked()
+    expect(page.locator(f"#pick-{lamps[2]}")).not_to_be_checked()
+    no_serious_violations(page, "office-bulk-choose")
+
+    live.post("office", f"/api/v1/suggestions/{lamps[1]}/register", {"urgency": "blue"})
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.locator("#bulk").get_by_label("红·紧急").check()
+    page.locator("#bulk-submit").click()
+    expect(page.locator("#bulk-summary")).to_have_text("已立案 2 件，未完成 1 件（原因见下表）。")
+    assert asked and "确定批量立案" in asked[0]
+    for case_id in (lamps[0], river):  # with the numbers registration gave them
+        row = page.locator(f"#bulk-results tr[data-id='{case_id}']")
+        expect(row.locator(".outcome")).to_have_text("已立案")
+        expect(row.locator("td").first).to_have_text(re.compile(r"^\d{4}-\d{4,6}$"))
+    refused = page.locator(f"#bulk-results tr[data-id='{lamps[1]}'] .outcome")
+    expect(refused).to_contain_text("未完成：")
+    assert not re.search(r"[A-Za-z]{3,}", refused.inner_text()), refused.inner_text()
+    no_serious_violations(page, "office-bulk-result")
+    screenshot(page, "office-bulk-result")
+    shown = {i: live.get("office", f"/api/v1/suggestions/{i}") for i in (*lamps, river)}
+    assert [shown[i]["status"] for i in lamps] == ["registered", "registered", "submitted"]
+    assert (shown[lamps[0]]["urgency"], shown[lamps[1]]["urgency"]) == ("red", "blue")
+    assert (shown[river]["status"], shown[river]["category"]) == ("registered", "ecology")
+
+    # the river waits for the office (its rule is not automatic): assigned as proposed, in bulk
+    page.locator("#back-to-list").click()
+    page.goto(f"{live.base_url}/app/office/inbox?status=awaiting&q={tag}")
+    expect(page.locator(f"#pick-{river}")).to_be_visible(timeout=20_000)
+    page.locator(f"#pick-{river}").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#bulk-submit").click()
+    expect(page.locator("#bulk-summary")).to_have_text("已交办 1 件。")
+    live.eventually(lambda: live.get("office", "/api/v1/tasks", case_id=river))

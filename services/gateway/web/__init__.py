@@ -17,12 +17,13 @@ from services.gateway.web.common import BASE, HERE
 def register_web(app: FastAPI) -> None:
     from services.gateway.web import (
         exports, pages_common, pages_deputy, pages_notifications, pages_office,
-        pages_liaison, pages_office_admin, pages_office_messages, pages_projects, pages_reports,
-        pages_unit,
+        pages_liaison, pages_office_admin, pages_office_bulk, pages_office_messages,
+        pages_projects, pages_reports, pages_unit,
     )
 
     app.mount(f"{BASE}/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
-    for module in (pages_common, pages_office, pages_office_admin, pages_office_messages,
+    for module in (pages_common, pages_office, pages_office_admin, pages_office_bulk,
+                   pages_office_messages,
                    pages_unit, pages_deputy, pages_notifications, pages_projects, pages_reports,
                    pages_liaison, exports):
         app.include_router(module.router, include_in_schema=False)

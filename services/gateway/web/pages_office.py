@@ -38,6 +38,7 @@ PAGE_SIZE = 20
 CASE_TABS = (("submitted", "待审核"), ("awaiting", "待交办"), ("registered", "已立案"),
              ("declined", "不予立案"), ("merged", "已并案"), ("closed", "已办结"), ("all", "全部"))
 STATUS_TABS = ("submitted", "registered", "declined", "merged", "closed")
+BULK_TABS = ("submitted", "awaiting")  # the tabs with bulk actions (批量立案, 批量交办)
 
 
 async def _inbox_context(request: Request, user: Principal, status: str | None,
@@ -78,6 +79,7 @@ async def _inbox_context(request: Request, user: Principal, status: str | None,
         for row, detail in zip(waiting, details):
             row["reversed_registrations"] = (detail or {}).get("reversed_registrations") or []
     return {"rows": rows, "tab": tab, "tabs": CASE_TABS, "counts": counts, "q": q or "",
+            "bulk": tab in BULK_TABS,  # pages_office_bulk: register or assign the chosen
             "category": category or "", "cursor": cursor or "", "start": start,
             "next_cursor": next_cursor, **names(ref)}
 

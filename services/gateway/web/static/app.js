@@ -18,7 +18,11 @@
       else if (active.tagName === "SUMMARY" && active.parentElement.getAttribute("data-key"))
         focus = { summary: active.parentElement.getAttribute("data-key") };
     }
-    saved.set(target, { open: open, focus: focus });
+    var checked = [];  /* ticked boxes (a bulk action's choice) */
+    target.querySelectorAll("input[type=checkbox][id]").forEach(function (c) {
+      if (c.checked) checked.push(c.id);
+    });
+    saved.set(target, { open: open, focus: focus, checked: checked });
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target, state = target && saved.get(target);
@@ -26,6 +30,9 @@
     saved.delete(target);
     target.querySelectorAll("details[data-key]").forEach(function (d) {
       if (state.open.indexOf(d.getAttribute("data-key")) >= 0) d.open = true;
+    });
+    target.querySelectorAll("input[type=checkbox][id]").forEach(function (c) {
+      if (state.checked.indexOf(c.id) >= 0) c.checked = true;
     });
     var f = state.focus, el = null;
     if (f && f.id) el = document.getElementById(f.id);
@@ -39,6 +46,22 @@
     if (el) el.focus({ preventScroll: true });
   });
 })();
+
+/* A bulk action (the office's case list): 全选 ticks every row of the page; nothing ticked is
+   said in place, before any confirmation is asked. */
+document.addEventListener("change", function (event) {
+  if (event.target.id !== "pick-all") return;
+  document.querySelectorAll("input.pick").forEach(function (c) { c.checked = event.target.checked; });
+});
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form || form.id !== "bulk" || document.querySelector("input.pick:checked")) return;
+  event.preventDefault();
+  event.stopPropagation();
+  var said = document.getElementById("bulk-error");
+  said.textContent = "请先在列表中勾选要处理的建议。";
+  said.hidden = false;
+}, true);
 
 /* Irreversible steps ask first: a form with data-confirm submits only when confirmed. */
 document.addEventListener("submit", function (event) {
