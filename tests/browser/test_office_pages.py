@@ -181,10 +181,14 @@ def test_the_board_refresh_keeps_an_opened_row_and_the_focus(live, sign_in):
     cell.locator("summary").click()
     link = cell.get_by_role("link", name=re.compile(title))
     link.focus()
+    # a refresh changes only what changed (morph swaps): the nodes on screen are kept
+    link.evaluate("a => { a.__seen = true; a.closest('details').__seen = true; }")
     page.wait_for_function("window.__swaps >= 2", timeout=20_000)   # two refreshes (5 s each)
     expect(page.locator("#board details.cell", has_text=title)).to_have_attribute("open", "")
     focused = page.evaluate("document.activeElement.getAttribute('href')")
     assert focused == f"/app/cases/{case_id}", focused
+    assert page.evaluate("document.activeElement.__seen === true "
+                         "&& document.activeElement.closest('details').__seen === true")
 
 
 def test_a_refused_assignment_keeps_the_chosen_units_and_deadline(live, sign_in):
