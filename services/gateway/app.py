@@ -50,6 +50,9 @@ from services.gateway.oidc import OidcClient, config_from_settings
 from services.gateway.routes_accounts import register_account_routes
 from services.gateway.limits_middleware import install_request_limits, parse_proxies
 from shared.contracts.requests.assignment import AssignSuggestion, CaseAssignment, Units
+from shared.contracts.requests.points import CasePoints
+from shared.contracts.requests.runtime import Health, Metrics
+from shared.contracts.requests.supervision import GetCase, ListTasks
 from shared.contracts.requests.intake import (
     AnswerMessage,
     ClaimMessage,
@@ -321,7 +324,7 @@ def register_routes(app: FastAPI) -> None:
 
         async def one(name: str) -> tuple[str, Any]:
             try:
-                return name, await services.call(name, "health", timeout=timeout)
+                return name, await services.send(Health(), service=name, timeout=timeout)
             except (ServiceUnavailable, ServiceFailure) as exc:
                 return name, {"ready": False, "error": getattr(exc, "detail", str(exc))}
 
@@ -346,7 +349,7 @@ def register_routes(app: FastAPI) -> None:
                                 headers={"WWW-Authenticate": "Bearer"} if allowed is None else None)
         if service not in SERVICES:
             raise HTTPException(404, f"no service {service}")
-        result = await request.app.state.services.call(service, "metrics")
+        result = await request.app.state.services.send(Metrics(), service=service)
         return PlainTextResponse(result["text"], media_type="text/plain; version=0.0.4")
 
     @app.get("/asyncapi.json", tags=["ops"],
@@ -447,9 +450,9 @@ def register_routes(app: FastAPI) -> None:
         ref = {"case_id": suggestion_id}
         assignment, tasks, points, supervision = await asyncio.gather(
             _optional(services.send(CaseAssignment(**ref), principal)),
-            services.call("supervision", "list_tasks", ref, principal),
-            services.call("points", "case_points", ref, principal),
-            _optional(services.call("supervision", "get_case", ref, principal)),
+            services.send(ListTasks(**ref), principal),  # every task of the case, a list
+            services.send(CasePoints(**ref), principal),
+            _optional(services.send(GetCase(**ref), principal)),
         )
         if principal.role == "unit" and not any(t["unit_id"] == principal.unit_id for t in tasks):
             raise HTTPException(404, f"no suggestion {suggestion_id}")

@@ -13,6 +13,9 @@ from pydantic import AwareDatetime
 from services.gateway.auth import Principal
 from services.gateway.deps import ServiceFailure, ServicesDep, Staff
 from services.gateway.paging import PAGED, Paging, next_link
+from shared.contracts.requests.intake import GetSuggestion
+from shared.contracts.requests.runtime import CaseHistory, CaseRecords, VerifyCase
+from shared.contracts.requests.supervision import GetCase, ListTasks
 from shared.paging import decode_cursor, encode_cursor
 
 API = "/api/v1"
@@ -20,11 +23,12 @@ AUDITED = ("intake", "assignment", "supervision", "points")
 PERSONAL_KEYS = ("contact", "phone", "personal", "name_cipher", "content_cipher")
 
 
-async def _each_service(services: ServicesDep, command: str, payload: dict[str, Any],
+async def _each_service(services: ServicesDep, query: CaseHistory,
                         principal: Principal) -> list[dict[str, Any]]:
+    """``query`` (a case's history or its chains) asked of every audited service."""
     async def one(service: str) -> dict[str, Any] | None:
         try:
-            return await services.call(service, command, payload, principal)
+            return await services.send(query, principal, service=service)
         except ServiceFailure as exc:
             if exc.reply.get("status") == 404:  # this service keeps no history (yet)
                 return None
@@ -39,20 +43,17 @@ async def _may_see(case_id: str, services: ServicesDep, principal: Principal) ->
     if principal.role in ("office", "leader"):
         return
     if principal.role == "unit":
-        tasks = await services.call("supervision", "list_tasks", {"case_id": case_id}, principal)
-        if isinstance(tasks, dict):  # a page of the list
-            tasks = tasks.get("items")
-        if tasks:
+        tasks = await services.send(ListTasks(case_id=case_id, limit=1), principal)
+        if tasks["items"]:
             return
     if principal.role == "deputy":
         try:
-            await services.call("supervision", "get_case", {"case_id": case_id}, principal)
+            await services.send(GetCase(case_id=case_id), principal)
             return
         except ServiceFailure:
             pass
         try:
-            suggestion = await services.call("intake", "get_suggestion",
-                                             {"suggestion_id": case_id}, principal)
+            suggestion = await services.send(GetSuggestion(suggestion_id=case_id), principal)
             if suggestion.get("lead_deputy_id") == principal.deputy_id:
                 return
         except ServiceFailure:
@@ -113,9 +114,8 @@ def register_audit_routes(app: FastAPI) -> None:
         is left out and named in its ``omitted``)."""
         after = _history_after(paging.cursor)
         await _may_see(case_id, services, principal)
-        payload = {"case_id": case_id, "as_of": as_of.isoformat() if as_of else None,
-                   "limit": paging.limit, "after": after}
-        parts = await _each_service(services, "case_history", payload, principal)
+        parts = await _each_service(services, CaseHistory(
+            case_id=case_id, as_of=as_of, limit=paging.limit, after=after), principal)
         merged = sorted((e for p in parts for e in p["events"]), key=_history_key)
         events = merged[:paging.limit]
         more = len(merged) > paging.limit or any(p.get("more") for p in parts)
@@ -143,8 +143,7 @@ def register_audit_routes(app: FastAPI) -> None:
         """Every chain of the case is verified whole; the answer lists at most 100 chains
         per service (broken ones first) and at most 100 broken ones, with the totals."""
         await _may_see(case_id, services, principal)
-        parts = await _each_service(services, "verify_case", {"case_id": case_id, "limit": 0},
-                                    principal)
+        parts = await _each_service(services, VerifyCase(case_id=case_id, limit=0), principal)
         chains = [c for p in parts for c in p["chains"]]
         if not chains:
             raise HTTPException(404, f"no case {case_id}")
@@ -169,9 +168,8 @@ def register_audit_routes(app: FastAPI) -> None:
             after = None
             while True:
                 try:
-                    part = await services.call(service, "case_records",
-                                               {"case_id": case_id, "after": after},
-                                               principal)
+                    part = await services.send(CaseRecords(case_id=case_id, after=after),
+                                               principal, service=service)
                 except ServiceFailure as exc:
                     if exc.reply.get("status") == 404:  # this service keeps no history
                         return None

@@ -18,6 +18,7 @@ from shared.contracts.requests.intake import (
     UndoMerge,
     UndoMessageMerge,
 )
+from shared.contracts.requests.supervision import CaseIds
 from shared.contracts.requests.limits import SEARCH_MAX, SIMILAR_DEFAULT, SIMILAR_MAX
 from services.gateway.auth import Principal
 from services.gateway.deps import Services, ServicesDep, admitted, body_of, request_of, sends
@@ -64,9 +65,9 @@ async def suggestions_of_tasks(services: Services, principal: Principal, paging:
     for _ in range(MAX_JOIN_ROUNDS):
         # Exactly as many case ids as rows are missing: every id asked is used, so the
         # cursor after them is where the next page starts.
-        cases = await services.call("supervision", "case_ids", {
+        cases = await services.send(request_of(CaseIds, query={
             "unit_id": unit_id, "overdue": overdue, "year": year,
-            "limit": paging.limit - len(items), "cursor": cursor}, principal)
+            "limit": paging.limit - len(items), "cursor": cursor}), principal)
         ids = [c["case_id"] for c in cases["items"]]
         if ids:
             found = await services.send(request_of(ListSuggestions, query={

@@ -67,6 +67,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from shared.contracts.requests import Request as Contract
+from shared.contracts.requests.assignment import Units
 from shared.contracts.requests.intake import GetMessage, ListMessages, PostMessage, Reference
 from shared.contracts.requests.limits import PHONE_PATTERN
 from services.gateway.auth import Authenticator, Principal
@@ -331,7 +332,7 @@ async def _units(services: Services, views: list[dict[str, Any]]) -> dict[str, s
     if not any(v.get("unit_id") for v in views):
         return {}
     try:
-        units = await services.call("assignment", "units", principal=READER)
+        units = await services.send(Units(), READER)
     except (ServiceFailure, ServiceUnavailable):
         return {}
     return {u["id"]: u.get("name", u["id"]) for u in units}

@@ -1,4 +1,4 @@
-"""The gateway sends typed requests (issue 25): no page calls a service by name, and a page's
+"""The gateway sends typed requests (issue 25): no module of it calls a service by name, and a page's
 form value that a request contract refuses is answered as the service answers it.
 
 Read from the source for the first part (nothing is started), so a by-name call written
@@ -20,12 +20,6 @@ from services.gateway.web.common import FLASH_COOKIE, act, send_form
 from shared.contracts.requests.assignment import PauseClock
 
 GATEWAY = Path(__file__).resolve().parents[2] / "services" / "gateway"
-
-# Gateway modules still sending some requests by name (``services.call``): API routes owned
-# elsewhere, not the web pages. Remove a module from here when it is converted; the last
-# test fails while a module listed here no longer calls by name, so the list only shrinks.
-NOT_CONVERTED_YET = {"app.py", "routes_audit.py", "routes_intake.py", "routes_open311.py"}
-
 
 def by_name_calls(path: Path) -> list[int]:
     """Lines of ``<something>.call(...)`` whose receiver is the services client
@@ -50,7 +44,7 @@ def gateway_modules() -> list[Path]:
 
 def test_no_page_calls_a_service_by_name():
     found = {f"{p.relative_to(GATEWAY)}:{line}" for p in gateway_modules()
-             if p.name not in NOT_CONVERTED_YET for line in by_name_calls(p)}
+             for line in by_name_calls(p)}
     assert not found, ("send a request contract (services.send(Contract(...), user), "
                        f"web.common.send_form for a form) instead of by name: {sorted(found)}")
     pages = [p for p in gateway_modules() if p.parent.name == "web" or p.name.endswith("_pages.py")]
@@ -68,12 +62,6 @@ def test_the_scan_finds_a_call_by_name(tmp_path: Path):
         '    await services.call(service, "case_records", payload, user)\n'
         '    await thing.call(1)\n', encoding="utf-8")
     assert by_name_calls(page) == [2, 3, 4, 5]
-
-
-def test_the_modules_not_converted_yet_still_call_by_name():
-    for name in NOT_CONVERTED_YET:
-        path = GATEWAY / name
-        assert by_name_calls(path), f"{name} sends no request by name: remove it from the list"
 
 
 class _Services:
