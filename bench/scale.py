@@ -12,6 +12,9 @@ gateway at the largest store, each beside a bare ceiling of the same run.
   ``limit=50``: p99 and requests/s, beside the bare ceiling: a trivial FastAPI app answering
   the same rows from the service's read-model SQLite file with an indexed ``LIMIT 50``
   (``bench/bare_app.py`` ``/bare/rows``). Targets: p99 <= 100 ms; requests/s ratio >= 0.3.
+- **Pages.** The first page of each role's work in the web application (``PAGES``), with the
+  session cookie, on the same system: p99 (target <= 300 ms, issue 26) and requests/s beside
+  the bare query of the rows the page lists.
 """
 
 from __future__ import annotations
@@ -101,6 +104,18 @@ ENDPOINTS = [
      "/app/exports/points.csv?year=all", "office", ("points", "LedgerLines_lines")),
 ]
 
+# The web application's pages each role opens first (issue 26: within 300 ms at city scale),
+# with the session cookie, each beside the bare query of the rows it lists.
+PAGES = [
+    ("GET /app/office/inbox (建议案件)", "/app/office/inbox?status=all", "office",
+     ("intake", "suggestions")),
+    ("GET /app/board (进度看板)", "/app/board", "office", ("supervision", "supervision_tasks")),
+    ("GET /app/stats (办理统计)", "/app/stats", "office", ("supervision", "supervision_tasks")),
+    ("GET /app/unit (承办单位待办)", "/app/unit", "unit-a", ("supervision", "supervision_tasks")),
+    ("GET /app/deputy (代表首页)", "/app/deputy", "deputy-1", ("intake", "suggestions")),
+    ("GET /app/rankings (积分排名)", "/app/rankings", "office", ("points", "Rankings_totals")),
+]
+
 USERS = {"office": ("office", {}), "unit-a": ("unit", {"unit_id": "unit-a"}),
          "deputy-1": ("deputy", {"deputy_id": "deputy-1"})}
 
@@ -132,7 +147,7 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
                         {**env, "BARE_VAR_DIR": str(var)})
             bare = f"http://127.0.0.1:{bare_port}"
             wait_http(f"{bare}/bare")
-            for label, path, user, (service, prefix) in ENDPOINTS:
+            for label, path, user, (service, prefix) in [*ENDPOINTS, *PAGES]:
                 role, ids = USERS[user]
                 token = issue_token(user, role, **ids)
                 if path.startswith("/app/"):  # the web application: its session cookie
@@ -145,7 +160,8 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
                 ceiling = load(f"{bare}/bare/rows/{service}/{table}", seconds=seconds) \
                     if table else None
                 rows.append({"endpoint": label, "gateway": got, "bare": ceiling,
-                             "bare_table": table})
+                             "bare_table": table, "page": (label, path, user,
+                                                           (service, prefix)) in PAGES})
                 log(f"    {label}: {got.get('rps', 0):.0f}/s p99 {got.get('p99_ms')} ms; "
                     f"bare {ceiling and ceiling.get('rps')}")
     finally:

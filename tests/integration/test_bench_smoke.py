@@ -37,7 +37,7 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     rows = report["rows"]
     sections = {r["section"] for r in rows}
     expected = {"ceiling", "e2e", "latency", "replay", "gateway", "growth", "replica", "scale",
-                "lists", "similar"}
+                "lists", "pages", "similar"}
     if postgres_available() is None:
         expected.add("e2e-pg")
     assert expected <= sections, sections
@@ -65,3 +65,7 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     similar = [r for r in rows if r["section"] == "similar"]
     assert len(similar) == 6 and all(float(r["value"]) > 0 for r in similar), similar
     assert not [r for r in lists if "non-2xx" in r["measure"]], lists
+    # each role's first page in the web application, at the same size (issue 26)
+    pages = [r for r in rows if r["section"] == "pages"]
+    assert len(pages) == 2 * 6 and not [r for r in pages if "non-2xx" in r["measure"]], pages
+    assert all(float(r["value"]) > 0 for r in pages if "p99" in r["measure"]), pages

@@ -181,6 +181,7 @@ def pg_app():
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.mark.postgres  # with the other PostgreSQL tests (tests/conftest.py)
 def test_a_large_save_is_whole_in_order_or_nothing_on_postgres(pg_app):
     """12,000 new aggregates in one save (more than one INSERT of the library's pipeline
     would carry without hanging): all stored, notification ids in order; a save whose last
