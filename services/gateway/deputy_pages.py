@@ -25,7 +25,9 @@ from services.gateway.deps import ServicesDep, body_of, problem_responses, reque
 from fastapi.responses import JSONResponse
 
 from services.gateway.station_pages import PAGE as STATION_PAGE
-from services.gateway.station_pages import PHOTOS_MAX, photo_limit_zh, post_with_photos
+from services.gateway.station_pages import (
+    PHOTOS_MAX, closed_page, open_categories, photo_limit_zh, post_with_photos,
+)
 from shared.contracts.requests.intake import AttachToMessage, PostMessageToDeputy, Reference
 
 DeputyMessageBody = body_of(PostMessageToDeputy, "deputy_id")
@@ -37,7 +39,7 @@ async def _deputy(request: Request, deputy_id: str) -> dict[str, Any]:
         if deputy["id"] == deputy_id:
             stations = {s["id"]: s for s in reference["stations"]}
             return {**deputy, "station_record": stations.get(deputy.get("station"), {}),
-                    "categories": reference["categories"]}
+                    "categories": open_categories(reference)}
     raise HTTPException(404, f"no deputy {deputy_id}")
 
 
@@ -68,7 +70,15 @@ def register_deputy_pages(app: FastAPI) -> None:
     @app.get("/d/{deputy_id}", response_class=HTMLResponse, tags=["citizen messages"],
              summary="The mobile page a deputy's own QR code leads to (给代表留言)")
     async def deputy_page(deputy_id: str, request: Request) -> HTMLResponse:
-        return HTMLResponse(_page(await _deputy(request, deputy_id), photo_limit_zh(request)))
+        deputy = await _deputy(request, deputy_id)
+        if not deputy.get("active", True):  # no longer serves: their station still listens
+            station = deputy["station_record"]
+            more = (f'<p><a id="station-link" href="/s/{html.escape(station["id"])}">到'
+                    f'{html.escape(station.get("name", ""))}留言</a></p>'
+                    if station.get("id") and station.get("active", True) else "")
+            return closed_page(f"{deputy['name']}代表", f"{deputy['name']}已不再担任人大代表，"
+                                                          "不再通过此二维码接收留言。", more)
+        return HTMLResponse(_page(deputy, photo_limit_zh(request)))
 
     @app.post("/d/{deputy_id}/messages", status_code=201, tags=["citizen messages"],
               summary="The deputy page's form: a message for the deputy with optional photos "

@@ -34,8 +34,29 @@ async def _station(request: Request, station_id: str) -> dict[str, Any]:
     reference = await request.app.state.services.send(Reference())
     for station in reference["stations"]:
         if station["id"] == station_id:
-            return {**station, "categories": reference["categories"]}
+            return {**station, "categories": open_categories(reference)}
     raise HTTPException(404, f"no station {station_id}")
+
+
+def open_categories(reference: dict[str, Any]) -> list[dict[str, Any]]:
+    """The categories a new message may be filed under (a closed one is not offered)."""
+    return [c for c in reference["categories"] if c.get("active", True)]
+
+
+CLOSED_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{name} · 已停止接收留言</title>
+<style> body {{ font-family: system-ui, sans-serif; margin: 0; padding: 1rem; max-width: 36rem; }}
+ h1 {{ font-size: 1.3rem; }} </style></head>
+<body><h1>{name}</h1><p id="closed">{text}</p>{more}</body></html>"""
+
+
+def closed_page(name: str, text: str, more: str = "") -> HTMLResponse:
+    """What an old QR code of a closed station or a deputy no longer serving leads to: said
+    plainly (410 Gone), instead of a form every message of which would be refused."""
+    return HTMLResponse(CLOSED_PAGE.format(name=html.escape(name), text=html.escape(text),
+                                           more=more), status_code=410)
 
 
 def station_url(request: Request, station_id: str) -> str:
@@ -185,6 +206,9 @@ def register_station_pages(app: FastAPI) -> None:
     async def station_page(station_id: str, request: Request) -> HTMLResponse:
         station = await _station(request, station_id)
         esc = html.escape
+        if not station.get("active", True):
+            return closed_page(station["name"], "该联络站已停止接收留言。请扫描您所在社区联络站的"
+                                                "二维码留言，或就近到联络站反映。")
         options = "".join(f'<option value="{esc(c["code"])}">{esc(c["name_zh"])}</option>'
                           for c in station["categories"])
         grids = "".join(f'<option value="{esc(g)}">{esc(g)}</option>'

@@ -18,11 +18,17 @@ if TYPE_CHECKING:
 
 
 def reference(app: IntakeApplication, _: Reference, __: Actor) -> dict[str, Any]:
-    """The categories, deputies and stations (the forms' choices)."""
+    """The categories, deputies and stations (the forms' choices), each with ``active``: false
+    once its registry record is closed (it keeps its name on what refers to it; a form offers
+    only the active ones, as nothing new may be addressed to a closed one)."""
+    def records(kind: str, table: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "active": app.reference.active(kind, key)}
+                for key, r in list(table.items())]
+
     return {
-        "categories": list(app.categories.values()),
-        "deputies": list(app.deputies.values()),
-        "stations": list(app.stations.values()),
+        "categories": records("category", app.categories),
+        "deputies": records("deputy", app.deputies),
+        "stations": records("station", app.stations),
     }
 
 

@@ -229,3 +229,42 @@ async def test_the_pages_list_and_edit_categories_and_calendars(system, api):
     r = await client.get("/app/admin/registry/category/road_safety")
     assert "类别 · 道路交通安全" in r.text
     client.cookies.clear()
+
+
+async def test_the_public_qr_pages_offer_only_what_is_open(system, api):
+    """A closed category is no longer offered on the QR forms; an old QR code of a closed
+    station, or of a deputy who no longer serves, says so (410) instead of a form that would
+    refuse every message, and the deputy's page sends the citizen to their open station."""
+    async def page(path: str):
+        return await api.client.get(path)
+
+    station, deputy = await page("/s/station-fengjie"), await page("/d/deputy-2")
+    assert station.status_code == deputy.status_code == 200
+    assert 'value="livelihood"' in station.text and 'value="livelihood"' in deputy.text
+
+    deputy_2 = (await api.get("office", f"{REGISTRY}/deputy/deputy-2")).json()["record"]
+    huangdao = (await api.get("office", f"{REGISTRY}/station/station-huangdao")).json()["record"]
+    livelihood = (await api.get("office", f"{REGISTRY}/category/livelihood")).json()["record"]
+    for kind, key, record in (("deputy", "deputy-2", deputy_2),
+                              ("station", "station-huangdao", huangdao),
+                              ("category", "livelihood", livelihood)):
+        r = await put(api, kind, key, {"record": record, "active": False})
+        assert r.status_code == 200, r.text
+
+    async def all_closed():
+        ref = (await rpc(system.nats_url, "intake", "reference"))["result"]
+        closed = {r.get("id") or r.get("code") for k in ("deputies", "stations", "categories")
+                  for r in ref[k] if r["active"] is False}
+        return closed >= {"deputy-2", "station-huangdao", "livelihood"}
+
+    await eventually(all_closed, timeout=30, interval=0.2)
+    station = await page("/s/station-fengjie")
+    assert station.status_code == 200 and 'value="livelihood"' not in station.text
+    assert 'value="ecology"' in station.text
+    gone = await page("/s/station-huangdao")
+    assert gone.status_code == 410 and "已停止接收留言" in gone.text and "<form" not in gone.text
+    gone = await page("/d/deputy-2")
+    assert gone.status_code == 410 and "不再担任人大代表" in gone.text and "<form" not in gone.text
+    assert 'href="/s/station-fengjie"' in gone.text
+    serving = await page("/d/deputy-1")
+    assert serving.status_code == 200 and 'value="livelihood"' not in serving.text

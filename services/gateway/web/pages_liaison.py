@@ -384,7 +384,8 @@ async def deputy_activities(request: Request, user: Deputy, year: YearQ = None) 
     rows = await services(request).send(lz.ListGroupActivities(year=year), user)
     return render(request, "liaison_deputy_activities.html", {
         "rows": rows, "year": year, "today": today().isoformat(),
-        "categories": ref["categories"], "me": user.deputy_id})
+        "categories": [c for c in ref["categories"] if c.get("active", True)],
+        "me": user.deputy_id})
 
 
 DEPUTY_BACK = f"{BASE}/deputy/group-activities"
