@@ -35,7 +35,7 @@ IDENTITIES = (*SERVICES, "gateway", "ops")
 # checks every service's runtime against it (tests/integration/test_bus_authorization.py).
 CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("supervision", "registry"),
-    "accounts": (),
+    "accounts": ("registry",),
     "assignment": ("intake", "supervision", "registry"),
     "supervision": ("assignment", "intake", "registry"),
     "points": ("intake", "supervision", "liaison", "reports", "projects", "registry"),

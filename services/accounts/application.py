@@ -40,8 +40,9 @@ from shared.contracts.requests.accounts import (
 )
 from shared.eventstore import Actor, ServiceApplication
 from shared.paging import page_of_list
+from shared.reference import ReferenceData
 from shared.rpc import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, load_config
 
 from services.accounts import passwords
 from services.accounts.domain import EVENT_ZH, SECRET_FIELDS, Account, password_problems
@@ -60,6 +61,34 @@ class AccountsApplication(ServiceApplication):
         self.clock = clock or clock_from_settings(settings)
         self.views: AccountsViews | None = None
         super().__init__(settings)
+        # The deputies, units and stations an account may be linked to: this service's replica
+        # of the registry's records (shared/reference.py); leaders from the configuration.
+        self.reference = ReferenceData(self, settings, kinds=("deputy", "unit", "station"))
+        self.reference.catch_up()
+        try:
+            self.leaders = {str(r["id"]) for r in load_config(settings, "leaders")}
+        except FileNotFoundError:
+            self.leaders = set()
+
+    def check_links(self, links: dict[str, str | None]) -> None:
+        """A link names an open deputy, an open unit or station (a station's staff act for
+        their station) and a configured leader or committee; else a 422 naming the field."""
+        problems = []
+        for field, value in links.items():
+            if value is None:
+                continue
+            if field == "deputy_id" and not self.reference.active("deputy", value):
+                problems.append((field, f"no serving deputy {value} (unknown, or their record "
+                                        "is closed)"))
+            elif field == "unit_id" and not (self.reference.active("unit", value)
+                                             or self.reference.active("station", value)):
+                problems.append((field, f"no open unit or station {value}"))
+            elif field == "leader_id" and value not in self.leaders:
+                problems.append((field, f"no leader or committee {value}"))
+        if problems:
+            raise Invalid("the account is linked to something that is not there", [
+                {"loc": ["body", field], "msg": msg, "type": "value_error"}
+                for field, msg in problems])
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -158,9 +187,9 @@ class AccountsApplication(ServiceApplication):
         if self.find(q.username) is not None:
             raise Conflict(f"the username {q.username} is taken")
         self._check_strength(q.password, q.username, "password")
-        account = Account.open(q.username, q.display_name or q.username, list(q.roles_),
-                               {"deputy_id": q.deputy_id, "unit_id": q.unit_id,
-                                "leader_id": q.leader_id},
+        links = {"deputy_id": q.deputy_id, "unit_id": q.unit_id, "leader_id": q.leader_id}
+        self.check_links(links)
+        account = Account.open(q.username, q.display_name or q.username, list(q.roles_), links,
                                passwords.hash_password(q.password), self.clock.now(),
                                must_change_password=q.must_change_password)
         self.save(account)
@@ -180,6 +209,7 @@ class AccountsApplication(ServiceApplication):
                    if k in q.model_fields_set}
         if not changes:
             raise Invalid.field(["body"], "name at least one of deputy_id, unit_id, leader_id")
+        self.check_links(changes)
         return self._change(q.username, lambda a: a.link(changes, self.clock.now()))
 
     def disable_account(self, q: DisableAccount, actor: Actor) -> dict[str, Any]:

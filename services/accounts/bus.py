@@ -25,6 +25,8 @@ from shared.contracts.requests.accounts import (
     ResetPassword,
     RevokeRoles,
 )
+from shared.event_validation import validate_consumers
+from shared.reference import consume_registry
 from shared.runtime import ServiceRuntime
 
 from services.accounts.application import AccountsApplication
@@ -62,7 +64,10 @@ def translate(app: AccountsApplication, event: Any,
 
 
 def register(runtime: ServiceRuntime, app: AccountsApplication) -> None:
-    """Every request this service answers, by contract (shared/contracts/requests/accounts.py)."""
+    """Every request this service answers, by contract (shared/contracts/requests/accounts.py),
+    and the registry's records replicated (what an account may be linked to)."""
+    consume_registry(runtime, app, app.reference)
+    validate_consumers(runtime, runtime.settings, app.reference)
     runtime.handlers({
         Login: app.login,
         LoginExternal: app.login_external,

@@ -41,7 +41,8 @@ class RecordChangedV1(IntegrationEvent):
     # every service that uses deputies, units, stations or terms keeps its own replica of
     # them in its own log (shared/reference.py)
     consumers: ClassVar[tuple[str, ...]] = ("intake", "assignment", "supervision", "points",
-                                            "notifications", "liaison", "projects", "reports")
+                                            "notifications", "liaison", "projects", "reports",
+                                            "accounts")
 
     kind: RecordKind
     key: str = Field(min_length=1, max_length=64, description="the record's stable key (id)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import rpc
+from tests.harness import eventually, rpc
 
 ADMIN_URL = "/api/v1/admin/accounts"
 STRONG = "Lianluo-2026-mima"
@@ -241,3 +241,38 @@ async def test_another_gateway_replica_forgets_the_account_on_its_event(api, sys
                 return (await client.get("/api/v1/me", headers=headers)).status_code == 401
 
             await eventually(refused, timeout=10)
+
+
+async def test_an_account_is_linked_only_to_what_is_there_and_open(api, system):
+    """The accounts service checks each link against its replica of the registry's records:
+    an unknown deputy, unit or leader is a 422 on its field; a station's clerk is linked to
+    their station as their unit; a deputy closed in the registry takes no new account."""
+    boss = await admin(api)
+    r = await create(api, boss, username="nobody-1", roles=["deputy"], deputy_id="deputy-99",
+                     unit_id="unit-zz", leader_id="leader-99")
+    assert r.status_code == 422, r.text
+    assert {e["loc"][-1] for e in r.json()["errors"]} == {"deputy_id", "unit_id", "leader_id"}
+    r = await create(api, boss, username="station-clerk", roles=["unit"], deputy_id=None,
+                     unit_id="station-jiading")
+    assert r.status_code == 201 and r.json()["unit_id"] == "station-jiading", r.text
+
+    await system.start("registry")
+    office = await bearer(api, "office", "office")
+    record = (await api.client.get("/api/v1/admin/registry/deputy/deputy-4",
+                                   headers=office)).json()["record"]
+    r = await api.client.put("/api/v1/admin/registry/deputy/deputy-4", headers=office,
+                             json={"record": record, "active": False})
+    assert r.status_code == 200, r.text
+
+    accounts = system.app("accounts")  # its replica learns of the closure from the bus
+    await eventually(lambda: _false(accounts.reference.active("deputy", "deputy-4")),
+                     timeout=30, interval=0.2)
+    r = await create(api, boss, username="late-deputy", roles=["deputy"], deputy_id="deputy-4")
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"][-1] == "deputy_id", r.text
+    r = await api.client.patch(f"{ADMIN_URL}/station-clerk", json={"deputy_id": "deputy-4"},
+                               headers=boss)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"][-1] == "deputy_id", r.text
+
+
+async def _false(value: bool) -> bool:
+    return not value
