@@ -18,6 +18,7 @@ from shared.contracts.requests import supervision as sv
 from shared.contracts.requests.intake import GetSuggestion
 from shared.contracts.requests.points import Ranking
 from services.gateway.routes_audit import _each_service, _mask, _may_see
+from shared.contracts.requests.runtime import CaseHistory, VerifyCase
 from services.gateway.web.charts import bar_chart, stacked_colour_bars
 from services.gateway.web.common import (
     BASE, act, check_csrf, clear_session, current_user, need, optional, redirect, reference, names,
@@ -185,10 +186,9 @@ async def case_page(request: Request, case_id: str, user: Anyone,
     (``view=audit``)."""
     svc = services(request)
     await _may_see(case_id, svc, user)
-    payload = {"case_id": case_id, "as_of": None}
     parts, verify_parts, suggestion, supervision, tasks, ref = await asyncio.gather(
-        _each_service(svc, "case_history", payload, user),
-        _each_service(svc, "verify_case", {"case_id": case_id}, user),
+        _each_service(svc, CaseHistory(case_id=case_id, as_of=None), user),
+        _each_service(svc, VerifyCase(case_id=case_id), user),
         optional(svc.send(GetSuggestion(suggestion_id=case_id), user)),
         optional(svc.send(sv.GetCase(case_id=case_id), user)),
         svc.send(sv.ListTasks(case_id=case_id), user),
