@@ -33,7 +33,7 @@ pg-client:
 
 ## Install what is needed and run the whole suite (fast and slow tests).
 test: $(STAMP) browser pg-client
-	$(BIN)/python -m pytest -q -ra --durations=30 -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -ra --durations=30 -n 2 --dist loadscope
 
 ## Only the fast tests / only the fault-injection and load tests.
 test-fast: $(STAMP)

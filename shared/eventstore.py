@@ -261,6 +261,7 @@ def store_environment(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_PASSWORD=settings.postgres_password,
             POSTGRES_SCHEMA=settings.postgres_schema,
             POSTGRES_POOL_SIZE=str(settings.postgres_pool_size),
+            POSTGRES_MAX_OVERFLOW=str(settings.postgres_max_overflow),
             # Not POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 its insert path skips
             # the tracking row, which would break exactly-once processing (tested).
             POSTGRES_ENABLE_DB_FUNCTIONS="n",

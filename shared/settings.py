@@ -29,7 +29,12 @@ class ServiceSettings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: str = ""
     postgres_schema_prefix: str = "duty_"
-    postgres_pool_size: int = 5
+    # Connections per service: the event store keeps ``postgres_pool_size`` open and opens up
+    # to ``postgres_max_overflow`` more under load (eventsourcing's pool; its own default
+    # overflow is 10), the read models' pool at most ``postgres_pool_size``. Eleven services
+    # at the library's defaults could ask PostgreSQL for 176 (its default limit is 100).
+    postgres_pool_size: int = 3
+    postgres_max_overflow: int = 5
 
     config_dir: Path = Path(__file__).resolve().parent.parent / "config"
 
