@@ -394,6 +394,8 @@ def main() -> None:
         g, bare = li["gateway"], li["bare"]
         note = "" if not (g.get("non2xx") or g.get("socket_errors")) else \
             f" ({g.get('non2xx')} non-2xx, {g.get('socket_errors')} socket errors: {g.get('statuses')})"
+        if li.get("probe") not in (None, 200):
+            note += f" (the page answered {li['probe']}, not 200)"
         if li.get("page"):
             add("pages", f"{li['endpoint']} at {sizes[-1]:,} events per store: p99 (target "
                 f"<= 300 ms){note}", g.get("p99_ms"), "ms",

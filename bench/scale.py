@@ -150,8 +150,14 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
             for label, path, user, (service, prefix) in [*ENDPOINTS, *PAGES]:
                 role, ids = USERS[user]
                 token = issue_token(user, role, **ids)
+                probe = None
                 if path.startswith("/app/"):  # the web application: its session cookie
                     url, headers = f"{base}{path}", {"Cookie": f"duty_session={token}"}
+                    import httpx
+
+                    # a page, not a redirect to sign in (wrk counts a 3xx as an answer)
+                    answer = httpx.get(url, headers=headers, timeout=30)
+                    probe = answer.status_code
                 else:
                     url = f"{base}{path}{'&' if '?' in path else '?'}limit=50"
                     headers = {"Authorization": f"Bearer {token}"}
@@ -159,7 +165,7 @@ def gateway_lists(template: Path, n_events: int, seconds: float,
                 table = _views_table(var / f"{service}-views.sqlite", prefix)
                 ceiling = load(f"{bare}/bare/rows/{service}/{table}", seconds=seconds) \
                     if table else None
-                rows.append({"endpoint": label, "gateway": got, "bare": ceiling,
+                rows.append({"endpoint": label, "gateway": got, "bare": ceiling, "probe": probe,
                              "bare_table": table, "page": (label, path, user,
                                                            (service, prefix)) in PAGES})
                 log(f"    {label}: {got.get('rps', 0):.0f}/s p99 {got.get('p99_ms')} ms; "

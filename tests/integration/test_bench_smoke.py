@@ -67,5 +67,5 @@ def test_every_part_of_the_benchmark_runs_to_the_end(tmp_path):
     assert not [r for r in lists if "non-2xx" in r["measure"]], lists
     # each role's first page in the web application, at the same size (issue 26)
     pages = [r for r in rows if r["section"] == "pages"]
-    assert len(pages) == 2 * 6 and not [r for r in pages if "non-2xx" in r["measure"]], pages
-    assert all(float(r["value"].replace(",", "")) > 0 for r in pages if "p99" in r["measure"]), pages
+    assert len(pages) == 2 * 6, pages
+    assert not [r for r in pages if "non-2xx" in r["measure"] or "not 200" in r["measure"]], pages
