@@ -78,15 +78,14 @@ class AccountsApplication(ServiceApplication):
             if value is None:
                 continue
             if field == "deputy_id" and not self.reference.active("deputy", value):
-                problems.append((field, f"no serving deputy {value} (unknown, or their record "
-                                        "is closed)"))
+                problems.append((field, f"没有在任的代表 {value}（不存在，或其名册记录已关闭）"))
             elif field == "unit_id" and not (self.reference.active("unit", value)
                                              or self.reference.active("station", value)):
-                problems.append((field, f"no open unit or station {value}"))
+                problems.append((field, f"没有在用的承办单位或联络站 {value}"))
             elif field == "leader_id" and value not in self.leaders:
-                problems.append((field, f"no leader or committee {value}"))
+                problems.append((field, f"没有领导或专门委员会 {value}"))
         if problems:
-            raise Invalid("the account is linked to something that is not there", [
+            raise Invalid("账号关联的对象不存在或已关闭", [
                 {"loc": ["body", field], "msg": msg, "type": "value_error"}
                 for field, msg in problems])
 
